@@ -1,0 +1,8 @@
+/** Tests run from TypeScript sources through ts-jest; worker-pool tests use the built dist/ (workers are plain JS). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json' }] },
+  testTimeout: 120000,
+};

@@ -1,0 +1,57 @@
+import type { Argv } from 'yargs';
+import { Split } from '../../data/tasks';
+import { Dtype } from '../../model/modelFolder';
+import { parseFillArgs } from '../../prompt/fill';
+import { EvalReport, evaluateTemplate } from '../../scoring/evaluate';
+import { dataOptions, modelOptions } from '../common';
+
+export const command = 'eval';
+export const describe = 'Score one (filled) template with a verbalizer on a labeled split';
+
+export function builder(y: Argv) {
+  return dataOptions(modelOptions(y))
+    .option('split', { choices: ['train', 'dev', 'test'] as const, default: 'test' as const, describe: 'which split of --task' })
+    .option('template', { type: 'string', demandOption: true, describe: 'e.g. "{x} it was [MASK] ." or "{x} <A:2> [MASK] ." with --fill' })
+    .option('verbalizer', { type: 'string', demandOption: true, describe: 'label words in label order ("terrible,great") or JSON {"0":["terrible","awful"],"1":["great"]}' })
+    .option('fill', { type: 'string', array: true, default: [] as string[], describe: 'slot filling NAME=TEXT, e.g. --fill A="it was" (repeatable)' })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON object instead of the summary' })
+    .option('per-example', { type: 'boolean', default: false, describe: 'with --json: include every example\'s scores' })
+    .example('$0 eval --task sst-2 --template "{x} it was [MASK] ." --verbalizer awful,wonderful', 'the bundled model on SST-2 test')
+    .example('$0 eval --data my.tsv --template "{x} <A:2> [MASK] ." --fill A="it was" --verbalizer bad,good', 'your own TSV, a filled slot');
+}
+
+type Args = Awaited<ReturnType<typeof builder>['argv']>;
+
+export async function handler(argv: Args): Promise<void> {
+  const report = await evaluateTemplate({
+    model: argv.model,
+    dtype: argv.dtype as Dtype,
+    scorer: argv.scorer,
+    threads: argv.threads,
+    template: argv.template,
+    verbalizer: argv.verbalizer,
+    fill: parseFillArgs(argv.fill),
+    data: { task: argv.task, seed: argv.seed, file: argv.data, textColumn: argv['text-column'], labelColumn: argv['label-column'] },
+    split: argv.split as Split,
+  });
+  if (argv.json) {
+    const { examples, ...rest } = report;
+    process.stdout.write(JSON.stringify(argv['per-example'] ? report : rest) + '\n');
+    void examples;
+  } else process.stdout.write(formatReport(report));
+}
+
+export function formatReport(r: EvalReport): string {
+  const pct = (x: number) => (Number.isNaN(x) ? '–' : (100 * x).toFixed(2) + '%');
+  const lines = [
+    `model      ${r.model} (${r.dtype}, ${r.scorer} scorer)`,
+    `data       ${r.data} (${r.n} examples)`,
+    `prompt     ${r.prompt}`,
+    `verbalizer ${r.labelWords.map((ws, i) => `${r.labelNames[i]}: ${ws.join('/')}`).join(', ')}`,
+    `accuracy   ${r.accuracy.toFixed(4)}`,
+    `per class  ${r.perClassAccuracy.map((a, i) => `${r.labelNames[i]} ${pct(a)}`).join(', ')}`,
+    `margin     ${r.margin.toFixed(4)} (mean P(gold) − max P(other))`,
+    `speed      ${r.sentencesPerSecond.toFixed(1)} sentences/s (${r.seconds.toFixed(1)} s)`,
+  ];
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { isUserError } from '../errors';
+import * as evalCommand from './commands/eval';
+
+/** Prints a user error on one line and exits 2; anything else is a bug and keeps its stack. */
+function fail(e: unknown): never {
+  if (isUserError(e)) {
+    process.stderr.write(`promptsearch: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`promptsearch: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.exit(1);
+}
+
+export async function main(args: string[]): Promise<void> {
+  await yargs(args)
+    .scriptName('promptsearch')
+    .usage('$0 <command> [options]\n\nFind the best discrete prompt for a frozen masked language model.')
+    .command(evalCommand)
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    .fail((msg, err) => {
+      if (err) fail(err);
+      process.stderr.write(`promptsearch: ${msg}\n`);
+      process.exit(2);
+    })
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .parseAsync();
+}
+
+if (require.main === module) main(hideBin(process.argv)).catch(fail);

@@ -1,0 +1,14 @@
+/**
+ * An error caused by the user's input (a bad flag, file, template, model folder...).
+ * The CLI prints its message on one line and exits with code 2, never a stack trace.
+ */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+export function isUserError(e: unknown): e is UserError {
+  return e instanceof UserError || (e instanceof Error && e.name === 'UserError');
+}

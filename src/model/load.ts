@@ -1,0 +1,50 @@
+import { UserError } from '../errors';
+import { cacheDir } from '../paths';
+import { MaskedLmBackend } from './backend';
+import { Dtype, ModelFolder, resolveModel } from './modelFolder';
+import { FullLogitsBackend, MaskHeadBackend, SessionOptions } from './onnxBackend';
+import { PromptTokenizer } from './tokenizer';
+
+export interface LoadOptions extends SessionOptions {
+  model?: string;
+  dtype?: Dtype;
+  /** `mask-head` (default): the rewritten graph computing only label logits; `full`: the model as exported. */
+  scorer?: 'mask-head' | 'full';
+}
+
+export interface LoadedModel {
+  folder: ModelFolder;
+  tokenizer: PromptTokenizer;
+  backend: MaskedLmBackend;
+  maxLength: number;
+  dispose(): Promise<void>;
+}
+
+/** Longest input the model takes: tokenizer_config's model_max_length, else the position table (RoBERTa reserves 2). */
+export function modelMaxLength(folder: ModelFolder): number {
+  const fromTok = Number(folder.tokenizerConfig.model_max_length);
+  if (Number.isFinite(fromTok) && fromTok > 0 && fromTok < 100000) return fromTok;
+  const pos = Number(folder.config.max_position_embeddings ?? folder.config.n_positions ?? 512);
+  return folder.config.model_type === 'roberta' ? pos - 2 : pos;
+}
+
+export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
+  const folder = resolveModel(opts.model, opts.dtype);
+  const tokenizer = PromptTokenizer.fromFolder(folder);
+  const maxLength = modelMaxLength(folder);
+  let backend: MaskedLmBackend;
+  if ((opts.scorer ?? 'mask-head') === 'mask-head') {
+    // Lazy import: the graph rewriter pulls in the ONNX protobuf schema, which `full` does not need.
+    const { prepareMaskHeadModel } = await import('./graph/maskHead');
+    let prepared: string;
+    try {
+      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir());
+    } catch (e) {
+      throw new UserError(`${folder.onnxPath}: cannot prepare the mask-head scorer (${(e as Error).message}); --scorer full uses the model as exported`);
+    }
+    backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, opts);
+  } else {
+    backend = await FullLogitsBackend.load(folder.onnxPath, maxLength, tokenizer.special.pad, opts);
+  }
+  return { folder, tokenizer, backend, maxLength, dispose: () => backend.dispose() };
+}

@@ -1,0 +1,36 @@
+import { UserError } from '../errors';
+import { PromptTokenizer } from '../model/tokenizer';
+import { Template } from './template';
+
+/** `['A=it was', 'B=.']` → `{ A: 'it was', B: '.' }`. */
+export function parseFillArgs(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new UserError(`--fill '${p}': expected NAME=TEXT, e.g. --fill A="it was"`);
+    out[p.slice(0, eq).trim()] = p.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Tokenizes slot fillings; each must name a slot and fit its length. Every slot must be filled. */
+export function tokenizeFill(template: Template, tokenizer: PromptTokenizer, fill: Record<string, string>): Record<string, number[]> {
+  const slots: Record<string, number[]> = {};
+  for (const name of Object.keys(fill)) {
+    if (!template.slots.some((s) => s.name === name)) {
+      const known = template.slots.map((s) => s.name).join(', ') || 'none';
+      throw new UserError(`unknown slot '${name}' (the template's slots: ${known})`);
+    }
+  }
+  for (const part of template.parts) {
+    if (part.kind !== 'slot') continue;
+    const text = fill[part.name];
+    if (text === undefined) throw new UserError(`slot <${part.name}:${part.length}> is not filled (e.g. --fill ${part.name}="it was")`);
+    const ids = tokenizer.encode(text.trim(), part.spaceBefore);
+    if (ids.length > part.length) {
+      throw new UserError(`slot <${part.name}:${part.length}> holds at most ${part.length} token(s); '${text}' is ${ids.length}: ${ids.map((i) => tokenizer.token(i)).join(' ')}`);
+    }
+    slots[part.name] = ids;
+  }
+  return slots;
+}
