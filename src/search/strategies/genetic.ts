@@ -1,0 +1,160 @@
+/**
+ * Genetic search: a population of prompts evolved by tournament selection, per-group one-point
+ * crossover and token mutations (substitute / insert / delete, keeping every group within
+ * [minLength, maxLength]), with the best `eliteCount` prompts carried over unchanged.
+ */
+import { Candidate, ScoredCandidate, SearchContext, SearchSpace, SlotGroup, Strategy } from '../types';
+import {
+  byObjectiveDesc,
+  cloneCandidate,
+  isValidCandidate,
+  MAX_VALID_ATTEMPTS,
+  randomFullCandidate,
+  RunTracker,
+} from './candidates';
+import { pickOne, randomInt, Rng } from './sampling';
+
+export interface GeneticSearchOptions {
+  /** Prompts per generation (the initial batch, then elites + children). */
+  population: number;
+  /** Best prompts copied unchanged into the next generation. */
+  eliteCount: number;
+  /** Per-token probability of a mutation (substitute, insert or delete). */
+  mutationRate: number;
+  /** Probability that a child is a crossover of two parents rather than a copy of one. */
+  crossoverRate: number;
+  /** Prompts drawn (with replacement) per tournament; the best one becomes a parent. */
+  tournamentSize: number;
+}
+
+export class GeneticSearch implements Strategy {
+  readonly name = 'genetic';
+
+  constructor(private readonly options: GeneticSearchOptions) {}
+
+  async run(ctx: SearchContext): Promise<void> {
+    const tracker = new RunTracker(ctx);
+    const size = Math.max(1, this.options.population);
+    const initial = this.breed(ctx, tracker, size, () => randomFullCandidate(ctx.space, ctx.random));
+    let population = await tracker.evaluate(initial.children);
+    if (population.length < initial.children.length || population.length === 0) return;
+    while (!ctx.exhausted()) {
+      const elites = [...population].sort(byObjectiveDesc).slice(0, this.eliteCount(size));
+      const parents = population;
+      const next = this.breed(ctx, tracker, size - elites.length, () => this.child(ctx, parents));
+      const scored = await tracker.evaluate(next.children);
+      if (scored.length < next.children.length) return; // the budget ran out mid-generation
+      if (next.fresh === 0) return; // converged: no child differs from what was already scored
+      population = [...elites, ...scored];
+    }
+  }
+
+  /** Clamped so that every generation breeds at least one child. */
+  private eliteCount(size: number): number {
+    return Math.min(Math.max(0, this.options.eliteCount), size - 1);
+  }
+
+  /**
+   * `count` valid children from `make`, preferring ones never scored before. A duplicate is
+   * accepted only after repeated tries (it is free, and keeps the population size stable).
+   */
+  private breed(
+    ctx: SearchContext,
+    tracker: RunTracker,
+    count: number,
+    make: () => Candidate,
+  ): { children: Candidate[]; fresh: number } {
+    const children: Candidate[] = [];
+    let fresh = 0;
+    for (let i = 0; i < count; i++) {
+      let fallback: Candidate | undefined;
+      for (let attempt = 0; attempt < MAX_VALID_ATTEMPTS; attempt++) {
+        const c = make();
+        if (!isValidCandidate(ctx.space, c)) continue;
+        if (tracker.markSeen(c)) {
+          children.push(c);
+          fresh++;
+          fallback = undefined;
+          break;
+        }
+        fallback ??= c;
+      }
+      if (fallback) children.push(fallback);
+    }
+    return { children, fresh };
+  }
+
+  /** Two tournaments, optional crossover, then mutation. */
+  private child(ctx: SearchContext, parents: readonly ScoredCandidate[]): Candidate {
+    const a = this.tournament(parents, ctx.random);
+    const b = this.tournament(parents, ctx.random);
+    const base =
+      ctx.random() < this.options.crossoverRate ? crossover(a, b, ctx.random) : cloneCandidate(a);
+    return mutate(ctx.space, base, this.options.mutationRate, ctx.random);
+  }
+
+  /** Best of `tournamentSize` uniform draws; the earliest wins a tie. */
+  private tournament(parents: readonly ScoredCandidate[], random: Rng): Candidate {
+    let best = pickOne(parents, random);
+    for (let i = 1; i < this.options.tournamentSize; i++) {
+      const rival = pickOne(parents, random);
+      if (rival.score.objective > best.score.objective) best = rival;
+    }
+    return best.candidate;
+  }
+}
+
+/**
+ * Per group, one-point crossover: the head of one parent and the tail of the other, cut at a
+ * point both share. Which parent gives the head is a coin flip, so the child's group length is
+ * one of the parents' (hence within bounds). Cut 0 (or at the end) copies a whole group, which
+ * doubles as per-group uniform crossover.
+ */
+export function crossover(a: Candidate, b: Candidate, random: Rng): Candidate {
+  return {
+    tokens: a.tokens.map((ga, g) => {
+      const [head, tail] = random() < 0.5 ? [ga, b.tokens[g]] : [b.tokens[g], ga];
+      const cut = randomInt(Math.min(head.length, tail.length) + 1, random);
+      return [...head.slice(0, cut), ...tail.slice(cut)];
+    }),
+  };
+}
+
+/** Mutates every group of a copy of `c`; see `mutateGroup`. */
+export function mutate(space: SearchSpace, c: Candidate, rate: number, random: Rng): Candidate {
+  return { tokens: c.tokens.map((g, i) => mutateGroup(space.groups[i], g, rate, random)) };
+}
+
+type Mutation = 'substitute' | 'insert' | 'delete';
+
+/**
+ * Each token mutates with probability `rate`: substituted from its position's pool, a new token
+ * inserted just before or after it (drawn from the pool of the position where it lands), or
+ * deleted. Inserts and deletes are only offered while they keep the length in bounds.
+ */
+export function mutateGroup(
+  group: SlotGroup,
+  tokens: readonly number[],
+  rate: number,
+  random: Rng,
+): number[] {
+  const out = tokens.slice();
+  for (let i = 0; i < out.length; i++) {
+    if (random() >= rate) continue;
+    const ops: Mutation[] = ['substitute'];
+    if (out.length < group.maxLength) ops.push('insert');
+    if (out.length > group.minLength) ops.push('delete');
+    const op = pickOne(ops, random);
+    if (op === 'substitute') {
+      out[i] = pickOne(group.pools[i], random);
+    } else if (op === 'insert') {
+      const at = i + randomInt(2, random);
+      out.splice(at, 0, pickOne(group.pools[at], random));
+      i++; // do not mutate the same original token twice
+    } else {
+      out.splice(i, 1);
+      i--; // the next token slid into slot i
+    }
+  }
+  return out;
+}
