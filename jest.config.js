@@ -4,5 +4,6 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json' }] },
+  setupFiles: ['<rootDir>/test/setup/sharedRealm.ts'],
   testTimeout: 120000,
 };

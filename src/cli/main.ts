@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isUserError } from '../errors';
 import * as evalCommand from './commands/eval';
+import * as searchCommand from './commands/search';
 
 /** Prints a user error on one line and exits 2; anything else is a bug and keeps its stack. */
 function fail(e: unknown): never {
@@ -19,6 +20,7 @@ export async function main(args: string[]): Promise<void> {
     .scriptName('promptsearch')
     .usage('$0 <command> [options]\n\nFind the best discrete prompt for a frozen masked language model.')
     .command(evalCommand)
+    .command(searchCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

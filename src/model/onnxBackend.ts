@@ -73,6 +73,32 @@ export class FullLogitsBackend implements MaskedLmBackend {
     return res;
   }
 
+  /**
+   * Full-vocabulary logits at chosen positions: `result[r][k]` is the logit vector at
+   * `positions[r][k]` of row r (copied out, so it outlives the output tensor). Used to propose
+   * candidate tokens, where every vocabulary entry matters.
+   */
+  async logitsAt(rows: EncodedRow[], positions: number[][]): Promise<Float32Array[][]> {
+    if (positions.length !== rows.length) throw new Error(`logitsAt: ${rows.length} rows but ${positions.length} position lists`);
+    positions.forEach((ps, i) => {
+      const bad = ps.find((p) => !Number.isInteger(p) || p < 0 || p >= rows[i].ids.length);
+      if (bad !== undefined) throw new Error(`logitsAt: position ${bad} is outside row ${i} (length ${rows[i].ids.length})`);
+    });
+    const { feeds: f, length } = feeds(this.session, rows, this.padId);
+    const out = await this.session.run(f, ['logits']);
+    const logits = out.logits;
+    const data = logits.data as Float32Array;
+    const vocab = logits.dims[2];
+    const res = positions.map((ps, i) =>
+      ps.map((p) => {
+        const base = (i * length + p) * vocab;
+        return data.slice(base, base + vocab);
+      }),
+    );
+    logits.dispose();
+    return res;
+  }
+
   async dispose(): Promise<void> {
     await this.session.release();
   }

@@ -1,0 +1,34 @@
+/** Typed messages between the main thread and the scoring workers (piscina). */
+import { Example } from '../data/tsv';
+import { Dtype } from '../model/modelFolder';
+import { BatchOptions } from './scorer';
+
+export type SplitName = 'train' | 'dev' | 'test';
+
+/** Sent once as workerData: each worker loads the model and tokenizes every split once. */
+export interface WorkerInit {
+  model: string;
+  dtype: Dtype;
+  scorer: 'mask-head' | 'full';
+  /** onnxruntime intra-op threads in each worker. */
+  threads: number;
+  template: string;
+  textColumn: string;
+  splits: Partial<Record<SplitName, Example[]>>;
+  batch: BatchOptions;
+}
+
+/** Score one filled prompt on examples [start, end) of a split. */
+export interface ScoreTask {
+  split: SplitName;
+  slots: Record<string, number[]>;
+  labelIds: number[][];
+  start: number;
+  end: number;
+}
+
+/** Per example, in order: correct or not, and the RLPrompt gap. */
+export interface ScoreResult {
+  correct: boolean[];
+  gaps: number[];
+}

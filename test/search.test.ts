@@ -1,0 +1,128 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { readConfig, validateConfig } from '../src/runner/config';
+import { runSearch } from '../src/runner/run';
+import { CLI, ROOT } from './helpers';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-search-'));
+const base = {
+  name: 'test-run',
+  task: 'sst-2',
+  seed: 13,
+  template: '{x} <A:2> [MASK] .',
+  verbalizer: 'terrible,great',
+  strategy: 'genetic',
+  strategyParams: { population: 8 },
+  candidates: { topK: 16 },
+  budget: 1400,
+  selectTopK: 2,
+};
+
+describe('search config', () => {
+  test.each([
+    [{ ...base, colour: 'red' }, /unknown field 'colour'/],
+    [{ ...base, template: undefined }, /missing field 'template'/],
+    [{ ...base, strategy: 'annealing' }, /strategy: expected one of random, beam, genetic, reinforce/],
+    [{ ...base, budget: '50k' }, /budget: expected a positive integer/],
+    [{ ...base, verbalizer: undefined }, /missing field 'verbalizer'/],
+    [{ ...base, candidates: { topk: 3 } }, /unknown field 'topk'/],
+    [{ ...base, task: undefined }, /missing field 'task'/],
+  ])('rejects bad config %#', (raw, msg) => {
+    expect(() => validateConfig(JSON.parse(JSON.stringify(raw)), 'x.json')).toThrow(msg);
+  });
+
+  test('every shipped config is valid', () => {
+    const dir = path.join(ROOT, 'searches');
+    const files = fs.readdirSync(dir).filter((f) => f.startsWith('sst2-') && f.endsWith('.json'));
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const f of files) expect(readConfig(path.join(dir, f)).task).toBe('sst-2');
+  });
+
+  test('a budget too small for dev selection is refused', async () => {
+    await expect(runSearch(validateConfig({ ...base, budget: 70 }, 'x'), { runDir: tmp() })).rejects.toThrow(/budget 70 is too small/);
+  });
+});
+
+describe('search run', () => {
+  const runs: Record<string, { best: Record<string, unknown>; candidates: string }> = {};
+  const read = (dir: string) => ({
+    best: JSON.parse(fs.readFileSync(path.join(dir, 'best.json'), 'utf8')),
+    candidates: fs.readFileSync(path.join(dir, 'candidates.jsonl'), 'utf8'),
+  });
+
+  beforeAll(async () => {
+    for (const workers of [1, 2]) {
+      const dir = tmp();
+      await runSearch(validateConfig({ ...base, workers, threadsPerWorker: 1 }, 'x'), { runDir: dir });
+      runs[workers] = read(dir);
+    }
+  });
+
+  test('writes the run files and respects the budget exactly', () => {
+    const { best, candidates } = runs[1];
+    expect(best).toMatchObject({ status: 'done', template: base.template, labelWords: [['terrible'], ['great']] });
+    for (const k of ['prompt', 'slots', 'trainAccuracy', 'devAccuracy', 'testAccuracy', 'evaluations', 'seconds']) expect(best).toHaveProperty(k);
+    const lines = candidates.trim().split('\n').map((l) => JSON.parse(l));
+    const trainCost = lines.reduce((s, l) => s + l.cost, 0);
+    expect(best.evaluations).toBe(trainCost + 2 * 32);
+    expect(best.evaluations as number).toBeLessThanOrEqual(base.budget);
+    expect(best.evaluations as number).toBeGreaterThan(base.budget - 32);
+    expect(new Set(lines.map((l) => l.key)).size).toBe(lines.length); // nothing scored twice
+  });
+
+  test('same seed, 1 or 2 workers: the same candidates, scores and best prompt', () => {
+    expect(runs[2].candidates).toBe(runs[1].candidates);
+    const strip = (b: Record<string, unknown>) => ({ ...b, seconds: 0, runId: "" });
+    expect(strip(runs[2].best)).toEqual(strip(runs[1].best));
+  });
+
+  test('a stopped run resumes to the result it would have reached uninterrupted', async () => {
+    const dir = tmp();
+    const config = validateConfig({ ...base, workers: 2, threadsPerWorker: 1 }, 'x');
+    let batches = 0;
+    const first = await runSearch(config, { runDir: dir, stopRequested: () => ++batches > 20 });
+    expect(first.status).toBe('interrupted');
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).status).toBe('interrupted');
+    // Simulate a crash mid-append: a torn last line must not break the resume.
+    fs.appendFileSync(path.join(dir, 'candidates.jsonl'), '{"i": 99, "key": "torn');
+    const resumed = await runSearch(config, { runDir: dir, resume: true });
+    expect({ ...resumed, seconds: 0 }).toEqual({ ...runs[1].best, seconds: 0, runId: path.basename(dir) });
+    expect(read(dir).candidates).toBe(runs[1].candidates);
+  });
+});
+
+describe('search CLI', () => {
+  test('Ctrl-C stops cleanly with the best so far, --resume finishes the run', async () => {
+    const dir = path.join(tmp(), 'run');
+    const cfg = path.join(tmp(), 'cfg.json');
+    fs.writeFileSync(cfg, JSON.stringify({ ...base, budget: 4000, workers: 1 }));
+    const child = spawn(process.execPath, [CLI, 'search', cfg, '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    // Interrupt once the search has scored something.
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        const f = path.join(dir, 'candidates.jsonl');
+        if (fs.existsSync(f) && fs.readFileSync(f, 'utf8').split('\n').length > 3) {
+          clearInterval(t);
+          child.kill('SIGINT');
+          resolve();
+        }
+      }, 100);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(out).toMatch(/stopping after the current batch/);
+    expect(code).toBe(130);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'best.json'), 'utf8')).status).toBe('interrupted');
+    const again = spawn(process.execPath, [CLI, 'search', '--resume', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let json = '';
+    again.stdout.on('data', (d) => (json += d));
+    expect(await new Promise((resolve) => again.on('exit', resolve))).toBe(0);
+    const best = JSON.parse(json);
+    expect(best.status).toBe('done');
+    expect(best.testAccuracy).toBeGreaterThan(0);
+  });
+});
