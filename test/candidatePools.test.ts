@@ -1,5 +1,4 @@
-import * as vm from 'vm';
-import type { FullLogitsBackend as FullLogitsBackendT } from '../src/model/onnxBackend';
+import { FullLogitsBackend } from '../src/model/onnxBackend';
 import { loadTaskSplit } from '../src/data/tasks';
 import { resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
@@ -7,12 +6,6 @@ import { compileTemplate, CompiledTemplate, EncodedExample, encodeExample } from
 import { parseTemplate } from '../src/prompt/template';
 import { assignLabelPools, firstTokenFill, labelWordScores, proposeLabelWordPools, proposeSlotPools } from '../src/search/candidatePools';
 
-// onnxruntime-node returns output typed arrays from the main realm, which fail onnxruntime-common's
-// `instanceof Float32Array` inside Jest's realm: share the main realm's constructor before the
-// backend (and with it onnxruntime) is loaded, hence the require after the fix (see maskHead.test.ts).
-globalThis.Float32Array = vm.runInThisContext('Float32Array');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { FullLogitsBackend } = require('../src/model/onnxBackend') as typeof import('../src/model/onnxBackend');
 
 const TEMPLATE = '{x} <A:2> [MASK] .';
 const POSITIVE = ['great', 'good', 'wonderful', 'excellent', 'fantastic', 'amazing', 'perfect', 'best'];
@@ -42,7 +35,7 @@ describe('assignLabelPools (pure)', () => {
 
 describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
   let tokenizer: PromptTokenizer;
-  let backend: FullLogitsBackendT;
+  let backend: FullLogitsBackend;
   let compiled: CompiledTemplate;
   let examples: EncodedExample[];
   let exclude: Set<number>;

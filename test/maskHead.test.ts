@@ -2,23 +2,15 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as vm from 'vm';
 import { Tokenizer } from '@huggingface/tokenizers';
-import type * as Ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { findMaskHeadCut, prepareMaskHeadModel, rewriteForMaskHead } from '../src/model/graph/maskHead';
 
-// Jest runs this file in its own realm, but onnxruntime-node's native binding returns output
-// typed arrays from the main realm, which fail onnxruntime-common's `instanceof Float32Array`
-// ("A float32 tensor's data must be type of function Float32Array"). Share the main realm's
-// constructor before onnxruntime-common builds its type maps, hence require after the fix.
-globalThis.Float32Array = vm.runInThisContext('Float32Array');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const ort: typeof Ort = require('onnxruntime-node');
+import * as ort from 'onnxruntime-node'; // typed arrays shared with the main realm: test/setup/sharedRealm.ts
 
 const BERT_DIR = path.resolve(__dirname, '../models/bert-mini-imdb-uncased');
 const ROBERTA_DIR = path.resolve(__dirname, '../../shared/models/roberta-mini-imdb');
-const SESSION_OPTIONS: Ort.InferenceSession.SessionOptions = { intraOpNumThreads: 2, interOpNumThreads: 1 };
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 2, interOpNumThreads: 1 };
 
 // Varying lengths so the mask lands at different positions and most rows are padded.
 const SENTENCES = [
@@ -60,7 +52,7 @@ function loadTokenizer(dir: string): Tok {
 }
 
 interface Batch {
-  feeds: Record<string, Ort.Tensor>;
+  feeds: Record<string, ort.Tensor>;
   rows: number;
   seq: number;
   maskPos: number[];
@@ -80,7 +72,7 @@ function makeBatch(tok: Tok, sentences: string[], inputNames: readonly string[])
       attention[b * seq + s] = 1n;
     }),
   );
-  const feeds: Record<string, Ort.Tensor> = {
+  const feeds: Record<string, ort.Tensor> = {
     input_ids: new ort.Tensor('int64', inputIds, [rows, seq]),
     attention_mask: new ort.Tensor('int64', attention, [rows, seq]),
   };
@@ -243,12 +235,12 @@ describe('rewriteForMaskHead on bert-mini-imdb', () => {
 describe('prepareMaskHeadModel', () => {
   const src = path.join(BERT_DIR, 'onnx/model_quantized.onnx');
 
-  test('writes <sha256>.maskhead.onnx once and reuses it', async () => {
+  test('writes <sha256>.maskhead-v1.onnx once and reuses it', async () => {
     const cacheDir = path.join(tmpDir(), 'nested', 'cache');
     const first = await prepareMaskHeadModel(src, cacheDir);
     const sha = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
-    expect(first).toBe(path.join(cacheDir, `${sha}.maskhead.onnx`));
-    expect(fs.readdirSync(cacheDir)).toEqual([`${sha}.maskhead.onnx`]); // no tmp file left behind
+    expect(first).toBe(path.join(cacheDir, `${sha}.maskhead-v1.onnx`));
+    expect(fs.readdirSync(cacheDir)).toEqual([`${sha}.maskhead-v1.onnx`]); // no tmp file left behind
     expect(onnx.ModelProto.decode(fs.readFileSync(first)).graph!.output!.map((o) => o.name)).toEqual(['label_logits']);
 
     // Backdate the cached file: a rewrite would give it a fresh mtime.

@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { isUserError } from '../errors';
 import * as evalCommand from './commands/eval';
 import * as searchCommand from './commands/search';
+import * as leaderboardCommand from './commands/leaderboard';
 
 /** Prints a user error on one line and exits 2; anything else is a bug and keeps its stack. */
 function fail(e: unknown): never {
@@ -21,6 +22,7 @@ export async function main(args: string[]): Promise<void> {
     .usage('$0 <command> [options]\n\nFind the best discrete prompt for a frozen masked language model.')
     .command(evalCommand)
     .command(searchCommand)
+    .command(leaderboardCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

@@ -480,14 +480,18 @@ export function rewriteForMaskHead(modelBytes: Uint8Array, name?: string): Uint8
   return onnx.ModelProto.encode(model).finish();
 }
 
+/** Version of the rewrite, part of the cache file name. */
+export const REWRITE_VERSION = 1;
+
 /**
- * Cached: returns the path of the prepared model, stored as `<cacheDir>/<sha256 of source file>.maskhead.onnx`,
+ * Cached: returns the path of the prepared model, stored as `<cacheDir>/<sha256 of source file>.maskhead-v<REWRITE_VERSION>.onnx`
+ * (bump REWRITE_VERSION when the rewrite changes, so stale prepared models are never reused),
  * writes atomically (tmp file + rename), reuses it when it exists.
  */
 export async function prepareMaskHeadModel(srcOnnxPath: string, cacheDir: string): Promise<string> {
   const src = await fsp.readFile(srcOnnxPath);
   const hash = createHash('sha256').update(src).digest('hex');
-  const target = path.join(cacheDir, `${hash}.maskhead.onnx`);
+  const target = path.join(cacheDir, `${hash}.maskhead-v${REWRITE_VERSION}.onnx`);
   try {
     await fsp.access(target);
     return target;

@@ -1,0 +1,49 @@
+import * as path from 'path';
+import type { Argv } from 'yargs';
+import { UserError } from '../../errors';
+import { PromptFile, promptFileFromRun } from '../../prompt/promptFile';
+import { parseTemplate, renderTemplate } from '../../prompt/template';
+import { writeJsonAtomic } from '../../runner/atomic';
+
+export const command = 'export <run-dir..>';
+export const describe = 'Write the best prompt of finished runs as a prompt file (for predict and loadPrompt)';
+
+export function builder(y: Argv) {
+  return y
+    .positional('run-dir', { type: 'string', array: true, demandOption: true, describe: 'finished run directories (results/...)' })
+    .option('out', { type: 'string', describe: 'output file (one run: default <run-dir>/prompt.json; several runs: required)' })
+    .option('top', { type: 'number', describe: 'several runs: keep the K best by dev accuracy (ties: train accuracy); default all' })
+    .example('$0 export results/sst2-beam-s13-20261126-101500', 'writes results/sst2-beam-s13-.../prompt.json')
+    .example('$0 export results/sst2-* --top 3 --out best3.json', 'the 3 best runs by dev accuracy, as a JSON array, best first');
+}
+
+type Args = Awaited<ReturnType<typeof builder>['argv']>;
+
+export async function handler(argv: Args): Promise<void> {
+  const dirs = (argv['run-dir'] ?? []).map(String);
+  if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1)) throw new UserError(`--top ${argv.top}: expected a positive integer`);
+  const prompts = dirs.map(promptFileFromRun);
+  if (prompts.length === 1) {
+    const out = argv.out ?? path.join(dirs[0], 'prompt.json');
+    writeJsonAtomic(out, prompts[0]);
+    process.stdout.write(`${out}: ${summary(prompts[0])}\n`);
+    return;
+  }
+  if (!argv.out) throw new UserError(`exporting ${prompts.length} runs writes one JSON array: give --out FILE`);
+  const ranked = rankPrompts(prompts).slice(0, argv.top ?? prompts.length);
+  writeJsonAtomic(argv.out, ranked);
+  process.stdout.write(`${argv.out}: ${ranked.length} of ${prompts.length} runs, best first\n${ranked.map((p, i) => `  ${i + 1}. ${summary(p)}`).join('\n')}\n`);
+}
+
+/** Best first: dev accuracy, then train accuracy; then run directory, so the order is stable. */
+export function rankPrompts(prompts: PromptFile[]): PromptFile[] {
+  const dev = (p: PromptFile) => p.scores.dev ?? -1;
+  return [...prompts].sort((a, b) => dev(b) - dev(a) || b.scores.train - a.scores.train || (a.source.runDir < b.source.runDir ? -1 : 1));
+}
+
+function summary(p: PromptFile): string {
+  const f = (x: number | null) => (x === null ? '–' : x.toFixed(4));
+  const text = Object.fromEntries(Object.entries(p.slots).map(([k, s]) => [k, s.text]));
+  const words = p.labels.map((l) => l.words.join('/')).join(', ');
+  return `"${renderTemplate(parseTemplate(p.template), text)}" (${words}) dev ${f(p.scores.dev)} train ${f(p.scores.train)} test ${f(p.scores.test)} [${p.source.runId}]`;
+}

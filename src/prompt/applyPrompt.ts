@@ -1,0 +1,124 @@
+import * as path from 'path';
+import { UserError } from '../errors';
+import { LoadedModel, loadModel } from '../model/load';
+import { Dtype, sha256File } from '../model/modelFolder';
+import { softmax } from '../scoring/metrics';
+import { scorePrompt } from '../scoring/scorer';
+import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from './encode';
+import { PromptFile, PromptLabel, readPromptFile, validatePromptFile } from './promptFile';
+import { parseTemplate } from './template';
+
+/** A string fills `{x}`; an object gives each template field (`x`, or a named column) its text. */
+export type PromptInput = string | Record<string, string>;
+
+export interface Prediction {
+  /** Predicted label id (ties → the lowest). */
+  label: number;
+  labelName: string;
+  /** Per label: log-sum-exp of the label words' logits at the mask. */
+  scores: number[];
+  /** Softmax over `scores`. */
+  probabilities: number[];
+}
+
+export interface LoadPromptOptions {
+  /** Model name or folder; default the one in the prompt file. */
+  model?: string;
+  dtype?: Dtype;
+  /** onnxruntime intra-op threads (default: all cores). */
+  threads?: number;
+  /** Default: the scorer the search used. */
+  scorer?: 'mask-head' | 'full';
+  /** Receives the one warning about a model that is not the one the prompt was found with. */
+  warn?: (message: string) => void;
+}
+
+export interface LoadedPrompt {
+  readonly prompt: PromptFile;
+  readonly labels: PromptLabel[];
+  /** The model folder actually loaded. */
+  readonly modelDir: string;
+  classify(inputs: PromptInput[]): Promise<Prediction[]>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Examples per scorePrompt call. It must equal the run's TEST_CHUNK (src/runner/run.ts): int8
+ * models quantize activations per batch, so logits depend on which rows share a batch, and only
+ * the same 256-example chunks (batched inside by scorePrompt's length sort) reproduce the run's
+ * scores exactly.
+ */
+export const CLASSIFY_CHUNK = 256;
+
+const defaultWarn = (message: string) => process.stderr.write(`promptsearch: warning: ${message}\n`);
+
+/** Loads the prompt's model and returns a classifier applying the stored slot and label ids. */
+export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOptions = {}): Promise<LoadedPrompt> {
+  const prompt = typeof file === 'string' ? readPromptFile(file) : validatePromptFile(file, '(prompt object)');
+  const model = await loadModel({
+    model: opts.model ?? prompt.model.name,
+    dtype: opts.dtype ?? (prompt.model.dtype as Dtype),
+    scorer: opts.scorer ?? prompt.search?.scorer ?? 'mask-head',
+    threads: opts.threads,
+  });
+  try {
+    checkIds(prompt, model);
+    const mismatch = modelMismatch(prompt, model);
+    if (mismatch) (opts.warn ?? defaultWarn)(mismatch);
+    return classifier(prompt, model);
+  } catch (e) {
+    await model.dispose();
+    throw e;
+  }
+}
+
+function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
+  // Inputs are keyed by field name, so `{x}` reads the field `x` whatever the run's column was.
+  const ct = compileTemplate(parseTemplate(prompt.template), model.tokenizer, 'x', model.maxLength);
+  const slots = Object.fromEntries(Object.entries(prompt.slots).map(([name, s]) => [name, s.ids]));
+  const labelIds = prompt.labels.map((l) => l.ids);
+  let disposed = false;
+  return {
+    prompt,
+    labels: prompt.labels,
+    modelDir: model.folder.dir,
+    async classify(inputs) {
+      if (disposed) throw new Error('classify() after dispose()');
+      const examples = inputs.map((x) => encodeInput(ct, model, x));
+      const out: Prediction[] = [];
+      for (let start = 0; start < examples.length; start += CLASSIFY_CHUNK) {
+        const { scores } = await scorePrompt(model.backend, ct, examples.slice(start, start + CLASSIFY_CHUNK), slots, labelIds);
+        for (const s of scores) out.push({ label: s.predicted, labelName: prompt.labels[s.predicted].name, scores: s.labelScores, probabilities: softmax(s.labelScores) });
+      }
+      return out;
+    },
+    async dispose() {
+      if (!disposed) await model.dispose();
+      disposed = true;
+    },
+  };
+}
+
+function encodeInput(ct: CompiledTemplate, model: LoadedModel, input: PromptInput): EncodedExample {
+  const fields = typeof input === 'string' ? { x: input } : input;
+  // The label is unknown; scorePrompt needs one and it only affects the gap, which is unused.
+  return encodeExample(ct, model.tokenizer, { fields, label: 0 });
+}
+
+/** Ids from another vocabulary would crash onnxruntime; say so plainly instead. */
+function checkIds(prompt: PromptFile, model: LoadedModel): void {
+  const ids = [...Object.values(prompt.slots).flatMap((s) => s.ids), ...prompt.labels.flatMap((l) => l.ids)];
+  const bad = ids.find((id) => id >= model.tokenizer.vocabSize);
+  if (bad !== undefined) throw new UserError(`the prompt uses token id ${bad}, outside the vocabulary of ${model.folder.dir} (${model.tokenizer.vocabSize} tokens); use the model it was found with (${prompt.model.name})`);
+}
+
+/** One message when the loaded model or tokenizer is not the one the prompt was found with. */
+function modelMismatch(prompt: PromptFile, model: LoadedModel): string | undefined {
+  const onnx = sha256File(model.folder.onnxPath);
+  const tok = sha256File(path.join(model.folder.dir, 'tokenizer.json'));
+  const diffs: string[] = [];
+  if (onnx !== prompt.model.onnxSha256) diffs.push(`onnx sha256 ${onnx.slice(0, 12)}… (prompt: ${String(prompt.model.onnxSha256).slice(0, 12)}…)`);
+  if (tok !== prompt.model.tokenizerSha256) diffs.push(`tokenizer sha256 ${tok.slice(0, 12)}… (prompt: ${String(prompt.model.tokenizerSha256).slice(0, 12)}…)`);
+  if (diffs.length === 0) return undefined;
+  return `the prompt was found with model ${prompt.model.name} (${prompt.model.dtype}), but the loaded model ${model.folder.dir} (${model.folder.dtype}) differs: ${diffs.join(', ')}; predictions will run but will not match the prompt's recorded scores`;
+}

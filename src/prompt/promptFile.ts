@@ -1,0 +1,139 @@
+/**
+ * The prompt file: a found prompt, self-contained, to apply without the run directory.
+ *
+ * Schema `promptsearch/prompt`, version 1 (JSON object):
+ *
+ * - `schema`, `version`: always `"promptsearch/prompt"`, `1`; readers refuse anything else.
+ * - `template`: the search template, e.g. `"{x} <A:2> [MASK] ."`.
+ * - `slots`: per slot name, the searched tokens: `ids` (what the model reads; authoritative),
+ *   `tokens` (vocabulary strings) and `text` (decoded, for humans). Ids, not text, are applied:
+ *   re-tokenizing the text need not give the same ids back.
+ * - `labels`: one per label, in label order: `id` (the integer label), `name`, `words` (label
+ *   words) and `ids` (their token ids; a label's score is the log-sum-exp of their logits).
+ * - `model`: `name` (bundled model name, or the model folder's absolute path), `dtype`,
+ *   `onnxSha256` and `tokenizerSha256` of the files the search used.
+ * - `scores`: `train`, `dev`, `test` accuracy of the run (`dev`/`test` may be null).
+ * - `search`: the run's search config (config.json without `resolved`).
+ * - `source`: `runDir` (absolute) and `runId` of the run.
+ * - `promptsearchVersion`, `createdAt` (ISO 8601).
+ *
+ * `promptsearch export` of several runs writes a JSON array of these objects, best first.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { getTask } from '../data/tasks';
+import { UserError } from '../errors';
+import { BUNDLED_MODELS_DIR } from '../paths';
+import type { SearchConfig } from '../runner/config';
+import type { BestResult } from '../runner/run';
+import { packageVersions } from '../runner/versions';
+import { parseTemplate } from './template';
+
+export const PROMPT_SCHEMA = 'promptsearch/prompt';
+export const PROMPT_VERSION = 1;
+
+export interface PromptLabel {
+  id: number;
+  name: string;
+  words: string[];
+  ids: number[];
+}
+
+export interface PromptFile {
+  schema: typeof PROMPT_SCHEMA;
+  version: typeof PROMPT_VERSION;
+  template: string;
+  slots: Record<string, { ids: number[]; tokens: string[]; text: string }>;
+  labels: PromptLabel[];
+  model: { name: string; dtype: string; onnxSha256: string; tokenizerSha256: string };
+  scores: { train: number; dev: number | null; test: number | null };
+  search: SearchConfig;
+  source: { runDir: string; runId: string };
+  promptsearchVersion: string;
+  createdAt: string;
+}
+
+interface RunConfigFile extends SearchConfig {
+  resolved: { modelDir: string; modelSha256: string; tokenizerSha256: string };
+}
+
+function readJsonFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Builds the prompt file of a finished run directory. */
+export function promptFileFromRun(runDir: string): PromptFile {
+  if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) throw new UserError(`${runDir}: no such run directory`);
+  const bestFile = path.join(runDir, 'best.json');
+  const cfgFile = path.join(runDir, 'config.json');
+  if (!fs.existsSync(cfgFile)) throw new UserError(`${runDir}: not a run directory (no config.json)`);
+  if (!fs.existsSync(bestFile)) throw new UserError(`${runDir}: no best.json yet (the search has not finished; resume it with: promptsearch search --resume ${runDir})`);
+  const best = readJsonFile(bestFile, 'run result') as BestResult;
+  if (best.status !== 'done') throw new UserError(`${runDir}: the run stopped early (status '${best.status}'); finish it first: promptsearch search --resume ${runDir}`);
+  const { resolved, ...search } = readJsonFile(cfgFile, 'run config') as RunConfigFile;
+  const names = search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i));
+  return {
+    schema: PROMPT_SCHEMA,
+    version: PROMPT_VERSION,
+    template: best.template,
+    slots: best.slots,
+    labels: best.labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: best.labelWords[id], ids })),
+    model: { name: modelName(resolved.modelDir), dtype: best.dtype, onnxSha256: resolved.modelSha256, tokenizerSha256: resolved.tokenizerSha256 },
+    scores: { train: best.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy },
+    search,
+    source: { runDir: path.resolve(runDir), runId: best.runId },
+    promptsearchVersion: packageVersions().promptsearch,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** A bundled model is named (it moves with the package); any other folder by absolute path. */
+function modelName(modelDir: string): string {
+  return path.dirname(path.resolve(modelDir)) === path.resolve(BUNDLED_MODELS_DIR) ? path.basename(modelDir) : path.resolve(modelDir);
+}
+
+/** Reads and validates a prompt file; of an array (an export of several runs) the first, best, one. */
+export function readPromptFile(file: string): PromptFile {
+  const raw = readJsonFile(file, 'prompt file');
+  if (Array.isArray(raw) && raw.length === 0) throw new UserError(`prompt file ${file} is an empty list`);
+  return validatePromptFile(Array.isArray(raw) ? raw[0] : raw, file);
+}
+
+/** Checks the schema, version and every field a prompt is applied with. */
+export function validatePromptFile(raw: unknown, file: string): PromptFile {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`prompt file ${file}: expected a JSON object`);
+  const p = raw as Record<string, unknown>;
+  if (p.schema !== PROMPT_SCHEMA) throw new UserError(`${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`);
+  if (p.version !== PROMPT_VERSION) throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads version ${PROMPT_VERSION}`);
+  const bad = (field: string, what: string) => new UserError(`prompt file ${file}: '${field}' ${what}`);
+  if (typeof p.template !== 'string') throw bad('template', 'must be a string');
+  const template = parseTemplate(p.template);
+  const slots = p.slots as PromptFile['slots'];
+  if (!slots || typeof slots !== 'object') throw bad('slots', 'must be an object');
+  for (const s of template.slots) {
+    const ids = slots[s.name]?.ids;
+    if (!isIdList(ids) || ids.length > s.length) throw bad(`slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
+  }
+  const labels = p.labels as PromptLabel[];
+  if (!Array.isArray(labels) || labels.length < 2) throw bad('labels', 'must list at least 2 labels');
+  labels.forEach((l, i) => {
+    if (!l || l.id !== i || typeof l.name !== 'string' || !isIdList(l.ids) || l.ids.length === 0) throw bad(`labels[${i}]`, `must be {id: ${i}, name, words, ids: [token ids]}`);
+  });
+  const m = p.model as PromptFile['model'];
+  if (!m || typeof m.name !== 'string' || (m.dtype !== 'int8' && m.dtype !== 'fp32')) throw bad('model', "must name the model and its dtype ('int8' or 'fp32')");
+  return raw as PromptFile;
+}
+
+function isIdList(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0);
+}

@@ -1,0 +1,75 @@
+import { meanStd } from './stats';
+
+/** One finished cell: a method on a task with one data seed. */
+export interface Cell {
+  method: string;
+  task: string;
+  seed: number;
+  testAccuracy: number;
+  devAccuracy: number | null;
+  trainAccuracy: number | null;
+  prompt: string;
+  labelWords: string[][];
+  evaluations: number;
+  seconds: number;
+  runDir?: string;
+}
+
+export interface Row {
+  method: string;
+  /** Per task: mean and std of test accuracy over seeds. */
+  tasks: Record<string, { mean: number; std: number; n: number }>;
+  average: number;
+  published?: boolean;
+}
+
+/** Aggregates cells into one row per method; the average column is the mean over tasks. */
+export function aggregate(cells: Cell[], methods: string[], tasks: string[]): Row[] {
+  return methods.map((method) => {
+    const row: Row = { method, tasks: {}, average: NaN };
+    for (const task of tasks) row.tasks[task] = meanStd(cells.filter((c) => c.method === method && c.task === task).map((c) => c.testAccuracy));
+    const means = tasks.map((t) => row.tasks[t].mean);
+    row.average = means.some((m) => Number.isNaN(m)) ? NaN : means.reduce((a, b) => a + b, 0) / means.length;
+    return row;
+  });
+}
+
+/** Published reference rows (percent in the source) as rows of this table. */
+export function publishedRows(published: Record<string, Record<string, number | null>>, tasks: string[]): Row[] {
+  return Object.entries(published).map(([method, byTask]) => {
+    const row: Row = { method, tasks: {}, average: NaN, published: true };
+    for (const t of tasks) {
+      const v = byTask[t];
+      row.tasks[t] = v === null || v === undefined ? { mean: NaN, std: NaN, n: 0 } : { mean: v / 100, std: NaN, n: 0 };
+    }
+    const means = tasks.map((t) => row.tasks[t].mean);
+    row.average = means.some((m) => Number.isNaN(m)) ? NaN : means.reduce((a, b) => a + b, 0) / means.length;
+    return row;
+  });
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+function cellText(v: { mean: number; std: number; n: number }): string {
+  if (Number.isNaN(v.mean)) return '–';
+  return Number.isNaN(v.std) ? pct(v.mean) : `${pct(v.mean)} ± ${pct(v.std)}`;
+}
+
+/** Markdown table: test accuracy (%) mean ± std over seeds; the best run row per column in bold. */
+export function toMarkdown(rows: Row[], tasks: string[], note = ''): string {
+  const ours = rows.filter((r) => !r.published);
+  const bestOf = (get: (r: Row) => number) => Math.max(...ours.map(get).filter((x) => !Number.isNaN(x)));
+  const bestTask = Object.fromEntries(tasks.map((t) => [t, bestOf((r) => r.tasks[t].mean)]));
+  const bestAvg = bestOf((r) => r.average);
+  const lines = [`| method | ${tasks.join(' | ')} | average |`, `| --- | ${tasks.map(() => '---:').join(' | ')} | ---: |`];
+  for (const r of rows) {
+    const name = r.published ? `${r.method} (published, RoBERTa-large)` : r.method;
+    const cells = tasks.map((t) => {
+      const s = cellText(r.tasks[t]);
+      return !r.published && r.tasks[t].mean === bestTask[t] ? `**${s}**` : s;
+    });
+    const avg = Number.isNaN(r.average) ? '–' : pct(r.average);
+    lines.push(`| ${name} | ${cells.join(' | ')} | ${!r.published && r.average === bestAvg ? `**${avg}**` : avg} |`);
+  }
+  return lines.join('\n') + '\n' + (note ? `\n${note}\n` : '');
+}
