@@ -42,8 +42,12 @@ export interface SearchConfig {
   /** Search RNG seed; default: the data seed. */
   randomSeed?: number;
   scorer: 'mask-head' | 'full';
-  /** Early rejection: score a candidate on this fraction of train first, drop it if it cannot reach the top-k. 0 turns it off. */
-  racing: { fraction: number; topK: number };
+  /**
+   * Early rejection: score a candidate on `fraction` of train first and drop it when it cannot
+   * reach the current `topK`-th best train accuracy (z = 0: provably; z > 0: with z standard
+   * errors of optimism). fraction 0 turns it off.
+   */
+  racing: { fraction: number; topK: number; z: number };
 }
 
 const STRATEGIES = ['random', 'beam', 'genetic', 'reinforce'] as const;
@@ -59,7 +63,7 @@ export const CONFIG_DEFAULTS = {
   budget: 50_000,
   selectTopK: 5,
   scorer: 'mask-head' as const,
-  racing: { fraction: 0, topK: 16 },
+  racing: { fraction: 0, topK: 16, z: 0 },
 };
 
 const FIELDS: Record<keyof SearchConfig | '$schema' | 'description', (v: unknown, where: string) => void> = {
@@ -110,8 +114,9 @@ const FIELDS: Record<keyof SearchConfig | '$schema' | 'description', (v: unknown
   randomSeed: int,
   scorer: (v, w) => oneOf(v, w, ['mask-head', 'full']),
   racing: (v, w) => {
-    obj(v, w, ['fraction', 'topK']);
+    obj(v, w, ['fraction', 'topK', 'z']);
     const r = v as Record<string, unknown>;
+    if (r.z !== undefined && (typeof r.z !== 'number' || r.z < 0)) throw new UserError(`${w}.z: expected a number >= 0`);
     if (r.fraction !== undefined && (typeof r.fraction !== 'number' || r.fraction < 0 || r.fraction >= 1)) throw new UserError(`${w}.fraction: expected a number in [0, 1)`);
     if (r.topK !== undefined) posInt(r.topK, `${w}.topK`);
   },

@@ -6,6 +6,19 @@ import { Candidate, ScoredCandidate, SearchContext, SearchSpace, Score, candidat
 /** Turns a candidate into what the scorer needs: slot tokens and label-word ids. */
 export type CandidateDecoder = (c: Candidate) => { slots: Record<string, number[]>; labelIds: number[][] };
 
+/**
+ * Early rejection: score a candidate on the first `fraction` of train; when even an optimistic
+ * completion could not reach the current k-th best train accuracy, stop there and charge only
+ * the slice. `z` = 0 is the exact rule (all remaining examples assumed correct, so nothing that
+ * could enter the top-k is ever dropped); z > 0 assumes the remainder scores at most the
+ * slice's accuracy plus z standard errors, which rejects more, with a small risk.
+ */
+export interface RacingOptions {
+  fraction: number;
+  topK: number;
+  z?: number;
+}
+
 export interface EvaluatorOptions {
   space: SearchSpace;
   decode: CandidateDecoder;
@@ -15,8 +28,9 @@ export interface EvaluatorOptions {
   budget: number;
   objective: ObjectiveName;
   seed: number;
-  /** Scores recorded by an interrupted run, by candidate key: replayed for free on resume. */
-  replay?: Map<string, Score>;
+  racing?: RacingOptions;
+  /** Scores (and what they cost) recorded by an interrupted run, by candidate key: replayed on resume. */
+  replay?: Map<string, { score: Score; cost: number }>;
   /** Called after each scored batch, in candidate order (for the run log). */
   onScored?(scored: { candidate: Candidate; score: Score; cost: number; replayed: boolean }[]): void;
   /** When true, evaluate() returns nothing more (Ctrl-C). */
@@ -39,9 +53,20 @@ export function scoreFromResult(r: ScoreResult, objective: ObjectiveName): Score
 }
 
 /**
+ * Pure racing rule: can a candidate with `correct` of `m` slice examples right still reach
+ * `threshold` accuracy over all `n`? Optimistic remainder accuracy: 1 when z = 0, else the slice
+ * accuracy plus z standard errors (capped at 1).
+ */
+export function canReach(correct: number, m: number, n: number, threshold: number, z = 0): boolean {
+  const p = correct / m;
+  const optimistic = z === 0 ? 1 : Math.min(1, p + z * Math.sqrt(Math.max(p * (1 - p), 1 / (4 * m)) / m));
+  return (correct + optimistic * (n - m)) / n >= threshold;
+}
+
+/**
  * The SearchContext the runner gives a strategy: scores on the train split through the pool,
- * charges the budget exactly (one example evaluation per candidate × example), and never
- * scores or charges a candidate twice.
+ * charges the budget exactly (one example evaluation per candidate × example actually scored),
+ * and never scores or charges a candidate twice.
  */
 export class BudgetedEvaluator implements SearchContext {
   readonly space: SearchSpace;
@@ -56,18 +81,32 @@ export class BudgetedEvaluator implements SearchContext {
     this.random = () => rng();
   }
 
-  /** Every scored candidate, in the order first scored. */
+  /** Every scored candidate, in the order first scored (rejected ones carry `partialExamples`). */
   all(): ScoredCandidate[] {
     return this.order;
   }
 
   exhausted(): boolean {
+    // A candidate is only started when its full cost fits, so the cap holds whatever racing decides.
     return this.spent + this.opts.trainSize > this.opts.budget || (this.opts.stopRequested?.() ?? false);
   }
 
+  /** The k-th best full train accuracy so far (−∞ until k candidates are fully scored). */
+  private racingThreshold(): number {
+    const r = this.opts.racing;
+    if (!r || r.fraction <= 0) return -Infinity;
+    const full = this.order.filter((c) => c.score.partialExamples === undefined).map((c) => c.score.accuracy);
+    if (full.length < r.topK) return -Infinity;
+    full.sort((a, b) => b - a);
+    return full[r.topK - 1];
+  }
+
   async evaluate(candidates: Candidate[]): Promise<ScoredCandidate[]> {
+    const n = this.opts.trainSize;
+    const threshold = this.racingThreshold(); // fixed for the batch: independent of worker timing
+    const sliceSize = threshold === -Infinity ? n : Math.max(1, Math.ceil(this.opts.racing!.fraction * n));
     const out: (ScoredCandidate | Promise<ScoredCandidate>)[] = [];
-    const fresh: { candidate: Candidate; score: Score; cost: number; replayed: boolean }[] = [];
+    const fresh: { key: string; candidate: Candidate; cost: number; replayed: boolean }[] = [];
     const pending = new Map<string, Promise<ScoredCandidate>>();
     for (const candidate of candidates) {
       const key = candidateKey(candidate);
@@ -77,32 +116,45 @@ export class BudgetedEvaluator implements SearchContext {
         continue;
       }
       if (this.exhausted()) break;
-      this.spent += this.opts.trainSize;
       const replayed = this.opts.replay?.get(key);
-      const p = replayed
-        ? Promise.resolve({ candidate, score: replayed })
-        : this.scoreOnTrain(candidate).then((score) => ({ candidate, score }));
+      const entry = { key, candidate, cost: n, replayed: !!replayed };
+      this.spent += n; // provisional; racing refunds what it did not score
+      const p: Promise<ScoredCandidate> = replayed
+        ? Promise.resolve({ candidate, score: replayed.score }).then((r) => ((entry.cost = replayed.cost), r))
+        : this.scoreRacing(candidate, sliceSize, threshold).then(({ score, cost }) => ((entry.cost = cost), { candidate, score }));
       pending.set(key, p);
       out.push(p);
-      fresh.push({ candidate, score: undefined as unknown as Score, cost: this.opts.trainSize, replayed: !!replayed });
+      fresh.push(entry);
     }
     const results = await Promise.all(out);
+    for (const f of fresh) this.spent -= n - f.cost;
     // Record in candidate order, so the log and `all()` do not depend on worker timing.
-    let f = 0;
-    for (const r of results) {
-      const key = candidateKey(r.candidate);
-      if (this.cache.has(key)) continue;
-      this.cache.set(key, r);
+    const recorded: { candidate: Candidate; score: Score; cost: number; replayed: boolean }[] = [];
+    const byKey = new Map(results.map((r) => [candidateKey(r.candidate), r]));
+    for (const f of fresh) {
+      const r = byKey.get(f.key)!;
+      this.cache.set(f.key, r);
       this.order.push(r);
-      fresh[f++].score = r.score;
+      recorded.push({ candidate: f.candidate, score: r.score, cost: f.cost, replayed: f.replayed });
     }
-    if (fresh.length > 0) this.opts.onScored?.(fresh);
+    if (recorded.length > 0) this.opts.onScored?.(recorded);
     return results;
   }
 
-  private async scoreOnTrain(candidate: Candidate): Promise<Score> {
+  /** Slice first; the rest only if the candidate can still reach the threshold. */
+  private async scoreRacing(candidate: Candidate, sliceSize: number, threshold: number): Promise<{ score: Score; cost: number }> {
+    const n = this.opts.trainSize;
     const { slots, labelIds } = this.opts.decode(candidate);
-    const r = await this.opts.score({ split: 'train', slots, labelIds, start: 0, end: this.opts.trainSize });
-    return scoreFromResult(r, this.opts.objective);
+    const head = await this.opts.score({ split: 'train', slots, labelIds, start: 0, end: sliceSize });
+    if (sliceSize < n) {
+      const correct = head.correct.filter(Boolean).length;
+      if (!canReach(correct, sliceSize, n, threshold, this.opts.racing?.z ?? 0)) {
+        return { score: { ...scoreFromResult(head, this.opts.objective), partialExamples: sliceSize }, cost: sliceSize };
+      }
+      const tail = await this.opts.score({ split: 'train', slots, labelIds, start: sliceSize, end: n });
+      head.correct.push(...tail.correct);
+      head.gaps.push(...tail.gaps);
+    }
+    return { score: scoreFromResult(head, this.opts.objective), cost: n };
   }
 }

@@ -95,7 +95,7 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
   fs.mkdirSync(runDir, { recursive: true });
   const candidatesFile = path.join(runDir, 'candidates.jsonl');
   const progressFile = path.join(runDir, 'progress.jsonl');
-  let replay: Map<string, Score> | undefined;
+  let replay: Map<string, { score: Score; cost: number }> | undefined;
   let space: SearchSpace;
   const spaceFile = path.join(runDir, 'space.json');
   if (opts.resume && fs.existsSync(spaceFile)) {
@@ -103,7 +103,7 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     const recorded = readJsonLines<CandidateLine>(candidatesFile);
     // Rewrite without a torn last line, so new appends start on a clean line.
     writeFileAtomic(candidatesFile, recorded.map((l) => JSON.stringify(l) + '\n').join(''));
-    replay = new Map(recorded.map((l) => [l.key, l.score]));
+    replay = new Map(recorded.map((l) => [l.key, { score: l.score, cost: l.cost }]));
     log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
   } else {
     space = await buildSpace(config, folder.onnxPath, tokenizer, template, train, fixedVerbalizer?.ids, searchLabels, numLabels);
@@ -156,6 +156,7 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     objective: config.objective,
     seed: config.randomSeed ?? config.seed,
     replay,
+    racing: config.racing,
     stopRequested: opts.stopRequested,
     onScored: (batch) => {
       const lines: string[] = [];
@@ -165,11 +166,13 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
         if (!b.replayed) lines.push(JSON.stringify(candidateLine(i, b.candidate, b.score, b.cost, decode, template, tokenizer)));
       }
       if (lines.length) fs.appendFileSync(candidatesFile, lines.join('\n') + '\n');
-      for (const b of batch) if (!best || b.score.objective > best.score.objective) best = { candidate: b.candidate, score: b.score };
-      if (batch.some((b) => !b.replayed)) {
+      for (const b of batch) {
+        if (b.score.partialExamples === undefined && (!best || b.score.objective > best.score.objective)) best = { candidate: b.candidate, score: b.score };
+      }
+      if (best && batch.some((b) => !b.replayed)) {
         fs.appendFileSync(progressFile, JSON.stringify({ evaluations: evaluator.spent, candidates: scoredCount, bestTrainAccuracy: best!.score.accuracy, bestTrainObjective: best!.score.objective, seconds: (Date.now() - t0) / 1000 }) + '\n');
       }
-      bar.update(evaluator.spent, `best train ${best!.score.accuracy.toFixed(4)}`);
+      bar.update(evaluator.spent, `best train ${best ? best.score.accuracy.toFixed(4) : '–'}`);
     },
   });
 
@@ -177,7 +180,8 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     await createStrategy(config.strategy, config.strategyParams).run(evaluator);
     bar.done();
     const interrupted = opts.stopRequested?.() ?? false;
-    const ranked = [...evaluator.all()].sort((a, b) => b.score.objective - a.score.objective || (candidateKey(a.candidate) < candidateKey(b.candidate) ? -1 : 1));
+    // Only candidates scored on the whole train split compete (racing drops the rest early).
+    const ranked = evaluator.all().filter((c) => c.score.partialExamples === undefined).sort((a, b) => b.score.objective - a.score.objective || (candidateKey(a.candidate) < candidateKey(b.candidate) ? -1 : 1));
     if (ranked.length === 0) throw new UserError('the search scored no candidate (budget too small?)');
     let chosen = ranked[0];
     let devAccuracy: number | null = null;

@@ -41,6 +41,12 @@ export interface Score {
   reward: number;
   /** The scalar the search maximises (accuracy with margin tie-break, or margin alone). */
   objective: number;
+  /**
+   * Set when early rejection stopped scoring after this many train examples: the scores are
+   * estimates on that slice, and the candidate provably (or, with a confidence margin, very
+   * likely) could not reach the top-k. Absent when scored on the whole train split.
+   */
+  partialExamples?: number;
 }
 
 export interface ScoredCandidate {
