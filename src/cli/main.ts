@@ -5,6 +5,8 @@ import { isUserError } from '../errors';
 import * as evalCommand from './commands/eval';
 import * as searchCommand from './commands/search';
 import * as leaderboardCommand from './commands/leaderboard';
+import * as exportCommand from './commands/export';
+import * as predictCommand from './commands/predict';
 
 /** Prints a user error on one line and exits 2; anything else is a bug and keeps its stack. */
 function fail(e: unknown): never {
@@ -23,6 +25,8 @@ export async function main(args: string[]): Promise<void> {
     .command(evalCommand)
     .command(searchCommand)
     .command(leaderboardCommand)
+    .command(exportCommand)
+    .command(predictCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

@@ -1,0 +1,112 @@
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Suite, readSuite, runLeaderboard } from '../src/runner/leaderboard';
+import { Cell, aggregate, publishedRows, toMarkdown } from '../src/reports/leaderboardTable';
+import { meanStd } from '../src/reports/stats';
+import { CLI, ROOT } from './helpers';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-lb-'));
+const cell = (method: string, task: string, seed: number, acc: number): Cell => ({ method, task, seed, testAccuracy: acc, devAccuracy: null, trainAccuracy: null, prompt: '', labelWords: [], evaluations: 0, seconds: 0 });
+
+describe('leaderboard tables', () => {
+  test('mean and sample std over seeds; average over tasks; best per column in bold', () => {
+    expect(meanStd([0.7, 0.8, 0.9])).toEqual({ mean: 0.8, std: expect.closeTo(0.1, 10), n: 3 });
+    const cells = [cell('a', 't1', 1, 0.7), cell('a', 't1', 2, 0.9), cell('a', 't2', 1, 0.5), cell('b', 't1', 1, 0.6), cell('b', 't2', 1, 0.6)];
+    const rows = aggregate(cells, ['a', 'b'], ['t1', 't2']);
+    expect(rows[0].tasks.t1.mean).toBeCloseTo(0.8, 10);
+    expect(rows[0].average).toBeCloseTo(0.65, 10);
+    const md = toMarkdown([...rows, ...publishedRows({ Paper: { t1: 95, t2: null } }, ['t1', 't2'])], ['t1', 't2']);
+    expect(md).toContain('| a | **80.0 ± 14.1** | 50.0 ± 0.0 | 65.0 |');
+    expect(md).toContain('| b | 60.0 ± 0.0 | **60.0 ± 0.0** | 60.0 |');
+    expect(md).toContain('| Paper (published, RoBERTa-large) | 95.0 | – | – |'); // never bold: not run here
+  });
+
+  test('suite errors: unknown task, unknown method', () => {
+    const dir = tmp();
+    const write = (s: object) => {
+      const f = path.join(dir, 's.json');
+      fs.writeFileSync(f, JSON.stringify(s));
+      return f;
+    };
+    const ok = { name: 'x', tasks: ['sst-2'], seeds: [13], base: { template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great' }, methods: [{ name: 'm', manual: true }] };
+    expect(() => readSuite(write({ ...ok, tasks: ['imdb'] }))).toThrow(/unknown task 'imdb'/);
+    expect(() => readSuite(write({ ...ok, methods: [{ name: 'sa', strategy: 'annealing' }] }))).toThrow(/method 'sa' has unknown strategy 'annealing'/);
+    const r = spawnSync(process.execPath, [CLI, 'leaderboard', write({ ...ok, tasks: ['imdb'] })], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('shipped suites are valid', () => {
+    for (const f of ['leaderboard-mini.json', 'leaderboard-roberta-large.json', 'sst2-table.json']) {
+      const file = path.join(ROOT, 'searches', f);
+      if (f === 'leaderboard-roberta-large.json') {
+        // Needs a user-supplied RoBERTa-large export: only the suite's shape is checked.
+        const s = JSON.parse(fs.readFileSync(file, 'utf8'));
+        expect(s.base.model).toMatch(/roberta-large/);
+        continue;
+      }
+      expect(readSuite(file).methods.length).toBeGreaterThan(1);
+    }
+  });
+});
+
+describe('leaderboard run', () => {
+  const suite: Suite = {
+    name: 'tiny',
+    tasks: ['sst-2'],
+    seeds: [13, 21],
+    base: { template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', budget: 700, selectTopK: 2, candidates: { topK: 8 }, workers: 1, threadsPerWorker: 1 },
+    methods: [
+      { name: 'random', strategy: 'random' },
+      { name: 'beam', strategy: 'beam' },
+    ],
+    published: true,
+  };
+  const out = tmp();
+
+  test('an interrupted suite resumes without redoing finished cells', async () => {
+    // Ctrl-C in the middle of the second cell's search.
+    const firstCell = path.join(out, 'runs', 'random', 'sst-2-s13', 'cell.json');
+    let polls = 0;
+    const first = await runLeaderboard(suite, { outDir: out, stopRequested: () => fs.existsSync(firstCell) && ++polls > 20 });
+    expect(first.complete).toBe(false);
+    const doneFirst = first.cells.length;
+    expect(doneFirst).toBe(1);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'runs', 'random', 'sst-2-s21', 'state.json'), 'utf8')).status).toBe('interrupted');
+    const mtimes = first.cells.map((c) => fs.statSync(path.join(out, 'runs', c.method, `${c.task}-s${c.seed}`, 'cell.json')).mtimeMs);
+    const log2: string[] = [];
+    const second = await runLeaderboard(suite, { outDir: out, log: (l) => log2.push(l) });
+    expect(second.complete).toBe(true);
+    expect(second.cells).toHaveLength(4);
+    expect(log2.filter((l) => l.startsWith('['))).toHaveLength(4 - doneFirst); // finished cells skipped
+    first.cells.forEach((c, i) => expect(fs.statSync(path.join(out, 'runs', c.method, `${c.task}-s${c.seed}`, 'cell.json')).mtimeMs).toBe(mtimes[i]));
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'leaderboard.json'), 'utf8'));
+    expect(json.cells).toHaveLength(4);
+    expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toMatch(/\| random \| .* \|/);
+  });
+
+  const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+  (chromium ? test : test.skip)('the HTML report renders in headless Chromium: table numbers equal leaderboard.json, chart drawn', () => {
+    const html = path.join(out, 'leaderboard.html');
+    expect(fs.existsSync(html)).toBe(true);
+    const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${tmp()}`];
+    const dom = execFileSync(chromium!, [...flags, '--dump-dom', `file://${html}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'leaderboard.json'), 'utf8'));
+    for (const row of json.rows) {
+      for (const task of json.tasks) {
+        const mean = row.tasks[task].mean;
+        if (mean === null) continue; // NaN serialises as null: a cell with no number
+        expect(dom).toContain(`data-task="${task}" data-mean="${mean}"`);
+      }
+    }
+    const bars = dom.match(/<rect class="bar"/g) ?? [];
+    expect(bars.length).toBe(json.rows.filter((r: { tasks: Record<string, { mean: number | null }> }) => r.tasks['sst-2'].mean !== null).length);
+    const png = path.join(tmp(), 'shot.png');
+    execFileSync(chromium!, [...flags, `--screenshot=${png}`, '--window-size=1000,800', `file://${html}`], { stdio: 'ignore', timeout: 60_000 });
+    const buf = fs.readFileSync(png);
+    expect(buf.subarray(1, 4).toString()).toBe('PNG');
+    expect(buf.length).toBeGreaterThan(10_000); // a blank page compresses to a few hundred bytes
+  });
+});
