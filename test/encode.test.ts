@@ -22,6 +22,7 @@ describe('truncation', () => {
     expect(row.ids[row.maskPos]).toBe(tok.special.mask);
     expect(row.ids.slice(-5)).toEqual([...slots.A, tok.special.mask, ...tok.encode('.'), ...tok.special.suffix]);
     expect(row.ids[0]).toBe(tok.special.prefix[0]);
+    expect(row.slotPos).toEqual([row.maskPos - 2, row.maskPos - 1]);
   });
 });
 

@@ -7,6 +7,8 @@ import { Template } from './template';
 export interface EncodedRow {
   ids: number[];
   maskPos: number;
+  /** Row index of each slot token, in template order (soft prompts replace these embeddings). */
+  slotPos?: number[];
 }
 
 /** The template with its fixed text tokenized once; inputs and slots are filled per row. */
@@ -110,10 +112,16 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
   }
   const lengths = truncateLengths(ex.inputs.map((i) => i.length), ct.maxLength - fixed);
   const ids: number[] = [...ct.prefix];
+  const slotPos: number[] = [];
   let maskPos = -1;
   for (const s of ct.segments) {
     if (s.kind === 'fixed') ids.push(...s.ids);
-    else if (s.kind === 'slot') ids.push(...slots[s.name]);
+    else if (s.kind === 'slot') {
+      for (const t of slots[s.name]) {
+        slotPos.push(ids.length);
+        ids.push(t);
+      }
+    }
     else if (s.kind === 'input') {
       const inp = ex.inputs[s.index];
       for (let i = 0; i < lengths[s.index]; i++) ids.push(inp[i]);
@@ -123,5 +131,5 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
     }
   }
   ids.push(...ct.suffix);
-  return { ids, maskPos };
+  return { ids, maskPos, slotPos };
 }

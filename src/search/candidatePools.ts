@@ -72,7 +72,7 @@ export async function proposeSlotPools(opts: SlotPoolOptions): Promise<Record<st
 
   const maskFill = Object.fromEntries(slots.map((s) => [s.name, new Array<number>(s.length).fill(tokenizer.special.mask)]));
   const rows = opts.examples.map((ex) => buildRow(compiled, ex, maskFill));
-  const positions = opts.examples.map((ex) => slotPositions(compiled, ex, tokenizer.special.mask));
+  const positions = rows.map((r) => r.slotPos!);
   const { sums, counts } = await sumLogSoftmax(opts.backend, rows, positions, new Array(rows.length).fill(0), 1, opts.batchSize);
 
   const eligible = wholeWordIds(tokenizer, sums[0][0].length);
@@ -226,23 +226,6 @@ function singleTokenId(tokenizer: PromptTokenizer, word: string, slot: string): 
     `slot <${slot}>: hand-crafted word '${word}' is not a single token for this tokenizer (it becomes ${pieces || 'nothing'})` +
       (close.length ? `; close single-token words: ${close.join(', ')}` : ''),
   );
-}
-
-/**
- * Row positions of every slot token, in template order. buildRow owns the layout (truncation
- * included), so rather than re-deriving it, build the row with two different slot fillings:
- * the positions that differ are exactly the slot tokens.
- */
-function slotPositions(ct: CompiledTemplate, ex: EncodedExample, fillId: number): number[] {
-  const other = fillId === 0 ? 1 : 0;
-  const fill = (id: number) => Object.fromEntries(ct.template.slots.map((s) => [s.name, new Array<number>(s.length).fill(id)]));
-  const a = buildRow(ct, ex, fill(fillId)).ids;
-  const b = buildRow(ct, ex, fill(other)).ids;
-  const pos: number[] = [];
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) pos.push(i);
-  const expected = ct.template.slots.reduce((n, s) => n + s.length, 0);
-  if (pos.length !== expected) throw new Error(`slotPositions: found ${pos.length} slot tokens, expected ${expected}`);
-  return pos;
 }
 
 /**
