@@ -18,7 +18,7 @@ describe('leaderboard tables', () => {
     expect(rows[0].tasks.t1.mean).toBeCloseTo(0.8, 10);
     expect(rows[0].average).toBeCloseTo(0.65, 10);
     const md = toMarkdown([...rows, ...publishedRows({ Paper: { t1: 95, t2: null } }, ['t1', 't2'])], ['t1', 't2']);
-    expect(md).toContain('| a | **80.0 ± 14.1** | 50.0 ± 0.0 | 65.0 |');
+    expect(md).toContain('| a | **80.0 ± 14.1** | 50.0 ± 0.0 | **65.0** |');
     expect(md).toContain('| b | 60.0 ± 0.0 | **60.0 ± 0.0** | 60.0 |');
     expect(md).toContain('| Paper (published, RoBERTa-large) | 95.0 | – | – |'); // never bold: not run here
   });
