@@ -41,7 +41,10 @@ export interface TjsResult {
 let loaded: Promise<typeof TJS> | undefined;
 /** The package has a CommonJS build for Node, so a plain (lazy) require-style import works. */
 function transformers(): Promise<typeof TJS> {
-  loaded ??= import('@huggingface/transformers');
+  loaded ??= import('@huggingface/transformers').catch((e: NodeJS.ErrnoException) => {
+    if (e?.code === 'MODULE_NOT_FOUND') throw new Error('the benchmark compares against @huggingface/transformers, a devDependency: run `npm install` (with dev dependencies) first');
+    throw e;
+  });
   return loaded;
 }
 

@@ -1,0 +1,252 @@
+/**
+ * `npm run bench`: our scorer vs transformers.js on the same SST-2 test sentences, same run.
+ *
+ *   node dist/bench/bench.js [--n 512] [--quick] [--out results/bench/latest.json]
+ *
+ * Ours: the in-process mask-head scorer (threads = cores), the worker pool (cores × 1 thread,
+ * tasks of 64 examples) and the `full` scorer (model as exported) as a reference. Each is warmed
+ * up on a few batches, then timed over 2 passes; the best pass counts. Also: the machine's fp32
+ * MatMul peak and the share of it our fp32 scorer reaches on necessary FLOPs (see flops.ts).
+ */
+import * as os from 'os';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { loadExamples } from '../data/load';
+import { Example } from '../data/tsv';
+import { loadModel } from '../model/load';
+import { DEFAULT_MODEL, Dtype, resolveModel } from '../model/modelFolder';
+import { PromptTokenizer } from '../model/tokenizer';
+import { PACKAGE_ROOT, BUNDLED_MODELS_DIR } from '../paths';
+import { buildRow, compileTemplate, encodeExample } from '../prompt/encode';
+import { parseTemplate } from '../prompt/template';
+import { buildVerbalizer } from '../prompt/verbalizer';
+import { writeJsonAtomic } from '../runner/atomic';
+import { packageVersions } from '../runner/versions';
+import { ScoringPool } from '../scoring/pool';
+import { scorePrompt } from '../scoring/scorer';
+import { ScoreTask } from '../scoring/workerProtocol';
+import { encoderShape, totalFlops } from './flops';
+import { measureMatmulPeak } from './matmulPeak';
+
+const TEMPLATE = '{x} it was [MASK] .';
+const LABEL_WORDS = ['awful', 'wonderful'];
+const BATCH = 64;
+const WARMUP_ROWS = 2 * BATCH;
+const PASSES = 2;
+const DTYPES: Dtype[] = ['fp32', 'int8'];
+
+interface Timed {
+  sentencesPerSecond: number;
+  passSeconds: number[];
+}
+interface InProcess extends Timed {
+  predictions: number[];
+  labelLogits: number[];
+  ids: number[][];
+  encodeSeconds: number;
+}
+
+const now = () => process.hrtime.bigint();
+const since = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+const best = (t: Timed) => Math.min(...t.passSeconds);
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+async function timePasses(n: number, pass: () => Promise<void>): Promise<Timed> {
+  const passSeconds: number[] = [];
+  for (let p = 0; p < PASSES; p++) {
+    const t0 = now();
+    await pass();
+    passSeconds.push(since(t0));
+  }
+  return { sentencesPerSecond: n / Math.min(...passSeconds), passSeconds };
+}
+
+/** One scorer in this process: loadModel → compileTemplate/encodeExample → scorePrompt. */
+async function benchInProcess(dtype: Dtype, scorer: 'mask-head' | 'full', examples: Example[], textColumn: string, threads: number): Promise<InProcess> {
+  const model = await loadModel({ dtype, scorer, threads });
+  try {
+    const labelIds = buildVerbalizer(LABEL_WORDS.map((w) => [w]), model.tokenizer).ids;
+    const ct = compileTemplate(parseTemplate(TEMPLATE), model.tokenizer, textColumn, model.maxLength);
+    const t0 = now();
+    const encoded = examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
+    const encodeSeconds = since(t0);
+    await scorePrompt(model.backend, ct, encoded.slice(0, WARMUP_ROWS), {}, labelIds);
+    let last: Awaited<ReturnType<typeof scorePrompt>> | undefined;
+    const timed = await timePasses(examples.length, async () => {
+      last = await scorePrompt(model.backend, ct, encoded, {}, labelIds);
+    });
+    return {
+      ...timed,
+      predictions: last!.scores.map((s) => s.predicted),
+      labelLogits: last!.scores.flatMap((s) => s.labelScores),
+      ids: encoded.map((ex) => buildRow(ct, ex, {}).ids),
+      encodeSeconds,
+    };
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** The worker pool as `promptsearch search` uses it: tasks of 64 examples, all in flight. */
+async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: number[][], workers: number): Promise<Timed & { predictions: number[] }> {
+  const pool = await ScoringPool.start(
+    { model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {} },
+    { workers, threadsPerWorker: 1 },
+  );
+  try {
+    const tasks: ScoreTask[] = [];
+    for (let start = 0; start < examples.length; start += BATCH) tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
+    await Promise.all(tasks.slice(0, Math.max(workers, 2)).map((t) => pool.score(t)));
+    let correct: boolean[] = [];
+    const timed = await timePasses(examples.length, async () => {
+      correct = (await Promise.all(tasks.map((t) => pool.score(t)))).flatMap((r) => r.correct);
+    });
+    // Two labels: the prediction is the gold label when correct, the other one when not.
+    return { ...timed, predictions: correct.map((c, i) => (c ? examples[i].label : 1 - examples[i].label)) };
+  } finally {
+    await pool.close();
+  }
+}
+
+const sameCount = (a: number[], b: number[]) => a.reduce((s, x, i) => s + (x === b[i] ? 1 : 0), 0);
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { n: { type: 'string' }, quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
+  const quick = !!values.quick;
+  const n = values.n !== undefined ? Number(values.n) : quick ? 64 : 512;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integer (got ${values.n})`);
+  const out = path.resolve(values.out ?? path.join(PACKAGE_ROOT, 'results', 'bench', 'latest.json'));
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const loadStart = os.loadavg();
+  const tStart = now();
+
+  const data = loadExamples({ task: 'sst-2' }, 'test');
+  if (data.examples.length < n) throw new Error(`--n ${n}: the SST-2 test split has only ${data.examples.length} sentences`);
+  const examples = data.examples.slice(0, n);
+  const folder = resolveModel(DEFAULT_MODEL, 'fp32');
+  const labelIds = buildVerbalizer(LABEL_WORDS.map((w) => [w]), PromptTokenizer.fromFolder(folder)).ids;
+  const texts = examples.map((ex) => TEMPLATE.replace('{x}', ex.fields[data.textColumn].trim()));
+  const log = (s: string) => process.stderr.write(`[bench ${since(tStart).toFixed(0)}s] ${s}\n`);
+  log(`${n} SST-2 test sentences, ${cores} cores, template '${TEMPLATE}', label words ${LABEL_WORDS.join('/')}`);
+
+  // Measured at the start and again at the end; the better one counts (a busy moment only lowers it).
+  const peakRun = () => measureMatmulPeak({ threads: cores, size: 1024, runs: quick ? 4 : 10 });
+  log('fp32 MatMul peak');
+  const peakStart = await peakRun();
+
+  const { benchTransformersJs } = await import('./transformersjs'); // devDependency: loaded only here
+  const ours: Partial<Record<Dtype, InProcess>> = {};
+  const full: Partial<Record<Dtype, InProcess>> = {};
+  const pool: Partial<Record<Dtype, Timed & { predictions: number[] }>> = {};
+  const tjs: Partial<Record<Dtype, Awaited<ReturnType<typeof benchTransformersJs>>>> = {};
+  for (const dtype of DTYPES) {
+    log(`${dtype}: ours (in-process mask-head)`);
+    ours[dtype] = await benchInProcess(dtype, 'mask-head', examples, data.textColumn, cores);
+    log(`${dtype}: ours (pool ${cores}×1)`);
+    pool[dtype] = await benchPool(dtype, examples, data.textColumn, labelIds, cores);
+    log(`${dtype}: ours (full)`);
+    full[dtype] = await benchInProcess(dtype, 'full', examples, data.textColumn, cores);
+    log(`${dtype}: transformers.js`);
+    tjs[dtype] = await benchTransformersJs({ modelsDir: BUNDLED_MODELS_DIR, model: DEFAULT_MODEL, dtype, texts, labelWords: LABEL_WORDS, threads: cores, batchSize: BATCH, warmupBatches: quick ? 1 : 2, passes: PASSES });
+  }
+
+  log('fp32 MatMul peak, again');
+  const peakEnd = await peakRun();
+  const peak = peakEnd.gflops > peakStart.gflops ? peakEnd : peakStart;
+
+  const lengths = ours.fp32!.ids.map((r) => r.length);
+  const necessary = totalFlops(encoderShape(folder.config), lengths);
+  const oursGflops = necessary / best(ours.fp32!) / 1e9;
+  const agreement = Object.fromEntries(
+    DTYPES.map((d) => {
+      const o = ours[d]!;
+      const t = tjs[d]!;
+      return [d, {
+        n,
+        identical: sameCount(o.predictions, t.predictions),
+        maxAbsLogitDiff: maxAbsDiff(o.labelLogits, t.labelLogits),
+        inputIdsIdentical: o.ids.filter((ids, i) => ids.length === t.ids[i].length && ids.every((x, j) => x === t.ids[i][j])).length,
+        poolVsOurs: sameCount(pool[d]!.predictions, o.predictions),
+        fullVsOurs: sameCount(full[d]!.predictions, o.predictions),
+        // The model as exported, batched our way: separates batching effects from the mask-head rewrite.
+        fullVsTransformersjs: { identical: sameCount(full[d]!.predictions, t.predictions), maxAbsLogitDiff: maxAbsDiff(full[d]!.labelLogits, t.labelLogits) },
+        accuracy: { ours: sameCount(o.predictions, examples.map((e) => e.label)) / n, transformersjs: sameCount(t.predictions, examples.map((e) => e.label)) / n },
+      }];
+    }),
+  );
+  const sps = (m: Partial<Record<Dtype, Timed>>) => ({ fp32: r2(m.fp32!.sentencesPerSecond), int8: r2(m.int8!.sentencesPerSecond) });
+  const result = {
+    date: new Date().toISOString(),
+    n,
+    quick,
+    template: TEMPLATE,
+    labelWords: LABEL_WORDS,
+    model: DEFAULT_MODEL,
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores, platform: `${os.platform()} ${os.arch()}`, totalMemGiB: r2(os.totalmem() / 2 ** 30), loadavgStart: loadStart.map(r2), loadavgEnd: os.loadavg().map(r2) },
+    versions: { ...packageVersions(), '@huggingface/transformers': tjs.fp32!.version },
+    ours: sps(ours),
+    transformersjs: sps(tjs),
+    ratio: { fp32: r2(ours.fp32!.sentencesPerSecond / tjs.fp32!.sentencesPerSecond), int8: r2(ours.int8!.sentencesPerSecond / tjs.int8!.sentencesPerSecond) },
+    pool: { workers: cores, threadsPerWorker: 1, taskSize: BATCH, ...sps(pool) },
+    full: sps(full),
+    peakGflops: r2(peak.gflops),
+    peakMatmul: { ...peak, gflops: r2(peak.gflops), medianGflops: r2(peak.medianGflops), startGflops: r2(peakStart.gflops), endGflops: r2(peakEnd.gflops) },
+    oursGflops: r2(oursGflops),
+    peakShare: Math.round((oursGflops / peak.gflops) * 1000) / 1000,
+    transformersjsGflops: r2(necessary / best(tjs.fp32!) / 1e9),
+    necessaryFlops: { total: necessary, realTokens: lengths.reduce((a, b) => a + b, 0), meanTokensPerSentence: r2(lengths.reduce((a, b) => a + b, 0) / n) },
+    agreement,
+    seconds: Object.fromEntries(
+      DTYPES.map((d) => [d, { ours: ours[d]!.passSeconds, oursEncode: ours[d]!.encodeSeconds, pool: pool[d]!.passSeconds, full: full[d]!.passSeconds, transformersjs: tjs[d]!.passSeconds, transformersjsTokenize: tjs[d]!.tokenizeSeconds }]),
+    ),
+    totalSeconds: r2(since(tStart)),
+  };
+  writeJsonAtomic(out, result);
+
+  const rows: [string, string, number, number][] = [];
+  for (const d of DTYPES) {
+    const base = tjs[d]!.sentencesPerSecond;
+    rows.push([`ours (in-process, ${cores} threads)`, d, ours[d]!.sentencesPerSecond, base]);
+    rows.push([`ours (pool ${cores}×1, tasks of ${BATCH})`, d, pool[d]!.sentencesPerSecond, base]);
+    rows.push(['ours full (reference)', d, full[d]!.sentencesPerSecond, base]);
+    rows.push([`transformers.js ${tjs[d]!.version}`, d, base, base]);
+  }
+  const lines = [
+    `${'scorer'.padEnd(36)} ${'dtype'.padEnd(5)} ${'sentences/s'.padStart(12)} ${'vs transformers.js'.padStart(19)}`,
+    ...rows.map(([s, d, v, b]) => `${s.padEnd(36)} ${d.padEnd(5)} ${v.toFixed(1).padStart(12)} ${(v / b).toFixed(2).padStart(18)}×`),
+    '',
+    `MatMul peak (fp32, ${peak.shape.join('×')}, ${cores} threads): ${peak.gflops.toFixed(1)} GFLOP/s (best of start ${peakStart.gflops.toFixed(1)} / end ${peakEnd.gflops.toFixed(1)})`,
+    `ours fp32 on necessary FLOPs: ${oursGflops.toFixed(1)} GFLOP/s = ${(100 * result.peakShare).toFixed(1)}% of peak (transformers.js fp32: ${result.transformersjsGflops} GFLOP/s)`,
+    ...DTYPES.map((d) => {
+      const a = agreement[d] as { identical: number; maxAbsLogitDiff: number; inputIdsIdentical: number; poolVsOurs: number; fullVsOurs: number; fullVsTransformersjs: { identical: number; maxAbsLogitDiff: number } };
+      const f = a.fullVsTransformersjs;
+      return (
+        `${d}: predictions identical to transformers.js ${a.identical}/${n} (max |Δlogit| ${a.maxAbsLogitDiff.toExponential(2)}, input ids identical ${a.inputIdsIdentical}/${n}); ` +
+        `full vs transformers.js ${f.identical}/${n} (max |Δlogit| ${f.maxAbsLogitDiff.toExponential(2)}); pool ${a.poolVsOurs}/${n}, full ${a.fullVsOurs}/${n} vs in-process`
+      );
+    }),
+    `tokenization: ours ${(1000 * ours.fp32!.encodeSeconds).toFixed(0)} ms once per split, outside the timing (reused by every prompt); transformers.js ${(1000 * tjs.fp32!.tokenizeSeconds).toFixed(0)} ms per pass, inside it`,
+    `machine: ${result.machine.cpu}, ${cores} cores, load avg ${loadStart.map((x) => x.toFixed(2)).join(' ')} at start; ${result.totalSeconds} s total`,
+    `wrote ${out}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  const fp32 = agreement.fp32 as { identical: number };
+  if (fp32.identical !== n) {
+    process.stderr.write(`bench: FAIL: fp32 predictions differ from transformers.js on ${n - fp32.identical} of ${n} sentences\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`bench: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
