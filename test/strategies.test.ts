@@ -312,10 +312,21 @@ describe('reinforce policy', () => {
   });
 });
 
+describe('beam restarts', () => {
+  it('restarts at a local optimum and spends the whole budget; without restarts it stops there', async () => {
+    const budget = 3000; // far more than one climb on the rugged fixture needs
+    const withRestarts = await runOnce('beam', { seed: 3, budget, rugged: true });
+    const without = await runOnce('beam', { seed: 3, budget, rugged: true }, { restarts: false });
+    expect(without.spent).toBeLessThan(budget);
+    expect(withRestarts.spent).toBeGreaterThan(without.spent);
+    expect(withRestarts.best()!.score.objective).toBeGreaterThanOrEqual(without.best()!.score.objective);
+  });
+});
+
 describe('createStrategy', () => {
   it('builds every strategy with the defaults', () => {
     for (const name of NAMES) expect(createStrategy(name, {}).name).toBe(name);
-    expect(STRATEGY_DEFAULTS.beam).toEqual({ width: 4, candidatesPerPosition: 8 });
+    expect(STRATEGY_DEFAULTS.beam).toEqual({ width: 4, candidatesPerPosition: 8, restarts: true });
   });
 
   it('rejects an unknown strategy', () => {

@@ -13,8 +13,10 @@
  * next beam. Keeping the members themselves stands for "keep the filler", so the beam never gets
  * worse. The first pass fills the prompt; later passes revisit every position of the current
  * beam (coordinate refinement). With sampled neighbourhoods a pass without improvement proves
- * nothing, so the search stops only when the budget is gone or no untried single-token change
- * of any beam member is left (a true local optimum of the beam).
+ * nothing, so a pass only ends the climb when no untried single-token change of any beam member
+ * is left (a true local optimum of the beam). Then, with `restarts` (default on), the beam starts
+ * again from a random unseen prompt, so the whole budget is used (iterated local search: on 16
+ * training examples a local optimum of train accuracy is reached long before 50k evaluations).
  */
 import { Candidate, candidateKey, ScoredCandidate, SearchContext, Strategy } from '../types';
 import {
@@ -35,6 +37,8 @@ export interface BeamSearchOptions {
   width: number;
   /** Tokens tried per position per beam member. */
   candidatesPerPosition: number;
+  /** Restart from a random unseen prompt at a local optimum while budget remains. */
+  restarts?: boolean;
 }
 
 export class BeamSearch implements Strategy {
@@ -61,7 +65,14 @@ export class BeamSearch implements Strategy {
         beam = this.select(beam, scored);
         if (scored.length < batch.length) return; // the budget ran out mid-batch
       }
-      if (!triedAny) return; // every single-token change of the beam was tried: local optimum
+      if (triedAny) continue;
+      // Every single-token change of the beam was tried: a local optimum.
+      if (this.options.restarts === false) return;
+      const restart = drawValid(ctx.space, () => randomFullCandidate(ctx.space, ctx.random), (c) => !tracker.hasSeen(c));
+      if (!restart) return; // nothing new to start from
+      tracker.markSeen(restart);
+      beam = await tracker.evaluate([restart]);
+      if (beam.length === 0) return;
     }
   }
 

@@ -48,11 +48,11 @@ export function isValidCandidate(space: SearchSpace, c: Candidate): boolean {
   return space.isValid ? space.isValid(c) : true;
 }
 
-/** Calls `make` until it yields a valid candidate, at most MAX_VALID_ATTEMPTS times. */
-export function drawValid(space: SearchSpace, make: () => Candidate): Candidate | undefined {
+/** Calls `make` until it yields a valid candidate (passing `accept`, if given), at most MAX_VALID_ATTEMPTS times. */
+export function drawValid(space: SearchSpace, make: () => Candidate, accept?: (c: Candidate) => boolean): Candidate | undefined {
   for (let attempt = 0; attempt < MAX_VALID_ATTEMPTS; attempt++) {
     const c = make();
-    if (isValidCandidate(space, c)) return c;
+    if (isValidCandidate(space, c) && (!accept || accept(c))) return c;
   }
   return undefined;
 }

@@ -28,7 +28,8 @@ export interface StrategyOptions {
  * Defaults, chosen for budgets of a few hundred to a few thousand evaluations:
  * - random.batchSize 32: fills a worker pool; only the last batch's size depends on it.
  * - beam.width 4 × candidatesPerPosition 8: 32 prompts per position (one full batch), enough
- *   beam diversity to escape a bad early choice without spending the budget on one position.
+ *   beam diversity to escape a bad early choice without spending the budget on one position;
+ *   restarts on: a local optimum on a few training examples comes long before the budget ends.
  * - genetic.population 32, eliteCount 2: one batch per generation, and ~10+ generations on a
  *   few hundred evaluations; two elites keep the best prompts without freezing the population.
  * - genetic.mutationRate 0.2 (per token): about one change per short prompt, so children differ
@@ -41,7 +42,7 @@ export interface StrategyOptions {
  */
 export const STRATEGY_DEFAULTS: { readonly [N in StrategyName]: Readonly<StrategyOptions[N]> } = {
   random: { batchSize: 32 },
-  beam: { width: 4, candidatesPerPosition: 8 },
+  beam: { width: 4, candidatesPerPosition: 8, restarts: true },
   genetic: { population: 32, eliteCount: 2, mutationRate: 0.2, crossoverRate: 0.8, tournamentSize: 3 },
   reinforce: { batchSize: 16, learningRate: 1, entropyWeight: 0.01, conditionOnPrevious: false },
 };
@@ -54,7 +55,7 @@ type ParamKind = 'positiveInt' | 'nonNegativeInt' | 'probability' | 'nonNegative
  */
 const PARAM_KINDS: { [N in StrategyName]: Record<keyof StrategyOptions[N], ParamKind> } = {
   random: { batchSize: 'positiveInt' },
-  beam: { width: 'positiveInt', candidatesPerPosition: 'positiveInt' },
+  beam: { width: 'positiveInt', candidatesPerPosition: 'positiveInt', restarts: 'boolean' },
   genetic: {
     population: 'positiveInt',
     eliteCount: 'nonNegativeInt',
