@@ -5,7 +5,7 @@
  *     const [pred] = await p.classify(['a gorgeous, witty film']);
  *     await p.dispose();
  */
-export { loadPrompt, CLASSIFY_CHUNK } from './prompt/applyPrompt';
+export { loadPrompt } from './prompt/applyPrompt';
 export type { LoadPromptOptions, LoadedPrompt, Prediction, PromptInput } from './prompt/applyPrompt';
 export { PROMPT_SCHEMA, PROMPT_VERSION, promptFileFromRun, readPromptFile, validatePromptFile } from './prompt/promptFile';
 export type { PromptFile, PromptLabel } from './prompt/promptFile';

@@ -59,8 +59,10 @@ function guessTextColumn(file: string, labelColumn = 'label'): string {
 function readHeader(file: string): string[] {
   try {
     const first = fs.readFileSync(file, 'utf8').split(/\r?\n/, 1)[0];
+    if (first.trim() === '') throw new UserError(`${file}: empty file (expected a header line and rows)`);
     return first.split('\t').map((h) => h.trim());
   } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
 }

@@ -42,13 +42,6 @@ export interface LoadedPrompt {
   dispose(): Promise<void>;
 }
 
-/**
- * Examples per scorePrompt call. It must equal the run's TEST_CHUNK (src/runner/run.ts): int8
- * models quantize activations per batch, so logits depend on which rows share a batch, and only
- * the same 256-example chunks (batched inside by scorePrompt's length sort) reproduce the run's
- * scores exactly.
- */
-export const CLASSIFY_CHUNK = 256;
 
 const defaultWarn = (message: string) => process.stderr.write(`promptsearch: warning: ${message}\n`);
 
@@ -86,10 +79,10 @@ function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
       if (disposed) throw new Error('classify() after dispose()');
       const examples = inputs.map((x) => encodeInput(ct, model, x));
       const out: Prediction[] = [];
-      for (let start = 0; start < examples.length; start += CLASSIFY_CHUNK) {
-        const { scores } = await scorePrompt(model.backend, ct, examples.slice(start, start + CLASSIFY_CHUNK), slots, labelIds);
-        for (const s of scores) out.push({ label: s.predicted, labelName: prompt.labels[s.predicted].name, scores: s.labelScores, probabilities: softmax(s.labelScores) });
-      }
+      // scorePrompt batches within SPLIT_CHUNK-row chunks, like the run's test scoring: the same
+      // rows in the same order give the run's numbers exactly (int8 quantizes per batch).
+      const { scores } = await scorePrompt(model.backend, ct, examples, slots, labelIds);
+      for (const s of scores) out.push({ label: s.predicted, labelName: prompt.labels[s.predicted].name, scores: s.labelScores, probabilities: softmax(s.labelScores) });
       return out;
     },
     async dispose() {

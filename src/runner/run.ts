@@ -11,6 +11,7 @@ import { Template, parseTemplate } from '../prompt/template';
 import { buildVerbalizer, parseVerbalizerSpec } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
 import { ScoringPool } from '../scoring/pool';
+import { SPLIT_CHUNK } from '../scoring/scorer';
 import { ScoreResult, ScoreTask, SplitName } from '../scoring/workerProtocol';
 import { proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
 import { createStrategy } from '../search/strategies';
@@ -63,7 +64,6 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
-const TEST_CHUNK = 256;
 
 function dataSource(c: SearchConfig, split: SplitName): DataSource {
   if (c.data) return { file: split === 'train' ? c.data.train : split === 'dev' ? c.data.dev : c.data.test, textColumn: c.data.textColumn, labelColumn: c.data.labelColumn, task: c.task };
@@ -255,7 +255,8 @@ export function decodeCandidate(c: Candidate, template: Template, numLabels: num
 /** Scores a whole split in fixed chunks (the same chunks whatever the pool size). */
 async function scoreSplit(pool: ScoringPool, split: SplitName, n: number, d: { slots: Record<string, number[]>; labelIds: number[][] }, objective: SearchConfig['objective']): Promise<Score & { n: number }> {
   const tasks: ScoreTask[] = [];
-  for (let start = 0; start < n; start += TEST_CHUNK) tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + TEST_CHUNK) });
+  // SPLIT_CHUNK-aligned tasks: the pool parallelises over chunks without changing any batch.
+  for (let start = 0; start < n; start += SPLIT_CHUNK) tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + SPLIT_CHUNK) });
   const parts = await Promise.all(tasks.map((t) => pool.score(t)));
   const merged: ScoreResult = { correct: parts.flatMap((p) => p.correct), gaps: parts.flatMap((p) => p.gaps) };
   return { ...scoreFromResult(merged, objective), n };

@@ -1,0 +1,175 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadExamples } from '../data/load';
+import { UserError } from '../errors';
+import { prepareEmbedsModel, readWordEmbeddings } from '../model/graph/embedsInput';
+import { modelMaxLength } from '../model/load';
+import { resolveModel, sha256File } from '../model/modelFolder';
+import { PromptTokenizer } from '../model/tokenizer';
+import { compileTemplate, encodeExample, EncodedExample } from '../prompt/encode';
+import { parseTemplate } from '../prompt/template';
+import { cacheDir } from '../paths';
+import { scorePrompt } from '../scoring/scorer';
+import { writeJsonAtomic } from '../runner/atomic';
+import { SearchConfig, validateConfig } from '../runner/config';
+import { BestResult } from '../runner/run';
+import { CMAES } from './cmaes';
+import { crossEntropy, project, randomProjection, std } from './projection';
+import { SoftPromptBackend } from './softPromptBackend';
+
+export interface RefineOptions {
+  /** Example evaluations (train for CMA-ES, dev for selection), like every search. */
+  budget: number;
+  /** Dimension of z (BBT's intrinsic dimension). */
+  dim: number;
+  /** CMA-ES population λ; default 4 + ⌊3 ln d⌋. */
+  popSize?: number;
+  /** Initial CMA-ES step size in z (1 moves each prompt coordinate by about the embeddings' spread). */
+  sigma0: number;
+  seed: number;
+  loss: 'ce' | 'margin';
+  threads?: number;
+}
+
+export const REFINE_DEFAULTS: RefineOptions = { budget: 20_000, dim: 256, sigma0: 0.5, seed: 13, loss: 'ce' };
+
+export interface SplitScores {
+  train: number;
+  dev: number;
+  test: number | null;
+}
+
+/** What `<run>/refine/result.json` holds. */
+export interface RefineResult {
+  discrete: SplitScores;
+  refined: SplitScores;
+  /** False when no generation beat the discrete prompt on dev: the soft prompt is then p0 itself. */
+  improvedDev: boolean;
+  evaluations: number;
+  budget: number;
+  generations: number;
+  seconds: number;
+  options: RefineOptions;
+}
+
+/** The soft prompt file (`<run>/refine/soft.json`): vectors per slot token, for the model they belong to. */
+export interface SoftPromptData {
+  slotTokens: { slot: string; id: number; token: string }[];
+  hidden: number;
+  /** Row-major [slot tokens × hidden]. */
+  vectors: number[][];
+  modelSha256: string;
+}
+
+/**
+ * Refines a finished run's discrete prompt into continuous slot embeddings with CMA-ES in a
+ * random subspace (BBT). Dev picks the final prompt among the discrete one and each
+ * generation's best, the discrete one winning ties, so dev accuracy never goes down.
+ */
+export async function runRefine(runDir: string, options: Partial<RefineOptions> = {}, hooks: { log?: (l: string) => void; stopRequested?: () => boolean } = {}): Promise<RefineResult> {
+  const t0 = Date.now();
+  const opts: RefineOptions = { ...REFINE_DEFAULTS, ...options };
+  const log = hooks.log ?? (() => {});
+  const { config, best } = readRun(runDir);
+  const folder = resolveModel(config.model, config.dtype);
+  const tokenizer = PromptTokenizer.fromFolder(folder);
+  const template = parseTemplate(config.template);
+  if (template.slots.length === 0) throw new UserError(`${runDir}: the template has no slots to refine`);
+  const src = config.data ? (s: 'train' | 'dev' | 'test') => ({ file: config.data![s], textColumn: config.data!.textColumn, labelColumn: config.data!.labelColumn, task: config.task }) : () => ({ task: config.task, seed: config.seed });
+  const train = loadExamples(src('train'), 'train');
+  const dev = loadExamples(src('dev'), 'dev');
+  const test = config.data && !config.data.test ? undefined : loadExamples(src('test'), 'test');
+  const maxLength = modelMaxLength(folder);
+  const ct = compileTemplate(template, tokenizer, train.textColumn, maxLength);
+  const enc = (d: typeof train) => d.examples.map((ex) => encodeExample(ct, tokenizer, ex));
+  const [trainEx, devEx, testEx] = [enc(train), enc(dev), test ? enc(test) : undefined];
+  const slots: Record<string, number[]> = Object.fromEntries(Object.entries(best.slots).map(([k, v]) => [k, v.ids]));
+  const labelIds = best.labelIds;
+
+  const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
+  const backend = await SoftPromptBackend.load(await prepareEmbedsModel(folder.onnxPath, cacheDir()), emb, maxLength, tokenizer.special.pad, opts.threads);
+  try {
+    const slotIds = template.slots.flatMap((s) => slots[s.name]);
+    const p0 = new Float32Array(slotIds.length * emb.hidden);
+    slotIds.forEach((id, k) => p0.set(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden), k * emb.hidden));
+    const a = randomProjection(p0.length, opts.dim, std(emb.matrix), opts.seed);
+    let spent = 0;
+    const evaluate = async (soft: Float32Array | null, examples: EncodedExample[]) => {
+      backend.soft = soft;
+      spent += examples.length;
+      const { scores, summary } = await scorePrompt(backend, ct, examples, slots, labelIds);
+      const loss = opts.loss === 'ce' ? crossEntropy(scores.map((s) => s.labelScores), scores.map((s) => s.gold)) : -summary.margin;
+      return { accuracy: summary.accuracy, loss };
+    };
+
+    const progressFile = path.join(runDir, 'refine', 'progress.jsonl');
+    fs.mkdirSync(path.dirname(progressFile), { recursive: true });
+    fs.writeFileSync(progressFile, '');
+    const baseTrain = await evaluate(null, trainEx);
+    const baseDev = await evaluate(null, devEx);
+    let chosen = { z: null as Float64Array | null, train: baseTrain.accuracy, dev: baseDev.accuracy, generation: -1 };
+    log(`refine: discrete prompt train ${baseTrain.accuracy.toFixed(4)} dev ${baseDev.accuracy.toFixed(4)}; CMA-ES d=${opts.dim}`);
+
+    const es = new CMAES({ dim: opts.dim, x0: new Float64Array(opts.dim), sigma0: opts.sigma0, popSize: opts.popSize, seed: opts.seed });
+    const generationCost = es.lambda * trainEx.length + devEx.length;
+    while (spent + generationCost <= opts.budget && !(hooks.stopRequested?.() ?? false)) {
+      const xs = es.ask();
+      const results = [];
+      for (const x of xs) results.push(await evaluate(project(p0, a, x), trainEx));
+      es.tell(xs, results.map((r) => r.loss));
+      let bi = 0;
+      for (let i = 1; i < results.length; i++) if (results[i].loss < results[bi].loss) bi = i;
+      const d = await evaluate(project(p0, a, xs[bi]), devEx);
+      // Strictly better on dev to replace: ties keep the earlier (the discrete prompt first).
+      if (d.accuracy > chosen.dev) chosen = { z: Float64Array.from(xs[bi]), train: results[bi].accuracy, dev: d.accuracy, generation: es.generation - 1 };
+      const line = { generation: es.generation - 1, evaluations: spent, trainLoss: results[bi].loss, trainAccuracy: results[bi].accuracy, devAccuracy: d.accuracy, bestDevAccuracy: chosen.dev, sigma: es.sigma };
+      fs.appendFileSync(progressFile, JSON.stringify(line) + '\n');
+      log(`refine: generation ${line.generation} train ${line.trainAccuracy.toFixed(4)} (loss ${line.trainLoss.toFixed(4)}) dev ${line.devAccuracy.toFixed(4)} best dev ${chosen.dev.toFixed(4)} [${spent}/${opts.budget}]`);
+    }
+
+    const soft = chosen.z ? project(p0, a, chosen.z) : p0;
+    const scoreTest = async (s: Float32Array | null) => {
+      if (!testEx) return null;
+      const before = spent;
+      const r = await evaluate(s, testEx);
+      spent = before; // the test split is for the report: never charged
+      return r.accuracy;
+    };
+    const discreteTest = await scoreTest(null);
+    const refinedTest = chosen.z ? await scoreTest(soft) : discreteTest;
+    const result: RefineResult = {
+      discrete: { train: baseTrain.accuracy, dev: baseDev.accuracy, test: discreteTest },
+      refined: { train: chosen.train, dev: chosen.dev, test: refinedTest },
+      improvedDev: chosen.z !== null,
+      evaluations: spent,
+      budget: opts.budget,
+      generations: es.generation,
+      seconds: (Date.now() - t0) / 1000,
+      options: opts,
+    };
+    const vectors: number[][] = slotIds.map((_, k) => Array.from(soft.subarray(k * emb.hidden, (k + 1) * emb.hidden)));
+    const softData: SoftPromptData = {
+      slotTokens: template.slots.flatMap((s) => slots[s.name].map((id) => ({ slot: s.name, id, token: tokenizer.token(id) }))),
+      hidden: emb.hidden,
+      vectors,
+      modelSha256: sha256File(folder.onnxPath),
+    };
+    writeJsonAtomic(path.join(runDir, 'refine', 'soft.json'), softData);
+    writeJsonAtomic(path.join(runDir, 'refine', 'result.json'), result);
+    return result;
+  } finally {
+    await backend.dispose();
+  }
+}
+
+function readRun(runDir: string): { config: SearchConfig; best: BestResult } {
+  if (!fs.existsSync(runDir)) throw new UserError(`${runDir}: no such run directory`);
+  const cfgFile = path.join(runDir, 'config.json');
+  const bestFile = path.join(runDir, 'best.json');
+  if (!fs.existsSync(cfgFile)) throw new UserError(`${runDir}: not a run directory (no config.json)`);
+  if (!fs.existsSync(bestFile)) throw new UserError(`${runDir}: no best.json yet; finish the search first (promptsearch search --resume ${runDir})`);
+  const best = JSON.parse(fs.readFileSync(bestFile, 'utf8')) as BestResult;
+  if (best.status !== 'done') throw new UserError(`${runDir}: the run stopped early; finish it first: promptsearch search --resume ${runDir}`);
+  const { resolved: _r, ...saved } = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+  return { config: validateConfig(saved, cfgFile), best };
+}
