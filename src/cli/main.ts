@@ -5,6 +5,7 @@ import { isUserError } from '../errors';
 import * as evalCommand from './commands/eval';
 import * as searchCommand from './commands/search';
 import * as leaderboardCommand from './commands/leaderboard';
+import * as refineCommand from './commands/refine';
 import * as exportCommand from './commands/export';
 import * as predictCommand from './commands/predict';
 
@@ -25,6 +26,7 @@ export async function main(args: string[]): Promise<void> {
     .command(evalCommand)
     .command(searchCommand)
     .command(leaderboardCommand)
+    .command(refineCommand)
     .command(exportCommand)
     .command(predictCommand)
     .demandCommand(1, 'name a command (see --help)')

@@ -16,6 +16,15 @@
  * - `search`: the run's search config (config.json without `resolved`).
  * - `source`: `runDir` (absolute) and `runId` of the run.
  * - `promptsearchVersion`, `createdAt` (ISO 8601).
+ * - `soft` (optional; `promptsearch export --soft` of a refined run): the soft prompt from
+ *   `promptsearch refine`, continuous vectors that replace the slot tokens' word embeddings:
+ *   `hidden` (the model's hidden size), `vectors` (one list of `hidden` numbers per slot token,
+ *   slots in template order, tokens in `slots.<name>.ids` order), `modelSha256` (sha256 of the
+ *   onnx file the vectors belong to: applying them needs exactly that model, any other is an
+ *   error) and `refine` (the refinement: `discrete` and `refined` train/dev/test accuracy,
+ *   `improvedDev`, `evaluations`, `budget`, `generations`, `options`). With `soft`, `scores` are
+ *   the refined scores and `slots` still lists the discrete tokens the vectors started from.
+ *   Readers without soft-prompt support would apply the discrete tokens and get other scores.
  *
  * `promptsearch export` of several runs writes a JSON array of these objects, best first.
  */
@@ -26,6 +35,7 @@ import { UserError } from '../errors';
 import { BUNDLED_MODELS_DIR } from '../paths';
 import type { SearchConfig } from '../runner/config';
 import type { BestResult } from '../runner/run';
+import type { RefineResult, SoftPromptData } from '../refine/refine';
 import { packageVersions } from '../runner/versions';
 import { parseTemplate } from './template';
 
@@ -51,6 +61,25 @@ export interface PromptFile {
   source: { runDir: string; runId: string };
   promptsearchVersion: string;
   createdAt: string;
+  /** The refined soft prompt (export --soft); absent for a discrete prompt. */
+  soft?: SoftPrompt;
+}
+
+/** What a prompt file keeps of refine/result.json. */
+export type RefineSummary = Pick<RefineResult, 'discrete' | 'refined' | 'improvedDev' | 'evaluations' | 'budget' | 'generations' | 'options'>;
+
+export interface SoftPrompt {
+  hidden: number;
+  /** [slot tokens × hidden]: slots in template order, each slot's tokens in `ids` order. */
+  vectors: number[][];
+  /** sha256 of the onnx file the vectors belong to. */
+  modelSha256: string;
+  refine: RefineSummary;
+}
+
+export interface PromptFromRunOptions {
+  /** Export the refined soft prompt (`<runDir>/refine/soft.json`) instead of the discrete one. */
+  soft?: boolean;
 }
 
 interface RunConfigFile extends SearchConfig {
@@ -71,8 +100,8 @@ function readJsonFile(file: string, what: string): unknown {
   }
 }
 
-/** Builds the prompt file of a finished run directory. */
-export function promptFileFromRun(runDir: string): PromptFile {
+/** Builds the prompt file of a finished run directory (with `soft`, of its refined soft prompt). */
+export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {}): PromptFile {
   if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) throw new UserError(`${runDir}: no such run directory`);
   const bestFile = path.join(runDir, 'best.json');
   const cfgFile = path.join(runDir, 'config.json');
@@ -82,7 +111,8 @@ export function promptFileFromRun(runDir: string): PromptFile {
   if (best.status !== 'done') throw new UserError(`${runDir}: the run stopped early (status '${best.status}'); finish it first: promptsearch search --resume ${runDir}`);
   const { resolved, ...search } = readJsonFile(cfgFile, 'run config') as RunConfigFile;
   const names = search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i));
-  return {
+  const soft = opts.soft === true ? readSoft(runDir, search.template, best) : undefined;
+  const file: PromptFile = {
     schema: PROMPT_SCHEMA,
     version: PROMPT_VERSION,
     template: best.template,
@@ -95,6 +125,60 @@ export function promptFileFromRun(runDir: string): PromptFile {
     promptsearchVersion: packageVersions().promptsearch,
     createdAt: new Date().toISOString(),
   };
+  if (soft) {
+    file.soft = soft;
+    file.scores = { ...soft.refine.refined };
+  }
+  return file;
+}
+
+/** The run's refine output as a prompt file's `soft`; checked against the run's best prompt. */
+function readSoft(runDir: string, template: string, best: BestResult): SoftPrompt {
+  const dir = path.join(runDir, 'refine');
+  const softFile = path.join(dir, 'soft.json');
+  const resultFile = path.join(dir, 'result.json');
+  if (!fs.existsSync(softFile) || !fs.existsSync(resultFile)) {
+    throw new UserError(`${runDir}: the run has not been refined (no refine/${fs.existsSync(softFile) ? 'result' : 'soft'}.json); run \`promptsearch refine ${runDir}\` first`);
+  }
+  const data = readJsonFile(softFile, 'soft prompt') as SoftPromptData;
+  const result = readJsonFile(resultFile, 'refine result') as RefineResult;
+  const slotIds = parseTemplate(template).slots.flatMap((s) => best.slots[s.name]?.ids ?? []);
+  const refinedIds = Array.isArray(data?.slotTokens) ? data.slotTokens.map((t) => t?.id) : undefined;
+  if (!refinedIds || refinedIds.length !== slotIds.length || refinedIds.some((id, k) => id !== slotIds[k])) {
+    throw new UserError(`${softFile}: refined from other slot tokens than the run's best prompt; run \`promptsearch refine ${runDir}\` again`);
+  }
+  if (!result?.refined || typeof result.refined.train !== 'number') throw new UserError(`${resultFile}: not a refine result (no refined scores)`);
+  const soft: SoftPrompt = {
+    hidden: data.hidden,
+    vectors: data.vectors,
+    modelSha256: data.modelSha256,
+    refine: {
+      discrete: result.discrete,
+      refined: result.refined,
+      improvedDev: result.improvedDev,
+      evaluations: result.evaluations,
+      budget: result.budget,
+      generations: result.generations,
+      options: result.options,
+    },
+  };
+  checkSoft(soft, slotIds.length, (field, what) => new UserError(`${softFile}: '${field}' ${what}`));
+  return soft;
+}
+
+/** The fields a soft prompt is applied with: one finite vector of `hidden` numbers per slot token, and the model's sha256. */
+function checkSoft(soft: unknown, slotTokens: number, bad: (field: string, what: string) => UserError): void {
+  if (!soft || typeof soft !== 'object' || Array.isArray(soft)) throw bad('soft', 'must be an object {hidden, vectors, modelSha256, refine}');
+  const s = soft as Record<string, unknown>;
+  const hidden = s.hidden;
+  if (!Number.isInteger(hidden) || (hidden as number) < 1) throw bad('soft.hidden', 'must be a positive integer');
+  const vectors = s.vectors;
+  if (!Array.isArray(vectors) || vectors.length !== slotTokens) throw bad('soft.vectors', `must list ${slotTokens} vector(s), one per slot token`);
+  vectors.forEach((v, k) => {
+    if (!Array.isArray(v) || v.length !== hidden) throw bad(`soft.vectors[${k}]`, `must be a list of ${hidden} numbers`);
+    if (!v.every((x) => typeof x === 'number' && Number.isFinite(x))) throw bad(`soft.vectors[${k}]`, 'must hold finite numbers only');
+  });
+  if (typeof s.modelSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.modelSha256)) throw bad('soft.modelSha256', 'must be the sha256 (64 hex digits) of the model the vectors belong to');
 }
 
 /** A bundled model is named (it moves with the package); any other folder by absolute path. */
@@ -131,6 +215,7 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   });
   const m = p.model as PromptFile['model'];
   if (!m || typeof m.name !== 'string' || (m.dtype !== 'int8' && m.dtype !== 'fp32')) throw bad('model', "must name the model and its dtype ('int8' or 'fp32')");
+  if (p.soft !== undefined) checkSoft(p.soft, template.slots.reduce((n, s) => n + slots[s.name].ids.length, 0), bad);
   return raw as PromptFile;
 }
 

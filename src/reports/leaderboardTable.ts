@@ -13,6 +13,8 @@ export interface Cell {
   evaluations: number;
   seconds: number;
   runDir?: string;
+  /** For refined methods: the discrete winner the soft prompt started from. */
+  discrete?: { testAccuracy: number; devAccuracy: number | null };
 }
 
 export interface Row {

@@ -48,6 +48,8 @@ export interface SearchConfig {
    * errors of optimism). fraction 0 turns it off.
    */
   racing: { fraction: number; topK: number; z: number };
+  /** After the search, refine the winner into a soft prompt (see `promptsearch refine`). */
+  refine?: { budget?: number; dim?: number; popSize?: number; sigma0?: number; seed?: number; loss?: 'ce' | 'margin' };
 }
 
 const STRATEGIES = ['random', 'beam', 'genetic', 'reinforce'] as const;
@@ -119,6 +121,14 @@ const FIELDS: Record<keyof SearchConfig | '$schema' | 'description', (v: unknown
     if (r.z !== undefined && (typeof r.z !== 'number' || r.z < 0)) throw new UserError(`${w}.z: expected a number >= 0`);
     if (r.fraction !== undefined && (typeof r.fraction !== 'number' || r.fraction < 0 || r.fraction >= 1)) throw new UserError(`${w}.fraction: expected a number in [0, 1)`);
     if (r.topK !== undefined) posInt(r.topK, `${w}.topK`);
+  },
+  refine: (v, w) => {
+    obj(v, w, ['budget', 'dim', 'popSize', 'sigma0', 'seed', 'loss']);
+    const r = v as Record<string, unknown>;
+    for (const k of ['budget', 'dim', 'popSize'] as const) if (r[k] !== undefined) posInt(r[k], `${w}.${k}`);
+    if (r.seed !== undefined) int(r.seed, `${w}.seed`);
+    if (r.sigma0 !== undefined && (typeof r.sigma0 !== 'number' || r.sigma0 <= 0)) throw new UserError(`${w}.sigma0: expected a number > 0`);
+    if (r.loss !== undefined) oneOf(r.loss, `${w}.loss`, ['ce', 'margin']);
   },
 };
 

@@ -6,8 +6,8 @@ import { Cell, aggregate, publishedRows, toMarkdown } from '../reports/leaderboa
 import { toHtml } from '../reports/leaderboardHtml';
 import { evaluateTemplate } from '../scoring/evaluate';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
-import { validateConfig } from './config';
-import { runSearch } from './run';
+import { SearchConfig, validateConfig } from './config';
+import { runSearchAndRefine } from './run';
 
 /** A method of a suite: a hand-written prompt, or a search strategy with its settings. */
 export interface SuiteMethod {
@@ -17,6 +17,8 @@ export interface SuiteMethod {
   strategy?: string;
   strategyParams?: Record<string, unknown>;
   searchVerbalizer?: boolean | { candidates?: number };
+  /** Refine the search's winner into a soft prompt; the cell reports the refined test accuracy. */
+  refine?: SearchConfig['refine'];
 }
 
 export interface Suite {
@@ -76,6 +78,7 @@ function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where:
       strategy: m.strategy,
       ...(m.strategyParams ? { strategyParams: m.strategyParams } : {}),
       ...(m.searchVerbalizer !== undefined ? { searchVerbalizer: m.searchVerbalizer } : {}),
+      ...(m.refine !== undefined ? { refine: m.refine } : {}),
     },
     where,
   );
@@ -135,9 +138,12 @@ async function manualCell(suite: Suite, m: SuiteMethod, task: string, seed: numb
 async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: number, runDir: string, opts: LeaderboardOptions): Promise<Cell | undefined> {
   const config = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
   const resume = fs.existsSync(path.join(runDir, 'space.json'));
-  const best = await runSearch(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log });
-  if (best.status !== 'done' || best.testAccuracy === null) return undefined;
-  return { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
+  const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log });
+  if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
+  const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
+  if (!refined || refined.refined.test === null) return cell;
+  // The refined soft prompt; the discrete winner it started from stays in the cell for comparison.
+  return { ...cell, testAccuracy: refined.refined.test, devAccuracy: refined.refined.dev, trainAccuracy: refined.refined.train, prompt: `${best.prompt} (soft)`, evaluations: best.evaluations + refined.evaluations, seconds: best.seconds + refined.seconds, discrete: { testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy } };
 }
 
 export function writeReports(suite: Suite, cells: Cell[], outDir: string): void {

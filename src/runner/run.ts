@@ -20,6 +20,7 @@ import { readJsonLines, writeFileAtomic, writeJsonAtomic } from './atomic';
 import { SearchConfig } from './config';
 import { BudgetedEvaluator, scoreFromResult } from './evaluator';
 import { ProgressBar } from './progress';
+import { RefineResult, runRefine } from '../refine/refine';
 import { packageVersions } from './versions';
 
 /** What `best.json` holds. */
@@ -207,6 +208,14 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
   } finally {
     await pool.close();
   }
+}
+
+/** A search, then (when the config has a `refine` block and the search finished) its refinement. */
+export async function runSearchAndRefine(config: SearchConfig, opts: RunOptions): Promise<{ best: BestResult; refined?: RefineResult }> {
+  const best = await runSearch(config, opts);
+  if (!config.refine || best.status !== 'done' || (opts.stopRequested?.() ?? false)) return { best };
+  const refined = await runRefine(opts.runDir, { seed: config.randomSeed ?? config.seed, ...config.refine, threads: config.threadsPerWorker }, { log: opts.log, stopRequested: opts.stopRequested });
+  return { best, refined };
 }
 
 async function buildSpace(

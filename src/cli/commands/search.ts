@@ -4,7 +4,9 @@ import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
 import { Dtype } from '../../model/modelFolder';
 import { SearchConfig, readConfig, validateConfig } from '../../runner/config';
-import { BestResult, runSearch } from '../../runner/run';
+import { RefineResult } from '../../refine/refine';
+import { BestResult, runSearchAndRefine } from '../../runner/run';
+import { formatRefine } from './refine';
 
 export const command = 'search [config]';
 export const describe = 'Run a search experiment from a searches/*.json config (or --resume a stopped run)';
@@ -81,14 +83,15 @@ export async function handler(argv: Args): Promise<void> {
   const log = (line: string) => process.stderr.write(line + '\n');
   log(`promptsearch: ${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
   let result: BestResult;
+  let refined: RefineResult | undefined;
   try {
-    result = await runSearch(config, { runDir, resume: !!argv.resume, stopRequested: () => stop, log });
+    ({ best: result, refined } = await runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested: () => stop, log }));
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
   if (argv.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else process.stdout.write(formatBest(result, runDir));
+  else process.stdout.write(formatBest(result, runDir) + (refined ? formatRefine(refined, runDir) : ''));
   if (result.status === 'interrupted') process.exitCode = 130;
 }
 

@@ -1,0 +1,49 @@
+import type { Argv } from 'yargs';
+import { REFINE_DEFAULTS, RefineResult, runRefine } from '../../refine/refine';
+
+export const command = 'refine <run-dir>';
+export const describe = "Refine a finished run's discrete prompt into continuous slot embeddings (CMA-ES in a random subspace, BBT)";
+
+export function builder(y: Argv) {
+  return y
+    .positional('run-dir', { type: 'string', demandOption: true, describe: 'a finished search run (results/...)' })
+    .option('budget', { type: 'number', default: REFINE_DEFAULTS.budget, describe: 'example evaluations: train for CMA-ES, dev for selection' })
+    .option('dim', { type: 'number', default: REFINE_DEFAULTS.dim, describe: 'dimension of the searched vector z (p = p0 + A z)' })
+    .option('pop', { type: 'number', describe: 'CMA-ES population per generation (default 4 + 3 ln dim)' })
+    .option('sigma', { type: 'number', default: REFINE_DEFAULTS.sigma0, describe: 'initial CMA-ES step size in z (1 ≈ the spread of the word embeddings)' })
+    .option('seed', { type: 'number', default: REFINE_DEFAULTS.seed, describe: 'seed of the projection A and of CMA-ES' })
+    .option('loss', { choices: ['ce', 'margin'] as const, default: REFINE_DEFAULTS.loss, describe: 'train loss: cross-entropy over the label words, or minus the margin' })
+    .option('threads', { type: 'number', describe: 'onnxruntime threads (default: all cores)' })
+    .option('json', { type: 'boolean', default: false, describe: 'print result.json' });
+}
+
+type Args = Awaited<ReturnType<typeof builder>['argv']>;
+
+export async function handler(argv: Args): Promise<void> {
+  let stop = false;
+  const onSigint = () => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write('\npromptsearch: stopping after this generation (Ctrl-C again to abort)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const result = await runRefine(
+    argv['run-dir']!,
+    { budget: argv.budget, dim: argv.dim, popSize: argv.pop, sigma0: argv.sigma, seed: argv.seed, loss: argv.loss, threads: argv.threads },
+    { log: (l) => process.stderr.write(l + '\n'), stopRequested: () => stop },
+  );
+  process.off('SIGINT', onSigint);
+  process.stdout.write(argv.json ? JSON.stringify(result, null, 2) + '\n' : formatRefine(result, argv['run-dir']!));
+}
+
+export function formatRefine(r: RefineResult, runDir: string): string {
+  const f = (x: number | null) => (x === null ? '–' : x.toFixed(4));
+  return [
+    `            train    dev      test`,
+    `discrete    ${f(r.discrete.train)}   ${f(r.discrete.dev)}   ${f(r.discrete.test)}`,
+    `refined     ${f(r.refined.train)}   ${f(r.refined.dev)}   ${f(r.refined.test)}${r.improvedDev ? '' : '   (no generation beat the discrete prompt on dev: kept it)'}`,
+    `evaluations ${r.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')} in ${r.generations} generations, ${r.seconds.toFixed(1)} s`,
+    `soft prompt ${runDir}/refine/soft.json`,
+    '',
+  ].join('\n');
+}
