@@ -1,7 +1,10 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
-import { LoadedModel, loadModel } from '../model/load';
-import { Dtype, sha256File } from '../model/modelFolder';
+import { LoadedModel, loadModel, modelMaxLength } from '../model/load';
+import { Dtype, resolveModel, sha256File } from '../model/modelFolder';
+import { PromptTokenizer } from '../model/tokenizer';
+import { cacheDir } from '../paths';
 import { softmax } from '../scoring/metrics';
 import { scorePrompt } from '../scoring/scorer';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from './encode';
@@ -27,9 +30,12 @@ export interface LoadPromptOptions {
   dtype?: Dtype;
   /** onnxruntime intra-op threads (default: all cores). */
   threads?: number;
-  /** Default: the scorer the search used. */
+  /** Default: the scorer the search used. Not used by soft prompts (they need the inputs-embeds scorer). */
   scorer?: 'mask-head' | 'full';
-  /** Receives the one warning about a model that is not the one the prompt was found with. */
+  /**
+   * Receives the one warning about a model that is not the one the prompt was found with. For a
+   * soft prompt another onnx file is an error instead: its vectors belong to one model.
+   */
   warn?: (message: string) => void;
 }
 
@@ -45,10 +51,13 @@ export interface LoadedPrompt {
 
 const defaultWarn = (message: string) => process.stderr.write(`promptsearch: warning: ${message}\n`);
 
-/** Loads the prompt's model and returns a classifier applying the stored slot and label ids. */
+/**
+ * Loads the prompt's model and returns a classifier applying the stored slot and label ids; for a
+ * soft prompt (`soft` in the file), the slot tokens' embeddings are replaced by its vectors.
+ */
 export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOptions = {}): Promise<LoadedPrompt> {
   const prompt = typeof file === 'string' ? readPromptFile(file) : validatePromptFile(file, '(prompt object)');
-  const model = await loadModel({
+  const model = prompt.soft ? await loadSoftModel(prompt, opts) : await loadModel({
     model: opts.model ?? prompt.model.name,
     dtype: opts.dtype ?? (prompt.model.dtype as Dtype),
     scorer: opts.scorer ?? prompt.search?.scorer ?? 'mask-head',
@@ -63,6 +72,39 @@ export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOpti
     await model.dispose();
     throw e;
   }
+}
+
+/**
+ * The soft-prompt scorer (as `promptsearch refine` scores): the inputs-embeds model over the
+ * word-embedding table, the slot tokens' rows replaced by the prompt's vectors. Only the onnx
+ * file the vectors were refined on will do: checked by sha256 before anything is loaded.
+ */
+async function loadSoftModel(prompt: PromptFile, opts: LoadPromptOptions): Promise<LoadedModel> {
+  const soft = prompt.soft!;
+  const folder = resolveModel(opts.model ?? prompt.model.name, opts.dtype ?? (prompt.model.dtype as Dtype));
+  const sha = sha256File(folder.onnxPath);
+  if (sha !== soft.modelSha256) {
+    throw new UserError(
+      `the soft prompt's vectors belong to another model: ${folder.onnxPath} has sha256 ${sha.slice(0, 12)}…, the vectors were refined on ${String(soft.modelSha256).slice(0, 12)}… (${prompt.model.name}, ${prompt.model.dtype}); soft prompts only apply to that exact model file`,
+    );
+  }
+  const tokenizer = PromptTokenizer.fromFolder(folder);
+  const maxLength = modelMaxLength(folder);
+  const { SoftPromptBackend } = await import('../refine/softPromptBackend');
+  const { prepareEmbedsModel, readWordEmbeddings } = await import('../model/graph/embedsInput');
+  const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
+  if (emb.hidden !== soft.hidden) throw new UserError(`the soft prompt's vectors have ${soft.hidden} numbers each, but ${folder.onnxPath} has hidden size ${emb.hidden}`);
+  let prepared: string;
+  try {
+    prepared = await prepareEmbedsModel(folder.onnxPath, cacheDir());
+  } catch (e) {
+    throw new UserError(`${folder.onnxPath}: cannot prepare the soft-prompt scorer (${(e as Error).message})`);
+  }
+  const backend = await SoftPromptBackend.load(prepared, emb, maxLength, tokenizer.special.pad, opts.threads);
+  const vectors = new Float32Array(soft.vectors.length * soft.hidden);
+  soft.vectors.forEach((v, k) => vectors.set(v, k * soft.hidden));
+  backend.soft = vectors;
+  return { folder, tokenizer, backend, maxLength, dispose: () => backend.dispose() };
 }
 
 function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {

@@ -19,6 +19,8 @@ export interface SuiteMethod {
   searchVerbalizer?: boolean | { candidates?: number };
   /** Refine the search's winner into a soft prompt; the cell reports the refined test accuracy. */
   refine?: SearchConfig['refine'];
+  /** Any other search config fields for this method (e.g. `{"objective": "margin"}`). */
+  config?: Record<string, unknown>;
 }
 
 export interface Suite {
@@ -72,6 +74,7 @@ function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where:
     {
       ...s.base,
       ...(s.perTask?.[task] ?? {}),
+      ...(m.config ?? {}),
       name: `${s.name}-${m.name}-${task}`,
       task,
       seed,
