@@ -20,7 +20,7 @@ export function builder(y: Argv) {
     .option('label-column', { type: 'string', default: 'label', describe: 'if the TSV has this column, accuracy is printed to stderr' })
     .option('format', { choices: ['jsonl', 'csv'] as const, default: 'jsonl' as const, describe: 'one row per input: index, label, label name, per-label scores and probabilities' })
     .option('out', { type: 'string', describe: 'write here instead of stdout' })
-    .option('model', { type: 'string', describe: "override the prompt's model (name or folder); a different model is warned about" })
+    .option('model', { type: 'string', describe: "override the prompt's model (name or folder); a different model is warned about (an error for soft prompts)" })
     .option('dtype', { choices: DTYPES, describe: "override the prompt's dtype" })
     .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
     .example('$0 predict --prompt prompt.json --data datasets/16-shot/sst-2/test.tsv', 'labeled TSV: predictions on stdout, accuracy on stderr')
