@@ -3,12 +3,20 @@ import { UserError } from '../errors';
 import { EncodedRow } from '../prompt/encode';
 import { MaskedLmBackend, padBatch } from './backend';
 
+/** Inputs every token-id model (as exported, or mask-head rewritten) takes. */
+const TOKEN_INPUTS = ['input_ids', 'attention_mask'];
+
 export interface SessionOptions {
   /** Threads onnxruntime uses inside one session (intra-op). Default 1 in workers, all cores alone. */
   threads?: number;
 }
 
-async function createSession(path: string, opts: SessionOptions): Promise<ort.InferenceSession> {
+/**
+ * Opens `path` with the options every backend uses (intra-op threads from `opts`, one inter-op
+ * thread, all graph optimizations, sequential execution); a model onnxruntime cannot load is a
+ * UserError naming the file.
+ */
+export async function createSession(path: string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(path, {
       intraOpNumThreads: opts.threads ?? 0,
@@ -21,36 +29,67 @@ async function createSession(path: string, opts: SessionOptions): Promise<ort.In
   }
 }
 
-function feeds(session: ort.InferenceSession, rows: EncodedRow[], padId: number): { feeds: Record<string, ort.Tensor>; length: number } {
+/** UserError naming the first of `names` the session does not take as an input. */
+export function checkInputs(session: ort.InferenceSession, path: string, names: string[], what = 'the model'): void {
+  for (const name of names) {
+    if (!session.inputNames.includes(name)) throw new UserError(`${path}: ${what} has no '${name}' input (inputs: ${session.inputNames.join(', ')})`);
+  }
+}
+
+/**
+ * The rows padded to one `length`, as int64 [rows, length] feeds: `attention_mask`, plus `input_ids`
+ * and `token_type_ids` when the session takes them (only BERT-style models take segment ids; the
+ * inputs-embeds model keeps `input_ids` only where the graph still reads it).
+ */
+export function tokenFeeds(session: ort.InferenceSession, rows: EncodedRow[], padId: number): { feeds: Record<string, ort.Tensor>; length: number } {
   const b = padBatch(rows, padId);
   const dims = [rows.length, b.length];
-  const f: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor('int64', b.ids, dims),
-    attention_mask: new ort.Tensor('int64', b.mask, dims),
-  };
-  // Only BERT-style models take segment ids; RoBERTa exports have no such input.
+  const f: Record<string, ort.Tensor> = {};
+  if (session.inputNames.includes('input_ids')) f.input_ids = new ort.Tensor('int64', b.ids, dims);
+  f.attention_mask = new ort.Tensor('int64', b.mask, dims);
   if (session.inputNames.includes('token_type_ids')) f.token_type_ids = new ort.Tensor('int64', b.types, dims);
   return { feeds: f, length: b.length };
 }
 
-function checkInputs(session: ort.InferenceSession, path: string, extra: string[] = []): void {
-  for (const name of ['input_ids', 'attention_mask', ...extra]) {
-    if (!session.inputNames.includes(name)) throw new UserError(`${path}: the model has no '${name}' input (inputs: ${session.inputNames.join(', ')})`);
+/**
+ * `tokenFeeds` plus the inputs of a mask-head rewritten model: `mask_index` (flat index
+ * `row * length + maskPos` of each row's mask) and `label_ids`.
+ */
+export function maskHeadFeeds(session: ort.InferenceSession, rows: EncodedRow[], padId: number, labelIds: number[]): { feeds: Record<string, ort.Tensor>; length: number } {
+  const { feeds: f, length } = tokenFeeds(session, rows, padId);
+  f.mask_index = new ort.Tensor('int64', BigInt64Array.from(rows.map((r, i) => BigInt(i * length + r.maskPos))), [rows.length]);
+  f.label_ids = new ort.Tensor('int64', BigInt64Array.from(labelIds.map(BigInt)), [labelIds.length]);
+  return { feeds: f, length };
+}
+
+/** Runs a mask-head rewritten model: its `label_logits` [rows × labels], copied out of the output tensor. */
+export async function runLabelLogits(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+  const out = await session.run(feeds, ['label_logits']);
+  const data = Float32Array.from(out.label_logits.data as Float32Array);
+  out.label_logits.dispose();
+  return data;
+}
+
+/** What every onnxruntime backend holds: the session (released by `dispose`), the length limit and the pad id. */
+export abstract class SessionBackend {
+  protected constructor(
+    protected readonly session: ort.InferenceSession,
+    readonly maxLength: number,
+    protected readonly padId: number,
+  ) {}
+
+  async dispose(): Promise<void> {
+    await this.session.release();
   }
 }
 
 /** The model as exported: full `[batch, seq, vocab]` logits, sliced in JS. The reference path. */
-export class FullLogitsBackend implements MaskedLmBackend {
+export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend {
   readonly kind = 'full-logits';
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly maxLength: number,
-    private readonly padId: number,
-  ) {}
 
   static async load(onnxPath: string, maxLength: number, padId: number, opts: SessionOptions = {}): Promise<FullLogitsBackend> {
     const session = await createSession(onnxPath, opts);
-    checkInputs(session, onnxPath);
+    checkInputs(session, onnxPath, TOKEN_INPUTS);
     if (!session.outputNames.includes('logits')) {
       await session.release();
       throw new UserError(`${onnxPath}: the model has no 'logits' output (outputs: ${session.outputNames.join(', ')}); export it as a masked LM`);
@@ -59,7 +98,7 @@ export class FullLogitsBackend implements MaskedLmBackend {
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
-    const { feeds: f, length } = feeds(this.session, rows, this.padId);
+    const { feeds: f, length } = tokenFeeds(this.session, rows, this.padId);
     const out = await this.session.run(f, ['logits']);
     const logits = out.logits;
     const data = logits.data as Float32Array;
@@ -84,7 +123,7 @@ export class FullLogitsBackend implements MaskedLmBackend {
       const bad = ps.find((p) => !Number.isInteger(p) || p < 0 || p >= rows[i].ids.length);
       if (bad !== undefined) throw new Error(`logitsAt: position ${bad} is outside row ${i} (length ${rows[i].ids.length})`);
     });
-    const { feeds: f, length } = feeds(this.session, rows, this.padId);
+    const { feeds: f, length } = tokenFeeds(this.session, rows, this.padId);
     const out = await this.session.run(f, ['logits']);
     const logits = out.logits;
     const data = logits.data as Float32Array;
@@ -98,41 +137,22 @@ export class FullLogitsBackend implements MaskedLmBackend {
     logits.dispose();
     return res;
   }
-
-  async dispose(): Promise<void> {
-    await this.session.release();
-  }
 }
 
 /**
  * A model rewritten by `prepareMaskHeadModel`: the output head runs only at the mask position and
  * only the label-word logits leave the graph.
  */
-export class MaskHeadBackend implements MaskedLmBackend {
+export class MaskHeadBackend extends SessionBackend implements MaskedLmBackend {
   readonly kind = 'mask-head';
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly maxLength: number,
-    private readonly padId: number,
-  ) {}
 
   static async load(preparedPath: string, maxLength: number, padId: number, opts: SessionOptions = {}): Promise<MaskHeadBackend> {
     const session = await createSession(preparedPath, opts);
-    checkInputs(session, preparedPath, ['mask_index', 'label_ids']);
+    checkInputs(session, preparedPath, [...TOKEN_INPUTS, 'mask_index', 'label_ids']);
     return new MaskHeadBackend(session, maxLength, padId);
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
-    const { feeds: f, length } = feeds(this.session, rows, this.padId);
-    f.mask_index = new ort.Tensor('int64', BigInt64Array.from(rows.map((r, i) => BigInt(i * length + r.maskPos))), [rows.length]);
-    f.label_ids = new ort.Tensor('int64', BigInt64Array.from(labelIds.map(BigInt)), [labelIds.length]);
-    const out = await this.session.run(f, ['label_logits']);
-    const data = Float32Array.from(out.label_logits.data as Float32Array);
-    out.label_logits.dispose();
-    return data;
-  }
-
-  async dispose(): Promise<void> {
-    await this.session.release();
+    return runLabelLogits(this.session, maskHeadFeeds(this.session, rows, this.padId, labelIds).feeds);
   }
 }

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
-import { UserError } from '../errors';
-import { MaskedLmBackend, padBatch } from '../model/backend';
+import { MaskedLmBackend } from '../model/backend';
 import { WordEmbeddings } from '../model/graph/embedsInput';
+import { checkInputs, createSession, maskHeadFeeds, runLabelLogits, SessionBackend } from '../model/onnxBackend';
 import { EncodedRow } from '../prompt/encode';
 
 /**
@@ -9,23 +9,23 @@ import { EncodedRow } from '../prompt/encode';
  * in the word-embedding table except the slot tokens, whose vectors come from the soft prompt.
  * Implements MaskedLmBackend, so scorePrompt (batching, metrics) is reused unchanged.
  */
-export class SoftPromptBackend implements MaskedLmBackend {
+export class SoftPromptBackend extends SessionBackend implements MaskedLmBackend {
   readonly kind = 'soft-prompt';
   /** Row-major [slot tokens × hidden]; null scores the discrete tokens (the table's rows). */
   soft: Float32Array | null = null;
 
   private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly maxLength: number,
-    private readonly padId: number,
+    session: ort.InferenceSession,
+    maxLength: number,
+    padId: number,
     private readonly emb: WordEmbeddings,
-  ) {}
+  ) {
+    super(session, maxLength, padId);
+  }
 
   static async load(embedsModelPath: string, emb: WordEmbeddings, maxLength: number, padId: number, threads?: number): Promise<SoftPromptBackend> {
-    const session = await ort.InferenceSession.create(embedsModelPath, { intraOpNumThreads: threads ?? 0, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-    for (const name of ['inputs_embeds', 'attention_mask', 'mask_index', 'label_ids']) {
-      if (!session.inputNames.includes(name)) throw new UserError(`${embedsModelPath}: the prepared soft-prompt model has no '${name}' input`);
-    }
+    const session = await createSession(embedsModelPath, { threads });
+    checkInputs(session, embedsModelPath, ['inputs_embeds', 'attention_mask', 'mask_index', 'label_ids'], 'the prepared soft-prompt model');
     return new SoftPromptBackend(session, maxLength, padId, emb);
   }
 
@@ -46,24 +46,9 @@ export class SoftPromptBackend implements MaskedLmBackend {
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
-    const b = padBatch(rows, this.padId);
-    const dims = [rows.length, b.length];
-    const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: new ort.Tensor('float32', this.embed(rows, b.length), [...dims, this.emb.hidden]),
-      attention_mask: new ort.Tensor('int64', b.mask, dims),
-      mask_index: new ort.Tensor('int64', BigInt64Array.from(rows.map((r, i) => BigInt(i * b.length + r.maskPos))), [rows.length]),
-      label_ids: new ort.Tensor('int64', BigInt64Array.from(labelIds.map(BigInt)), [labelIds.length]),
-    };
-    // RoBERTa derives position ids from input_ids (padding), so the rewrite keeps that input there.
-    if (this.session.inputNames.includes('input_ids')) feeds.input_ids = new ort.Tensor('int64', b.ids, dims);
-    if (this.session.inputNames.includes('token_type_ids')) feeds.token_type_ids = new ort.Tensor('int64', b.types, dims);
-    const out = await this.session.run(feeds, ['label_logits']);
-    const data = Float32Array.from(out.label_logits.data as Float32Array);
-    out.label_logits.dispose();
-    return data;
-  }
-
-  async dispose(): Promise<void> {
-    await this.session.release();
+    // input_ids too where the rewrite kept it: RoBERTa derives position ids from it (padding).
+    const { feeds, length } = maskHeadFeeds(this.session, rows, this.padId, labelIds);
+    feeds.inputs_embeds = new ort.Tensor('float32', this.embed(rows, length), [rows.length, length, this.emb.hidden]);
+    return runLabelLogits(this.session, feeds);
   }
 }

@@ -28,146 +28,36 @@
  *     at soft-prompt positions any non-pad id gives the right positions. `analyzeInputsEmbeds`
  *     reports which nodes keep it (`keepsInputIds`, `inputIdsUsers`).
  */
-import { createHash } from 'crypto';
-import { promises as fsp } from 'fs';
-import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { REWRITE_VERSION as MASK_HEAD_VERSION, rewriteForMaskHead } from './maskHead';
-
-type Node = onnx.INodeProto;
-type Graph = onnx.IGraphProto;
-type Tensor = onnx.ITensorProto;
-type IntLike = number | { toNumber(): number };
+import { cachedPreparation } from './preparedCache';
+import {
+  constTensor,
+  consumersOf,
+  dimsOf,
+  DT,
+  floatValues,
+  GraphIndex,
+  indexGraph,
+  intAttr,
+  intAttribute,
+  modelLabel,
+  Node,
+  nodeInputs,
+  nodeLabel,
+  producerOf,
+  pruneToOutputs,
+  QUANT_TYPES,
+  quantValues,
+  sizeOf,
+  subgraphReads,
+  Tensor,
+  tensorValueInfo,
+  uniqueNamer,
+} from './onnxGraph';
 
 export const INPUT_IDS = 'input_ids';
 export const INPUTS_EMBEDS = 'inputs_embeds';
-const DT = onnx.TensorProto.DataType;
-
-const toNum = (v: IntLike | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
-
-function modelLabel(model: onnx.IModelProto, name?: string): string {
-  return name ?? `model "${model.graph?.name || 'unnamed'}"`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Graph helpers (small, local copies: maskHead.ts keeps its own private)
-// ---------------------------------------------------------------------------------------------
-
-/** Explicit non-empty inputs plus names read by subgraphs (If/Loop/Scan bodies). */
-function nodeInputs(node: Node): string[] {
-  const out = (node.input ?? []).filter((n) => n !== '');
-  const visit = (g: Graph | null | undefined) => (g?.node ?? []).forEach((n) => out.push(...nodeInputs(n)));
-  for (const a of node.attribute ?? []) {
-    visit(a.g);
-    (a.graphs ?? []).forEach(visit);
-  }
-  return out;
-}
-
-function intAttr(node: Node, name: string, dflt: number): number {
-  const a = (node.attribute ?? []).find((x) => x.name === name);
-  return a ? toNum(a.i as IntLike) : dflt;
-}
-
-const nodeLabel = (n: Node) => `"${n.name || n.output?.[0]}" (${n.opType})`;
-
-interface Index {
-  producer: Map<string, Node>;
-  consumers: Map<string, Node[]>;
-  initializers: Map<string, Tensor>;
-}
-
-function indexGraph(graph: Graph): Index {
-  const producer = new Map<string, Node>();
-  const consumers = new Map<string, Node[]>();
-  for (const n of graph.node ?? []) {
-    (n.output ?? []).forEach((o) => o && producer.set(o, n));
-    for (const t of new Set(nodeInputs(n))) consumers.set(t, [...(consumers.get(t) ?? []), n]);
-  }
-  return { producer, consumers, initializers: new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t])) };
-}
-
-/** A tensor fixed at export time: an initializer, or the value of a Constant node. */
-function constTensor(idx: Index, name: string): Tensor | undefined {
-  const init = idx.initializers.get(name);
-  if (init) return init;
-  const p = idx.producer.get(name);
-  if (p?.opType === 'Constant') return (p.attribute ?? []).find((a) => a.name === 'value')?.t ?? undefined;
-  return undefined;
-}
-
-/** Drops nodes, initializers and value_info no longer needed for the graph outputs. */
-function pruneToOutputs(graph: Graph): void {
-  const needed = new Set((graph.output ?? []).map((o) => o.name ?? ''));
-  const kept: Node[] = [];
-  for (const n of [...(graph.node ?? [])].reverse()) {
-    if (!(n.output ?? []).some((o) => needed.has(o))) continue;
-    kept.push(n);
-    nodeInputs(n).forEach((t) => needed.add(t));
-  }
-  graph.node = kept.reverse();
-  graph.initializer = (graph.initializer ?? []).filter((t) => needed.has(t.name ?? ''));
-  graph.valueInfo = (graph.valueInfo ?? []).filter((v) => needed.has(v.name ?? ''));
-}
-
-function uniqueNamer(graph: Graph): (base: string) => string {
-  const used = new Set<string>();
-  for (const n of graph.node ?? []) {
-    used.add(n.name ?? '');
-    (n.output ?? []).forEach((o) => used.add(o));
-  }
-  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.initializer ?? [])]) used.add(v.name ?? '');
-  return (base) => {
-    let name = base;
-    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
-    used.add(name);
-    return name;
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tensor contents
-// ---------------------------------------------------------------------------------------------
-
-const dimsOf = (t: Tensor) => (t.dims ?? []).map((d) => toNum(d as IntLike));
-const sizeOf = (t: Tensor) => dimsOf(t).reduce((a, b) => a * b, 1);
-
-function checkInline(t: Tensor, label: string): void {
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData ?? []).length > 0) {
-    throw new Error(`${label}: tensor "${t.name}" is stored as external data, which is not supported`);
-  }
-}
-
-/** float32 contents (raw_data is little-endian, as on every platform Node runs on here). */
-function floatValues(t: Tensor, label: string): Float32Array {
-  checkInline(t, label);
-  if (t.dataType !== DT.FLOAT) throw new Error(`${label}: tensor "${t.name}" is ${DT[t.dataType ?? 0]}, expected FLOAT`);
-  const n = sizeOf(t);
-  const raw = t.rawData;
-  const out = raw && raw.length > 0 ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) : Float32Array.from(t.floatData ?? []);
-  if (out.length !== n) throw new Error(`${label}: tensor "${t.name}" holds ${out.length} values for shape [${dimsOf(t)}]`);
-  return out;
-}
-
-const QUANT_TYPES = new Set<number>([DT.INT8, DT.UINT8]);
-
-/** int8 / uint8 contents as plain integers (raw_data, or int32_data as the spec stores small ints). */
-function quantValues(t: Tensor, label: string): Int32Array {
-  checkInline(t, label);
-  if (!QUANT_TYPES.has(t.dataType ?? 0)) throw new Error(`${label}: tensor "${t.name}" is ${DT[t.dataType ?? 0]}, expected INT8 or UINT8`);
-  const n = sizeOf(t);
-  const raw = t.rawData;
-  let out: Int32Array;
-  if (raw && raw.length > 0) {
-    const view = t.dataType === DT.INT8 ? new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength) : new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    out = Int32Array.from(view);
-  } else {
-    out = Int32Array.from(t.int32Data ?? []);
-    if (t.dataType === DT.INT8) out = out.map((v) => (v << 24) >> 24);
-  }
-  if (out.length !== n) throw new Error(`${label}: tensor "${t.name}" holds ${out.length} values for shape [${dimsOf(t)}]`);
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Finding the word embedding
@@ -195,11 +85,11 @@ interface Found extends WordEmbeddingInfo {
 }
 
 /** Tensors equal to input_ids up to Cast / Identity (some exports cast the ids before the Gather). */
-function idsAliases(idx: Index): Set<string> {
+function idsAliases(idx: GraphIndex): Set<string> {
   const aliases = new Set([INPUT_IDS]);
   const stack = [INPUT_IDS];
   while (stack.length) {
-    for (const n of idx.consumers.get(stack.pop()!) ?? []) {
+    for (const n of consumersOf(idx, stack.pop()!)) {
       if ((n.opType === 'Cast' || n.opType === 'Identity') && n.output?.[0] && !aliases.has(n.output[0])) {
         aliases.add(n.output[0]);
         stack.push(n.output[0]);
@@ -210,7 +100,7 @@ function idsAliases(idx: Index): Set<string> {
 }
 
 /** Checks the DequantizeLinear parameters are constants: per tensor, or per channel along `channelAxis` of the table. */
-function checkDequantize(dq: Node, idx: Index, label: string, okAxes: number[]): void {
+function checkDequantize(dq: Node, idx: GraphIndex, label: string, okAxes: number[]): void {
   if (intAttr(dq, 'block_size', 0) !== 0) throw new Error(`${label}: ${nodeLabel(dq)} uses blocked quantization, which is not supported`);
   const scale = constTensor(idx, dq.input?.[1] ?? '');
   if (!scale) throw new Error(`${label}: ${nodeLabel(dq)} has no constant scale`);
@@ -245,7 +135,7 @@ function findWordEmbeddingIn(model: onnx.IModelProto, label: string): Found {
     const out = n.output?.[0] ?? '';
     const base = { gather: n.name || out };
     const init = idx.initializers.get(data);
-    const producer = idx.producer.get(data);
+    const producer = producerOf(idx, data);
     if (init) {
       const d = dimsOf(init);
       if (d.length !== 2) {
@@ -255,7 +145,7 @@ function findWordEmbeddingIn(model: onnx.IModelProto, label: string): Found {
       if (init.dataType === DT.FLOAT) {
         found.push({ ...base, table: data, tableTensor: init, quantization: 'none', embeddings: out, vocab: d[0], hidden: d[1] });
       } else if (QUANT_TYPES.has(init.dataType ?? 0)) {
-        const users = idx.consumers.get(out) ?? [];
+        const users = consumersOf(idx, out);
         const dq = users[0];
         if (users.length !== 1 || dq.opType !== 'DequantizeLinear' || dq.input?.[0] !== out) {
           reject(`quantized data "${data}" is not followed by a single DequantizeLinear`);
@@ -381,14 +271,11 @@ function rewriteModel(model: onnx.IModelProto, label: string): EmbedsRewriteInfo
     const d = idsDims[i];
     return d?.dimParam ? { dimParam: d.dimParam } : d?.dimValue ? { dimValue: d.dimValue } : { dimParam: dflt };
   };
-  const embedsInput: onnx.IValueInfoProto = {
-    name: INPUTS_EMBEDS,
-    type: { tensorType: { elemType: DT.FLOAT, shape: { dim: [dim(0, 'batch'), dim(1, 'seq'), { dimValue: f.hidden }] } } },
-  };
+  const embedsInput = tensorValueInfo(INPUTS_EMBEDS, DT.FLOAT, [dim(0, 'batch'), dim(1, 'seq'), f.hidden]);
 
   // Every reader of the float embeddings reads the new input instead; the lookup becomes dead.
   for (const n of graph.node ?? []) {
-    if (nodeInputs(n).slice((n.input ?? []).filter((t) => t !== '').length).includes(f.embeddings)) {
+    if (subgraphReads(n).includes(f.embeddings)) {
       throw new Error(`${label}: a subgraph of ${nodeLabel(n)} reads "${f.embeddings}", which this rewrite cannot redirect`);
     }
     n.input = (n.input ?? []).map((t) => (t === f.embeddings ? INPUTS_EMBEDS : t));
@@ -415,7 +302,7 @@ function rewriteModel(model: onnx.IModelProto, label: string): EmbedsRewriteInfo
         opType: 'Gather',
         input: [INPUTS_EMBEDS, zero],
         output: [proxy],
-        attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 }],
+        attribute: [intAttribute('axis', 2)],
       };
       for (const n of users) n.input = (n.input ?? []).map((t) => (t === INPUT_IDS ? proxy : t));
       graph.node = [proxyNode, ...(graph.node ?? [])];
@@ -471,26 +358,9 @@ function isMaskHeadModel(model: onnx.IModelProto): boolean {
  * atomically (tmp file + rename), reused when it exists. Bump EMBEDS_REWRITE_VERSION when this rewrite
  * changes; a mask-head version change changes the tag by itself.
  */
-export async function prepareEmbedsModel(srcOnnxPath: string, cacheDir: string): Promise<string> {
-  const src = await fsp.readFile(srcOnnxPath);
-  const hash = createHash('sha256').update(src).digest('hex');
-  const target = path.join(cacheDir, `${hash}.${embedsCacheTag()}.onnx`);
-  try {
-    await fsp.access(target);
-    return target;
-  } catch {
-    // not cached yet
-  }
-  const maskHead = isMaskHeadModel(onnx.ModelProto.decode(src)) ? src : rewriteForMaskHead(src, srcOnnxPath);
-  const rewritten = rewriteForInputsEmbeds(maskHead, srcOnnxPath);
-  await fsp.mkdir(cacheDir, { recursive: true });
-  const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    await fsp.writeFile(tmp, rewritten);
-    await fsp.rename(tmp, target);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-  return target;
+export function prepareEmbedsModel(srcOnnxPath: string, cacheDir: string): Promise<string> {
+  return cachedPreparation(srcOnnxPath, cacheDir, embedsCacheTag(), (src) => {
+    const maskHead = isMaskHeadModel(onnx.ModelProto.decode(src)) ? src : rewriteForMaskHead(src, srcOnnxPath);
+    return rewriteForInputsEmbeds(maskHead, srcOnnxPath);
+  });
 }

@@ -14,54 +14,38 @@
  * Layout assumption (standard for HF exports): `logits` is [batch, seq, vocab]; every op we let
  * into the head keeps the leading dims, so X is [batch, seq, ...] too.
  */
-import { createHash } from 'crypto';
-import { promises as fsp } from 'fs';
-import * as path from 'path';
 import { onnx } from 'onnx-proto';
-
-type Node = onnx.INodeProto;
-type Graph = onnx.IGraphProto;
-type IntLike = number | { toNumber(): number };
+import { cachedPreparation } from './preparedCache';
+import {
+  attr,
+  DT,
+  dimsOf,
+  Graph,
+  GraphIndex,
+  indexGraph,
+  intAttr,
+  intAttribute,
+  IntLike,
+  modelLabel,
+  Node,
+  nodeInputs,
+  nodeLabel,
+  pruneToOutputs,
+  tensorInts,
+  tensorValueInfo,
+  toNum,
+  topoSort,
+  uniqueNamer,
+} from './onnxGraph';
 
 const LOGITS = 'logits';
 const MASK_INDEX = 'mask_index';
 const LABEL_IDS = 'label_ids';
 const LABEL_LOGITS = 'label_logits';
-const INT64 = onnx.TensorProto.DataType.INT64;
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
-
-const toNum = (v: IntLike | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
 
 // ---------------------------------------------------------------------------------------------
 // Graph indexing
 // ---------------------------------------------------------------------------------------------
-
-/** Names a subgraph (If/Loop/Scan body) reads; over-approximated as all inputs of its nodes. */
-function subgraphReads(node: Node): string[] {
-  const out: string[] = [];
-  const visit = (g: Graph | null | undefined) => {
-    for (const n of g?.node ?? []) out.push(...nodeInputs(n));
-  };
-  for (const a of node.attribute ?? []) {
-    visit(a.g);
-    (a.graphs ?? []).forEach(visit);
-  }
-  return out;
-}
-
-/** Non-empty explicit inputs plus the outer-scope names read by subgraphs. */
-function nodeInputs(node: Node): string[] {
-  return [...(node.input ?? []).filter((n) => n !== ''), ...subgraphReads(node)];
-}
-
-function attr(node: Node, name: string): onnx.IAttributeProto | undefined {
-  return (node.attribute ?? []).find((a) => a.name === name);
-}
-
-function intAttr(node: Node, name: string, dflt: number): number {
-  const a = attr(node, name);
-  return a ? toNum(a.i as IntLike) : dflt;
-}
 
 /** Shape and (small) int contents of a tensor whose value is fixed at export time. */
 interface ConstInfo {
@@ -69,25 +53,10 @@ interface ConstInfo {
   ints?: number[];
 }
 
-interface GraphIndex {
-  nodes: Node[]; // topologically sorted
-  producer: Map<string, number>;
-  consumers: Map<string, number[]>;
+/** `indexGraph(graph, true)` (nodes topologically sorted) plus the constants. */
+interface AnalysisIndex extends GraphIndex {
   /** Tensors fixed at export time: initializers, Constant outputs, and nodes fed only by those. */
   consts: Map<string, ConstInfo>;
-}
-
-function tensorInts(t: onnx.ITensorProto): number[] | undefined {
-  if (t.dataType !== INT64 && t.dataType !== onnx.TensorProto.DataType.INT32) return undefined;
-  if (t.int64Data?.length) return t.int64Data.map((v) => toNum(v as IntLike));
-  if (t.int32Data?.length) return [...t.int32Data];
-  const raw = t.rawData;
-  if (raw && raw.length <= 8 * 64) {
-    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const w = t.dataType === INT64 ? 8 : 4;
-    return Array.from({ length: raw.length / w }, (_, i) => (w === 8 ? Number(dv.getBigInt64(i * w, true)) : dv.getInt32(i * w, true)));
-  }
-  return undefined;
 }
 
 function constantNodeInfo(node: Node): ConstInfo {
@@ -95,7 +64,7 @@ function constantNodeInfo(node: Node): ConstInfo {
   if (!a) return {};
   switch (a.name) {
     case 'value':
-      return a.t ? { shape: (a.t.dims ?? []).map((d) => toNum(d as IntLike)), ints: tensorInts(a.t) } : {};
+      return a.t ? { shape: dimsOf(a.t), ints: tensorInts(a.t) } : {};
     case 'value_float':
       return { shape: [] };
     case 'value_int':
@@ -126,50 +95,18 @@ function derivedConstInfo(node: Node, first: ConstInfo | undefined): ConstInfo {
   return {};
 }
 
-/** Kahn's algorithm over tensor availability (ONNX requires sorted nodes; we don't rely on it). */
-function topoSort(graph: Graph): Node[] {
-  const nodes = graph.node ?? [];
-  const producerOf = new Map<string, number>();
-  nodes.forEach((n, i) => (n.output ?? []).forEach((o) => o && producerOf.set(o, i)));
-  const pending = nodes.map((n) => new Set(nodeInputs(n).filter((t) => producerOf.has(t))).size);
-  const users = new Map<number, number[]>();
-  nodes.forEach((n, i) => {
-    for (const t of new Set(nodeInputs(n))) {
-      const p = producerOf.get(t);
-      if (p !== undefined) users.set(p, [...(users.get(p) ?? []), i]);
-    }
-  });
-  const ready = nodes.map((_, i) => i).filter((i) => pending[i] === 0);
-  const order: Node[] = [];
-  for (let k = 0; k < ready.length; k++) {
-    const i = ready[k];
-    order.push(nodes[i]);
-    for (const u of users.get(i) ?? []) if (--pending[u] === 0) ready.push(u);
-  }
-  if (order.length !== nodes.length) throw new Error('graph has a cycle');
-  return order;
-}
-
-function indexGraph(graph: Graph): GraphIndex {
-  const nodes = topoSort(graph);
-  const producer = new Map<string, number>();
-  const consumers = new Map<string, number[]>();
-  nodes.forEach((n, i) => {
-    (n.output ?? []).forEach((o) => o && producer.set(o, i));
-    for (const t of new Set(nodeInputs(n))) consumers.set(t, [...(consumers.get(t) ?? []), i]);
-  });
-
+/** The topologically sorted index, plus what is known about the tensors fixed at export time. */
+function analysisIndex(graph: Graph): AnalysisIndex {
+  const idx = indexGraph(graph, true);
   const consts = new Map<string, ConstInfo>();
-  for (const t of graph.initializer ?? []) {
-    consts.set(t.name ?? '', { shape: (t.dims ?? []).map((d) => toNum(d as IntLike)), ints: tensorInts(t) });
-  }
+  for (const t of graph.initializer ?? []) consts.set(t.name ?? '', { shape: dimsOf(t), ints: tensorInts(t) });
   // An input that is also an initializer (old IR style) is a weight with a default: it stays constant.
-  for (const n of nodes) {
+  for (const n of idx.nodes) {
     const ins = nodeInputs(n);
     if (!ins.every((t) => consts.has(t))) continue;
     (n.output ?? []).forEach((o) => o && consts.set(o, derivedConstInfo(n, consts.get(ins[0]))));
   }
-  return { nodes, producer, consumers, consts };
+  return { ...idx, consts };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,7 +120,7 @@ const ROOT = '\u0000root';
  * non-constant inputs to its outputs, rooted at a virtual node feeding all graph inputs.
  * Cooper–Harvey–Kennedy intersection; a DAG in topological order needs a single pass.
  */
-function immediateDominators(graph: Graph, idx: GraphIndex): { idom: Map<string, string>; order: Map<string, number> } {
+function immediateDominators(graph: Graph, idx: AnalysisIndex): { idom: Map<string, string>; order: Map<string, number> } {
   const idom = new Map<string, string>();
   const order = new Map<string, number>([[ROOT, -1]]);
   for (const vi of graph.input ?? []) {
@@ -299,7 +236,7 @@ function positionwiseRule(node: Node, ops: Operand[]): Kind[] | null {
   return null;
 }
 
-function operandOf(name: string, idx: GraphIndex, kinds: Map<string, Kind>): Operand | undefined {
+function operandOf(name: string, idx: AnalysisIndex, kinds: Map<string, Kind>): Operand | undefined {
   if (name === '') return { is: 'absent' };
   const c = idx.consts.get(name);
   if (c) return { is: 'const', info: c };
@@ -308,7 +245,7 @@ function operandOf(name: string, idx: GraphIndex, kinds: Map<string, Kind>): Ope
 }
 
 /** Node indices (topological) on some path from `from` to `to`. */
-function nodesBetween(idx: GraphIndex, from: string, ancestorsOfTarget: Set<number>): number[] {
+function nodesBetween(idx: AnalysisIndex, from: string, ancestorsOfTarget: Set<number>): number[] {
   const seen = new Set<number>();
   const stack = [from];
   while (stack.length) {
@@ -322,7 +259,7 @@ function nodesBetween(idx: GraphIndex, from: string, ancestorsOfTarget: Set<numb
   return [...seen].sort((a, b) => a - b);
 }
 
-function ancestorNodes(idx: GraphIndex, target: string): Set<number> {
+function ancestorNodes(idx: AnalysisIndex, target: string): Set<number> {
   const seen = new Set<number>();
   const stack = [target];
   while (stack.length) {
@@ -335,7 +272,7 @@ function ancestorNodes(idx: GraphIndex, target: string): Set<number> {
 }
 
 /** Kinds of every tensor in `region` when cutting at `cut`, or the first node that is not position-wise. */
-function checkRegion(idx: GraphIndex, cut: string, region: number[]): { ok: true; usesDynamicQuant: boolean } | { ok: false; blocker: Node } {
+function checkRegion(idx: AnalysisIndex, cut: string, region: number[]): { ok: true; usesDynamicQuant: boolean } | { ok: false; blocker: Node } {
   const kinds = new Map<string, Kind>([[cut, 'rows']]);
   let usesDynamicQuant = false;
   for (const i of region) {
@@ -358,10 +295,6 @@ export interface MaskHeadCut {
   usesDynamicQuant: boolean;
 }
 
-function modelLabel(model: onnx.IModelProto, name?: string): string {
-  return name ?? `model "${model.graph?.name || 'unnamed'}"`;
-}
-
 /**
  * The earliest tensor X that dominates `logits` and from which every node down to `logits`
  * is position-wise. Walks the dominator chain back from `logits`; the set of nodes between
@@ -371,7 +304,7 @@ export function findMaskHeadCut(model: onnx.IModelProto, name?: string): MaskHea
   const graph = model.graph ?? {};
   const label = modelLabel(model, name);
   if (!(graph.output ?? []).some((o) => o.name === LOGITS)) throw new Error(`${label}: no "${LOGITS}" output to rewrite (outputs: ${(graph.output ?? []).map((o) => o.name).join(', ') || 'none'})`);
-  const idx = indexGraph(graph);
+  const idx = analysisIndex(graph);
   const { idom } = immediateDominators(graph, idx);
   if (!idom.has(LOGITS)) throw new Error(`${label}: "${LOGITS}" does not depend on any graph input`);
   const ancestors = ancestorNodes(idx, LOGITS);
@@ -388,7 +321,7 @@ export function findMaskHeadCut(model: onnx.IModelProto, name?: string): MaskHea
     best = { cut: d, headNodes: region.map((i) => idx.nodes[i]), usesDynamicQuant: check.usesDynamicQuant };
   }
   if (!best) {
-    const why = blocker ? `: "${blocker.name || blocker.output?.[0]}" (${blocker.opType}) may mix sequence positions` : '';
+    const why = blocker ? `: ${nodeLabel(blocker)} may mix sequence positions` : '';
     throw new Error(`${label}: no position-wise cut before "${LOGITS}"${why}`);
   }
   return best;
@@ -397,44 +330,6 @@ export function findMaskHeadCut(model: onnx.IModelProto, name?: string): MaskHea
 // ---------------------------------------------------------------------------------------------
 // Surgery
 // ---------------------------------------------------------------------------------------------
-
-function uniqueNamer(graph: Graph): (base: string) => string {
-  const used = new Set<string>();
-  for (const n of graph.node ?? []) {
-    used.add(n.name ?? '');
-    (n.output ?? []).forEach((o) => used.add(o));
-  }
-  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.initializer ?? [])]) used.add(v.name ?? '');
-  return (base) => {
-    let name = base;
-    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
-    used.add(name);
-    return name;
-  };
-}
-
-function tensorValueInfo(name: string, elemType: number, dims: (string | number)[]): onnx.IValueInfoProto {
-  return {
-    name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
-  };
-}
-
-const intAttribute = (name: string, i: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-
-/** Drops nodes, initializers and value_info no longer needed for the graph outputs. */
-function pruneToOutputs(graph: Graph): void {
-  const needed = new Set((graph.output ?? []).map((o) => o.name ?? ''));
-  const kept: Node[] = [];
-  for (const n of [...(graph.node ?? [])].reverse()) {
-    if (!(n.output ?? []).some((o) => needed.has(o))) continue;
-    kept.push(n);
-    nodeInputs(n).forEach((t) => needed.add(t));
-  }
-  graph.node = kept.reverse();
-  graph.initializer = (graph.initializer ?? []).filter((t) => needed.has(t.name ?? ''));
-  graph.valueInfo = (graph.valueInfo ?? []).filter((v) => needed.has(v.name ?? ''));
-}
 
 /**
  * Rewrites the model bytes. New inputs: all original inputs + `mask_index` int64 [B] (flat index
@@ -469,10 +364,10 @@ export function rewriteForMaskHead(modelBytes: Uint8Array, name?: string): Uint8
   // logits is now [B, V]: keep the label-word columns only.
   const gatherOut: Node = { name: fresh('mask_head/GatherLabels'), opType: 'Gather', input: [LOGITS, LABEL_IDS], output: [LABEL_LOGITS], attribute: [intAttribute('axis', 1)] };
 
-  const sorted = indexGraph(graph).nodes;
+  const sorted = topoSort(graph);
   graph.node = [...sorted.filter((n) => !head.has(n)), ...gatherIn, ...sorted.filter((n) => head.has(n)), gatherOut];
-  graph.input = [...(graph.input ?? []), tensorValueInfo(MASK_INDEX, INT64, [batchDim]), tensorValueInfo(LABEL_IDS, INT64, ['num_labels'])];
-  graph.output = [tensorValueInfo(LABEL_LOGITS, logitsOut.type?.tensorType?.elemType ?? FLOAT, [batchDim, 'num_labels'])];
+  graph.input = [...(graph.input ?? []), tensorValueInfo(MASK_INDEX, DT.INT64, [batchDim]), tensorValueInfo(LABEL_IDS, DT.INT64, ['num_labels'])];
+  graph.output = [tensorValueInfo(LABEL_LOGITS, logitsOut.type?.tensorType?.elemType ?? DT.FLOAT, [batchDim, 'num_labels'])];
   // Shapes recorded for the head's tensors still carry the seq dim: drop them.
   const headTensors = new Set(headNodes.flatMap((n) => n.output ?? []));
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !headTensors.has(v.name ?? ''));
@@ -488,25 +383,6 @@ export const REWRITE_VERSION = 1;
  * (bump REWRITE_VERSION when the rewrite changes, so stale prepared models are never reused),
  * writes atomically (tmp file + rename), reuses it when it exists.
  */
-export async function prepareMaskHeadModel(srcOnnxPath: string, cacheDir: string): Promise<string> {
-  const src = await fsp.readFile(srcOnnxPath);
-  const hash = createHash('sha256').update(src).digest('hex');
-  const target = path.join(cacheDir, `${hash}.maskhead-v${REWRITE_VERSION}.onnx`);
-  try {
-    await fsp.access(target);
-    return target;
-  } catch {
-    // not cached yet
-  }
-  const rewritten = rewriteForMaskHead(src, srcOnnxPath);
-  await fsp.mkdir(cacheDir, { recursive: true });
-  const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    await fsp.writeFile(tmp, rewritten);
-    await fsp.rename(tmp, target);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-  return target;
+export function prepareMaskHeadModel(srcOnnxPath: string, cacheDir: string): Promise<string> {
+  return cachedPreparation(srcOnnxPath, cacheDir, `maskhead-v${REWRITE_VERSION}`, (src) => rewriteForMaskHead(src, srcOnnxPath));
 }
