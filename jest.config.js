@@ -5,5 +5,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json' }] },
   setupFiles: ['<rootDir>/test/setup/sharedRealm.ts'],
-  testTimeout: 120000,
+  // Model-backed tests take seconds when the machine is idle, minutes when it is busy.
+  testTimeout: 600000,
 };

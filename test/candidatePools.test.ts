@@ -4,7 +4,7 @@ import { resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
 import { compileTemplate, CompiledTemplate, EncodedExample, encodeExample } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
-import { assignLabelPools, firstTokenFill, labelWordScores, proposeLabelWordPools, proposeSlotPools } from '../src/search/candidatePools';
+import { assignLabelPools, discriminativeScores, firstTokenFill, labelWordScores, proposeLabelWordPools, proposeSlotPools } from '../src/search/candidatePools';
 
 
 const TEMPLATE = '{x} <A:2> [MASK] .';
@@ -127,5 +127,18 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
     const base = { backend, tokenizer, compiled, numLabels: 2, fixedSlots: { A: [id('it'), id('was')] } };
     await expect(labelWordScores({ ...base, examples: examples.filter((e) => e.label === 0) })).rejects.toThrow(/label 1 has no train examples/);
     await expect(labelWordScores({ ...base, examples, fixedSlots: { A: [id('it')] } })).rejects.toThrow(/slot <A:2> needs 2 token/);
+  });
+});
+
+describe('discriminativeScores', () => {
+  test('contrast between labels, among the plausible words only', () => {
+    // token 0: likely for both (generic); 1: label 0's word; 2: label 1's word; 3: rare but lopsided
+    const means = [
+      [-1, -2, -6, -20],
+      [-1, -6, -2, -30],
+    ];
+    const [s0, s1] = discriminativeScores(means, 3);
+    expect(Array.from(s0)).toEqual([0, 4, -4, -Infinity]);
+    expect(Array.from(s1)).toEqual([0, -4, 4, -Infinity]);
   });
 });

@@ -20,8 +20,12 @@ export interface SearchConfig {
   template: string;
   /** Fixed label words (`"terrible,great"`, a list, or `{"0": [...]}`); ignored for labels searched. */
   verbalizer?: string | string[] | Record<string, string | string[]>;
-  /** Search the label words too (one searched word per label), from model-proposed candidates. */
-  searchVerbalizer: boolean | { candidates?: number };
+  /**
+   * Search the label words too (one searched word per label), from model-proposed candidates.
+   * `context` fills the slots while the candidates are proposed (e.g. {"A": "it was"}); default:
+   * each slot position's most likely token.
+   */
+  searchVerbalizer: boolean | { candidates?: number; context?: Record<string, string> };
   candidates: {
     /** Model-proposed tokens per slot position. */
     topK: number;
@@ -90,9 +94,14 @@ const FIELDS: Record<keyof SearchConfig | '$schema' | 'description', (v: unknown
   },
   searchVerbalizer: (v, w) => {
     if (typeof v === 'boolean') return;
-    obj(v, w, ['candidates']);
+    obj(v, w, ['candidates', 'context']);
     const c = (v as Record<string, unknown>).candidates;
     if (c !== undefined) posInt(c, `${w}.candidates`);
+    const ctx = (v as Record<string, unknown>).context;
+    if (ctx !== undefined) {
+      obj(ctx, `${w}.context`);
+      for (const [k, t] of Object.entries(ctx as object)) str(t, `${w}.context.${k}`);
+    }
   },
   candidates: (v, w) => {
     obj(v, w, ['topK', 'words', 'allowLabelWords']);

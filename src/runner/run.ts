@@ -13,7 +13,8 @@ import { renderPrompt } from '../scoring/evaluate';
 import { ScoringPool } from '../scoring/pool';
 import { SPLIT_CHUNK } from '../scoring/scorer';
 import { ScoreResult, ScoreTask, SplitName } from '../scoring/workerProtocol';
-import { proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
+import { DEFAULT_LABEL_TOP_K, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
+import { tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
 import { readJsonLines, writeFileAtomic, writeJsonAtomic } from './atomic';
@@ -237,10 +238,9 @@ async function buildSpace(
     const slotPools = await proposeSlotPools({ backend, tokenizer, compiled, examples, topK: config.candidates.topK, exclude, wordLists: config.candidates.words });
     const groups: SlotGroup[] = template.slots.map((s) => ({ name: s.name, minLength: 1, maxLength: s.length, pools: slotPools[s.name] }));
     if (searchLabels) {
-      const fixedSlots: Record<string, number[]> = {};
-      for (const g of groups) fixedSlots[g.name] = g.pools.map((p) => p[0]);
-      const k = typeof config.searchVerbalizer === 'object' ? config.searchVerbalizer.candidates ?? 16 : 16;
-      const labelPools = await proposeLabelWordPools({ backend, tokenizer, compiled, examples, numLabels, topK: k, fixedSlots });
+      const sv = typeof config.searchVerbalizer === 'object' ? config.searchVerbalizer : {};
+      const fixedSlots = sv.context ? tokenizeFill(template, tokenizer, sv.context) : firstTokenFill(slotPools);
+      const labelPools = await proposeLabelWordPools({ backend, tokenizer, compiled, examples, numLabels, topK: sv.candidates ?? DEFAULT_LABEL_TOP_K, fixedSlots });
       labelPools.forEach((pool, label) => groups.push({ name: `label:${label}`, minLength: 1, maxLength: 1, pools: [pool] }));
     }
     return { groups };

@@ -118,28 +118,41 @@ export async function labelWordScores(opts: LabelPoolOptions): Promise<Float64Ar
     opts.batchSize,
   );
   const means = sums.map((perPos, l) => perPos[0].map((v) => v / counts[l]));
+  return discriminativeScores(means, PLAUSIBLE_LABEL_WORDS);
+}
+
+/** Label words are ranked among the this-many most likely words at the mask (all labels pooled). */
+export const PLAUSIBLE_LABEL_WORDS = 1000;
+
+/**
+ * Per-label scores from per-label mean log-probabilities at the mask: the contrast
+ * meanLogP(l) − mean over the other labels, among the `plausible` most likely tokens overall
+ * (−∞ elsewhere). Likelihood-weighted rankings pick generic words that fit every example ("way",
+ * "film" after "i the"), which a search then overfits to 16 examples per class with; the contrast
+ * among plausible words picks words that separate the classes ("stupid" / "stunning"). Pure.
+ */
+export function discriminativeScores(means: ArrayLike<number>[], plausible: number): Float64Array[] {
+  const numLabels = means.length;
+  const vocab = means[0].length;
+  const overall = new Float64Array(vocab);
+  for (let id = 0; id < vocab; id++) for (let l = 0; l < numLabels; l++) overall[id] += means[l][id] / numLabels;
+  const cutoff = plausible >= vocab ? -Infinity : [...overall].sort((a, b) => b - a)[plausible - 1];
   return means.map((mine, l) => {
-    if (numLabels === 1) return mine;
-    // Likely AND discriminative: meanLogP(l) alone favours generic words ("the", "good" for every
-    // label); the contrast with the other labels alone favours rare words with a large ratio. Their
-    // sum, meanLogP(l) + (meanLogP(l) − mean over other labels of meanLogP), needs both. The other
-    // labels are averaged per label, so an unbalanced train split does not tilt the contrast.
-    const score = new Float64Array(mine.length);
-    for (let id = 0; id < mine.length; id++) {
+    const score = new Float64Array(vocab).fill(-Infinity);
+    for (let id = 0; id < vocab; id++) {
+      if (overall[id] < cutoff) continue;
+      if (numLabels === 1) {
+        score[id] = mine[id];
+        continue;
+      }
       let other = 0;
       for (let o = 0; o < numLabels; o++) if (o !== l) other += means[o][id];
-      other /= numLabels - 1;
-      score[id] = 2 * mine[id] - other;
+      score[id] = mine[id] - other / (numLabels - 1);
     }
     return score;
   });
 }
 
-/**
- * Label-word pools: `result[l]` holds up to `topK` whole-word ids for label l, best first, by
- * `labelWordScores`. No id is in two pools: a word wanted by several labels goes to the one where
- * it scores higher, and the other label takes its next best.
- */
 export async function proposeLabelWordPools(opts: LabelPoolOptions): Promise<number[][]> {
   const scores = await labelWordScores(opts);
   const exclude = opts.exclude ?? new Set<number>();
