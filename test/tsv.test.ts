@@ -34,3 +34,16 @@ describe('labeled TSV', () => {
     expect(() => loadExamples({ file: path.join(dir, 'missing.tsv') }, 'test')).toThrow(/cannot read/);
   });
 });
+
+describe('bundled tasks', () => {
+  test('every split of every task reads under the task text column (AG News test names it differently)', () => {
+    const { TASKS, loadTaskSplit } = require('../src/data/tasks') as typeof import('../src/data/tasks');
+    for (const task of Object.values(TASKS)) {
+      for (const split of ['train', 'dev', 'test'] as const) {
+        const ex = loadTaskSplit(task.name, split, 13);
+        expect(ex.length).toBeGreaterThan(0);
+        expect(typeof ex[0].fields[task.textColumn]).toBe('string');
+      }
+    }
+  });
+});

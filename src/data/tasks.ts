@@ -65,8 +65,15 @@ export function splitPath(task: string, split: Split, seed: number, root = DATAS
 
 export function loadTaskSplit(task: string, split: Split, seed: number): Example[] {
   const info = getTask(task);
-  return readLabeledTsv(splitPath(task, split, seed), {
-    requiredColumns: [info.textColumn],
-    labels: info.labelNames.map((_, i) => i),
+  const file = splitPath(task, split, seed);
+  // The LM-BFF files name the text column inconsistently (AG News: `text` in train/dev,
+  // `sentence` in test); every split is read under the task's own column name.
+  const header = fs.readFileSync(file, 'utf8').split(/\r?\n/, 1)[0].split('\t');
+  const column = header.includes(info.textColumn) ? info.textColumn : ['sentence', 'text'].find((c) => header.includes(c)) ?? info.textColumn;
+  const examples = readLabeledTsv(file, { requiredColumns: [column], labels: info.labelNames.map((_, i) => i) });
+  if (column === info.textColumn) return examples;
+  return examples.map((ex) => {
+    const { [column]: text, ...rest } = ex.fields;
+    return { label: ex.label, fields: { ...rest, [info.textColumn]: text } };
   });
 }
