@@ -5,9 +5,8 @@ import { spawnSync } from 'child_process';
 import { loadExamples } from '../src/data/load';
 import { loadPrompt } from '../src/prompt/applyPrompt';
 import { PromptFile, readPromptFile } from '../src/prompt/promptFile';
-import { validateConfig } from '../src/runner/config';
-import { BestResult, runSearch } from '../src/runner/run';
-import { CLI, ROOT } from './helpers';
+import { BestResult } from '../src/runner/run';
+import { CLI, ROOT, tinySearchRun } from './helpers';
 
 const TEST_TSV = path.join(ROOT, 'datasets', '16-shot', 'sst-2', 'test.tsv');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-export-'));
@@ -33,11 +32,7 @@ describe('export and predict', () => {
 
   beforeAll(async () => {
     runDir = path.join(tmp(), 'run');
-    const config = validateConfig(
-      { name: 't', task: 'sst-2', seed: 13, template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', candidates: { topK: 8 }, budget: 600, selectTopK: 2, workers: 1, threadsPerWorker: 1 },
-      'x',
-    );
-    best = await runSearch(config, { runDir });
+    best = await tinySearchRun(runDir);
     const r = cli(['export', runDir]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

@@ -11,3 +11,14 @@ export function bertTokenizer(): PromptTokenizer {
 export function robertaTokenizer(): PromptTokenizer {
   return PromptTokenizer.fromFolder(resolveModel('roberta-mini-imdb', 'fp32'));
 }
+
+/** A tiny finished search run (random strategy, SST-2 seed 13, 600 evaluations) in `runDir`. */
+export async function tinySearchRun(runDir: string) {
+  const { validateConfig } = await import('../src/runner/config');
+  const { runSearch } = await import('../src/runner/run');
+  const config = validateConfig(
+    { name: 't', task: 'sst-2', seed: 13, template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', candidates: { topK: 8 }, budget: 600, selectTopK: 2, workers: 1, threadsPerWorker: 1 },
+    'x',
+  );
+  return runSearch(config, { runDir });
+}

@@ -10,9 +10,8 @@ import { loadPrompt } from '../src/prompt/applyPrompt';
 import { PromptFile, promptFileFromRun, readPromptFile, validatePromptFile } from '../src/prompt/promptFile';
 import { crossEntropy, project, randomProjection, std } from '../src/refine/projection';
 import { RefineResult, SoftPromptData, runRefine } from '../src/refine/refine';
-import { validateConfig } from '../src/runner/config';
-import { BestResult, runSearch } from '../src/runner/run';
-import { CLI } from './helpers';
+import { BestResult } from '../src/runner/run';
+import { CLI, tinySearchRun } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-soft-'));
 const readJson = <T>(file: string): T => JSON.parse(fs.readFileSync(file, 'utf8')) as T;
@@ -78,11 +77,7 @@ describe('soft prompts: refine, export --soft, predict', () => {
 
   beforeAll(async () => {
     runDir = path.join(tmp(), 'run');
-    const config = validateConfig(
-      { name: 't', task: 'sst-2', seed: 13, template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', candidates: { topK: 8 }, budget: 600, selectTopK: 2, workers: 1, threadsPerWorker: 1 },
-      'x',
-    );
-    best = await runSearch(config, { runDir });
+    best = await tinySearchRun(runDir);
     unrefinedDir = copyRun(runDir);
     smallDir = copyRun(runDir);
     // Seed 4, σ0 1: on this tiny run refinement beats the discrete prompt on dev (0.78 vs 0.75 on

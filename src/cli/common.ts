@@ -19,3 +19,25 @@ export function dataOptions<T>(y: Argv<T>) {
     .option('text-column', { type: 'string', describe: "text column of --data (default: 'sentence' or 'text')" })
     .option('label-column', { type: 'string', default: 'label', describe: 'label column of --data (integer labels 0..L-1)' });
 }
+
+/**
+ * Runs `work` with graceful Ctrl-C (and SIGTERM): the first signal prints `message` and makes
+ * `stopRequested()` true so long work stops at its next checkpoint and saves what it has; a
+ * second signal exits at once (130).
+ */
+export async function withGracefulStop<T>(message: string, work: (stopRequested: () => boolean) => Promise<T>): Promise<T> {
+  let stop = false;
+  const onSignal = () => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write(`\npromptsearch: ${message} (Ctrl-C again to abort)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work(() => stop);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { REFINE_DEFAULTS, RefineResult, runRefine } from '../../refine/refine';
+import { withGracefulStop } from '../common';
 
 export const command = 'refine <run-dir>';
 export const describe = "Refine a finished run's discrete prompt into continuous slot embeddings (CMA-ES in a random subspace, BBT)";
@@ -20,19 +21,13 @@ export function builder(y: Argv) {
 type Args = Awaited<ReturnType<typeof builder>['argv']>;
 
 export async function handler(argv: Args): Promise<void> {
-  let stop = false;
-  const onSigint = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    process.stderr.write('\npromptsearch: stopping after this generation (Ctrl-C again to abort)\n');
-  };
-  process.on('SIGINT', onSigint);
-  const result = await runRefine(
-    argv['run-dir']!,
-    { budget: argv.budget, dim: argv.dim, popSize: argv.pop, sigma0: argv.sigma, seed: argv.seed, loss: argv.loss, threads: argv.threads },
-    { log: (l) => process.stderr.write(l + '\n'), stopRequested: () => stop },
+  const result = await withGracefulStop('stopping after this generation', (stopRequested) =>
+    runRefine(
+      argv['run-dir']!,
+      { budget: argv.budget, dim: argv.dim, popSize: argv.pop, sigma0: argv.sigma, seed: argv.seed, loss: argv.loss, threads: argv.threads },
+      { log: (l) => process.stderr.write(l + '\n'), stopRequested },
+    ),
   );
-  process.off('SIGINT', onSigint);
   process.stdout.write(argv.json ? JSON.stringify(result, null, 2) + '\n' : formatRefine(result, argv['run-dir']!));
 }
 

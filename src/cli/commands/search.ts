@@ -4,8 +4,8 @@ import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
 import { Dtype } from '../../model/modelFolder';
 import { SearchConfig, readConfig, validateConfig } from '../../runner/config';
-import { RefineResult } from '../../refine/refine';
 import { BestResult, runSearchAndRefine } from '../../runner/run';
+import { withGracefulStop } from '../common';
 import { formatRefine } from './refine';
 
 export const command = 'search [config]';
@@ -72,24 +72,11 @@ export async function handler(argv: Args): Promise<void> {
     config = applyOverrides(readConfig(argv.config), argv, argv.config);
     runDir = argv.out ?? path.join('results', `${config.name}-s${config.seed}-${timestamp()}`);
   }
-  let stop = false;
-  const onSigint = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    process.stderr.write(`\npromptsearch: stopping after the current batch (Ctrl-C again to abort); resume with: promptsearch search --resume ${runDir}\n`);
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
   const log = (line: string) => process.stderr.write(line + '\n');
   log(`promptsearch: ${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
-  let result: BestResult;
-  let refined: RefineResult | undefined;
-  try {
-    ({ best: result, refined } = await runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested: () => stop, log }));
-  } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
-  }
+  const { best: result, refined } = await withGracefulStop(`stopping after the current batch; resume with: promptsearch search --resume ${runDir}`, (stopRequested) =>
+    runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log }),
+  );
   if (argv.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else process.stdout.write(formatBest(result, runDir) + (refined ? formatRefine(refined, runDir) : ''));
   if (result.status === 'interrupted') process.exitCode = 130;
