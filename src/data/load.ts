@@ -1,7 +1,6 @@
-import * as fs from 'fs';
 import { UserError } from '../errors';
 import { SEEDS, Split, getTask, loadTaskSplit } from './tasks';
-import { Example, readLabeledTsv } from './tsv';
+import { Example, findTextColumn, readLabeledTsv, readTsvHeader } from './tsv';
 
 /** Where examples come from: a bundled task split, or the user's own TSV. */
 export interface DataSource {
@@ -49,20 +48,9 @@ export function loadExamples(src: DataSource, split: Split): LoadedData {
 
 /** `sentence` or `text`, whichever the header has (the LM-BFF files use both). */
 function guessTextColumn(file: string, labelColumn = 'label'): string {
-  const header = readHeader(file);
-  const found = ['sentence', 'text'].find((c) => header.includes(c));
+  const header = readTsvHeader(file);
+  const found = findTextColumn(header);
   if (found) return found;
   const others = header.filter((h) => h !== labelColumn);
   throw new UserError(`${file}: no 'sentence' or 'text' column (columns: ${header.join(', ')}); set --text-column to one of ${others.join(', ')}`);
-}
-
-function readHeader(file: string): string[] {
-  try {
-    const first = fs.readFileSync(file, 'utf8').split(/\r?\n/, 1)[0];
-    if (first.trim() === '') throw new UserError(`${file}: empty file (expected a header line and rows)`);
-    return first.split('\t').map((h) => h.trim());
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
 }

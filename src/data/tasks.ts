@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
 import { DATASETS_DIR } from '../paths';
-import { Example, readLabeledTsv } from './tsv';
+import { Example, findTextColumn, readLabeledTsv, readTsvHeader } from './tsv';
 
 /** A bundled few-shot task (LM-BFF splits, see datasets/README.md). */
 export interface TaskInfo {
@@ -68,8 +68,7 @@ export function loadTaskSplit(task: string, split: Split, seed: number): Example
   const file = splitPath(task, split, seed);
   // The LM-BFF files name the text column inconsistently (AG News: `text` in train/dev,
   // `sentence` in test); every split is read under the task's own column name.
-  const header = fs.readFileSync(file, 'utf8').split(/\r?\n/, 1)[0].split('\t');
-  const column = header.includes(info.textColumn) ? info.textColumn : ['sentence', 'text'].find((c) => header.includes(c)) ?? info.textColumn;
+  const column = findTextColumn(readTsvHeader(file), info.textColumn) ?? info.textColumn;
   const examples = readLabeledTsv(file, { requiredColumns: [column], labels: info.labelNames.map((_, i) => i) });
   if (column === info.textColumn) return examples;
   return examples.map((ex) => {

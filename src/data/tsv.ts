@@ -66,3 +66,22 @@ export function readLabeledTsv(file: string, opts: TsvOptions = {}): Example[] {
   }
   return parseLabeledTsv(text, file, opts);
 }
+
+/** The header line's column names. Missing or empty file → UserError. */
+export function readTsvHeader(file: string): string[] {
+  let first: string;
+  try {
+    first = fs.readFileSync(file, 'utf8').split(/\r?\n/, 1)[0];
+  } catch (e) {
+    throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  if (first.trim() === '') throw new UserError(`${file}: empty file (expected a header line and rows)`);
+  return first.split('\t').map((h) => h.trim());
+}
+
+/** The LM-BFF files call the text column `sentence` or `text`: whichever the header has. */
+export const TEXT_COLUMN_NAMES = ['sentence', 'text'];
+export function findTextColumn(header: string[], preferred?: string): string | undefined {
+  if (preferred && header.includes(preferred)) return preferred;
+  return TEXT_COLUMN_NAMES.find((c) => header.includes(c));
+}
