@@ -1,9 +1,12 @@
 /**
  * Genetic search: a population of prompts evolved by tournament selection, per-group one-point
- * crossover and token mutations (substitute / insert / delete, keeping every group within
- * [minLength, maxLength]), with the best `eliteCount` prompts carried over unchanged.
+ * crossover (cut strictly inside the group, so a child mixes its parents) and token mutations
+ * (substitute / insert / delete, keeping every group within [minLength, maxLength] and every
+ * token in its position's pool), with the best `eliteCount` distinct prompts carried over
+ * unchanged. Template slots are fixed-length (`<A:2>` is exactly two tokens: minLength ===
+ * maxLength), so inserts and deletes only happen in groups whose length may vary.
  */
-import { Candidate, ScoredCandidate, SearchContext, SearchSpace, SlotGroup, Strategy } from '../types';
+import { Candidate, candidateKey, ScoredCandidate, SearchContext, SearchSpace, SlotGroup, Strategy } from '../types';
 import {
   byObjectiveDesc,
   cloneCandidate,
@@ -39,7 +42,7 @@ export class GeneticSearch implements Strategy {
     let population = await tracker.evaluate(initial.children);
     if (population.length < initial.children.length || population.length === 0) return;
     while (!ctx.exhausted()) {
-      const elites = [...population].sort(byObjectiveDesc).slice(0, this.eliteCount(size));
+      const elites = this.selectElites(population, this.eliteCount(size));
       const parents = population;
       const next = this.breed(ctx, tracker, size - elites.length, () => this.child(ctx, parents));
       const scored = await tracker.evaluate(next.children);
@@ -47,6 +50,24 @@ export class GeneticSearch implements Strategy {
       if (next.fresh === 0) return; // converged: no child differs from what was already scored
       population = [...elites, ...scored];
     }
+  }
+
+  /**
+   * The best `count` distinct prompts of the population. Duplicates get in when a generation
+   * re-breeds a prompt (accepted as a last resort, see `breed`); two copies of one prompt in the
+   * elite slots would waste one and halve the elitism.
+   */
+  protected selectElites(population: readonly ScoredCandidate[], count: number): ScoredCandidate[] {
+    const elites: ScoredCandidate[] = [];
+    const keys = new Set<string>();
+    for (const s of [...population].sort(byObjectiveDesc)) {
+      if (elites.length >= count) break;
+      const key = candidateKey(s.candidate);
+      if (keys.has(key)) continue;
+      keys.add(key);
+      elites.push(s);
+    }
+    return elites;
   }
 
   /** Clamped so that every generation breeds at least one child. */
@@ -105,16 +126,20 @@ export class GeneticSearch implements Strategy {
 }
 
 /**
- * Per group, one-point crossover: the head of one parent and the tail of the other, cut at a
- * point both share. Which parent gives the head is a coin flip, so the child's group length is
- * one of the parents' (hence within bounds). Cut 0 (or at the end) copies a whole group, which
- * doubles as per-group uniform crossover.
+ * Per group, one-point crossover: the head of one parent and the tail of the other (which parent
+ * gives the head is a coin flip). The cut lies strictly inside the shorter of the two groups, so
+ * a group of two or more tokens always mixes both parents; a one-token group (or one parent's
+ * one-token group) is taken whole from one parent, which makes crossover uniform per group.
+ * Every token keeps its position, so it stays in that position's pool, and the child's group
+ * length is the tail parent's (hence within bounds).
  */
 export function crossover(a: Candidate, b: Candidate, random: Rng): Candidate {
   return {
     tokens: a.tokens.map((ga, g) => {
       const [head, tail] = random() < 0.5 ? [ga, b.tokens[g]] : [b.tokens[g], ga];
-      const cut = randomInt(Math.min(head.length, tail.length) + 1, random);
+      const shorter = Math.min(head.length, tail.length);
+      if (shorter < 2) return tail.slice();
+      const cut = 1 + randomInt(shorter - 1, random);
       return [...head.slice(0, cut), ...tail.slice(cut)];
     }),
   };
@@ -130,7 +155,9 @@ type Mutation = 'substitute' | 'insert' | 'delete';
 /**
  * Each token mutates with probability `rate`: substituted from its position's pool, a new token
  * inserted just before or after it (drawn from the pool of the position where it lands), or
- * deleted. Inserts and deletes are only offered while they keep the length in bounds.
+ * deleted. Inserts and deletes are only offered while they keep the length in bounds. They shift
+ * the tokens behind them to other positions; a shifted token that its new position's pool does
+ * not hold is redrawn from that pool, so a token only ever sits where its pool allows it.
  */
 export function mutateGroup(
   group: SlotGroup,
@@ -150,11 +177,20 @@ export function mutateGroup(
     } else if (op === 'insert') {
       const at = i + randomInt(2, random);
       out.splice(at, 0, pickOne(group.pools[at], random));
+      refitShifted(group, out, at + 1, random);
       i++; // do not mutate the same original token twice
     } else {
       out.splice(i, 1);
+      refitShifted(group, out, i, random);
       i--; // the next token slid into slot i
     }
   }
   return out;
+}
+
+/** Redraws every token from `from` on that its (new) position's pool does not hold. */
+function refitShifted(group: SlotGroup, out: number[], from: number, random: Rng): void {
+  for (let j = from; j < out.length; j++) {
+    if (!group.pools[j].includes(out[j])) out[j] = pickOne(group.pools[j], random);
+  }
 }

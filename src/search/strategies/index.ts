@@ -39,12 +39,13 @@ export interface StrategyOptions {
  *   advantage makes learningRate 1 a unit-scale step on the logits. entropyWeight 0.01 only
  *   resists premature collapse. conditionOnPrevious false: the conditioned tables have
  *   |pool| times more parameters and need budgets far beyond the default ones to pay off.
+ *   restarts on, as for beam: a collapsed policy only resamples prompts it already scored.
  */
 export const STRATEGY_DEFAULTS: { readonly [N in StrategyName]: Readonly<StrategyOptions[N]> } = {
   random: { batchSize: 32 },
   beam: { width: 4, candidatesPerPosition: 8, restarts: true },
   genetic: { population: 32, eliteCount: 2, mutationRate: 0.2, crossoverRate: 0.8, tournamentSize: 3 },
-  reinforce: { batchSize: 16, learningRate: 1, entropyWeight: 0.01, conditionOnPrevious: false },
+  reinforce: { batchSize: 16, learningRate: 1, entropyWeight: 0.01, conditionOnPrevious: false, restarts: true },
 };
 
 type ParamKind = 'positiveInt' | 'nonNegativeInt' | 'probability' | 'nonNegative' | 'positive' | 'boolean';
@@ -68,6 +69,7 @@ const PARAM_KINDS: { [N in StrategyName]: Record<keyof StrategyOptions[N], Param
     learningRate: 'positive',
     entropyWeight: 'nonNegative',
     conditionOnPrevious: 'boolean',
+    restarts: 'boolean',
   },
 };
 

@@ -11,6 +11,13 @@
  * with A_i the batch z-score of `score.reward`. For a softmax, ∇_z log π(a) = onehot(a) − p and
  * ∇_z H = −p ⊙ (log p + H). The context keeps every scored prompt, so the best sample is kept
  * without any extra bookkeeping here.
+ *
+ * Repeats are free, so once the policy has collapsed onto prompts it has already scored it
+ * learns nothing and spends nothing. After STALL_LIMIT such batches, with `restarts` (default on)
+ * the policy starts again from uniform logits, like beam's restarts: the run keeps what it
+ * scored (and never re-sends it), so the budget goes to new prompts. A policy that stalls right
+ * after a restart, before sampling anything new, means uniform draws no longer find unseen
+ * prompts: the space is (practically) used up and the run ends.
  */
 import { Candidate, SearchContext, SearchSpace, Strategy } from '../types';
 import { flatPositions, isValidCandidate, MAX_VALID_ATTEMPTS, poolAt, RunTracker } from './candidates';
@@ -25,6 +32,8 @@ export interface ReinforceSearchOptions {
   entropyWeight: number;
   /** Condition each position's distribution on the previous position's token. */
   conditionOnPrevious: boolean;
+  /** Restart from a uniform policy when it stalls (STALL_LIMIT batches with nothing new). */
+  restarts?: boolean;
 }
 
 /** Consecutive batches with nothing new before the policy counts as converged. */
@@ -44,9 +53,17 @@ export class ReinforceSearch implements Strategy {
 
   async run(ctx: SearchContext): Promise<void> {
     const tracker = new RunTracker(ctx);
-    const policy = new Policy(ctx.space, this.options.conditionOnPrevious);
+    let policy = new Policy(ctx.space, this.options.conditionOnPrevious);
     let stalled = 0;
-    while (!ctx.exhausted() && stalled < STALL_LIMIT) {
+    let freshSinceRestart = true; // the initial policy counts as a restart that has paid off
+    while (!ctx.exhausted()) {
+      if (stalled >= STALL_LIMIT) {
+        // Repeats are free, so a collapsed policy would loop forever without this guard.
+        if (this.options.restarts === false || !freshSinceRestart) return;
+        policy = new Policy(ctx.space, this.options.conditionOnPrevious);
+        stalled = 0;
+        freshSinceRestart = false;
+      }
       const samples = this.sampleBatch(ctx, policy);
       if (samples.length === 0) return; // the policy only proposes invalid prompts
       const fresh = samples.filter((s) => tracker.markSeen(s.candidate)).length;
@@ -55,8 +72,8 @@ export class ReinforceSearch implements Strategy {
       const advantages = zScores(scored.map((s) => s.score.reward));
       policy.update(samples.slice(0, scored.length), advantages, this.options);
       if (scored.length < samples.length) return; // the budget ran out mid-batch
-      // Repeats are free, so a collapsed policy would loop forever without this guard.
       stalled = fresh === 0 ? stalled + 1 : 0;
+      if (fresh > 0) freshSinceRestart = true;
     }
   }
 

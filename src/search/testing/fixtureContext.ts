@@ -1,8 +1,9 @@
 /**
  * A deterministic in-memory `SearchContext` for tests and benchmarks of strategies: no model,
  * just an objective function over candidates, a seeded RNG, a cache and exact budget accounting.
- * It also enforces the contract: an invalid candidate, or a group length outside
- * [minLength, maxLength], makes `evaluate` throw.
+ * It also enforces the contract: an invalid candidate, a group length outside
+ * [minLength, maxLength], or a token at a position whose pool does not hold it makes `evaluate`
+ * throw.
  */
 import seedrandom from 'seedrandom';
 import { Candidate, candidateKey, ScoredCandidate, SearchContext, SearchSpace } from '../types';
@@ -25,6 +26,10 @@ export class FixtureContext implements SearchContext {
   spent = 0;
   /** Number of `onStep` calls received. */
   steps = 0;
+  /** `evaluate` calls that returned a short prefix because the budget ran out. */
+  refusals = 0;
+  /** `evaluate` calls made after the first refusal (a strategy should have stopped by then). */
+  callsAfterRefusal = 0;
   private readonly budget: number;
   private readonly cost: number;
   private readonly objective: (c: Candidate) => number;
@@ -41,6 +46,7 @@ export class FixtureContext implements SearchContext {
 
   /** Scores candidates in order; stops (returning the prefix) at the first one it cannot afford. */
   async evaluate(candidates: Candidate[]): Promise<ScoredCandidate[]> {
+    if (this.refusals > 0) this.callsAfterRefusal++;
     const out: ScoredCandidate[] = [];
     for (const candidate of candidates) {
       this.checkContract(candidate);
@@ -50,7 +56,10 @@ export class FixtureContext implements SearchContext {
         out.push(cached);
         continue;
       }
-      if (this.spent + this.cost > this.budget) break;
+      if (this.spent + this.cost > this.budget) {
+        this.refusals++;
+        break;
+      }
       this.spent += this.cost;
       const scored = this.score(candidate);
       this.cache.set(key, scored);
@@ -98,6 +107,11 @@ export class FixtureContext implements SearchContext {
       if (tokens.length < minLength || tokens.length > maxLength) {
         throw new Error(`group ${name} has ${tokens.length} tokens, allowed [${minLength}, ${maxLength}]`);
       }
+      tokens.forEach((t, i) => {
+        if (!this.space.groups[g].pools[i].includes(t)) {
+          throw new Error(`group ${name} position ${i} holds token ${t}, which its pool does not hold`);
+        }
+      });
     });
   }
 }
