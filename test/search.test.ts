@@ -71,6 +71,8 @@ describe('search run', () => {
     expect(best.evaluations as number).toBeLessThanOrEqual(base.budget);
     expect(best.evaluations as number).toBeGreaterThan(base.budget - 32);
     expect(new Set(lines.map((l) => l.key)).size).toBe(lines.length); // nothing scored twice
+    // `<A:2>` is exactly two tokens: the genetic strategy must not shorten (or lengthen) the slot.
+    for (const l of lines) expect(l.key.split(',')).toHaveLength(2);
   });
 
   test('same seed, 1 or 2 workers: the same candidates, scores and best prompt', () => {

@@ -236,7 +236,7 @@ async function buildSpace(
     const examples = train.examples.map((ex) => encodeExample(compiled, tokenizer, ex));
     const exclude = new Set<number>(config.candidates.allowLabelWords ? [] : (fixedLabelIds ?? []).flat());
     const slotPools = await proposeSlotPools({ backend, tokenizer, compiled, examples, topK: config.candidates.topK, exclude, wordLists: config.candidates.words });
-    const groups: SlotGroup[] = template.slots.map((s) => ({ name: s.name, minLength: 1, maxLength: s.length, pools: slotPools[s.name] }));
+    const groups: SlotGroup[] = template.slots.map((s) => ({ name: s.name, minLength: s.length, maxLength: s.length, pools: slotPools[s.name] }));
     if (searchLabels) {
       const sv = typeof config.searchVerbalizer === 'object' ? config.searchVerbalizer : {};
       const fixedSlots = sv.context ? tokenizeFill(template, tokenizer, sv.context) : firstTokenFill(slotPools);
