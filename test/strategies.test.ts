@@ -504,6 +504,45 @@ describe('beam restarts', () => {
   });
 });
 
+describe('search invariants on random spaces (property test)', () => {
+  // 40 random spaces: 1-3 groups of 1-3 positions, some of variable length, pools of 2-7 tokens
+  // from a shared id range (so a token moved to the wrong position is usually outside its pool),
+  // sometimes a constraint, random budget and cost. FixtureContext throws on an invalid
+  // candidate, a length outside [minLength, maxLength] or a token outside its position's pool.
+  const cases = Array.from({ length: 40 }, (_, i) => {
+    const rng = seedrandom(`space-${i}`);
+    const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+    const groups = Array.from({ length: int(1, 3) }, (_, g) => {
+      const maxLength = int(1, 3);
+      const minLength = rng() < 0.5 ? maxLength : int(1, maxLength);
+      const pools = Array.from({ length: maxLength }, () => shuffle(Array.from({ length: 30 }, (_, t) => t), rng).slice(0, int(2, 7)));
+      return { name: `G${g}`, minLength, maxLength, pools };
+    });
+    const space: SearchSpace = { groups };
+    if (rng() < 0.3) space.isValid = (c) => new Set(c.tokens.flat()).size === c.tokens.flat().length;
+    const fullSize = groups.reduce((n, g) => n * g.pools.reduce((m, p) => m * p.length, 1), 1);
+    return { i, space, budget: int(1, 120), cost: int(1, 3), fullSize };
+  });
+
+  for (const name of NAMES) {
+    it(`${name}: respects lengths, pools and validity, and stops at the first short prefix`, async () => {
+      let spentAll = 0;
+      for (const { i, space, budget, cost, fullSize } of cases) {
+        const ctx = new FixtureContext({ space, budget, costPerCandidate: cost, seed: i, objective: (c) => hashNoise(candidateKey(c)) });
+        await createStrategy(name, {}).run(ctx);
+        expect(ctx.refusals).toBeLessThanOrEqual(1);
+        expect(ctx.callsAfterRefusal).toBe(0);
+        // Far more full-length prompts than the budget affords (and no constraint): all spent.
+        if (!space.isValid && fullSize >= 4 * Math.floor(budget / cost)) {
+          if (!ctx.exhausted()) throw new Error(`${name} left budget on space ${i}: spent ${ctx.spent} of ${budget} (${fullSize} prompts)`);
+          spentAll++;
+        }
+      }
+      expect(spentAll).toBeGreaterThan(10); // the budget clause was exercised
+    });
+  }
+});
+
 describe('createStrategy', () => {
   it('builds every strategy with the defaults', () => {
     for (const name of NAMES) expect(createStrategy(name, {}).name).toBe(name);
