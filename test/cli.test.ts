@@ -46,8 +46,20 @@ describe('promptsearch eval', () => {
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ n: 32, model: 'bert-mini-imdb-uncased', dtype: 'int8', template: '{x} it was [MASK] .' });
-    expect(out.accuracy).toBeGreaterThan(0.4);
+    // 16 examples per class: accuracy is a whole number of 32nds and the mean of the per-class ones.
     expect(out.perClassAccuracy).toHaveLength(2);
+    expect(Math.abs(out.accuracy * 32 - Math.round(out.accuracy * 32))).toBeLessThan(1e-9);
+    expect(out.accuracy).toBeCloseTo((out.perClassAccuracy[0] + out.perClassAccuracy[1]) / 2, 12);
+  });
+
+  test('the known number: `{x} it was [MASK] .` awful/wonderful, fp32, SST-2 test = 1446 / 1821', () => {
+    // Pinned (raw label-word decision, fp32 so no int8 kernel differences): a scoring, tokenizer
+    // or data change that moves one test sentence shows up here.
+    const r = run('eval', '--task', 'sst-2', '--split', 'test', '--template', '{x} it was [MASK] .', '--verbalizer', 'awful,wonderful', '--dtype', 'fp32', '--json');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.n).toBe(1821);
+    expect(out.accuracy).toBe(1446 / 1821); // 0.7941
   });
 
   test('readable summary and slots filled with --fill', () => {

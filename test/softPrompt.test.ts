@@ -89,6 +89,17 @@ describe('soft prompts: refine, export --soft, predict', () => {
     softPromptPath = path.join(runDir, 'prompt.soft.json');
   }, 600_000);
 
+  test('refine improves on the discrete prompt: train accuracy of its candidates, and dev', () => {
+    // Each generation's best candidate on train (3 generations of 12 on this budget).
+    const lines = fs.readFileSync(path.join(runDir, 'refine', 'progress.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { trainAccuracy: number });
+    expect(lines.length).toBe(result.generations);
+    expect(Math.max(...lines.map((l) => l.trainAccuracy))).toBeGreaterThan(result.discrete.train);
+    // This run is chosen so that refinement pays off on dev (see beforeAll): the soft prompt is
+    // kept, and it is strictly better on dev than the discrete one.
+    expect(result.improvedDev).toBe(true);
+    expect(result.refined.dev).toBeGreaterThan(result.discrete.dev);
+  });
+
   test('refine: dev never goes down; result.json and soft.json written', () => {
     expect(result.refined.dev).toBeGreaterThanOrEqual(result.discrete.dev);
     expect(result.generations).toBeGreaterThan(0);
