@@ -63,7 +63,7 @@ export class BeamSearch implements Strategy {
         triedAny = true;
         const scored = await tracker.evaluate(batch);
         beam = this.select(beam, scored);
-        if (scored.length < batch.length) return; // the budget ran out mid-batch
+        if (scored.length < batch.length && ctx.exhausted()) return; // the budget ran out mid-batch
       }
       if (triedAny) continue;
       // Every single-token change of the beam was tried: a local optimum.

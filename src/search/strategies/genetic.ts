@@ -40,13 +40,13 @@ export class GeneticSearch implements Strategy {
     const size = Math.max(1, this.options.population);
     const initial = this.breed(ctx, tracker, size, () => randomFullCandidate(ctx.space, ctx.random));
     let population = await tracker.evaluate(initial.children);
-    if (population.length < initial.children.length || population.length === 0) return;
+    if (population.length === 0 || (population.length < initial.children.length && ctx.exhausted())) return;
     while (!ctx.exhausted()) {
       const elites = this.selectElites(population, this.eliteCount(size));
       const parents = population;
       const next = this.breed(ctx, tracker, size - elites.length, () => this.child(ctx, parents));
       const scored = await tracker.evaluate(next.children);
-      if (scored.length < next.children.length) return; // the budget ran out mid-generation
+      if (scored.length < next.children.length && ctx.exhausted()) return; // the budget ran out mid-generation
       if (next.fresh === 0) return; // converged: no child differs from what was already scored
       population = [...elites, ...scored];
     }

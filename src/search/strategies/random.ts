@@ -22,7 +22,7 @@ export class RandomSearch implements Strategy {
       // No fresh valid candidate could be found: the space is (practically) used up.
       if (batch.length === 0) return;
       const scored = await tracker.evaluate(batch);
-      if (scored.length < batch.length) return; // the budget ran out mid-batch
+      if (scored.length < batch.length && ctx.exhausted()) return; // the budget ran out mid-batch
     }
   }
 

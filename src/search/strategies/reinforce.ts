@@ -71,7 +71,7 @@ export class ReinforceSearch implements Strategy {
       if (scored.length === 0) return;
       const advantages = zScores(scored.map((s) => s.score.reward));
       policy.update(samples.slice(0, scored.length), advantages, this.options);
-      if (scored.length < samples.length) return; // the budget ran out mid-batch
+      if (scored.length < samples.length && ctx.exhausted()) return; // the budget ran out mid-batch
       stalled = fresh === 0 ? stalled + 1 : 0;
       if (fresh > 0) freshSinceRestart = true;
     }
