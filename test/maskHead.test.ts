@@ -9,7 +9,7 @@ import { findMaskHeadCut, prepareMaskHeadModel, rewriteForMaskHead } from '../sr
 import * as ort from 'onnxruntime-node'; // typed arrays shared with the main realm: test/setup/sharedRealm.ts
 
 const BERT_DIR = path.resolve(__dirname, '../models/bert-mini-imdb-uncased');
-const ROBERTA_DIR = path.resolve(__dirname, '../../shared/models/roberta-mini-imdb');
+const ROBERTA_DIR = path.resolve(__dirname, '../models/roberta-mini-imdb');
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 2, interOpNumThreads: 1 };
 
 // Varying lengths so the mask lands at different positions and most rows are padded.
@@ -260,8 +260,8 @@ describe('prepareMaskHeadModel', () => {
   });
 });
 
-// RoBERTa lives in the shared model store, which not every checkout has.
-(fs.existsSync(path.join(ROBERTA_DIR, 'onnx/model.onnx')) ? describe : describe.skip)('rewriteForMaskHead on roberta-mini-imdb', () => {
+// The bundled RoBERTa (models/roberta-mini-imdb): a second tokenizer family and graph layout.
+describe('rewriteForMaskHead on roberta-mini-imdb', () => {
   test('fp32: label_logits equal the original logits at the mask positions', async () => {
     const tok = loadTokenizer(ROBERTA_DIR);
     const labelIds = ['Ġgreat', 'Ġterrible', 'Ġgood', 'Ġbad'].map(tok.id);
