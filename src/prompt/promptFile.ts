@@ -34,8 +34,7 @@ import { getTask } from '../data/tasks';
 import { UserError } from '../errors';
 import { BUNDLED_MODELS_DIR } from '../paths';
 import type { SearchConfig } from '../runner/config';
-import type { BestResult } from '../runner/run';
-import type { RefineResult, SoftPromptData } from '../refine/refine';
+import { BestResult, RefineResult, RunDir } from '../runner/runDir';
 import { packageVersions } from '../runner/versions';
 import { parseTemplate } from './template';
 
@@ -82,36 +81,12 @@ export interface PromptFromRunOptions {
   soft?: boolean;
 }
 
-interface RunConfigFile extends SearchConfig {
-  resolved: { modelDir: string; modelSha256: string; tokenizerSha256: string };
-}
-
-function readJsonFile(file: string, what: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
 /** Builds the prompt file of a finished run directory (with `soft`, of its refined soft prompt). */
 export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {}): PromptFile {
-  if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) throw new UserError(`${runDir}: no such run directory`);
-  const bestFile = path.join(runDir, 'best.json');
-  const cfgFile = path.join(runDir, 'config.json');
-  if (!fs.existsSync(cfgFile)) throw new UserError(`${runDir}: not a run directory (no config.json)`);
-  if (!fs.existsSync(bestFile)) throw new UserError(`${runDir}: no best.json yet (the search has not finished; resume it with: promptsearch search --resume ${runDir})`);
-  const best = readJsonFile(bestFile, 'run result') as BestResult;
-  if (best.status !== 'done') throw new UserError(`${runDir}: the run stopped early (status '${best.status}'); finish it first: promptsearch search --resume ${runDir}`);
-  const { resolved, ...search } = readJsonFile(cfgFile, 'run config') as RunConfigFile;
+  const run = new RunDir(runDir);
+  const { config: search, resolved, best } = run.readFinished();
   const names = search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i));
-  const soft = opts.soft === true ? readSoft(runDir, search.template, best) : undefined;
+  const soft = opts.soft === true ? readSoft(run, search.template, best) : undefined;
   const file: PromptFile = {
     schema: PROMPT_SCHEMA,
     version: PROMPT_VERSION,
@@ -133,15 +108,13 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
 }
 
 /** The run's refine output as a prompt file's `soft`; checked against the run's best prompt. */
-function readSoft(runDir: string, template: string, best: BestResult): SoftPrompt {
-  const dir = path.join(runDir, 'refine');
-  const softFile = path.join(dir, 'soft.json');
-  const resultFile = path.join(dir, 'result.json');
-  if (!fs.existsSync(softFile) || !fs.existsSync(resultFile)) {
-    throw new UserError(`${runDir}: the run has not been refined (no refine/${fs.existsSync(softFile) ? 'result' : 'soft'}.json); run \`promptsearch refine ${runDir}\` first`);
-  }
-  const data = readJsonFile(softFile, 'soft prompt') as SoftPromptData;
-  const result = readJsonFile(resultFile, 'refine result') as RefineResult;
+function readSoft(run: RunDir, template: string, best: BestResult): SoftPrompt {
+  const runDir = run.dir;
+  const softFile = run.file('refineSoft');
+  const resultFile = run.file('refineResult');
+  const refine = run.readRefine();
+  if (!refine) throw new UserError(`${runDir}: the run has not been refined (no refine/${run.has('refineSoft') ? 'result' : 'soft'}.json); run \`promptsearch refine ${runDir}\` first`);
+  const { soft: data, result } = refine;
   const slotIds = parseTemplate(template).slots.flatMap((s) => best.slots[s.name]?.ids ?? []);
   const refinedIds = Array.isArray(data?.slotTokens) ? data.slotTokens.map((t) => t?.id) : undefined;
   if (!refinedIds || refinedIds.length !== slotIds.length || refinedIds.some((id, k) => id !== slotIds[k])) {
@@ -184,6 +157,20 @@ function checkSoft(soft: unknown, slotTokens: number, bad: (field: string, what:
 /** A bundled model is named (it moves with the package); any other folder by absolute path. */
 function modelName(modelDir: string): string {
   return path.dirname(path.resolve(modelDir)) === path.resolve(BUNDLED_MODELS_DIR) ? path.basename(modelDir) : path.resolve(modelDir);
+}
+
+function readJsonFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
 }
 
 /** Reads and validates a prompt file; of an array (an export of several runs) the first, best, one. */

@@ -5,6 +5,7 @@ import { parseLabeledTsv } from '../../data/tsv';
 import { UserError } from '../../errors';
 import { DTYPES, Dtype } from '../../model/modelFolder';
 import { Prediction, loadPrompt } from '../../prompt/applyPrompt';
+import { checkFlags } from '../common';
 import { PromptFile, readPromptFile } from '../../prompt/promptFile';
 import { parseTemplate } from '../../prompt/template';
 import { writeFileAtomic } from '../../runner/atomic';
@@ -37,6 +38,7 @@ interface Inputs {
 }
 
 export async function handler(argv: Args): Promise<void> {
+  checkFlags(argv, { threads: 'positiveInt' });
   const prompt = readPromptFile(argv.prompt);
   const input = argv.data ? readTsvInputs(argv.data, prompt, argv['text-column'], argv['label-column']) : linesToInputs(await readStdin(), prompt);
   if (input.rows.length === 0) throw new UserError(`${input.origin}: no input to classify`);
