@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isStoppedError, isUserError } from '../errors';
+import { onPreparedCacheNotice } from '../model/graph/preparedCache';
 import { userIoProblem } from '../runner/atomic';
 import * as evalCommand from './commands/eval';
 import * as searchCommand from './commands/search';
@@ -49,4 +50,7 @@ export async function main(args: string[]): Promise<void> {
     .parseAsync();
 }
 
-if (require.main === module) main(hideBin(process.argv)).catch(fail);
+if (require.main === module) {
+  onPreparedCacheNotice((m) => process.stderr.write(`promptsearch: ${m}\n`));
+  main(hideBin(process.argv)).catch(fail);
+}
