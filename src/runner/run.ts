@@ -146,10 +146,11 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     throw new UserError(`${runDir}: already holds a run; continue it with: promptsearch search --resume ${runDir} (or choose another --out)`);
   }
   const saved = opts.resume ? run.readSpace<SlotGroup>() : undefined;
+  const recorded = saved ? run.readLines<CandidateLine>('candidates') : undefined;
+  log(`${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
   if (saved) {
     space = { groups: saved.groups };
-    const recorded = run.readLines<CandidateLine>('candidates');
-    replay = new Map(recorded.map((c) => [c.key, { score: c.score, cost: c.cost }]));
+    replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));
     log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
   } else {
     space = await buildSpace(config, folder.onnxPath, tokenizer, template, train, fixedVerbalizer?.ids, searchLabels, numLabels);

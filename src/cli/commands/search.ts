@@ -75,8 +75,7 @@ export async function handler(argv: Args): Promise<void> {
     config = applyOverrides(readConfig(argv.config), argv, argv.config);
     runDir = argv.out ?? path.join('results', `${config.name}-s${config.seed}-${timestamp()}`);
   }
-  const log = (line: string) => process.stderr.write(line + '\n');
-  log(`promptsearch: ${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
+  const log = (line: string) => process.stderr.write(`promptsearch: ${line}\n`);
   const bar = new ProgressBar(config.budget);
   const { best: result, refined } = await withGracefulStop(`stopping after the current batch; resume with: promptsearch search --resume ${runDir}`, (stopRequested) =>
     runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log, onProgress: (p) => bar.update(p.evaluations, p.status) }),
