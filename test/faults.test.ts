@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as evaluate from '../src/scoring/evaluate';
 import { Suite, runLeaderboard } from '../src/runner/leaderboard';
-import { CLI } from './helpers';
+import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-fault-'));
 const CONFIG = { name: 'fault', task: 'sst-2', seed: 13, template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', strategyParams: { batchSize: 8 }, candidates: { topK: 8 }, budget: 600, selectTopK: 2, workers: 1, threadsPerWorker: 1 };
@@ -200,6 +200,19 @@ describe('run directory faults', () => {
     const forced = cli(['predict', '--prompt', out, '--model', 'roberta-mini-imdb', '--force'], { input: 'a fine film\n' });
     expect(forced.status).toBe(0);
     expect(forced.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  test("the README's library example runs as written inside the repo (require('promptsearch'))", () => {
+    const out = path.join(tmp(), 'p.json');
+    expect(cli(['export', reference, '--out', out]).status).toBe(0);
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const code = readme.split('### As a library')[1].match(/```js\n([\s\S]*?)```/)![1];
+    expect(code).toContain("require('promptsearch')");
+    const script = code.replace(/'results\/[^']*prompt\.json'/, JSON.stringify(out));
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toHaveLength(2);
+    expect(r.stdout).toMatch(/^(negative|positive) \d\.\d{3} \d\.\d{3}\n/);
   });
 
   const root = process.getuid?.() === 0;
