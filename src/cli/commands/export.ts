@@ -1,4 +1,3 @@
-import * as path from 'path';
 import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
 import { PromptFile, promptFileFromRun } from '../../prompt/promptFile';
