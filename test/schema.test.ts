@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { SCHEMA_FILE, schemaText } from '../src/cli/writeSchema';
 import { readSuite } from '../src/runner/leaderboard';
+import { validatePromptFile } from '../src/prompt/promptFile';
 import { DTYPES, SCORERS, STRATEGY_NAMES, parseSearchConfig } from '../src/runner/schema';
 import { CLI } from './helpers';
 
@@ -70,5 +71,34 @@ describe('suite schema', () => {
     [{ ...ok, name: undefined }, /suite\.json: missing field 'name'/],
   ])('rejects bad suite %#', (suite, msg) => {
     expect(() => readSuite(write(suite))).toThrow(msg);
+  });
+});
+
+describe('prompt file schema', () => {
+  const ok = {
+    schema: 'promptsearch/prompt',
+    version: 1,
+    template: '{x} <A:1> [MASK] .',
+    slots: { A: { ids: [5], tokens: ['it'], text: 'it' } },
+    labels: [
+      { id: 0, name: 'negative', words: ['bad'], ids: [1] },
+      { id: 1, name: 'positive', words: ['good'], ids: [2] },
+    ],
+    model: { name: 'bert-mini-imdb-uncased', dtype: 'int8', onnxSha256: 'a'.repeat(64), tokenizerSha256: 'b'.repeat(64) },
+    scores: { train: 0.5, dev: null, test: null },
+  };
+  const check = (edit: Record<string, unknown>) => () => validatePromptFile({ ...ok, ...edit }, 'p.json');
+
+  test('a complete prompt object passes', () => expect(check({})).not.toThrow());
+  test.each([
+    [{ model: { ...ok.model, tokenizerSha256: 'abc' } }, /^prompt file p\.json: model\.tokenizerSha256: must be a sha256 \(64 hex digits\)$/],
+    [{ model: { ...ok.model, dtype: 'fp16' } }, /model\.dtype: expected one of fp32, int8/],
+    [{ labels: [ok.labels[0]] }, /labels: must list at least 2 labels/],
+    [{ labels: [ok.labels[0], { ...ok.labels[1], id: 0 }] }, /'labels\[1\]\.id' must be 1/],
+    [{ labels: [ok.labels[0], { ...ok.labels[1], ids: [] }] }, /labels\[1\]\.ids: must list at least one token id/],
+    [{ slots: { A: { ids: [5, 6] } } }, /'slots\.A\.ids' must be a list of at most 1 token id/],
+    [{ scores: undefined }, /p\.json: missing field 'scores'/],
+  ])('rejects %j with one line naming the field', (edit, msg) => {
+    expect(check(edit)).toThrow(msg);
   });
 });

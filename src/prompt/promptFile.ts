@@ -37,6 +37,9 @@ import type { SearchConfig } from '../runner/config';
 import { BestResult, RefineResult, RunDir } from '../runner/runDir';
 import { packageVersions } from '../runner/versions';
 import { parseTemplate } from './template';
+import { z } from 'zod';
+import { DTYPES } from '../model/modelFolder';
+import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
 export const PROMPT_VERSION = 1;
@@ -180,29 +183,40 @@ export function readPromptFile(file: string): PromptFile {
   return validatePromptFile(Array.isArray(raw) ? raw[0] : raw, file);
 }
 
+const tokenIds = () => z.array(z.number().int().min(0), says('must be a list of token ids'));
+const sha256 = () => z.string(says('must be a sha256 (64 hex digits)')).regex(/^[0-9a-f]{64}$/, says('must be a sha256 (64 hex digits)'));
+
+/** The fields a prompt is applied with (`soft` is checked against the template's slot tokens below). */
+const promptFileSchema = z.object({
+  template: z.string(says('must be a string')),
+  slots: z.record(z.string(), z.object({ ids: tokenIds(), tokens: z.array(z.string()).optional(), text: z.string().optional() }), says('must be an object')),
+  labels: z
+    .array(z.object({ id: z.number().int().min(0), name: z.string(says('must be a string')), words: words(), ids: tokenIds().min(1, says('must list at least one token id')) }), says('must be a list'))
+    .min(2, says('must list at least 2 labels')),
+  model: z.object({ name: text(), dtype: oneOf(DTYPES), onnxSha256: sha256(), tokenizerSha256: sha256() }, says("must name the model, its dtype ('int8' or 'fp32') and its files' sha256")),
+  scores: z.object({ train: z.number(), dev: z.number().nullable(), test: z.number().nullable() }, says('must be {train, dev, test}')),
+  search: z.record(z.string(), z.unknown()).optional(),
+  source: z.object({ runDir: z.string(), runId: z.string() }).optional(),
+  soft: z.unknown().optional(),
+});
+
 /** Checks the schema, version and every field a prompt is applied with. */
 export function validatePromptFile(raw: unknown, file: string): PromptFile {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`prompt file ${file}: expected a JSON object`);
   const p = raw as Record<string, unknown>;
   if (p.schema !== PROMPT_SCHEMA) throw new UserError(`${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`);
   if (p.version !== PROMPT_VERSION) throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads version ${PROMPT_VERSION}`);
+  const parsed = parseWith(promptFileSchema, raw, `prompt file ${file}`);
   const bad = (field: string, what: string) => new UserError(`prompt file ${file}: '${field}' ${what}`);
-  if (typeof p.template !== 'string') throw bad('template', 'must be a string');
-  const template = parseTemplate(p.template);
-  const slots = p.slots as PromptFile['slots'];
-  if (!slots || typeof slots !== 'object') throw bad('slots', 'must be an object');
+  const template = parseTemplate(parsed.template);
   for (const s of template.slots) {
-    const ids = slots[s.name]?.ids;
+    const ids = parsed.slots[s.name]?.ids;
     if (!isIdList(ids) || ids.length > s.length) throw bad(`slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
   }
-  const labels = p.labels as PromptLabel[];
-  if (!Array.isArray(labels) || labels.length < 2) throw bad('labels', 'must list at least 2 labels');
-  labels.forEach((l, i) => {
-    if (!l || l.id !== i || typeof l.name !== 'string' || !isIdList(l.ids) || l.ids.length === 0) throw bad(`labels[${i}]`, `must be {id: ${i}, name, words, ids: [token ids]}`);
+  parsed.labels.forEach((l, i) => {
+    if (l.id !== i) throw bad(`labels[${i}].id`, `must be ${i} (labels in label order)`);
   });
-  const m = p.model as PromptFile['model'];
-  if (!m || typeof m.name !== 'string' || (m.dtype !== 'int8' && m.dtype !== 'fp32')) throw bad('model', "must name the model and its dtype ('int8' or 'fp32')");
-  if (p.soft !== undefined) checkSoft(p.soft, template.slots.reduce((n, s) => n + slots[s.name].ids.length, 0), bad);
+  if (p.soft !== undefined) checkSoft(p.soft, template.slots.reduce((n, s) => n + parsed.slots[s.name].ids.length, 0), bad);
   return raw as PromptFile;
 }
 
