@@ -235,7 +235,7 @@ describe('prepareEmbedsModel', () => {
     const first = await prepareEmbedsModel(src, cacheDir);
     const sha = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
     expect(first).toBe(path.join(cacheDir, `${sha}.embeds-v1.onnx`));
-    expect(fs.readdirSync(cacheDir)).toEqual([`${sha}.embeds-v1.onnx`]); // no tmp file left behind
+    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.embeds-v1.onnx`, `${sha}.embeds-v1.onnx.sha256`]); // no tmp file left behind
     const g = onnx.ModelProto.decode(fs.readFileSync(first)).graph!;
     expect(g.input!.map((i) => i.name)).toContain('inputs_embeds');
     expect(g.output!.map((o) => o.name)).toEqual(['label_logits']);

@@ -5,11 +5,12 @@ import * as path from 'path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { onnx } from 'onnx-proto';
 import { findMaskHeadCut, prepareMaskHeadModel, rewriteForMaskHead } from '../src/model/graph/maskHead';
+import { onPreparedCacheNotice } from '../src/model/graph/preparedCache';
 
 import * as ort from 'onnxruntime-node'; // typed arrays shared with the main realm: test/setup/sharedRealm.ts
 
 const BERT_DIR = path.resolve(__dirname, '../models/bert-mini-imdb-uncased');
-const ROBERTA_DIR = path.resolve(__dirname, '../../shared/models/roberta-mini-imdb');
+const ROBERTA_DIR = path.resolve(__dirname, '../models/roberta-mini-imdb');
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 2, interOpNumThreads: 1 };
 
 // Varying lengths so the mask lands at different positions and most rows are padded.
@@ -240,7 +241,7 @@ describe('prepareMaskHeadModel', () => {
     const first = await prepareMaskHeadModel(src, cacheDir);
     const sha = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
     expect(first).toBe(path.join(cacheDir, `${sha}.maskhead-v1.onnx`));
-    expect(fs.readdirSync(cacheDir)).toEqual([`${sha}.maskhead-v1.onnx`]); // no tmp file left behind
+    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.maskhead-v1.onnx`, `${sha}.maskhead-v1.onnx.sha256`]); // no tmp file left behind
     expect(onnx.ModelProto.decode(fs.readFileSync(first)).graph!.output!.map((o) => o.name)).toEqual(['label_logits']);
 
     // Backdate the cached file: a rewrite would give it a fresh mtime.
@@ -249,6 +250,29 @@ describe('prepareMaskHeadModel', () => {
     const second = await prepareMaskHeadModel(src, cacheDir);
     expect(second).toBe(first);
     expect(Math.abs(fs.statSync(second).mtimeMs - past.getTime())).toBeLessThan(1);
+  });
+
+  test.each([
+    ['damaged weights (the file still parses)', (b: Buffer) => { const c = Buffer.from(b); for (let i = c.length - 4096; i < c.length - 2048; i++) c[i] ^= 0x5a; return c; }],
+    ['truncated', (b: Buffer) => b.subarray(0, b.length >> 1)],
+    ['garbage', () => Buffer.from('not a model')],
+  ])('a cached model %s is rebuilt once, with one notice', async (_what, damage) => {
+    const cacheDir = path.join(tmpDir(), 'cache');
+    const first = await prepareMaskHeadModel(src, cacheDir);
+    const good = fs.readFileSync(first);
+    fs.writeFileSync(first, damage(good));
+    const notices: string[] = [];
+    onPreparedCacheNotice((m) => notices.push(m));
+    try {
+      expect(await prepareMaskHeadModel(src, cacheDir)).toBe(first);
+      expect(fs.readFileSync(first).equals(good)).toBe(true);
+      expect(notices).toHaveLength(1);
+      expect(notices[0]).toMatch(/^cached model .*maskhead-v1\.onnx: sha256 .* differs from the one recorded .*; rebuilding it$/);
+      await prepareMaskHeadModel(src, cacheDir); // now intact: no second notice
+      expect(notices).toHaveLength(1);
+    } finally {
+      onPreparedCacheNotice(() => {});
+    }
   });
 
   test('names the model file when it has no logits', async () => {
@@ -260,8 +284,8 @@ describe('prepareMaskHeadModel', () => {
   });
 });
 
-// RoBERTa lives in the shared model store, which not every checkout has.
-(fs.existsSync(path.join(ROBERTA_DIR, 'onnx/model.onnx')) ? describe : describe.skip)('rewriteForMaskHead on roberta-mini-imdb', () => {
+// The bundled RoBERTa (models/roberta-mini-imdb): a second tokenizer family and graph layout.
+describe('rewriteForMaskHead on roberta-mini-imdb', () => {
   test('fp32: label_logits equal the original logits at the mask positions', async () => {
     const tok = loadTokenizer(ROBERTA_DIR);
     const labelIds = ['Ġgreat', 'Ġterrible', 'Ġgood', 'Ġbad'].map(tok.id);

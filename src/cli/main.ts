@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { isUserError } from '../errors';
+import { isStoppedError, isUserError } from '../errors';
+import { onPreparedCacheNotice } from '../model/graph/preparedCache';
+import { userIoProblem } from '../runner/atomic';
 import * as evalCommand from './commands/eval';
 import * as searchCommand from './commands/search';
 import * as leaderboardCommand from './commands/leaderboard';
@@ -11,8 +13,15 @@ import * as predictCommand from './commands/predict';
 
 /** Prints a user error on one line and exits 2; anything else is a bug and keeps its stack. */
 function fail(e: unknown): never {
-  if (isUserError(e)) {
-    process.stderr.write(`promptsearch: ${(e as Error).message}\n`);
+  if (isStoppedError(e)) {
+    process.stderr.write(`promptsearch: ${e.message}\n`);
+    process.exit(130);
+  }
+  // A file-system error a user can cause (a read-only folder, a full disk) that no code turned into a UserError.
+  const io = userIoProblem(e);
+  const file = (e as NodeJS.ErrnoException)?.path;
+  if (isUserError(e) || (io && file)) {
+    process.stderr.write(`promptsearch: ${isUserError(e) ? (e as Error).message : `${file}: ${io}`}\n`);
     process.exit(2);
   }
   process.stderr.write(`promptsearch: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
@@ -41,4 +50,7 @@ export async function main(args: string[]): Promise<void> {
     .parseAsync();
 }
 
-if (require.main === module) main(hideBin(process.argv)).catch(fail);
+if (require.main === module) {
+  onPreparedCacheNotice((m) => process.stderr.write(`promptsearch: ${m}\n`));
+  main(hideBin(process.argv)).catch(fail);
+}

@@ -57,24 +57,32 @@ export function parseLabeledTsv(text: string, file: string, opts: TsvOptions = {
   return examples;
 }
 
-export function readLabeledTsv(file: string, opts: TsvOptions = {}): Example[] {
-  let text: string;
+/**
+ * A data file's text. A file that is not UTF-8 text (a NUL byte, or bytes that do not decode) is
+ * a short error naming the file and the byte offset, never the bytes themselves.
+ */
+export function readTextFile(file: string): string {
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (e) {
     throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  return parseLabeledTsv(text, file, opts);
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new UserError(`${file}: not a text file (binary data at byte ${nul}); expected a TSV with a header line`);
+  const text = bytes.toString('utf8');
+  const bad = text.indexOf('\ufffd');
+  if (bad >= 0 && !bytes.includes(Buffer.from('\ufffd'))) throw new UserError(`${file}: not UTF-8 text (undecodable bytes near character ${bad}); expected a TSV with a header line`);
+  return text;
+}
+
+export function readLabeledTsv(file: string, opts: TsvOptions = {}): Example[] {
+  return parseLabeledTsv(readTextFile(file), file, opts);
 }
 
 /** The header line's column names. Missing or empty file → UserError. */
 export function readTsvHeader(file: string): string[] {
-  let first: string;
-  try {
-    first = fs.readFileSync(file, 'utf8').split(/\r?\n/, 1)[0];
-  } catch (e) {
-    throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const first = readTextFile(file).split(/\r?\n/, 1)[0];
   if (first.trim() === '') throw new UserError(`${file}: empty file (expected a header line and rows)`);
   return first.split('\t').map((h) => h.trim());
 }

@@ -5,11 +5,15 @@ import { Dtype, ModelFolder, resolveModel } from './modelFolder';
 import { FullLogitsBackend, MaskHeadBackend, SessionOptions } from './onnxBackend';
 import { PromptTokenizer } from './tokenizer';
 
+/** The scorers: `mask-head`, the rewritten graph computing only label logits; `full`, the model as exported. */
+export const SCORERS = ['mask-head', 'full'] as const;
+export type ScorerName = (typeof SCORERS)[number];
+
 export interface LoadOptions extends SessionOptions {
   model?: string;
   dtype?: Dtype;
   /** `mask-head` (default): the rewritten graph computing only label logits; `full`: the model as exported. */
-  scorer?: 'mask-head' | 'full';
+  scorer?: ScorerName;
 }
 
 export interface LoadedModel {

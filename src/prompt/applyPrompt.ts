@@ -37,6 +37,11 @@ export interface LoadPromptOptions {
    * soft prompt another onnx file is an error instead: its vectors belong to one model.
    */
   warn?: (message: string) => void;
+  /**
+   * Apply the prompt even with a tokenizer other than the one it was found with (its token ids then
+   * mean other words: nonsense predictions); without it, that is an error.
+   */
+  force?: boolean;
 }
 
 export interface LoadedPrompt {
@@ -65,6 +70,7 @@ export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOpti
   });
   try {
     checkIds(prompt, model);
+    if (!opts.force) checkTokenizer(prompt, model);
     const mismatch = modelMismatch(prompt, model);
     if (mismatch) (opts.warn ?? defaultWarn)(mismatch);
     return classifier(prompt, model);
@@ -145,6 +151,15 @@ function checkIds(prompt: PromptFile, model: LoadedModel): void {
   const ids = [...Object.values(prompt.slots).flatMap((s) => s.ids), ...prompt.labels.flatMap((l) => l.ids)];
   const bad = ids.find((id) => id >= model.tokenizer.vocabSize);
   if (bad !== undefined) throw new UserError(`the prompt uses token id ${bad}, outside the vocabulary of ${model.folder.dir} (${model.tokenizer.vocabSize} tokens); use the model it was found with (${prompt.model.name})`);
+}
+
+/** The prompt's token ids mean words only in the tokenizer it was found with. */
+function checkTokenizer(prompt: PromptFile, model: LoadedModel): void {
+  const tok = sha256File(path.join(model.folder.dir, 'tokenizer.json'));
+  if (tok === prompt.model.tokenizerSha256) return;
+  throw new UserError(
+    `the prompt was found with the tokenizer of ${prompt.model.name} (sha256 ${String(prompt.model.tokenizerSha256).slice(0, 12)}…), but ${path.join(model.folder.dir, 'tokenizer.json')} is another (sha256 ${tok.slice(0, 12)}…): its token ids would mean other words; use the prompt's model, or force it (--force)`,
+  );
 }
 
 /** One message when the loaded model or tokenizer is not the one the prompt was found with. */

@@ -34,10 +34,12 @@ import { getTask } from '../data/tasks';
 import { UserError } from '../errors';
 import { BUNDLED_MODELS_DIR } from '../paths';
 import type { SearchConfig } from '../runner/config';
-import type { BestResult } from '../runner/run';
-import type { RefineResult, SoftPromptData } from '../refine/refine';
+import { BestResult, RefineResult, RunDir } from '../runner/runDir';
 import { packageVersions } from '../runner/versions';
 import { parseTemplate } from './template';
+import { z } from 'zod';
+import { DTYPES } from '../model/modelFolder';
+import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
 export const PROMPT_VERSION = 1;
@@ -82,36 +84,12 @@ export interface PromptFromRunOptions {
   soft?: boolean;
 }
 
-interface RunConfigFile extends SearchConfig {
-  resolved: { modelDir: string; modelSha256: string; tokenizerSha256: string };
-}
-
-function readJsonFile(file: string, what: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
 /** Builds the prompt file of a finished run directory (with `soft`, of its refined soft prompt). */
 export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {}): PromptFile {
-  if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) throw new UserError(`${runDir}: no such run directory`);
-  const bestFile = path.join(runDir, 'best.json');
-  const cfgFile = path.join(runDir, 'config.json');
-  if (!fs.existsSync(cfgFile)) throw new UserError(`${runDir}: not a run directory (no config.json)`);
-  if (!fs.existsSync(bestFile)) throw new UserError(`${runDir}: no best.json yet (the search has not finished; resume it with: promptsearch search --resume ${runDir})`);
-  const best = readJsonFile(bestFile, 'run result') as BestResult;
-  if (best.status !== 'done') throw new UserError(`${runDir}: the run stopped early (status '${best.status}'); finish it first: promptsearch search --resume ${runDir}`);
-  const { resolved, ...search } = readJsonFile(cfgFile, 'run config') as RunConfigFile;
+  const run = new RunDir(runDir);
+  const { config: search, resolved, best } = run.readFinished();
   const names = search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i));
-  const soft = opts.soft === true ? readSoft(runDir, search.template, best) : undefined;
+  const soft = opts.soft === true ? readSoft(run, search.template, best) : undefined;
   const file: PromptFile = {
     schema: PROMPT_SCHEMA,
     version: PROMPT_VERSION,
@@ -133,15 +111,13 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
 }
 
 /** The run's refine output as a prompt file's `soft`; checked against the run's best prompt. */
-function readSoft(runDir: string, template: string, best: BestResult): SoftPrompt {
-  const dir = path.join(runDir, 'refine');
-  const softFile = path.join(dir, 'soft.json');
-  const resultFile = path.join(dir, 'result.json');
-  if (!fs.existsSync(softFile) || !fs.existsSync(resultFile)) {
-    throw new UserError(`${runDir}: the run has not been refined (no refine/${fs.existsSync(softFile) ? 'result' : 'soft'}.json); run \`promptsearch refine ${runDir}\` first`);
-  }
-  const data = readJsonFile(softFile, 'soft prompt') as SoftPromptData;
-  const result = readJsonFile(resultFile, 'refine result') as RefineResult;
+function readSoft(run: RunDir, template: string, best: BestResult): SoftPrompt {
+  const runDir = run.dir;
+  const softFile = run.file('refineSoft');
+  const resultFile = run.file('refineResult');
+  const refine = run.readRefine();
+  if (!refine) throw new UserError(`${runDir}: the run has not been refined (no refine/${run.has('refineSoft') ? 'result' : 'soft'}.json); run \`promptsearch refine ${runDir}\` first`);
+  const { soft: data, result } = refine;
   const slotIds = parseTemplate(template).slots.flatMap((s) => best.slots[s.name]?.ids ?? []);
   const refinedIds = Array.isArray(data?.slotTokens) ? data.slotTokens.map((t) => t?.id) : undefined;
   if (!refinedIds || refinedIds.length !== slotIds.length || refinedIds.some((id, k) => id !== slotIds[k])) {
@@ -186,6 +162,20 @@ function modelName(modelDir: string): string {
   return path.dirname(path.resolve(modelDir)) === path.resolve(BUNDLED_MODELS_DIR) ? path.basename(modelDir) : path.resolve(modelDir);
 }
 
+function readJsonFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
 /** Reads and validates a prompt file; of an array (an export of several runs) the first, best, one. */
 export function readPromptFile(file: string): PromptFile {
   const raw = readJsonFile(file, 'prompt file');
@@ -193,29 +183,40 @@ export function readPromptFile(file: string): PromptFile {
   return validatePromptFile(Array.isArray(raw) ? raw[0] : raw, file);
 }
 
+const tokenIds = () => z.array(z.number().int().min(0), says('must be a list of token ids'));
+const sha256 = () => z.string(says('must be a sha256 (64 hex digits)')).regex(/^[0-9a-f]{64}$/, says('must be a sha256 (64 hex digits)'));
+
+/** The fields a prompt is applied with (`soft` is checked against the template's slot tokens below). */
+const promptFileSchema = z.object({
+  template: z.string(says('must be a string')),
+  slots: z.record(z.string(), z.object({ ids: tokenIds(), tokens: z.array(z.string()).optional(), text: z.string().optional() }), says('must be an object')),
+  labels: z
+    .array(z.object({ id: z.number().int().min(0), name: z.string(says('must be a string')), words: words(), ids: tokenIds().min(1, says('must list at least one token id')) }), says('must be a list'))
+    .min(2, says('must list at least 2 labels')),
+  model: z.object({ name: text(), dtype: oneOf(DTYPES), onnxSha256: sha256(), tokenizerSha256: sha256() }, says("must name the model, its dtype ('int8' or 'fp32') and its files' sha256")),
+  scores: z.object({ train: z.number(), dev: z.number().nullable(), test: z.number().nullable() }, says('must be {train, dev, test}')),
+  search: z.record(z.string(), z.unknown()).optional(),
+  source: z.object({ runDir: z.string(), runId: z.string() }).optional(),
+  soft: z.unknown().optional(),
+});
+
 /** Checks the schema, version and every field a prompt is applied with. */
 export function validatePromptFile(raw: unknown, file: string): PromptFile {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`prompt file ${file}: expected a JSON object`);
   const p = raw as Record<string, unknown>;
   if (p.schema !== PROMPT_SCHEMA) throw new UserError(`${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`);
   if (p.version !== PROMPT_VERSION) throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads version ${PROMPT_VERSION}`);
+  const parsed = parseWith(promptFileSchema, raw, `prompt file ${file}`);
   const bad = (field: string, what: string) => new UserError(`prompt file ${file}: '${field}' ${what}`);
-  if (typeof p.template !== 'string') throw bad('template', 'must be a string');
-  const template = parseTemplate(p.template);
-  const slots = p.slots as PromptFile['slots'];
-  if (!slots || typeof slots !== 'object') throw bad('slots', 'must be an object');
+  const template = parseTemplate(parsed.template);
   for (const s of template.slots) {
-    const ids = slots[s.name]?.ids;
+    const ids = parsed.slots[s.name]?.ids;
     if (!isIdList(ids) || ids.length > s.length) throw bad(`slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
   }
-  const labels = p.labels as PromptLabel[];
-  if (!Array.isArray(labels) || labels.length < 2) throw bad('labels', 'must list at least 2 labels');
-  labels.forEach((l, i) => {
-    if (!l || l.id !== i || typeof l.name !== 'string' || !isIdList(l.ids) || l.ids.length === 0) throw bad(`labels[${i}]`, `must be {id: ${i}, name, words, ids: [token ids]}`);
+  parsed.labels.forEach((l, i) => {
+    if (l.id !== i) throw bad(`labels[${i}].id`, `must be ${i} (labels in label order)`);
   });
-  const m = p.model as PromptFile['model'];
-  if (!m || typeof m.name !== 'string' || (m.dtype !== 'int8' && m.dtype !== 'fp32')) throw bad('model', "must name the model and its dtype ('int8' or 'fp32')");
-  if (p.soft !== undefined) checkSoft(p.soft, template.slots.reduce((n, s) => n + slots[s.name].ids.length, 0), bad);
+  if (p.soft !== undefined) checkSoft(p.soft, template.slots.reduce((n, s) => n + parsed.slots[s.name].ids.length, 0), bad);
   return raw as PromptFile;
 }
 

@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as path from 'path';
 import { loadExamples } from '../data/load';
 import { UserError } from '../errors';
 import { prepareEmbedsModel, readWordEmbeddings } from '../model/graph/embedsInput';
@@ -10,67 +9,36 @@ import { compileTemplate, encodeExample, EncodedExample } from '../prompt/encode
 import { parseTemplate } from '../prompt/template';
 import { cacheDir } from '../paths';
 import { scorePrompt } from '../scoring/scorer';
-import { writeJsonAtomic } from '../runner/atomic';
-import { SearchConfig, validateConfig } from '../runner/config';
-import { BestResult } from '../runner/run';
+import type { SearchConfig } from '../runner/config';
+import { BestResult, RefineOptions, RefineResult, RunDir, SoftPromptData } from '../runner/runDir';
 import { CMAES } from './cmaes';
 import { crossEntropy, project, randomProjection, std } from './projection';
 import { SoftPromptBackend } from './softPromptBackend';
 
-export interface RefineOptions {
-  /** Example evaluations (train for CMA-ES, dev for selection), like every search. */
-  budget: number;
-  /** Dimension of z (BBT's intrinsic dimension). */
-  dim: number;
-  /** CMA-ES population λ; default 4 + ⌊3 ln d⌋. */
-  popSize?: number;
-  /** Initial CMA-ES step size in z (1 moves each prompt coordinate by about the embeddings' spread). */
-  sigma0: number;
-  seed: number;
-  loss: 'ce' | 'margin';
-  threads?: number;
-}
-
 export const REFINE_DEFAULTS: RefineOptions = { budget: 20_000, dim: 256, sigma0: 0.5, seed: 13, loss: 'ce' };
 
-export interface SplitScores {
-  train: number;
-  dev: number;
-  test: number | null;
-}
-
-/** What `<run>/refine/result.json` holds. */
-export interface RefineResult {
-  discrete: SplitScores;
-  refined: SplitScores;
-  /** False when no generation beat the discrete prompt on dev: the soft prompt is then p0 itself. */
-  improvedDev: boolean;
-  evaluations: number;
-  budget: number;
-  generations: number;
-  seconds: number;
-  options: RefineOptions;
-}
-
-/** The soft prompt file (`<run>/refine/soft.json`): vectors per slot token, for the model they belong to. */
-export interface SoftPromptData {
-  slotTokens: { slot: string; id: number; token: string }[];
-  hidden: number;
-  /** Row-major [slot tokens × hidden]. */
-  vectors: number[][];
-  modelSha256: string;
-}
+export type { RefineOptions, RefineResult, SoftPromptData, SplitScores } from '../runner/runDir';
 
 /**
  * Refines a finished run's discrete prompt into continuous slot embeddings with CMA-ES in a
  * random subspace (BBT). Dev picks the final prompt among the discrete one and each
  * generation's best, the discrete one winning ties, so dev accuracy never goes down.
  */
-export async function runRefine(runDir: string, options: Partial<RefineOptions> = {}, hooks: { log?: (l: string) => void; stopRequested?: () => boolean } = {}): Promise<RefineResult> {
+export async function runRefine(
+  from: string | { dir: string; config: SearchConfig; best: BestResult },
+  options: Partial<RefineOptions> = {},
+  hooks: { log?: (l: string) => void; stopRequested?: () => boolean } = {},
+): Promise<RefineResult> {
+  const { dir: runDir, config, best } = typeof from === 'string' ? new RunDir(from).readFinished() : from;
+  const run = new RunDir(runDir);
+  return run.locked(() => refineLocked(run, config, best, options, hooks));
+}
+
+async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult, options: Partial<RefineOptions>, hooks: { log?: (l: string) => void; stopRequested?: () => boolean }): Promise<RefineResult> {
   const t0 = Date.now();
+  const runDir = run.dir;
   const opts: RefineOptions = { ...REFINE_DEFAULTS, ...options };
   const log = hooks.log ?? (() => {});
-  const { config, best } = readRun(runDir);
   const folder = resolveModel(config.model, config.dtype);
   const tokenizer = PromptTokenizer.fromFolder(folder);
   const template = parseTemplate(config.template);
@@ -102,9 +70,7 @@ export async function runRefine(runDir: string, options: Partial<RefineOptions> 
       return { accuracy: summary.accuracy, loss };
     };
 
-    const progressFile = path.join(runDir, 'refine', 'progress.jsonl');
-    fs.mkdirSync(path.dirname(progressFile), { recursive: true });
-    fs.writeFileSync(progressFile, '');
+    run.startLines('refineProgress');
     const baseTrain = await evaluate(null, trainEx);
     const baseDev = await evaluate(null, devEx);
     let chosen = { z: null as Float64Array | null, train: baseTrain.accuracy, dev: baseDev.accuracy, generation: -1 };
@@ -123,7 +89,7 @@ export async function runRefine(runDir: string, options: Partial<RefineOptions> 
       // Strictly better on dev to replace: ties keep the earlier (the discrete prompt first).
       if (d.accuracy > chosen.dev) chosen = { z: Float64Array.from(xs[bi]), train: results[bi].accuracy, dev: d.accuracy, generation: es.generation - 1 };
       const line = { generation: es.generation - 1, evaluations: spent, trainLoss: results[bi].loss, trainAccuracy: results[bi].accuracy, devAccuracy: d.accuracy, bestDevAccuracy: chosen.dev, sigma: es.sigma };
-      fs.appendFileSync(progressFile, JSON.stringify(line) + '\n');
+      run.appendLines('refineProgress', [line]);
       log(`refine: generation ${line.generation} train ${line.trainAccuracy.toFixed(4)} (loss ${line.trainLoss.toFixed(4)}) dev ${line.devAccuracy.toFixed(4)} best dev ${chosen.dev.toFixed(4)} [${spent}/${opts.budget}]`);
     }
 
@@ -154,22 +120,9 @@ export async function runRefine(runDir: string, options: Partial<RefineOptions> 
       vectors,
       modelSha256: sha256File(folder.onnxPath),
     };
-    writeJsonAtomic(path.join(runDir, 'refine', 'soft.json'), softData);
-    writeJsonAtomic(path.join(runDir, 'refine', 'result.json'), result);
+    run.writeRefine(result, softData);
     return result;
   } finally {
     await backend.dispose();
   }
-}
-
-function readRun(runDir: string): { config: SearchConfig; best: BestResult } {
-  if (!fs.existsSync(runDir)) throw new UserError(`${runDir}: no such run directory`);
-  const cfgFile = path.join(runDir, 'config.json');
-  const bestFile = path.join(runDir, 'best.json');
-  if (!fs.existsSync(cfgFile)) throw new UserError(`${runDir}: not a run directory (no config.json)`);
-  if (!fs.existsSync(bestFile)) throw new UserError(`${runDir}: no best.json yet; finish the search first (promptsearch search --resume ${runDir})`);
-  const best = JSON.parse(fs.readFileSync(bestFile, 'utf8')) as BestResult;
-  if (best.status !== 'done') throw new UserError(`${runDir}: the run stopped early; finish it first: promptsearch search --resume ${runDir}`);
-  const { resolved: _r, ...saved } = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
-  return { config: validateConfig(saved, cfgFile), best };
 }

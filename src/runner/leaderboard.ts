@@ -6,36 +6,12 @@ import { Cell, aggregate, publishedRows, toMarkdown } from '../reports/leaderboa
 import { toHtml } from '../reports/leaderboardHtml';
 import { evaluateTemplate } from '../scoring/evaluate';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
-import { SearchConfig, validateConfig } from './config';
+import { readJsonFile, validateConfig } from './config';
+import { Suite, SuiteMethod, parseSuite } from './schema';
 import { runSearchAndRefine } from './run';
+import { RunDir } from './runDir';
 
-/** A method of a suite: a hand-written prompt, or a search strategy with its settings. */
-export interface SuiteMethod {
-  name: string;
-  /** `manual`: the task's hand-written prompt (datasets README); otherwise a search config fragment. */
-  manual?: boolean;
-  strategy?: string;
-  strategyParams?: Record<string, unknown>;
-  searchVerbalizer?: boolean | { candidates?: number };
-  /** Refine the search's winner into a soft prompt; the cell reports the refined test accuracy. */
-  refine?: SearchConfig['refine'];
-  /** Any other search config fields for this method (e.g. `{"objective": "margin"}`). */
-  config?: Record<string, unknown>;
-}
-
-export interface Suite {
-  name: string;
-  description?: string;
-  tasks: string[];
-  seeds: number[];
-  /** Search config fields shared by every search cell (template, verbalizer, budget, dtype...). */
-  base: Record<string, unknown>;
-  /** Per-task overrides of `base` (e.g. another template for AG News). */
-  perTask?: Record<string, Record<string, unknown>>;
-  methods: SuiteMethod[];
-  /** Show the published RoBERTa-large rows of datasets/README.md as reference rows. */
-  published?: boolean;
-}
+export type { Suite, SuiteMethod } from './schema';
 
 /** Published RoBERTa-large results on these splits (RLPrompt, Deng et al. 2022, Table 2), percent. */
 export const PUBLISHED: Record<string, Record<string, number | null>> = {
@@ -47,23 +23,7 @@ export const PUBLISHED: Record<string, Record<string, number | null>> = {
 };
 
 export function readSuite(file: string): Suite {
-  let raw: Suite;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${file}: cannot read the suite (${(e as Error).message})`);
-  }
-  const allowed = ['$schema', 'name', 'description', 'tasks', 'seeds', 'base', 'perTask', 'methods', 'published'];
-  for (const k of Object.keys(raw)) if (!allowed.includes(k)) throw new UserError(`${file}: unknown field '${k}' (allowed: ${allowed.slice(1).join(', ')})`);
-  if (!raw.name || !Array.isArray(raw.tasks) || !Array.isArray(raw.seeds) || !Array.isArray(raw.methods)) throw new UserError(`${file}: needs name, tasks, seeds and methods`);
-  for (const t of raw.tasks) if (!TASKS[t]) throw new UserError(`${file}: unknown task '${t}' (bundled tasks: ${Object.keys(TASKS).join(', ')})`);
-  for (const m of raw.methods) {
-    if (!m.name) throw new UserError(`${file}: every method needs a name`);
-    if (!m.manual && !['random', 'beam', 'genetic', 'reinforce'].includes(m.strategy ?? '')) {
-      throw new UserError(`${file}: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, or random, beam, genetic, reinforce)`);
-    }
-  }
-  raw.base ??= {};
+  const raw = parseSuite(readJsonFile(file, 'suite'), file);
   // Validate every search cell's config now, so a typo fails before hours of work.
   for (const task of raw.tasks) for (const m of raw.methods.filter((x) => !x.manual)) cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
   return raw;
@@ -91,14 +51,33 @@ export interface LeaderboardOptions {
   outDir: string;
   stopRequested?: () => boolean;
   log?: (line: string) => void;
+  /** After each cell and during a search cell: cells done of all, and the search's own progress. */
+  onProgress?: (p: { cellsDone: number; cells: number; etaSeconds: number | null; status: string }) => void;
 }
 
-/** Runs every cell not done yet, then writes leaderboard.json / .md / .html. */
+/**
+ * Runs every cell not done yet. Each cell runs in its own run directory under
+ * `<outDir>/runs/<method>/<task>-s<seed>`; the reports (leaderboard.json / .md / .html) are
+ * written when a cell finishes, but a complete report is never replaced by a partial one.
+ */
 export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Promise<{ cells: Cell[]; complete: boolean }> {
+  const board = new RunDir(opts.outDir);
+  return board.locked(() => leaderboardLocked(suite, opts));
+}
+
+async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promise<{ cells: Cell[]; complete: boolean }> {
   const log = opts.log ?? (() => {});
   const cells: Cell[] = [];
   let complete = true;
   const total = suite.methods.length * suite.tasks.length * suite.seeds.length;
+  /** Seconds of the cells computed in this session, for the ETA. */
+  const spent: number[] = [];
+  /** Test accuracy of the manual prompt per task: the test split is the same for every seed. */
+  const manualTest = new Map<string, Cell>();
+  const progress = (status: string) => {
+    const mean = spent.length ? spent.reduce((a, b) => a + b, 0) / spent.length : null;
+    opts.onProgress?.({ cellsDone: cells.length, cells: total, etaSeconds: mean === null ? null : mean * (total - cells.length), status });
+  };
   let k = 0;
   for (const m of suite.methods) {
     for (const task of suite.tasks) {
@@ -109,39 +88,66 @@ export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Pr
           continue;
         }
         const runDir = path.join(opts.outDir, 'runs', m.name, `${task}-s${seed}`);
-        const cellFile = path.join(runDir, 'cell.json');
-        if (fs.existsSync(cellFile)) {
-          cells.push(JSON.parse(fs.readFileSync(cellFile, 'utf8')));
+        const cellRun = new RunDir(runDir);
+        const done = cellRun.readCell<Cell>();
+        if (done) {
+          cells.push(done);
+          if (m.manual) manualTest.set(`${m.name}/${task}`, done);
           continue;
         }
         log(`[${k}/${total}] ${m.name} on ${task}, seed ${seed}`);
-        const cell = m.manual ? await manualCell(suite, m, task, seed) : await searchCell(suite, m, task, seed, runDir, opts);
+        const t = Date.now();
+        const cell = m.manual ? await manualCell(suite, m, task, seed, manualTest.get(`${m.name}/${task}`)) : await searchCell(suite, m, task, seed, runDir, opts, progress);
         if (!cell) {
           complete = false;
           continue;
         }
-        writeJsonAtomic(cellFile, cell);
+        if (m.manual) manualTest.set(`${m.name}/${task}`, cell);
+        cellRun.writeCell(cell);
         cells.push(cell);
-        writeReports(suite, cells, opts.outDir);
+        spent.push((Date.now() - t) / 1000);
+        progress(`${m.name} on ${task}, seed ${seed} done`);
+        writeReportsUnlessComplete(suite, cells, opts.outDir, total, log);
       }
     }
   }
-  writeReports(suite, cells, opts.outDir);
+  if (complete) writeReports(suite, cells, opts.outDir);
   return { cells, complete };
 }
 
-async function manualCell(suite: Suite, m: SuiteMethod, task: string, seed: number): Promise<Cell> {
+/** Writes the reports of a partial leaderboard, unless `outDir` holds a complete one (a shipped report). */
+function writeReportsUnlessComplete(suite: Suite, cells: Cell[], outDir: string, total: number, log: (line: string) => void): void {
+  if (cells.length < total && reportIsComplete(outDir, total)) {
+    log(`keeping the complete report in ${outDir}: it is replaced when all ${total} cells are done (${cells.length} so far)`);
+    return;
+  }
+  writeReports(suite, cells, outDir);
+}
+
+function reportIsComplete(outDir: string, total: number): boolean {
+  try {
+    const old = JSON.parse(fs.readFileSync(path.join(outDir, 'leaderboard.json'), 'utf8'));
+    return old.complete === true || (old.complete === undefined && Array.isArray(old.cells) && old.cells.length >= total);
+  } catch {
+    return false;
+  }
+}
+
+async function manualCell(suite: Suite, m: SuiteMethod, task: string, seed: number, sameTest: Cell | undefined): Promise<Cell> {
   const info = getTask(task);
   const base = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as Record<string, string>;
   const common = { model: base.model, dtype: (base.dtype as 'fp32' | 'int8') ?? undefined, template: info.manualTemplate, verbalizer: info.manualLabelWords };
-  const [dev, test] = [await evaluateTemplate({ ...common, data: { task, seed }, split: 'dev' }), await evaluateTemplate({ ...common, data: { task, seed }, split: 'test' })];
+  const dev = await evaluateTemplate({ ...common, data: { task, seed }, split: 'dev' });
+  // The test split does not depend on the seed: scored once per task.
+  const test = sameTest ? { accuracy: sameTest.testAccuracy, prompt: sameTest.prompt, labelWords: sameTest.labelWords, seconds: 0 } : await evaluateTemplate({ ...common, data: { task, seed }, split: 'test' });
   return { method: m.name, task, seed, testAccuracy: test.accuracy, devAccuracy: dev.accuracy, trainAccuracy: null, prompt: test.prompt, labelWords: test.labelWords, evaluations: 0, seconds: dev.seconds + test.seconds };
 }
 
-async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: number, runDir: string, opts: LeaderboardOptions): Promise<Cell | undefined> {
+async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: number, runDir: string, opts: LeaderboardOptions, progress: (status: string) => void): Promise<Cell | undefined> {
   const config = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
-  const resume = fs.existsSync(path.join(runDir, 'space.json'));
-  const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log });
+  const resume = new RunDir(runDir).isRun();
+  const onProgress = (p: { evaluations: number; budget: number }) => progress(`${m.name} on ${task}, seed ${seed}: ${p.evaluations.toLocaleString('en-US')}/${p.budget.toLocaleString('en-US')} evals`);
+  const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log, onProgress });
   if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
   const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
   if (!refined || refined.refined.test === null) return cell;
@@ -155,7 +161,8 @@ export function writeReports(suite: Suite, cells: Cell[], outDir: string): void 
   const ref = suite.published ? publishedRows(PUBLISHED, suite.tasks) : [];
   const budget = suite.base.budget ?? 50000;
   const note = `Model ${suite.base.model ?? 'bert-mini-imdb-uncased'} (${suite.base.dtype ?? 'int8'}), seeds ${suite.seeds.join(', ')}, search budget ${Number(budget).toLocaleString('en-US')} example evaluations (train + dev) per cell.`;
-  writeJsonAtomic(path.join(outDir, 'leaderboard.json'), { suite: suite.name, tasks: suite.tasks, seeds: suite.seeds, methods, rows: [...rows, ...ref], cells });
+  const complete = cells.length >= suite.methods.length * suite.tasks.length * suite.seeds.length;
+  writeJsonAtomic(path.join(outDir, 'leaderboard.json'), { suite: suite.name, tasks: suite.tasks, seeds: suite.seeds, methods, complete, rows: [...rows, ...ref], cells });
   writeFileAtomic(path.join(outDir, 'leaderboard.md'), toMarkdown([...rows, ...ref], suite.tasks, note));
   writeFileAtomic(path.join(outDir, 'leaderboard.html'), toHtml(`promptsearch leaderboard: ${suite.name}`, [...rows, ...ref], suite.tasks, note));
 }

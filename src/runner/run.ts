@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { DataSource, LoadedData, loadExamples } from '../data/load';
 import { UserError } from '../errors';
@@ -17,35 +16,14 @@ import { DEFAULT_LABEL_TOP_K, firstTokenFill, proposeLabelWordPools, proposeSlot
 import { tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
-import { readJsonLines, writeFileAtomic, writeJsonAtomic } from './atomic';
 import { SearchConfig } from './config';
 import { BudgetedEvaluator, scoreFromResult } from './evaluator';
-import { ProgressBar } from './progress';
-import { RefineResult, runRefine } from '../refine/refine';
+import { runRefine } from '../refine/refine';
+import { BestResult, RefineResult, ResolvedRun, RunDir } from './runDir';
+import { StoppedError } from '../errors';
 import { packageVersions } from './versions';
 
-/** What `best.json` holds. */
-export interface BestResult {
-  runId: string;
-  status: 'done' | 'interrupted';
-  template: string;
-  prompt: string;
-  slots: Record<string, { ids: number[]; tokens: string[]; text: string }>;
-  labelWords: string[][];
-  labelIds: number[][];
-  trainAccuracy: number;
-  trainMargin: number;
-  devAccuracy: number | null;
-  testAccuracy: number | null;
-  evaluations: number;
-  budget: number;
-  candidatesScored: number;
-  seconds: number;
-  model: string;
-  dtype: string;
-  strategy: string;
-  seed: number;
-}
+export type { BestResult } from './runDir';
 
 interface CandidateLine {
   i: number;
@@ -62,7 +40,8 @@ export interface RunOptions {
   resume?: boolean;
   /** Polled between batches; true stops the search cleanly (Ctrl-C). */
   stopRequested?: () => boolean;
-  progress?: boolean;
+  /** Called after each scored batch: example evaluations spent of the budget, and the best so far. */
+  onProgress?: (p: { evaluations: number; budget: number; status: string }) => void;
   log?: (line: string) => void;
 }
 
@@ -94,41 +73,95 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     throw new UserError(`budget ${config.budget} is too small: dev selection alone needs ${config.selectTopK} × ${dev.examples.length} = ${reserve}, plus ${train.examples.length} per candidate on train`);
   }
 
-  fs.mkdirSync(runDir, { recursive: true });
-  const candidatesFile = path.join(runDir, 'candidates.jsonl');
-  const progressFile = path.join(runDir, 'progress.jsonl');
+  const run = new RunDir(runDir);
+  run.lock();
+  try {
+    return await searchLocked(run, config, opts, { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, numLabels, reserve, t0, log });
+  } finally {
+    run.unlock();
+  }
+}
+
+interface Loaded {
+  folder: ReturnType<typeof resolveModel>;
+  template: Template;
+  train: LoadedData;
+  dev: LoadedData;
+  test: LoadedData | undefined;
+  tokenizer: PromptTokenizer;
+  fixedVerbalizer: { ids: number[][] } | undefined;
+  searchLabels: boolean;
+  numLabels: number;
+  reserve: number;
+  t0: number;
+  log: (line: string) => void;
+}
+
+/** Config fields that may differ on resume: they change the speed, never a score. */
+const RESUME_FREE: string[] = ['workers', 'threadsPerWorker'];
+
+/** Refuses to resume a run whose config, model or tokenizer changed since it was started. */
+function checkResumable(run: RunDir, config: SearchConfig, resolved: ResolvedRun): void {
+  const saved = run.readConfig();
+  const diffs: string[] = [];
+  const keys = new Set([...Object.keys(saved.config), ...Object.keys(config)]);
+  for (const k of keys) {
+    if (RESUME_FREE.includes(k)) continue;
+    const [a, b] = [JSON.stringify((saved.config as unknown as Record<string, unknown>)[k]), JSON.stringify((config as unknown as Record<string, unknown>)[k])];
+    if (a !== b) diffs.push(`${k} ${b ?? '(unset)'} (run: ${a ?? '(unset)'})`);
+  }
+  if (saved.resolved.modelSha256 !== resolved.modelSha256) diffs.push(`model file ${resolved.onnxFile} sha256 ${resolved.modelSha256.slice(0, 12)}… (run: ${String(saved.resolved.modelSha256).slice(0, 12)}…)`);
+  if (saved.resolved.tokenizerSha256 !== resolved.tokenizerSha256) diffs.push(`tokenizer.json sha256 ${resolved.tokenizerSha256.slice(0, 12)}… (run: ${String(saved.resolved.tokenizerSha256).slice(0, 12)}…)`);
+  if (diffs.length) throw new UserError(`${run.file('config')}: cannot resume, this run was started with another setup: ${diffs.join('; ')}`);
+}
+
+async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions, l: Loaded): Promise<BestResult> {
+  const { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, numLabels, reserve, t0, log } = l;
+  const runDir = run.dir;
+  const runId = run.id;
+  const resolved: ResolvedRun = {
+    modelDir: folder.dir,
+    onnxFile: path.relative(folder.dir, folder.onnxPath),
+    modelSha256: sha256File(folder.onnxPath),
+    tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')),
+    versions: packageVersions(),
+    trainExamples: train.examples.length,
+    devExamples: dev.examples.length,
+    testExamples: test?.examples.length ?? 0,
+  };
   let replay: Map<string, { score: Score; cost: number }> | undefined;
   let space: SearchSpace;
-  const spaceFile = path.join(runDir, 'space.json');
-  if (opts.resume && fs.existsSync(spaceFile)) {
-    space = { groups: JSON.parse(fs.readFileSync(spaceFile, 'utf8')).groups };
-    const recorded = readJsonLines<CandidateLine>(candidatesFile);
-    // Rewrite without a torn last line, so new appends start on a clean line.
-    writeFileAtomic(candidatesFile, recorded.map((l) => JSON.stringify(l) + '\n').join(''));
-    replay = new Map(recorded.map((l) => [l.key, { score: l.score, cost: l.cost }]));
+  /** Seconds spent by earlier sessions of this run (a resume adds to them). */
+  let before = 0;
+  let selectionRecorded = false;
+  if (opts.resume) {
+    if (!run.isRun()) throw new UserError(`${runDir}: not a run directory (no config.json)`);
+    const state = run.readState();
+    if (state?.status === 'done') throw new UserError(`${runDir}: this run is already complete (see best.json)`);
+    checkResumable(run, config, resolved);
+    const progress = run.readLines<{ seconds?: number; selection?: unknown }>('progress');
+    before = Math.max(state?.seconds ?? 0, ...progress.map((p) => p.seconds ?? 0));
+    selectionRecorded = progress.some((p) => p.selection !== undefined);
+  } else if (run.isRun() || run.has('candidates') || run.has('best')) {
+    throw new UserError(`${runDir}: already holds a run; continue it with: promptsearch search --resume ${runDir} (or choose another --out)`);
+  }
+  const saved = opts.resume ? run.readSpace<SlotGroup>() : undefined;
+  const recorded = saved ? run.readLines<CandidateLine>('candidates') : undefined;
+  log(`${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
+  if (saved) {
+    space = { groups: saved.groups };
+    replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));
     log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
   } else {
     space = await buildSpace(config, folder.onnxPath, tokenizer, template, train, fixedVerbalizer?.ids, searchLabels, numLabels);
-    fs.writeFileSync(candidatesFile, '');
-    fs.writeFileSync(progressFile, '');
-    writeJsonAtomic(spaceFile, { groups: space.groups });
+    run.writeConfig(config, resolved);
+    run.startLines('candidates');
+    run.startLines('progress');
+    run.writeSpace(space.groups);
   }
   if (searchLabels) space.isValid = (c) => new Set(labelTokens(c, template, numLabels)).size === numLabels;
-
-  writeJsonAtomic(path.join(runDir, 'config.json'), {
-    ...config,
-    resolved: {
-      modelDir: folder.dir,
-      onnxFile: path.relative(folder.dir, folder.onnxPath),
-      modelSha256: sha256File(folder.onnxPath),
-      tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')),
-      versions: packageVersions(),
-      trainExamples: train.examples.length,
-      devExamples: dev.examples.length,
-      testExamples: test?.examples.length ?? 0,
-    },
-  });
-  writeJsonAtomic(path.join(runDir, 'state.json'), { status: 'running' });
+  run.writeState({ status: 'running', seconds: before });
+  const elapsed = () => before + (Date.now() - t0) / 1000;
 
   const decode = (c: Candidate) => decodeCandidate(c, template, numLabels, fixedVerbalizer?.ids, searchLabels);
   // Prepare (and cache) the rewritten model here so its errors are user errors, not worker crashes.
@@ -146,7 +179,6 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     { workers: config.workers, threadsPerWorker: config.threadsPerWorker },
   );
 
-  const bar = new ProgressBar(config.budget, process.stderr, opts.progress ?? !!process.stderr.isTTY);
   let scoredCount = 0;
   let best: ScoredCandidate | undefined;
   const evaluator = new BudgetedEvaluator({
@@ -161,30 +193,35 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     racing: config.racing,
     stopRequested: opts.stopRequested,
     onScored: (batch) => {
-      const lines: string[] = [];
+      const lines: CandidateLine[] = [];
       for (const b of batch) {
         const i = scoredCount++;
         // Replayed candidates are in candidates.jsonl already.
-        if (!b.replayed) lines.push(JSON.stringify(candidateLine(i, b.candidate, b.score, b.cost, decode, template, tokenizer)));
+        if (!b.replayed) lines.push((candidateLine(i, b.candidate, b.score, b.cost, decode, template, tokenizer)));
       }
-      if (lines.length) fs.appendFileSync(candidatesFile, lines.join('\n') + '\n');
+      run.appendLines('candidates', lines);
       for (const b of batch) {
         if (b.score.partialExamples === undefined && (!best || b.score.objective > best.score.objective)) best = { candidate: b.candidate, score: b.score };
       }
       if (best && batch.some((b) => !b.replayed)) {
-        fs.appendFileSync(progressFile, JSON.stringify({ evaluations: evaluator.spent, candidates: scoredCount, bestTrainAccuracy: best!.score.accuracy, bestTrainObjective: best!.score.objective, seconds: (Date.now() - t0) / 1000 }) + '\n');
+        run.appendLines('progress', [{ evaluations: evaluator.spent, candidates: scoredCount, bestTrainAccuracy: best!.score.accuracy, bestTrainObjective: best!.score.objective, seconds: elapsed() }]);
       }
-      bar.update(evaluator.spent, `best train ${best ? best.score.accuracy.toFixed(4) : '–'}`);
+      opts.onProgress?.({ evaluations: evaluator.spent, budget: config.budget, status: `evals, best train ${best ? best.score.accuracy.toFixed(4) : '–'}` });
     },
   });
 
   try {
     await createStrategy(config.strategy, config.strategyParams).run(evaluator);
-    bar.done();
     const interrupted = opts.stopRequested?.() ?? false;
     // Only candidates scored on the whole train split compete (racing drops the rest early).
     const ranked = evaluator.all().filter((c) => c.score.partialExamples === undefined).sort((a, b) => b.score.objective - a.score.objective || (candidateKey(a.candidate) < candidateKey(b.candidate) ? -1 : 1));
-    if (ranked.length === 0) throw new UserError('the search scored no candidate (budget too small?)');
+    if (ranked.length === 0) {
+      if (interrupted) {
+        run.writeState({ status: 'interrupted', evaluations: evaluator.spent, seconds: elapsed() });
+        throw new StoppedError(`stopped before the first candidate was scored; resume with: promptsearch search --resume ${runDir}`);
+      }
+      throw new UserError('the search scored no candidate (budget too small?)');
+    }
     let chosen = ranked[0];
     let devAccuracy: number | null = null;
     let testAccuracy: number | null = null;
@@ -198,24 +235,33 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
       for (let i = 1; i < top.length; i++) if (devScores[i].objective > devScores[bi].objective) bi = i;
       chosen = top[bi];
       devAccuracy = devScores[bi].accuracy;
-      fs.appendFileSync(progressFile, JSON.stringify({ evaluations: spent, selection: top.map((c, i) => ({ prompt: renderPrompt(template, decode(c.candidate).slots, (ids) => tokenizer.decode(ids)), train: c.score.accuracy, dev: devScores[i].accuracy })) }) + '\n');
+      // A resume after the selection was recorded (killed before best.json) does not record it twice.
+      if (!selectionRecorded) run.appendLines('progress', [{ evaluations: spent, selection: top.map((c, i) => ({ prompt: renderPrompt(template, decode(c.candidate).slots, (ids) => tokenizer.decode(ids)), train: c.score.accuracy, dev: devScores[i].accuracy })) }]);
       // Test is scored once, for the report; never used for a choice, never charged.
       if (test) testAccuracy = (await scoreSplit(pool, 'test', test.examples.length, decode(chosen.candidate), config.objective)).accuracy;
     }
-    const result = bestResult(runId, interrupted ? 'interrupted' : 'done', chosen, devAccuracy, testAccuracy, spent, evaluator.all().length, (Date.now() - t0) / 1000, config, template, tokenizer, decode);
-    writeJsonAtomic(path.join(runDir, 'best.json'), result);
-    writeJsonAtomic(path.join(runDir, 'state.json'), { status: result.status, evaluations: spent });
+    const result = bestResult(runId, interrupted ? 'interrupted' : 'done', chosen, devAccuracy, testAccuracy, spent, evaluator.all().length, elapsed(), config, template, tokenizer, decode);
+    run.writeBest(result);
+    run.writeState({ status: result.status, evaluations: spent, seconds: result.seconds });
     return result;
   } finally {
     await pool.close();
   }
 }
 
-/** A search, then (when the config has a `refine` block and the search finished) its refinement. */
+/**
+ * A search, then (when the config has a `refine` block and the search finished) its refinement,
+ * which gets the search's result handed in. Resuming a run whose search is done goes on with
+ * what is missing (a leaderboard cell killed between best.json and its refinement).
+ */
 export async function runSearchAndRefine(config: SearchConfig, opts: RunOptions): Promise<{ best: BestResult; refined?: RefineResult }> {
-  const best = await runSearch(config, opts);
+  const run = new RunDir(opts.runDir);
+  const finished = opts.resume && run.isRun() && run.readState()?.status === 'done' ? run.readBest() : undefined;
+  const best = finished ?? (await runSearch(config, opts));
   if (!config.refine || best.status !== 'done' || (opts.stopRequested?.() ?? false)) return { best };
-  const refined = await runRefine(opts.runDir, { seed: config.randomSeed ?? config.seed, ...config.refine, threads: config.threadsPerWorker }, { log: opts.log, stopRequested: opts.stopRequested });
+  const earlier = finished ? run.readRefine()?.result : undefined;
+  if (earlier) return { best, refined: earlier };
+  const refined = await runRefine({ dir: opts.runDir, config, best }, { seed: config.randomSeed ?? config.seed, ...config.refine, threads: config.threadsPerWorker }, { log: opts.log, stopRequested: opts.stopRequested });
   return { best, refined };
 }
 

@@ -3,7 +3,7 @@ import { Split } from '../../data/tasks';
 import { Dtype } from '../../model/modelFolder';
 import { parseFillArgs } from '../../prompt/fill';
 import { EvalReport, evaluateTemplate } from '../../scoring/evaluate';
-import { dataOptions, modelOptions } from '../common';
+import { checkFlags, dataOptions, modelOptions } from '../common';
 
 export const command = 'eval';
 export const describe = 'Score one (filled) template with a verbalizer on a labeled split';
@@ -23,6 +23,7 @@ export function builder(y: Argv) {
 type Args = Awaited<ReturnType<typeof builder>['argv']>;
 
 export async function handler(argv: Args): Promise<void> {
+  checkFlags(argv, { threads: 'positiveInt', seed: 'int' });
   const report = await evaluateTemplate({
     model: argv.model,
     dtype: argv.dtype as Dtype,

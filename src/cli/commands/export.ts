@@ -1,9 +1,9 @@
-import * as path from 'path';
 import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
 import { PromptFile, promptFileFromRun } from '../../prompt/promptFile';
 import { parseTemplate, renderTemplate } from '../../prompt/template';
 import { writeJsonAtomic } from '../../runner/atomic';
+import { RunDir } from '../../runner/runDir';
 
 export const command = 'export <run-dir..>';
 export const describe = 'Write the best prompt of finished runs as a prompt file (for predict and loadPrompt)';
@@ -26,7 +26,7 @@ export async function handler(argv: Args): Promise<void> {
   if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1)) throw new UserError(`--top ${argv.top}: expected a positive integer`);
   const prompts = dirs.map((d) => promptFileFromRun(d, { soft: argv.soft === true }));
   if (prompts.length === 1) {
-    const out = argv.out ?? path.join(dirs[0], argv.soft ? 'prompt.soft.json' : 'prompt.json');
+    const out = argv.out ?? new RunDir(dirs[0]).promptFile(argv.soft === true);
     writeJsonAtomic(out, prompts[0]);
     process.stdout.write(`${out}: ${summary(prompts[0])}\n`);
     return;

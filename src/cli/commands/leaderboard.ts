@@ -1,6 +1,7 @@
 import * as path from 'path';
 import type { Argv } from 'yargs';
 import { readSuite, runLeaderboard } from '../../runner/leaderboard';
+import { ProgressBar } from '../../runner/progress';
 import { withGracefulStop } from '../common';
 
 export const command = 'leaderboard <suite>';
@@ -17,9 +18,16 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 export async function handler(argv: Args): Promise<void> {
   const suite = readSuite(argv.suite!);
   const outDir = argv.out ?? path.join('results', 'leaderboards', suite.name);
+  const bar = new ProgressBar(suite.methods.length * suite.tasks.length * suite.seeds.length);
   const { complete } = await withGracefulStop('stopping after the current batch; rerun the same command to resume', (stopRequested) =>
-    runLeaderboard(suite, { outDir, stopRequested, log: (l) => process.stderr.write(l + '\n') }),
+    runLeaderboard(suite, {
+      outDir,
+      stopRequested,
+      log: (l) => process.stderr.write(l + '\n'),
+      onProgress: (p) => bar.update(p.cellsDone, `cells done (${p.status})`, p.cells, p.etaSeconds),
+    }),
   );
+  bar.done();
   process.stdout.write(`${complete ? 'complete' : 'stopped; rerun to resume'}: ${path.join(outDir, 'leaderboard.md')}\n`);
   if (!complete) process.exitCode = 130;
 }

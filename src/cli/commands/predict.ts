@@ -1,10 +1,10 @@
-import * as fs from 'fs';
 import type { Argv } from 'yargs';
 import { TASKS } from '../../data/tasks';
-import { parseLabeledTsv } from '../../data/tsv';
+import { parseLabeledTsv, readTextFile } from '../../data/tsv';
 import { UserError } from '../../errors';
 import { DTYPES, Dtype } from '../../model/modelFolder';
 import { Prediction, loadPrompt } from '../../prompt/applyPrompt';
+import { checkFlags } from '../common';
 import { PromptFile, readPromptFile } from '../../prompt/promptFile';
 import { parseTemplate } from '../../prompt/template';
 import { writeFileAtomic } from '../../runner/atomic';
@@ -23,6 +23,7 @@ export function builder(y: Argv) {
     .option('model', { type: 'string', describe: "override the prompt's model (name or folder); a different model is warned about (an error for soft prompts)" })
     .option('dtype', { choices: DTYPES, describe: "override the prompt's dtype" })
     .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
+    .option('force', { type: 'boolean', default: false, describe: "apply the prompt with a model whose tokenizer differs from the prompt's (its token ids then mean other words)" })
     .example('$0 predict --prompt prompt.json --data datasets/16-shot/sst-2/test.tsv', 'labeled TSV: predictions on stdout, accuracy on stderr')
     .example('echo "a gorgeous, witty film" | $0 predict --prompt prompt.json --format csv', 'raw text lines from stdin');
 }
@@ -37,10 +38,11 @@ interface Inputs {
 }
 
 export async function handler(argv: Args): Promise<void> {
+  checkFlags(argv, { threads: 'positiveInt' });
   const prompt = readPromptFile(argv.prompt);
   const input = argv.data ? readTsvInputs(argv.data, prompt, argv['text-column'], argv['label-column']) : linesToInputs(await readStdin(), prompt);
   if (input.rows.length === 0) throw new UserError(`${input.origin}: no input to classify`);
-  const loaded = await loadPrompt(prompt, { model: argv.model, dtype: argv.dtype as Dtype | undefined, threads: argv.threads });
+  const loaded = await loadPrompt(prompt, { model: argv.model, dtype: argv.dtype as Dtype | undefined, threads: argv.threads, force: argv.force });
   let predictions: Prediction[];
   try {
     predictions = await loaded.classify(input.rows);
@@ -78,12 +80,7 @@ function linesToInputs(text: string, prompt: PromptFile): Inputs {
 
 /** Reads a TSV whose label column is optional; rows in file order (the order the run scored them). */
 function readTsvInputs(file: string, prompt: PromptFile, textColumn: string | undefined, labelColumn: string): Inputs {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const text = readTextFile(file);
   const header = text.split(/\r?\n/, 1)[0].split('\t').map((h) => h.trim());
   const needsX = templateFields(prompt).includes('x');
   const col = needsX ? pickTextColumn(file, header, prompt, textColumn, labelColumn) : undefined;

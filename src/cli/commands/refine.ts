@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { REFINE_DEFAULTS, RefineResult, runRefine } from '../../refine/refine';
-import { withGracefulStop } from '../common';
+import { checkFlags, withGracefulStop } from '../common';
 
 export const command = 'refine <run-dir>';
 export const describe = "Refine a finished run's discrete prompt into continuous slot embeddings (CMA-ES in a random subspace, BBT)";
@@ -21,6 +21,7 @@ export function builder(y: Argv) {
 type Args = Awaited<ReturnType<typeof builder>['argv']>;
 
 export async function handler(argv: Args): Promise<void> {
+  checkFlags(argv, { budget: 'positiveInt', dim: 'positiveInt', pop: 'positiveInt', sigma: 'positive', seed: 'int', threads: 'positiveInt' });
   const result = await withGracefulStop('stopping after this generation', (stopRequested) =>
     runRefine(
       argv['run-dir']!,

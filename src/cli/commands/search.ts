@@ -1,11 +1,13 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
 import { Dtype } from '../../model/modelFolder';
 import { SearchConfig, readConfig, validateConfig } from '../../runner/config';
+import { ProgressBar } from '../../runner/progress';
+import { RunDir } from '../../runner/runDir';
+import { DTYPES, STRATEGY_NAMES } from '../../runner/schema';
 import { BestResult, runSearchAndRefine } from '../../runner/run';
-import { withGracefulStop } from '../common';
+import { checkFlags, withGracefulStop } from '../common';
 import { formatRefine } from './refine';
 
 export const command = 'search [config]';
@@ -18,11 +20,11 @@ export function builder(y: Argv) {
     .option('budget', { type: 'number', describe: 'override: max example evaluations (train + dev)' })
     .option('seed', { type: 'number', describe: 'override: data split seed (13, 21, 42, 87, 100); also the search RNG seed unless --random-seed' })
     .option('random-seed', { type: 'number', describe: 'override: search RNG seed' })
-    .option('strategy', { choices: ['random', 'beam', 'genetic', 'reinforce'] as const, describe: 'override: search strategy' })
+    .option('strategy', { choices: STRATEGY_NAMES, describe: 'override: search strategy' })
     .option('workers', { type: 'number', describe: 'override: scoring worker threads (default: one per core)' })
     .option('threads-per-worker', { type: 'number', describe: 'override: onnxruntime threads in each worker' })
     .option('model', { type: 'string', describe: 'override: model name or folder' })
-    .option('dtype', { choices: ['fp32', 'int8'] as const, describe: 'override: model weights' })
+    .option('dtype', { choices: DTYPES, describe: 'override: model weights' })
     .option('out', { type: 'string', describe: 'run directory (default results/<name>-s<seed>-<time>)' })
     .option('json', { type: 'boolean', default: false, describe: 'print best.json to stdout when done' })
     .example('$0 search searches/sst2-beam.json', 'beam search on SST-2 with the bundled model')
@@ -57,26 +59,28 @@ function timestamp(): string {
 }
 
 export async function handler(argv: Args): Promise<void> {
+  checkFlags(argv, { budget: 'positiveInt', seed: 'int', 'random-seed': 'int', workers: 'positiveInt', 'threads-per-worker': 'positiveInt' });
   let config: SearchConfig;
   let runDir: string;
   if (argv.resume) {
     runDir = argv.resume;
-    const cfgFile = path.join(runDir, 'config.json');
-    if (!fs.existsSync(cfgFile)) throw new UserError(`${runDir}: not a run directory (no config.json)`);
-    const state = fs.existsSync(path.join(runDir, 'state.json')) ? JSON.parse(fs.readFileSync(path.join(runDir, 'state.json'), 'utf8')) : {};
-    if (state.status === 'done') throw new UserError(`${runDir}: this run is already complete (see best.json)`);
-    const { resolved: _resolved, ...saved } = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
-    config = validateConfig(saved, cfgFile);
+    if (argv.config || argv.out) throw new UserError('--resume continues the run in its own directory with its own config: give no config file and no --out');
+    const run = new RunDir(runDir);
+    if (!run.isRun()) throw new UserError(`${runDir}: not a run directory (no config.json)`);
+    if (run.readState()?.status === 'done') throw new UserError(`${runDir}: this run is already complete (see best.json)`);
+    // Overrides that would change the results are refused by the resume's check against config.json.
+    config = applyOverrides(run.readConfig().config, argv, run.file('config'));
   } else {
     if (!argv.config) throw new UserError('give a search config (e.g. searches/sst2-beam.json) or --resume RUN_DIR');
     config = applyOverrides(readConfig(argv.config), argv, argv.config);
     runDir = argv.out ?? path.join('results', `${config.name}-s${config.seed}-${timestamp()}`);
   }
-  const log = (line: string) => process.stderr.write(line + '\n');
-  log(`promptsearch: ${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
+  const log = (line: string) => process.stderr.write(`promptsearch: ${line}\n`);
+  const bar = new ProgressBar(config.budget);
   const { best: result, refined } = await withGracefulStop(`stopping after the current batch; resume with: promptsearch search --resume ${runDir}`, (stopRequested) =>
-    runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log }),
+    runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log, onProgress: (p) => bar.update(p.evaluations, p.status) }),
   );
+  bar.done();
   if (argv.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else process.stdout.write(formatBest(result, runDir) + (refined ? formatRefine(refined, runDir) : ''));
   if (result.status === 'interrupted') process.exitCode = 130;

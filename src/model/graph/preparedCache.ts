@@ -2,31 +2,63 @@ import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 
-/**
- * The on-disk cache of prepared (rewritten) models. Returns `<cacheDir>/<sha256 of the source file>.<tag>.onnx`:
- * reused when it exists, else `prepare(source bytes)` is written there atomically (tmp file + rename,
- * so concurrent preparers never expose a partial file). Put a version in `tag` and bump it whenever
- * `prepare` changes, so stale prepared models are never reused.
- */
-export async function cachedPreparation(srcOnnxPath: string, cacheDir: string, tag: string, prepare: (src: Uint8Array) => Uint8Array): Promise<string> {
-  const src = await fsp.readFile(srcOnnxPath);
-  const hash = createHash('sha256').update(src).digest('hex');
-  const target = path.join(cacheDir, `${hash}.${tag}.onnx`);
-  try {
-    await fsp.access(target);
-    return target;
-  } catch {
-    // not cached yet
-  }
-  const prepared = prepare(src);
-  await fsp.mkdir(cacheDir, { recursive: true });
+let notice: (message: string) => void = () => {};
+
+/** Where the one-line notice about a damaged cached model goes (the CLI: stderr; library: nowhere). */
+export function onPreparedCacheNotice(handler: (message: string) => void): void {
+  notice = handler;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+async function writeAtomic(target: string, bytes: Uint8Array | string): Promise<void> {
   const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    await fsp.writeFile(tmp, prepared);
+    await fsp.writeFile(tmp, bytes);
     await fsp.rename(tmp, target);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** Why a cached file cannot be trusted (undefined: its bytes are the ones written). */
+async function cacheProblem(target: string): Promise<string | undefined> {
+  let recorded: string;
+  try {
+    recorded = (await fsp.readFile(`${target}.sha256`, 'utf8')).trim();
+  } catch {
+    return 'its sha256 record is missing';
+  }
+  const actual = sha256(await fsp.readFile(target));
+  return actual === recorded ? undefined : `sha256 ${actual.slice(0, 12)}… differs from the one recorded when it was written (${recorded.slice(0, 12)}…)`;
+}
+
+/**
+ * The on-disk cache of prepared (rewritten) models. Returns `<cacheDir>/<sha256 of the source file>.<tag>.onnx`:
+ * reused when it exists and its bytes still hash to the sha256 recorded beside it (`.onnx.sha256`),
+ * else `prepare(source bytes)` is written there atomically (tmp file + rename, so concurrent
+ * preparers never expose a partial file), then its sha256. A damaged cached file (bit rot, a
+ * truncated copy, a hand edit) is rebuilt once, with a notice. Put a version in `tag` and bump it
+ * whenever `prepare` changes, so stale prepared models are never reused.
+ */
+export async function cachedPreparation(srcOnnxPath: string, cacheDir: string, tag: string, prepare: (src: Uint8Array) => Uint8Array): Promise<string> {
+  const src = await fsp.readFile(srcOnnxPath);
+  const target = path.join(cacheDir, `${sha256(src)}.${tag}.onnx`);
+  let exists = true;
+  try {
+    await fsp.access(target);
+  } catch {
+    exists = false;
+  }
+  if (exists) {
+    const problem = await cacheProblem(target);
+    if (!problem) return target;
+    notice(`cached model ${target}: ${problem}; rebuilding it`);
+  }
+  const prepared = prepare(src);
+  await fsp.mkdir(cacheDir, { recursive: true });
+  await writeAtomic(target, prepared);
+  await writeAtomic(`${target}.sha256`, sha256(prepared) + '\n');
   return target;
 }

@@ -14,7 +14,8 @@ export { RandomSearch } from './random';
 export { ReinforceSearch } from './reinforce';
 export type { BeamSearchOptions, GeneticSearchOptions, RandomSearchOptions, ReinforceSearchOptions };
 
-export type StrategyName = 'random' | 'beam' | 'genetic' | 'reinforce';
+export const STRATEGY_NAMES = ['random', 'beam', 'genetic', 'reinforce'] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /** The options object each strategy's constructor takes. */
 export interface StrategyOptions {
@@ -48,13 +49,13 @@ export const STRATEGY_DEFAULTS: { readonly [N in StrategyName]: Readonly<Strateg
   reinforce: { batchSize: 16, learningRate: 1, entropyWeight: 0.01, conditionOnPrevious: false, restarts: true },
 };
 
-type ParamKind = 'positiveInt' | 'nonNegativeInt' | 'probability' | 'nonNegative' | 'positive' | 'boolean';
+export type ParamKind = 'positiveInt' | 'nonNegativeInt' | 'probability' | 'nonNegative' | 'positive' | 'boolean';
 
 /**
  * What each parameter must be; the keys are also the allowed parameter names. Typed against
  * StrategyOptions so a parameter added to a strategy cannot be forgotten here.
  */
-const PARAM_KINDS: { [N in StrategyName]: Record<keyof StrategyOptions[N], ParamKind> } = {
+export const PARAM_KINDS: { [N in StrategyName]: Record<keyof StrategyOptions[N], ParamKind> } = {
   random: { batchSize: 'positiveInt' },
   beam: { width: 'positiveInt', candidatesPerPosition: 'positiveInt', restarts: 'boolean' },
   genetic: {
@@ -73,7 +74,7 @@ const PARAM_KINDS: { [N in StrategyName]: Record<keyof StrategyOptions[N], Param
   },
 };
 
-const KIND_TEXT: Record<ParamKind, string> = {
+export const KIND_TEXT: Record<ParamKind, string> = {
   positiveInt: 'an integer >= 1',
   nonNegativeInt: 'an integer >= 0',
   probability: 'a number in [0, 1]',

@@ -1,0 +1,446 @@
+/**
+ * The run directory: the one place that knows its file names, their types, and how they are
+ * read and written. Search, resume, refine, export and leaderboards go through it.
+ *
+ *     config.json       the search config + `resolved` (model/tokenizer sha256, versions, sizes)
+ *     state.json        {status: running | interrupted | done, evaluations?, seconds?}
+ *     space.json        the candidate pools (written once; a resume reuses them)
+ *     candidates.jsonl  one scored candidate per line, appended; `i` counts 0, 1, 2...
+ *     progress.jsonl    best-so-far after each batch, then the dev selection
+ *     best.json         the result (BestResult)
+ *     refine/           soft.json, result.json, progress.jsonl (`promptsearch refine`)
+ *     prompt.json, prompt.soft.json   `promptsearch export`
+ *     cell.json         a leaderboard cell's result
+ *     lock              {pid, host, startedAt} while a process writes the run
+ *
+ * Integrity rules: a JSON file that is empty or garbled is an error naming it; in a JSON-lines
+ * file only a torn *last* line (a crash mid-append) is forgiven and cut off, damage anywhere
+ * else is an error naming the line and nothing is changed.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { UserError } from '../errors';
+import { userIoProblem, writeJsonAtomic } from './atomic';
+import { SearchConfig, validateConfig } from './config';
+
+export const RUN_FILES = {
+  config: 'config.json',
+  state: 'state.json',
+  space: 'space.json',
+  candidates: 'candidates.jsonl',
+  progress: 'progress.jsonl',
+  best: 'best.json',
+  lock: 'lock',
+  cell: 'cell.json',
+  refineSoft: path.join('refine', 'soft.json'),
+  refineResult: path.join('refine', 'result.json'),
+  refineProgress: path.join('refine', 'progress.jsonl'),
+  prompt: 'prompt.json',
+  promptSoft: 'prompt.soft.json',
+} as const;
+export type RunFile = keyof typeof RUN_FILES;
+
+/** What `best.json` holds. */
+export interface BestResult {
+  runId: string;
+  status: 'done' | 'interrupted';
+  template: string;
+  prompt: string;
+  slots: Record<string, { ids: number[]; tokens: string[]; text: string }>;
+  labelWords: string[][];
+  labelIds: number[][];
+  trainAccuracy: number;
+  trainMargin: number;
+  devAccuracy: number | null;
+  testAccuracy: number | null;
+  evaluations: number;
+  budget: number;
+  candidatesScored: number;
+  /** Wall time of the search, summed over every session of a resumed run. */
+  seconds: number;
+  model: string;
+  dtype: string;
+  strategy: string;
+  seed: number;
+}
+
+/** What `config.json` records beside the search config: what the numbers depend on. */
+export interface ResolvedRun {
+  modelDir: string;
+  onnxFile: string;
+  modelSha256: string;
+  tokenizerSha256: string;
+  versions: Record<string, string>;
+  trainExamples: number;
+  devExamples: number;
+  testExamples: number;
+}
+
+export interface RunState {
+  status: 'running' | 'interrupted' | 'done';
+  evaluations?: number;
+  seconds?: number;
+}
+
+/** The refinement options (`promptsearch refine`, a config's `refine` block). */
+export interface RefineOptions {
+  /** Example evaluations (train for CMA-ES, dev for selection), like every search. */
+  budget: number;
+  /** Dimension of z (BBT's intrinsic dimension). */
+  dim: number;
+  /** CMA-ES population λ; default 4 + ⌊3 ln d⌋. */
+  popSize?: number;
+  /** Initial CMA-ES step size in z (1 moves each prompt coordinate by about the embeddings' spread). */
+  sigma0: number;
+  seed: number;
+  loss: 'ce' | 'margin';
+  threads?: number;
+}
+
+export interface SplitScores {
+  train: number;
+  dev: number;
+  test: number | null;
+}
+
+/** What `refine/result.json` holds. */
+export interface RefineResult {
+  discrete: SplitScores;
+  refined: SplitScores;
+  /** False when no generation beat the discrete prompt on dev: the soft prompt is then p0 itself. */
+  improvedDev: boolean;
+  evaluations: number;
+  budget: number;
+  generations: number;
+  seconds: number;
+  options: RefineOptions;
+}
+
+/** The soft prompt file (`refine/soft.json`): vectors per slot token, for the model they belong to. */
+export interface SoftPromptData {
+  slotTokens: { slot: string; id: number; token: string }[];
+  hidden: number;
+  /** Row-major [slot tokens × hidden]. */
+  vectors: number[][];
+  modelSha256: string;
+}
+
+/** A finished run, as refine and export need it. */
+export interface FinishedRun {
+  dir: string;
+  config: SearchConfig;
+  resolved: ResolvedRun;
+  best: BestResult;
+}
+
+interface LockInfo {
+  pid: number;
+  host: string;
+  startedAt: string;
+}
+
+type Kind = 'string' | 'number' | 'object' | 'array' | 'boolean' | 'number|null';
+
+/** Fields a typed read insists on (a file of the right name but the wrong content is named). */
+const REQUIRED: Partial<Record<RunFile, Record<string, Kind>>> = {
+  best: { runId: 'string', status: 'string', template: 'string', prompt: 'string', slots: 'object', labelWords: 'array', labelIds: 'array', trainAccuracy: 'number', devAccuracy: 'number|null', testAccuracy: 'number|null', evaluations: 'number', seconds: 'number' },
+  state: { status: 'string' },
+  space: { groups: 'array' },
+  config: { resolved: 'object' },
+  refineResult: { discrete: 'object', refined: 'object', improvedDev: 'boolean', evaluations: 'number' },
+  refineSoft: { slotTokens: 'array', hidden: 'number', vectors: 'array', modelSha256: 'string' },
+  cell: { method: 'string', task: 'string', seed: 'number', testAccuracy: 'number' },
+};
+/** Fields every line of a JSON-lines file must have. */
+const LINE_FIELDS: Partial<Record<RunFile, Record<string, Kind>>> = {
+  candidates: { i: 'number', key: 'string', score: 'object', cost: 'number' },
+  progress: { evaluations: 'number' },
+};
+
+function kindOf(v: unknown): Kind {
+  if (Array.isArray(v)) return 'array';
+  return typeof v as Kind;
+}
+
+function missingField(v: unknown, fields: Record<string, Kind> | undefined): string | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return '(expected a JSON object)';
+  if (!fields) return undefined;
+  for (const [k, kind] of Object.entries(fields)) {
+    const x = (v as Record<string, unknown>)[k];
+    const ok = kind === 'number|null' ? x === null || typeof x === 'number' : x !== undefined && x !== null && kindOf(x) === kind;
+    if (!ok) return `field '${k}' is missing or not ${kind === 'array' ? 'a list' : `a ${kind}`}`;
+  }
+  return undefined;
+}
+
+function ioError(file: string, e: unknown, doing: string): UserError {
+  const why = userIoProblem(e) ?? (e as NodeJS.ErrnoException)?.code ?? String(e);
+  return new UserError(`${file}: cannot ${doing} (${why})`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class RunDir {
+  constructor(readonly dir: string) {}
+
+  get id(): string {
+    return path.basename(path.resolve(this.dir));
+  }
+
+  file(name: RunFile): string {
+    return path.join(this.dir, RUN_FILES[name]);
+  }
+
+  has(name: RunFile): boolean {
+    return fs.existsSync(this.file(name));
+  }
+
+  /** A run directory is one with a config.json. */
+  isRun(): boolean {
+    return this.has('config');
+  }
+
+  // ---- lock -------------------------------------------------------------------------------
+
+  private lockHeld = false;
+
+  /**
+   * Takes the run's lock (`lock`: pid, host, start time), so two processes never write one run.
+   * A lock left by a dead process on this host (a crash, SIGKILL) is stale and taken over; a lock
+   * of a live process, or of another host, is an error naming it.
+   */
+  lock(): void {
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw ioError(this.dir, e, 'create the run directory');
+    }
+    const file = this.file('lock');
+    const me: LockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        fs.writeFileSync(file, JSON.stringify(me) + '\n', { flag: 'wx' });
+        this.lockHeld = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(file, e, 'write the lock file');
+      }
+      let text = '';
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch {
+        continue; // released meanwhile: try again
+      }
+      let held: LockInfo | undefined;
+      try {
+        held = JSON.parse(text);
+      } catch {
+        held = undefined; // torn: its writer died between creating and writing it
+      }
+      const stale = !held || !Number.isInteger(held.pid) || (held.host === me.host && !isAlive(held.pid));
+      if (!stale) {
+        throw new UserError(`${this.dir}: in use by process ${held!.pid} on ${held!.host} (since ${held!.startedAt}); wait for it, or delete ${file} if that process is gone`);
+      }
+      // Stale: remove it only if it is still the same lock we judged.
+      try {
+        if (fs.readFileSync(file, 'utf8') === text) fs.unlinkSync(file);
+      } catch {
+        // gone already
+      }
+    }
+    throw new UserError(`${file}: could not take the lock (another process keeps taking it)`);
+  }
+
+  unlock(): void {
+    if (!this.lockHeld) return;
+    this.lockHeld = false;
+    try {
+      const held = JSON.parse(fs.readFileSync(this.file('lock'), 'utf8')) as LockInfo;
+      if (held.pid === process.pid) fs.unlinkSync(this.file('lock'));
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Runs `work` holding the lock. */
+  async locked<T>(work: () => Promise<T>): Promise<T> {
+    this.lock();
+    try {
+      return await work();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  // ---- JSON files ------------------------------------------------------------------------
+
+  private readJson<T>(name: RunFile, what: string): T {
+    const file = this.file(name);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw ioError(file, e, `read the ${what}`);
+    }
+    if (!text.trim()) throw new UserError(`${file}: empty file (the ${what}); the run directory is damaged`);
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      throw new UserError(`${file}: not valid JSON (${(e as Error).message}); the run directory is damaged`);
+    }
+    const bad = missingField(v, REQUIRED[name]);
+    if (bad) throw new UserError(`${file}: not a ${what}: ${bad}`);
+    return v as T;
+  }
+
+  private writeJson(name: RunFile, value: unknown): void {
+    writeJsonAtomic(this.file(name), value);
+  }
+
+  /** config.json: the search config (validated again) and what it resolved to. */
+  readConfig(): { config: SearchConfig; resolved: ResolvedRun } {
+    const { resolved, ...saved } = this.readJson<{ resolved: ResolvedRun } & Record<string, unknown>>('config', 'run config');
+    return { config: validateConfig(saved, this.file('config')), resolved };
+  }
+
+  writeConfig(config: SearchConfig, resolved: ResolvedRun): void {
+    this.writeJson('config', { ...config, resolved });
+  }
+
+  readState(): RunState | undefined {
+    return this.has('state') ? this.readJson<RunState>('state', 'run state') : undefined;
+  }
+
+  writeState(state: RunState): void {
+    this.writeJson('state', state);
+  }
+
+  readSpace<G>(): { groups: G[] } | undefined {
+    return this.has('space') ? this.readJson<{ groups: G[] }>('space', 'search space') : undefined;
+  }
+
+  writeSpace<G>(groups: G[]): void {
+    this.writeJson('space', { groups });
+  }
+
+  readBest(): BestResult | undefined {
+    return this.has('best') ? this.readJson<BestResult>('best', 'run result') : undefined;
+  }
+
+  writeBest(best: BestResult): void {
+    this.writeJson('best', best);
+  }
+
+  readCell<C>(): C | undefined {
+    return this.has('cell') ? this.readJson<C>('cell', 'leaderboard cell') : undefined;
+  }
+
+  writeCell(cell: unknown): void {
+    this.writeJson('cell', cell);
+  }
+
+  /** A finished run (search done): its config and best result; a clear error otherwise. */
+  readFinished(): FinishedRun {
+    if (!fs.existsSync(this.dir) || !fs.statSync(this.dir).isDirectory()) throw new UserError(`${this.dir}: no such run directory`);
+    if (!this.isRun()) throw new UserError(`${this.dir}: not a run directory (no config.json)`);
+    const best = this.readBest();
+    if (!best) throw new UserError(`${this.dir}: no best.json yet (the search has not finished; resume it with: promptsearch search --resume ${this.dir})`);
+    if (best.status !== 'done') throw new UserError(`${this.dir}: the run stopped early (status '${best.status}'); finish it first: promptsearch search --resume ${this.dir}`);
+    const { config, resolved } = this.readConfig();
+    return { dir: this.dir, config, resolved, best };
+  }
+
+  /** refine/result.json and refine/soft.json, or undefined when the run was not refined. */
+  readRefine(): { result: RefineResult; soft: SoftPromptData } | undefined {
+    if (!this.has('refineSoft') || !this.has('refineResult')) return undefined;
+    return { result: this.readJson<RefineResult>('refineResult', 'refine result'), soft: this.readJson<SoftPromptData>('refineSoft', 'soft prompt') };
+  }
+
+  writeRefine(result: RefineResult, soft: SoftPromptData): void {
+    this.writeJson('refineSoft', soft);
+    this.writeJson('refineResult', result);
+  }
+
+  /** Where `promptsearch export` writes this run's prompt file by default. */
+  promptFile(soft: boolean): string {
+    return this.file(soft ? 'promptSoft' : 'prompt');
+  }
+
+  // ---- JSON-lines files ------------------------------------------------------------------
+
+  /** Empties a JSON-lines file (a new run, a new refinement). */
+  startLines(name: 'candidates' | 'progress' | 'refineProgress'): void {
+    writeJsonLinesStart(this.file(name));
+  }
+
+  /**
+   * Reads a JSON-lines file. A torn last line (no newline: a crash mid-append) is cut off the
+   * file, so the next append starts on a clean line; any other bad line is an error naming it,
+   * and the file is left as it is.
+   */
+  readLines<T>(name: 'candidates' | 'progress' | 'refineProgress'): T[] {
+    const file = this.file(name);
+    if (!fs.existsSync(file)) return [];
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw ioError(file, e, 'read');
+    }
+    const parts = text.split('\n');
+    const tail = parts.pop()!; // '' when the file ends with a newline
+    const out: T[] = [];
+    parts.forEach((line, k) => {
+      if (!line.trim()) return;
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch {
+        throw new UserError(`${file}: line ${k + 1} is not valid JSON; the file is damaged (nothing was changed; only a torn last line is repaired)`);
+      }
+      const bad = missingField(v, LINE_FIELDS[name]);
+      if (bad) throw new UserError(`${file}: line ${k + 1}: ${bad}; the file is damaged (nothing was changed)`);
+      if (name === 'candidates' && (v as { i: number }).i !== out.length) {
+        throw new UserError(`${file}: line ${k + 1} has index ${(v as { i: number }).i}, expected ${out.length} (written by two processes at once?); the file is damaged (nothing was changed)`);
+      }
+      out.push(v as T);
+    });
+    if (tail !== '') {
+      // The torn last line: cut it off, so the next append starts on a clean line.
+      try {
+        fs.truncateSync(file, Buffer.byteLength(text) - Buffer.byteLength(tail));
+      } catch (e) {
+        throw ioError(file, e, 'repair the torn last line of');
+      }
+    }
+    return out;
+  }
+
+  appendLines(name: 'candidates' | 'progress' | 'refineProgress', records: unknown[]): void {
+    if (records.length === 0) return;
+    const file = this.file(name);
+    try {
+      fs.appendFileSync(file, records.map((r) => JSON.stringify(r) + '\n').join(''));
+    } catch (e) {
+      throw ioError(file, e, 'append to');
+    }
+  }
+}
+
+function writeJsonLinesStart(file: string): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, '');
+  } catch (e) {
+    throw ioError(file, e, 'write');
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * One schema for every JSON a user writes: the search config (`searches/*.json`), the strategy
+ * parameters in it, and the leaderboard suite. Types are inferred from the schemas; every error
+ * is one line naming the file and the field, before any model loads.
+ *
+ * To add a config field, add one line to the section it belongs to (experiment, candidates,
+ * search, compute, refine); the JSON Schema (`npm run schema`) and the types follow.
+ */
+import { z } from 'zod';
+import { TASKS } from '../data/tasks';
+import { UserError } from '../errors';
+import { bool, int, oneOf, parseWith, posInt, positive, says, text, words } from '../util/schemaParse';
+import { SCORERS } from '../model/load';
+import { DEFAULT_DTYPE, DEFAULT_MODEL, DTYPES } from '../model/modelFolder';
+import { OBJECTIVES } from '../scoring/metrics';
+import { KIND_TEXT, PARAM_KINDS, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
+
+export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES };
+
+// ---- search config, by section ---------------------------------------------------------------
+
+/** Model, data, template and label words: what is being prompted. */
+export const experimentFields = {
+  $schema: z.string().optional(),
+  description: z.string().optional(),
+  name: text().optional(),
+  model: text().default(DEFAULT_MODEL),
+  dtype: oneOf(DTYPES).default(DEFAULT_DTYPE),
+  /** Bundled task (datasets/16-shot/NAME); or give `data`. */
+  task: text().optional(),
+  /** Data split seed (13, 21, 42, 87, 100). */
+  seed: int().default(13),
+  /** Explicit TSV files instead of a bundled task. */
+  data: z.strictObject({ train: text(), dev: text(), test: text().optional(), textColumn: text().optional(), labelColumn: text().optional() }, says('expected an object')).optional(),
+  template: text(),
+  /** Fixed label words (`"terrible,great"`, a list, or `{"0": [...]}`); ignored for labels searched. */
+  verbalizer: z
+    .union([z.string(), z.array(z.string()), z.record(z.string(), z.union([z.string(), z.array(z.string())]))], says('expected "word,word", a list of words, or {"0": [...], ...}'))
+    .optional(),
+  /**
+   * Search the label words too (one searched word per label), from model-proposed candidates.
+   * `context` fills the slots while the candidates are proposed (e.g. {"A": "it was"}).
+   */
+  searchVerbalizer: z
+    .union([bool(), z.strictObject({ candidates: posInt().optional(), context: z.record(z.string(), text()).optional() })], says('expected true, false or {candidates, context}'))
+    .default(false),
+};
+
+/** The candidate pools of the slots. */
+export const candidatesSchema = z.strictObject(
+  {
+    /** Model-proposed tokens per slot position. */
+    topK: posInt().default(64),
+    /** Hand-crafted words per slot name (or "*" for every slot), tried first. */
+    words: z.record(z.string(), words()).optional(),
+    /** Let slots use the label words (off: a prompt that names the answer is a leak). */
+    allowLabelWords: bool().default(false),
+  },
+  says('expected an object'),
+);
+
+/**
+ * Early rejection: score a candidate on `fraction` of train first and drop it when it cannot
+ * reach the current `topK`-th best train accuracy (z = 0: provably; z > 0: with z standard
+ * errors of optimism). fraction 0 turns it off.
+ */
+export const racingSchema = z.strictObject(
+  {
+    fraction: z.number(says('expected a number in [0, 1)')).min(0, says('expected a number in [0, 1)')).lt(1, says('expected a number in [0, 1)')).default(0),
+    topK: posInt().default(16),
+    z: z.number(says('expected a number >= 0')).min(0, says('expected a number >= 0')).default(0),
+  },
+  says('expected an object'),
+);
+
+/** Budget, objective and selection. */
+export const searchFields = {
+  candidates: candidatesSchema.prefault({}),
+  objective: oneOf(OBJECTIVES as unknown as ['accuracy', 'margin']).default('accuracy'),
+  /** Hard cap on example evaluations (candidate × example forward passes), train and dev together. */
+  budget: posInt().default(50_000),
+  /** How many of the best train candidates are scored on dev to pick the winner. */
+  selectTopK: posInt().default(5),
+  /** Search RNG seed; default: the data seed. */
+  randomSeed: int().optional(),
+  racing: racingSchema.prefault({}),
+};
+
+/** How the work is run: never changes a score. */
+export const computeFields = {
+  workers: posInt().optional(),
+  threadsPerWorker: posInt().optional(),
+  scorer: oneOf(SCORERS).default('mask-head'),
+};
+
+/** After the search, refine the winner into a soft prompt (see `promptsearch refine`). */
+export const refineSchema = z.strictObject(
+  {
+    budget: posInt().optional(),
+    dim: posInt().optional(),
+    popSize: posInt().optional(),
+    sigma0: positive().optional(),
+    seed: int().optional(),
+    loss: oneOf(['ce', 'margin'] as const).optional(),
+  },
+  says('expected an object'),
+);
+
+const PARAM_SCHEMA: Record<ParamKind, () => z.ZodType> = {
+  positiveInt: () => posInt(),
+  nonNegativeInt: () => z.number(says(`expected ${KIND_TEXT.nonNegativeInt}`)).int(says(`expected ${KIND_TEXT.nonNegativeInt}`)).min(0, says(`expected ${KIND_TEXT.nonNegativeInt}`)),
+  probability: () => z.number(says(`expected ${KIND_TEXT.probability}`)).min(0, says(`expected ${KIND_TEXT.probability}`)).max(1, says(`expected ${KIND_TEXT.probability}`)),
+  nonNegative: () => z.number(says(`expected ${KIND_TEXT.nonNegative}`)).min(0, says(`expected ${KIND_TEXT.nonNegative}`)),
+  positive: () => positive(),
+  boolean: () => bool(),
+};
+
+/** A strategy's parameters, from the strategy's own parameter table (every one optional: defaults). */
+function paramsOf<N extends StrategyName>(name: N) {
+  const shape = Object.fromEntries(Object.entries(PARAM_KINDS[name] as Record<string, ParamKind>).map(([k, kind]) => [k, PARAM_SCHEMA[kind]().optional()]));
+  return z.strictObject(shape, says('expected an object')).prefault({});
+}
+
+const geneticParams = paramsOf('genetic').check((ctx) => {
+  const p = { ...STRATEGY_DEFAULTS.genetic, ...(ctx.value as object) };
+  if (p.eliteCount >= p.population) ctx.issues.push({ code: 'custom', input: ctx.value, path: ['eliteCount'], message: `expected < population (${p.population})` });
+});
+
+const configFields = { ...experimentFields, ...searchFields, ...computeFields, refine: refineSchema.optional() };
+const withStrategy = <N extends StrategyName, P extends z.ZodType>(name: N, params: P) => z.strictObject({ ...configFields, strategy: z.literal(name), strategyParams: params });
+
+/** A search config: its strategy picks which `strategyParams` are allowed. */
+export const searchConfigSchema = z.discriminatedUnion('strategy', [
+  withStrategy('random', paramsOf('random')),
+  withStrategy('beam', paramsOf('beam')),
+  withStrategy('genetic', geneticParams),
+  withStrategy('reinforce', paramsOf('reinforce')),
+]);
+
+export type SearchConfig = z.output<typeof searchConfigSchema> & { name: string };
+
+/** Fields every search cell of a leaderboard suite (and `base`) may set. */
+export const SEARCH_CONFIG_FIELDS = Object.keys(configFields).concat('strategy', 'strategyParams');
+
+// ---- leaderboard suite --------------------------------------------------------------------
+
+const looseObject = () => z.record(z.string(), z.unknown(), says('expected an object'));
+
+/** A method of a suite: a hand-written prompt, or a search strategy with its settings. */
+export const suiteMethodSchema = z.strictObject({
+  name: text(),
+  /** The task's hand-written prompt (datasets README); otherwise a search config fragment. */
+  manual: bool().optional(),
+  strategy: z.string().optional(),
+  strategyParams: looseObject().optional(),
+  searchVerbalizer: experimentFields.searchVerbalizer.optional(),
+  /** Refine the search's winner into a soft prompt; the cell reports the refined test accuracy. */
+  refine: refineSchema.optional(),
+  /** Any other search config fields for this method (e.g. `{"objective": "margin"}`). */
+  config: looseObject().optional(),
+});
+
+export const suiteSchema = z.strictObject({
+  $schema: z.string().optional(),
+  name: text(),
+  description: z.string().optional(),
+  tasks: z.array(z.string()).min(1, says('expected at least one task')),
+  seeds: z.array(int()).min(1, says('expected at least one seed')),
+  /** Search config fields shared by every search cell (template, verbalizer, budget, dtype...). */
+  base: looseObject().prefault({}),
+  /** Per-task overrides of `base` (e.g. another template for AG News). */
+  perTask: z.record(z.string(), looseObject()).optional(),
+  methods: z.array(suiteMethodSchema).min(1, says('expected at least one method')),
+  /** Show the published RoBERTa-large rows of datasets/README.md as reference rows. */
+  published: bool().optional(),
+});
+
+export type SuiteMethod = z.output<typeof suiteMethodSchema>;
+export type Suite = z.output<typeof suiteSchema>;
+
+/** Validates a parsed search config object and fills defaults. `where` names the file in errors. */
+export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`${where}: expected a JSON object`);
+  const r = raw as Record<string, unknown>;
+  if (r.strategy === undefined) throw new UserError(`${where}: missing field 'strategy' (one of ${STRATEGY_NAMES.join(', ')})`);
+  if (!(STRATEGY_NAMES as readonly unknown[]).includes(r.strategy)) throw new UserError(`${where}: strategy: expected one of ${STRATEGY_NAMES.join(', ')}`);
+  const schema = searchConfigSchema.options[STRATEGY_NAMES.indexOf(r.strategy as StrategyName)];
+  const c = parseWith(schema, raw, where) as SearchConfig;
+  if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
+  if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
+  c.name ??= where.replace(/^.*\//, '').replace(/\.json$/, '');
+  return c;
+}
+
+/** Validates a leaderboard suite's structure (its cells are checked as search configs by the caller). */
+export function parseSuite(raw: unknown, where: string): Suite {
+  const s = parseWith(suiteSchema, raw, where);
+  s.tasks.forEach((t, i) => {
+    if (!TASKS[t]) throw new UserError(`${where}: tasks[${i}]: unknown task '${t}' (bundled tasks: ${Object.keys(TASKS).join(', ')})`);
+  });
+  s.methods.forEach((m, i) => {
+    if (!m.manual && !(STRATEGY_NAMES as readonly string[]).includes(m.strategy ?? '')) {
+      throw new UserError(`${where}: methods[${i}]: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, or ${STRATEGY_NAMES.join(', ')})`);
+    }
+  });
+  return s;
+}
+
+/** The JSON Schema of a search config (`searches/search-config.schema.json`), for editors. */
+export function searchConfigJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(searchConfigSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'promptsearch search config',
+    description: 'A search experiment for `promptsearch search` (searches/*.json). Generated from src/runner/schema.ts by `npm run schema`.',
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * zod building blocks for user-written JSON: value schemas whose messages say what was expected,
+ * and `parseWith`, which turns the first problem into one line naming the file and the field.
+ */
+import { z } from 'zod';
+import { UserError } from '../errors';
+
+/** A message for a present but wrong value; a missing one falls through to "missing field". */
+export const says = (text: string) => ({ error: (iss: { input?: unknown }) => (iss.input === undefined ? undefined : text) });
+export const text = () => z.string(says('expected a non-empty string')).min(1, says('expected a non-empty string'));
+export const int = () => z.number(says('expected an integer')).int(says('expected an integer'));
+export const posInt = () => z.number(says('expected a positive integer')).int(says('expected a positive integer')).min(1, says('expected a positive integer'));
+export const positive = () => z.number(says('expected a number > 0')).gt(0, says('expected a number > 0'));
+export const bool = () => z.boolean(says('expected true or false'));
+export const oneOf = <T extends readonly [string, ...string[]]>(names: T) => z.enum(names, says(`expected one of ${names.join(', ')}`));
+export const words = () => z.array(z.string(says('expected a word')), says('expected a list of words'));
+
+function fieldPath(p: readonly PropertyKey[]): string {
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('');
+}
+
+/** The keys an object schema at `p` allows (through optional/default wrappers), for "unknown field" errors. */
+function allowedAt(schema: z.ZodType, p: readonly PropertyKey[]): string[] | undefined {
+  let s: unknown = schema;
+  const unwrap = () => {
+    for (let guard = 0; guard < 8; guard++) {
+      const def = (s as { def?: { type?: string; innerType?: unknown; in?: unknown } }).def;
+      if (def?.innerType) s = def.innerType;
+      else if (def?.type === 'pipe' && def.in) s = def.in;
+      else break;
+    }
+  };
+  unwrap();
+  for (const k of p) {
+    if (typeof k === 'number') {
+      const el = (s as { def?: { element?: unknown } }).def?.element;
+      if (!el) return undefined;
+      s = el;
+    } else {
+      const shape = (s as { shape?: Record<string, unknown> }).shape;
+      if (!shape || !shape[String(k)]) return undefined;
+      s = shape[String(k)];
+    }
+    unwrap();
+  }
+  const shape = (s as { shape?: Record<string, unknown> }).shape;
+  return shape ? Object.keys(shape).filter((k) => !k.startsWith('$')) : undefined;
+}
+
+/** One line for the first problem: `<where>: <field>: <what>`. */
+function describeIssue(where: string, issue: z.core.$ZodIssue, schema: z.ZodType): string {
+  const field = fieldPath(issue.path);
+  const at = field ? `${where}: ${field}` : where;
+  if (issue.code === 'unrecognized_keys') {
+    const allowed = allowedAt(schema, issue.path);
+    return `${at}: unknown field '${issue.keys[0]}'${allowed ? ` (allowed: ${allowed.join(', ')})` : ''}`;
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) {
+    const name = issue.path[issue.path.length - 1];
+    const parent = fieldPath(issue.path.slice(0, -1));
+    return `${parent ? `${where}: ${parent}` : where}: missing field '${String(name)}'`;
+  }
+  return `${at}: ${issue.message}`;
+}
+
+/** Parses `raw` with `schema`; the first problem becomes a UserError naming `where` and the field. */
+export function parseWith<S extends z.ZodType>(schema: S, raw: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(raw, { reportInput: true });
+  if (r.success) return r.data;
+  throw new UserError(describeIssue(where, r.error.issues[0], schema));
+}
