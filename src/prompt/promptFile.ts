@@ -1,15 +1,24 @@
 /**
  * The prompt file: a found prompt, self-contained, to apply without the run directory.
  *
- * Schema `promptsearch/prompt`, version 1 (JSON object):
+ * Schema `promptsearch/prompt`, version 2 (JSON object):
  *
- * - `schema`, `version`: always `"promptsearch/prompt"`, `1`; readers refuse anything else.
+ * - `schema`, `version`: always `"promptsearch/prompt"`, `2`; version 1 files (no calibration)
+ *   are still read and applied as they were found (raw scores); readers refuse anything else.
  * - `template`: the search template, e.g. `"{x} <A:2> [MASK] ."`.
  * - `slots`: per slot name, the searched tokens: `ids` (what the model reads; authoritative),
  *   `tokens` (vocabulary strings) and `text` (decoded, for humans). Ids, not text, are applied:
  *   re-tokenizing the text need not give the same ids back.
  * - `labels`: one per label, in label order: `id` (the integer label), `name`, `words` (label
  *   words) and `ids` (their token ids; a label's score is the log-sum-exp of their logits).
+ * - `calibration`: the decision rule: `mode` (`inputs`, `content-free` or `none`) and `offsets`
+ *   (one number per label, subtracted from the label log-probabilities before the argmax; null
+ *   for `none`). Stored, not recomputed, so predictions reproduce the recorded accuracies exactly.
+ * - `ensemble` (optional; `promptsearch export --ensemble` of a run with `ensemble` > 1): `members`,
+ *   each `{slots, labels, calibration, scores: {train, dev}}` for the same template; the ensemble's
+ *   label log-probabilities are the mean of the members' calibrated ones. The top-level `slots`,
+ *   `labels` and `calibration` are the first (selected) member's; `scores` are the ensemble's dev and
+ *   test accuracy, with the first member's train accuracy.
  * - `model`: `name` (bundled model name, or the model folder's absolute path), `dtype`,
  *   `onnxSha256` and `tokenizerSha256` of the files the search used.
  * - `scores`: `train`, `dev`, `test` accuracy of the run (`dev`/`test` may be null).
@@ -37,10 +46,25 @@ import type { SearchConfig } from '../runner/config';
 import type { BestResult } from '../runner/run';
 import type { RefineResult, SoftPromptData } from '../refine/refine';
 import { packageVersions } from '../runner/versions';
-import { parseTemplate } from './template';
+import { CALIBRATIONS, CalibrationMode } from './calibration';
+import { Template, parseTemplate } from './template';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
-export const PROMPT_VERSION = 1;
+export const PROMPT_VERSION = 2;
+/** Versions this promptsearch reads: 1 (before calibration: applied raw) and 2. */
+export const READABLE_PROMPT_VERSIONS = [1, 2];
+
+export interface PromptCalibration {
+  mode: CalibrationMode;
+  offsets: number[] | null;
+}
+
+export interface EnsembleMemberFile {
+  slots: PromptFile['slots'];
+  labels: PromptLabel[];
+  calibration: PromptCalibration;
+  scores: { train: number; dev: number };
+}
 
 export interface PromptLabel {
   id: number;
@@ -51,10 +75,13 @@ export interface PromptLabel {
 
 export interface PromptFile {
   schema: typeof PROMPT_SCHEMA;
-  version: typeof PROMPT_VERSION;
+  version: number;
   template: string;
   slots: Record<string, { ids: number[]; tokens: string[]; text: string }>;
   labels: PromptLabel[];
+  /** Absent only in version 1 files; validatePromptFile fills `{mode: 'none', offsets: null}` for them. */
+  calibration: PromptCalibration;
+  ensemble?: { members: EnsembleMemberFile[] };
   model: { name: string; dtype: string; onnxSha256: string; tokenizerSha256: string };
   scores: { train: number; dev: number | null; test: number | null };
   search: SearchConfig;
@@ -80,6 +107,8 @@ export interface SoftPrompt {
 export interface PromptFromRunOptions {
   /** Export the refined soft prompt (`<runDir>/refine/soft.json`) instead of the discrete one. */
   soft?: boolean;
+  /** Export the run's ensemble (best.json `ensemble`, from a search with `ensemble` > 1). */
+  ensemble?: boolean;
 }
 
 interface RunConfigFile extends SearchConfig {
@@ -111,13 +140,19 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
   if (best.status !== 'done') throw new UserError(`${runDir}: the run stopped early (status '${best.status}'); finish it first: promptsearch search --resume ${runDir}`);
   const { resolved, ...search } = readJsonFile(cfgFile, 'run config') as RunConfigFile;
   const names = search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i));
+  if (opts.soft && opts.ensemble) throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
   const soft = opts.soft === true ? readSoft(runDir, search.template, best) : undefined;
+  if (opts.ensemble && !best.ensemble) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
+  const labelsOf = (labelIds: number[][], labelWords: string[][]): PromptLabel[] => labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: labelWords[id], ids }));
+  // Runs from before calibration have no `calibration` in best.json: they decided on raw scores.
+  const calibration: PromptCalibration = best.calibration ? { mode: best.calibration.mode, offsets: best.calibration.offsets } : { mode: 'none', offsets: null };
   const file: PromptFile = {
     schema: PROMPT_SCHEMA,
     version: PROMPT_VERSION,
     template: best.template,
     slots: best.slots,
-    labels: best.labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: best.labelWords[id], ids })),
+    labels: labelsOf(best.labelIds, best.labelWords),
+    calibration,
     model: { name: modelName(resolved.modelDir), dtype: best.dtype, onnxSha256: resolved.modelSha256, tokenizerSha256: resolved.tokenizerSha256 },
     scores: { train: best.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy },
     search,
@@ -128,6 +163,15 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
   if (soft) {
     file.soft = soft;
     file.scores = { ...soft.refine.refined };
+    // The refined prompt's own decision rule (none for soft prompts refined before calibration).
+    file.calibration = readSoftCalibration(runDir);
+  }
+  if (opts.ensemble && best.ensemble) {
+    const e = best.ensemble;
+    file.ensemble = {
+      members: e.members.map((m) => ({ slots: m.slots, labels: labelsOf(m.labelIds, m.labelWords), calibration: { mode: calibration.mode, offsets: m.offsets }, scores: { train: m.trainAccuracy, dev: m.devAccuracy } })),
+    };
+    file.scores = { train: best.trainAccuracy, dev: e.devAccuracy, test: e.testAccuracy };
   }
   return file;
 }
@@ -166,6 +210,11 @@ function readSoft(runDir: string, template: string, best: BestResult): SoftPromp
   return soft;
 }
 
+function readSoftCalibration(runDir: string): PromptCalibration {
+  const file = path.join(runDir, 'refine', 'soft.json');
+  return (readJsonFile(file, 'soft prompt') as SoftPromptData).calibration ?? { mode: 'none', offsets: null };
+}
+
 /** The fields a soft prompt is applied with: one finite vector of `hidden` numbers per slot token, and the model's sha256. */
 function checkSoft(soft: unknown, slotTokens: number, bad: (field: string, what: string) => UserError): void {
   if (!soft || typeof soft !== 'object' || Array.isArray(soft)) throw bad('soft', 'must be an object {hidden, vectors, modelSha256, refine}');
@@ -198,25 +247,62 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`prompt file ${file}: expected a JSON object`);
   const p = raw as Record<string, unknown>;
   if (p.schema !== PROMPT_SCHEMA) throw new UserError(`${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`);
-  if (p.version !== PROMPT_VERSION) throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads version ${PROMPT_VERSION}`);
+  if (!READABLE_PROMPT_VERSIONS.includes(p.version as number)) throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads versions ${READABLE_PROMPT_VERSIONS.join(' and ')}`);
   const bad = (field: string, what: string) => new UserError(`prompt file ${file}: '${field}' ${what}`);
   if (typeof p.template !== 'string') throw bad('template', 'must be a string');
   const template = parseTemplate(p.template);
   const slots = p.slots as PromptFile['slots'];
   if (!slots || typeof slots !== 'object') throw bad('slots', 'must be an object');
-  for (const s of template.slots) {
-    const ids = slots[s.name]?.ids;
-    if (!isIdList(ids) || ids.length > s.length) throw bad(`slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
-  }
+  checkSlots(template, slots, 'slots', bad);
   const labels = p.labels as PromptLabel[];
-  if (!Array.isArray(labels) || labels.length < 2) throw bad('labels', 'must list at least 2 labels');
-  labels.forEach((l, i) => {
-    if (!l || l.id !== i || typeof l.name !== 'string' || !isIdList(l.ids) || l.ids.length === 0) throw bad(`labels[${i}]`, `must be {id: ${i}, name, words, ids: [token ids]}`);
-  });
+  checkLabels(labels, 'labels', bad);
+  if (p.version === 1) {
+    if (p.calibration !== undefined || p.ensemble !== undefined) throw bad('version', "1 has no 'calibration' or 'ensemble': use version 2");
+    p.calibration = { mode: 'none', offsets: null } satisfies PromptCalibration;
+  }
+  checkCalibration(p.calibration, labels.length, 'calibration', bad);
+  if (p.ensemble !== undefined) {
+    const e = p.ensemble as { members?: unknown };
+    if (!e || !Array.isArray(e.members) || e.members.length < 1) throw bad('ensemble.members', 'must list at least one member');
+    e.members.forEach((m: Record<string, unknown>, k: number) => {
+      const w = `ensemble.members[${k}]`;
+      if (!m || typeof m !== 'object') throw bad(w, 'must be {slots, labels, calibration, scores}');
+      checkSlots(template, m.slots as PromptFile['slots'], `${w}.slots`, bad);
+      checkLabels(m.labels as PromptLabel[], `${w}.labels`, bad);
+      if ((m.labels as PromptLabel[]).length !== labels.length) throw bad(`${w}.labels`, `must list the same ${labels.length} labels`);
+      checkCalibration(m.calibration, labels.length, `${w}.calibration`, bad);
+    });
+    if (p.soft !== undefined) throw bad('ensemble', 'cannot be combined with soft');
+  }
   const m = p.model as PromptFile['model'];
   if (!m || typeof m.name !== 'string' || (m.dtype !== 'int8' && m.dtype !== 'fp32')) throw bad('model', "must name the model and its dtype ('int8' or 'fp32')");
   if (p.soft !== undefined) checkSoft(p.soft, template.slots.reduce((n, s) => n + slots[s.name].ids.length, 0), bad);
   return raw as PromptFile;
+}
+
+type Bad = (field: string, what: string) => UserError;
+
+function checkSlots(template: Template, slots: PromptFile['slots'], where: string, bad: Bad): void {
+  if (!slots || typeof slots !== 'object') throw bad(where, 'must be an object');
+  for (const s of template.slots) {
+    const ids = slots[s.name]?.ids;
+    if (!isIdList(ids) || ids.length > s.length) throw bad(`${where}.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
+  }
+}
+
+function checkLabels(labels: PromptLabel[], where: string, bad: Bad): void {
+  if (!Array.isArray(labels) || labels.length < 2) throw bad(where, 'must list at least 2 labels');
+  labels.forEach((l, i) => {
+    if (!l || l.id !== i || typeof l.name !== 'string' || !isIdList(l.ids) || l.ids.length === 0) throw bad(`${where}[${i}]`, `must be {id: ${i}, name, words, ids: [token ids]}`);
+  });
+}
+
+function checkCalibration(c: unknown, numLabels: number, where: string, bad: Bad): void {
+  const cal = c as PromptCalibration;
+  if (!cal || typeof cal !== 'object' || !(CALIBRATIONS as readonly string[]).includes(cal.mode)) throw bad(`${where}.mode`, `must be one of ${CALIBRATIONS.join(', ')}`);
+  if (cal.mode === 'none' ? cal.offsets !== null : !Array.isArray(cal.offsets) || cal.offsets.length !== numLabels || !cal.offsets.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    throw bad(`${where}.offsets`, cal.mode === 'none' ? "must be null with mode 'none'" : `must list ${numLabels} finite numbers, one per label`);
+  }
 }
 
 function isIdList(v: unknown): v is number[] {

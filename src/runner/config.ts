@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import { UserError } from '../errors';
 import { DEFAULT_DTYPE, DEFAULT_MODEL, DTYPES, Dtype } from '../model/modelFolder';
-import { OBJECTIVES, ObjectiveName } from '../scoring/metrics';
+import { CALIBRATIONS, CalibrationMode, DEFAULT_CALIBRATION } from '../prompt/calibration';
+import { DEFAULT_OBJECTIVE, OBJECTIVES, ObjectiveName } from '../scoring/metrics';
+import { SELECTIONS, SelectionRule } from './select';
 
 /**
  * A search experiment, as written in `searches/*.json`. Every field but `template`, the data
@@ -23,9 +25,10 @@ export interface SearchConfig {
   /**
    * Search the label words too (one searched word per label), from model-proposed candidates.
    * `context` fills the slots while the candidates are proposed (e.g. {"A": "it was"}); default:
-   * each slot position's most likely token.
+   * each slot position's most likely token. `wordsPerLabel` (default 1): how many words each
+   * label gets (its score is their log-sum-exp).
    */
-  searchVerbalizer: boolean | { candidates?: number; context?: Record<string, string> };
+  searchVerbalizer: boolean | { candidates?: number; context?: Record<string, string>; wordsPerLabel?: number };
   candidates: {
     /** Model-proposed tokens per slot position. */
     topK: number;
@@ -37,6 +40,12 @@ export interface SearchConfig {
   strategy: 'random' | 'beam' | 'genetic' | 'reinforce';
   strategyParams: Record<string, unknown>;
   objective: ObjectiveName;
+  /** How label priors are removed before deciding (prompt/calibration.ts): inputs (default), content-free, none. */
+  calibration: CalibrationMode;
+  /** What picks the winner among the top `selectTopK` by train: its dev objective, or train and dev together. */
+  selection: SelectionRule;
+  /** Average the best `ensemble` prompts' calibrated log-probabilities (1: a single prompt). */
+  ensemble: number;
   /** Hard cap on example evaluations (candidate × example forward passes), train and dev together. */
   budget: number;
   /** How many of the best train candidates are scored on dev to pick the winner. */
@@ -65,7 +74,10 @@ export const CONFIG_DEFAULTS = {
   searchVerbalizer: false,
   candidates: { topK: 64, allowLabelWords: false },
   strategyParams: {},
-  objective: 'accuracy' as ObjectiveName,
+  objective: DEFAULT_OBJECTIVE as ObjectiveName,
+  calibration: DEFAULT_CALIBRATION as CalibrationMode,
+  selection: 'dev' as SelectionRule,
+  ensemble: 1,
   budget: 50_000,
   selectTopK: 5,
   scorer: 'mask-head' as const,
@@ -94,9 +106,11 @@ const FIELDS: Record<keyof SearchConfig | '$schema' | 'description', (v: unknown
   },
   searchVerbalizer: (v, w) => {
     if (typeof v === 'boolean') return;
-    obj(v, w, ['candidates', 'context']);
+    obj(v, w, ['candidates', 'context', 'wordsPerLabel']);
     const c = (v as Record<string, unknown>).candidates;
     if (c !== undefined) posInt(c, `${w}.candidates`);
+    const k = (v as Record<string, unknown>).wordsPerLabel;
+    if (k !== undefined) posInt(k, `${w}.wordsPerLabel`);
     const ctx = (v as Record<string, unknown>).context;
     if (ctx !== undefined) {
       obj(ctx, `${w}.context`);
@@ -118,6 +132,9 @@ const FIELDS: Record<keyof SearchConfig | '$schema' | 'description', (v: unknown
   strategy: (v, w) => oneOf(v, w, STRATEGIES),
   strategyParams: (v, w) => obj(v, w),
   objective: (v, w) => oneOf(v, w, OBJECTIVES),
+  calibration: (v, w) => oneOf(v, w, CALIBRATIONS),
+  selection: (v, w) => oneOf(v, w, SELECTIONS),
+  ensemble: posInt,
   budget: posInt,
   selectTopK: posInt,
   workers: posInt,
@@ -174,6 +191,7 @@ export function validateConfig(raw: unknown, where: string): SearchConfig {
   const c = { ...CONFIG_DEFAULTS, ...r } as SearchConfig;
   c.candidates = { ...CONFIG_DEFAULTS.candidates, ...(r.candidates as object) };
   c.racing = { ...CONFIG_DEFAULTS.racing, ...(r.racing as object) };
+  if (c.ensemble > c.selectTopK) throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
   c.name ??= where.replace(/^.*\//, '').replace(/\.json$/, '');
   return c;
 }
