@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { TASKS, getTask } from '../data/tasks';
+import { TASKS } from '../data/tasks';
 import { UserError } from '../errors';
 import { Cell, aggregate, publishedRows, toMarkdown } from '../reports/leaderboardTable';
 import { toHtml } from '../reports/leaderboardHtml';
-import { evaluateTemplate } from '../scoring/evaluate';
+import { CALIBRATIONS, CalibrationMode } from '../prompt/calibration';
+import { BaselineSetting, manualCell, probeCell } from './baselines';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import { SearchConfig, validateConfig } from './config';
 import { runSearchAndRefine } from './run';
@@ -14,6 +15,12 @@ export interface SuiteMethod {
   name: string;
   /** `manual`: the task's hand-written prompt (datasets README); otherwise a search config fragment. */
   manual?: boolean;
+  /** With `manual`: how label priors are removed (default `none`: the raw prompt). */
+  calibration?: CalibrationMode;
+  /** The linear probe baseline (logistic regression on the mask's vocabulary log-probabilities). */
+  probe?: boolean;
+  /** A search whose cell reports its ensemble of the best `ensemble` prompts (sets the config's `ensemble`). */
+  ensemble?: number;
   strategy?: string;
   strategyParams?: Record<string, unknown>;
   searchVerbalizer?: boolean | { candidates?: number };
@@ -59,13 +66,15 @@ export function readSuite(file: string): Suite {
   for (const t of raw.tasks) if (!TASKS[t]) throw new UserError(`${file}: unknown task '${t}' (bundled tasks: ${Object.keys(TASKS).join(', ')})`);
   for (const m of raw.methods) {
     if (!m.name) throw new UserError(`${file}: every method needs a name`);
-    if (!m.manual && !['random', 'beam', 'genetic', 'reinforce'].includes(m.strategy ?? '')) {
-      throw new UserError(`${file}: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, or random, beam, genetic, reinforce)`);
+    if (!m.manual && !m.probe && !['random', 'beam', 'genetic', 'reinforce'].includes(m.strategy ?? '')) {
+      throw new UserError(`${file}: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, probe: true, or random, beam, genetic, reinforce)`);
     }
+    if (m.calibration !== undefined && !(CALIBRATIONS as readonly string[]).includes(m.calibration)) throw new UserError(`${file}: method '${m.name}': calibration must be one of ${CALIBRATIONS.join(', ')}`);
+    if (m.ensemble !== undefined && (!Number.isInteger(m.ensemble) || m.ensemble < 2)) throw new UserError(`${file}: method '${m.name}': ensemble must be an integer >= 2`);
   }
   raw.base ??= {};
   // Validate every search cell's config now, so a typo fails before hours of work.
-  for (const task of raw.tasks) for (const m of raw.methods.filter((x) => !x.manual)) cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
+  for (const task of raw.tasks) for (const m of raw.methods.filter((x) => !x.manual && !x.probe)) cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
   return raw;
 }
 
@@ -82,6 +91,7 @@ function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where:
       ...(m.strategyParams ? { strategyParams: m.strategyParams } : {}),
       ...(m.searchVerbalizer !== undefined ? { searchVerbalizer: m.searchVerbalizer } : {}),
       ...(m.refine !== undefined ? { refine: m.refine } : {}),
+      ...(m.ensemble !== undefined ? { ensemble: m.ensemble } : {}),
     },
     where,
   );
@@ -115,7 +125,8 @@ export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Pr
           continue;
         }
         log(`[${k}/${total}] ${m.name} on ${task}, seed ${seed}`);
-        const cell = m.manual ? await manualCell(suite, m, task, seed) : await searchCell(suite, m, task, seed, runDir, opts);
+        const setting = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as BaselineSetting;
+        const cell = m.manual ? await manualCell(m.name, task, seed, setting, m.calibration ?? 'none') : m.probe ? await probeCell(m.name, task, seed, setting) : await searchCell(suite, m, task, seed, runDir, opts);
         if (!cell) {
           complete = false;
           continue;
@@ -130,19 +141,16 @@ export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Pr
   return { cells, complete };
 }
 
-async function manualCell(suite: Suite, m: SuiteMethod, task: string, seed: number): Promise<Cell> {
-  const info = getTask(task);
-  const base = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as Record<string, string>;
-  const common = { model: base.model, dtype: (base.dtype as 'fp32' | 'int8') ?? undefined, template: info.manualTemplate, verbalizer: info.manualLabelWords };
-  const [dev, test] = [await evaluateTemplate({ ...common, data: { task, seed }, split: 'dev' }), await evaluateTemplate({ ...common, data: { task, seed }, split: 'test' })];
-  return { method: m.name, task, seed, testAccuracy: test.accuracy, devAccuracy: dev.accuracy, trainAccuracy: null, prompt: test.prompt, labelWords: test.labelWords, evaluations: 0, seconds: dev.seconds + test.seconds };
-}
-
 async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: number, runDir: string, opts: LeaderboardOptions): Promise<Cell | undefined> {
   const config = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
   const resume = fs.existsSync(path.join(runDir, 'space.json'));
   const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log });
   if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
+  if (m.ensemble) {
+    const e = best.ensemble;
+    if (!e || e.testAccuracy === null) return undefined;
+    return { method: m.name, task, seed, testAccuracy: e.testAccuracy, devAccuracy: e.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: `ensemble of ${e.members.length}: ${e.members.map((x) => x.prompt).join(' | ')}`, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
+  }
   const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
   if (!refined || refined.refined.test === null) return cell;
   // The refined soft prompt; the discrete winner it started from stays in the cell for comparison.
