@@ -41,7 +41,7 @@ describe('export and predict', () => {
 
   test('the prompt file holds the run, in the documented schema', () => {
     const p = readPromptFile(promptPath);
-    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 1, template: best.template, slots: best.slots });
+    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.template, slots: best.slots, calibration: best.calibration });
     expect(p.labels).toEqual([
       { id: 0, name: 'negative', words: ['terrible'], ids: best.labelIds[0] },
       { id: 1, name: 'positive', words: ['great'], ids: best.labelIds[1] },
@@ -109,10 +109,10 @@ describe('export and predict', () => {
   test('a prompt file of another schema version: exit 2, one line', () => {
     const p = readPromptFile(promptPath);
     const file = path.join(tmp(), 'v2.json');
-    fs.writeFileSync(file, JSON.stringify({ ...p, version: 2 }));
+    fs.writeFileSync(file, JSON.stringify({ ...p, version: 3 }));
     const r = cli(['predict', '--prompt', file], 'x\n');
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 2; this promptsearch reads version 1\n`);
+    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 3; this promptsearch reads versions 1 and 2\n`);
   });
 
   test('export errors: missing run dir, unfinished run, several runs without --out', () => {

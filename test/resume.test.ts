@@ -19,19 +19,24 @@ const space: SearchSpace = {
   ],
 };
 
-/** Example i is right with a rate that depends on the tokens: a deterministic fake scorer. */
+/** Gold labels of the N train examples (grouped by label, like the bundled files). */
+const LABELS = Array.from({ length: N }, (_, i) => (i < N / 2 ? 0 : 1));
+
+/**
+ * Example i leans to its gold label with a rate that depends on the tokens: a deterministic fake
+ * scorer returning label log-probabilities (calibrated per candidate, as in a real search).
+ */
 async function fakeScore(t: ScoreTask): Promise<ScoreResult> {
   const [a0, a1] = t.slots.A;
   const b = t.slots.B[0];
   const rate = ((a0 * 31 + a1 * 17 + b * 7) % 97) / 97;
-  const correct: boolean[] = [];
-  const gaps: number[] = [];
+  const logProbs: number[][] = [];
   for (let i = t.start; i < t.end; i++) {
     const right = ((a0 * 7919 + a1 * 131 + b * 17 + i * 104729) % 1000) / 1000 < rate;
-    correct.push(right);
-    gaps.push(right ? rate : rate - 1);
+    const p0 = right === (LABELS[i] === 0) ? 0.5 + rate / 2 : 0.5 - rate / 2.5;
+    logProbs.push([Math.log(p0), Math.log(1 - p0)]);
   }
-  return { correct, gaps };
+  return { logProbs };
 }
 
 interface Line {
@@ -48,6 +53,9 @@ async function search(name: StrategyName, opts: { stopAfterPolls?: number; repla
     decode: (c) => ({ slots: { A: c.tokens[0], B: c.tokens[1] }, labelIds: [[0], [1]] }),
     score: fakeScore,
     trainSize: N,
+    trainLabels: LABELS,
+    numLabels: 2,
+    calibration: 'inputs',
     budget: 150 * N,
     objective: 'accuracy',
     seed: 5,
@@ -87,7 +95,7 @@ describe('a stopped search resumes to the result it would have reached uninterru
     const lines = async (stop?: number, replay?: Line[]) => {
       const out: Line[] = [];
       let polls = 0;
-      const ev = new BudgetedEvaluator({ space, decode: (c) => ({ slots: { A: c.tokens[0], B: c.tokens[1] }, labelIds: [[0], [1]] }), score: fakeScore, trainSize: N, budget: 40 * N, objective: 'accuracy', seed: 5, replay: replay && new Map(replay.map((l) => [l.key, { score: l.score, cost: l.cost }])), stopRequested: stop === undefined ? undefined : () => ++polls > stop, onScored: (b) => b.forEach((x) => !x.replayed && out.push({ key: candidateKey(x.candidate), score: x.score, cost: x.cost })) });
+      const ev = new BudgetedEvaluator({ space, decode: (c) => ({ slots: { A: c.tokens[0], B: c.tokens[1] }, labelIds: [[0], [1]] }), score: fakeScore, trainSize: N, trainLabels: LABELS, numLabels: 2, calibration: 'inputs', budget: 40 * N, objective: 'accuracy', seed: 5, replay: replay && new Map(replay.map((l) => [l.key, { score: l.score, cost: l.cost }])), stopRequested: stop === undefined ? undefined : () => ++polls > stop, onScored: (b) => b.forEach((x) => !x.replayed && out.push({ key: candidateKey(x.candidate), score: x.score, cost: x.cost })) });
       await rogue.run(ev);
       return out;
     };

@@ -14,7 +14,7 @@ const bad = (extra: Record<string, unknown>) => () => parseSearchConfig({ ...bas
 describe('search config schema', () => {
   test('defaults are filled, strategy params kept', () => {
     const c = parseSearchConfig({ ...base, strategyParams: { width: 2 } }, 'searches/x.json');
-    expect(c).toMatchObject({ name: 'x', model: 'bert-mini-imdb-uncased', dtype: 'int8', seed: 13, budget: 50000, selectTopK: 5, scorer: 'mask-head', objective: 'accuracy' });
+    expect(c).toMatchObject({ name: 'x', model: 'bert-mini-imdb-uncased', dtype: 'int8', seed: 13, budget: 50000, selectTopK: 5, scorer: 'mask-head', objective: 'ce', calibration: 'inputs', selection: 'dev', ensemble: 1 });
     expect(c.candidates).toEqual({ topK: 64, allowLabelWords: false });
     expect(c.racing).toEqual({ fraction: 0, topK: 16, z: 0 });
     expect(c.strategyParams).toEqual({ width: 2 });
@@ -100,5 +100,17 @@ describe('prompt file schema', () => {
     [{ scores: undefined }, /p\.json: missing field 'scores'/],
   ])('rejects %j with one line naming the field', (edit, msg) => {
     expect(check(edit)).toThrow(msg);
+  });
+});
+
+describe('search config schema: decision-rule fields', () => {
+  const base = { task: 'sst-2', template: '{x} <A:1> [MASK] .', verbalizer: 'bad,good', strategy: 'beam' };
+  test('calibration, selection, ensemble and wordsPerLabel are checked, one line naming the field', () => {
+    expect(() => parseSearchConfig({ ...base, calibration: 'sometimes' }, 'x.json')).toThrow('x.json: calibration: expected one of inputs, content-free, none');
+    expect(() => parseSearchConfig({ ...base, selection: 'test' }, 'x.json')).toThrow('x.json: selection: expected one of dev, train+dev');
+    expect(() => parseSearchConfig({ ...base, ensemble: 0 }, 'x.json')).toThrow('x.json: ensemble: expected a positive integer');
+    expect(() => parseSearchConfig({ ...base, ensemble: 6 }, 'x.json')).toThrow(/ensemble: 6 members need selectTopK >= 6/);
+    expect(() => parseSearchConfig({ ...base, searchVerbalizer: { wordsPerLabel: 0 } }, 'x.json')).toThrow('x.json: searchVerbalizer.wordsPerLabel: expected a positive integer');
+    expect(parseSearchConfig({ ...base, ensemble: 3, calibration: 'none', objective: 'margin' }, 'x.json')).toMatchObject({ ensemble: 3, calibration: 'none', objective: 'margin' });
   });
 });

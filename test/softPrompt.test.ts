@@ -8,7 +8,7 @@ import { readWordEmbeddings } from '../src/model/graph/embedsInput';
 import { resolveModel } from '../src/model/modelFolder';
 import { loadPrompt } from '../src/prompt/applyPrompt';
 import { PromptFile, promptFileFromRun, readPromptFile, validatePromptFile } from '../src/prompt/promptFile';
-import { crossEntropy, project, randomProjection, std } from '../src/refine/projection';
+import { project, randomProjection, std } from '../src/refine/projection';
 import { RefineResult, SoftPromptData, runRefine } from '../src/refine/refine';
 import { BestResult } from '../src/runner/run';
 import { CLI, tinySearchRun } from './helpers';
@@ -59,12 +59,6 @@ describe('projection (BBT building blocks)', () => {
     expect(Array.from(project(p0, a, [0, 0]))).toEqual([1, 2]);
   });
 
-  test('crossEntropy: mean of log-sum-exp minus the gold score', () => {
-    // [0, ln 3], gold 0: ln(1 + 3) − 0 = ln 4; [0, 0], gold 1: ln 2. Mean: 1.5 ln 2.
-    expect(crossEntropy([[0, Math.log(3)], [0, 0]], [0, 1])).toBeCloseTo(1.5 * Math.log(2), 12);
-    // Shift-invariant (large scores do not overflow).
-    expect(crossEntropy([[1000, 1000 + Math.log(3)]], [1])).toBeCloseTo(Math.log(4 / 3), 9);
-  });
 });
 
 describe('soft prompts: refine, export --soft, predict', () => {
@@ -115,7 +109,7 @@ describe('soft prompts: refine, export --soft, predict', () => {
   test('export --soft: the schema\'s soft field, refined scores', () => {
     const p = readPromptFile(softPromptPath);
     const soft = readJson<SoftPromptData>(path.join(runDir, 'refine', 'soft.json'));
-    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 1, template: best.template, slots: best.slots });
+    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.template, slots: best.slots, calibration: soft.calibration });
     expect(p.scores).toEqual(result.refined);
     expect(p.soft).toEqual({
       hidden: soft.hidden,

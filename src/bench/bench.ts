@@ -24,6 +24,7 @@ import { writeJsonAtomic } from '../runner/atomic';
 import { packageVersions } from '../runner/versions';
 import { ScoringPool } from '../scoring/pool';
 import { scorePrompt } from '../scoring/scorer';
+import { judge } from '../scoring/metrics';
 import { ScoreTask } from '../scoring/workerProtocol';
 import { encoderShape, totalFlops } from './flops';
 import { measureMatmulPeak } from './matmulPeak';
@@ -97,12 +98,11 @@ async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, 
     const tasks: ScoreTask[] = [];
     for (let start = 0; start < examples.length; start += BATCH) tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
     await Promise.all(tasks.slice(0, Math.max(workers, 2)).map((t) => pool.score(t)));
-    let correct: boolean[] = [];
+    let predictions: number[] = [];
     const timed = await timePasses(examples.length, async () => {
-      correct = (await Promise.all(tasks.map((t) => pool.score(t)))).flatMap((r) => r.correct);
+      predictions = (await Promise.all(tasks.map((t) => pool.score(t)))).flatMap((r) => r.logProbs.map((lp) => judge(lp, 0).predicted));
     });
-    // Two labels: the prediction is the gold label when correct, the other one when not.
-    return { ...timed, predictions: correct.map((c, i) => (c ? examples[i].label : 1 - examples[i].label)) };
+    return { ...timed, predictions };
   } finally {
     await pool.close();
   }

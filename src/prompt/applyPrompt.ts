@@ -5,8 +5,9 @@ import { LoadedModel, loadModel, modelMaxLength } from '../model/load';
 import { Dtype, resolveModel, sha256File } from '../model/modelFolder';
 import { PromptTokenizer } from '../model/tokenizer';
 import { cacheDir } from '../paths';
-import { softmax } from '../scoring/metrics';
-import { scorePrompt } from '../scoring/scorer';
+import { judge, softmax } from '../scoring/metrics';
+import { promptLogProbs } from '../scoring/scorer';
+import { ensembleLogProbs } from './calibration';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from './encode';
 import { PromptFile, PromptLabel, readPromptFile, validatePromptFile } from './promptFile';
 import { parseTemplate } from './template';
@@ -18,7 +19,11 @@ export interface Prediction {
   /** Predicted label id (ties → the lowest). */
   label: number;
   labelName: string;
-  /** Per label: log-sum-exp of the label words' logits at the mask. */
+  /**
+   * Per label: the log-probability the decision used: log-softmax over the labels' scores
+   * (log-sum-exp of each label's word logits) minus the prompt's calibration offsets,
+   * renormalised; for an ensemble, the mean of its members' values.
+   */
   scores: number[];
   /** Softmax over `scores`. */
   probabilities: number[];
@@ -116,8 +121,12 @@ async function loadSoftModel(prompt: PromptFile, opts: LoadPromptOptions): Promi
 function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
   // Inputs are keyed by field name, so `{x}` reads the field `x` whatever the run's column was.
   const ct = compileTemplate(parseTemplate(prompt.template), model.tokenizer, 'x', model.maxLength);
-  const slots = Object.fromEntries(Object.entries(prompt.slots).map(([name, s]) => [name, s.ids]));
-  const labelIds = prompt.labels.map((l) => l.ids);
+  // One member, or the ensemble's: each applied with its own slots, label words and offsets.
+  const members = (prompt.ensemble?.members ?? [prompt]).map((m) => ({
+    slots: Object.fromEntries(Object.entries(m.slots).map(([name, s]) => [name, s.ids])),
+    labelIds: m.labels.map((l) => l.ids),
+    offsets: m.calibration.offsets ?? undefined,
+  }));
   let disposed = false;
   return {
     prompt,
@@ -126,12 +135,15 @@ function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
     async classify(inputs) {
       if (disposed) throw new Error('classify() after dispose()');
       const examples = inputs.map((x) => encodeInput(ct, model, x));
-      const out: Prediction[] = [];
-      // scorePrompt batches within SPLIT_CHUNK-row chunks, like the run's test scoring: the same
-      // rows in the same order give the run's numbers exactly (int8 quantizes per batch).
-      const { scores } = await scorePrompt(model.backend, ct, examples, slots, labelIds);
-      for (const s of scores) out.push({ label: s.predicted, labelName: prompt.labels[s.predicted].name, scores: s.labelScores, probabilities: softmax(s.labelScores) });
-      return out;
+      // promptLogProbs batches within SPLIT_CHUNK-row chunks, like the run's test scoring: the
+      // same rows in the same order give the run's numbers exactly (int8 quantizes per batch).
+      const perMember = [];
+      for (const m of members) perMember.push({ logProbs: await promptLogProbs(model.backend, ct, examples, m.slots, m.labelIds), offsets: m.offsets });
+      const scores = ensembleLogProbs(perMember);
+      return scores.map((lp) => {
+        const { predicted } = judge(lp, 0);
+        return { label: predicted, labelName: prompt.labels[predicted].name, scores: lp, probabilities: softmax(lp) };
+      });
     },
     async dispose() {
       if (!disposed) await model.dispose();
@@ -142,7 +154,7 @@ function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
 
 function encodeInput(ct: CompiledTemplate, model: LoadedModel, input: PromptInput): EncodedExample {
   const fields = typeof input === 'string' ? { x: input } : input;
-  // The label is unknown; scorePrompt needs one and it only affects the gap, which is unused.
+  // The label is unknown and never read.
   return encodeExample(ct, model.tokenizer, { fields, label: 0 });
 }
 

@@ -1,15 +1,24 @@
 /**
  * The prompt file: a found prompt, self-contained, to apply without the run directory.
  *
- * Schema `promptsearch/prompt`, version 1 (JSON object):
+ * Schema `promptsearch/prompt`, version 2 (JSON object):
  *
- * - `schema`, `version`: always `"promptsearch/prompt"`, `1`; readers refuse anything else.
+ * - `schema`, `version`: always `"promptsearch/prompt"`, `2`; version 1 files (no calibration)
+ *   are still read and applied as they were found (raw scores); readers refuse anything else.
  * - `template`: the search template, e.g. `"{x} <A:2> [MASK] ."`.
  * - `slots`: per slot name, the searched tokens: `ids` (what the model reads; authoritative),
  *   `tokens` (vocabulary strings) and `text` (decoded, for humans). Ids, not text, are applied:
  *   re-tokenizing the text need not give the same ids back.
  * - `labels`: one per label, in label order: `id` (the integer label), `name`, `words` (label
  *   words) and `ids` (their token ids; a label's score is the log-sum-exp of their logits).
+ * - `calibration`: the decision rule: `mode` (`inputs`, `content-free` or `none`) and `offsets`
+ *   (one number per label, subtracted from the label log-probabilities before the argmax; null
+ *   for `none`). Stored, not recomputed, so predictions reproduce the recorded accuracies exactly.
+ * - `ensemble` (optional; `promptsearch export --ensemble` of a run with `ensemble` > 1): `members`,
+ *   each `{slots, labels, calibration, scores: {train, dev}}` for the same template; the ensemble's
+ *   label log-probabilities are the mean of the members' calibrated ones. The top-level `slots`,
+ *   `labels` and `calibration` are the first (selected) member's; `scores` are the ensemble's dev and
+ *   test accuracy, with the first member's train accuracy.
  * - `model`: `name` (bundled model name, or the model folder's absolute path), `dtype`,
  *   `onnxSha256` and `tokenizerSha256` of the files the search used.
  * - `scores`: `train`, `dev`, `test` accuracy of the run (`dev`/`test` may be null).
@@ -36,13 +45,25 @@ import { BUNDLED_MODELS_DIR } from '../paths';
 import type { SearchConfig } from '../runner/config';
 import { BestResult, RefineResult, RunDir } from '../runner/runDir';
 import { packageVersions } from '../runner/versions';
-import { parseTemplate } from './template';
 import { z } from 'zod';
 import { DTYPES } from '../model/modelFolder';
 import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
+import { CALIBRATIONS, Calibration } from './calibration';
+import { Template, parseTemplate } from './template';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
-export const PROMPT_VERSION = 1;
+export const PROMPT_VERSION = 2;
+/** Versions this promptsearch reads: 1 (before calibration: applied raw) and 2. */
+export const READABLE_PROMPT_VERSIONS = [1, 2];
+
+export type PromptCalibration = Calibration;
+
+export interface EnsembleMemberFile {
+  slots: PromptFile['slots'];
+  labels: PromptLabel[];
+  calibration: PromptCalibration;
+  scores: { train: number; dev: number };
+}
 
 export interface PromptLabel {
   id: number;
@@ -53,10 +74,13 @@ export interface PromptLabel {
 
 export interface PromptFile {
   schema: typeof PROMPT_SCHEMA;
-  version: typeof PROMPT_VERSION;
+  version: number;
   template: string;
   slots: Record<string, { ids: number[]; tokens: string[]; text: string }>;
   labels: PromptLabel[];
+  /** Absent only in version 1 files; validatePromptFile fills `{mode: 'none', offsets: null}` for them. */
+  calibration: PromptCalibration;
+  ensemble?: { members: EnsembleMemberFile[] };
   model: { name: string; dtype: string; onnxSha256: string; tokenizerSha256: string };
   scores: { train: number; dev: number | null; test: number | null };
   search: SearchConfig;
@@ -82,6 +106,8 @@ export interface SoftPrompt {
 export interface PromptFromRunOptions {
   /** Export the refined soft prompt (`<runDir>/refine/soft.json`) instead of the discrete one. */
   soft?: boolean;
+  /** Export the run's ensemble (best.json `ensemble`, from a search with `ensemble` > 1). */
+  ensemble?: boolean;
 }
 
 /** Builds the prompt file of a finished run directory (with `soft`, of its refined soft prompt). */
@@ -89,13 +115,19 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
   const run = new RunDir(runDir);
   const { config: search, resolved, best } = run.readFinished();
   const names = search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i));
-  const soft = opts.soft === true ? readSoft(run, search.template, best) : undefined;
+  if (opts.soft && opts.ensemble) throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
+  const refined = opts.soft === true ? readSoft(run, search.template, best) : undefined;
+  if (opts.ensemble && !best.ensemble) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
+  const labelsOf = (labelIds: number[][], labelWords: string[][]): PromptLabel[] => labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: labelWords[id], ids }));
+  // Runs from before calibration have no `calibration` in best.json: they decided on raw scores.
+  const calibration: PromptCalibration = best.calibration ? { mode: best.calibration.mode, offsets: best.calibration.offsets } : { mode: 'none', offsets: null };
   const file: PromptFile = {
     schema: PROMPT_SCHEMA,
     version: PROMPT_VERSION,
     template: best.template,
     slots: best.slots,
-    labels: best.labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: best.labelWords[id], ids })),
+    labels: labelsOf(best.labelIds, best.labelWords),
+    calibration,
     model: { name: modelName(resolved.modelDir), dtype: best.dtype, onnxSha256: resolved.modelSha256, tokenizerSha256: resolved.tokenizerSha256 },
     scores: { train: best.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy },
     search,
@@ -103,15 +135,24 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
     promptsearchVersion: packageVersions().promptsearch,
     createdAt: new Date().toISOString(),
   };
-  if (soft) {
-    file.soft = soft;
-    file.scores = { ...soft.refine.refined };
+  if (refined) {
+    file.soft = refined.soft;
+    file.scores = { ...refined.soft.refine.refined };
+    // The refined prompt's own decision rule (none for soft prompts refined before calibration).
+    file.calibration = refined.calibration;
+  }
+  if (opts.ensemble && best.ensemble) {
+    const e = best.ensemble;
+    file.ensemble = {
+      members: e.members.map((m) => ({ slots: m.slots, labels: labelsOf(m.labelIds, m.labelWords), calibration: { mode: calibration.mode, offsets: m.offsets }, scores: { train: m.trainAccuracy, dev: m.devAccuracy } })),
+    };
+    file.scores = { train: best.trainAccuracy, dev: e.devAccuracy, test: e.testAccuracy };
   }
   return file;
 }
 
 /** The run's refine output as a prompt file's `soft`; checked against the run's best prompt. */
-function readSoft(run: RunDir, template: string, best: BestResult): SoftPrompt {
+function readSoft(run: RunDir, template: string, best: BestResult): { soft: SoftPrompt; calibration: PromptCalibration } {
   const runDir = run.dir;
   const softFile = run.file('refineSoft');
   const resultFile = run.file('refineResult');
@@ -139,7 +180,7 @@ function readSoft(run: RunDir, template: string, best: BestResult): SoftPrompt {
     },
   };
   checkSoft(soft, slotIds.length, (field, what) => new UserError(`${softFile}: '${field}' ${what}`));
-  return soft;
+  return { soft, calibration: data.calibration ?? { mode: 'none', offsets: null } };
 }
 
 /** The fields a soft prompt is applied with: one finite vector of `hidden` numbers per slot token, and the model's sha256. */
@@ -186,13 +227,29 @@ export function readPromptFile(file: string): PromptFile {
 const tokenIds = () => z.array(z.number().int().min(0), says('must be a list of token ids'));
 const sha256 = () => z.string(says('must be a sha256 (64 hex digits)')).regex(/^[0-9a-f]{64}$/, says('must be a sha256 (64 hex digits)'));
 
+const slotsSchema = () => z.record(z.string(), z.object({ ids: tokenIds(), tokens: z.array(z.string()).optional(), text: z.string().optional() }), says('must be an object'));
+const labelsSchema = () =>
+  z
+    .array(z.object({ id: z.number().int().min(0), name: z.string(says('must be a string')), words: words(), ids: tokenIds().min(1, says('must list at least one token id')) }), says('must be a list'))
+    .min(2, says('must list at least 2 labels'));
+const calibrationSchema = () =>
+  z.object(
+    {
+      mode: oneOf(CALIBRATIONS),
+      offsets: z.array(z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')), says('must be a list of numbers or null')).nullable(),
+    },
+    says('must be {mode, offsets}'),
+  );
+
 /** The fields a prompt is applied with (`soft` is checked against the template's slot tokens below). */
 const promptFileSchema = z.object({
   template: z.string(says('must be a string')),
-  slots: z.record(z.string(), z.object({ ids: tokenIds(), tokens: z.array(z.string()).optional(), text: z.string().optional() }), says('must be an object')),
-  labels: z
-    .array(z.object({ id: z.number().int().min(0), name: z.string(says('must be a string')), words: words(), ids: tokenIds().min(1, says('must list at least one token id')) }), says('must be a list'))
-    .min(2, says('must list at least 2 labels')),
+  slots: slotsSchema(),
+  labels: labelsSchema(),
+  calibration: calibrationSchema(),
+  ensemble: z
+    .object({ members: z.array(z.object({ slots: slotsSchema(), labels: labelsSchema(), calibration: calibrationSchema(), scores: z.object({ train: z.number(), dev: z.number() }).optional() }), says('must be a list')).min(1, says('must list at least one member')) }, says('must be {members}'))
+    .optional(),
   model: z.object({ name: text(), dtype: oneOf(DTYPES), onnxSha256: sha256(), tokenizerSha256: sha256() }, says("must name the model, its dtype ('int8' or 'fp32') and its files' sha256")),
   scores: z.object({ train: z.number(), dev: z.number().nullable(), test: z.number().nullable() }, says('must be {train, dev, test}')),
   search: z.record(z.string(), z.unknown()).optional(),
@@ -205,17 +262,32 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`prompt file ${file}: expected a JSON object`);
   const p = raw as Record<string, unknown>;
   if (p.schema !== PROMPT_SCHEMA) throw new UserError(`${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`);
-  if (p.version !== PROMPT_VERSION) throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads version ${PROMPT_VERSION}`);
-  const parsed = parseWith(promptFileSchema, raw, `prompt file ${file}`);
+  if (!READABLE_PROMPT_VERSIONS.includes(p.version as number)) throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads versions ${READABLE_PROMPT_VERSIONS.join(' and ')}`);
   const bad = (field: string, what: string) => new UserError(`prompt file ${file}: '${field}' ${what}`);
-  const template = parseTemplate(parsed.template);
-  for (const s of template.slots) {
-    const ids = parsed.slots[s.name]?.ids;
-    if (!isIdList(ids) || ids.length > s.length) throw bad(`slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
+  if (p.version === 1) {
+    // Version 1 predates calibration: applied as it was found, on raw scores.
+    if (p.calibration !== undefined || p.ensemble !== undefined) throw bad('version', "1 has no 'calibration' or 'ensemble': use version 2");
+    p.calibration = { mode: 'none', offsets: null } satisfies PromptCalibration;
   }
-  parsed.labels.forEach((l, i) => {
-    if (l.id !== i) throw bad(`labels[${i}].id`, `must be ${i} (labels in label order)`);
-  });
+  const parsed = parseWith(promptFileSchema, raw, `prompt file ${file}`);
+  const template = parseTemplate(parsed.template);
+  const applied = (where: string, m: { slots: Record<string, { ids: number[] }>; labels: { id: number }[]; calibration: PromptCalibration }) => {
+    for (const s of template.slots) {
+      const ids = m.slots[s.name]?.ids;
+      if (!isIdList(ids) || ids.length > s.length) throw bad(`${where}slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
+    }
+    m.labels.forEach((l, i) => {
+      if (l.id !== i) throw bad(`${where}labels[${i}].id`, `must be ${i} (labels in label order)`);
+    });
+    if (m.labels.length !== parsed.labels.length) throw bad(`${where}labels`, `must list the same ${parsed.labels.length} labels`);
+    const { mode, offsets } = m.calibration;
+    if (mode === 'none' ? offsets !== null : offsets === null || offsets.length !== m.labels.length) {
+      throw bad(`${where}calibration.offsets`, mode === 'none' ? "must be null with mode 'none'" : `must list ${m.labels.length} finite numbers, one per label`);
+    }
+  };
+  applied('', parsed);
+  parsed.ensemble?.members.forEach((m, k) => applied(`ensemble.members[${k}].`, m));
+  if (parsed.ensemble && p.soft !== undefined) throw bad('ensemble', 'cannot be combined with soft');
   if (p.soft !== undefined) checkSoft(p.soft, template.slots.reduce((n, s) => n + parsed.slots[s.name].ids.length, 0), bad);
   return raw as PromptFile;
 }

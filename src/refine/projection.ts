@@ -43,13 +43,3 @@ export function std(xs: Float32Array): number {
   return Math.sqrt(v / xs.length);
 }
 
-/** Mean cross-entropy of the gold label over the label scores (log-sum-exp per label). */
-export function crossEntropy(labelScores: number[][], gold: number[]): number {
-  let total = 0;
-  labelScores.forEach((s, i) => {
-    const m = Math.max(...s);
-    const lse = m + Math.log(s.reduce((a, x) => a + Math.exp(x - m), 0));
-    total += lse - s[gold[i]];
-  });
-  return total / labelScores.length;
-}

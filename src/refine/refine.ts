@@ -8,11 +8,13 @@ import { PromptTokenizer } from '../model/tokenizer';
 import { compileTemplate, encodeExample, EncodedExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
 import { cacheDir } from '../paths';
-import { scorePrompt } from '../scoring/scorer';
+import { promptLogProbs } from '../scoring/scorer';
+import { judgeAll, summarize } from '../scoring/metrics';
+import { meanOffsets, mergeOffsets } from '../prompt/calibration';
 import type { SearchConfig } from '../runner/config';
 import { BestResult, RefineOptions, RefineResult, RunDir, SoftPromptData } from '../runner/runDir';
 import { CMAES } from './cmaes';
-import { crossEntropy, project, randomProjection, std } from './projection';
+import { project, randomProjection, std } from './projection';
 import { SoftPromptBackend } from './softPromptBackend';
 
 export const REFINE_DEFAULTS: RefineOptions = { budget: 20_000, dim: 256, sigma0: 0.5, seed: 13, loss: 'ce' };
@@ -62,18 +64,26 @@ async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult,
     slotIds.forEach((id, k) => p0.set(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden), k * emb.hidden));
     const a = randomProjection(p0.length, opts.dim, std(emb.matrix), opts.seed);
     let spent = 0;
-    const evaluate = async (soft: Float32Array | null, examples: EncodedExample[]) => {
+    // Calibration as in the search: each candidate's own offsets from the inputs it is scored on;
+    // a prompt that is kept gets offsets from the train + dev inputs (`withDev`).
+    const calibrated = config.calibration !== 'none';
+    const evaluate = async (soft: Float32Array | null, examples: EncodedExample[], fixed?: number[]) => {
       backend.soft = soft;
       spent += examples.length;
-      const { scores, summary } = await scorePrompt(backend, ct, examples, slots, labelIds);
-      const loss = opts.loss === 'ce' ? crossEntropy(scores.map((s) => s.labelScores), scores.map((s) => s.gold)) : -summary.margin;
-      return { accuracy: summary.accuracy, loss };
+      const logProbs = await promptLogProbs(backend, ct, examples, slots, labelIds);
+      const offsets = fixed ?? (calibrated ? meanOffsets(logProbs, labelIds.length) : undefined);
+      const summary = summarize(judgeAll(logProbs, examples.map((e) => e.label), offsets), labelIds.length);
+      const loss = opts.loss === 'ce' ? -summary.logLikelihood : -summary.margin;
+      return { accuracy: summary.accuracy, loss, logProbs, offsets };
     };
+    const withDev = (trainOffsets: number[] | undefined, devLogProbs: number[][]) => (trainOffsets ? mergeOffsets(trainOffsets, trainEx.length, meanOffsets(devLogProbs, labelIds.length), devLogProbs.length) : undefined);
 
     run.startLines('refineProgress');
-    const baseTrain = await evaluate(null, trainEx);
-    const baseDev = await evaluate(null, devEx);
-    let chosen = { z: null as Float64Array | null, train: baseTrain.accuracy, dev: baseDev.accuracy, generation: -1 };
+    // The discrete prompt keeps the run's decision rule (best.json's offsets).
+    const discreteOffsets = best.calibration?.offsets ?? undefined;
+    const baseTrain = await evaluate(null, trainEx, discreteOffsets);
+    const baseDev = await evaluate(null, devEx, discreteOffsets);
+    let chosen = { z: null as Float64Array | null, train: baseTrain.accuracy, dev: baseDev.accuracy, generation: -1, offsets: discreteOffsets };
     log(`refine: discrete prompt train ${baseTrain.accuracy.toFixed(4)} dev ${baseDev.accuracy.toFixed(4)}; CMA-ES d=${opts.dim}`);
 
     const es = new CMAES({ dim: opts.dim, x0: new Float64Array(opts.dim), sigma0: opts.sigma0, popSize: opts.popSize, seed: opts.seed });
@@ -85,24 +95,29 @@ async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult,
       es.tell(xs, results.map((r) => r.loss));
       let bi = 0;
       for (let i = 1; i < results.length; i++) if (results[i].loss < results[bi].loss) bi = i;
-      const d = await evaluate(project(p0, a, xs[bi]), devEx);
+      const soft = project(p0, a, xs[bi]);
+      backend.soft = soft;
+      spent += devEx.length;
+      const devLp = await promptLogProbs(backend, ct, devEx, slots, labelIds);
+      const offsets = withDev(results[bi].offsets, devLp);
+      const d = { accuracy: summarize(judgeAll(devLp, devEx.map((e) => e.label), offsets), labelIds.length).accuracy };
       // Strictly better on dev to replace: ties keep the earlier (the discrete prompt first).
-      if (d.accuracy > chosen.dev) chosen = { z: Float64Array.from(xs[bi]), train: results[bi].accuracy, dev: d.accuracy, generation: es.generation - 1 };
+      if (d.accuracy > chosen.dev) chosen = { z: Float64Array.from(xs[bi]), train: results[bi].accuracy, dev: d.accuracy, generation: es.generation - 1, offsets };
       const line = { generation: es.generation - 1, evaluations: spent, trainLoss: results[bi].loss, trainAccuracy: results[bi].accuracy, devAccuracy: d.accuracy, bestDevAccuracy: chosen.dev, sigma: es.sigma };
       run.appendLines('refineProgress', [line]);
       log(`refine: generation ${line.generation} train ${line.trainAccuracy.toFixed(4)} (loss ${line.trainLoss.toFixed(4)}) dev ${line.devAccuracy.toFixed(4)} best dev ${chosen.dev.toFixed(4)} [${spent}/${opts.budget}]`);
     }
 
     const soft = chosen.z ? project(p0, a, chosen.z) : p0;
-    const scoreTest = async (s: Float32Array | null) => {
+    // The test split is for the report: never charged, and always judged with the kept offsets.
+    const scoreTest = async (s: Float32Array | null, offsets: number[] | undefined) => {
       if (!testEx) return null;
-      const before = spent;
-      const r = await evaluate(s, testEx);
-      spent = before; // the test split is for the report: never charged
-      return r.accuracy;
+      backend.soft = s;
+      const logProbs = await promptLogProbs(backend, ct, testEx, slots, labelIds);
+      return summarize(judgeAll(logProbs, testEx.map((e) => e.label), offsets), labelIds.length).accuracy;
     };
-    const discreteTest = await scoreTest(null);
-    const refinedTest = chosen.z ? await scoreTest(soft) : discreteTest;
+    const discreteTest = await scoreTest(null, discreteOffsets);
+    const refinedTest = chosen.z ? await scoreTest(soft, chosen.offsets) : discreteTest;
     const result: RefineResult = {
       discrete: { train: baseTrain.accuracy, dev: baseDev.accuracy, test: discreteTest },
       refined: { train: chosen.train, dev: chosen.dev, test: refinedTest },
@@ -119,6 +134,7 @@ async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult,
       hidden: emb.hidden,
       vectors,
       modelSha256: sha256File(folder.onnxPath),
+      calibration: { mode: chosen.offsets ? (chosen.z ? 'inputs' : (best.calibration?.mode ?? 'inputs')) : 'none', offsets: chosen.offsets ?? null },
     };
     run.writeRefine(result, softData);
     return result;

@@ -1,5 +1,6 @@
 import seedrandom from 'seedrandom';
-import { ObjectiveName, REWARD_CORRECT, REWARD_WRONG, objectiveValue } from '../scoring/metrics';
+import { CalibrationMode, meanOffsets } from '../prompt/calibration';
+import { ObjectiveName, judgeAll, objectiveValue, summarize } from '../scoring/metrics';
 import { ScoreResult, ScoreTask } from '../scoring/workerProtocol';
 import { Candidate, ScoredCandidate, SearchContext, SearchSpace, Score, candidateKey } from '../search/types';
 
@@ -24,6 +25,13 @@ export interface EvaluatorOptions {
   decode: CandidateDecoder;
   score: (task: ScoreTask) => Promise<ScoreResult>;
   trainSize: number;
+  /** Gold labels of the train split, in the order the workers hold it. */
+  trainLabels: number[];
+  numLabels: number;
+  /** How each candidate's label priors are removed (prompt/calibration.ts). */
+  calibration: CalibrationMode;
+  /** Rows of the `calib` split (content-free inputs), scored and charged per candidate with `content-free`. */
+  calibRows?: number;
   /** Example evaluations the search may spend on train (the total budget minus the dev reserve). */
   budget: number;
   objective: ObjectiveName;
@@ -37,19 +45,15 @@ export interface EvaluatorOptions {
   stopRequested?(): boolean;
 }
 
-/** Pure: summary score from per-example results. */
-export function scoreFromResult(r: ScoreResult, objective: ObjectiveName): Score {
-  const n = r.correct.length;
-  let correct = 0;
-  let gap = 0;
-  let reward = 0;
-  for (let i = 0; i < n; i++) {
-    if (r.correct[i]) correct++;
-    gap += r.gaps[i];
-    reward += r.gaps[i] * (r.correct[i] ? REWARD_CORRECT : REWARD_WRONG);
-  }
-  const s = { accuracy: correct / n, margin: gap / n, reward: reward / n };
-  return { ...s, objective: objectiveValue(s, objective) };
+/**
+ * Pure: a candidate's score from its label log-probabilities on train examples. `offsets` are
+ * the calibration offsets to apply (undefined: raw); they are kept in the score so that dev,
+ * test and the prompt file can reuse them.
+ */
+export function scoreLogProbs(logProbs: number[][], golds: number[], numLabels: number, objective: ObjectiveName, offsets: number[] | undefined): Score {
+  const summary = summarize(judgeAll(logProbs, golds, offsets), numLabels);
+  const s = { accuracy: summary.accuracy, margin: summary.margin, reward: summary.reward, logLikelihood: summary.logLikelihood };
+  return { ...s, objective: objectiveValue(s, objective), ...(offsets ? { offsets } : {}) };
 }
 
 /**
@@ -88,7 +92,12 @@ export class BudgetedEvaluator implements SearchContext {
 
   exhausted(): boolean {
     // A candidate is only started when its full cost fits, so the cap holds whatever racing decides.
-    return this.spent + this.opts.trainSize > this.opts.budget || (this.opts.stopRequested?.() ?? false);
+    return this.spent + this.fullCost() > this.opts.budget || (this.opts.stopRequested?.() ?? false);
+  }
+
+  /** What scoring one candidate in full costs: every train example, plus the content-free rows. */
+  private fullCost(): number {
+    return this.opts.trainSize + (this.opts.calibration === 'content-free' ? (this.opts.calibRows ?? 0) : 0);
   }
 
   /** The k-th best full train accuracy so far (−∞ until k candidates are fully scored). */
@@ -102,9 +111,9 @@ export class BudgetedEvaluator implements SearchContext {
   }
 
   async evaluate(candidates: Candidate[]): Promise<ScoredCandidate[]> {
-    const n = this.opts.trainSize;
+    const n = this.fullCost();
     const threshold = this.racingThreshold(); // fixed for the batch: independent of worker timing
-    const sliceSize = threshold === -Infinity ? n : Math.max(1, Math.ceil(this.opts.racing!.fraction * n));
+    const sliceSize = threshold === -Infinity ? this.opts.trainSize : Math.max(1, Math.ceil(this.opts.racing!.fraction * this.opts.trainSize));
     const out: (ScoredCandidate | Promise<ScoredCandidate>)[] = [];
     const fresh: { key: string; candidate: Candidate; cost: number; replayed: boolean }[] = [];
     const pending = new Map<string, Promise<ScoredCandidate>>();
@@ -141,20 +150,48 @@ export class BudgetedEvaluator implements SearchContext {
     return results;
   }
 
-  /** Slice first; the rest only if the candidate can still reach the threshold. */
+  /**
+   * Slice first; the rest only if the candidate can still reach the threshold. The runner hands
+   * the workers train in a seeded, label-stratified order, so a slice holds every class.
+   */
   private async scoreRacing(candidate: Candidate, sliceSize: number, threshold: number): Promise<{ score: Score; cost: number }> {
-    const n = this.opts.trainSize;
+    const { trainSize: n, trainLabels, numLabels, objective, calibration } = this.opts;
     const { slots, labelIds } = this.opts.decode(candidate);
-    const head = await this.opts.score({ split: 'train', slots, labelIds, start: 0, end: sliceSize });
+    const contentFree = calibration === 'content-free' ? await this.opts.score({ split: 'calib', slots, labelIds, start: 0, end: this.opts.calibRows ?? 0 }) : undefined;
+    const extra = contentFree ? contentFree.logProbs.length : 0;
+    // inputs: the candidate's own offsets from the train inputs it was scored on (labels unused).
+    const offsetsFor = (lp: number[][]) => (calibration === 'none' ? undefined : meanOffsets(contentFree ? contentFree.logProbs : lp, numLabels));
+    const head = (await this.opts.score({ split: 'train', slots, labelIds, start: 0, end: sliceSize })).logProbs;
     if (sliceSize < n) {
-      const correct = head.correct.filter(Boolean).length;
+      const correct = judgeAll(head, trainLabels, offsetsFor(head)).filter((e) => e.correct).length;
       if (!canReach(correct, sliceSize, n, threshold, this.opts.racing?.z ?? 0)) {
-        return { score: { ...scoreFromResult(head, this.opts.objective), partialExamples: sliceSize }, cost: sliceSize };
+        return { score: { ...scoreLogProbs(head, trainLabels, numLabels, objective, offsetsFor(head)), partialExamples: sliceSize }, cost: sliceSize + extra };
       }
-      const tail = await this.opts.score({ split: 'train', slots, labelIds, start: sliceSize, end: n });
-      head.correct.push(...tail.correct);
-      head.gaps.push(...tail.gaps);
+      head.push(...(await this.opts.score({ split: 'train', slots, labelIds, start: sliceSize, end: n })).logProbs);
     }
-    return { score: scoreFromResult(head, this.opts.objective), cost: n };
+    return { score: scoreLogProbs(head, trainLabels, numLabels, objective, offsetsFor(head)), cost: n + extra };
   }
+}
+
+/**
+ * Pure: a seeded, label-stratified order of example indices. Every prefix holds the classes in
+ * (nearly) their overall proportions, so a racing slice of the first m examples is never one
+ * class, whatever order the data file lists them in.
+ */
+export function stratifiedOrder(labels: readonly number[], seed: number): number[] {
+  const rng = seedrandom(`promptsearch:stratify:${seed}`);
+  const byLabel = new Map<number, number[]>();
+  labels.forEach((l, i) => byLabel.set(l, [...(byLabel.get(l) ?? []), i]));
+  const keyed: { i: number; key: number; tie: number }[] = [];
+  for (const members of byLabel.values()) {
+    // Fisher–Yates within the class, then spread the class evenly over [0, 1).
+    for (let k = members.length - 1; k > 0; k--) {
+      const j = Math.floor(rng() * (k + 1));
+      [members[k], members[j]] = [members[j], members[k]];
+    }
+    const tie = rng();
+    members.forEach((i, rank) => keyed.push({ i, key: (rank + 0.5) / members.length, tie }));
+  }
+  keyed.sort((a, b) => a.key - b.key || a.tie - b.tie);
+  return keyed.map((k) => k.i);
 }

@@ -1,10 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { TASKS, getTask } from '../data/tasks';
 import { UserError } from '../errors';
 import { Cell, aggregate, publishedRows, toMarkdown } from '../reports/leaderboardTable';
 import { toHtml } from '../reports/leaderboardHtml';
-import { evaluateTemplate } from '../scoring/evaluate';
+import { BaselineSetting, manualCell, probeCell } from './baselines';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import { readJsonFile, validateConfig } from './config';
 import { Suite, SuiteMethod, parseSuite } from './schema';
@@ -25,7 +24,7 @@ export const PUBLISHED: Record<string, Record<string, number | null>> = {
 export function readSuite(file: string): Suite {
   const raw = parseSuite(readJsonFile(file, 'suite'), file);
   // Validate every search cell's config now, so a typo fails before hours of work.
-  for (const task of raw.tasks) for (const m of raw.methods.filter((x) => !x.manual)) cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
+  for (const task of raw.tasks) for (const m of raw.methods.filter((x) => !x.manual && !x.probe)) cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
   return raw;
 }
 
@@ -42,6 +41,7 @@ function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where:
       ...(m.strategyParams ? { strategyParams: m.strategyParams } : {}),
       ...(m.searchVerbalizer !== undefined ? { searchVerbalizer: m.searchVerbalizer } : {}),
       ...(m.refine !== undefined ? { refine: m.refine } : {}),
+      ...(m.ensemble !== undefined ? { ensemble: m.ensemble } : {}),
     },
     where,
   );
@@ -97,7 +97,12 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
         }
         log(`[${k}/${total}] ${m.name} on ${task}, seed ${seed}`);
         const t = Date.now();
-        const cell = m.manual ? await manualCell(suite, m, task, seed, manualTest.get(`${m.name}/${task}`)) : await searchCell(suite, m, task, seed, runDir, opts, progress);
+        const setting = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as BaselineSetting;
+        const cell = m.manual
+          ? await manualCell(m.name, task, seed, setting, m.calibration ?? 'none', manualTest.get(`${m.name}/${task}`))
+          : m.probe
+            ? await probeCell(m.name, task, seed, setting)
+            : await searchCell(suite, m, task, seed, runDir, opts, progress);
         if (!cell) {
           complete = false;
           continue;
@@ -133,22 +138,17 @@ function reportIsComplete(outDir: string, total: number): boolean {
   }
 }
 
-async function manualCell(suite: Suite, m: SuiteMethod, task: string, seed: number, sameTest: Cell | undefined): Promise<Cell> {
-  const info = getTask(task);
-  const base = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as Record<string, string>;
-  const common = { model: base.model, dtype: (base.dtype as 'fp32' | 'int8') ?? undefined, template: info.manualTemplate, verbalizer: info.manualLabelWords };
-  const dev = await evaluateTemplate({ ...common, data: { task, seed }, split: 'dev' });
-  // The test split does not depend on the seed: scored once per task.
-  const test = sameTest ? { accuracy: sameTest.testAccuracy, prompt: sameTest.prompt, labelWords: sameTest.labelWords, seconds: 0 } : await evaluateTemplate({ ...common, data: { task, seed }, split: 'test' });
-  return { method: m.name, task, seed, testAccuracy: test.accuracy, devAccuracy: dev.accuracy, trainAccuracy: null, prompt: test.prompt, labelWords: test.labelWords, evaluations: 0, seconds: dev.seconds + test.seconds };
-}
-
 async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: number, runDir: string, opts: LeaderboardOptions, progress: (status: string) => void): Promise<Cell | undefined> {
   const config = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
   const resume = new RunDir(runDir).isRun();
   const onProgress = (p: { evaluations: number; budget: number }) => progress(`${m.name} on ${task}, seed ${seed}: ${p.evaluations.toLocaleString('en-US')}/${p.budget.toLocaleString('en-US')} evals`);
   const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log, onProgress });
   if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
+  if (m.ensemble) {
+    const e = best.ensemble;
+    if (!e || e.testAccuracy === null) return undefined;
+    return { method: m.name, task, seed, testAccuracy: e.testAccuracy, devAccuracy: e.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: `ensemble of ${e.members.length}: ${e.members.map((x) => x.prompt).join(' | ')}`, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
+  }
   const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
   if (!refined || refined.refined.test === null) return cell;
   // The refined soft prompt; the discrete winner it started from stays in the cell for comparison.

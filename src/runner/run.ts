@@ -10,16 +10,17 @@ import { Template, parseTemplate } from '../prompt/template';
 import { buildVerbalizer, parseVerbalizerSpec } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
 import { ScoringPool } from '../scoring/pool';
-import { SPLIT_CHUNK } from '../scoring/scorer';
-import { ScoreResult, ScoreTask, SplitName } from '../scoring/workerProtocol';
 import { DEFAULT_LABEL_TOP_K, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
 import { tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
 import { SearchConfig } from './config';
-import { BudgetedEvaluator, scoreFromResult } from './evaluator';
+import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
+import { Judged, selectWinner } from './select';
+import { SplitName } from '../scoring/workerProtocol';
+import { contentFreeExamples } from '../prompt/calibration';
 import { runRefine } from '../refine/refine';
-import { BestResult, RefineResult, ResolvedRun, RunDir } from './runDir';
+import { BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir } from './runDir';
 import { StoppedError } from '../errors';
 import { packageVersions } from './versions';
 
@@ -159,10 +160,17 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     run.startLines('progress');
     run.writeSpace(space.groups);
   }
-  if (searchLabels) space.isValid = (c) => new Set(labelTokens(c, template, numLabels)).size === numLabels;
+  // Searched label words: no word may serve twice (within a label or across labels).
+  if (searchLabels) space.isValid = (c) => {
+    const words = labelTokens(c, template, numLabels).flat();
+    return new Set(words).size === words.length;
+  };
   run.writeState({ status: 'running', seconds: before });
   const elapsed = () => before + (Date.now() - t0) / 1000;
 
+  // Train in a seeded, label-stratified order: racing's slices then hold every class.
+  const trainExamples = stratifiedOrder(train.examples.map((e) => e.label), config.randomSeed ?? config.seed).map((i) => train.examples[i]);
+  const calibExamples = contentFreeExamples(Object.keys(train.examples[0]?.fields ?? {}), tokenizer.token(tokenizer.special.mask));
   const decode = (c: Candidate) => decodeCandidate(c, template, numLabels, fixedVerbalizer?.ids, searchLabels);
   // Prepare (and cache) the rewritten model here so its errors are user errors, not worker crashes.
   await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, threads: 1 })).dispose();
@@ -173,7 +181,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       scorer: config.scorer,
       template: config.template,
       textColumn: train.textColumn,
-      splits: { train: train.examples, dev: dev.examples, ...(test ? { test: test.examples } : {}) },
+      splits: { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) },
       batch: {},
     },
     { workers: config.workers, threadsPerWorker: config.threadsPerWorker },
@@ -185,7 +193,11 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     space,
     decode,
     score: (t) => pool.score(t),
-    trainSize: train.examples.length,
+    trainSize: trainExamples.length,
+    trainLabels: trainExamples.map((e) => e.label),
+    numLabels,
+    calibration: config.calibration,
+    calibRows: calibExamples.length,
     budget: config.budget - reserve,
     objective: config.objective,
     seed: config.randomSeed ?? config.seed,
@@ -222,25 +234,47 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       }
       throw new UserError('the search scored no candidate (budget too small?)');
     }
-    let chosen = ranked[0];
-    let devAccuracy: number | null = null;
+    let chosen: Judged = { candidate: ranked[0], offsets: ranked[0].score.offsets, dev: ranked[0].score, select: ranked[0].score.objective };
+    let devScore: Score | null = null;
     let testAccuracy: number | null = null;
     let spent = evaluator.spent;
+    let ensemble: EnsembleResult | undefined;
     if (!interrupted) {
       // Selection on dev among the top-k by train; charged to the budget (reserved up front).
-      const top = ranked.slice(0, config.selectTopK);
-      const devScores = await Promise.all(top.map((c) => scoreSplit(pool, 'dev', dev.examples.length, decode(c.candidate), config.objective)));
-      spent += top.length * dev.examples.length;
-      let bi = 0;
-      for (let i = 1; i < top.length; i++) if (devScores[i].objective > devScores[bi].objective) bi = i;
-      chosen = top[bi];
-      devAccuracy = devScores[bi].accuracy;
-      // A resume after the selection was recorded (killed before best.json) does not record it twice.
-      if (!selectionRecorded) run.appendLines('progress', [{ evaluations: spent, selection: top.map((c, i) => ({ prompt: renderPrompt(template, decode(c.candidate).slots, (ids) => tokenizer.decode(ids)), train: c.score.accuracy, dev: devScores[i].accuracy })) }]);
       // Test is scored once, for the report; never used for a choice, never charged.
-      if (test) testAccuracy = (await scoreSplit(pool, 'test', test.examples.length, decode(chosen.candidate), config.objective)).accuracy;
+      const sel = await selectWinner({
+        ranked,
+        topK: config.selectTopK,
+        ensemble: config.ensemble,
+        rule: config.selection,
+        objective: config.objective,
+        calibration: config.calibration,
+        numLabels,
+        trainSize: trainExamples.length,
+        devLabels: dev.examples.map((e) => e.label),
+        testLabels: test?.examples.map((e) => e.label),
+        decode,
+        score: (t) => pool.score(t),
+      });
+      spent += sel.evaluations;
+      chosen = sel.chosen;
+      devScore = chosen.dev;
+      testAccuracy = sel.testAccuracy;
+      const render = (c: Candidate) => renderPrompt(template, decode(c).slots, (ids) => tokenizer.decode(ids));
+      // A resume after the selection was recorded (killed before best.json) does not record it twice.
+      if (!selectionRecorded) run.appendLines('progress', [{ evaluations: spent, selection: sel.judged.map((j) => ({ prompt: render(j.candidate.candidate), train: j.candidate.score.accuracy, dev: j.dev.accuracy, select: j.select })) }]);
+      if (sel.ensemble) {
+        ensemble = {
+          members: sel.ensemble.members.map((m) => {
+            const d = describe(decode(m.candidate.candidate), template, tokenizer);
+            return { ...d, offsets: m.offsets ?? null, trainAccuracy: m.candidate.score.accuracy, devAccuracy: m.dev.accuracy };
+          }),
+          devAccuracy: sel.ensemble.devAccuracy,
+          testAccuracy: sel.ensemble.testAccuracy,
+        };
+      }
     }
-    const result = bestResult(runId, interrupted ? 'interrupted' : 'done', chosen, devAccuracy, testAccuracy, spent, evaluator.all().length, elapsed(), config, template, tokenizer, decode);
+    const result = bestResult(runId, interrupted ? 'interrupted' : 'done', chosen, devScore, testAccuracy, ensemble, spent, evaluator.all().length, elapsed(), config, template, tokenizer, decode);
     run.writeBest(result);
     run.writeState({ status: result.status, evaluations: spent, seconds: result.seconds });
     return result;
@@ -287,7 +321,8 @@ async function buildSpace(
       const sv = typeof config.searchVerbalizer === 'object' ? config.searchVerbalizer : {};
       const fixedSlots = sv.context ? tokenizeFill(template, tokenizer, sv.context) : firstTokenFill(slotPools);
       const labelPools = await proposeLabelWordPools({ backend, tokenizer, compiled, examples, numLabels, topK: sv.candidates ?? DEFAULT_LABEL_TOP_K, fixedSlots });
-      labelPools.forEach((pool, label) => groups.push({ name: `label:${label}`, minLength: 1, maxLength: 1, pools: [pool] }));
+      const k = sv.wordsPerLabel ?? 1;
+      labelPools.forEach((pool, label) => groups.push({ name: `label:${label}`, minLength: k, maxLength: k, pools: Array.from({ length: k }, () => pool) }));
     }
     return { groups };
   } finally {
@@ -295,26 +330,16 @@ async function buildSpace(
   }
 }
 
-function labelTokens(c: Candidate, template: Template, numLabels: number): number[] {
-  return Array.from({ length: numLabels }, (_, l) => c.tokens[template.slots.length + l][0]);
+function labelTokens(c: Candidate, template: Template, numLabels: number): number[][] {
+  return Array.from({ length: numLabels }, (_, l) => c.tokens[template.slots.length + l]);
 }
 
 /** Candidate → slot tokens and label ids (searched labels come after the template slots). */
 export function decodeCandidate(c: Candidate, template: Template, numLabels: number, fixedLabelIds: number[][] | undefined, searchLabels: boolean): { slots: Record<string, number[]>; labelIds: number[][] } {
   const slots: Record<string, number[]> = {};
   template.slots.forEach((s, i) => (slots[s.name] = c.tokens[i]));
-  const labelIds = searchLabels ? labelTokens(c, template, numLabels).map((t) => [t]) : fixedLabelIds!;
+  const labelIds = searchLabels ? labelTokens(c, template, numLabels) : fixedLabelIds!;
   return { slots, labelIds };
-}
-
-/** Scores a whole split in fixed chunks (the same chunks whatever the pool size). */
-async function scoreSplit(pool: ScoringPool, split: SplitName, n: number, d: { slots: Record<string, number[]>; labelIds: number[][] }, objective: SearchConfig['objective']): Promise<Score & { n: number }> {
-  const tasks: ScoreTask[] = [];
-  // SPLIT_CHUNK-aligned tasks: the pool parallelises over chunks without changing any batch.
-  for (let start = 0; start < n; start += SPLIT_CHUNK) tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + SPLIT_CHUNK) });
-  const parts = await Promise.all(tasks.map((t) => pool.score(t)));
-  const merged: ScoreResult = { correct: parts.flatMap((p) => p.correct), gaps: parts.flatMap((p) => p.gaps) };
-  return { ...scoreFromResult(merged, objective), n };
 }
 
 function candidateLine(i: number, c: Candidate, score: Score, cost: number, decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: number[][] }, template: Template, tokenizer: PromptTokenizer): CandidateLine {
@@ -322,12 +347,25 @@ function candidateLine(i: number, c: Candidate, score: Score, cost: number, deco
   return { i, key: candidateKey(c), prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)), labelWords: d.labelIds.map((ids) => ids.map((id) => tokenizer.tokenText(id).trim()).join('/')), score, cost };
 }
 
+/** A decoded candidate as best.json and prompt files show it. */
+function describe(d: { slots: Record<string, number[]>; labelIds: number[][] }, template: Template, tokenizer: PromptTokenizer): Pick<EnsembleMember, 'prompt' | 'slots' | 'labelWords' | 'labelIds'> {
+  const slots: BestResult['slots'] = {};
+  for (const [name, ids] of Object.entries(d.slots)) slots[name] = { ids, tokens: ids.map((i) => tokenizer.token(i)), text: tokenizer.decode(ids) };
+  return {
+    prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)),
+    slots,
+    labelWords: d.labelIds.map((ids) => ids.map((id) => tokenizer.tokenText(id).trim())),
+    labelIds: d.labelIds,
+  };
+}
+
 function bestResult(
   runId: string,
   status: BestResult['status'],
-  chosen: ScoredCandidate,
-  devAccuracy: number | null,
+  chosen: Judged,
+  dev: Score | null,
   testAccuracy: number | null,
+  ensemble: EnsembleResult | undefined,
   evaluations: number,
   candidatesScored: number,
   seconds: number,
@@ -336,21 +374,19 @@ function bestResult(
   tokenizer: PromptTokenizer,
   decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: number[][] },
 ): BestResult {
-  const d = decode(chosen.candidate);
-  const slots: BestResult['slots'] = {};
-  for (const [name, ids] of Object.entries(d.slots)) slots[name] = { ids, tokens: ids.map((i) => tokenizer.token(i)), text: tokenizer.decode(ids) };
+  const train = chosen.candidate.score;
   return {
     runId,
     status,
     template: config.template,
-    prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)),
-    slots,
-    labelWords: d.labelIds.map((ids) => ids.map((id) => tokenizer.tokenText(id).trim())),
-    labelIds: d.labelIds,
-    trainAccuracy: chosen.score.accuracy,
-    trainMargin: chosen.score.margin,
-    devAccuracy,
+    ...describe(decode(chosen.candidate.candidate), template, tokenizer),
+    trainAccuracy: train.accuracy,
+    trainMargin: train.margin,
+    devAccuracy: dev?.accuracy ?? null,
     testAccuracy,
+    calibration: { mode: config.calibration, offsets: chosen.offsets ?? null },
+    objective: { name: config.objective, train: train.objective, dev: dev?.objective ?? null },
+    ...(ensemble ? { ensemble } : {}),
     evaluations,
     budget: config.budget,
     candidatesScored,

@@ -17,6 +17,7 @@
  * file only a torn *last* line (a crash mid-append) is forgiven and cut off, damage anywhere
  * else is an error naming the line and nothing is changed.
  */
+import type { Calibration } from '../prompt/calibration';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -38,6 +39,7 @@ export const RUN_FILES = {
   refineProgress: path.join('refine', 'progress.jsonl'),
   prompt: 'prompt.json',
   promptSoft: 'prompt.soft.json',
+  promptEnsemble: 'prompt.ensemble.json',
 } as const;
 export type RunFile = keyof typeof RUN_FILES;
 
@@ -54,6 +56,12 @@ export interface BestResult {
   trainMargin: number;
   devAccuracy: number | null;
   testAccuracy: number | null;
+  /** The decision rule: calibration mode and the per-label offsets subtracted from label log-probabilities. */
+  calibration: Calibration;
+  /** The search objective and its value on train and dev. */
+  objective: { name: string; train: number; dev: number | null };
+  /** The best few prompts' averaged calibrated log-probabilities (config `ensemble` > 1). */
+  ensemble?: EnsembleResult;
   evaluations: number;
   budget: number;
   candidatesScored: number;
@@ -63,6 +71,22 @@ export interface BestResult {
   dtype: string;
   strategy: string;
   seed: number;
+}
+
+export interface EnsembleMember {
+  prompt: string;
+  slots: BestResult['slots'];
+  labelWords: string[][];
+  labelIds: number[][];
+  offsets: number[] | null;
+  trainAccuracy: number;
+  devAccuracy: number;
+}
+
+export interface EnsembleResult {
+  members: EnsembleMember[];
+  devAccuracy: number | null;
+  testAccuracy: number | null;
 }
 
 /** What `config.json` records beside the search config: what the numbers depend on. */
@@ -124,6 +148,12 @@ export interface SoftPromptData {
   /** Row-major [slot tokens × hidden]. */
   vectors: number[][];
   modelSha256: string;
+  /**
+   * The decision rule the refined scores used: a refined prompt is calibrated on the train + dev
+   * inputs (mode `inputs`) unless the search ran without calibration; the unrefined discrete
+   * prompt keeps the run's rule. Absent in soft prompts refined before calibration (raw).
+   */
+  calibration?: Calibration;
 }
 
 /** A finished run, as refine and export need it. */
@@ -371,8 +401,8 @@ export class RunDir {
   }
 
   /** Where `promptsearch export` writes this run's prompt file by default. */
-  promptFile(soft: boolean): string {
-    return this.file(soft ? 'promptSoft' : 'prompt');
+  promptFile(kind: 'discrete' | 'soft' | 'ensemble'): string {
+    return this.file(kind === 'soft' ? 'promptSoft' : kind === 'ensemble' ? 'promptEnsemble' : 'prompt');
   }
 
   // ---- JSON-lines files ------------------------------------------------------------------

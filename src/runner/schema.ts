@@ -12,10 +12,12 @@ import { UserError } from '../errors';
 import { bool, int, oneOf, parseWith, posInt, positive, says, text, words } from '../util/schemaParse';
 import { SCORERS } from '../model/load';
 import { DEFAULT_DTYPE, DEFAULT_MODEL, DTYPES } from '../model/modelFolder';
-import { OBJECTIVES } from '../scoring/metrics';
+import { CALIBRATIONS, DEFAULT_CALIBRATION } from '../prompt/calibration';
+import { DEFAULT_OBJECTIVE, OBJECTIVES } from '../scoring/metrics';
+import { SELECTIONS } from './select';
 import { KIND_TEXT, PARAM_KINDS, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
 
-export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES };
+export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES, CALIBRATIONS, SELECTIONS };
 
 // ---- search config, by section ---------------------------------------------------------------
 
@@ -38,11 +40,12 @@ export const experimentFields = {
     .union([z.string(), z.array(z.string()), z.record(z.string(), z.union([z.string(), z.array(z.string())]))], says('expected "word,word", a list of words, or {"0": [...], ...}'))
     .optional(),
   /**
-   * Search the label words too (one searched word per label), from model-proposed candidates.
-   * `context` fills the slots while the candidates are proposed (e.g. {"A": "it was"}).
+   * Search the label words too, from model-proposed candidates. `context` fills the slots while
+   * the candidates are proposed (e.g. {"A": "it was"}); `wordsPerLabel` (default 1): how many
+   * words each label gets (its score is their log-sum-exp).
    */
   searchVerbalizer: z
-    .union([bool(), z.strictObject({ candidates: posInt().optional(), context: z.record(z.string(), text()).optional() })], says('expected true, false or {candidates, context}'))
+    .union([bool(), z.strictObject({ candidates: posInt().optional(), context: z.record(z.string(), text()).optional(), wordsPerLabel: posInt().optional() })], says('expected true, false or {candidates, context, wordsPerLabel}'))
     .default(false),
 };
 
@@ -76,7 +79,14 @@ export const racingSchema = z.strictObject(
 /** Budget, objective and selection. */
 export const searchFields = {
   candidates: candidatesSchema.prefault({}),
-  objective: oneOf(OBJECTIVES as unknown as ['accuracy', 'margin']).default('accuracy'),
+  /** What the search maximises on train: calibrated cross-entropy (`ce`), accuracy or margin. */
+  objective: oneOf(OBJECTIVES).default(DEFAULT_OBJECTIVE),
+  /** How label priors are removed before deciding (prompt/calibration.ts). */
+  calibration: oneOf(CALIBRATIONS).default(DEFAULT_CALIBRATION),
+  /** What picks the winner among the top `selectTopK` by train: its dev objective, or train and dev together. */
+  selection: oneOf(SELECTIONS).default('dev'),
+  /** K > 1: also an ensemble of the K best selected prompts (mean of calibrated log-probabilities). */
+  ensemble: posInt().default(1),
   /** Hard cap on example evaluations (candidate × example forward passes), train and dev together. */
   budget: posInt().default(50_000),
   /** How many of the best train candidates are scored on dev to pick the winner. */
@@ -151,6 +161,12 @@ export const suiteMethodSchema = z.strictObject({
   name: text(),
   /** The task's hand-written prompt (datasets README); otherwise a search config fragment. */
   manual: bool().optional(),
+  /** With `manual`: how label priors are removed (default `none`: the raw prompt). */
+  calibration: oneOf(CALIBRATIONS).optional(),
+  /** The linear probe baseline (logistic regression on the mask's vocabulary log-probabilities). */
+  probe: bool().optional(),
+  /** A search whose cell reports its ensemble of the best `ensemble` prompts (sets the config's `ensemble`). */
+  ensemble: int().min(2, says('expected an integer >= 2')).optional(),
   strategy: z.string().optional(),
   strategyParams: looseObject().optional(),
   searchVerbalizer: experimentFields.searchVerbalizer.optional(),
@@ -188,6 +204,7 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   const c = parseWith(schema, raw, where) as SearchConfig;
   if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
+  if (c.ensemble > c.selectTopK) throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
   c.name ??= where.replace(/^.*\//, '').replace(/\.json$/, '');
   return c;
 }
@@ -199,8 +216,8 @@ export function parseSuite(raw: unknown, where: string): Suite {
     if (!TASKS[t]) throw new UserError(`${where}: tasks[${i}]: unknown task '${t}' (bundled tasks: ${Object.keys(TASKS).join(', ')})`);
   });
   s.methods.forEach((m, i) => {
-    if (!m.manual && !(STRATEGY_NAMES as readonly string[]).includes(m.strategy ?? '')) {
-      throw new UserError(`${where}: methods[${i}]: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, or ${STRATEGY_NAMES.join(', ')})`);
+    if (!m.manual && !m.probe && !(STRATEGY_NAMES as readonly string[]).includes(m.strategy ?? '')) {
+      throw new UserError(`${where}: methods[${i}]: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, probe: true, or ${STRATEGY_NAMES.join(', ')})`);
     }
   });
   return s;

@@ -1,12 +1,15 @@
 import { DataSource, loadExamples } from '../data/load';
-import { Split } from '../data/tasks';
+import { SEEDS, Split } from '../data/tasks';
 import { LoadOptions, loadModel } from '../model/load';
 import { compileTemplate, encodeExample } from '../prompt/encode';
 import { tokenizeFill } from '../prompt/fill';
 import { Template, parseTemplate, renderTemplate } from '../prompt/template';
 import { buildVerbalizer, parseVerbalizerSpec } from '../prompt/verbalizer';
-import { ExampleScore, Summary } from './metrics';
-import { BatchOptions, scorePrompt } from './scorer';
+import { Example } from '../data/tsv';
+import { PromptTokenizer } from '../model/tokenizer';
+import { CalibrationMode, DEFAULT_CALIBRATION, contentFreeExamples, meanOffsets } from '../prompt/calibration';
+import { ExampleScore, Summary, judgeAll, summarize } from './metrics';
+import { BatchOptions, promptLogProbs } from './scorer';
 
 export interface EvalRequest extends LoadOptions, BatchOptions {
   template: string;
@@ -14,6 +17,8 @@ export interface EvalRequest extends LoadOptions, BatchOptions {
   fill?: Record<string, string>;
   data: DataSource;
   split: Split;
+  /** How label priors are removed (default `inputs`; see prompt/calibration.ts). */
+  calibration?: CalibrationMode;
 }
 
 export interface EvalReport extends Summary {
@@ -25,6 +30,8 @@ export interface EvalReport extends Summary {
   prompt: string;
   labelWords: string[][];
   labelNames: string[];
+  /** The decision rule: mode, offsets subtracted from the label log-probabilities, and their reference inputs. */
+  calibration: { mode: CalibrationMode; offsets: number[] | null; reference: string | null };
   data: string;
   seconds: number;
   sentencesPerSecond: number;
@@ -43,8 +50,13 @@ export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
     const ct = compileTemplate(template, model.tokenizer, data.textColumn, model.maxLength);
     const encoded = data.examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
     const t0 = process.hrtime.bigint();
-    const { scores, summary } = await scorePrompt(model.backend, ct, encoded, slots, verbalizer.ids, req);
+    const logProbs = await promptLogProbs(model.backend, ct, encoded, slots, verbalizer.ids, req);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const mode = req.calibration ?? DEFAULT_CALIBRATION;
+    const reference = await calibrationReference(mode, req.data, data.examples, Object.values(ct.columns), model.tokenizer);
+    const offsets = reference ? meanOffsets(reference.examples === data.examples ? logProbs : await promptLogProbs(model.backend, ct, reference.examples.map((ex) => encodeExample(ct, model.tokenizer, ex)), slots, verbalizer.ids, req), words.length) : undefined;
+    const scores = judgeAll(logProbs, data.examples.map((e) => e.label), offsets);
+    const summary = summarize(scores, words.length);
     return {
       ...summary,
       model: model.folder.name,
@@ -54,6 +66,7 @@ export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
       prompt: renderPrompt(template, slots, model.tokenizer.decode.bind(model.tokenizer)),
       labelWords: words,
       labelNames: data.labelNames,
+      calibration: { mode, offsets: offsets ?? null, reference: reference?.describe ?? null },
       data: data.origin,
       seconds,
       sentencesPerSecond: scores.length / seconds,
@@ -69,4 +82,18 @@ export function renderPrompt(template: Template, slots: Record<string, number[]>
   const text: Record<string, string> = {};
   for (const s of template.slots) text[s.name] = decode(slots[s.name] ?? []);
   return renderTemplate(template, text);
+}
+
+/**
+ * The inputs whose mean label log-probabilities become the offsets: for a bundled task, the
+ * seed's train + dev inputs (what a search calibrates on; labels are not read); for a file, the
+ * scored inputs themselves; for `content-free`, the content-free inputs. Undefined: no calibration.
+ */
+async function calibrationReference(mode: CalibrationMode, src: DataSource, scored: Example[], columns: string[], tokenizer: PromptTokenizer): Promise<{ examples: Example[]; describe: string } | undefined> {
+  if (mode === 'none') return undefined;
+  if (mode === 'content-free') return { examples: contentFreeExamples(columns, tokenizer.token(tokenizer.special.mask)), describe: 'content-free inputs ("N/A", "", the mask token)' };
+  if (src.file || !src.task) return { examples: scored, describe: `the ${scored.length} scored inputs` };
+  const train = loadExamples(src, 'train').examples;
+  const dev = loadExamples(src, 'dev').examples;
+  return { examples: [...train, ...dev], describe: `the ${train.length + dev.length} train + dev inputs of seed ${src.seed ?? SEEDS[0]}` };
 }

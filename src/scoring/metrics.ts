@@ -1,11 +1,15 @@
+import { calibrate, logSoftmax } from '../prompt/calibration';
 /**
  * The math of verbalizer scoring, as small pure functions over label-word logits.
  * Logits come in row-major [rows × words], where words are all label words of all labels.
  */
 
-/** RLPrompt's piecewise reward coefficients (Deng et al. 2022): gap × 180 when right, × 200 when wrong. */
-export const REWARD_CORRECT = 180;
-export const REWARD_WRONG = 200;
+/**
+ * RLPrompt's piecewise reward coefficients (Deng et al. 2022, `fsc_helpers.py`): the gap is
+ * scaled by 200 when the prediction is right and by 180 when it is wrong.
+ */
+export const REWARD_CORRECT = 200;
+export const REWARD_WRONG = 180;
 
 /** Which label each label-word column belongs to. */
 export function wordLabels(ids: number[][]): number[] {
@@ -16,30 +20,54 @@ export interface ExampleScore {
   gold: number;
   predicted: number;
   correct: boolean;
-  /** Per-label score: log-sum-exp of the label's word logits. */
+  /** Per-label log-probability the decision used (calibrated when offsets were given). */
   labelScores: number[];
   /** P(gold) − max P(other), probabilities = softmax over the label scores. */
   gap: number;
+  /** log P(gold) under the same probabilities (the cross-entropy objective's term). */
+  logLikelihood: number;
 }
 
-/** Scores one row: label scores, prediction (ties → lowest label), RLPrompt gap. */
-export function scoreRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, gold: number): ExampleScore {
-  const labelScores = new Array<number>(numLabels).fill(-Infinity);
+/** Per-label score of one row of label-word logits: log-sum-exp of the label's word logits. */
+export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number): number[] {
   // log-sum-exp per label, stable: accumulate max first, then the sum.
   const maxes = new Array<number>(numLabels).fill(-Infinity);
   for (let w = 0; w < labelOfWord.length; w++) maxes[labelOfWord[w]] = Math.max(maxes[labelOfWord[w]], logits[offset + w]);
   const sums = new Array<number>(numLabels).fill(0);
   for (let w = 0; w < labelOfWord.length; w++) sums[labelOfWord[w]] += Math.exp(logits[offset + w] - maxes[labelOfWord[w]]);
-  for (let l = 0; l < numLabels; l++) labelScores[l] = maxes[l] + Math.log(sums[l]);
-  let predicted = 0;
-  for (let l = 1; l < numLabels; l++) if (labelScores[l] > labelScores[predicted]) predicted = l;
-  const probs = softmax(labelScores);
-  let bestOther = -Infinity;
-  for (let l = 0; l < numLabels; l++) if (l !== gold && probs[l] > bestOther) bestOther = probs[l];
-  return { gold, predicted, correct: predicted === gold, labelScores, gap: probs[gold] - bestOther };
+  return maxes.map((m, l) => m + Math.log(sums[l]));
 }
 
-export function softmax(xs: number[]): number[] {
+/** Label log-probabilities of one row: log-softmax over the labels' scores. */
+export function labelLogProbsOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number): number[] {
+  return logSoftmax(labelScoresOfRow(logits, offset, labelOfWord, numLabels));
+}
+
+/**
+ * Judges one example from its label log-probabilities (already calibrated, or raw): prediction
+ * (ties → lowest label), RLPrompt gap and log-likelihood of the gold label.
+ */
+export function judge(logProbs: number[], gold: number): ExampleScore {
+  let predicted = 0;
+  for (let l = 1; l < logProbs.length; l++) if (logProbs[l] > logProbs[predicted]) predicted = l;
+  const probs = softmax(logProbs);
+  let bestOther = -Infinity;
+  for (let l = 0; l < logProbs.length; l++) if (l !== gold && probs[l] > bestOther) bestOther = probs[l];
+  const lp = logSoftmax(logProbs);
+  return { gold, predicted, correct: predicted === gold, labelScores: logProbs, gap: probs[gold] - bestOther, logLikelihood: lp[gold] };
+}
+
+/** Scores one row of label-word logits without calibration. */
+export function scoreRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, gold: number): ExampleScore {
+  return judge(labelLogProbsOfRow(logits, offset, labelOfWord, numLabels), gold);
+}
+
+/** Judges every example with calibration offsets applied (offsets undefined: raw). */
+export function judgeAll(logProbs: readonly number[][], golds: readonly number[], offsets: readonly number[] | undefined): ExampleScore[] {
+  return logProbs.map((lp, i) => judge(calibrate(lp, offsets), golds[i]));
+}
+
+export function softmax(xs: readonly number[]): number[] {
   const m = Math.max(...xs);
   const e = xs.map((x) => Math.exp(x - m));
   const s = e.reduce((a, b) => a + b, 0);
@@ -55,6 +83,8 @@ export interface Summary {
   margin: number;
   /** Mean RLPrompt piecewise reward. */
   reward: number;
+  /** Mean log P(gold): minus the cross-entropy. */
+  logLikelihood: number;
 }
 
 export function summarize(scores: ExampleScore[], numLabels: number): Summary {
@@ -64,7 +94,9 @@ export function summarize(scores: ExampleScore[], numLabels: number): Summary {
   let correct = 0;
   let gap = 0;
   let reward = 0;
+  let ll = 0;
   for (const s of scores) {
+    ll += s.logLikelihood;
     total[s.gold]++;
     if (s.correct) {
       correct++;
@@ -79,16 +111,21 @@ export function summarize(scores: ExampleScore[], numLabels: number): Summary {
     perClassAccuracy: total.map((t, l) => (t ? right[l] / t : NaN)),
     margin: n ? gap / n : 0,
     reward: n ? reward / n : 0,
+    logLikelihood: n ? ll / n : 0,
   };
 }
 
-export type ObjectiveName = 'accuracy' | 'margin';
-export const OBJECTIVES: ObjectiveName[] = ['accuracy', 'margin'];
+export const OBJECTIVES = ['ce', 'accuracy', 'margin'] as const;
+export type ObjectiveName = (typeof OBJECTIVES)[number];
+export const DEFAULT_OBJECTIVE: ObjectiveName = 'ce';
 
 /**
- * The scalar the search maximises. `accuracy` breaks ties with the margin: the margin lies in
- * [-1, 1], so a weight of 1e-4 can never outweigh one more correct example among < 5,000.
+ * The scalar the search maximises. `ce`: mean log-probability of the gold label (minus the
+ * cross-entropy), smooth, so 32 examples still tell close candidates apart. `accuracy` breaks
+ * ties with the margin: the margin lies in [-1, 1], so a weight of 1e-4 can never outweigh one
+ * more correct example among < 5,000. `margin`: the mean RLPrompt gap.
  */
-export function objectiveValue(s: Pick<Summary, 'accuracy' | 'margin'>, objective: ObjectiveName): number {
+export function objectiveValue(s: Pick<Summary, 'accuracy' | 'margin' | 'logLikelihood'>, objective: ObjectiveName): number {
+  if (objective === 'ce') return s.logLikelihood;
   return objective === 'margin' ? s.margin : s.accuracy + 1e-4 * s.margin;
 }

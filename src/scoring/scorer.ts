@@ -1,7 +1,7 @@
 import { MaskedLmBackend } from '../model/backend';
 import { CompiledTemplate, EncodedExample, EncodedRow, buildRow } from '../prompt/encode';
 import { planBatches } from './batching';
-import { ExampleScore, Summary, scoreRow, summarize, wordLabels } from './metrics';
+import { ExampleScore, Summary, judgeAll, labelLogProbsOfRow, summarize, wordLabels } from './metrics';
 
 export interface BatchOptions {
   /** Padded tokens per batch (rows × longest row). */
@@ -34,8 +34,28 @@ export async function labelLogitsForRows(backend: MaskedLmBackend, rows: Encoded
 }
 
 /**
- * Scores one filled prompt on examples: the hot path of every search. Fixed text and inputs
- * are tokenized already (`CompiledTemplate`, `EncodedExample`); this only assembles rows.
+ * Label log-probabilities (log-softmax over the labels' scores) of one filled prompt on examples:
+ * the hot path of every search. Fixed text and inputs are tokenized already (`CompiledTemplate`,
+ * `EncodedExample`); this only assembles rows.
+ */
+export async function promptLogProbs(
+  backend: MaskedLmBackend,
+  ct: CompiledTemplate,
+  examples: EncodedExample[],
+  slots: Record<string, number[]>,
+  labelIds: number[][],
+  opts: BatchOptions = {},
+): Promise<number[][]> {
+  const rows = examples.map((ex) => buildRow(ct, ex, slots));
+  const flat = labelIds.flat();
+  const logits = await labelLogitsForRows(backend, rows, flat, opts);
+  const labelOfWord = wordLabels(labelIds);
+  return examples.map((_, i) => labelLogProbsOfRow(logits, i * flat.length, labelOfWord, labelIds.length));
+}
+
+/**
+ * Scores one filled prompt on examples: label log-probabilities, then the decision with the
+ * calibration offsets (none: raw scores).
  */
 export async function scorePrompt(
   backend: MaskedLmBackend,
@@ -44,11 +64,9 @@ export async function scorePrompt(
   slots: Record<string, number[]>,
   labelIds: number[][],
   opts: BatchOptions = {},
-): Promise<{ scores: ExampleScore[]; summary: Summary }> {
-  const rows = examples.map((ex) => buildRow(ct, ex, slots));
-  const flat = labelIds.flat();
-  const logits = await labelLogitsForRows(backend, rows, flat, opts);
-  const labelOfWord = wordLabels(labelIds);
-  const scores = examples.map((ex, i) => scoreRow(logits, i * flat.length, labelOfWord, labelIds.length, ex.label));
-  return { scores, summary: summarize(scores, labelIds.length) };
+  offsets?: number[],
+): Promise<{ logProbs: number[][]; scores: ExampleScore[]; summary: Summary }> {
+  const logProbs = await promptLogProbs(backend, ct, examples, slots, labelIds, opts);
+  const scores = judgeAll(logProbs, examples.map((ex) => ex.label), offsets);
+  return { logProbs, scores, summary: summarize(scores, labelIds.length) };
 }

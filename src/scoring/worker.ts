@@ -7,7 +7,7 @@ import { workerData } from 'piscina';
 import { loadModel, LoadedModel } from '../model/load';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
-import { scorePrompt } from './scorer';
+import { promptLogProbs } from './scorer';
 import { ScoreResult, ScoreTask, SplitName, WorkerInit } from './workerProtocol';
 
 interface State {
@@ -34,6 +34,5 @@ export default async function score(task: ScoreTask): Promise<ScoreResult> {
   const s = await state;
   const examples = s.splits[task.split];
   if (!examples) throw new Error(`worker has no '${task.split}' split`);
-  const { scores } = await scorePrompt(s.model.backend, s.ct, examples.slice(task.start, task.end), task.slots, task.labelIds, s.init.batch);
-  return { correct: scores.map((x) => x.correct), gaps: scores.map((x) => x.gap) };
+  return { logProbs: await promptLogProbs(s.model.backend, s.ct, examples.slice(task.start, task.end), task.slots, task.labelIds, s.init.batch) };
 }

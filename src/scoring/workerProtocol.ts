@@ -3,7 +3,8 @@ import { Example } from '../data/tsv';
 import { Dtype } from '../model/modelFolder';
 import { BatchOptions } from './scorer';
 
-export type SplitName = 'train' | 'dev' | 'test';
+/** `calib`: the content-free inputs of contextual calibration (see prompt/calibration.ts). */
+export type SplitName = 'train' | 'dev' | 'test' | 'calib';
 
 /** Sent once as workerData: each worker loads the model and tokenizes every split once. */
 export interface WorkerInit {
@@ -27,8 +28,11 @@ export interface ScoreTask {
   end: number;
 }
 
-/** Per example, in order: correct or not, and the RLPrompt gap. */
+/**
+ * Per example, in order: the label log-probabilities (log-softmax over the labels' scores, not
+ * calibrated). Decisions, calibration and objectives are computed by the caller, which knows the
+ * labels and the reference inputs.
+ */
 export interface ScoreResult {
-  correct: boolean[];
-  gaps: number[];
+  logProbs: number[][];
 }

@@ -33,14 +33,21 @@ export interface Candidate {
 
 /** What one candidate scored on the train split (the search signal). */
 export interface Score {
-  /** Fraction of train examples classified correctly. */
+  /** Fraction of train examples classified correctly (after calibration, when on). */
   accuracy: number;
-  /** Mean RLPrompt gap: P(gold) − max P(other), probabilities over the label words. */
+  /** Mean RLPrompt gap: P(gold) − max P(other), probabilities over the labels (calibrated when on). */
   margin: number;
+  /** Mean log P(gold) (minus the cross-entropy), under the same probabilities. */
+  logLikelihood: number;
   /** Mean RLPrompt piecewise reward (gap scaled by λ_correct or λ_wrong), for REINFORCE. */
   reward: number;
-  /** The scalar the search maximises (accuracy with margin tie-break, or margin alone). */
+  /** The scalar the search maximises (the config's `objective`: ce, accuracy or margin). */
   objective: number;
+  /**
+   * Calibration offsets the decision used (per label; absent without calibration): the mean
+   * label log-probability over the inputs scored (`inputs`) or the content-free inputs.
+   */
+  offsets?: number[];
   /**
    * Set when early rejection stopped scoring after this many train examples: the scores are
    * estimates on that slice, and the candidate provably (or, with a confidence margin, very

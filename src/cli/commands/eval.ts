@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { Split } from '../../data/tasks';
 import { Dtype } from '../../model/modelFolder';
 import { parseFillArgs } from '../../prompt/fill';
+import { CALIBRATIONS, DEFAULT_CALIBRATION } from '../../prompt/calibration';
 import { EvalReport, evaluateTemplate } from '../../scoring/evaluate';
 import { checkFlags, dataOptions, modelOptions } from '../common';
 
@@ -14,6 +15,7 @@ export function builder(y: Argv) {
     .option('template', { type: 'string', demandOption: true, describe: 'e.g. "{x} it was [MASK] ." or "{x} <A:2> [MASK] ." with --fill' })
     .option('verbalizer', { type: 'string', demandOption: true, describe: 'label words in label order ("terrible,great") or JSON {"0":["terrible","awful"],"1":["great"]}' })
     .option('fill', { type: 'string', array: true, default: [] as string[], describe: 'slot filling NAME=TEXT, e.g. --fill A="it was" (repeatable)' })
+    .option('calibration', { choices: CALIBRATIONS, default: DEFAULT_CALIBRATION, describe: "remove each label's prior before deciding: from the task's train + dev inputs (--task) or the scored inputs (--data), from content-free inputs, or none (raw)" })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object instead of the summary' })
     .option('per-example', { type: 'boolean', default: false, describe: 'with --json: include every example\'s scores' })
     .example('$0 eval --task sst-2 --template "{x} it was [MASK] ." --verbalizer awful,wonderful', 'the bundled model on SST-2 test')
@@ -34,6 +36,7 @@ export async function handler(argv: Args): Promise<void> {
     fill: parseFillArgs(argv.fill),
     data: { task: argv.task, seed: argv.seed, file: argv.data, textColumn: argv['text-column'], labelColumn: argv['label-column'] },
     split: argv.split as Split,
+    calibration: argv.calibration,
   });
   if (argv.json) {
     const { examples, ...rest } = report;
@@ -49,6 +52,7 @@ export function formatReport(r: EvalReport): string {
     `data       ${r.data} (${r.n} examples)`,
     `prompt     ${r.prompt}`,
     `verbalizer ${r.labelWords.map((ws, i) => `${r.labelNames[i]}: ${ws.join('/')}`).join(', ')}`,
+    `calibrated ${r.calibration.offsets ? `${r.calibration.mode}: offsets ${r.calibration.offsets.map((o, i) => `${r.labelNames[i]} ${o.toFixed(3)}`).join(', ')} (from ${r.calibration.reference})` : 'no (raw scores)'}`,
     `accuracy   ${r.accuracy.toFixed(4)}`,
     `per class  ${r.perClassAccuracy.map((a, i) => `${r.labelNames[i]} ${pct(a)}`).join(', ')}`,
     `margin     ${r.margin.toFixed(4)} (mean P(gold) − max P(other))`,

@@ -13,9 +13,11 @@ export function builder(y: Argv) {
     .positional('run-dir', { type: 'string', array: true, demandOption: true, describe: 'finished run directories (results/...)' })
     .option('out', { type: 'string', describe: 'output file (one run: default <run-dir>/prompt.json, with --soft <run-dir>/prompt.soft.json; several runs: required)' })
     .option('soft', { type: 'boolean', default: false, describe: 'export the refined soft prompt (<run-dir>/refine/soft.json, from `promptsearch refine`) with its refined scores' })
+    .option('ensemble', { type: 'boolean', default: false, describe: "export the run's prompt ensemble (a search with \"ensemble\": K > 1): predict averages its members' calibrated log-probabilities" })
     .option('top', { type: 'number', describe: 'several runs: keep the K best by dev accuracy (ties: train accuracy); default all' })
     .example('$0 export results/sst2-beam-s13-20261126-101500', 'writes results/sst2-beam-s13-.../prompt.json')
     .example('$0 export results/sst2-* --top 3 --out best3.json', 'the 3 best runs by dev accuracy, as a JSON array, best first')
+    .example('$0 export results/sst2-beam-s13-20261126-101500 --ensemble', 'writes the run\'s prompt ensemble to results/sst2-beam-s13-.../prompt.ensemble.json')
     .example('$0 export results/sst2-beam-s13-20261126-101500 --soft', 'writes the refined soft prompt of a refined run to results/sst2-beam-s13-.../prompt.soft.json');
 }
 
@@ -24,9 +26,9 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 export async function handler(argv: Args): Promise<void> {
   const dirs = (argv['run-dir'] ?? []).map(String);
   if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1)) throw new UserError(`--top ${argv.top}: expected a positive integer`);
-  const prompts = dirs.map((d) => promptFileFromRun(d, { soft: argv.soft === true }));
+  const prompts = dirs.map((d) => promptFileFromRun(d, { soft: argv.soft === true, ensemble: argv.ensemble === true }));
   if (prompts.length === 1) {
-    const out = argv.out ?? new RunDir(dirs[0]).promptFile(argv.soft === true);
+    const out = argv.out ?? new RunDir(dirs[0]).promptFile(argv.soft ? 'soft' : argv.ensemble ? 'ensemble' : 'discrete');
     writeJsonAtomic(out, prompts[0]);
     process.stdout.write(`${out}: ${summary(prompts[0])}\n`);
     return;
@@ -47,6 +49,7 @@ function summary(p: PromptFile): string {
   const f = (x: number | null) => (x === null ? '–' : x.toFixed(4));
   const text = Object.fromEntries(Object.entries(p.slots).map(([k, s]) => [k, s.text]));
   const words = p.labels.map((l) => l.words.join('/')).join(', ');
+  const ens = p.ensemble ? ` ensemble of ${p.ensemble.members.length}` : '';
   const soft = p.soft ? ` soft (refined${p.soft.refine.improvedDev ? '' : ', no dev gain: the discrete tokens'})` : '';
-  return `"${renderTemplate(parseTemplate(p.template), text)}"${soft} (${words}) dev ${f(p.scores.dev)} train ${f(p.scores.train)} test ${f(p.scores.test)} [${p.source.runId}]`;
+  return `"${renderTemplate(parseTemplate(p.template), text)}"${soft}${ens} (${words}) dev ${f(p.scores.dev)} train ${f(p.scores.train)} test ${f(p.scores.test)} [${p.source.runId}]`;
 }

@@ -1,0 +1,119 @@
+/**
+ * After the search: choose the winner among the best train candidates on dev, fix its calibration
+ * offsets, score it (and an optional ensemble of the best few) on test for the report.
+ */
+import { CalibrationMode, ensembleLogProbs, meanOffsets, mergeOffsets } from '../prompt/calibration';
+import { ObjectiveName, judgeAll, summarize } from '../scoring/metrics';
+import { SPLIT_CHUNK } from '../scoring/scorer';
+import { ScoreResult, ScoreTask, SplitName } from '../scoring/workerProtocol';
+import { Candidate, Score, ScoredCandidate } from '../search/types';
+import { scoreLogProbs } from './evaluator';
+
+export const SELECTIONS = ['dev', 'train+dev'] as const;
+export type SelectionRule = (typeof SELECTIONS)[number];
+
+export type Decoded = { slots: Record<string, number[]>; labelIds: number[][] };
+
+export interface SelectionInput {
+  /** Candidates scored on all of train, best train objective first. */
+  ranked: ScoredCandidate[];
+  topK: number;
+  /** How many of the best selected candidates form the ensemble (1: no ensemble). */
+  ensemble: number;
+  rule: SelectionRule;
+  objective: ObjectiveName;
+  calibration: CalibrationMode;
+  numLabels: number;
+  trainSize: number;
+  devLabels: number[];
+  /** Test labels; undefined when the run has no test split. */
+  testLabels?: number[];
+  decode(c: Candidate): Decoded;
+  score(task: ScoreTask): Promise<ScoreResult>;
+}
+
+export interface Judged {
+  candidate: ScoredCandidate;
+  /** The offsets the prompt is applied with from now on (dev, test, the prompt file). */
+  offsets?: number[];
+  dev: Score;
+  /** The value selection ranks by. */
+  select: number;
+}
+
+export interface EnsembleOutcome {
+  members: Judged[];
+  devAccuracy: number;
+  testAccuracy: number | null;
+}
+
+export interface SelectionOutcome {
+  chosen: Judged;
+  /** Every candidate scored on dev, in train rank order. */
+  judged: Judged[];
+  testAccuracy: number | null;
+  /** Example evaluations charged (dev scoring; test is never charged). */
+  evaluations: number;
+  ensemble?: EnsembleOutcome;
+}
+
+/** Label log-probabilities of a whole split, in fixed SPLIT_CHUNK tasks (the same batches whatever the pool size). */
+export async function splitLogProbs(score: SelectionInput['score'], split: SplitName, n: number, d: Decoded): Promise<number[][]> {
+  const tasks: ScoreTask[] = [];
+  for (let start = 0; start < n; start += SPLIT_CHUNK) tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + SPLIT_CHUNK) });
+  return (await Promise.all(tasks.map((t) => score(t)))).flatMap((r) => r.logProbs);
+}
+
+/**
+ * The offsets a chosen prompt keeps. `inputs`: the mean over train and dev inputs (the train
+ * part is the candidate's recorded search offsets, so nothing is scored twice); `content-free`:
+ * the candidate's own content-free offsets; `none`: no offsets.
+ */
+export function finalOffsets(mode: CalibrationMode, trainScore: Score, trainSize: number, devLogProbs: number[][], numLabels: number): number[] | undefined {
+  if (mode === 'none') return undefined;
+  if (mode === 'content-free') return trainScore.offsets;
+  const dev = meanOffsets(devLogProbs, numLabels);
+  return trainScore.offsets ? mergeOffsets(trainScore.offsets, trainSize, dev, devLogProbs.length) : dev;
+}
+
+
+export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcome> {
+  const top = inp.ranked.slice(0, inp.topK);
+  const nDev = inp.devLabels.length;
+  const devLp = await Promise.all(top.map((c) => splitLogProbs(inp.score, 'dev', nDev, inp.decode(c.candidate))));
+  const judged: Judged[] = top.map((c, i) => {
+    const offsets = finalOffsets(inp.calibration, c.score, inp.trainSize, devLp[i], inp.numLabels);
+    const dev = scoreLogProbs(devLp[i], inp.devLabels, inp.numLabels, inp.objective, offsets);
+    // train+dev: both splits' objective, weighted by size: twice the examples behind the choice.
+    const select = inp.rule === 'dev' ? dev.objective : (c.score.objective * inp.trainSize + dev.objective * nDev) / (inp.trainSize + nDev);
+    return { candidate: c, offsets, dev, select };
+  });
+  // Stable: among equal selection values the better train rank wins.
+  const order = judged.map((_, i) => i).sort((a, b) => judged[b].select - judged[a].select || a - b);
+  const chosen = judged[order[0]];
+  let testAccuracy: number | null = null;
+  const testLp = new Map<number, number[][]>();
+  const test = async (i: number) => {
+    if (!testLp.has(i)) testLp.set(i, await splitLogProbs(inp.score, 'test', inp.testLabels!.length, inp.decode(judged[i].candidate.candidate)));
+    return testLp.get(i)!;
+  };
+  if (inp.testLabels) testAccuracy = accuracyOf(await test(order[0]), inp.testLabels, chosen.offsets, inp.numLabels);
+  let ensemble: EnsembleOutcome | undefined;
+  if (inp.ensemble > 1 && judged.length > 1) {
+    const ids = order.slice(0, inp.ensemble);
+    const members = ids.map((i) => judged[i]);
+    const devScores = ensembleLogProbs(ids.map((i) => ({ logProbs: devLp[i], offsets: judged[i].offsets })));
+    let ensTest: number | null = null;
+    if (inp.testLabels) {
+      const lps = [];
+      for (const i of ids) lps.push({ logProbs: await test(i), offsets: judged[i].offsets });
+      ensTest = accuracyOf(ensembleLogProbs(lps), inp.testLabels, undefined, inp.numLabels);
+    }
+    ensemble = { members, devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels), testAccuracy: ensTest };
+  }
+  return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble };
+}
+
+function accuracyOf(logProbs: number[][], labels: number[], offsets: number[] | undefined, numLabels: number): number {
+  return summarize(judgeAll(logProbs, labels, offsets), numLabels).accuracy;
+}
