@@ -75,7 +75,8 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
           const file: PromptFile = { ...promptFileFromRun(runDir), slots: m.slots, labels: m.labels, calibration: m.calibration };
           const lp = await loadPrompt(file, { threads: 1 });
           try {
-            return (await lp.classify(texts.slice(0, 20))).map((p) => p.scores);
+            // The same rows in the same batches as the ensemble's (int8 quantizes per batch).
+            return (await lp.classify(texts)).slice(0, 20).map((p) => p.scores);
           } finally {
             await lp.dispose();
           }
@@ -117,7 +118,7 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
   test('prompt files with bad calibration fields are refused with the field named', async () => {
     const v2 = promptFileFromRun(runDir);
     await expect(loadPrompt({ ...v2, calibration: { mode: 'inputs', offsets: [1] } })).rejects.toThrow(/'calibration.offsets' must list 2 finite numbers/);
-    await expect(loadPrompt({ ...v2, calibration: { mode: 'bogus', offsets: null } } as unknown as PromptFile)).rejects.toThrow(/'calibration.mode' must be one of/);
+    await expect(loadPrompt({ ...v2, calibration: { mode: 'bogus', offsets: null } } as unknown as PromptFile)).rejects.toThrow(/calibration.mode: expected one of inputs, content-free, none/);
     expect(() => promptFileFromRun(runDir, { ensemble: true, soft: true })).toThrow(/cannot be combined/);
   });
 });

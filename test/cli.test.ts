@@ -55,11 +55,12 @@ describe('promptsearch eval', () => {
   test('the known number: `{x} it was [MASK] .` awful/wonderful, fp32, SST-2 test = 1446 / 1821', () => {
     // Pinned (raw label-word decision, fp32 so no int8 kernel differences): a scoring, tokenizer
     // or data change that moves one test sentence shows up here.
-    const r = run('eval', '--task', 'sst-2', '--split', 'test', '--template', '{x} it was [MASK] .', '--verbalizer', 'awful,wonderful', '--dtype', 'fp32', '--json');
+    const r = run('eval', '--task', 'sst-2', '--split', 'test', '--template', '{x} it was [MASK] .', '--verbalizer', 'awful,wonderful', '--dtype', 'fp32', '--calibration', 'none', '--json');
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.n).toBe(1821);
     expect(out.accuracy).toBe(1446 / 1821); // 0.7941
+    expect(out.calibration).toEqual({ mode: 'none', offsets: null, reference: null });
   });
 
   test('readable summary and slots filled with --fill', () => {
@@ -71,7 +72,7 @@ describe('promptsearch eval', () => {
 
   test('--help documents the flags', () => {
     const r = run('eval', '--help');
-    for (const flag of ['--task', '--split', '--seed', '--data', '--text-column', '--label-column', '--template', '--verbalizer', '--fill', '--model', '--dtype', '--json']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--task', '--split', '--seed', '--data', '--text-column', '--label-column', '--template', '--verbalizer', '--fill', '--model', '--dtype', '--calibration', '--json']) expect(r.stdout).toContain(flag);
   });
 
   test.each([
