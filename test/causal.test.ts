@@ -1,0 +1,98 @@
+/**
+ * Causal language models (gpt-mini-imdb, GPT-2 architecture): [MASK] last means "the next token";
+ * right-padded batches give the one-at-a-time numbers; the model card's SST-2 parity.
+ */
+import { spawnSync } from 'child_process';
+import { loadExamples } from '../src/data/load';
+import { loadModel } from '../src/model/load';
+import { modelKind, resolveModel } from '../src/model/modelFolder';
+import { PromptTokenizer } from '../src/model/tokenizer';
+import { buildRow, compileTemplate, encodeExample } from '../src/prompt/encode';
+import { parseTemplate } from '../src/prompt/template';
+import { buildVerbalizer } from '../src/prompt/verbalizer';
+import { labelLogitsForRows } from '../src/scoring/scorer';
+import { evaluateTemplate } from '../src/scoring/evaluate';
+import { CLI } from './helpers';
+
+const GPT = 'gpt-mini-imdb';
+const gptTokenizer = () => PromptTokenizer.fromFolder(resolveModel(GPT, 'fp32'));
+
+describe('model kind and causal templates', () => {
+  test('config.json decides the kind', () => {
+    expect(resolveModel(GPT, 'fp32').kind).toBe('causal');
+    expect(resolveModel('bert-mini-imdb-uncased', 'fp32').kind).toBe('masked');
+    expect(resolveModel('roberta-mini-imdb', 'fp32').kind).toBe('masked');
+    expect(modelKind({ architectures: ['LlamaForCausalLM'] })).toBe('causal');
+    expect(modelKind({ model_type: 'gpt2' })).toBe('causal');
+    expect(modelKind({ model_type: 'bert', architectures: ['BertForMaskedLM'] })).toBe('masked');
+  });
+
+  test('rows carry no mask token: the last prompt token is read, the prefix is marked', () => {
+    const tok = gptTokenizer();
+    const ct = compileTemplate(parseTemplate('{x} <A:2> It was [MASK]'), tok, 'sentence', 128);
+    expect(ct.causal).toBe(true);
+    expect(ct.reusablePrefix).toBe(true);
+    const ex = encodeExample(ct, tok, { fields: { sentence: 'A fine film.' }, label: 1 });
+    const slots = { A: tok.encode('so', true).concat(tok.encode('yes', true)) };
+    const row = buildRow(ct, ex, slots);
+    const expected = tok.encode('A fine film. so yes It was');
+    expect(row.ids).toEqual(expected);
+    expect(row.maskPos).toBe(expected.length - 1);
+    expect(row.prefixLength).toBe(ex.inputs[0].length);
+    expect(row.slotPos).toEqual([ex.inputs[0].length, ex.inputs[0].length + 1]);
+  });
+
+  test('a slot before {x} turns prefix reuse off; {x} [MASK] keeps one token to score', () => {
+    const tok = gptTokenizer();
+    const before = compileTemplate(parseTemplate('<A:1> {x} It was [MASK]'), tok, 'sentence', 128);
+    expect(before.reusablePrefix).toBe(false);
+    const ex = encodeExample(before, tok, { fields: { sentence: 'Good.' }, label: 1 });
+    expect(buildRow(before, ex, { A: tok.encode('so', false) }).prefixLength).toBeUndefined();
+    const bare = compileTemplate(parseTemplate('{x} [MASK]'), tok, 'sentence', 128);
+    const row = buildRow(bare, encodeExample(bare, tok, { fields: { sentence: 'Good movie.' }, label: 1 }), {});
+    expect(row.maskPos).toBe(row.ids.length - 1);
+    expect(row.prefixLength).toBe(row.ids.length - 1);
+  });
+
+  test('[MASK] not last is a one-line user error, exit 2', () => {
+    const tok = gptTokenizer();
+    expect(() => compileTemplate(parseTemplate('{x} It was [MASK] .'), tok, 'sentence', 128)).toThrow(/\[MASK\] must be the last thing in the template \(found '\.' after it\)/);
+    const r = spawnSync(process.execPath, [CLI, 'eval', '--model', GPT, '--task', 'sst-2', '--split', 'dev', '--template', '{x} [MASK] indeed', '--verbalizer', 'awful,wonderful'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^promptsearch: .*found 'indeed' after it/);
+  });
+
+  test('a label word that is not one token after a space is a user error', () => {
+    expect(() => buildVerbalizer([['awful'], ['wonderfulness']], gptTokenizer())).toThrow(/'wonderfulness' is not a single token/);
+  });
+});
+
+describe('causal scoring', () => {
+  test('right-padded batches equal one-row-at-a-time scoring (fp32, 1e-4), both scorers', async () => {
+    const data = loadExamples({ task: 'sst-2' }, 'test');
+    for (const scorer of ['mask-head', 'full'] as const) {
+      const model = await loadModel({ model: GPT, dtype: 'fp32', scorer, threads: 1 });
+      try {
+        const ct = compileTemplate(parseTemplate('{x} It was [MASK]'), model.tokenizer, data.textColumn, model.maxLength);
+        const labelIds = buildVerbalizer([['awful'], ['wonderful']], model.tokenizer).ids.flat();
+        // 48 sentences of mixed lengths: batches of up to 16 rows, most of them padded.
+        const rows = data.examples.slice(0, 48).map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), {}));
+        expect(new Set(rows.map((r) => r.ids.length)).size).toBeGreaterThan(10);
+        const batched = await labelLogitsForRows(model.backend, rows, labelIds, { maxBatchRows: 16 });
+        for (let i = 0; i < rows.length; i++) {
+          const single = await model.backend.labelLogits([rows[i]], labelIds);
+          for (let k = 0; k < labelIds.length; k++) expect(Math.abs(batched[i * 2 + k] - single[k])).toBeLessThan(1e-4);
+        }
+      } finally {
+        await model.dispose();
+      }
+    }
+  });
+
+  test('model card parity through eval: SST-2 test, {x} It was + awful/wonderful, fp32 0.7633', async () => {
+    const r = await evaluateTemplate({ data: { task: 'sst-2' }, split: 'test', model: GPT, dtype: 'fp32', template: '{x} It was [MASK]', verbalizer: 'awful,wonderful' });
+    expect(r.n).toBe(1821);
+    expect(r.accuracy.toFixed(4)).toBe('0.7633');
+  });
+});
