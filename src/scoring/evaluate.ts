@@ -6,7 +6,7 @@ import { tokenizeFill } from '../prompt/fill';
 import { Template, parseTemplate, renderTemplate } from '../prompt/template';
 import { buildVerbalizer, parseVerbalizerSpec } from '../prompt/verbalizer';
 import { ExampleScore, Summary } from './metrics';
-import { BatchOptions, scorePrompt } from './scorer';
+import { BatchOptions, scorePrompt, scorerLabel } from './scorer';
 
 export interface EvalRequest extends LoadOptions, BatchOptions {
   template: string;
@@ -49,7 +49,7 @@ export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
       ...summary,
       model: model.folder.name,
       dtype: model.folder.dtype,
-      scorer: model.backend.kind,
+      scorer: scorerLabel(model.backend, ct),
       template: req.template,
       prompt: renderPrompt(template, slots, model.tokenizer.decode.bind(model.tokenizer)),
       labelWords: words,
