@@ -47,6 +47,11 @@ export interface SearchConfig {
   randomSeed?: number;
   scorer: 'mask-head' | 'full';
   /**
+   * Causal models, mask-head scorer: compute each example's prefix once and score candidates on
+   * their own suffix tokens (default true); false recomputes whole rows (for speed comparisons).
+   */
+  prefixReuse?: boolean;
+  /**
    * Early rejection: score a candidate on `fraction` of train first and drop it when it cannot
    * reach the current `topK`-th best train accuracy (z = 0: provably; z > 0: with z standard
    * errors of optimism). fraction 0 turns it off.
@@ -124,6 +129,9 @@ const FIELDS: Record<keyof SearchConfig | '$schema' | 'description', (v: unknown
   threadsPerWorker: posInt,
   randomSeed: int,
   scorer: (v, w) => oneOf(v, w, ['mask-head', 'full']),
+  prefixReuse: (v, w) => {
+    if (typeof v !== 'boolean') throw new UserError(`${w}: expected true or false`);
+  },
   racing: (v, w) => {
     obj(v, w, ['fraction', 'topK', 'z']);
     const r = v as Record<string, unknown>;

@@ -113,6 +113,11 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     fs.writeFileSync(progressFile, '');
     writeJsonAtomic(spaceFile, { groups: space.groups });
   }
+  if (folder.kind === 'causal' && config.scorer === 'mask-head' && config.prefixReuse !== false) {
+    log(template.parts.findIndex((p) => p.kind === 'slot') < template.parts.map((p) => p.kind).lastIndexOf('input')
+      ? 'causal model: a slot comes before the input, so every candidate is scored on whole rows (no prefix reuse)'
+      : 'causal model: each example\'s prefix is computed once and reused for every candidate');
+  }
   if (searchLabels) space.isValid = (c) => new Set(labelTokens(c, template, numLabels)).size === numLabels;
 
   writeJsonAtomic(path.join(runDir, 'config.json'), {
@@ -132,12 +137,13 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
 
   const decode = (c: Candidate) => decodeCandidate(c, template, numLabels, fixedVerbalizer?.ids, searchLabels);
   // Prepare (and cache) the rewritten model here so its errors are user errors, not worker crashes.
-  await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, threads: 1 })).dispose();
+  await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: 1 })).dispose();
   const pool = await ScoringPool.start(
     {
       model: folder.dir,
       dtype: config.dtype,
       scorer: config.scorer,
+      prefixReuse: config.prefixReuse,
       template: config.template,
       textColumn: train.textColumn,
       splits: { train: train.examples, dev: dev.examples, ...(test ? { test: test.examples } : {}) },
