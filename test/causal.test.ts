@@ -96,3 +96,33 @@ describe('causal scoring', () => {
     expect(r.accuracy.toFixed(4)).toBe('0.7633');
   });
 });
+
+describe('soft prompts on a causal model (inputs_embeds)', () => {
+  test('the inputs-embeds scorer reproduces the token scorer when the soft prompt is the slot tokens\' embeddings', async () => {
+    const fs = await import('fs');
+    const { cacheDir } = await import('../src/paths');
+    const { analyzeInputsEmbeds, prepareEmbedsModel, readWordEmbeddings } = await import('../src/model/graph/embedsInput');
+    const { SoftPromptBackend } = await import('../src/refine/softPromptBackend');
+    const folder = resolveModel(GPT, 'fp32');
+    // GPT-2 looks up Reshape(input_ids, [-1, seq]): the lookup is still found.
+    const info = analyzeInputsEmbeds(fs.readFileSync(folder.onnxPath), 'gpt');
+    expect(info.quantization).toBe('gather-then-dequantize');
+    const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath));
+    const model = await loadModel({ model: GPT, dtype: 'fp32', scorer: 'full', threads: 1 });
+    const soft = await SoftPromptBackend.load(await prepareEmbedsModel(folder.onnxPath, cacheDir()), emb, model.maxLength, model.tokenizer.special.pad, 1);
+    try {
+      const data = loadExamples({ task: 'sst-2' }, 'test');
+      const ct = compileTemplate(parseTemplate('{x} <A:2> [MASK]'), model.tokenizer, data.textColumn, model.maxLength);
+      const slotIds = model.tokenizer.encode('It was', true);
+      const rows = data.examples.slice(0, 32).map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), { A: slotIds }));
+      const labelIds = buildVerbalizer([['awful'], ['wonderful']], model.tokenizer).ids.flat();
+      soft.soft = Float32Array.from(slotIds.flatMap((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))));
+      const got = await labelLogitsForRows(soft, rows, labelIds);
+      const want = await labelLogitsForRows(model.backend, rows, labelIds);
+      for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-4);
+    } finally {
+      await soft.dispose();
+      await model.dispose();
+    }
+  });
+});
