@@ -190,6 +190,12 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     return runLabelLogits(this.suffix, feeds);
   }
 
+  /** Forgets every cached prefix (benches time cold starts with it). */
+  clearCache(): void {
+    this.cache.clear();
+    this.cachedBytes = 0;
+  }
+
   async dispose(): Promise<void> {
     this.cache.clear();
     await this.prefix.release();
