@@ -4,8 +4,9 @@
  *
  *   - `full`: the model as exported, whole rows, logits sliced in JS (the reference path);
  *   - `mask-head (whole rows)`: the mask-head scorer recomputing every row;
- *   - `prefix-reuse`: the default for causal models; every timed pass starts with an empty prefix
- *     cache, so the prefix computation is inside the timing, shared by the pass's candidates;
+ *   - `prefix-reuse`: the default for causal models. Cold: every timed pass starts with an empty
+ *     prefix cache, so computing the prefixes is inside the timing, shared by the pass's 8
+ *     candidates; warm: the prefixes are cached, as for all but the first candidates of a search;
  *   - transformers.js `AutoModelForCausalLM` on the same prompts as text (right-padded batches).
  *
  * Evaluations = candidates × sentences; one evaluation is one prompt scored on one sentence.
@@ -23,7 +24,7 @@ export const CAUSAL_MODEL = 'gpt-mini-imdb';
 export const CAUSAL_TEMPLATE = '{x} <A:2> [MASK]';
 const LABEL_WORDS = ['awful', 'wonderful'];
 /** Two-token slot fillings (checked), standing in for a search's candidates. */
-const FILLS = ['It was', 'This was', 'I found', 'Overall it', 'Simply put', 'In short', 'All told', 'Really quite'];
+const FILLS = ['It was', 'This was', 'I found', 'Overall it', 'What a', 'In short', 'All told', 'Really quite'];
 const BATCH = 64;
 
 export interface CausalRow {
@@ -40,7 +41,7 @@ export interface CausalBench {
   sentences: number;
   evaluations: number;
   rows: CausalRow[];
-  /** prefix-reuse evaluations/s over each other row's. */
+  /** prefix-reuse (warm cache) evaluations/s over each other row's. */
   prefixReuseSpeedup: Record<string, number>;
   agreement: {
     /** Predictions of prefix-reuse identical to the other scorers', of `evaluations`. */
@@ -55,6 +56,8 @@ export interface CausalBench {
 
 interface InProcessRun {
   row: CausalRow;
+  /** Prefix reuse only: passes with the prefixes already cached, as through most of a search. */
+  warm?: CausalRow;
   logits: Float32Array;
   predictions: number[];
   ids: number[][];
@@ -95,8 +98,19 @@ async function inProcess(label: string, scorer: 'full' | 'mask-head', prefixReus
       predictions = results.flatMap((r) => r.scores.map((s) => s.predicted));
     }
     const evaluations = fills.length * examples.length;
+    let warm: CausalRow | undefined;
+    if (backend instanceof PrefixReuseBackend) {
+      const warmSeconds: number[] = [];
+      for (let p = 0; p < passes; p++) {
+        const t0 = process.hrtime.bigint();
+        for (const slots of fills) await scorePrompt(backend, ct, encoded, slots, labelIds);
+        warmSeconds.push(since(t0));
+      }
+      warm = { scorer: 'prefix-reuse (warm cache)', evaluationsPerSecond: evaluations / Math.min(...warmSeconds), passSeconds: warmSeconds };
+    }
     return {
       row: { scorer: label, evaluationsPerSecond: evaluations / Math.min(...passSeconds), passSeconds },
+      warm,
       logits,
       predictions,
       ids: fills.flatMap((slots) => encoded.map((ex) => buildRow(ct, ex, slots).ids)),
@@ -111,7 +125,7 @@ export async function benchCausal(o: { examples: Example[]; textColumn: string; 
   for (const [label, scorer, reuse] of [
     ['full', 'full', false],
     ['mask-head (whole rows)', 'mask-head', false],
-    ['prefix-reuse', 'mask-head', true],
+    ['prefix-reuse (cold cache)', 'mask-head', true],
   ] as const) {
     o.log(`causal: ${label}`);
     runs.push(await inProcess(label, scorer, reuse, o.examples, o.textColumn, o.threads, o.passes));
@@ -130,9 +144,9 @@ export async function benchCausal(o: { examples: Example[]; textColumn: string; 
     warmupBatches: o.warmupBatches,
     passes: o.passes,
   });
-  const rows = [...runs.map((r) => r.row), { scorer: `transformers.js ${tjs.version}`, evaluationsPerSecond: tjs.sentencesPerSecond, passSeconds: tjs.passSeconds }];
+  const rows = [...runs.flatMap((r) => (r.warm ? [r.row, r.warm] : [r.row])), { scorer: `transformers.js ${tjs.version}`, evaluationsPerSecond: tjs.sentencesPerSecond, passSeconds: tjs.passSeconds }];
   const [full, , prefix] = runs;
-  const reuseRate = prefix.row.evaluationsPerSecond;
+  const reuseRate = prefix.warm!.evaluationsPerSecond;
   return {
     model: CAUSAL_MODEL,
     dtype: 'fp32',
@@ -141,7 +155,7 @@ export async function benchCausal(o: { examples: Example[]; textColumn: string; 
     sentences: o.examples.length,
     evaluations: texts.length,
     rows,
-    prefixReuseSpeedup: Object.fromEntries(rows.filter((r) => r !== prefix.row).map((r) => [r.scorer, Math.round((reuseRate / r.evaluationsPerSecond) * 100) / 100])),
+    prefixReuseSpeedup: Object.fromEntries(rows.filter((r) => r !== prefix.warm).map((r) => [r.scorer, Math.round((reuseRate / r.evaluationsPerSecond) * 100) / 100])),
     agreement: {
       prefixVsFull: same(prefix.predictions, full.predictions),
       prefixVsTransformersjs: same(prefix.predictions, tjs.predictions),
@@ -161,7 +175,7 @@ export function causalLines(c: CausalBench): string[] {
     `causal: ${c.model} fp32, '${c.template}', ${c.candidates} candidates × ${c.sentences} sentences = ${c.evaluations} evaluations per pass`,
     `${'scorer'.padEnd(36)} ${'evaluations/s'.padStart(14)} ${'vs transformers.js'.padStart(19)}`,
     ...c.rows.map((r) => `${r.scorer.padEnd(36)} ${r.evaluationsPerSecond.toFixed(1).padStart(14)} ${(r.evaluationsPerSecond / base).toFixed(2).padStart(18)}×`),
-    `prefix reuse vs full ${c.prefixReuseSpeedup.full}×, vs mask-head on whole rows ${c.prefixReuseSpeedup['mask-head (whole rows)']}×; ` +
+    `prefix reuse (warm) vs full ${c.prefixReuseSpeedup.full}×, vs mask-head on whole rows ${c.prefixReuseSpeedup['mask-head (whole rows)']}×, vs its cold start ${c.prefixReuseSpeedup['prefix-reuse (cold cache)']}×; ` +
       `predictions identical to full ${a.prefixVsFull}/${c.evaluations} (max |Δlogit| ${a.maxAbsLogitDiffVsFull.toExponential(2)}), ` +
       `to transformers.js ${a.prefixVsTransformersjs}/${c.evaluations} (max |Δlogit| ${a.maxAbsLogitDiffVsTransformersjs.toExponential(2)}, input ids identical ${a.inputIdsIdenticalToTransformersjs}/${c.evaluations})`,
   ];
