@@ -126,3 +126,23 @@ describe('soft prompts on a causal model (inputs_embeds)', () => {
     }
   });
 });
+
+describe('the causal leaderboard suite', () => {
+  test('is valid; its manual method scores the causal prompt given in its config (SST-2 test 0.7633)', async () => {
+    const fs = await import('fs');
+    const os = await import('os');
+    const path = await import('path');
+    const { readSuite, runLeaderboard } = await import('../src/runner/leaderboard');
+    const { ROOT } = await import('./helpers');
+    const suite = readSuite(path.join(ROOT, 'searches', 'leaderboard-causal.json'));
+    expect(suite.base.model).toBe(GPT);
+    expect(suite.methods.map((m) => m.name)).toEqual(expect.arrayContaining(['manual', 'genetic']));
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-lb-causal-'));
+    const { cells, complete } = await runLeaderboard({ ...suite, seeds: [13], methods: suite.methods.filter((m) => m.manual) }, { outDir: out });
+    expect(complete).toBe(true);
+    expect(cells).toHaveLength(1);
+    expect(cells[0].prompt).toBe('{x} It was [MASK]');
+    expect(cells[0].testAccuracy.toFixed(4)).toBe('0.7633');
+    expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toMatch(/Model gpt-mini-imdb \(fp32\)/);
+  });
+});

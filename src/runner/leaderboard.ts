@@ -19,7 +19,10 @@ export interface SuiteMethod {
   searchVerbalizer?: boolean | { candidates?: number };
   /** Refine the search's winner into a soft prompt; the cell reports the refined test accuracy. */
   refine?: SearchConfig['refine'];
-  /** Any other search config fields for this method (e.g. `{"objective": "margin"}`). */
+  /**
+   * Any other search config fields for this method (e.g. `{"objective": "margin"}`). For a manual
+   * method, `template` and `verbalizer` here replace the task's hand-written prompt.
+   */
   config?: Record<string, unknown>;
 }
 
@@ -133,7 +136,9 @@ export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Pr
 async function manualCell(suite: Suite, m: SuiteMethod, task: string, seed: number): Promise<Cell> {
   const info = getTask(task);
   const base = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as Record<string, string>;
-  const common = { model: base.model, dtype: (base.dtype as 'fp32' | 'int8') ?? undefined, template: info.manualTemplate, verbalizer: info.manualLabelWords };
+  // A method's config may replace the task's prompt (a causal model needs [MASK] last).
+  const own = m.config ?? {};
+  const common = { model: base.model, dtype: (base.dtype as 'fp32' | 'int8') ?? undefined, template: (own.template as string | undefined) ?? info.manualTemplate, verbalizer: (own.verbalizer as string | undefined) ?? info.manualLabelWords };
   const [dev, test] = [await evaluateTemplate({ ...common, data: { task, seed }, split: 'dev' }), await evaluateTemplate({ ...common, data: { task, seed }, split: 'test' })];
   return { method: m.name, task, seed, testAccuracy: test.accuracy, devAccuracy: dev.accuracy, trainAccuracy: null, prompt: test.prompt, labelWords: test.labelWords, evaluations: 0, seconds: dev.seconds + test.seconds };
 }
