@@ -146,3 +146,44 @@ describe('the causal leaderboard suite', () => {
     expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toMatch(/Model gpt-mini-imdb \(fp32\)/);
   });
 });
+
+describe('search, export and loadPrompt on the causal model', () => {
+  test('a small search exports a prompt file whose loadPrompt predictions equal eval of the same prompt', async () => {
+    const fs = await import('fs');
+    const os = await import('os');
+    const path = await import('path');
+    const { validateConfig } = await import('../src/runner/config');
+    const { runSearch } = await import('../src/runner/run');
+    const { promptFileFromRun } = await import('../src/prompt/promptFile');
+    const { loadPrompt } = await import('../src/prompt/applyPrompt');
+    const { ROOT } = await import('./helpers');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-causal-run-'));
+    // The first 48 test sentences keep the run's test scoring short.
+    const sst2 = path.join(ROOT, 'datasets', '16-shot', 'sst-2');
+    const test = path.join(dir, 'test.tsv');
+    fs.writeFileSync(test, fs.readFileSync(path.join(sst2, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n');
+    const data = { train: path.join(sst2, '16-13', 'train.tsv'), dev: path.join(sst2, '16-13', 'dev.tsv'), test };
+    const config = validateConfig(
+      { name: 'c', data, model: GPT, dtype: 'fp32', template: '{x} <A:2> [MASK]', verbalizer: 'awful,wonderful', strategy: 'random', candidates: { topK: 8 }, budget: 600, selectTopK: 2, workers: 1, threadsPerWorker: 1 },
+      'x',
+    );
+    const runDir = path.join(dir, 'run');
+    const log: string[] = [];
+    const best = await runSearch(config, { runDir, log: (l) => log.push(l) });
+    expect(log).toContain("causal model: each example's prefix is computed once and reused for every candidate");
+    const file = path.join(runDir, 'prompt.json');
+    fs.writeFileSync(file, JSON.stringify(promptFileFromRun(runDir)));
+    const examples = loadExamples({ file: test }, 'test');
+    const applied = await loadPrompt(file);
+    try {
+      const got = await applied.classify(examples.examples.map((e) => e.fields[examples.textColumn]));
+      const fill = Object.fromEntries(Object.entries(best.slots).map(([k, v]) => [k, v.text]));
+      const r = await evaluateTemplate({ data: { file: test }, split: 'test', model: GPT, dtype: 'fp32', template: '{x} <A:2> [MASK]', verbalizer: 'awful,wonderful', fill });
+      expect(r.n).toBe(48);
+      expect(r.accuracy).toBeCloseTo(best.testAccuracy!, 10);
+      expect(got.map((g) => g.label)).toEqual(r.examples.map((e) => e.predicted));
+    } finally {
+      await applied.dispose();
+    }
+  });
+});
