@@ -180,3 +180,30 @@ export function causalLines(c: CausalBench): string[] {
       `to transformers.js ${a.prefixVsTransformersjs}/${c.evaluations} (max |Δlogit| ${a.maxAbsLogitDiffVsTransformersjs.toExponential(2)}, input ids identical ${a.inputIdsIdenticalToTransformersjs}/${c.evaluations})`,
   ];
 }
+
+/** `npm run bench:causal [-- --n 256]`: only the causal rows, written to results/bench/causal-latest.json. */
+async function main(): Promise<void> {
+  const os = await import('os');
+  const path = await import('path');
+  const { parseArgs } = await import('util');
+  const { loadExamples } = await import('../data/load');
+  const { writeJsonAtomic } = await import('../runner/atomic');
+  const { PACKAGE_ROOT } = await import('../paths');
+  const { values } = parseArgs({ options: { n: { type: 'string', default: '256' } } });
+  const n = Number(values.n);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integer (got ${values.n})`);
+  const data = loadExamples({ task: 'sst-2' }, 'test');
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const loadavgStart = os.loadavg();
+  const c = await benchCausal({ examples: data.examples.slice(0, n), textColumn: data.textColumn, threads: cores, passes: 2, warmupBatches: 2, log: (s) => process.stderr.write(`[bench] ${s}\n`) });
+  const out = path.join(PACKAGE_ROOT, 'results', 'bench', 'causal-latest.json');
+  writeJsonAtomic(out, { date: new Date().toISOString(), machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores, loadavgStart, loadavgEnd: os.loadavg() }, ...c });
+  process.stdout.write([...causalLines(c), `load avg ${loadavgStart.map((x) => x.toFixed(2)).join(' ')} at start (a shared machine lowers every row; compare ratios within one run)`, `wrote ${out}`].join('\n') + '\n');
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`bench:causal: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exit(1);
+  });
+}
