@@ -87,11 +87,14 @@ describe('prefix reuse (gpt-mini-imdb)', () => {
   });
 
   test('a tiny cache evicts and recomputes, with the same numbers', async () => {
+    // ~300 KB per sentence: 1 MB keeps a handful.
+    const before = process.env.PROMPTSEARCH_PREFIX_CACHE_MB;
+    process.env.PROMPTSEARCH_PREFIX_CACHE_MB = '1';
     const small = await loadModel({ model: GPT, dtype: 'fp32', threads: 1 });
+    if (before === undefined) delete process.env.PROMPTSEARCH_PREFIX_CACHE_MB;
+    else process.env.PROMPTSEARCH_PREFIX_CACHE_MB = before;
     try {
       const backend = small.backend as PrefixReuseBackend;
-      // ~300 KB per sentence: 1 MB keeps a handful.
-      (backend as unknown as { cacheLimitBytes: number }).cacheLimitBytes = 1024 * 1024;
       const ct = compileTemplate(parseTemplate('{x} <A:2> [MASK]'), small.tokenizer, data.textColumn, small.maxLength);
       const rows = data.examples.slice(0, 64).map((ex) => buildRow(ct, encodeExample(ct, small.tokenizer, ex), { A: small.tokenizer.encode('It was', true) }));
       const a = await labelLogitsForRows(backend, rows, labelIds);
