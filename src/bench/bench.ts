@@ -7,6 +7,9 @@
  * tasks of 64 examples) and the `full` scorer (model as exported) as a reference. Each is warmed
  * up on a few batches, then timed over 2 passes; the best pass counts. Also: the machine's fp32
  * MatMul peak and the share of it our fp32 scorer reaches on necessary FLOPs (see flops.ts).
+ * Then the causal rows (causal.ts): full recompute vs prefix reuse vs transformers.js
+ * AutoModelForCausalLM on a search-shaped workload (8 candidates × min(n, 256) sentences);
+ * `--no-causal` skips them.
  */
 import * as os from 'os';
 import * as path from 'path';
@@ -26,6 +29,7 @@ import { ScoringPool } from '../scoring/pool';
 import { scorePrompt } from '../scoring/scorer';
 import { judge } from '../scoring/metrics';
 import { ScoreTask } from '../scoring/workerProtocol';
+import { benchCausal, causalLines } from './causal';
 import { encoderShape, totalFlops } from './flops';
 import { measureMatmulPeak } from './matmulPeak';
 
@@ -116,7 +120,7 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { n: { type: 'string' }, quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { n: { type: 'string' }, quick: { type: 'boolean', default: false }, out: { type: 'string' }, 'no-causal': { type: 'boolean', default: false } } });
   const quick = !!values.quick;
   const n = values.n !== undefined ? Number(values.n) : quick ? 64 : 512;
   if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integer (got ${values.n})`);
@@ -154,6 +158,8 @@ async function main(): Promise<number> {
     log(`${dtype}: transformers.js`);
     tjs[dtype] = await benchTransformersJs({ modelsDir: BUNDLED_MODELS_DIR, model: DEFAULT_MODEL, dtype, texts, labelWords: LABEL_WORDS, threads: cores, batchSize: BATCH, warmupBatches: quick ? 1 : 2, passes: PASSES });
   }
+
+  const causal = values['no-causal'] ? undefined : await benchCausal({ examples: examples.slice(0, 256), textColumn: data.textColumn, threads: cores, passes: PASSES, warmupBatches: quick ? 1 : 2, log });
 
   log('fp32 MatMul peak, again');
   const peakEnd = await peakRun();
@@ -204,6 +210,7 @@ async function main(): Promise<number> {
     seconds: Object.fromEntries(
       DTYPES.map((d) => [d, { ours: ours[d]!.passSeconds, oursEncode: ours[d]!.encodeSeconds, pool: pool[d]!.passSeconds, full: full[d]!.passSeconds, transformersjs: tjs[d]!.passSeconds, transformersjsTokenize: tjs[d]!.tokenizeSeconds }]),
     ),
+    causal,
     totalSeconds: r2(since(tStart)),
   };
   writeJsonAtomic(out, result);
@@ -230,6 +237,7 @@ async function main(): Promise<number> {
         `full vs transformers.js ${f.identical}/${n} (max |Δlogit| ${f.maxAbsLogitDiff.toExponential(2)}); pool ${a.poolVsOurs}/${n}, full ${a.fullVsOurs}/${n} vs in-process`
       );
     }),
+    ...(causal ? ['', ...causalLines(causal), ''] : []),
     `tokenization: ours ${(1000 * ours.fp32!.encodeSeconds).toFixed(0)} ms once per split, outside the timing (reused by every prompt); transformers.js ${(1000 * tjs.fp32!.tokenizeSeconds).toFixed(0)} ms per pass, inside it`,
     `machine: ${result.machine.cpu}, ${cores} cores, load avg ${loadStart.map((x) => x.toFixed(2)).join(' ')} at start; ${result.totalSeconds} s total`,
     `wrote ${out}`,

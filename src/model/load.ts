@@ -14,6 +14,11 @@ export interface LoadOptions extends SessionOptions {
   dtype?: Dtype;
   /** `mask-head` (default): the rewritten graph computing only label logits; `full`: the model as exported. */
   scorer?: ScorerName;
+  /**
+   * Causal models with the mask-head scorer: reuse each example's prefix keys and values across
+   * candidates (PrefixReuseBackend). Default true; false scores whole rows (the reference for benches).
+   */
+  prefixReuse?: boolean;
 }
 
 export interface LoadedModel {
@@ -46,7 +51,19 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
     } catch (e) {
       throw new UserError(`${folder.onnxPath}: cannot prepare the mask-head scorer (${(e as Error).message}); --scorer full uses the model as exported`);
     }
-    backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, opts);
+    if (folder.kind === 'causal' && opts.prefixReuse !== false) {
+      const { prepareCausalPrefixModels } = await import('./graph/causalPrefix');
+      const { PrefixReuseBackend } = await import('./prefixBackend');
+      let parts: { prefix: string; suffix: string };
+      try {
+        parts = await prepareCausalPrefixModels(folder.onnxPath, cacheDir());
+      } catch (e) {
+        throw new UserError(`${folder.onnxPath}: cannot prepare prefix reuse for this causal model (${(e as Error).message}); --scorer full uses the model as exported`);
+      }
+      backend = await PrefixReuseBackend.load({ ...parts, wholeMaskHead: prepared }, maxLength, tokenizer.special.pad, opts);
+    } else {
+      backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, opts);
+    }
   } else {
     backend = await FullLogitsBackend.load(folder.onnxPath, maxLength, tokenizer.special.pad, opts);
   }

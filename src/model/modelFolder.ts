@@ -12,6 +12,22 @@ export const DEFAULT_MODEL = 'bert-mini-imdb-uncased';
 
 const ONNX_FILE: Record<Dtype, string> = { fp32: 'model.onnx', int8: 'model_quantized.onnx' };
 
+/**
+ * `masked`: the verbalizer is read at a [MASK] token anywhere in the prompt (BERT, RoBERTa);
+ * `causal`: it is read as the next token after the prompt, so [MASK] must come last (GPT-2).
+ */
+export type ModelKind = 'masked' | 'causal';
+
+const CAUSAL_TYPES = new Set(['gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'qwen2', 'phi', 'opt', 'bloom', 'falcon', 'gemma']);
+
+/** The model kind from config.json: a `*ForCausalLM` / `*LMHeadModel` architecture or a decoder `model_type`. */
+export function modelKind(config: Record<string, unknown>): ModelKind {
+  const archs = Array.isArray(config.architectures) ? config.architectures.map(String) : [];
+  if (archs.some((a) => /ForMaskedLM$/.test(a))) return 'masked';
+  if (archs.some((a) => /(ForCausalLM|LMHeadModel)$/.test(a))) return 'causal';
+  return CAUSAL_TYPES.has(String(config.model_type ?? '')) ? 'causal' : 'masked';
+}
+
 /** A model folder in the Hugging Face / transformers.js layout, checked and resolved. */
 export interface ModelFolder {
   /** Bundled name, or the folder's base name. */
@@ -19,6 +35,8 @@ export interface ModelFolder {
   dir: string;
   dtype: Dtype;
   onnxPath: string;
+  /** From config.json (`architectures`, `model_type`). */
+  kind: ModelKind;
   config: Record<string, unknown>;
   tokenizerJson: Record<string, unknown>;
   /** tokenizer_config.json merged over special_tokens_map.json (both optional). */
@@ -55,12 +73,14 @@ export function resolveModel(nameOrDir: string = DEFAULT_MODEL, dtype: Dtype = D
   }
   const special = fs.existsSync(path.join(dir, 'special_tokens_map.json')) ? readJson(path.join(dir, 'special_tokens_map.json')) : {};
   const tokConfig = fs.existsSync(path.join(dir, 'tokenizer_config.json')) ? readJson(path.join(dir, 'tokenizer_config.json')) : {};
+  const config = readJson(path.join(dir, 'config.json'));
   return {
     name: path.basename(dir),
     dir,
     dtype,
     onnxPath: path.join(dir, 'onnx', ONNX_FILE[dtype]),
-    config: readJson(path.join(dir, 'config.json')),
+    kind: modelKind(config),
+    config,
     tokenizerJson: readJson(path.join(dir, 'tokenizer.json')),
     tokenizerConfig: { ...special, ...tokConfig },
   };

@@ -6,6 +6,7 @@ export type TokenizerFamily = 'wordpiece' | 'bpe' | 'other';
 
 /** Special-token ids the engine needs, discovered from the tokenizer files. */
 export interface SpecialTokens {
+  /** The mask token; -1 for a causal model, which reads the next token instead. */
   mask: number;
   pad: number;
   /** Ids the post-processor puts before / after a single sequence ([CLS] / [SEP], <s> / </s>). */
@@ -34,7 +35,11 @@ export class PromptTokenizer {
   private readonly tok: Tokenizer;
   private readonly idToToken: string[];
 
-  constructor(tokenizerJson: Json, tokenizerConfig: Json, readonly source = 'tokenizer.json') {
+  /**
+   * `causal`: the model is a causal LM (ModelFolder.kind): it has no mask token, and a template's
+   * [MASK] means "the next token after the prompt".
+   */
+  constructor(tokenizerJson: Json, tokenizerConfig: Json, readonly source = 'tokenizer.json', readonly causal = false) {
     this.tok = new Tokenizer(tokenizerJson, tokenizerConfig);
     const model = tokenizerJson.model ?? {};
     const byteLevel = JSON.stringify(tokenizerJson.pre_tokenizer ?? {}).includes('ByteLevel') || JSON.stringify(tokenizerJson.decoder ?? {}).includes('ByteLevel');
@@ -47,7 +52,7 @@ export class PromptTokenizer {
   }
 
   static fromFolder(m: ModelFolder): PromptTokenizer {
-    return new PromptTokenizer(m.tokenizerJson, m.tokenizerConfig, `${m.dir}/tokenizer.json`);
+    return new PromptTokenizer(m.tokenizerJson, m.tokenizerConfig, `${m.dir}/tokenizer.json`, m.kind === 'causal');
   }
 
   private idOf(token: string | undefined): number | undefined {
@@ -57,12 +62,12 @@ export class PromptTokenizer {
   private discoverSpecial(tj: Json, cfg: Json): SpecialTokens {
     const added: Json[] = Array.isArray(tj.added_tokens) ? tj.added_tokens : [];
     const findAdded = (...names: string[]) => added.find((a) => names.includes(a.content))?.content as string | undefined;
-    const mask = this.idOf(tokenContent(cfg.mask_token) ?? findAdded('[MASK]', '<mask>'));
+    const mask = this.causal ? -1 : this.idOf(tokenContent(cfg.mask_token) ?? findAdded('[MASK]', '<mask>'));
     if (mask === undefined) throw new UserError(`${this.source}: no mask token (set mask_token in tokenizer_config.json)`);
     const pad = this.idOf(tokenContent(cfg.pad_token) ?? findAdded('[PAD]', '<pad>')) ?? 0;
     const { prefix, suffix } = this.postProcessorIds(tj.post_processor);
     const all = new Set<number>(added.filter((a) => a.special).map((a) => a.id as number));
-    [mask, pad, ...prefix, ...suffix].forEach((id) => all.add(id));
+    [mask, pad, ...prefix, ...suffix].forEach((id) => id >= 0 && all.add(id));
     return { mask, pad, prefix, suffix, all };
   }
 

@@ -3,12 +3,21 @@ import { UserError } from '../errors';
 import { PromptTokenizer } from '../model/tokenizer';
 import { Template } from './template';
 
-/** One model input row: token ids and where the mask sits. */
+/**
+ * One model input row: token ids and where the mask sits. For a causal model there is no mask
+ * token: `maskPos` is the last token, whose logits give the next token.
+ */
 export interface EncodedRow {
   ids: number[];
   maskPos: number;
   /** Row index of each slot token, in template order (soft prompts replace these embeddings). */
   slotPos?: number[];
+  /**
+   * Causal models, templates with no slot before the last input: the first `prefixLength` ids
+   * depend on the example only (specials, fixed text, inputs), so their keys and values can be
+   * computed once per example and reused for every candidate. Always < ids.length.
+   */
+  prefixLength?: number;
 }
 
 /** The template with its fixed text tokenized once; inputs and slots are filled per row. */
@@ -20,6 +29,13 @@ export interface CompiledTemplate {
   suffix: number[];
   maskId: number;
   maxLength: number;
+  /** Causal model: [MASK] is last and means the next token; rows carry no mask token. */
+  causal: boolean;
+  /**
+   * Causal model and no slot before the last input field: rows get `prefixLength` (see
+   * EncodedRow). False means every candidate recomputes the whole row (full scoring).
+   */
+  reusablePrefix: boolean;
   /** Input field name → dataset column (`x` → the task's text column). */
   columns: Record<string, string>;
 }
@@ -39,6 +55,16 @@ export interface EncodedExample {
 export function compileTemplate(template: Template, tokenizer: PromptTokenizer, textColumn: string, maxLength: number): CompiledTemplate {
   const columns: Record<string, string> = {};
   for (const f of template.inputs) columns[f] = f === 'x' ? textColumn : f;
+  const causal = tokenizer.causal;
+  if (causal) {
+    const maskAt = template.parts.findIndex((p) => p.kind === 'mask');
+    if (maskAt !== template.parts.length - 1) {
+      const after = template.parts.slice(maskAt + 1).map((p) => (p.kind === 'text' ? `'${p.text}'` : p.kind === 'input' ? `{${p.field}}` : p.kind === 'slot' ? `<${p.name}:${p.length}>` : '[MASK]'));
+      throw new UserError(`template '${template.source}': a causal model reads the label word as the next token, so [MASK] must be the last thing in the template (found ${after.join(' ')} after it)`);
+    }
+  }
+  const lastInput = template.parts.map((p) => p.kind).lastIndexOf('input');
+  const reusablePrefix = causal && !template.parts.slice(0, lastInput).some((p) => p.kind === 'slot');
   let inputIndex = 0;
   const segments: Segment[] = template.parts.map((p): Segment => {
     switch (p.kind) {
@@ -59,9 +85,11 @@ export function compileTemplate(template: Template, tokenizer: PromptTokenizer, 
     suffix: tokenizer.special.suffix,
     maskId: tokenizer.special.mask,
     maxLength,
+    causal,
+    reusablePrefix,
     columns,
   };
-  const fixedLength = compiled.prefix.length + compiled.suffix.length + 1 + segments.reduce((n, s) => n + (s.kind === 'fixed' ? s.ids.length : 0), 0);
+  const fixedLength = compiled.prefix.length + compiled.suffix.length + (causal ? 0 : 1) + segments.reduce((n, s) => n + (s.kind === 'fixed' ? s.ids.length : 0), 0);
   const slotLength = template.slots.reduce((n, s) => n + s.length, 0);
   if (fixedLength + slotLength + template.inputs.length > maxLength) {
     throw new UserError(`template '${template.source}' needs ${fixedLength + slotLength} tokens without its input; the model takes at most ${maxLength}`);
@@ -103,7 +131,7 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
   let fixed = ct.prefix.length + ct.suffix.length;
   for (const s of ct.segments) {
     if (s.kind === 'fixed') fixed += s.ids.length;
-    else if (s.kind === 'mask') fixed += 1;
+    else if (s.kind === 'mask') fixed += ct.causal ? 0 : 1;
     else if (s.kind === 'slot') {
       const t = slots[s.name];
       if (t === undefined) throw new UserError(`slot <${s.name}> is not filled (give it a value, e.g. --fill ${s.name}="it was")`);
@@ -114,6 +142,7 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
   const ids: number[] = [...ct.prefix];
   const slotPos: number[] = [];
   let maskPos = -1;
+  let prefixEnd = ids.length;
   for (const s of ct.segments) {
     if (s.kind === 'fixed') ids.push(...s.ids);
     else if (s.kind === 'slot') {
@@ -125,11 +154,20 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
     else if (s.kind === 'input') {
       const inp = ex.inputs[s.index];
       for (let i = 0; i < lengths[s.index]; i++) ids.push(inp[i]);
+      prefixEnd = ids.length;
+    } else if (ct.causal) {
+      maskPos = ids.length - 1;
     } else {
       maskPos = ids.length;
       ids.push(ct.maskId);
     }
   }
   ids.push(...ct.suffix);
+  if (ct.causal) {
+    if (ids.length === 0) throw new UserError(`template '${ct.template.source}': the prompt is empty, so there is no position to read the next token at`);
+    // [MASK] is last (compileTemplate checks), so the read position is the last prompt token.
+    maskPos = ids.length - 1 - ct.suffix.length;
+    return ct.reusablePrefix ? { ids, maskPos, slotPos, prefixLength: Math.min(prefixEnd, maskPos) } : { ids, maskPos, slotPos };
+  }
   return { ids, maskPos, slotPos };
 }

@@ -18,6 +18,9 @@ import { Cell } from '../reports/leaderboardTable';
 export interface BaselineSetting {
   model?: string;
   dtype?: Dtype;
+  /** A method's own prompt in place of the task's hand-written one (a causal model needs [MASK] last). */
+  template?: string;
+  verbalizer?: string;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface BaselineSetting {
  */
 export async function manualCell(method: string, task: string, seed: number, setting: BaselineSetting, calibration: CalibrationMode, sameTest?: Cell): Promise<Cell> {
   const info = getTask(task);
-  const common = { model: setting.model, dtype: setting.dtype, template: info.manualTemplate, verbalizer: info.manualLabelWords, calibration };
+  const common = { model: setting.model, dtype: setting.dtype, template: setting.template ?? info.manualTemplate, verbalizer: setting.verbalizer ?? info.manualLabelWords, calibration };
   const dev = await evaluateTemplate({ ...common, data: { task, seed }, split: 'dev' });
   const reuse = calibration === 'none' ? sameTest : undefined;
   const test = reuse ? { accuracy: reuse.testAccuracy, prompt: reuse.prompt, labelWords: reuse.labelWords, seconds: 0 } : await evaluateTemplate({ ...common, data: { task, seed }, split: 'test' });

@@ -99,7 +99,7 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
         const t = Date.now();
         const setting = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as BaselineSetting;
         const cell = m.manual
-          ? await manualCell(m.name, task, seed, setting, m.calibration ?? 'none', manualTest.get(`${m.name}/${task}`))
+          ? await manualCell(m.name, task, seed, { ...setting, ...(m.config ?? {}) }, m.calibration ?? 'none', manualTest.get(`${m.name}/${task}`))
           : m.probe
             ? await probeCell(m.name, task, seed, setting)
             : await searchCell(suite, m, task, seed, runDir, opts, progress);

@@ -160,6 +160,11 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     run.startLines('progress');
     run.writeSpace(space.groups);
   }
+  if (folder.kind === 'causal' && config.scorer === 'mask-head' && config.prefixReuse !== false) {
+    log(template.parts.findIndex((p) => p.kind === 'slot') < template.parts.map((p) => p.kind).lastIndexOf('input')
+      ? 'causal model: a slot comes before the input, so every candidate is scored on whole rows (no prefix reuse)'
+      : 'causal model: each example\'s prefix is computed once and reused for every candidate');
+  }
   // Searched label words: no word may serve twice (within a label or across labels).
   if (searchLabels) space.isValid = (c) => {
     const words = labelTokens(c, template, numLabels).flat();
@@ -173,12 +178,13 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const calibExamples = contentFreeExamples(Object.keys(train.examples[0]?.fields ?? {}), tokenizer.token(tokenizer.special.mask));
   const decode = (c: Candidate) => decodeCandidate(c, template, numLabels, fixedVerbalizer?.ids, searchLabels);
   // Prepare (and cache) the rewritten model here so its errors are user errors, not worker crashes.
-  await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, threads: 1 })).dispose();
+  await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: 1 })).dispose();
   const pool = await ScoringPool.start(
     {
       model: folder.dir,
       dtype: config.dtype,
       scorer: config.scorer,
+      prefixReuse: config.prefixReuse,
       template: config.template,
       textColumn: train.textColumn,
       splits: { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) },

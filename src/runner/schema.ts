@@ -101,6 +101,11 @@ export const computeFields = {
   workers: posInt().optional(),
   threadsPerWorker: posInt().optional(),
   scorer: oneOf(SCORERS).default('mask-head'),
+  /**
+   * Causal models, mask-head scorer: compute each example's prefix once and score candidates on
+   * their own suffix tokens (default true); false recomputes whole rows (for speed comparisons).
+   */
+  prefixReuse: bool().optional(),
 };
 
 /** After the search, refine the winner into a soft prompt (see `promptsearch refine`). */

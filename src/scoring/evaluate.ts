@@ -9,7 +9,7 @@ import { Example } from '../data/tsv';
 import { PromptTokenizer } from '../model/tokenizer';
 import { CalibrationMode, DEFAULT_CALIBRATION, contentFreeExamples, meanOffsets } from '../prompt/calibration';
 import { ExampleScore, Summary, judgeAll, summarize } from './metrics';
-import { BatchOptions, promptLogProbs } from './scorer';
+import { BatchOptions, promptLogProbs, scorerLabel } from './scorer';
 
 export interface EvalRequest extends LoadOptions, BatchOptions {
   template: string;
@@ -61,7 +61,7 @@ export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
       ...summary,
       model: model.folder.name,
       dtype: model.folder.dtype,
-      scorer: model.backend.kind,
+      scorer: scorerLabel(model.backend, ct),
       template: req.template,
       prompt: renderPrompt(template, slots, model.tokenizer.decode.bind(model.tokenizer)),
       labelWords: words,

@@ -18,6 +18,15 @@ export const DEFAULT_BATCH: Required<BatchOptions> = { maxBatchTokens: 2048, max
  */
 export const SPLIT_CHUNK = 256;
 
+/**
+ * What scores this template: the backend's kind, except that prefix reuse (causal models) cannot
+ * apply when a slot comes before the input, and those rows are scored whole.
+ */
+export function scorerLabel(backend: MaskedLmBackend, ct: CompiledTemplate): string {
+  if (backend.kind === 'prefix-reuse' && !ct.reusablePrefix) return 'mask-head (not prefix-reuse: a slot comes before the input)';
+  return backend.kind;
+}
+
 /** Runs rows through the backend in length-sorted batches; returns logits in the rows' order. */
 export async function labelLogitsForRows(backend: MaskedLmBackend, rows: EncodedRow[], labelIds: number[], opts: BatchOptions = {}): Promise<Float32Array> {
   const { maxBatchTokens, maxBatchRows } = { ...DEFAULT_BATCH, ...opts };

@@ -11,6 +11,8 @@ export interface WorkerInit {
   model: string;
   dtype: Dtype;
   scorer: 'mask-head' | 'full';
+  /** Causal models: reuse prefix keys/values (default true). */
+  prefixReuse?: boolean;
   /** onnxruntime intra-op threads in each worker. */
   threads: number;
   template: string;

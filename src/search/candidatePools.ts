@@ -70,9 +70,13 @@ export async function proposeSlotPools(opts: SlotPoolOptions): Promise<Record<st
   if (slots.length === 0) return result;
   if (opts.examples.length === 0) throw new UserError('cannot propose slot tokens: no train examples');
 
-  const maskFill = Object.fromEntries(slots.map((s) => [s.name, new Array<number>(s.length).fill(tokenizer.special.mask)]));
+  // Masked LM: slots filled with the mask token, read at the slot. Causal LM: a slot token is the
+  // next token after the one before it, so read one position earlier (slots filled with the pad
+  // token stand in for the still-unknown earlier slot tokens; a slot at position 0 reads position 0).
+  const filler = compiled.causal ? tokenizer.special.pad : tokenizer.special.mask;
+  const maskFill = Object.fromEntries(slots.map((s) => [s.name, new Array<number>(s.length).fill(filler)]));
   const rows = opts.examples.map((ex) => buildRow(compiled, ex, maskFill));
-  const positions = rows.map((r) => r.slotPos!);
+  const positions = rows.map((r) => (compiled.causal ? r.slotPos!.map((p) => Math.max(0, p - 1)) : r.slotPos!));
   const { sums, counts } = await sumLogSoftmax(opts.backend, rows, positions, new Array(rows.length).fill(0), 1, opts.batchSize);
 
   const eligible = wholeWordIds(tokenizer, sums[0][0].length);

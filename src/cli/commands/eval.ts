@@ -48,7 +48,7 @@ export async function handler(argv: Args): Promise<void> {
 export function formatReport(r: EvalReport): string {
   const pct = (x: number) => (Number.isNaN(x) ? '–' : (100 * x).toFixed(2) + '%');
   const lines = [
-    `model      ${r.model} (${r.dtype}, ${r.scorer} scorer)`,
+    `model      ${r.model} (${r.dtype}, scorer ${r.scorer})`,
     `data       ${r.data} (${r.n} examples)`,
     `prompt     ${r.prompt}`,
     `verbalizer ${r.labelWords.map((ws, i) => `${r.labelNames[i]}: ${ws.join('/')}`).join(', ')}`,

@@ -52,6 +52,7 @@ import {
   sizeOf,
   subgraphReads,
   Tensor,
+  tensorInts,
   tensorValueInfo,
   uniqueNamer,
 } from './onnxGraph';
@@ -89,14 +90,33 @@ function idsAliases(idx: GraphIndex): Set<string> {
   const aliases = new Set([INPUT_IDS]);
   const stack = [INPUT_IDS];
   while (stack.length) {
-    for (const n of consumersOf(idx, stack.pop()!)) {
-      if ((n.opType === 'Cast' || n.opType === 'Identity') && n.output?.[0] && !aliases.has(n.output[0])) {
+    const from = stack.pop()!;
+    for (const n of consumersOf(idx, from)) {
+      const same = n.opType === 'Cast' || n.opType === 'Identity' || (n.opType === 'Reshape' && n.input?.[0] === from && isViewAsBatchSeq(idx, n, from));
+      if (same && n.output?.[0] && !aliases.has(n.output[0])) {
         aliases.add(n.output[0]);
         stack.push(n.output[0]);
       }
     }
   }
   return aliases;
+}
+
+/**
+ * `Reshape(ids, Concat([-1], Unsqueeze(Gather(Shape(ids), 1))))`: GPT-2's `input_ids.view(-1,
+ * seq)`, which leaves a [batch, seq] tensor as it is.
+ */
+function isViewAsBatchSeq(idx: GraphIndex, reshape: Node, ids: string): boolean {
+  const concat = producerOf(idx, reshape.input?.[1] ?? '');
+  if (concat?.opType !== 'Concat' || concat.input?.length !== 2) return false;
+  const minusOne = constTensor(idx, concat.input[0]);
+  if (!minusOne || JSON.stringify(tensorInts(minusOne)) !== '[-1]') return false;
+  const unsqueeze = producerOf(idx, concat.input[1]);
+  const gather = unsqueeze?.opType === 'Unsqueeze' ? producerOf(idx, unsqueeze.input?.[0] ?? '') : undefined;
+  const shape = gather?.opType === 'Gather' ? producerOf(idx, gather.input?.[0] ?? '') : undefined;
+  const index = gather ? constTensor(idx, gather.input?.[1] ?? '') : undefined;
+  const at = index ? tensorInts(index) : undefined;
+  return shape?.opType === 'Shape' && shape.input?.[0] === ids && !!at && at.length === 1 && (at[0] === 1 || at[0] === -1);
 }
 
 /** Checks the DequantizeLinear parameters are constants: per tensor, or per channel along `channelAxis` of the table. */
