@@ -7,7 +7,8 @@ import { toHtml } from '../reports/leaderboardHtml';
 import { evaluateTemplate } from '../scoring/evaluate';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import { SearchConfig, validateConfig } from './config';
-import { runSearchAndRefine } from './run';
+import { BestResult, runSearchAndRefine } from './run';
+import type { RefineResult } from '../refine/refine';
 
 /** A method of a suite: a hand-written prompt, or a search strategy with its settings. */
 export interface SuiteMethod {
@@ -69,7 +70,8 @@ export function readSuite(file: string): Suite {
   return raw;
 }
 
-function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where: string) {
+/** The search config of one cell (suite base, per-task override, method fields). */
+export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where: string) {
   return validateConfig(
     {
       ...s.base,
@@ -130,7 +132,8 @@ export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Pr
   return { cells, complete };
 }
 
-async function manualCell(suite: Suite, m: SuiteMethod, task: string, seed: number): Promise<Cell> {
+/** A hand-written-prompt cell: the task's manual prompt scored on dev and test. */
+export async function manualCell(suite: Suite, m: SuiteMethod, task: string, seed: number): Promise<Cell> {
   const info = getTask(task);
   const base = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as Record<string, string>;
   const common = { model: base.model, dtype: (base.dtype as 'fp32' | 'int8') ?? undefined, template: info.manualTemplate, verbalizer: info.manualLabelWords };
@@ -142,8 +145,13 @@ async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: numb
   const config = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
   const resume = fs.existsSync(path.join(runDir, 'space.json'));
   const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log });
+  return searchCellFrom(m, task, seed, config, best, refined, path.relative(opts.outDir, runDir));
+}
+
+/** A search cell from its finished run (undefined when the run stopped early). */
+export function searchCellFrom(m: SuiteMethod, task: string, seed: number, config: SearchConfig, best: BestResult, refined: RefineResult | undefined, runDirRel: string): Cell | undefined {
   if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
-  const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
+  const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: runDirRel };
   if (!refined || refined.refined.test === null) return cell;
   // The refined soft prompt; the discrete winner it started from stays in the cell for comparison.
   return { ...cell, testAccuracy: refined.refined.test, devAccuracy: refined.refined.dev, trainAccuracy: refined.refined.train, prompt: `${best.prompt} (soft)`, evaluations: best.evaluations + refined.evaluations, seconds: best.seconds + refined.seconds, discrete: { testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy } };

@@ -7,6 +7,7 @@ import { SearchConfig, readConfig, validateConfig } from '../../runner/config';
 import { BestResult, runSearchAndRefine } from '../../runner/run';
 import { withGracefulStop } from '../common';
 import { formatRefine } from './refine';
+import { queuedSearch } from '../remote';
 
 export const command = 'search [config]';
 export const describe = 'Run a search experiment from a searches/*.json config (or --resume a stopped run)';
@@ -25,6 +26,8 @@ export function builder(y: Argv) {
     .option('dtype', { choices: ['fp32', 'int8'] as const, describe: 'override: model weights' })
     .option('out', { type: 'string', describe: 'run directory (default results/<name>-s<seed>-<time>)' })
     .option('json', { type: 'boolean', default: false, describe: 'print best.json to stdout when done' })
+    .option('redis', { type: 'string', describe: 'run on the queue at this Redis URL (workers: promptsearch worker); rerun to re-attach' })
+    .option('queue', { type: 'string', describe: 'with --redis: queue name (default promptsearch)' })
     .example('$0 search searches/sst2-beam.json', 'beam search on SST-2 with the bundled model')
     .example('$0 search searches/sst2-genetic.json --seed 42 --budget 10000', 'override fields from the command line')
     .example('$0 search --resume results/sst2-beam-s13-20261126-101500', 'continue a run stopped by Ctrl-C');
@@ -61,6 +64,7 @@ export async function handler(argv: Args): Promise<void> {
   let runDir: string;
   if (argv.resume) {
     runDir = argv.resume;
+    if (argv.redis) throw new UserError('--resume runs locally; with --redis, rerun the original command to re-attach');
     const cfgFile = path.join(runDir, 'config.json');
     if (!fs.existsSync(cfgFile)) throw new UserError(`${runDir}: not a run directory (no config.json)`);
     const state = fs.existsSync(path.join(runDir, 'state.json')) ? JSON.parse(fs.readFileSync(path.join(runDir, 'state.json'), 'utf8')) : {};
@@ -70,6 +74,11 @@ export async function handler(argv: Args): Promise<void> {
   } else {
     if (!argv.config) throw new UserError('give a search config (e.g. searches/sst2-beam.json) or --resume RUN_DIR');
     config = applyOverrides(readConfig(argv.config), argv, argv.config);
+    if (argv.redis) {
+      const q = await queuedSearch(config, argv.out, argv.redis, argv.queue);
+      if (q) process.stdout.write(argv.json ? JSON.stringify(q.best, null, 2) + '\n' : formatBest(q.best, q.runDir) + (q.refined ? formatRefine(q.refined, q.runDir) : ''));
+      return;
+    }
     runDir = argv.out ?? path.join('results', `${config.name}-s${config.seed}-${timestamp()}`);
   }
   const log = (line: string) => process.stderr.write(line + '\n');
