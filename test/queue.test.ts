@@ -2,7 +2,8 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { JobPayload, jobId, parsePayload, parseRedisUrl } from '../src/distributed/queue';
+import { Queue } from 'bullmq';
+import { connectionOptions, jobId, parsePayload, parseRedisUrl } from '../src/distributed/queue';
 import { modelRef, searchPayload } from '../src/distributed/submit';
 import { checkModel, resolveData } from '../src/distributed/runJob';
 import { validateConfig } from '../src/runner/config';
@@ -241,6 +242,27 @@ describe('the queue survives a Redis restart', () => {
       const outL = path.join(dir, 'local');
       await runLeaderboard(suite, { outDir: outL });
       expectSameRuns(path.join(dir, 'queued'), outL, ['random'], ['sst-2'], [13, 21]);
+
+      // Ctrl-C twice on a busy worker: the search stops and its job goes back to the queue, no attempt spent.
+      const cfg = path.join(dir, 'search.json');
+      fs.writeFileSync(cfg, JSON.stringify({ name: 'handback', task: 'sst-2', seed: 42, template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', budget: 3000 }));
+      const seen = starts(w.out()).length;
+      const s2 = start(['search', cfg, '--redis', url, '--out', path.join(dir, 'handback')]);
+      procs.push(s2);
+      await waitFor('the search job to start', () => starts(w.out()).length > seen);
+      const id = starts(w.out())[seen];
+      w.proc.kill('SIGINT');
+      await new Promise((res) => setTimeout(res, 300));
+      w.proc.kill('SIGINT');
+      expect(await w.exited).toBe(0);
+      expect(w.out()).toMatch(/handing the current job back to the queue/);
+      const q = new Queue('promptsearch', { connection: connectionOptions(url) });
+      try {
+        expect(await q.getJobState(id)).toBe('waiting');
+        expect((await q.getJob(id))!.attemptsMade).toBe(0);
+      } finally {
+        await q.close();
+      }
     } finally {
       procs.forEach((p) => p.proc.kill('SIGKILL'));
       r.kill('SIGKILL');

@@ -220,7 +220,7 @@ async function runJobs(items: Item[], total: number, opts: SubmitOptions): Promi
       if (state === 'unknown') await add(it);
       else if (state === 'failed') {
         log(`retrying ${it.label} (failed before)`);
-        await (await queue.getJob(it.id))!.retry('failed');
+        await (await queue.getJob(it.id))!.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       }
     }
     const pending = new Map(items.map((it) => [it.id, it]));
