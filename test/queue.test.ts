@@ -53,6 +53,19 @@ describe('queue payloads and URLs (no Redis needed)', () => {
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^promptsearch: --redis: unsupported scheme/)]);
   });
+
+  test('search --redis with no Redis listening: one line after the 10 s connect timeout, exit 2, nothing written', () => {
+    const dir = tmp();
+    const cfg = path.join(dir, 'c.json');
+    fs.writeFileSync(cfg, JSON.stringify({ task: 'sst-2', template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'random' }));
+    const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--redis', 'redis://:pw@127.0.0.1:1', '--out', path.join(dir, 'run')], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[lines.length - 1]).toMatch(/^promptsearch: --redis: cannot reach redis:\/\/:\*\*\*@127\.0\.0\.1:1 within 10 s/);
+    expect(lines.filter((l) => !l.startsWith('promptsearch: queueing'))).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/pw@/);
+    expect(fs.existsSync(path.join(dir, 'run'))).toBe(false);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

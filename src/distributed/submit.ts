@@ -205,14 +205,17 @@ async function runJobs(items: Item[], total: number, opts: SubmitOptions): Promi
   const log = opts.log ?? (() => {});
   const queue = new Queue(opts.queue ?? QUEUE_NAME, { connection: connectionOptions(opts.redisUrl) });
   let lastError = '';
+  let connected = false;
   queue.on('error', (e: Error) => {
-    if (e.message !== lastError) log(`redis: ${e.message} (retrying)`);
+    // Before the first contact an unreachable Redis is one error below, not a stream of retries.
+    if (connected && e.message !== lastError) log(`redis: ${e.message} (retrying)`);
     lastError = e.message;
   });
   try {
     const timeout = opts.connectTimeoutMs ?? 10_000;
     const reachable = await Promise.race([queue.getJobCounts().then(() => true), sleep(timeout).then(() => false)]);
-    if (!reachable) throw new UserError(`--redis: cannot reach ${redactUrl(opts.redisUrl)} within ${timeout / 1000} s`);
+    if (!reachable) throw new UserError(`--redis: cannot reach ${redactUrl(opts.redisUrl)} within ${timeout / 1000} s${lastError ? ` (${lastError})` : ''}`);
+    connected = true;
     const add = (it: Item) =>
       queue.add(it.payload.kind, it.payload, { jobId: it.id, attempts: JOB_ATTEMPTS, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: { age: 7 * 86400 }, removeOnFail: { age: 7 * 86400 } });
     for (const it of items) {
