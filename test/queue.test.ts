@@ -48,10 +48,13 @@ describe('queue payloads and URLs (no Redis needed)', () => {
     expect(() => resolveData({ sha256: 'f'.repeat(64), file: { name: 'x.tsv', content: 'sentence\tlabel\n' } }, 'dev', dir)).toThrow(/corrupted in transit/);
   });
 
-  test('worker: a bad --redis is one line, exit 2', () => {
+  test('worker: a bad --redis is one line, exit 2; --queue without --redis too', () => {
     const r = spawnSync(process.execPath, [CLI, 'worker', '--redis', 'http://127.0.0.1:1'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^promptsearch: --redis: unsupported scheme/)]);
+    const q = spawnSync(process.execPath, [CLI, 'leaderboard', path.join(ROOT, 'searches', 'queue-demo.json'), '--queue', 'x'], { encoding: 'utf8' });
+    expect(q.status).toBe(2);
+    expect(q.stderr.trim()).toBe('promptsearch: --queue needs --redis URL');
   });
 
   test('search --redis with no Redis listening: one line after the 10 s connect timeout, exit 2, nothing written', () => {

@@ -1,5 +1,6 @@
 import * as path from 'path';
 import type { Argv } from 'yargs';
+import { UserError } from '../../errors';
 import { readSuite, runLeaderboard } from '../../runner/leaderboard';
 import { withGracefulStop } from '../common';
 import { queuedLeaderboard } from '../remote';
@@ -20,6 +21,7 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 export async function handler(argv: Args): Promise<void> {
   const suite = readSuite(argv.suite!);
   const outDir = argv.out ?? path.join('results', 'leaderboards', suite.name);
+  if (argv.queue && !argv.redis) throw new UserError('--queue needs --redis URL');
   if (argv.redis) return queuedLeaderboard(suite, outDir, argv.redis, argv.queue);
   const { complete } = await withGracefulStop('stopping after the current batch; rerun the same command to resume', (stopRequested) =>
     runLeaderboard(suite, { outDir, stopRequested, log: (l) => process.stderr.write(l + '\n') }),

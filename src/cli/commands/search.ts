@@ -62,6 +62,7 @@ function timestamp(): string {
 export async function handler(argv: Args): Promise<void> {
   let config: SearchConfig;
   let runDir: string;
+  if (argv.queue && !argv.redis) throw new UserError('--queue needs --redis URL');
   if (argv.resume) {
     runDir = argv.resume;
     if (argv.redis) throw new UserError('--resume runs locally; with --redis, rerun the original command to re-attach');
