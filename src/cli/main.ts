@@ -10,6 +10,7 @@ import * as leaderboardCommand from './commands/leaderboard';
 import * as refineCommand from './commands/refine';
 import * as exportCommand from './commands/export';
 import * as predictCommand from './commands/predict';
+import * as workerCommand from './commands/worker';
 
 /** Prints a user error on one line and exits 2; anything else is a bug and keeps its stack. */
 function fail(e: unknown): never {
@@ -38,6 +39,7 @@ export async function main(args: string[]): Promise<void> {
     .command(refineCommand)
     .command(exportCommand)
     .command(predictCommand)
+    .command(workerCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

@@ -6,9 +6,9 @@ import { toHtml } from '../reports/leaderboardHtml';
 import { BaselineSetting, manualCell, probeCell } from './baselines';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import { readJsonFile, validateConfig } from './config';
-import { Suite, SuiteMethod, parseSuite } from './schema';
-import { runSearchAndRefine } from './run';
-import { RunDir } from './runDir';
+import { SearchConfig, Suite, SuiteMethod, parseSuite } from './schema';
+import { BestResult, runSearchAndRefine } from './run';
+import { RefineResult, RunDir } from './runDir';
 
 export type { Suite, SuiteMethod } from './schema';
 
@@ -28,7 +28,8 @@ export function readSuite(file: string): Suite {
   return raw;
 }
 
-function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where: string) {
+/** The search config of one cell (suite base, per-task override, method fields). */
+export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where: string) {
   return validateConfig(
     {
       ...s.base,
@@ -143,13 +144,18 @@ async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: numb
   const resume = new RunDir(runDir).isRun();
   const onProgress = (p: { evaluations: number; budget: number }) => progress(`${m.name} on ${task}, seed ${seed}: ${p.evaluations.toLocaleString('en-US')}/${p.budget.toLocaleString('en-US')} evals`);
   const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log, onProgress });
+  return searchCellFrom(m, task, seed, config, best, refined, path.relative(opts.outDir, runDir));
+}
+
+/** A search cell from its finished run (undefined when the run stopped early). */
+export function searchCellFrom(m: SuiteMethod, task: string, seed: number, config: SearchConfig, best: BestResult, refined: RefineResult | undefined, runDirRel: string): Cell | undefined {
   if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
   if (m.ensemble) {
     const e = best.ensemble;
     if (!e || e.testAccuracy === null) return undefined;
-    return { method: m.name, task, seed, testAccuracy: e.testAccuracy, devAccuracy: e.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: `ensemble of ${e.members.length}: ${e.members.map((x) => x.prompt).join(' | ')}`, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
+    return { method: m.name, task, seed, testAccuracy: e.testAccuracy, devAccuracy: e.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: `ensemble of ${e.members.length}: ${e.members.map((x) => x.prompt).join(' | ')}`, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: runDirRel };
   }
-  const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: path.relative(opts.outDir, runDir) };
+  const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: runDirRel };
   if (!refined || refined.refined.test === null) return cell;
   // The refined soft prompt; the discrete winner it started from stays in the cell for comparison.
   return { ...cell, testAccuracy: refined.refined.test, devAccuracy: refined.refined.dev, trainAccuracy: refined.refined.train, prompt: `${best.prompt} (soft)`, evaluations: best.evaluations + refined.evaluations, seconds: best.seconds + refined.seconds, discrete: { testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy } };

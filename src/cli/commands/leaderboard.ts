@@ -1,8 +1,10 @@
 import * as path from 'path';
 import type { Argv } from 'yargs';
+import { UserError } from '../../errors';
 import { readSuite, runLeaderboard } from '../../runner/leaderboard';
 import { ProgressBar } from '../../runner/progress';
 import { withGracefulStop } from '../common';
+import { queuedLeaderboard } from '../remote';
 
 export const command = 'leaderboard <suite>';
 export const describe = 'Run a suite (methods × tasks × seeds) and write leaderboard.json/.md/.html; finished cells are skipped';
@@ -10,7 +12,9 @@ export const describe = 'Run a suite (methods × tasks × seeds) and write leade
 export function builder(y: Argv) {
   return y
     .positional('suite', { type: 'string', demandOption: true, describe: 'suite file, e.g. searches/leaderboard-mini.json' })
-    .option('out', { type: 'string', describe: 'output folder (default results/leaderboards/<suite name>)' });
+    .option('out', { type: 'string', describe: 'output folder (default results/leaderboards/<suite name>)' })
+    .option('redis', { type: 'string', describe: 'run the cells on the queue at this Redis URL (workers: promptsearch worker); rerun to re-attach' })
+    .option('queue', { type: 'string', describe: 'with --redis: queue name (default promptsearch)' });
 }
 
 type Args = Awaited<ReturnType<typeof builder>['argv']>;
@@ -18,6 +22,8 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 export async function handler(argv: Args): Promise<void> {
   const suite = readSuite(argv.suite!);
   const outDir = argv.out ?? path.join('results', 'leaderboards', suite.name);
+  if (argv.queue && !argv.redis) throw new UserError('--queue needs --redis URL');
+  if (argv.redis) return queuedLeaderboard(suite, outDir, argv.redis, argv.queue);
   const bar = new ProgressBar(suite.methods.length * suite.tasks.length * suite.seeds.length);
   const { complete } = await withGracefulStop('stopping after the current batch; rerun the same command to resume', (stopRequested) =>
     runLeaderboard(suite, {

@@ -9,6 +9,7 @@ import { DTYPES, STRATEGY_NAMES } from '../../runner/schema';
 import { BestResult, runSearchAndRefine } from '../../runner/run';
 import { checkFlags, withGracefulStop } from '../common';
 import { formatRefine } from './refine';
+import { queuedSearch } from '../remote';
 
 export const command = 'search [config]';
 export const describe = 'Run a search experiment from a searches/*.json config (or --resume a stopped run)';
@@ -27,6 +28,8 @@ export function builder(y: Argv) {
     .option('dtype', { choices: DTYPES, describe: 'override: model weights' })
     .option('out', { type: 'string', describe: 'run directory (default results/<name>-s<seed>-<time>)' })
     .option('json', { type: 'boolean', default: false, describe: 'print best.json to stdout when done' })
+    .option('redis', { type: 'string', describe: 'run on the queue at this Redis URL (workers: promptsearch worker); rerun to re-attach' })
+    .option('queue', { type: 'string', describe: 'with --redis: queue name (default promptsearch)' })
     .example('$0 search searches/sst2-beam.json', 'beam search on SST-2 with the bundled model')
     .example('$0 search searches/sst2-genetic.json --seed 42 --budget 10000', 'override fields from the command line')
     .example('$0 search --resume results/sst2-beam-s13-20261126-101500', 'continue a run stopped by Ctrl-C');
@@ -62,8 +65,10 @@ export async function handler(argv: Args): Promise<void> {
   checkFlags(argv, { budget: 'positiveInt', seed: 'int', 'random-seed': 'int', workers: 'positiveInt', 'threads-per-worker': 'positiveInt' });
   let config: SearchConfig;
   let runDir: string;
+  if (argv.queue && !argv.redis) throw new UserError('--queue needs --redis URL');
   if (argv.resume) {
     runDir = argv.resume;
+    if (argv.redis) throw new UserError('--resume runs locally; with --redis, rerun the original command to re-attach');
     if (argv.config || argv.out) throw new UserError('--resume continues the run in its own directory with its own config: give no config file and no --out');
     const run = new RunDir(runDir);
     if (!run.isRun()) throw new UserError(`${runDir}: not a run directory (no config.json)`);
@@ -73,6 +78,11 @@ export async function handler(argv: Args): Promise<void> {
   } else {
     if (!argv.config) throw new UserError('give a search config (e.g. searches/sst2-beam.json) or --resume RUN_DIR');
     config = applyOverrides(readConfig(argv.config), argv, argv.config);
+    if (argv.redis) {
+      const q = await queuedSearch(config, argv.out, argv.redis, argv.queue);
+      if (q) process.stdout.write(argv.json ? JSON.stringify(q.best, null, 2) + '\n' : formatBest(q.best, q.runDir) + (q.refined ? formatRefine(q.refined, q.runDir) : ''));
+      return;
+    }
     runDir = argv.out ?? path.join('results', `${config.name}-s${config.seed}-${timestamp()}`);
   }
   const log = (line: string) => process.stderr.write(`promptsearch: ${line}\n`);
