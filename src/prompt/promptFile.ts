@@ -37,7 +37,6 @@
  *
  * `promptsearch export` of several runs writes a JSON array of these objects, best first.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { getTask } from '../data/tasks';
 import { UserError } from '../errors';
@@ -47,6 +46,7 @@ import { BestResult, RefineResult, RunDir } from '../runner/runDir';
 import { packageVersions } from '../runner/versions';
 import { z } from 'zod';
 import { DTYPES } from '../model/modelFolder';
+import { readJsonFile } from '../util/jsonFile';
 import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
 import { CALIBRATIONS, Calibration } from './calibration';
 import { Template, parseTemplate } from './template';
@@ -201,20 +201,6 @@ function checkSoft(soft: unknown, slotTokens: number, bad: (field: string, what:
 /** A bundled model is named (it moves with the package); any other folder by absolute path. */
 function modelName(modelDir: string): string {
   return path.dirname(path.resolve(modelDir)) === path.resolve(BUNDLED_MODELS_DIR) ? path.basename(modelDir) : path.resolve(modelDir);
-}
-
-function readJsonFile(file: string, what: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
 }
 
 /** Reads and validates a prompt file; of an array (an export of several runs) the first, best, one. */

@@ -1,23 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
+import { userIoProblem } from '../util/jsonFile';
 
-/** Errors a user can cause (a read-only folder, a full disk...): one line naming the file. */
-const USER_IO_CODES: Record<string, string> = {
-  ENOENT: 'no such file or directory',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  ENOTDIR: 'a parent is not a directory',
-  EISDIR: 'is a directory',
-};
-
-/** The plain words for a file-system error a user can cause; undefined for anything else. */
-export function userIoProblem(e: unknown): string | undefined {
-  return USER_IO_CODES[(e as NodeJS.ErrnoException)?.code ?? ''];
-}
+export { userIoProblem };
 
 /**
  * Writes a file so readers see the old or the new content, never half of it (tmp + rename).

@@ -1,6 +1,4 @@
-import * as fs from 'fs';
-import { UserError } from '../errors';
-import { userIoProblem } from './atomic';
+import { readJsonFile } from '../util/jsonFile';
 import { SearchConfig, parseSearchConfig } from './schema';
 
 /**
@@ -13,23 +11,6 @@ export type { SearchConfig } from './schema';
 /** Validates a parsed config object and fills defaults. `where` names the file in errors. */
 export function validateConfig(raw: unknown, where: string): SearchConfig {
   return parseSearchConfig(raw, where);
-}
-
-/** Reads a user-written JSON file: one-line errors naming the file, no raw bytes echoed. */
-export function readJsonFile(file: string, what: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read the ${what} (${userIoProblem(e) ?? (e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  if (!text.trim()) throw new UserError(`${file}: empty file (expected the ${what}, JSON)`);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    const why = (e as Error).message.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
-    throw new UserError(`${file}: not valid JSON (${why})`);
-  }
 }
 
 export function readConfig(file: string): SearchConfig {

@@ -5,7 +5,8 @@ import { Cell, aggregate, publishedRows, toMarkdown } from '../reports/leaderboa
 import { toHtml } from '../reports/leaderboardHtml';
 import { BaselineSetting, manualCell, probeCell } from './baselines';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
-import { readJsonFile, validateConfig } from './config';
+import { validateConfig } from './config';
+import { readJsonFile } from '../util/jsonFile';
 import { SearchConfig, Suite, SuiteMethod, parseSuite } from './schema';
 import { BestResult, runSearchAndRefine } from './run';
 import { RefineResult, RunDir } from './runDir';
