@@ -9,6 +9,7 @@ import { writeJsonAtomic } from '../runner/atomic';
 import { SearchConfig } from '../runner/config';
 import { Suite, cellConfig, searchCellFrom, writeReports } from '../runner/leaderboard';
 import { BestResult } from '../runner/run';
+import { RUN_FILES, RunDir } from '../runner/runDir';
 import type { RefineResult } from '../refine/refine';
 import { packageVersions } from '../runner/versions';
 import { DataRef, JOB_ATTEMPTS, JobPayload, JobResult, ModelRef, QUEUE_NAME, SearchJob, connectionOptions, jobId, redactUrl, sha256Text } from './queue';
@@ -89,11 +90,8 @@ export function queuedRunName(config: SearchConfig): string {
  * with the same config and runDir re-attaches (a finished run is not computed again).
  */
 export async function submitSearch(config: SearchConfig, runDir: string, opts: SubmitOptions): Promise<{ best: BestResult; refined?: RefineResult } | { failed: FailedJob } | undefined> {
-  const bestFile = path.join(runDir, 'best.json');
-  if (fs.existsSync(bestFile)) {
-    const best = JSON.parse(fs.readFileSync(bestFile, 'utf8')) as BestResult;
-    if (best.status === 'done') return { best };
-  }
+  const best = new RunDir(runDir).readBest();
+  if (best?.status === 'done') return { best };
   const payload = searchPayload(config, path.basename(runDir));
   let got: { best: BestResult; refined?: RefineResult } | undefined;
   const item: Item = {
@@ -122,9 +120,9 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
         const k = slots.length;
         slots.push(undefined);
         const runDir = path.join(outDir, 'runs', m.name, `${task}-s${seed}`);
-        const cellFile = path.join(runDir, 'cell.json');
-        if (fs.existsSync(cellFile)) {
-          slots[k] = JSON.parse(fs.readFileSync(cellFile, 'utf8'));
+        const done = new RunDir(runDir).readCell<Cell>();
+        if (done) {
+          slots[k] = done;
           continue;
         }
         const label = `${m.name} on ${task}, seed ${seed}`;
@@ -149,8 +147,7 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
             label,
             payload,
             collect: (r) => {
-              fs.mkdirSync(runDir, { recursive: true });
-              writeJsonAtomic(cellFile, r.cell);
+              new RunDir(runDir).writeCell(r.cell);
               slots[k] = r.cell;
               report();
             },
@@ -165,7 +162,7 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
             collect: (r) => {
               // No cell (e.g. a config without a test split): the run is kept, the cell stays missing, as locally.
               const cell = searchCellFrom(m, task, seed, config, r.best!, r.refined, path.relative(outDir, runDir));
-              materialize(runDir, r.files ?? {}, cell ? { 'cell.json': cell } : {});
+              materialize(runDir, r.files ?? {}, cell ? { [RUN_FILES.cell]: cell } : {});
               slots[k] = cell;
               report();
             },
