@@ -6,7 +6,8 @@
  */
 import { evaluateTemplate } from '../src/scoring/evaluate';
 
-const sst2 = { data: { task: 'sst-2' }, split: 'test' as const };
+// The model cards' numbers are raw label-word scores: no calibration.
+const sst2 = { data: { task: 'sst-2' }, split: 'test' as const, calibration: 'none' as const };
 
 describe('parity with the model cards (SST-2 test)', () => {
   test('bert-mini fp32, mask-head scorer: 0.7941', async () => {
