@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import { DataSource, parseLabelList } from '../data/load';
 import { UserError } from '../errors';
 import { userIoProblem } from './atomic';
 import { SearchConfig, parseSearchConfig } from './schema';
@@ -34,4 +35,11 @@ export function readJsonFile(file: string, what: string): unknown {
 
 export function readConfig(file: string): SearchConfig {
   return validateConfig(readJsonFile(file, 'search config'), file);
+}
+
+/** Where a config's split comes from (`modelLabels`: the model's id2label names, see DataSource). */
+export function configDataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabels?: string[]): DataSource {
+  const common = { task: c.task, labels: c.labels === undefined ? undefined : parseLabelList(c.labels, 'labels'), modelLabels };
+  if (c.data) return { ...common, file: c.data[split], format: c.data.format, textColumn: c.data.textColumn, labelColumn: c.data.labelColumn };
+  return { ...common, seed: c.seed };
 }
