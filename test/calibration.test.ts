@@ -15,6 +15,11 @@ import { evaluateTemplate } from '../src/scoring/evaluate';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-calib-'));
 
+/** A prediction's log-probabilities in label order (its `scores` are probabilities, best first). */
+const logProbsOf = (p: { scores: { label: string; score: number }[] }, names = ['negative', 'positive']) => names.map((n) => Math.log(p.scores.find((s) => s.label === n)!.score));
+const rel = (v: number[]) => v.map((x) => x - v[0]);
+const relLogProbs = (p: { scores: { label: string; score: number }[] }) => rel(logProbsOf(p));
+
 describe('eval: calibrated decision rule (fp32, SST-2 test, "{x} it was [MASK] ." terrible/great)', () => {
   const req = { dtype: 'fp32' as const, template: '{x} it was [MASK] .', verbalizer: 'terrible,great', data: { task: 'sst-2', seed: 13 }, split: 'test' as const, threads: 1 };
 
@@ -67,8 +72,8 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
     try {
       const s = await single.classify(texts);
       const e = await ens.classify(texts);
-      expect(accuracyOf(s.map((p) => p.label))).toBe(best.testAccuracy);
-      expect(accuracyOf(e.map((p) => p.label))).toBe(best.ensemble!.testAccuracy);
+      expect(accuracyOf(s.map((p) => p.labelId))).toBe(best.testAccuracy);
+      expect(accuracyOf(e.map((p) => p.labelId))).toBe(best.ensemble!.testAccuracy);
       // The ensemble's scores are the mean of its members' calibrated log-probabilities.
       const members = await Promise.all(
         promptFileFromRun(runDir, { ensemble: true }).ensemble!.members.map(async (m) => {
@@ -76,13 +81,14 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
           const lp = await loadPrompt(file, { threads: 1 });
           try {
             // The same rows in the same batches as the ensemble's (int8 quantizes per batch).
-            return (await lp.classify(texts)).slice(0, 20).map((p) => p.scores);
+            return (await lp.classify(texts)).slice(0, 20).map((p) => relLogProbs(p));
           } finally {
             await lp.dispose();
           }
         }),
       );
-      for (let i = 0; i < 20; i++) e[i].scores.forEach((v, l) => expect(v).toBeCloseTo(members.reduce((a, m) => a + m[i][l], 0) / members.length, 10));
+      // (Compared as log-odds against label 0: predictions carry probabilities, softmax of the scores.)
+      for (let i = 0; i < 20; i++) relLogProbs(e[i]).forEach((v, l) => expect(v).toBeCloseTo(members.reduce((a, m) => a + m[i][l], 0) / members.length, 8));
     } finally {
       await single.dispose();
       await ens.dispose();
@@ -104,8 +110,8 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
       const cal = await loadPrompt(v2, { threads: 1 });
       try {
         const pc = await cal.classify(texts.slice(0, 200));
-        pc.forEach((p, i) => p.scores.forEach((v, l) => expect(v).toBeCloseTo(calibrate(pb[i].scores, v2.calibration.offsets!)[l], 6)));
-        expect(pc.some((p, i) => p.label !== pb[i].label)).toBe(true);
+        pc.forEach((p, i) => relLogProbs(p).forEach((v, l) => expect(v).toBeCloseTo(rel(calibrate(logProbsOf(pb[i]), v2.calibration.offsets!))[l], 6)));
+        expect(pc.some((p, i) => p.labelId !== pb[i].labelId)).toBe(true);
       } finally {
         await cal.dispose();
       }

@@ -185,7 +185,7 @@ describe('search, export and loadPrompt on the causal model', () => {
       const r = await evaluateTemplate({ data: { file: test }, split: 'test', model: GPT, dtype: 'fp32', template: '{x} <A:2> [MASK]', verbalizer: 'awful,wonderful', fill });
       expect(r.n).toBe(48);
       expect(r.accuracy).toBeCloseTo(best.testAccuracy!, 10);
-      expect(got.map((g) => g.label)).toEqual(r.examples.map((e) => e.predicted));
+      expect(got.map((g) => g.labelId)).toEqual(r.examples.map((e) => e.predicted));
     } finally {
       await applied.dispose();
     }

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
+import { parse } from 'csv-parse/sync';
 import { loadExamples } from '../src/data/load';
 import { loadPrompt } from '../src/prompt/applyPrompt';
 import { PromptFile, readPromptFile } from '../src/prompt/promptFile';
@@ -60,11 +61,12 @@ describe('export and predict', () => {
     const loaded = await loadPrompt(promptPath, { threads: 1, warn });
     try {
       const preds = await loaded.classify(test.map((e) => e.fields.sentence));
-      const correct = preds.filter((p, i) => p.label === test[i].label).length;
+      const correct = preds.filter((p, i) => p.labelId === test[i].label).length;
       expect(correct / test.length).toBe(best.testAccuracy);
       expect(preds[0].scores).toHaveLength(2);
-      expect(preds[0].probabilities[0] + preds[0].probabilities[1]).toBeCloseTo(1, 6);
-      expect(preds[0].labelName).toBe(['negative', 'positive'][preds[0].label]);
+      expect(preds[0].scores[0].score + preds[0].scores[1].score).toBeCloseTo(1, 6);
+      expect(preds[0].label).toBe(['negative', 'positive'][preds[0].labelId]);
+      expect(preds[0].text).toBe(test[0].fields.sentence);
     } finally {
       await loaded.dispose();
     }
@@ -79,8 +81,8 @@ describe('export and predict', () => {
     expect(Number(m![1]) / Number(m![2])).toBe(best.testAccuracy);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(rows).toHaveLength(Number(m![2]));
-    expect(Object.keys(rows[5])).toEqual(['index', 'label', 'labelName', 'scores', 'probabilities']);
-    expect(rows[5].index).toBe(5);
+    expect(Object.keys(rows[5])).toEqual(['text', 'label', 'score', 'labelId', 'scores']);
+    expect(rows[5].text).toBe(loadExamples({ task: 'sst-2' }, 'test').examples[5].fields.sentence);
   });
 
   test('stdin lines, CSV: the same predictions as the library', async () => {
@@ -89,11 +91,13 @@ describe('export and predict', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const [header, ...lines] = r.stdout.trim().split('\n');
-    expect(header).toBe('index,label,label_name,score_negative,score_positive,prob_negative,prob_positive');
+    expect(header).toBe('text,label,score,labelId,scores');
     const loaded = await loadPrompt(promptPath, { threads: 1 });
     const preds = await loaded.classify(texts);
     await loaded.dispose();
-    expect(lines).toEqual(preds.map((p, i) => [i, p.label, p.labelName, ...p.scores, ...p.probabilities].join(',')));
+    expect(lines).toHaveLength(texts.length);
+    const records = parse(r.stdout, { columns: true }) as Record<string, string>[];
+    expect(records.map((c) => ({ text: c.text, label: c.label, score: Number(c.score), labelId: Number(c.labelId), scores: JSON.parse(c.scores) }))).toEqual(preds);
   });
 
   test('another model: one warning, predictions still run', async () => {

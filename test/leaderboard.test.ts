@@ -5,6 +5,7 @@ import * as path from 'path';
 import { Suite, readSuite, runLeaderboard } from '../src/runner/leaderboard';
 import { Cell, aggregate, publishedRows, toMarkdown } from '../src/reports/leaderboardTable';
 import { meanStd } from '../src/reports/stats';
+import { toHtml } from '../src/reports/leaderboardHtml';
 import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-lb-'));
@@ -21,6 +22,21 @@ describe('leaderboard tables', () => {
     expect(md).toContain('| a | **80.0 ± 14.1** | 50.0 ± 0.0 | **65.0** |');
     expect(md).toContain('| b | 60.0 ± 0.0 | **60.0 ± 0.0** | 60.0 |');
     expect(md).toContain('| Paper (published, RoBERTa-large) | 95.0 | – | – |'); // never bold: not run here
+  });
+
+  test('chart: every seed a dot, axis fitted to the numbers, full method names, reference lines', () => {
+    const long = 'beam search with a very long descriptive method name';
+    const cells = [cell(long, 't', 13, 0.743), cell(long, 't', 21, 0.764), cell('genetic', 't', 13, 0.75), cell('manual', 't', 13, 0.7), cell('linear probe', 't', 13, 0.81)];
+    const rows = [...aggregate(cells, [long, 'genetic', 'manual', 'linear probe'], ['t']), ...publishedRows({ Paper: { t: 95 } }, ['t'])];
+    const html = toHtml('x', rows, ['t'], '', { cells, references: { manual: 'manual', 'linear probe': 'probe' } });
+    expect(html).toContain(`>${long}</text>`);
+    expect(html.match(/<circle class="seed"/g)).toHaveLength(3); // references are lines, not methods
+    for (const [m, kind] of [['manual', 'manual'], ['linear probe', 'probe'], ['Paper', 'published']]) expect(html).toMatch(new RegExp(`<line class="ref" data-method="${m}" data-task="t" data-kind="${kind}"`));
+    const ticks = [...html.matchAll(/font-size="11">(\d+\.\d)<\/text>/g)].map((m) => Number(m[1]));
+    expect(Math.min(...ticks)).toBeGreaterThanOrEqual(60); // not from 0: 74.3 vs 76.4 stays readable
+    expect(Math.min(...ticks)).toBeLessThanOrEqual(70);
+    expect(Math.max(...ticks)).toBeLessThan(95); // the published 95 sits at the edge, marked ▸
+    expect(html).toContain('Paper 95.0 ▸');
   });
 
   test('suite errors: unknown task, unknown method', () => {
@@ -101,8 +117,14 @@ describe('leaderboard run', () => {
         expect(dom).toContain(`data-task="${task}" data-mean="${mean}"`);
       }
     }
-    const bars = dom.match(/<rect class="bar"/g) ?? [];
-    expect(bars.length).toBe(json.rows.filter((r: { tasks: Record<string, { mean: number | null }> }) => r.tasks['sst-2'].mean !== null).length);
+    // Every seed is a dot at its leaderboard.json accuracy; each method's mean is drawn; published rows are reference lines.
+    const dots = [...dom.matchAll(/<circle class="seed" data-method="([^"]*)" data-task="([^"]*)" data-seed="(\d+)" data-acc="([^"]*)"/g)].map((m) => [m[1], m[2], Number(m[3]), Number(m[4])]);
+    expect(dots).toHaveLength(json.cells.length);
+    for (const c of json.cells) expect(dots).toContainEqual([c.method, c.task, c.seed, c.testAccuracy]);
+    for (const row of json.rows) {
+      const kind = row.published ? 'ref' : 'mean';
+      expect(dom).toMatch(new RegExp(`<line class="${kind}" data-method="${row.method.replace(/[()]/g, '\\$&')}" data-task="sst-2"( data-kind="published")? data-mean="${row.tasks['sst-2'].mean}"`));
+    }
     const png = path.join(tmp(), 'shot.png');
     execFileSync(chromium!, [...flags, `--screenshot=${png}`, '--window-size=1000,800', `file://${html}`], { stdio: 'ignore', timeout: 60_000 });
     const buf = fs.readFileSync(png);

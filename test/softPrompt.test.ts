@@ -128,9 +128,9 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const loaded = await loadPrompt(softPromptPath, { threads: 1, warn });
     try {
       const preds = await loaded.classify(test.map((e) => e.fields.sentence));
-      const correct = preds.filter((p, i) => p.label === test[i].label).length;
+      const correct = preds.filter((p, i) => p.labelId === test[i].label).length;
       expect(correct / test.length).toBe(result.refined.test);
-      expect(preds[0].probabilities[0] + preds[0].probabilities[1]).toBeCloseTo(1, 6);
+      expect(preds[0].scores[0].score + preds[0].scores[1].score).toBeCloseTo(1, 6);
     } finally {
       await loaded.dispose();
     }
@@ -147,7 +147,9 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const scoresOf = async (prompt: PromptFile) => {
       const loaded = await loadPrompt(prompt, { threads: 1 });
       try {
-        return (await loaded.classify(texts)).map((x) => x.scores);
+        // Log-odds negative : positive, i.e. the difference of the two label scores (logits).
+        const prob = (x: { scores: { label: string; score: number }[] }, label: string) => x.scores.find((s) => s.label === label)!.score;
+        return (await loaded.classify(texts)).map((x) => [Math.log(prob(x, 'negative')) - Math.log(prob(x, 'positive'))]);
       } finally {
         await loaded.dispose();
       }

@@ -1,6 +1,9 @@
 import type { Argv } from 'yargs';
+import { DataSource, parseLabelList } from '../data/load';
+import { DATA_FORMATS } from '../data/table';
 import { UserError } from '../errors';
 import { DEFAULT_DTYPE, DEFAULT_MODEL } from '../model/modelFolder';
+import { writeRunReport } from '../reports/runReport';
 import { DTYPES, SCORERS } from '../runner/schema';
 
 /** Options every command that loads a model shares. */
@@ -17,9 +20,16 @@ export function dataOptions<T>(y: Argv<T>) {
   return y
     .option('task', { type: 'string', describe: 'bundled task: sst-2, sst-5, agnews, trec (datasets/16-shot/NAME/)' })
     .option('seed', { type: 'number', default: 13, describe: 'data split seed for train/dev (13, 21, 42, 87, 100)' })
-    .option('data', { type: 'string', describe: 'a labeled TSV file with a header line (instead of --task)' })
+    .option('data', { type: 'string', describe: 'a labeled data file instead of --task: .tsv or .csv with a header line, .jsonl (one object per line) or .json (array of objects)' })
+    .option('format', { choices: DATA_FORMATS, describe: 'format of --data (default: by extension; other extensions read as TSV)' })
     .option('text-column', { type: 'string', describe: "text column of --data (default: 'sentence' or 'text')" })
-    .option('label-column', { type: 'string', default: 'label', describe: 'label column of --data (integer labels 0..L-1)' });
+    .option('label-column', { type: 'string', default: 'label', describe: 'label column of --data: integers 0..L-1, or names (see --labels)' })
+    .option('labels', { type: 'string', describe: "label names in label order, e.g. negative,positive: --data's labels may be these names (default: the task's names, else the model's id2label)" });
+}
+
+/** The data options as a DataSource. */
+export function dataSourceFromArgs(a: { task?: string; seed?: number; data?: string; format?: string; 'text-column'?: string; 'label-column'?: string; labels?: string }): DataSource {
+  return { task: a.task, seed: a.seed, file: a.data, format: a.format, textColumn: a['text-column'], labelColumn: a['label-column'], labels: a.labels !== undefined ? parseLabelList(a.labels) : undefined };
 }
 
 /**
@@ -60,5 +70,15 @@ export function checkFlags(argv: Record<string, unknown>, rules: Record<string, 
     if (v === undefined) continue;
     const ok = typeof v === 'number' && Number.isFinite(v) && (rule === 'positive' ? v > 0 : Number.isInteger(v) && (rule === 'int' || v >= 1));
     if (!ok) throw new UserError(`--${flag} ${String(v)}: ${FLAG_TEXT[rule]}`);
+  }
+}
+
+/** Writes <runDir>/report.html; a failure is a warning (it must not lose the run's result). Returns the path, if written. */
+export async function reportAfterRun(runDir: string, threads?: number): Promise<string | undefined> {
+  try {
+    return await writeRunReport([runDir], { threads });
+  } catch (e) {
+    process.stderr.write(`promptsearch: warning: no report.html (${(e as Error).message}); try: promptsearch report ${runDir}\n`);
+    return undefined;
   }
 }

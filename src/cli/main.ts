@@ -11,6 +11,7 @@ import * as refineCommand from './commands/refine';
 import * as exportCommand from './commands/export';
 import * as predictCommand from './commands/predict';
 import * as workerCommand from './commands/worker';
+import * as reportCommand from './commands/report';
 
 /** Prints a user error on one line and exits 2; anything else is a bug and keeps its stack. */
 function fail(e: unknown): never {
@@ -40,6 +41,7 @@ export async function main(args: string[]): Promise<void> {
     .command(exportCommand)
     .command(predictCommand)
     .command(workerCommand)
+    .command(reportCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

@@ -1,15 +1,25 @@
 import { UserError } from '../errors';
+import { readTable } from './read';
+import { Example, Table, findTextColumn, toExamples } from './table';
 import { SEEDS, Split, getTask, loadTaskSplit } from './tasks';
-import { Example, findTextColumn, readLabeledTsv, readTsvHeader } from './tsv';
 
-/** Where examples come from: a bundled task split, or the user's own TSV. */
+/** Where examples come from: a bundled task split, or the user's own file. */
 export interface DataSource {
   task?: string;
   seed?: number;
-  /** A labeled TSV; overrides task/seed for this split. */
+  /** A labeled data file (.tsv, .csv, .jsonl, .json); overrides task/seed for this split. */
   file?: string;
+  /** tsv, csv, jsonl or json; default: by the file's extension. */
+  format?: string;
   textColumn?: string;
   labelColumn?: string;
+  /** Label names in label order (`--labels`, the config's `labels`); labels in the file may be these names. */
+  labels?: string[];
+  /**
+   * The model folder's config.json `id2label` names: used for a file with label names when no
+   * other list is given and every name in the file is among them.
+   */
+  modelLabels?: string[];
 }
 
 export interface LoadedData {
@@ -23,18 +33,20 @@ export interface LoadedData {
 
 export function loadExamples(src: DataSource, split: Split): LoadedData {
   if (src.file) {
-    const textColumn = src.textColumn ?? guessTextColumn(src.file, src.labelColumn);
-    const examples = readLabeledTsv(src.file, { labelColumn: src.labelColumn, requiredColumns: [textColumn] });
+    const table = readTable(src.file, src.format);
+    const labelColumn = src.labelColumn ?? 'label';
+    const textColumn = src.textColumn ?? guessTextColumn(table, labelColumn);
     const info = src.task ? getTask(src.task) : undefined;
-    const maxLabel = examples.reduce((m, e) => Math.max(m, e.label), 0);
+    const names = src.labels ?? info?.labelNames ?? fittingModelLabels(table, labelColumn, src.modelLabels);
+    const examples = toExamples(table, { labelColumn, requiredColumns: [textColumn], labelNames: names });
     const negative = examples.find((e) => e.label < 0);
     if (negative) throw new UserError(`${src.file}: label ${negative.label} is negative (labels are 0, 1, ...)`);
-    const numLabels = info ? info.labelNames.length : maxLabel + 1;
-    if (maxLabel >= numLabels) throw new UserError(`${src.file}: unknown label ${maxLabel} (task ${info!.name} has labels 0..${numLabels - 1})`);
-    const labelNames = info ? info.labelNames : Array.from({ length: numLabels }, (_, i) => String(i));
+    const maxLabel = examples.reduce((m, e) => Math.max(m, e.label), 0);
+    const numLabels = names ? names.length : maxLabel + 1;
+    const labelNames = names ?? Array.from({ length: numLabels }, (_, i) => String(i));
     return { examples, textColumn, numLabels, labelNames, origin: src.file };
   }
-  if (!src.task) throw new UserError('no data: give --task NAME (bundled) or --data FILE.tsv');
+  if (!src.task) throw new UserError('no data: give --task NAME (bundled) or --data FILE (.tsv, .csv, .jsonl, .json)');
   const info = getTask(src.task);
   const seed = src.seed ?? SEEDS[0];
   return {
@@ -46,11 +58,28 @@ export function loadExamples(src: DataSource, split: Split): LoadedData {
   };
 }
 
+/** `--labels a,b,c` (or a list) → names; blanks and duplicates are errors. */
+export function parseLabelList(spec: string | string[], where = '--labels'): string[] {
+  const names = (Array.isArray(spec) ? spec : spec.split(',')).map((s) => s.trim());
+  if (names.length < 2 || names.some((n) => n === '')) throw new UserError(`${where}: expected at least 2 label names, comma-separated (e.g. negative,positive)`);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw new UserError(`${where}: label '${dup}' is listed twice`);
+  return names;
+}
+
+/** The model's id2label names, when the file's labels are names and all of them are among these. */
+function fittingModelLabels(table: Table, labelColumn: string, modelLabels: string[] | undefined): string[] | undefined {
+  if (!modelLabels || modelLabels.length < 2) return undefined;
+  const values = new Set(table.rows.map((r) => r.cells[labelColumn]).filter((v) => typeof v === 'string').map((v) => (v as string).trim()));
+  const named = [...values].filter((v) => !/^-?\d+$/.test(v));
+  if (named.length === 0) return undefined;
+  return named.every((v) => modelLabels.includes(v)) ? modelLabels : undefined;
+}
+
 /** `sentence` or `text`, whichever the header has (the LM-BFF files use both). */
-function guessTextColumn(file: string, labelColumn = 'label'): string {
-  const header = readTsvHeader(file);
-  const found = findTextColumn(header);
+function guessTextColumn(table: Table, labelColumn: string): string {
+  const found = findTextColumn(table.columns);
   if (found) return found;
-  const others = header.filter((h) => h !== labelColumn);
-  throw new UserError(`${file}: no 'sentence' or 'text' column (columns: ${header.join(', ')}); set --text-column to one of ${others.join(', ')}`);
+  const others = table.columns.filter((h) => h !== labelColumn);
+  throw new UserError(`${table.file}: no 'sentence' or 'text' column (columns: ${table.columns.join(', ')}); set --text-column to one of ${others.join(', ')}`);
 }

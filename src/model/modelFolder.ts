@@ -98,3 +98,21 @@ export function sha256File(file: string): string {
   }
   return h;
 }
+
+/**
+ * The model's label names from config.json `id2label`, in id order; undefined when absent,
+ * not ids 0..n-1, or only the generic `LABEL_0`, `LABEL_1`... that transformers writes by default.
+ */
+export function modelLabelNames(folder: ModelFolder): string[] | undefined {
+  const m = folder.config.id2label;
+  if (!m || typeof m !== 'object' || Array.isArray(m)) return undefined;
+  const entries = Object.entries(m as Record<string, unknown>);
+  const names: string[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const v = (m as Record<string, unknown>)[String(i)];
+    if (typeof v !== 'string') return undefined;
+    names.push(v);
+  }
+  if (names.length < 2 || names.every((n) => /^LABEL_\d+$/.test(n))) return undefined;
+  return names;
+}

@@ -10,24 +10,13 @@ import { promptLogProbs } from '../scoring/scorer';
 import { ensembleLogProbs } from './calibration';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from './encode';
 import { PromptFile, PromptLabel, readPromptFile, validatePromptFile } from './promptFile';
+import { Prediction, ShapeOptions, checkTopK, shapePrediction } from './prediction';
 import { parseTemplate } from './template';
 
 /** A string fills `{x}`; an object gives each template field (`x`, or a named column) its text. */
 export type PromptInput = string | Record<string, string>;
 
-export interface Prediction {
-  /** Predicted label id (ties → the lowest). */
-  label: number;
-  labelName: string;
-  /**
-   * Per label: the log-probability the decision used: log-softmax over the labels' scores
-   * (log-sum-exp of each label's word logits) minus the prompt's calibration offsets,
-   * renormalised; for an ensemble, the mean of its members' values.
-   */
-  scores: number[];
-  /** Softmax over `scores`. */
-  probabilities: number[];
-}
+export type { Prediction } from './prediction';
 
 export interface LoadPromptOptions {
   /** Model name or folder; default the one in the prompt file. */
@@ -54,7 +43,12 @@ export interface LoadedPrompt {
   readonly labels: PromptLabel[];
   /** The model folder actually loaded. */
   readonly modelDir: string;
-  classify(inputs: PromptInput[]): Promise<Prediction[]>;
+  /**
+   * One prediction per input, in the Hugging Face pipeline shape: `{text, label, score, labelId,
+   * scores: [{label, score}...]}` (label names; scores are softmax probabilities, best first;
+   * `topK` keeps the K best in `scores`). The predicted label is the highest score, ties → the lowest id.
+   */
+  classify(inputs: PromptInput[], opts?: ShapeOptions): Promise<Prediction[]>;
   dispose(): Promise<void>;
 }
 
@@ -132,7 +126,7 @@ function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
     prompt,
     labels: prompt.labels,
     modelDir: model.folder.dir,
-    async classify(inputs) {
+    async classify(inputs, opts = {}) {
       if (disposed) throw new Error('classify() after dispose()');
       const examples = inputs.map((x) => encodeInput(ct, model, x));
       // promptLogProbs batches within SPLIT_CHUNK-row chunks, like the run's test scoring: the
@@ -140,9 +134,12 @@ function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
       const perMember = [];
       for (const m of members) perMember.push({ logProbs: await promptLogProbs(model.backend, ct, examples, m.slots, m.labelIds), offsets: m.offsets });
       const scores = ensembleLogProbs(perMember);
-      return scores.map((lp) => {
+      const names = prompt.labels.map((l) => l.name);
+      const topK = checkTopK(opts.topK, names.length);
+      return scores.map((lp, i) => {
         const { predicted } = judge(lp, 0);
-        return { label: predicted, labelName: prompt.labels[predicted].name, scores: lp, probabilities: softmax(lp) };
+        // Pipeline shape: probabilities are the softmax of the calibrated (ensembled) log-probabilities.
+        return shapePrediction(inputs[i], predicted, softmax(lp), names, { topK });
       });
     },
     async dispose() {

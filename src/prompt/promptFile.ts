@@ -114,7 +114,8 @@ export interface PromptFromRunOptions {
 export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {}): PromptFile {
   const run = new RunDir(runDir);
   const { config: search, resolved, best } = run.readFinished();
-  const names = search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i));
+  // The names the run resolved (--labels, the task's, the model's id2label); older runs: the task's.
+  const names = resolved.labelNames ?? (search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i)));
   if (opts.soft && opts.ensemble) throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
   const refined = opts.soft === true ? readSoft(run, search.template, best) : undefined;
   if (opts.ensemble && !best.ensemble) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);

@@ -1,3 +1,4 @@
+import { DataSource, parseLabelList } from '../data/load';
 import { readJsonFile } from '../util/jsonFile';
 import { SearchConfig, parseSearchConfig } from './schema';
 
@@ -15,4 +16,11 @@ export function validateConfig(raw: unknown, where: string): SearchConfig {
 
 export function readConfig(file: string): SearchConfig {
   return validateConfig(readJsonFile(file, 'search config'), file);
+}
+
+/** Where a config's split comes from (`modelLabels`: the model's id2label names, see DataSource). */
+export function configDataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabels?: string[]): DataSource {
+  const common = { task: c.task, labels: c.labels === undefined ? undefined : parseLabelList(c.labels, 'labels'), modelLabels };
+  if (c.data) return { ...common, file: c.data[split], format: c.data.format, textColumn: c.data.textColumn, labelColumn: c.data.labelColumn };
+  return { ...common, seed: c.seed };
 }

@@ -171,5 +171,6 @@ export function writeReports(suite: Suite, cells: Cell[], outDir: string): void 
   const complete = cells.length >= suite.methods.length * suite.tasks.length * suite.seeds.length;
   writeJsonAtomic(path.join(outDir, 'leaderboard.json'), { suite: suite.name, tasks: suite.tasks, seeds: suite.seeds, methods, complete, rows: [...rows, ...ref], cells });
   writeFileAtomic(path.join(outDir, 'leaderboard.md'), toMarkdown([...rows, ...ref], suite.tasks, note));
-  writeFileAtomic(path.join(outDir, 'leaderboard.html'), toHtml(`promptsearch leaderboard: ${suite.name}`, [...rows, ...ref], suite.tasks, note));
+  const references = Object.fromEntries(suite.methods.filter((m) => m.manual || m.probe || /probe/i.test(m.name)).map((m) => [m.name, m.manual ? ('manual' as const) : ('probe' as const)]));
+  writeFileAtomic(path.join(outDir, 'leaderboard.html'), toHtml(`promptsearch leaderboard: ${suite.name}`, [...rows, ...ref], suite.tasks, note, { cells, references }));
 }

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { DataSource, LoadedData, loadExamples } from '../data/load';
 import { UserError } from '../errors';
-import { resolveModel, sha256File } from '../model/modelFolder';
+import { modelLabelNames, resolveModel, sha256File } from '../model/modelFolder';
 import { loadModel, modelMaxLength } from '../model/load';
 import { FullLogitsBackend } from '../model/onnxBackend';
 import { PromptTokenizer } from '../model/tokenizer';
@@ -14,7 +14,7 @@ import { DEFAULT_LABEL_TOP_K, firstTokenFill, proposeLabelWordPools, proposeSlot
 import { tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
-import { SearchConfig } from './config';
+import { SearchConfig, configDataSource } from './config';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
 import { Judged, selectWinner } from './select';
 import { SplitName } from '../scoring/workerProtocol';
@@ -47,9 +47,8 @@ export interface RunOptions {
 }
 
 
-function dataSource(c: SearchConfig, split: SplitName): DataSource {
-  if (c.data) return { file: split === 'train' ? c.data.train : split === 'dev' ? c.data.dev : c.data.test, textColumn: c.data.textColumn, labelColumn: c.data.labelColumn, task: c.task };
-  return { task: c.task, seed: c.seed };
+function dataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabels: string[] | undefined): DataSource {
+  return configDataSource(c, split, modelLabels);
 }
 
 /** Runs one search experiment end to end and writes its run directory. */
@@ -60,9 +59,10 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
   const runId = path.basename(runDir);
   const folder = resolveModel(config.model, config.dtype);
   const template = parseTemplate(config.template);
-  const train = loadExamples(dataSource(config, 'train'), 'train');
-  const dev = loadExamples(dataSource(config, 'dev'), 'dev');
-  const test = config.data && !config.data.test ? undefined : loadExamples(dataSource(config, 'test'), 'test');
+  const modelLabels = modelLabelNames(folder);
+  const train = loadExamples(dataSource(config, 'train', modelLabels), 'train');
+  const dev = loadExamples(dataSource(config, 'dev', modelLabels), 'dev');
+  const test = config.data && !config.data.test ? undefined : loadExamples(dataSource(config, 'test', modelLabels), 'test');
   const numLabels = train.numLabels;
   const tokenizer = PromptTokenizer.fromFolder(folder);
 
@@ -129,6 +129,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     trainExamples: train.examples.length,
     devExamples: dev.examples.length,
     testExamples: test?.examples.length ?? 0,
+    labelNames: train.labelNames,
   };
   let replay: Map<string, { score: Score; cost: number }> | undefined;
   let space: SearchSpace;

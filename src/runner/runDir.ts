@@ -99,6 +99,8 @@ export interface ResolvedRun {
   trainExamples: number;
   devExamples: number;
   testExamples: number;
+  /** The label names the run resolved (--labels / config labels, the task's, the model's id2label). */
+  labelNames?: string[];
 }
 
 export interface RunState {

@@ -7,6 +7,8 @@
  * search, compute, refine); the JSON Schema (`npm run schema`) and the types follow.
  */
 import { z } from 'zod';
+import { parseLabelList } from '../data/load';
+import { DATA_FORMATS } from '../data/table';
 import { TASKS } from '../data/tasks';
 import { UserError } from '../errors';
 import { bool, int, oneOf, parseWith, posInt, positive, says, text, words } from '../util/schemaParse';
@@ -32,8 +34,10 @@ export const experimentFields = {
   task: text().optional(),
   /** Data split seed (13, 21, 42, 87, 100). */
   seed: int().default(13),
-  /** Explicit TSV files instead of a bundled task. */
-  data: z.strictObject({ train: text(), dev: text(), test: text().optional(), textColumn: text().optional(), labelColumn: text().optional() }, says('expected an object')).optional(),
+  /** Explicit data files (.tsv, .csv, .jsonl, .json) instead of a bundled task; `format` overrides the extension. */
+  data: z.strictObject({ train: text(), dev: text(), test: text().optional(), textColumn: text().optional(), labelColumn: text().optional(), format: oneOf(DATA_FORMATS).optional() }, says('expected an object')).optional(),
+  /** Label names in label order ("negative,positive" or a list): the data's labels may be these names. */
+  labels: z.union([z.string(), z.array(z.string())], says('expected "name,name" or a list of names')).optional(),
   template: text(),
   /** Fixed label words (`"terrible,great"`, a list, or `{"0": [...]}`); ignored for labels searched. */
   verbalizer: z
@@ -210,6 +214,7 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
   if (c.ensemble > c.selectTopK) throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
+  if (c.labels !== undefined) c.labels = parseLabelList(c.labels, `${where}: labels`);
   c.name ??= where.replace(/^.*\//, '').replace(/\.json$/, '');
   return c;
 }

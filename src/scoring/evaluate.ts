@@ -1,6 +1,7 @@
 import { DataSource, loadExamples } from '../data/load';
 import { SEEDS, Split } from '../data/tasks';
 import { LoadOptions, loadModel } from '../model/load';
+import { modelLabelNames, resolveModel } from '../model/modelFolder';
 import { compileTemplate, encodeExample } from '../prompt/encode';
 import { tokenizeFill } from '../prompt/fill';
 import { Template, parseTemplate, renderTemplate } from '../prompt/template';
@@ -41,7 +42,7 @@ export interface EvalReport extends Summary {
 /** Loads everything, scores one filled template on one split, disposes the model. */
 export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
   const template = parseTemplate(req.template);
-  const data = loadExamples(req.data, req.split);
+  const data = loadExamples({ modelLabels: modelLabelNames(resolveModel(req.model, req.dtype)), ...req.data }, req.split);
   const words = parseVerbalizerSpec(req.verbalizer, data.numLabels);
   const model = await loadModel(req);
   try {

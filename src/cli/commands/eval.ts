@@ -4,7 +4,7 @@ import { Dtype } from '../../model/modelFolder';
 import { parseFillArgs } from '../../prompt/fill';
 import { CALIBRATIONS, DEFAULT_CALIBRATION } from '../../prompt/calibration';
 import { EvalReport, evaluateTemplate } from '../../scoring/evaluate';
-import { checkFlags, dataOptions, modelOptions } from '../common';
+import { checkFlags, dataOptions, dataSourceFromArgs, modelOptions } from '../common';
 
 export const command = 'eval';
 export const describe = 'Score one (filled) template with a verbalizer on a labeled split';
@@ -19,7 +19,10 @@ export function builder(y: Argv) {
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object instead of the summary' })
     .option('per-example', { type: 'boolean', default: false, describe: 'with --json: include every example\'s scores' })
     .example('$0 eval --task sst-2 --template "{x} it was [MASK] ." --verbalizer awful,wonderful', 'the bundled model on SST-2 test')
-    .example('$0 eval --data my.tsv --template "{x} <A:2> [MASK] ." --fill A="it was" --verbalizer bad,good', 'your own TSV, a filled slot');
+    .example('$0 eval --data datasets/examples/sst2-test.tsv --template "{x} <A:2> [MASK] ." --fill A="it was" --verbalizer bad,good', 'your own TSV (integer labels), a filled slot')
+    .example('$0 eval --data datasets/examples/sst2-test.csv --labels negative,positive --template "{x} it was [MASK] ." --verbalizer bad,good', 'a CSV whose label column holds names')
+    .example('$0 eval --data datasets/examples/sst2-test.jsonl --labels negative,positive --template "{x} it was [MASK] ." --verbalizer bad,good', 'JSON Lines: {"sentence": "...", "label": "positive"} per line')
+    .example('$0 eval --data datasets/examples/sst2-test.json --labels negative,positive --template "{x} it was [MASK] ." --verbalizer bad,good', 'a JSON array of such objects');
 }
 
 type Args = Awaited<ReturnType<typeof builder>['argv']>;
@@ -34,7 +37,7 @@ export async function handler(argv: Args): Promise<void> {
     template: argv.template,
     verbalizer: argv.verbalizer,
     fill: parseFillArgs(argv.fill),
-    data: { task: argv.task, seed: argv.seed, file: argv.data, textColumn: argv['text-column'], labelColumn: argv['label-column'] },
+    data: dataSourceFromArgs(argv),
     split: argv.split as Split,
     calibration: argv.calibration,
   });

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { REFINE_DEFAULTS, RefineResult, runRefine } from '../../refine/refine';
-import { checkFlags, withGracefulStop } from '../common';
+import { checkFlags, reportAfterRun, withGracefulStop } from '../common';
 
 export const command = 'refine <run-dir>';
 export const describe = "Refine a finished run's discrete prompt into continuous slot embeddings (CMA-ES in a random subspace, BBT)";
@@ -29,7 +29,8 @@ export async function handler(argv: Args): Promise<void> {
       { log: (l) => process.stderr.write(l + '\n'), stopRequested },
     ),
   );
-  process.stdout.write(argv.json ? JSON.stringify(result, null, 2) + '\n' : formatRefine(result, argv['run-dir']!));
+  const report = await reportAfterRun(argv['run-dir']!, argv.threads);
+  process.stdout.write(argv.json ? JSON.stringify(result, null, 2) + '\n' : formatRefine(result, argv['run-dir']!) + (report ? `report     ${report}\n` : ''));
 }
 
 export function formatRefine(r: RefineResult, runDir: string): string {

@@ -7,7 +7,7 @@ import { ProgressBar } from '../../runner/progress';
 import { RunDir } from '../../runner/runDir';
 import { DTYPES, STRATEGY_NAMES } from '../../runner/schema';
 import { BestResult, runSearchAndRefine } from '../../runner/run';
-import { checkFlags, withGracefulStop } from '../common';
+import { checkFlags, reportAfterRun, withGracefulStop } from '../common';
 import { formatRefine } from './refine';
 import { queuedSearch } from '../remote';
 
@@ -30,7 +30,10 @@ export function builder(y: Argv) {
     .option('json', { type: 'boolean', default: false, describe: 'print best.json to stdout when done' })
     .option('redis', { type: 'string', describe: 'run on the queue at this Redis URL (workers: promptsearch worker); rerun to re-attach' })
     .option('queue', { type: 'string', describe: 'with --redis: queue name (default promptsearch)' })
-    .example('$0 search searches/sst2-beam.json', 'beam search on SST-2 with the bundled model')
+    .option('report', { type: 'boolean', default: true, describe: 'write <run-dir>/report.html when done (see `promptsearch report`; --no-report skips it)' })
+    .example('$0 search searches/sst2-beam.json', 'beam search on SST-2 (bundled TSV files) with the bundled model')
+    .example('$0 search searches/sst2-csv.json', 'your own CSV files with label names: "data" {train, dev, test} and "labels" in the config')
+    .example('$0 search searches/sst2-jsonl.json', 'the same with JSON Lines files (.json arrays work the same way)')
     .example('$0 search searches/sst2-genetic.json --seed 42 --budget 10000', 'override fields from the command line')
     .example('$0 search --resume results/sst2-beam-s13-20261126-101500', 'continue a run stopped by Ctrl-C');
 }
@@ -91,8 +94,10 @@ export async function handler(argv: Args): Promise<void> {
     runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log, onProgress: (p) => bar.update(p.evaluations, p.status) }),
   );
   bar.done();
+  // The picture of the run (a failure to draw it must not lose the search's result).
+  const report = result.status === 'done' && argv.report ? await reportAfterRun(runDir, config.threadsPerWorker) : undefined;
   if (argv.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else process.stdout.write(formatBest(result, runDir) + (refined ? formatRefine(refined, runDir) : ''));
+  else process.stdout.write(formatBest(result, runDir) + (refined ? formatRefine(refined, runDir) : '') + (report ? `report       ${report}\n` : ''));
   if (result.status === 'interrupted') process.exitCode = 130;
 }
 

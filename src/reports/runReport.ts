@@ -1,0 +1,154 @@
+import * as path from 'path';
+import { loadExamples } from '../data/load';
+import { modelLabelNames, resolveModel } from '../model/modelFolder';
+import { loadPrompt } from '../prompt/applyPrompt';
+import { promptFileFromRun } from '../prompt/promptFile';
+import { writeFileAtomic, writeJsonAtomic } from '../runner/atomic';
+import { configDataSource } from '../runner/config';
+import { CandidateLine, RefineProgressLine, checkRunDir, readRefineProgress, readRefineResult, readRunBest, readRunCandidates, readRunConfig, readRunProgress, runReportPath } from './runFiles';
+import { runReportHtml } from './runReportHtml';
+
+/** Everything one run's report shows; written next to the page as report.json (the page's numbers). */
+export interface RunReportData {
+  dir: string;
+  runId: string;
+  name: string;
+  strategy: string;
+  data: string;
+  model: string;
+  dtype: string;
+  budget: number;
+  status: string;
+  /**
+   * Best train accuracy so far against example evaluations, from candidates.jsonl in scoring
+   * order: a point where the best (by the search objective, as progress.jsonl counts it) changes,
+   * and one at the last evaluation.
+   */
+  curve: { evaluations: number; bestTrain: number }[];
+  /** The dev selection among the top train candidates (dev is scored only there). */
+  selection?: { evaluations: number; candidates: { prompt: string; train: number; dev: number }[] };
+  /** Candidates scored on the whole train split, by train accuracy. */
+  histogram: { accuracy: number; count: number }[];
+  /** Candidates dropped early by racing (scored on part of train only). */
+  raced: number;
+  best?: { prompt: string; labelWords: string[][]; train: number; dev: number | null; test: number | null; evaluations: number };
+  /** The winning prompt on test: confusion[gold][predicted], per-class accuracy (null: no example of that class). */
+  test?: { labelNames: string[]; n: number; accuracy: number; perClass: (number | null)[]; confusion: number[][] };
+  /** best.json's calibration offsets, when the run has them. */
+  calibration?: { labelNames: string[]; offsets: number[] } | { raw: string };
+  refine?: { curve: RefineProgressLine[]; discrete?: { train: number; dev: number; test: number | null }; refined?: { train: number; dev: number; test: number | null }; improvedDev?: boolean };
+}
+
+export interface RunReportOptions {
+  /** Score the winning prompt on test for the confusion matrix (loads the model); default true. */
+  scoreTest?: boolean;
+  threads?: number;
+}
+
+/** Reads a run directory (and scores its winner on test) into the report's numbers. */
+export async function collectRunReport(dir: string, opts: RunReportOptions = {}): Promise<RunReportData> {
+  checkRunDir(dir);
+  const config = readRunConfig(dir);
+  const best = readRunBest(dir);
+  const progress = readRunProgress(dir);
+  const candidates = readRunCandidates(dir);
+  const curve = learningCurve(candidates);
+  const sel = progress.find((p) => p.selection);
+  const counts = new Map<number, number>();
+  let raced = 0;
+  for (const c of candidates) {
+    if (c.score.partialExamples !== undefined) raced++;
+    else counts.set(c.score.accuracy, (counts.get(c.score.accuracy) ?? 0) + 1);
+  }
+  const labelNames = config.resolved?.labelNames ?? best?.labelIds.map((_, i) => String(i)) ?? [];
+  const report: RunReportData = {
+    dir: path.resolve(dir),
+    runId: path.basename(path.resolve(dir)),
+    name: config.name,
+    strategy: config.strategy,
+    data: config.task ? `${config.task} (seed ${config.seed})` : (config.data?.train ?? '?'),
+    model: config.model,
+    dtype: config.dtype,
+    budget: config.budget,
+    status: best?.status ?? 'running',
+    curve,
+    selection: sel ? { evaluations: sel.evaluations, candidates: sel.selection! } : undefined,
+    histogram: [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([accuracy, count]) => ({ accuracy, count })),
+    raced,
+  };
+  if (best) {
+    report.best = { prompt: best.prompt, labelWords: best.labelWords, train: best.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy, evaluations: best.evaluations };
+    const calibration = best.calibration ?? best.calibrationOffsets;
+    if (calibration !== undefined) report.calibration = calibrationOf(calibration, labelNames);
+  }
+  if (best?.status === 'done' && best.testAccuracy !== null && opts.scoreTest !== false) report.test = await scoreTest(dir, opts.threads);
+  const refineCurve = readRefineProgress(dir);
+  const refined = readRefineResult(dir);
+  if (refineCurve.length || refined) report.refine = { curve: refineCurve, discrete: refined?.discrete, refined: refined?.refined, improvedDev: refined?.improvedDev };
+  return report;
+}
+
+export function learningCurve(candidates: CandidateLine[]): RunReportData['curve'] {
+  const curve: RunReportData['curve'] = [];
+  let spent = 0;
+  let best = -Infinity;
+  for (const c of candidates) {
+    spent += c.cost;
+    if (c.score.partialExamples !== undefined || !(c.score.objective > best)) continue;
+    best = c.score.objective;
+    curve.push({ evaluations: spent, bestTrain: c.score.accuracy });
+  }
+  const last = curve[curve.length - 1];
+  if (last && last.evaluations < spent) curve.push({ evaluations: spent, bestTrain: last.bestTrain });
+  return curve;
+}
+
+/** The run's discrete winner (its prompt file) on the run's test split: confusion matrix and per-class accuracy. */
+async function scoreTest(dir: string, threads?: number): Promise<RunReportData['test']> {
+  const prompt = promptFileFromRun(dir);
+  const config = prompt.search;
+  const labelNames = prompt.labels.map((l) => l.name);
+  const data = loadExamples(configDataSource(config, 'test', modelLabelNames(resolveModel(config.model, config.dtype))), 'test');
+  const loaded = await loadPrompt(prompt, { threads, warn: () => {} });
+  let predicted: number[];
+  try {
+    predicted = (await loaded.classify(data.examples.map((e) => ({ ...e.fields, x: e.fields[data.textColumn] })))).map((p) => p.labelId);
+  } finally {
+    await loaded.dispose();
+  }
+  const L = labelNames.length;
+  const confusion = Array.from({ length: L }, () => new Array<number>(L).fill(0));
+  data.examples.forEach((e, i) => confusion[e.label][predicted[i]]++);
+  const perClass = confusion.map((row, g) => {
+    const n = row.reduce((a, b) => a + b, 0);
+    return n === 0 ? null : row[g] / n;
+  });
+  const correct = confusion.reduce((a, row, g) => a + row[g], 0);
+  return { labelNames, n: data.examples.length, accuracy: correct / data.examples.length, perClass, confusion };
+}
+
+/** Offsets as a list (or {offsets: [...]}, or {name: offset}); anything else is shown as JSON. */
+function calibrationOf(c: unknown, labelNames: string[]): RunReportData['calibration'] {
+  // Calibration mode 'none' has offsets null: nothing to show beyond the mode.
+  if (c && typeof c === 'object' && !Array.isArray(c) && (c as { offsets?: unknown }).offsets === null) return { raw: JSON.stringify(c) };
+  const list = Array.isArray(c) ? c : c && typeof c === 'object' && Array.isArray((c as { offsets?: unknown }).offsets) ? (c as { offsets: unknown[] }).offsets : undefined;
+  if (list && list.every((x) => typeof x === 'number')) return { labelNames, offsets: list as number[] };
+  if (c && typeof c === 'object' && !Array.isArray(c) && labelNames.length && labelNames.every((n) => typeof (c as Record<string, unknown>)[n] === 'number')) {
+    return { labelNames, offsets: labelNames.map((n) => (c as Record<string, number>)[n]) };
+  }
+  return { raw: JSON.stringify(c) };
+}
+
+/**
+ * Writes the report of one run (`<run>/report.html` and `report.json`) or, for several runs,
+ * one page overlaying them at `out` (default `report.html` here). Returns the page's path.
+ */
+export async function writeRunReport(dirs: string[], opts: RunReportOptions & { out?: string } = {}): Promise<string> {
+  const runs: RunReportData[] = [];
+  for (const d of dirs) runs.push(await collectRunReport(d, opts));
+  const out = opts.out ?? (dirs.length === 1 ? runReportPath(dirs[0]) : 'report.html');
+  const title = runs.length === 1 ? `promptsearch run ${runs[0].runId}` : `promptsearch: ${runs.length} runs`;
+  writeJsonAtomic(out.replace(/\.html?$/i, '') + '.json', runs.length === 1 ? runs[0] : runs);
+  writeFileAtomic(out, runReportHtml(title, runs));
+  return out;
+}

@@ -1,0 +1,171 @@
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadTaskSplit } from '../src/data/tasks';
+import { fitRange } from '../src/reports/svg';
+import { CLI, tinySearchRun } from './helpers';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-report-'));
+const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+const jsonl = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+const json = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
+const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const dumpDom = (html: string) => execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, '--dump-dom', `file://${html}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+
+/** The `data-points` of every `<polyline class="cls" ... data-run="run">`, as [x, y] pairs. */
+function polylinePoints(dom: string, cls: string, run: string): [number, number][][] {
+  const out: [number, number][][] = [];
+  for (const m of dom.matchAll(/<polyline ([^>]*)>/g)) {
+    const a = m[1];
+    if (!a.includes(`class="${cls}"`) || !a.includes(`data-run="${run}"`)) continue;
+    const pts = /data-points="([^"]*)"/.exec(a)![1];
+    out.push(pts.split(' ').map((p) => p.split(':').map(Number) as [number, number]));
+  }
+  return out;
+}
+const attrOf = (dom: string, re: RegExp) => [...dom.matchAll(re)].map((m) => m.slice(1));
+
+describe('fitted axes', () => {
+  test('the range hugs the data (not from 0), stays in [0, 1], ticks cover it', () => {
+    const r = fitRange([0.743, 0.764], { lo: 0, hi: 1 });
+    expect(r.min).toBeGreaterThan(0.6);
+    expect(r.max).toBeLessThan(0.9);
+    expect(r.min).toBeLessThanOrEqual(0.743);
+    expect(r.max).toBeGreaterThanOrEqual(0.764);
+    expect(r.ticks[0]).toBeCloseTo(r.min, 10);
+    expect(fitRange([0.99, 1], { lo: 0, hi: 1 }).max).toBe(1);
+  });
+});
+
+describe('run report', () => {
+  const root = tmp();
+  const runA = path.join(root, 'random-run');
+  const runB = path.join(root, 'beam-refined');
+  let searchB: ReturnType<typeof cli>;
+
+  beforeAll(async () => {
+    await tinySearchRun(runA);
+    // A search from the CLI on a CSV with label names, refined: report.html is written at the end.
+    const dir = path.join(root, 'data');
+    fs.mkdirSync(dir);
+    const names = ['negative', 'positive'];
+    const csv = (rows: { fields: Record<string, string>; label: number }[]) => 'sentence,label\n' + rows.map((e) => `"${e.fields.sentence.replace(/"/g, '""')}",${names[e.label]}\n`).join('');
+    for (const s of ['train', 'dev'] as const) fs.writeFileSync(path.join(dir, `${s}.csv`), csv(loadTaskSplit('sst-2', s, 21)));
+    fs.writeFileSync(path.join(dir, 'test.csv'), csv(loadTaskSplit('sst-2', 'test', 21).slice(0, 150)));
+    const config = path.join(dir, 'search.json');
+    fs.writeFileSync(config, JSON.stringify({
+      name: 'b', data: { train: path.join(dir, 'train.csv'), dev: path.join(dir, 'dev.csv'), test: path.join(dir, 'test.csv') }, labels: names,
+      template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'beam', candidates: { topK: 6 }, budget: 64 + 8 * 32, selectTopK: 2, workers: 1, threadsPerWorker: 1,
+      refine: { budget: 3 * (4 * 32 + 32), dim: 8, popSize: 4 },
+    }));
+    searchB = cli(['search', config, '--out', runB]);
+  }, 600_000);
+
+  test('a search writes report.html and report.json itself; report overlays several runs', () => {
+    expect(searchB.status).toBe(0);
+    expect(searchB.stdout).toContain(`report       ${path.join(runB, 'report.html')}`);
+    expect(fs.existsSync(path.join(runB, 'report.html'))).toBe(true);
+    const r = cli(['report', runA, '--no-test']); // the overlay below scores run A's winner on test
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(path.join(runA, 'report.html'));
+    const o = cli(['report', runA, runB, '--out', path.join(root, 'overlay.html')]);
+    expect(o.status).toBe(0);
+    expect(json(path.join(root, 'overlay.json'))).toHaveLength(2);
+    const bad = cli(['report', path.join(root, 'nope')]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^promptsearch: .*nope: no such run directory\n$/);
+  });
+
+  (chromium ? test : test.skip)('renders in headless Chromium: curves, histogram, confusion matrix and refinement equal the run files', () => {
+    // The overlay page holds both runs (curves in one chart, then a section per run); run B's own page too.
+    const overlay = dumpDom(path.join(root, 'overlay.html'));
+    const ownB = dumpDom(path.join(runB, 'report.html'));
+    const section = (dom: string, id: string) => {
+      const start = dom.indexOf(`<section class="run" data-run="${id}">`);
+      expect(start).toBeGreaterThan(0);
+      return dom.slice(start, dom.indexOf('</section>', start));
+    };
+    for (const [dom, run] of [[overlay, runA], [overlay, runB], [ownB, runB]]) {
+      const id = path.basename(run);
+      const sec = section(dom, id);
+      const best = json(path.join(run, 'best.json'));
+      // Learning curve: best train so far over candidates.jsonl; it ends where progress.jsonl's last train line is.
+      const candidates = jsonl(path.join(run, 'candidates.jsonl'));
+      const curve = polylinePoints(dom, 'curve', id);
+      expect(curve).toHaveLength(1);
+      expect(curve[0].length).toBeGreaterThan(1);
+      let spent = 0;
+      let bestObj = -1;
+      const want: [number, number][] = [];
+      for (const c of candidates) {
+        spent += c.cost;
+        if (c.score.partialExamples === undefined && c.score.objective > bestObj) {
+          bestObj = c.score.objective;
+          want.push([spent, c.score.accuracy]);
+        }
+      }
+      if (want[want.length - 1][0] < spent) want.push([spent, want[want.length - 1][1]]);
+      expect(curve[0]).toEqual(want);
+      const lastTrain = jsonl(path.join(run, 'progress.jsonl')).filter((p) => p.bestTrainAccuracy !== undefined).pop();
+      expect(curve[0][curve[0].length - 1]).toEqual([lastTrain.evaluations, lastTrain.bestTrainAccuracy]);
+      expect(attrOf(dom, new RegExp(`class="dev" data-run="${id}" data-evaluations="(\\d+)" data-accuracy="([\\d.]+)"`, 'g')).map(([, a]) => Number(a))).toEqual([best.devAccuracy]);
+      // Histogram: candidates by train accuracy, counted here from candidates.jsonl.
+      const counts = new Map<number, number>();
+      for (const c of jsonl(path.join(run, 'candidates.jsonl'))) if (c.score.partialExamples === undefined) counts.set(c.score.accuracy, (counts.get(c.score.accuracy) ?? 0) + 1);
+      const bars = attrOf(sec, /class="hist" data-accuracy="([\d.]+)" data-count="(\d+)"/g).map(([a, n]) => [Number(a), Number(n)]);
+      expect(bars).toEqual([...counts.entries()].sort((a, b) => a[0] - b[0]));
+      // The winner on test: the confusion matrix's accuracy is the run's test accuracy.
+      expect(attrOf(sec, /class="test-accuracy" data-accuracy="([\d.]+)"/g)).toEqual([[String(best.testAccuracy)]]);
+      const cm = attrOf(sec, /data-gold="(\d+)" data-pred="(\d+)" data-count="(\d+)"/g).map((m) => m.map(Number));
+      expect(cm).toHaveLength(4);
+      const n = cm.reduce((a, [, , c]) => a + c, 0);
+      expect(n).toBe(json(path.join(run, 'config.json')).resolved.testExamples);
+      expect(cm.filter(([g, p]) => g === p).reduce((a, [, , c]) => a + c, 0) / n).toBe(best.testAccuracy);
+      const report = dom === ownB ? json(path.join(run, 'report.json')) : json(path.join(root, 'overlay.json'))[id === 'random-run' ? 0 : 1];
+      expect(attrOf(sec, /class="per-class" data-label="[^"]*" data-accuracy="([\d.]*)"/g).map(([a]) => Number(a))).toEqual(report.test.perClass);
+      expect(sec).toContain(`<code>${best.prompt.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</code>`);
+    }
+    // Refinement curve and result (run B only).
+    const dom = ownB;
+    const gens = jsonl(path.join(runB, 'refine', 'progress.jsonl'));
+    expect(gens.length).toBeGreaterThan(0);
+    expect(polylinePoints(dom, 'refine-best-dev', 'beam-refined')).toEqual([gens.map((g) => [g.evaluations, g.bestDevAccuracy])]);
+    const refined = json(path.join(runB, 'refine', 'result.json')).refined;
+    expect(dom).toContain(`data-test="${refined.test}"`);
+    expect(polylinePoints(overlay, 'refine-best-dev', 'random-run')).toEqual([]);
+    expect(polylinePoints(overlay, 'refine-best-dev', 'beam-refined')).toEqual([gens.map((g) => [g.evaluations, g.bestDevAccuracy])]);
+    // Overlay: both runs' curves, one colour per strategy.
+    const strokes = ['random-run', 'beam-refined'].map((id) => new RegExp(`<polyline class="curve" data-run="${id}" data-strategy="(\\w+)"[^>]* stroke="(#[0-9a-f]{6})"`).exec(overlay)!.slice(1));
+    expect(strokes.map((s) => s[0])).toEqual(['random', 'beam']);
+    expect(strokes[0][1]).not.toBe(strokes[1][1]);
+    // A picture, not a blank page.
+    const png = path.join(tmp(), 'shot.png');
+    execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, `--screenshot=${png}`, '--window-size=1000,1400', `file://${path.join(root, 'overlay.html')}`], { stdio: 'ignore', timeout: 60_000 });
+    expect(fs.readFileSync(png).length).toBeGreaterThan(20_000);
+  });
+
+  test('a run without best.json yet: the curve so far, no winner', () => {
+    const copy = path.join(tmp(), 'running');
+    fs.cpSync(runA, copy, { recursive: true });
+    fs.rmSync(path.join(copy, 'best.json'));
+    expect(cli(['report', copy]).status).toBe(0);
+    const html = fs.readFileSync(path.join(copy, 'report.html'), 'utf8');
+    expect(html).toContain('No best.json yet');
+    expect(polylinePoints(html, 'curve', 'running')[0].length).toBeGreaterThan(1);
+  });
+
+  test('calibration offsets in best.json are shown when present', () => {
+    const copy = path.join(tmp(), 'calibrated');
+    fs.cpSync(runA, copy, { recursive: true });
+    const best = json(path.join(copy, 'best.json'));
+    fs.writeFileSync(path.join(copy, 'best.json'), JSON.stringify({ ...best, calibration: { offsets: [0.125, -0.5] } }));
+    const r = cli(['report', copy, '--no-test']);
+    expect(r.status).toBe(0);
+    const html = fs.readFileSync(path.join(copy, 'report.html'), 'utf8');
+    expect(html).toContain('data-label="0" data-offset="0.125"');
+    expect(html).toContain('data-label="1" data-offset="-0.5"');
+    expect(html).not.toContain('class="test-accuracy"');
+  });
+});
