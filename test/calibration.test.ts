@@ -23,7 +23,7 @@ const relLogProbs = (p: { scores: { label: string; score: number }[] }) => rel(l
 describe('eval: calibrated decision rule (fp32, SST-2 test, "{x} it was [MASK] ." terrible/great)', () => {
   const req = { dtype: 'fp32' as const, template: '{x} it was [MASK] .', verbalizer: 'terrible,great', data: { task: 'sst-2', seed: 13 }, split: 'test' as const, threads: 1 };
 
-  test('raw 0.6282, calibrated on the seed\'s train + dev inputs 0.7831, content-free 0.7754', async () => {
+  test("raw 0.6282, calibrated on the seed's train + dev inputs 0.7831, content-free 0.7754", async () => {
     const raw = await evaluateTemplate({ ...req, calibration: 'none' });
     const cal = await evaluateTemplate({ ...req, calibration: 'inputs' });
     const cf = await evaluateTemplate({ ...req, calibration: 'content-free' });
@@ -34,7 +34,10 @@ describe('eval: calibrated decision rule (fp32, SST-2 test, "{x} it was [MASK] .
     // The offsets are the mean label log-probabilities over the 64 train + dev inputs.
     const ref = await evaluateTemplate({ ...req, split: 'train', calibration: 'none' });
     const refDev = await evaluateTemplate({ ...req, split: 'dev', calibration: 'none' });
-    const expected = meanOffsets([...ref.examples, ...refDev.examples].map((e) => e.labelScores), 2);
+    const expected = meanOffsets(
+      [...ref.examples, ...refDev.examples].map((e) => e.labelScores),
+      2,
+    );
     cal.calibration.offsets!.forEach((o, l) => expect(o).toBeCloseTo(expected[l], 6));
     // Calibration shifts the decision towards the under-predicted class.
     expect(cal.perClassAccuracy[0]).toBeGreaterThan(raw.perClassAccuracy[0] + 0.3);
@@ -44,14 +47,27 @@ describe('eval: calibrated decision rule (fp32, SST-2 test, "{x} it was [MASK] .
 describe('a calibrated search with an ensemble; exported prompts reproduce its numbers', () => {
   let runDir: string;
   let best: BestResult;
-  const testSet = loadExamples({ task: "sst-2" }, "test").examples;
+  const testSet = loadExamples({ task: 'sst-2' }, 'test').examples;
   const texts = testSet.map((e) => e.fields.sentence);
   const accuracyOf = (labels: number[]) => labels.filter((l, i) => l === testSet[i].label).length / testSet.length;
 
   beforeAll(async () => {
     runDir = path.join(tmp(), 'run');
     const config = validateConfig(
-      { name: 't', task: 'sst-2', seed: 13, template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', candidates: { topK: 8 }, budget: 600, selectTopK: 3, ensemble: 3, workers: 1, threadsPerWorker: 1 },
+      {
+        name: 't',
+        task: 'sst-2',
+        seed: 13,
+        template: '{x} <A:1> [MASK] .',
+        verbalizer: 'terrible,great',
+        strategy: 'random',
+        candidates: { topK: 8 },
+        budget: 600,
+        selectTopK: 3,
+        ensemble: 3,
+        workers: 1,
+        threadsPerWorker: 1,
+      },
       'x',
     );
     best = await runSearch(config, { runDir });

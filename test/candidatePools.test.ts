@@ -6,7 +6,6 @@ import { compileTemplate, CompiledTemplate, EncodedExample, encodeExample } from
 import { parseTemplate } from '../src/prompt/template';
 import { assignLabelPools, discriminativeScores, firstTokenFill, labelWordScores, proposeLabelWordPools, proposeSlotPools } from '../src/search/candidatePools';
 
-
 const TEMPLATE = '{x} <A:2> [MASK] .';
 const POSITIVE = ['great', 'good', 'wonderful', 'excellent', 'fantastic', 'amazing', 'perfect', 'best'];
 const NEGATIVE = ['terrible', 'bad', 'awful', 'horrible', 'boring', 'worst', 'poor', 'dull'];
@@ -59,7 +58,10 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
   });
 
   test('logitsAt returns full-vocab vectors at the asked positions', async () => {
-    const rows = [{ ids: [2, 5, 6, 4, 3], maskPos: 3 }, { ids: [2, 4, 3], maskPos: 1 }];
+    const rows = [
+      { ids: [2, 5, 6, 4, 3], maskPos: 3 },
+      { ids: [2, 4, 3], maskPos: 1 },
+    ];
     const out = await backend.logitsAt(rows, [[3, 0], [1]]);
     expect(out.map((r) => r.length)).toEqual([2, 1]);
     expect(out[0][0].length).toBe(tokenizer.vocabSize);
@@ -87,9 +89,7 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
   });
 
   test('a bad hand-crafted word or slot name fails clearly, before running the model', async () => {
-    await expect(proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { A: ['it', 'zzqxv'] } })).rejects.toThrow(
-      /slot <A>: hand-crafted word 'zzqxv' is not a single token/,
-    );
+    await expect(proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { A: ['it', 'zzqxv'] } })).rejects.toThrow(/slot <A>: hand-crafted word 'zzqxv' is not a single token/);
     await expect(proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { '*': ['it was'] } })).rejects.toThrow(/slot <A>.*'it was'/);
     await expect(proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { B: ['it'] } })).rejects.toThrow(/slot <B>.*no such slot/);
   });

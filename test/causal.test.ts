@@ -57,7 +57,9 @@ describe('model kind and causal templates', () => {
   test('[MASK] not last is a one-line user error, exit 2', () => {
     const tok = gptTokenizer();
     expect(() => compileTemplate(parseTemplate('{x} It was [MASK] .'), tok, 'sentence', 128)).toThrow(/\[MASK\] must be the last thing in the template \(found '\.' after it\)/);
-    const r = spawnSync(process.execPath, [CLI, 'eval', '--model', GPT, '--task', 'sst-2', '--split', 'dev', '--template', '{x} [MASK] indeed', '--verbalizer', 'awful,wonderful'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'eval', '--model', GPT, '--task', 'sst-2', '--split', 'dev', '--template', '{x} [MASK] indeed', '--verbalizer', 'awful,wonderful'], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^promptsearch: .*found 'indeed' after it/);
@@ -98,7 +100,7 @@ describe('causal scoring', () => {
 });
 
 describe('soft prompts on a causal model (inputs_embeds)', () => {
-  test('the inputs-embeds scorer reproduces the token scorer when the soft prompt is the slot tokens\' embeddings', async () => {
+  test("the inputs-embeds scorer reproduces the token scorer when the soft prompt is the slot tokens' embeddings", async () => {
     const fs = await import('fs');
     const { cacheDir } = await import('../src/paths');
     const { analyzeInputsEmbeds, prepareEmbedsModel, readWordEmbeddings } = await import('../src/model/graph/embedsInput');
@@ -144,7 +146,15 @@ describe('the causal leaderboard suite', () => {
     expect(cells[0].prompt).toBe('{x} It was [MASK]');
     expect(cells[0].testAccuracy.toFixed(4)).toBe('0.7633');
     // The calibrated row: the same prompt, offsets from seed 13's train + dev inputs.
-    const cal = await evaluateTemplate({ data: { task: 'sst-2', seed: 13 }, split: 'test', model: GPT, dtype: 'fp32', template: '{x} It was [MASK]', verbalizer: 'awful,wonderful', calibration: 'inputs' });
+    const cal = await evaluateTemplate({
+      data: { task: 'sst-2', seed: 13 },
+      split: 'test',
+      model: GPT,
+      dtype: 'fp32',
+      template: '{x} It was [MASK]',
+      verbalizer: 'awful,wonderful',
+      calibration: 'inputs',
+    });
     expect(cells[1].testAccuracy).toBe(cal.accuracy);
     expect(cells[1].testAccuracy).not.toBe(cells[0].testAccuracy);
     expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toMatch(/Model gpt-mini-imdb \(fp32\)/);
@@ -168,7 +178,20 @@ describe('search, export and loadPrompt on the causal model', () => {
     fs.writeFileSync(test, fs.readFileSync(path.join(sst2, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n');
     const data = { train: path.join(sst2, '16-13', 'train.tsv'), dev: path.join(sst2, '16-13', 'dev.tsv'), test };
     const config = validateConfig(
-      { name: 'c', data, model: GPT, dtype: 'fp32', template: '{x} <A:2> [MASK]', verbalizer: 'awful,wonderful', strategy: 'random', candidates: { topK: 8 }, budget: 600, selectTopK: 2, workers: 1, threadsPerWorker: 1 },
+      {
+        name: 'c',
+        data,
+        model: GPT,
+        dtype: 'fp32',
+        template: '{x} <A:2> [MASK]',
+        verbalizer: 'awful,wonderful',
+        strategy: 'random',
+        candidates: { topK: 8 },
+        budget: 600,
+        selectTopK: 2,
+        workers: 1,
+        threadsPerWorker: 1,
+      },
       'x',
     );
     const runDir = path.join(dir, 'run');

@@ -130,7 +130,9 @@ describe('the causal prefix rewrite', () => {
     fs.mkdirSync(path.join(dir, 'onnx'));
     // A masked LM's graph (same byte-level vocabulary) under a GPT-2 config.
     fs.symlinkSync(path.join(ROOT, 'models', 'roberta-mini-imdb', 'onnx', 'model_quantized.onnx'), path.join(dir, 'onnx', 'model_quantized.onnx'));
-    const r = spawnSync(process.execPath, [CLI, 'eval', '--model', dir, '--task', 'sst-2', '--split', 'dev', '--template', '{x} It was [MASK]', '--verbalizer', 'awful,wonderful'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'eval', '--model', dir, '--task', 'sst-2', '--split', 'dev', '--template', '{x} It was [MASK]', '--verbalizer', 'awful,wonderful'], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^promptsearch: .*model_quantized\.onnx: cannot prepare prefix reuse for this causal model \(.*\); --scorer full uses the model as exported/);

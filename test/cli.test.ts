@@ -72,7 +72,8 @@ describe('promptsearch eval', () => {
 
   test('--help documents the flags', () => {
     const r = run('eval', '--help');
-    for (const flag of ['--task', '--split', '--seed', '--data', '--text-column', '--label-column', '--template', '--verbalizer', '--fill', '--model', '--dtype', '--calibration', '--json']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--task', '--split', '--seed', '--data', '--text-column', '--label-column', '--template', '--verbalizer', '--fill', '--model', '--dtype', '--calibration', '--json'])
+      expect(r.stdout).toContain(flag);
   });
 
   test.each([

@@ -3,15 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import {
-  analyzeInputsEmbeds,
-  embedIds,
-  findWordEmbedding,
-  prepareEmbedsModel,
-  readWordEmbeddings,
-  rewriteForInputsEmbeds,
-  WordEmbeddings,
-} from '../src/model/graph/embedsInput';
+import { analyzeInputsEmbeds, embedIds, findWordEmbedding, prepareEmbedsModel, readWordEmbeddings, rewriteForInputsEmbeds, WordEmbeddings } from '../src/model/graph/embedsInput';
 import { rewriteForMaskHead } from '../src/model/graph/maskHead';
 import { Dtype, resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
@@ -25,7 +17,7 @@ const SENTENCES = [
   'too silly to take seriously .',
   "i do n't blame eddie murphy but should n't owen wilson know a movie must have a story and a script ?",
   'follows the original film virtually scene for scene and yet manages to bleed it almost completely dry of humor , verve and fun .',
-  'the densest distillation of roberts \' movies ever made .',
+  "the densest distillation of roberts ' movies ever made .",
   'a gorgeous , witty , seductive movie .',
   'charming and funny .',
 ];
@@ -51,7 +43,11 @@ function prepare(model: string, dtype: Dtype): Prepared {
 const int64 = (xs: ArrayLike<number | bigint>, dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(Array.from(xs, (x) => BigInt(x))), dims);
 
 /** label_logits of the mask-head model fed ids, and of the embeds model fed looked-up embeddings, same batch. */
-async function compare(p: Prepared, labelIds: number[], idsForEmbedsModel: (ids: number[], mask: number[]) => number[] = (ids) => ids): Promise<{ ids: Float32Array; embeds: Float32Array; seq: number }> {
+async function compare(
+  p: Prepared,
+  labelIds: number[],
+  idsForEmbedsModel: (ids: number[], mask: number[]) => number[] = (ids) => ids,
+): Promise<{ ids: Float32Array; embeds: Float32Array; seq: number }> {
   const maskToken = p.tok.token(p.tok.special.mask);
   const rows = SENTENCES.map((s) => p.tok.encodeWithSpecials(`${s} it was ${maskToken} .`));
   const B = rows.length;
@@ -71,8 +67,7 @@ async function compare(p: Prepared, labelIds: number[], idsForEmbedsModel: (ids:
   };
   const ref = await ort.InferenceSession.create(p.maskHead, SESSION_OPTIONS);
   const emb = await ort.InferenceSession.create(p.embeds, SESSION_OPTIONS);
-  const withTypes = (s: ort.InferenceSession, f: Record<string, ort.Tensor>) =>
-    s.inputNames.includes('token_type_ids') ? { ...f, token_type_ids: int64(new Array(B * S).fill(0), [B, S]) } : f;
+  const withTypes = (s: ort.InferenceSession, f: Record<string, ort.Tensor>) => (s.inputNames.includes('token_type_ids') ? { ...f, token_type_ids: int64(new Array(B * S).fill(0), [B, S]) } : f);
 
   const refOut = (await ref.run(withTypes(ref, { ...common, input_ids: int64(ids, [B, S]) }))).label_logits;
   const embFeeds: Record<string, ort.Tensor> = { ...common, inputs_embeds: new ort.Tensor('float32', embedIds(p.table, ids), [B, S, p.table.hidden]) };
@@ -87,7 +82,8 @@ async function compare(p: Prepared, labelIds: number[], idsForEmbedsModel: (ids:
 
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 /** Bitwise equality (jest's toEqual is very slow on millions of elements). */
-const sameFloats = (a: Float32Array, b: Float32Array) => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+const sameFloats = (a: Float32Array, b: Float32Array) =>
+  a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 const inputNames = (bytes: Uint8Array) => onnx.ModelProto.decode(bytes).graph!.input!.map((i) => i.name);
 
 /** A [V,H] float table looked up by `ids` through Gather, or (variant 'noLookup') no lookup at all. */
@@ -100,8 +96,14 @@ function tinyModel(variant: 'lookup' | 'noLookup'): Uint8Array {
   });
   const nodes: onnx.INodeProto[] =
     variant === 'lookup'
-      ? [{ name: 'emb', opType: 'Gather', input: ['table', 'input_ids'], output: ['e'] }, { opType: 'Relu', input: ['e'], output: ['y'] }]
-      : [{ name: 'cast', opType: 'Cast', input: ['input_ids'], output: ['f'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] }, { opType: 'Relu', input: ['f'], output: ['y'] }];
+      ? [
+          { name: 'emb', opType: 'Gather', input: ['table', 'input_ids'], output: ['e'] },
+          { opType: 'Relu', input: ['e'], output: ['y'] },
+        ]
+      : [
+          { name: 'cast', opType: 'Cast', input: ['input_ids'], output: ['f'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] },
+          { opType: 'Relu', input: ['f'], output: ['y'] },
+        ];
   return onnx.ModelProto.encode({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
@@ -142,7 +144,10 @@ describe('rewriteForInputsEmbeds on bert-mini-imdb', () => {
 
   test('fp32: looked-up embeddings give the same label_logits as ids', async () => {
     const p = prepare('bert-mini-imdb-uncased', 'fp32');
-    const { ids, embeds } = await compare(p, labelWords.map((w) => p.tok.labelWordId(w)));
+    const { ids, embeds } = await compare(
+      p,
+      labelWords.map((w) => p.tok.labelWordId(w)),
+    );
     expect(maxAbsDiff(ids, embeds)).toBeLessThanOrEqual(1e-4);
   });
 
@@ -161,7 +166,10 @@ describe('rewriteForInputsEmbeds on bert-mini-imdb', () => {
     expect(p.table.matrix.length).toBe(fp32.length);
     expect(maxAbsDiff(p.table.matrix.subarray(0, 256 * 100), fp32.subarray(0, 256 * 100))).toBeLessThan(0.05);
 
-    const { ids, embeds } = await compare(p, labelWords.map((w) => p.tok.labelWordId(w)));
+    const { ids, embeds } = await compare(
+      p,
+      labelWords.map((w) => p.tok.labelWordId(w)),
+    );
     // The graph after the lookup is unchanged and fed the very float values DequantizeLinear
     // produced (readWordEmbeddings dequantizes exactly), so no quantization difference enters:
     // bit-identical, unlike the mask-head rewrite's own int8 tolerance.
@@ -181,14 +189,20 @@ describe('rewriteForInputsEmbeds on roberta-mini-imdb', () => {
     // Tied decoder: the table stays in the graph (read by the output head's Transpose).
     expect(onnx.ModelProto.decode(p.embeds).graph!.initializer!.map((t) => t.name)).toContain('m.roberta.embeddings.word_embeddings.weight');
 
-    const { ids, embeds } = await compare(p, labelWords.map((w) => p.tok.labelWordId(w)));
+    const { ids, embeds } = await compare(
+      p,
+      labelWords.map((w) => p.tok.labelWordId(w)),
+    );
     expect(maxAbsDiff(ids, embeds)).toBeLessThanOrEqual(1e-4);
   });
 
   test('int8: quantized table, same label_logits', async () => {
     const p = prepare('roberta-mini-imdb', 'int8');
     expect(analyzeInputsEmbeds(p.maskHead)).toMatchObject({ quantization: 'gather-then-dequantize', keepsInputIds: true });
-    const { ids, embeds } = await compare(p, labelWords.map((w) => p.tok.labelWordId(w)));
+    const { ids, embeds } = await compare(
+      p,
+      labelWords.map((w) => p.tok.labelWordId(w)),
+    );
     expect(maxAbsDiff(ids, embeds)).toBe(0);
   });
 

@@ -15,14 +15,26 @@ const fakeScore = async (t: ScoreTask): Promise<ScoreResult> => {
   const tok = t.slots.A[0];
   const logProbs: number[][] = [];
   for (let i = t.start; i < t.end; i++) {
-    const right = ((tok * 7919 + i * 104729) % 100) < (tok % 100);
+    const right = (tok * 7919 + i * 104729) % 100 < tok % 100;
     const p = right === (LABELS[i] === 0) ? 0.6 : 0.4;
     logProbs.push([Math.log(p), Math.log(1 - p)]);
   }
   return { logProbs };
 };
 const make = (budget: number, racing?: { fraction: number; topK: number; z?: number }) =>
-  new BudgetedEvaluator({ space, decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }), score: fakeScore, trainSize: N, trainLabels: LABELS, numLabels: 2, calibration: 'none', budget, objective: 'accuracy', seed: 1, racing });
+  new BudgetedEvaluator({
+    space,
+    decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }),
+    score: fakeScore,
+    trainSize: N,
+    trainLabels: LABELS,
+    numLabels: 2,
+    calibration: 'none',
+    budget,
+    objective: 'accuracy',
+    seed: 1,
+    racing,
+  });
 const all = Array.from({ length: 200 }, (_, i): Candidate => ({ tokens: [[i]] }));
 
 describe('budgeted evaluator', () => {
@@ -53,7 +65,11 @@ describe('budgeted evaluator', () => {
     expect(partial.length).toBeGreaterThan(0);
     expect(raced.spent).toBe(full.length * N + partial.length * 10);
     expect(raced.spent).toBeLessThan(plain.spent);
-    const topAcc = (cs: typeof full) => cs.map((c) => c.score.accuracy).sort((a, b) => b - a).slice(0, 5);
+    const topAcc = (cs: typeof full) =>
+      cs
+        .map((c) => c.score.accuracy)
+        .sort((a, b) => b - a)
+        .slice(0, 5);
     if (z === 0) expect(topAcc(full)).toEqual(topAcc(plain.all())); // provably nothing lost
     for (const p of partial) expect(p.score.accuracy).toBeLessThan(topAcc(full)[4]);
   });
@@ -75,7 +91,18 @@ describe('budgeted evaluator', () => {
   });
 
   test('calibration: each candidate gets its own offsets from the inputs it was scored on', async () => {
-    const ev = new BudgetedEvaluator({ space, decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }), score: fakeScore, trainSize: N, trainLabels: LABELS, numLabels: 2, calibration: 'inputs', budget: 1e9, objective: 'ce', seed: 1 });
+    const ev = new BudgetedEvaluator({
+      space,
+      decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }),
+      score: fakeScore,
+      trainSize: N,
+      trainLabels: LABELS,
+      numLabels: 2,
+      calibration: 'inputs',
+      budget: 1e9,
+      objective: 'ce',
+      seed: 1,
+    });
     const [r] = await ev.evaluate([all[37]]);
     const { logProbs } = await fakeScore({ split: 'train', slots: { A: [37] }, labelIds: [[0], [1]], start: 0, end: N });
     const expected = scoreLogProbs(logProbs, LABELS, 2, 'ce', meanOffsets(logProbs, 2));
@@ -86,8 +113,31 @@ describe('budgeted evaluator', () => {
 
   test('content-free calibration scores the calib rows per candidate and charges them', async () => {
     const seen: string[] = [];
-    const score = async (t: ScoreTask) => (seen.push(t.split), t.split === 'calib' ? { logProbs: [[Math.log(0.2), Math.log(0.8)], [Math.log(0.4), Math.log(0.6)], [Math.log(0.3), Math.log(0.7)]] } : fakeScore(t));
-    const ev = new BudgetedEvaluator({ space, decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }), score, trainSize: N, trainLabels: LABELS, numLabels: 2, calibration: 'content-free', calibRows: 3, budget: 1e9, objective: 'ce', seed: 1 });
+    const score = async (t: ScoreTask) => (
+      seen.push(t.split),
+      t.split === 'calib'
+        ? {
+            logProbs: [
+              [Math.log(0.2), Math.log(0.8)],
+              [Math.log(0.4), Math.log(0.6)],
+              [Math.log(0.3), Math.log(0.7)],
+            ],
+          }
+        : fakeScore(t)
+    );
+    const ev = new BudgetedEvaluator({
+      space,
+      decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }),
+      score,
+      trainSize: N,
+      trainLabels: LABELS,
+      numLabels: 2,
+      calibration: 'content-free',
+      calibRows: 3,
+      budget: 1e9,
+      objective: 'ce',
+      seed: 1,
+    });
     const [r] = await ev.evaluate([all[5]]);
     expect(seen).toEqual(['calib', 'train']);
     expect(ev.spent).toBe(N + 3);

@@ -55,7 +55,7 @@ describe('export and predict', () => {
     expect(p.source).toEqual({ runDir: path.resolve(runDir), runId: 'run' });
   });
 
-  test('the library API reproduces the run\'s test accuracy exactly', async () => {
+  test("the library API reproduces the run's test accuracy exactly", async () => {
     const test = loadExamples({ task: 'sst-2' }, 'test').examples;
     const warn = jest.fn();
     const loaded = await loadPrompt(promptPath, { threads: 1, warn });
@@ -79,7 +79,10 @@ describe('export and predict', () => {
     const m = r.stderr.match(/^accuracy \d\.\d{4} \((\d+)\/(\d+) correct/m);
     expect(m).not.toBeNull();
     expect(Number(m![1]) / Number(m![2])).toBe(best.testAccuracy);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(Number(m![2]));
     expect(Object.keys(rows[5])).toEqual(['text', 'label', 'score', 'labelId', 'scores']);
     expect(rows[5].text).toBe(loadExamples({ task: 'sst-2' }, 'test').examples[5].fields.sentence);

@@ -12,7 +12,20 @@ import { Suite, runLeaderboard } from '../src/runner/leaderboard';
 import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-fault-'));
-const CONFIG = { name: 'fault', task: 'sst-2', seed: 13, template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', strategyParams: { batchSize: 8 }, candidates: { topK: 8 }, budget: 600, selectTopK: 2, workers: 1, threadsPerWorker: 1 };
+const CONFIG = {
+  name: 'fault',
+  task: 'sst-2',
+  seed: 13,
+  template: '{x} <A:2> [MASK] .',
+  verbalizer: 'terrible,great',
+  strategy: 'random',
+  strategyParams: { batchSize: 8 },
+  candidates: { topK: 8 },
+  budget: 600,
+  selectTopK: 2,
+  workers: 1,
+  threadsPerWorker: 1,
+};
 
 function writeConfig(extra: Record<string, unknown> = {}): string {
   const dir = tmp();
@@ -79,7 +92,11 @@ describe('run directory faults', () => {
   }, 300_000);
 
   test('two writers: the refused search left the run intact (one writer, indices in sequence)', () => {
-    const recs = fs.readFileSync(path.join(reference, 'candidates.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const recs = fs
+      .readFileSync(path.join(reference, 'candidates.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(recs.map((r) => r.i)).toEqual(recs.map((_, i) => i));
     expect(readJson(path.join(reference, 'best.json')).status).toBe('done');
   });
@@ -103,7 +120,15 @@ describe('run directory faults', () => {
       await waitFor(() => lines(path.join(dir, 'candidates.jsonl')) >= target || p.child.exitCode !== null, 5);
       p.child.kill('SIGKILL');
       const { signal } = await p.exit;
-      if (signal === 'SIGKILL') killedAfter = Math.max(killedAfter, ...fs.readFileSync(path.join(dir, 'progress.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).seconds ?? 0));
+      if (signal === 'SIGKILL')
+        killedAfter = Math.max(
+          killedAfter,
+          ...fs
+            .readFileSync(path.join(dir, 'progress.jsonl'), 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l).seconds ?? 0),
+        );
     }
     const state = readJson(path.join(dir, 'state.json'));
     if (state.status !== 'done') {
@@ -119,7 +144,10 @@ describe('run directory faults', () => {
     expect(best.seconds).toBeGreaterThanOrEqual(killedAfter);
     const progress = fs.readFileSync(path.join(dir, 'progress.jsonl'), 'utf8');
     expect(progress.endsWith('\n')).toBe(true);
-    const recs = progress.trim().split('\n').map((l) => JSON.parse(l)); // every line parses
+    const recs = progress
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)); // every line parses
     expect(recs.filter((r) => r.selection).length).toBeLessThanOrEqual(1);
   }, 300_000);
 
@@ -196,7 +224,10 @@ describe('run directory faults', () => {
   test('a prompt file applied with a model of another tokenizer: an error unless --force', () => {
     const out = path.join(tmp(), 'p.json');
     expect(cli(['export', reference, '--out', out]).status).toBe(0);
-    expectUserError(cli(['predict', '--prompt', out, '--model', 'roberta-mini-imdb', '--dtype', 'int8'], { input: 'a fine film\n' }), /found with the tokenizer of bert-mini-imdb-uncased .* another .*--force/);
+    expectUserError(
+      cli(['predict', '--prompt', out, '--model', 'roberta-mini-imdb', '--dtype', 'int8'], { input: 'a fine film\n' }),
+      /found with the tokenizer of bert-mini-imdb-uncased .* another .*--force/,
+    );
     const forced = cli(['predict', '--prompt', out, '--model', 'roberta-mini-imdb', '--force'], { input: 'a fine film\n' });
     expect(forced.status).toBe(0);
     expect(forced.stdout.trim().split('\n')).toHaveLength(1);
@@ -285,6 +316,7 @@ describe('bad input, one line each', () => {
     fs.writeFileSync(f, Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0x01, 0x02]));
     const r = cli(['search', f]);
     expectUserError(r, /cfg\.json: not valid JSON/);
+    // eslint-disable-next-line no-control-regex -- raw control bytes are what must not leak
     expect(r.stderr).not.toMatch(/[\x00-\x08\ufffd]/);
   });
 });
@@ -325,7 +357,12 @@ describe('leaderboard reports', () => {
     const spy = jest.spyOn(evaluate, 'evaluateTemplate');
     const log: string[] = [];
     const progress: number[] = [];
-    const first = await runLeaderboard(suite, { outDir: out, stopRequested: () => fs.existsSync(path.join(out, 'runs', 'manual', 'sst-2-s13', 'cell.json')), log: (l) => log.push(l), onProgress: (p) => progress.push(p.cellsDone) });
+    const first = await runLeaderboard(suite, {
+      outDir: out,
+      stopRequested: () => fs.existsSync(path.join(out, 'runs', 'manual', 'sst-2-s13', 'cell.json')),
+      log: (l) => log.push(l),
+      onProgress: (p) => progress.push(p.cellsDone),
+    });
     expect(first.complete).toBe(false);
     expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toBe('the shipped report\n');
     expect(log.some((l) => /keeping the complete report/.test(l))).toBe(true);

@@ -43,7 +43,10 @@ describe('data readers', () => {
   test('JSONL and JSON: objects, numbers as text, errors name the line / item', () => {
     const t = parseTable('{"text": "a", "label": 1}\n\n{"text": 7, "label": "0", "id": 3}\n', 'f.jsonl', 'jsonl');
     expect(t.columns).toEqual(['text', 'label', 'id']);
-    expect(toExamples(t)).toEqual([{ fields: { text: 'a' }, label: 1 }, { fields: { text: '7', id: '3' }, label: 0 }]);
+    expect(toExamples(t)).toEqual([
+      { fields: { text: 'a' }, label: 1 },
+      { fields: { text: '7', id: '3' }, label: 0 },
+    ]);
     expect(() => parseTable('{"text": "a"}\n{oops\n', 'f.jsonl', 'jsonl')).toThrow(/^f\.jsonl:2: not valid JSON/);
     expect(() => parseTable('[1]\n', 'f.jsonl', 'jsonl')).toThrow(/^f\.jsonl:1: expected a JSON object per line/);
     expect(() => toExamples(parseTable('{"label": 1}\n', 'f.jsonl', 'jsonl'), { requiredColumns: ['text'] })).toThrow(/no 'text' column/);
@@ -52,7 +55,9 @@ describe('data readers', () => {
     expect(() => parseTable('{"text": "a"}', 'f.json', 'json')).toThrow(/expected a JSON array of objects/);
     expect(() => toExamples(parseTable('[{"text": "a", "label": true}]', 'f.json', 'json'))).toThrow('f.json: item 0: label true is neither an integer nor a name');
     expect(() => toExamples(parseTable('[{"text": "a"}, {"text": "b", "label": 1}]', 'f.json', 'json'))).toThrow('f.json: item 0: missing label');
-    expect(() => toExamples(parseTable('[{"text": "a", "label": "meh"}]', 'f.json', 'json'), { labelNames: NAMES })).toThrow("f.json: item 0: unknown label 'meh' (expected one of: negative, positive)");
+    expect(() => toExamples(parseTable('[{"text": "a", "label": "meh"}]', 'f.json', 'json'), { labelNames: NAMES })).toThrow(
+      "f.json: item 0: unknown label 'meh' (expected one of: negative, positive)",
+    );
   });
 
   test('labels: names or ids with a list; names without a list say how to give one', () => {
@@ -64,10 +69,16 @@ describe('data readers', () => {
 
   test('by extension or --format; bundled TSV fields that begin with a quote are read verbatim', () => {
     const dir = tmp();
-    const data = writeAllFormats(dir, 'd', [{ text: 'a "quoted", text', label: 1 }, { text: 'b', label: 0 }]);
+    const data = writeAllFormats(dir, 'd', [
+      { text: 'a "quoted", text', label: 1 },
+      { text: 'b', label: 0 },
+    ]);
     const as = (file: string, format?: string) => loadExamples({ file, format, labels: NAMES }, 'test').examples;
     const want = as(data.tsv);
-    expect(want).toEqual([{ fields: { sentence: 'a "quoted", text' }, label: 1 }, { fields: { sentence: 'b' }, label: 0 }]);
+    expect(want).toEqual([
+      { fields: { sentence: 'a "quoted", text' }, label: 1 },
+      { fields: { sentence: 'b' }, label: 0 },
+    ]);
     for (const f of [data.csv, data.jsonl, data.json]) expect(as(f)).toEqual(want);
     const odd = path.join(dir, 'data.txt');
     fs.copyFileSync(data.csv, odd);
@@ -101,6 +112,7 @@ describe('data readers', () => {
 
 describe('shipped examples', () => {
   test('datasets/examples hold the same SST-2 rows in every format; the CSV/JSONL search configs are valid', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, after the suite's setup
     const { readConfig, configDataSource } = require('../src/runner/config') as typeof import('../src/runner/config');
     for (const split of ['train', 'dev', 'test'] as const) {
       const want = loadExamples({ file: path.join(ROOT, 'datasets', 'examples', `sst2-${split}.tsv`) }, split).examples;
@@ -132,7 +144,17 @@ describe('shipped examples', () => {
 describe('predictions in the Hugging Face pipeline shape', () => {
   test('label names, best first, top-k, labelId kept', () => {
     const p = shapePrediction({ x: 'hi', y: 'z' }, 2, [0.2, 0.3, 0.5], ['a', 'b', 'c']);
-    expect(p).toEqual({ text: 'hi', label: 'c', score: 0.5, labelId: 2, scores: [{ label: 'c', score: 0.5 }, { label: 'b', score: 0.3 }, { label: 'a', score: 0.2 }] });
+    expect(p).toEqual({
+      text: 'hi',
+      label: 'c',
+      score: 0.5,
+      labelId: 2,
+      scores: [
+        { label: 'c', score: 0.5 },
+        { label: 'b', score: 0.3 },
+        { label: 'a', score: 0.2 },
+      ],
+    });
     expect(shapePrediction('t', 0, [0.5, 0.5], ['a', 'b'], { topK: 1 }).scores).toEqual([{ label: 'a', score: 0.5 }]);
   });
 });
@@ -141,9 +163,11 @@ describe('CSV and JSONL with string labels through eval, search, export and pred
   const dir = tmp();
   const split = (s: 'train' | 'dev') => loadTaskSplit('sst-2', s, 13).map((e) => ({ text: e.fields.sentence, label: e.label }));
   // 120 test rows keep the run short; sentences with commas and quotes exercise CSV quoting.
-  const testRows = loadTaskSplit('sst-2', 'test', 13).slice(0, 120).map((e) => ({ text: e.fields.sentence, label: e.label }));
+  const testRows = loadTaskSplit('sst-2', 'test', 13)
+    .slice(0, 120)
+    .map((e) => ({ text: e.fields.sentence, label: e.label }));
   testRows.push({ text: 'a "so-called" comedy, without jokes', label: 0 });
-  const files = { train: writeAllFormats(dir, 'train', split('train')), dev: writeAllFormats(dir, 'dev', split('dev')), test: writeAllFormats(dir, "test", testRows) };
+  const files = { train: writeAllFormats(dir, 'train', split('train')), dev: writeAllFormats(dir, 'dev', split('dev')), test: writeAllFormats(dir, 'test', testRows) };
   const FORMATS = ['tsv', 'csv', 'jsonl'] as const;
 
   test('eval: the same accuracy from every format (names mapped by --labels)', () => {
@@ -169,10 +193,22 @@ describe('CSV and JSONL with string labels through eval, search, export and pred
     const runs: Record<string, { best: { testAccuracy: number; prompt: string; devAccuracy: number }; prompt: string }> = {};
     for (const fmt of FORMATS) {
       const config = path.join(dir, `search-${fmt}.json`);
-      fs.writeFileSync(config, JSON.stringify({
-        name: `f-${fmt}`, data: { train: files.train[fmt], dev: files.dev[fmt], test: files.test[fmt] }, labels: fmt === 'tsv' ? 'negative,positive' : NAMES,
-        template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', candidates: { topK: 6 }, budget: 64 + 5 * 32, selectTopK: 2, workers: 1, threadsPerWorker: 1,
-      }));
+      fs.writeFileSync(
+        config,
+        JSON.stringify({
+          name: `f-${fmt}`,
+          data: { train: files.train[fmt], dev: files.dev[fmt], test: files.test[fmt] },
+          labels: fmt === 'tsv' ? 'negative,positive' : NAMES,
+          template: '{x} <A:1> [MASK] .',
+          verbalizer: 'terrible,great',
+          strategy: 'random',
+          candidates: { topK: 6 },
+          budget: 64 + 5 * 32,
+          selectTopK: 2,
+          workers: 1,
+          threadsPerWorker: 1,
+        }),
+      );
       const runDir = path.join(dir, `run-${fmt}`);
       const s = cli(['search', config, '--out', runDir, '--json', '--no-report']);
       expect(s.status).toBe(0);
@@ -195,7 +231,11 @@ describe('CSV and JSONL with string labels through eval, search, export and pred
       expect(r.status).toBe(0);
       const m = r.stderr.match(/^accuracy \d\.\d{4} \((\d+)\/(\d+) correct/m);
       expect(Number(m![1]) / Number(m![2])).toBe(runs.tsv.best.testAccuracy);
-      outputs[fmt] = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      outputs[fmt] = fs
+        .readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
     }
     for (const fmt of ['csv', 'jsonl']) expect(outputs[fmt]).toEqual(outputs.tsv);
     const rows = outputs.jsonl as { text: string; label: string; score: number; labelId: number; scores: { label: string; score: number }[] }[];
@@ -215,6 +255,8 @@ describe('CSV and JSONL with string labels through eval, search, export and pred
     expect(r.status).toBe(0);
     const records = parse(fs.readFileSync(csvOut, 'utf8'), { columns: true }) as Record<string, string>[];
     expect(Object.keys(records[0])).toEqual(['text', 'label', 'score', 'labelId', 'scores']);
-    expect(records.map((c) => ({ text: c.text, label: c.label, score: Number(c.score), labelId: Number(c.labelId), scores: JSON.parse(c.scores) }))).toEqual(rows.map((p) => ({ ...p, scores: p.scores.slice(0, 1) })));
+    expect(records.map((c) => ({ text: c.text, label: c.label, score: Number(c.score), labelId: Number(c.labelId), scores: JSON.parse(c.scores) }))).toEqual(
+      rows.map((p) => ({ ...p, scores: p.scores.slice(0, 1) })),
+    );
   });
 });

@@ -17,7 +17,19 @@ export async function tinySearchRun(runDir: string) {
   const { validateConfig } = await import('../src/runner/config');
   const { runSearch } = await import('../src/runner/run');
   const config = validateConfig(
-    { name: 't', task: 'sst-2', seed: 13, template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', candidates: { topK: 8 }, budget: 600, selectTopK: 2, workers: 1, threadsPerWorker: 1 },
+    {
+      name: 't',
+      task: 'sst-2',
+      seed: 13,
+      template: '{x} <A:2> [MASK] .',
+      verbalizer: 'terrible,great',
+      strategy: 'random',
+      candidates: { topK: 8 },
+      budget: 600,
+      selectTopK: 2,
+      workers: 1,
+      threadsPerWorker: 1,
+    },
     'x',
   );
   return runSearch(config, { runDir });

@@ -9,7 +9,18 @@ import { toHtml } from '../src/reports/leaderboardHtml';
 import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-lb-'));
-const cell = (method: string, task: string, seed: number, acc: number): Cell => ({ method, task, seed, testAccuracy: acc, devAccuracy: null, trainAccuracy: null, prompt: '', labelWords: [], evaluations: 0, seconds: 0 });
+const cell = (method: string, task: string, seed: number, acc: number): Cell => ({
+  method,
+  task,
+  seed,
+  testAccuracy: acc,
+  devAccuracy: null,
+  trainAccuracy: null,
+  prompt: '',
+  labelWords: [],
+  evaluations: 0,
+  seconds: 0,
+});
 
 describe('leaderboard tables', () => {
   test('mean and sample std over seeds; average over tasks; best per column in bold', () => {
@@ -31,7 +42,12 @@ describe('leaderboard tables', () => {
     const html = toHtml('x', rows, ['t'], '', { cells, references: { manual: 'manual', 'linear probe': 'probe' } });
     expect(html).toContain(`>${long}</text>`);
     expect(html.match(/<circle class="seed"/g)).toHaveLength(3); // references are lines, not methods
-    for (const [m, kind] of [['manual', 'manual'], ['linear probe', 'probe'], ['Paper', 'published']]) expect(html).toMatch(new RegExp(`<line class="ref" data-method="${m}" data-task="t" data-kind="${kind}"`));
+    for (const [m, kind] of [
+      ['manual', 'manual'],
+      ['linear probe', 'probe'],
+      ['Paper', 'published'],
+    ])
+      expect(html).toMatch(new RegExp(`<line class="ref" data-method="${m}" data-task="t" data-kind="${kind}"`));
     const ticks = [...html.matchAll(/font-size="11">(\d+\.\d)<\/text>/g)].map((m) => Number(m[1]));
     expect(Math.min(...ticks)).toBeGreaterThanOrEqual(60); // not from 0: 74.3 vs 76.4 stays readable
     expect(Math.min(...ticks)).toBeLessThanOrEqual(70);
@@ -107,7 +123,17 @@ describe('leaderboard run', () => {
   (chromium ? test : test.skip)('the HTML report renders in headless Chromium: table numbers equal leaderboard.json, chart drawn', () => {
     const html = path.join(out, 'leaderboard.html');
     expect(fs.existsSync(html)).toBe(true);
-    const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${tmp()}`];
+    const flags = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${tmp()}`,
+    ];
     const dom = execFileSync(chromium!, [...flags, '--dump-dom', `file://${html}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
     const json = JSON.parse(fs.readFileSync(path.join(out, 'leaderboard.json'), 'utf8'));
     for (const row of json.rows) {

@@ -169,7 +169,11 @@ describe('rewriteForMaskHead on a tiny graph', () => {
     expect(cut.headNodes.map((n) => n.opType)).toEqual(['MatMul', 'Add', 'Relu']);
 
     const [B, S, H] = [3, 5, 4];
-    const x = new ort.Tensor('float32', Float32Array.from({ length: B * S * H }, (_, i) => Math.cos(i * 0.7)), [B, S, H]);
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: B * S * H }, (_, i) => Math.cos(i * 0.7)),
+      [B, S, H],
+    );
     const full = (await (await ort.InferenceSession.create(bytes)).run({ x })).logits;
     const rewritten = await ort.InferenceSession.create(rewriteForMaskHead(bytes));
     const pos = [4, 0, 2];
@@ -177,9 +181,7 @@ describe('rewriteForMaskHead on a tiny graph', () => {
     const out = (await rewritten.run({ x, mask_index: int64(pos.map((p, b) => b * S + p)), label_ids: int64(labels) })).label_logits;
     expect(out.dims).toEqual([B, labels.length]);
     const V = full.dims[2];
-    pos.forEach((p, b) =>
-      labels.forEach((l, k) => expect((out.data as Float32Array)[b * labels.length + k]).toBeCloseTo((full.data as Float32Array)[(b * S + p) * V + l], 6)),
-    );
+    pos.forEach((p, b) => labels.forEach((l, k) => expect((out.data as Float32Array)[b * labels.length + k]).toBeCloseTo((full.data as Float32Array)[(b * S + p) * V + l], 6)));
   });
 
   test('fails clearly when no position-wise cut exists', () => {
@@ -253,7 +255,14 @@ describe('prepareMaskHeadModel', () => {
   });
 
   test.each([
-    ['damaged weights (the file still parses)', (b: Buffer) => { const c = Buffer.from(b); for (let i = c.length - 4096; i < c.length - 2048; i++) c[i] ^= 0x5a; return c; }],
+    [
+      'damaged weights (the file still parses)',
+      (b: Buffer) => {
+        const c = Buffer.from(b);
+        for (let i = c.length - 4096; i < c.length - 2048; i++) c[i] ^= 0x5a;
+        return c;
+      },
+    ],
     ['truncated', (b: Buffer) => b.subarray(0, b.length >> 1)],
     ['garbage', () => Buffer.from('not a model')],
   ])('a cached model %s is rebuilt once, with one notice', async (_what, damage) => {

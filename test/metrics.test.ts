@@ -74,7 +74,7 @@ describe('calibration', () => {
     expect(r[0]).toBeCloseTo(-Math.log(2), 12);
   });
 
-  test('an ensemble is the mean of its members\' calibrated log-probabilities', () => {
+  test("an ensemble is the mean of its members' calibrated log-probabilities", () => {
     const other = lp.map(([a, b]) => [b, a]);
     const offA = meanOffsets(lp, 2);
     const e = ensembleLogProbs([{ logProbs: lp, offsets: offA }, { logProbs: other }]);

@@ -4,7 +4,7 @@ import { softmax } from '../src/scoring/metrics';
 /** A seeded toy set: two Gaussian blobs in 50 dimensions, separable along the first axis. */
 function toy(n: number, seed: number): { x: number[][]; y: number[] } {
   let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   const x: number[][] = [];
   const y: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -34,6 +34,6 @@ describe('progress without a terminal', () => {
     jest.setSystemTime(1000);
     bar.update(2, 'evals');
     bar.done();
-    expect(out.text()).toMatch(/^\r\[#{12}\.{12}\] 2\/4 evals  ETA 1s \n$/);
+    expect(out.text()).toMatch(/^\r\[#{12}\.{12}\] 2\/4 evals {2}ETA 1s \n$/);
   });
 });

@@ -39,7 +39,9 @@ describe('queue payloads and URLs (no Redis needed)', () => {
   test('a worker refuses a model or data whose sha256 differs, saying which', () => {
     const m = modelRef('bert-mini-imdb-uncased', 'int8');
     expect(() => checkModel(m)).not.toThrow();
-    expect(() => checkModel({ ...m, sha256: '0'.repeat(64) })).toThrow(/model 'bert-mini-imdb-uncased' \(int8\) differs on this worker: .*model_quantized\.onnx has sha256 [0-9a-f]{12}…, the job needs 000000000000…/);
+    expect(() => checkModel({ ...m, sha256: '0'.repeat(64) })).toThrow(
+      /model 'bert-mini-imdb-uncased' \(int8\) differs on this worker: .*model_quantized\.onnx has sha256 [0-9a-f]{12}…, the job needs 000000000000…/,
+    );
     expect(() => checkModel({ ...m, name: 'no-such-model' })).toThrow(/model 'no-such-model' \(int8\) is not on this worker/);
     const d = searchPayload(tinyConfig(), 'r').data;
     const dir = tmp();

@@ -88,14 +88,31 @@ describe('a stopped search resumes to the result it would have reached uninterru
 
   test('the check can fail: a strategy that draws from Math.random does not resume', async () => {
     // The same comparison with a nondeterministic first prompt diverges.
-    const rogue = { name: 'rogue', run: async (ctx: BudgetedEvaluator) => {
-      const pick = (p: number[]) => p[Math.floor(Math.random() * p.length)];
-      while (!ctx.exhausted()) await ctx.evaluate([{ tokens: space.groups.map((g) => g.pools.map(pick)) }]);
-    } };
+    const rogue = {
+      name: 'rogue',
+      run: async (ctx: BudgetedEvaluator) => {
+        const pick = (p: number[]) => p[Math.floor(Math.random() * p.length)];
+        while (!ctx.exhausted()) await ctx.evaluate([{ tokens: space.groups.map((g) => g.pools.map(pick)) }]);
+      },
+    };
     const lines = async (stop?: number, replay?: Line[]) => {
       const out: Line[] = [];
       let polls = 0;
-      const ev = new BudgetedEvaluator({ space, decode: (c) => ({ slots: { A: c.tokens[0], B: c.tokens[1] }, labelIds: [[0], [1]] }), score: fakeScore, trainSize: N, trainLabels: LABELS, numLabels: 2, calibration: 'inputs', budget: 40 * N, objective: 'accuracy', seed: 5, replay: replay && new Map(replay.map((l) => [l.key, { score: l.score, cost: l.cost }])), stopRequested: stop === undefined ? undefined : () => ++polls > stop, onScored: (b) => b.forEach((x) => !x.replayed && out.push({ key: candidateKey(x.candidate), score: x.score, cost: x.cost })) });
+      const ev = new BudgetedEvaluator({
+        space,
+        decode: (c) => ({ slots: { A: c.tokens[0], B: c.tokens[1] }, labelIds: [[0], [1]] }),
+        score: fakeScore,
+        trainSize: N,
+        trainLabels: LABELS,
+        numLabels: 2,
+        calibration: 'inputs',
+        budget: 40 * N,
+        objective: 'accuracy',
+        seed: 5,
+        replay: replay && new Map(replay.map((l) => [l.key, { score: l.score, cost: l.cost }])),
+        stopRequested: stop === undefined ? undefined : () => ++polls > stop,
+        onScored: (b) => b.forEach((x) => !x.replayed && out.push({ key: candidateKey(x.candidate), score: x.score, cost: x.cost })),
+      });
       await rogue.run(ev);
       return out;
     };

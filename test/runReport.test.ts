@@ -8,11 +8,17 @@ import { CLI, tinySearchRun } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-report-'));
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
-const jsonl = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+const jsonl = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
 const json = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const dumpDom = (html: string) => execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, '--dump-dom', `file://${html}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+const dumpDom = (html: string) =>
+  execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, '--dump-dom', `file://${html}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
 
 /** The `data-points` of every `<polyline class="cls" ... data-run="run">`, as [x, y] pairs. */
 function polylinePoints(dom: string, cls: string, run: string): [number, number][][] {
@@ -55,11 +61,23 @@ describe('run report', () => {
     for (const s of ['train', 'dev'] as const) fs.writeFileSync(path.join(dir, `${s}.csv`), csv(loadTaskSplit('sst-2', s, 21)));
     fs.writeFileSync(path.join(dir, 'test.csv'), csv(loadTaskSplit('sst-2', 'test', 21).slice(0, 150)));
     const config = path.join(dir, 'search.json');
-    fs.writeFileSync(config, JSON.stringify({
-      name: 'b', data: { train: path.join(dir, 'train.csv'), dev: path.join(dir, 'dev.csv'), test: path.join(dir, 'test.csv') }, labels: names,
-      template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'beam', candidates: { topK: 6 }, budget: 64 + 8 * 32, selectTopK: 2, workers: 1, threadsPerWorker: 1,
-      refine: { budget: 3 * (4 * 32 + 32), dim: 8, popSize: 4 },
-    }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        name: 'b',
+        data: { train: path.join(dir, 'train.csv'), dev: path.join(dir, 'dev.csv'), test: path.join(dir, 'test.csv') },
+        labels: names,
+        template: '{x} <A:1> [MASK] .',
+        verbalizer: 'terrible,great',
+        strategy: 'beam',
+        candidates: { topK: 6 },
+        budget: 64 + 8 * 32,
+        selectTopK: 2,
+        workers: 1,
+        threadsPerWorker: 1,
+        refine: { budget: 3 * (4 * 32 + 32), dim: 8, popSize: 4 },
+      }),
+    );
     searchB = cli(['search', config, '--out', runB]);
   }, 600_000);
 
@@ -87,7 +105,11 @@ describe('run report', () => {
       expect(start).toBeGreaterThan(0);
       return dom.slice(start, dom.indexOf('</section>', start));
     };
-    for (const [dom, run] of [[overlay, runA], [overlay, runB], [ownB, runB]]) {
+    for (const [dom, run] of [
+      [overlay, runA],
+      [overlay, runB],
+      [ownB, runB],
+    ]) {
       const id = path.basename(run);
       const sec = section(dom, id);
       const best = json(path.join(run, 'best.json'));
@@ -108,7 +130,9 @@ describe('run report', () => {
       }
       if (want[want.length - 1][0] < spent) want.push([spent, want[want.length - 1][1]]);
       expect(curve[0]).toEqual(want);
-      const lastTrain = jsonl(path.join(run, 'progress.jsonl')).filter((p) => p.bestTrainAccuracy !== undefined).pop();
+      const lastTrain = jsonl(path.join(run, 'progress.jsonl'))
+        .filter((p) => p.bestTrainAccuracy !== undefined)
+        .pop();
       expect(curve[0][curve[0].length - 1]).toEqual([lastTrain.evaluations, lastTrain.bestTrainAccuracy]);
       expect(attrOf(dom, new RegExp(`class="dev" data-run="${id}" data-evaluations="(\\d+)" data-accuracy="([\\d.]+)"`, 'g')).map(([, a]) => Number(a))).toEqual([best.devAccuracy]);
       // Histogram: candidates by train accuracy, counted here from candidates.jsonl.
@@ -142,7 +166,10 @@ describe('run report', () => {
     expect(strokes[0][1]).not.toBe(strokes[1][1]);
     // A picture, not a blank page.
     const png = path.join(tmp(), 'shot.png');
-    execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, `--screenshot=${png}`, '--window-size=1000,1400', `file://${path.join(root, 'overlay.html')}`], { stdio: 'ignore', timeout: 60_000 });
+    execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, `--screenshot=${png}`, '--window-size=1000,1400', `file://${path.join(root, 'overlay.html')}`], {
+      stdio: 'ignore',
+      timeout: 60_000,
+    });
     expect(fs.readFileSync(png).length).toBeGreaterThan(20_000);
   });
 

@@ -14,7 +14,19 @@ const bad = (extra: Record<string, unknown>) => () => parseSearchConfig({ ...bas
 describe('search config schema', () => {
   test('defaults are filled, strategy params kept', () => {
     const c = parseSearchConfig({ ...base, strategyParams: { width: 2 } }, 'searches/x.json');
-    expect(c).toMatchObject({ name: 'x', model: 'bert-mini-imdb-uncased', dtype: 'int8', seed: 13, budget: 50000, selectTopK: 5, scorer: 'mask-head', objective: 'ce', calibration: 'inputs', selection: 'dev', ensemble: 1 });
+    expect(c).toMatchObject({
+      name: 'x',
+      model: 'bert-mini-imdb-uncased',
+      dtype: 'int8',
+      seed: 13,
+      budget: 50000,
+      selectTopK: 5,
+      scorer: 'mask-head',
+      objective: 'ce',
+      calibration: 'inputs',
+      selection: 'dev',
+      ensemble: 1,
+    });
     expect(c.candidates).toEqual({ topK: 64, allowLabelWords: false });
     expect(c.racing).toEqual({ fraction: 0, topK: 16, z: 0 });
     expect(c.strategyParams).toEqual({ width: 2 });

@@ -70,7 +70,10 @@ describe('search run', () => {
     const { best, candidates } = runs[1];
     expect(best).toMatchObject({ status: 'done', template: base.template, labelWords: [['terrible'], ['great']] });
     for (const k of ['prompt', 'slots', 'trainAccuracy', 'devAccuracy', 'testAccuracy', 'evaluations', 'seconds']) expect(best).toHaveProperty(k);
-    const lines = candidates.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = candidates
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const trainCost = lines.reduce((s, l) => s + l.cost, 0);
     expect(best.evaluations).toBe(trainCost + 2 * 32);
     expect(best.evaluations as number).toBeLessThanOrEqual(base.budget);
@@ -82,7 +85,7 @@ describe('search run', () => {
 
   test('same seed, 1 or 2 workers: the same candidates, scores and best prompt', () => {
     expect(runs[2].candidates).toBe(runs[1].candidates);
-    const strip = (b: Record<string, unknown>) => ({ ...b, seconds: 0, runId: "" });
+    const strip = (b: Record<string, unknown>) => ({ ...b, seconds: 0, runId: '' });
     expect(strip(runs[2].best)).toEqual(strip(runs[1].best));
   });
 

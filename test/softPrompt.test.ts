@@ -58,7 +58,6 @@ describe('projection (BBT building blocks)', () => {
     expect(Array.from(p0)).toEqual([1, 2]);
     expect(Array.from(project(p0, a, [0, 0]))).toEqual([1, 2]);
   });
-
 });
 
 describe('soft prompts: refine, export --soft, predict', () => {
@@ -85,7 +84,11 @@ describe('soft prompts: refine, export --soft, predict', () => {
 
   test('refine improves on the discrete prompt: train accuracy of its candidates, and dev', () => {
     // Each generation's best candidate on train (3 generations of 12 on this budget).
-    const lines = fs.readFileSync(path.join(runDir, 'refine', 'progress.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { trainAccuracy: number });
+    const lines = fs
+      .readFileSync(path.join(runDir, 'refine', 'progress.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { trainAccuracy: number });
     expect(lines.length).toBe(result.generations);
     expect(Math.max(...lines.map((l) => l.trainAccuracy))).toBeGreaterThan(result.discrete.train);
     // This run is chosen so that refinement pays off on dev (see beforeAll): the soft prompt is
@@ -106,7 +109,7 @@ describe('soft prompts: refine, export --soft, predict', () => {
     expect(soft.modelSha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  test('export --soft: the schema\'s soft field, refined scores', () => {
+  test("export --soft: the schema's soft field, refined scores", () => {
     const p = readPromptFile(softPromptPath);
     const soft = readJson<SoftPromptData>(path.join(runDir, 'refine', 'soft.json'));
     expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.template, slots: best.slots, calibration: soft.calibration });
@@ -115,14 +118,22 @@ describe('soft prompts: refine, export --soft, predict', () => {
       hidden: soft.hidden,
       vectors: soft.vectors,
       modelSha256: soft.modelSha256,
-      refine: { discrete: result.discrete, refined: result.refined, improvedDev: result.improvedDev, evaluations: result.evaluations, budget: 1500, generations: result.generations, options: result.options },
+      refine: {
+        discrete: result.discrete,
+        refined: result.refined,
+        improvedDev: result.improvedDev,
+        evaluations: result.evaluations,
+        budget: 1500,
+        generations: result.generations,
+        options: result.options,
+      },
     });
     expect(p.soft!.modelSha256).toBe(p.model.onnxSha256);
     // The discrete prompt.json is not overwritten; plain export still gives the discrete prompt.
     expect(promptFileFromRun(runDir).soft).toBeUndefined();
   });
 
-  test('loadPrompt of the soft prompt reproduces refine\'s test accuracy exactly', async () => {
+  test("loadPrompt of the soft prompt reproduces refine's test accuracy exactly", async () => {
     const test = loadExamples({ task: 'sst-2' }, 'test').examples;
     const warn = jest.fn();
     const loaded = await loadPrompt(softPromptPath, { threads: 1, warn });

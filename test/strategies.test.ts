@@ -3,15 +3,7 @@ import { Candidate, candidateKey, ScoredCandidate, SearchContext, SearchSpace, S
 import { createStrategy, STRATEGY_DEFAULTS, StrategyName } from '../src/search/strategies';
 import { crossover, GeneticSearch, GeneticSearchOptions, mutateGroup } from '../src/search/strategies/genetic';
 import { Policy } from '../src/search/strategies/reinforce';
-import {
-  entropy,
-  entropyGradient,
-  pickK,
-  sampleCategorical,
-  shuffle,
-  softmax,
-  zScores,
-} from '../src/search/strategies/sampling';
+import { entropy, entropyGradient, pickK, sampleCategorical, shuffle, softmax, zScores } from '../src/search/strategies/sampling';
 import { FixtureContext } from '../src/search/testing/fixtureContext';
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +209,9 @@ function smallSpace(): SearchSpace {
 
 function smallRun(name: StrategyName, seed: number, budget: number, params: Record<string, unknown> = {}): Promise<FixtureContext> {
   const ctx = new FixtureContext({ space: smallSpace(), budget, costPerCandidate: 1, seed, objective: (c) => hashNoise(candidateKey(c)) });
-  return createStrategy(name, params).run(ctx).then(() => ctx);
+  return createStrategy(name, params)
+    .run(ctx)
+    .then(() => ctx);
 }
 
 describe('spending the budget while unseen prompts remain', () => {
@@ -276,7 +270,6 @@ describe('structured strategies beat random at equal budget', () => {
       const random = await meanBest('random', rugged);
       const means: Record<string, number> = { random };
       for (const name of STRUCTURED) means[name] = await meanBest(name, rugged);
-      // eslint-disable-next-line no-console
       console.log(`${label} mean best objective (budget ${BUDGET}, ${SEEDS.length} seeds):`, means);
       for (const name of STRUCTURED) {
         expect(means[name]).toBeGreaterThan(random);
@@ -333,7 +326,12 @@ describe('constraints', () => {
     const group = makeFixture(false).space.groups[0];
     for (let i = 0; i < 500; i++) {
       const len = 1 + Math.floor(rng() * 3);
-      const out = mutateGroup(group, group.pools.slice(0, len).map((p) => p[0]), 1, rng);
+      const out = mutateGroup(
+        group,
+        group.pools.slice(0, len).map((p) => p[0]),
+        1,
+        rng,
+      );
       expect(out.length).toBeGreaterThanOrEqual(group.minLength);
       expect(out.length).toBeLessThanOrEqual(group.maxLength);
     }
@@ -349,9 +347,18 @@ describe('constraints', () => {
 
 describe('genetic operators', () => {
   /** Disjoint pools per position, so a token that moved to another position is caught. */
-  const disjointGroup = { name: 'A', minLength: 1, maxLength: 3, pools: [[1, 2, 3, 4], [11, 12, 13, 14], [21, 22, 23, 24]] };
+  const disjointGroup = {
+    name: 'A',
+    minLength: 1,
+    maxLength: 3,
+    pools: [
+      [1, 2, 3, 4],
+      [11, 12, 13, 14],
+      [21, 22, 23, 24],
+    ],
+  };
 
-  it('insert and delete keep every token in its position\'s pool', () => {
+  it("insert and delete keep every token in its position's pool", () => {
     const rng = seedrandom('pools');
     let lengthChanges = 0;
     for (let i = 0; i < 2000; i++) {
@@ -515,7 +522,12 @@ describe('search invariants on random spaces (property test)', () => {
     const groups = Array.from({ length: int(1, 3) }, (_, g) => {
       const maxLength = int(1, 3);
       const minLength = rng() < 0.5 ? maxLength : int(1, maxLength);
-      const pools = Array.from({ length: maxLength }, () => shuffle(Array.from({ length: 30 }, (_, t) => t), rng).slice(0, int(2, 7)));
+      const pools = Array.from({ length: maxLength }, () =>
+        shuffle(
+          Array.from({ length: 30 }, (_, t) => t),
+          rng,
+        ).slice(0, int(2, 7)),
+      );
       return { name: `G${g}`, minLength, maxLength, pools };
     });
     const space: SearchSpace = { groups };
@@ -554,9 +566,7 @@ describe('createStrategy', () => {
   });
 
   it('rejects an unknown parameter and names the allowed ones', () => {
-    expect(() => createStrategy('beam', { depth: 3 })).toThrow(
-      /Unknown parameter "depth".*allowed: width, candidatesPerPosition/,
-    );
+    expect(() => createStrategy('beam', { depth: 3 })).toThrow(/Unknown parameter "depth".*allowed: width, candidatesPerPosition/);
   });
 
   it.each([

@@ -4,7 +4,10 @@ describe('parseTemplate', () => {
   test('splits input, slots, mask and fixed text with their spacing', () => {
     const t = parseTemplate('{x} <A:2> [MASK] <B:1> .');
     expect(t.inputs).toEqual(['x']);
-    expect(t.slots).toEqual([{ name: 'A', length: 2 }, { name: 'B', length: 1 }]);
+    expect(t.slots).toEqual([
+      { name: 'A', length: 2 },
+      { name: 'B', length: 1 },
+    ]);
     expect(t.parts.map((p) => p.kind)).toEqual(['input', 'slot', 'mask', 'slot', 'text']);
     expect(t.parts.map((p) => p.spaceBefore)).toEqual([false, true, true, true, true]);
   });

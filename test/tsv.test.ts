@@ -7,7 +7,10 @@ import { parseLabeledTsv } from '../src/data/tsv';
 describe('labeled TSV', () => {
   test('parses fields and labels', () => {
     const ex = parseLabeledTsv('sentence\tlabel\ngood film\t1\nbad\t0\n', 'f.tsv');
-    expect(ex).toEqual([{ fields: { sentence: 'good film' }, label: 1 }, { fields: { sentence: 'bad' }, label: 0 }]);
+    expect(ex).toEqual([
+      { fields: { sentence: 'good film' }, label: 1 },
+      { fields: { sentence: 'bad' }, label: 0 },
+    ]);
   });
 
   test.each([
@@ -37,6 +40,7 @@ describe('labeled TSV', () => {
 
 describe('bundled tasks', () => {
   test('every split of every task reads under the task text column (AG News test names it differently)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, after the suite's setup
     const { TASKS, loadTaskSplit } = require('../src/data/tasks') as typeof import('../src/data/tasks');
     for (const task of Object.values(TASKS)) {
       for (const split of ['train', 'dev', 'test'] as const) {

@@ -70,7 +70,10 @@ async function timePasses(n: number, pass: () => Promise<void>): Promise<Timed> 
 async function benchInProcess(dtype: Dtype, scorer: 'mask-head' | 'full', examples: Example[], textColumn: string, threads: number): Promise<InProcess> {
   const model = await loadModel({ dtype, scorer, threads });
   try {
-    const labelIds = buildVerbalizer(LABEL_WORDS.map((w) => [w]), model.tokenizer).ids;
+    const labelIds = buildVerbalizer(
+      LABEL_WORDS.map((w) => [w]),
+      model.tokenizer,
+    ).ids;
     const ct = compileTemplate(parseTemplate(TEMPLATE), model.tokenizer, textColumn, model.maxLength);
     const t0 = now();
     const encoded = examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
@@ -94,10 +97,7 @@ async function benchInProcess(dtype: Dtype, scorer: 'mask-head' | 'full', exampl
 
 /** The worker pool as `promptsearch search` uses it: tasks of 64 examples, all in flight. */
 async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: number[][], workers: number): Promise<Timed & { predictions: number[] }> {
-  const pool = await ScoringPool.start(
-    { model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {} },
-    { workers, threadsPerWorker: 1 },
-  );
+  const pool = await ScoringPool.start({ model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {} }, { workers, threadsPerWorker: 1 });
   try {
     const tasks: ScoreTask[] = [];
     for (let start = 0; start < examples.length; start += BATCH) tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
@@ -133,7 +133,10 @@ async function main(): Promise<number> {
   if (data.examples.length < n) throw new Error(`--n ${n}: the SST-2 test split has only ${data.examples.length} sentences`);
   const examples = data.examples.slice(0, n);
   const folder = resolveModel(DEFAULT_MODEL, 'fp32');
-  const labelIds = buildVerbalizer(LABEL_WORDS.map((w) => [w]), PromptTokenizer.fromFolder(folder)).ids;
+  const labelIds = buildVerbalizer(
+    LABEL_WORDS.map((w) => [w]),
+    PromptTokenizer.fromFolder(folder),
+  ).ids;
   const texts = examples.map((ex) => TEMPLATE.replace('{x}', ex.fields[data.textColumn].trim()));
   const log = (s: string) => process.stderr.write(`[bench ${since(tStart).toFixed(0)}s] ${s}\n`);
   log(`${n} SST-2 test sentences, ${cores} cores, template '${TEMPLATE}', label words ${LABEL_WORDS.join('/')}`);
@@ -156,10 +159,22 @@ async function main(): Promise<number> {
     log(`${dtype}: ours (full)`);
     full[dtype] = await benchInProcess(dtype, 'full', examples, data.textColumn, cores);
     log(`${dtype}: transformers.js`);
-    tjs[dtype] = await benchTransformersJs({ modelsDir: BUNDLED_MODELS_DIR, model: DEFAULT_MODEL, dtype, texts, labelWords: LABEL_WORDS, threads: cores, batchSize: BATCH, warmupBatches: quick ? 1 : 2, passes: PASSES });
+    tjs[dtype] = await benchTransformersJs({
+      modelsDir: BUNDLED_MODELS_DIR,
+      model: DEFAULT_MODEL,
+      dtype,
+      texts,
+      labelWords: LABEL_WORDS,
+      threads: cores,
+      batchSize: BATCH,
+      warmupBatches: quick ? 1 : 2,
+      passes: PASSES,
+    });
   }
 
-  const causal = values['no-causal'] ? undefined : await benchCausal({ examples: examples.slice(0, 256), textColumn: data.textColumn, threads: cores, passes: PASSES, warmupBatches: quick ? 1 : 2, log });
+  const causal = values['no-causal']
+    ? undefined
+    : await benchCausal({ examples: examples.slice(0, 256), textColumn: data.textColumn, threads: cores, passes: PASSES, warmupBatches: quick ? 1 : 2, log });
 
   log('fp32 MatMul peak, again');
   const peakEnd = await peakRun();
@@ -172,17 +187,31 @@ async function main(): Promise<number> {
     DTYPES.map((d) => {
       const o = ours[d]!;
       const t = tjs[d]!;
-      return [d, {
-        n,
-        identical: sameCount(o.predictions, t.predictions),
-        maxAbsLogitDiff: maxAbsDiff(o.labelLogits, t.labelLogits),
-        inputIdsIdentical: o.ids.filter((ids, i) => ids.length === t.ids[i].length && ids.every((x, j) => x === t.ids[i][j])).length,
-        poolVsOurs: sameCount(pool[d]!.predictions, o.predictions),
-        fullVsOurs: sameCount(full[d]!.predictions, o.predictions),
-        // The model as exported, batched our way: separates batching effects from the mask-head rewrite.
-        fullVsTransformersjs: { identical: sameCount(full[d]!.predictions, t.predictions), maxAbsLogitDiff: maxAbsDiff(full[d]!.labelLogits, t.labelLogits) },
-        accuracy: { ours: sameCount(o.predictions, examples.map((e) => e.label)) / n, transformersjs: sameCount(t.predictions, examples.map((e) => e.label)) / n },
-      }];
+      return [
+        d,
+        {
+          n,
+          identical: sameCount(o.predictions, t.predictions),
+          maxAbsLogitDiff: maxAbsDiff(o.labelLogits, t.labelLogits),
+          inputIdsIdentical: o.ids.filter((ids, i) => ids.length === t.ids[i].length && ids.every((x, j) => x === t.ids[i][j])).length,
+          poolVsOurs: sameCount(pool[d]!.predictions, o.predictions),
+          fullVsOurs: sameCount(full[d]!.predictions, o.predictions),
+          // The model as exported, batched our way: separates batching effects from the mask-head rewrite.
+          fullVsTransformersjs: { identical: sameCount(full[d]!.predictions, t.predictions), maxAbsLogitDiff: maxAbsDiff(full[d]!.labelLogits, t.labelLogits) },
+          accuracy: {
+            ours:
+              sameCount(
+                o.predictions,
+                examples.map((e) => e.label),
+              ) / n,
+            transformersjs:
+              sameCount(
+                t.predictions,
+                examples.map((e) => e.label),
+              ) / n,
+          },
+        },
+      ];
     }),
   );
   const sps = (m: Partial<Record<Dtype, Timed>>) => ({ fp32: r2(m.fp32!.sentencesPerSecond), int8: r2(m.int8!.sentencesPerSecond) });
@@ -193,7 +222,14 @@ async function main(): Promise<number> {
     template: TEMPLATE,
     labelWords: LABEL_WORDS,
     model: DEFAULT_MODEL,
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores, platform: `${os.platform()} ${os.arch()}`, totalMemGiB: r2(os.totalmem() / 2 ** 30), loadavgStart: loadStart.map(r2), loadavgEnd: os.loadavg().map(r2) },
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores,
+      platform: `${os.platform()} ${os.arch()}`,
+      totalMemGiB: r2(os.totalmem() / 2 ** 30),
+      loadavgStart: loadStart.map(r2),
+      loadavgEnd: os.loadavg().map(r2),
+    },
     versions: { ...packageVersions(), '@huggingface/transformers': tjs.fp32!.version },
     ours: sps(ours),
     transformersjs: sps(tjs),
@@ -208,7 +244,17 @@ async function main(): Promise<number> {
     necessaryFlops: { total: necessary, realTokens: lengths.reduce((a, b) => a + b, 0), meanTokensPerSentence: r2(lengths.reduce((a, b) => a + b, 0) / n) },
     agreement,
     seconds: Object.fromEntries(
-      DTYPES.map((d) => [d, { ours: ours[d]!.passSeconds, oursEncode: ours[d]!.encodeSeconds, pool: pool[d]!.passSeconds, full: full[d]!.passSeconds, transformersjs: tjs[d]!.passSeconds, transformersjsTokenize: tjs[d]!.tokenizeSeconds }]),
+      DTYPES.map((d) => [
+        d,
+        {
+          ours: ours[d]!.passSeconds,
+          oursEncode: ours[d]!.encodeSeconds,
+          pool: pool[d]!.passSeconds,
+          full: full[d]!.passSeconds,
+          transformersjs: tjs[d]!.passSeconds,
+          transformersjsTokenize: tjs[d]!.tokenizeSeconds,
+        },
+      ]),
     ),
     causal,
     totalSeconds: r2(since(tStart)),
@@ -230,7 +276,14 @@ async function main(): Promise<number> {
     `MatMul peak (fp32, ${peak.shape.join('×')}, ${cores} threads): ${peak.gflops.toFixed(1)} GFLOP/s (best of start ${peakStart.gflops.toFixed(1)} / end ${peakEnd.gflops.toFixed(1)})`,
     `ours fp32 on necessary FLOPs: ${oursGflops.toFixed(1)} GFLOP/s = ${(100 * result.peakShare).toFixed(1)}% of peak (transformers.js fp32: ${result.transformersjsGflops} GFLOP/s)`,
     ...DTYPES.map((d) => {
-      const a = agreement[d] as { identical: number; maxAbsLogitDiff: number; inputIdsIdentical: number; poolVsOurs: number; fullVsOurs: number; fullVsTransformersjs: { identical: number; maxAbsLogitDiff: number } };
+      const a = agreement[d] as {
+        identical: number;
+        maxAbsLogitDiff: number;
+        inputIdsIdentical: number;
+        poolVsOurs: number;
+        fullVsOurs: number;
+        fullVsTransformersjs: { identical: number; maxAbsLogitDiff: number };
+      };
       const f = a.fullVsTransformersjs;
       return (
         `${d}: predictions identical to transformers.js ${a.identical}/${n} (max |Δlogit| ${a.maxAbsLogitDiff.toExponential(2)}, input ids identical ${a.inputIdsIdentical}/${n}); ` +

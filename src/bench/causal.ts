@@ -74,7 +74,10 @@ const same = (a: number[], b: number[]) => a.reduce((s, x, i) => s + (x === b[i]
 async function inProcess(label: string, scorer: 'full' | 'mask-head', prefixReuse: boolean, examples: Example[], textColumn: string, threads: number, passes: number): Promise<InProcessRun> {
   const model = await loadModel({ model: CAUSAL_MODEL, dtype: 'fp32', scorer, prefixReuse, threads });
   try {
-    const labelIds = buildVerbalizer(LABEL_WORDS.map((w) => [w]), model.tokenizer).ids;
+    const labelIds = buildVerbalizer(
+      LABEL_WORDS.map((w) => [w]),
+      model.tokenizer,
+    ).ids;
     const ct = compileTemplate(parseTemplate(CAUSAL_TEMPLATE), model.tokenizer, textColumn, model.maxLength);
     const encoded = examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
     const fills = FILLS.map((f) => {
@@ -198,7 +201,9 @@ async function main(): Promise<void> {
   const c = await benchCausal({ examples: data.examples.slice(0, n), textColumn: data.textColumn, threads: cores, passes: 2, warmupBatches: 2, log: (s) => process.stderr.write(`[bench] ${s}\n`) });
   const out = path.join(PACKAGE_ROOT, 'results', 'bench', 'causal-latest.json');
   writeJsonAtomic(out, { date: new Date().toISOString(), machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores, loadavgStart, loadavgEnd: os.loadavg() }, ...c });
-  process.stdout.write([...causalLines(c), `load avg ${loadavgStart.map((x) => x.toFixed(2)).join(' ')} at start (a shared machine lowers every row; compare ratios within one run)`, `wrote ${out}`].join('\n') + '\n');
+  process.stdout.write(
+    [...causalLines(c), `load avg ${loadavgStart.map((x) => x.toFixed(2)).join(' ')} at start (a shared machine lowers every row; compare ratios within one run)`, `wrote ${out}`].join('\n') + '\n',
+  );
 }
 
 if (require.main === module) {

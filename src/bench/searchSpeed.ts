@@ -26,7 +26,12 @@ function flag(name: string, dflt: string): string {
  * without building the candidate pools, dev selection and the test score (the same for every scorer).
  */
 function searchPhaseRate(runDir: string): { evaluationsPerSecond: number; seconds: number } {
-  const lines = fs.readFileSync(path.join(runDir, 'progress.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { evaluations: number; seconds?: number }).filter((l): l is { evaluations: number; seconds: number } => l.seconds !== undefined);
+  const lines = fs
+    .readFileSync(path.join(runDir, 'progress.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { evaluations: number; seconds?: number })
+    .filter((l): l is { evaluations: number; seconds: number } => l.seconds !== undefined);
   const first = lines[0];
   const last = lines[lines.length - 1];
   const seconds = last.seconds - first.seconds;
@@ -44,16 +49,34 @@ async function main(): Promise<void> {
     { label: causal ? 'mask-head (whole rows)' : 'mask-head', scorer: 'mask-head' as const, prefixReuse: false },
     ...(causal ? [{ label: 'prefix-reuse', scorer: 'mask-head' as const, prefixReuse: true }] : []),
   ];
-  const rows: { scorer: string; seconds: number; evaluationsPerSecond: number; searchPhase: { evaluationsPerSecond: number; seconds: number }; testAccuracy: number | null; prompt: string; evaluations: number }[] = [];
+  const rows: {
+    scorer: string;
+    seconds: number;
+    evaluationsPerSecond: number;
+    searchPhase: { evaluationsPerSecond: number; seconds: number };
+    testAccuracy: number | null;
+    prompt: string;
+    evaluations: number;
+  }[] = [];
   for (const v of variants) {
     const config = validateConfig({ ...base, budget, dtype, scorer: v.scorer, prefixReuse: v.prefixReuse }, configFile);
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), `ps-bench-${v.scorer}-`));
     const t0 = Date.now();
     const best = await runSearch(config, { runDir });
     const seconds = (Date.now() - t0) / 1000;
-    rows.push({ scorer: v.label, seconds, evaluationsPerSecond: best.evaluations / seconds, searchPhase: searchPhaseRate(runDir), testAccuracy: best.testAccuracy, prompt: best.prompt, evaluations: best.evaluations });
+    rows.push({
+      scorer: v.label,
+      seconds,
+      evaluationsPerSecond: best.evaluations / seconds,
+      searchPhase: searchPhaseRate(runDir),
+      testAccuracy: best.testAccuracy,
+      prompt: best.prompt,
+      evaluations: best.evaluations,
+    });
     const phase = rows[rows.length - 1].searchPhase;
-    process.stdout.write(`${v.label.padEnd(24)} ${seconds.toFixed(1).padStart(7)} s  ${(best.evaluations / seconds).toFixed(0).padStart(6)} evaluations/s (search phase ${phase.evaluationsPerSecond.toFixed(0)}/s)   test ${best.testAccuracy?.toFixed(4)}   ${best.prompt}\n`);
+    process.stdout.write(
+      `${v.label.padEnd(24)} ${seconds.toFixed(1).padStart(7)} s  ${(best.evaluations / seconds).toFixed(0).padStart(6)} evaluations/s (search phase ${phase.evaluationsPerSecond.toFixed(0)}/s)   test ${best.testAccuracy?.toFixed(4)}   ${best.prompt}\n`,
+    );
   }
   const last = rows[rows.length - 1];
   const speedup = rows[0].seconds / last.seconds;
@@ -64,7 +87,20 @@ async function main(): Promise<void> {
     `speed-up ${speedup.toFixed(2)}x vs full end to end; search phase ${phaseSpeedup.toFixed(2)}x vs full${vsWhole !== undefined ? `, ${vsWhole.toFixed(2)}x vs mask-head on whole rows` : ''} at budget ${budget.toLocaleString('en-US')} (${dtype}); same prompt: ${samePrompt}\n`,
   );
   const out = path.join('results', 'bench', causal ? 'search-causal-latest.json' : 'search-latest.json');
-  writeJsonAtomic(out, { config: configFile, budget, dtype, rows, speedup, searchPhaseSpeedup: phaseSpeedup, ...(vsWhole !== undefined ? { speedupVsWholeRows: vsWhole } : {}), samePrompt, cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadavg: os.loadavg(), date: new Date().toISOString() });
+  writeJsonAtomic(out, {
+    config: configFile,
+    budget,
+    dtype,
+    rows,
+    speedup,
+    searchPhaseSpeedup: phaseSpeedup,
+    ...(vsWhole !== undefined ? { speedupVsWholeRows: vsWhole } : {}),
+    samePrompt,
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    loadavg: os.loadavg(),
+    date: new Date().toISOString(),
+  });
 }
 
 main().catch((e) => {

@@ -86,7 +86,11 @@ export async function benchTransformersJs(o: TjsOptions): Promise<TjsResult> {
         const data = logits.data as Float32Array;
         for (let r = 0; r < rows; r++) {
           let pos = -1;
-          for (let j = 0; j < len; j++) if (Number(ids[r * len + j]) === maskId) { pos = j; break; }
+          for (let j = 0; j < len; j++)
+            if (Number(ids[r * len + j]) === maskId) {
+              pos = j;
+              break;
+            }
           if (pos < 0) throw new Error(`transformers.js: no [MASK] in row ${offset + r}`);
           for (let c = 0; c < k; c++) out[(offset + r) * k + c] = data[(r * len + pos) * vocab + labelIds[c]];
         }

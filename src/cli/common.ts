@@ -11,7 +11,11 @@ export function modelOptions<T>(y: Argv<T>) {
   return y
     .option('model', { type: 'string', default: DEFAULT_MODEL, describe: 'bundled model name, or a model folder (config.json, tokenizer.json, onnx/model*.onnx)' })
     .option('dtype', { choices: DTYPES, default: DEFAULT_DTYPE, describe: 'fp32 (onnx/model.onnx) or int8 (onnx/model_quantized.onnx)' })
-    .option('scorer', { choices: SCORERS, default: 'mask-head' as const, describe: 'mask-head: rewritten graph computing only the label logits at the mask (fast; causal models also reuse each input prefix); full: the model as exported' })
+    .option('scorer', {
+      choices: SCORERS,
+      default: 'mask-head' as const,
+      describe: 'mask-head: rewritten graph computing only the label logits at the mask (fast; causal models also reuse each input prefix); full: the model as exported',
+    })
     .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' });
 }
 
@@ -29,7 +33,15 @@ export function dataOptions<T>(y: Argv<T>) {
 
 /** The data options as a DataSource. */
 export function dataSourceFromArgs(a: { task?: string; seed?: number; data?: string; format?: string; 'text-column'?: string; 'label-column'?: string; labels?: string }): DataSource {
-  return { task: a.task, seed: a.seed, file: a.data, format: a.format, textColumn: a['text-column'], labelColumn: a['label-column'], labels: a.labels !== undefined ? parseLabelList(a.labels) : undefined };
+  return {
+    task: a.task,
+    seed: a.seed,
+    file: a.data,
+    format: a.format,
+    textColumn: a['text-column'],
+    labelColumn: a['label-column'],
+    labels: a.labels !== undefined ? parseLabelList(a.labels) : undefined,
+  };
 }
 
 /**

@@ -70,7 +70,12 @@ export function parseLabelList(spec: string | string[], where = '--labels'): str
 /** The model's id2label names, when the file's labels are names and all of them are among these. */
 function fittingModelLabels(table: Table, labelColumn: string, modelLabels: string[] | undefined): string[] | undefined {
   if (!modelLabels || modelLabels.length < 2) return undefined;
-  const values = new Set(table.rows.map((r) => r.cells[labelColumn]).filter((v) => typeof v === 'string').map((v) => (v as string).trim()));
+  const values = new Set(
+    table.rows
+      .map((r) => r.cells[labelColumn])
+      .filter((v) => typeof v === 'string')
+      .map((v) => (v as string).trim()),
+  );
   const named = [...values].filter((v) => !/^-?\d+$/.test(v));
   if (named.length === 0) return undefined;
   return named.every((v) => modelLabels.includes(v)) ? modelLabels : undefined;

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import { UserError } from '../errors';
 import { Example, LabelOptions, Table, TableRow, readText, toExamples } from './table';
 
@@ -45,5 +44,8 @@ export const readTextFile = readText;
 export function readTsvHeader(file: string): string[] {
   const first = readText(file).split(/\r?\n/, 1)[0];
   if (first.trim() === '') throw new UserError(`${file}: empty file (expected a header line and rows)`);
-  return first.replace(/^\uFEFF/, '').split('\t').map((h) => h.trim());
+  return first
+    .replace(/^\uFEFF/, '')
+    .split('\t')
+    .map((h) => h.trim());
 }

@@ -25,7 +25,10 @@ const safeName = z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'expected letters, 
 const dataRef = z
   .object({
     sha256,
-    task: z.object({ name: z.string().min(1), seed: z.number().int() }).strict().optional(),
+    task: z
+      .object({ name: z.string().min(1), seed: z.number().int() })
+      .strict()
+      .optional(),
     file: z.object({ name: safeName, content: z.string() }).strict().optional(),
   })
   .strict()

@@ -70,7 +70,8 @@ export function resolveData(ref: DataRef, split: 'train' | 'dev' | 'test', dir: 
   if (ref.task) {
     const file = splitPath(ref.task.name, split, ref.task.seed);
     const have = sha256File(file);
-    if (have !== ref.sha256) throw new UserError(`data ${ref.task.name} ${split} (seed ${ref.task.seed}) differs on this worker: ${file} has sha256 ${have.slice(0, 12)}…, the job needs ${ref.sha256.slice(0, 12)}…`);
+    if (have !== ref.sha256)
+      throw new UserError(`data ${ref.task.name} ${split} (seed ${ref.task.seed}) differs on this worker: ${file} has sha256 ${have.slice(0, 12)}…, the job needs ${ref.sha256.slice(0, 12)}…`);
     return undefined;
   }
   const content = ref.file!.content;
@@ -90,7 +91,8 @@ async function runSearchJob(p: SearchJob, dir: string, opts: JobRunOptions, stop
   if (opts.workers !== undefined) raw.workers = opts.workers;
   if (opts.threadsPerWorker !== undefined) raw.threadsPerWorker = opts.threadsPerWorker;
   const config = validateConfig(raw, `job config '${String(p.config.name)}'`);
-  if (config.model !== p.model.name || config.dtype !== p.model.dtype) throw new UserError(`job config names model '${config.model}' (${config.dtype}) but carries the sha256 of '${p.model.name}' (${p.model.dtype})`);
+  if (config.model !== p.model.name || config.dtype !== p.model.dtype)
+    throw new UserError(`job config names model '${config.model}' (${config.dtype}) but carries the sha256 of '${p.model.name}' (${p.model.dtype})`);
   const runDir = path.join(dir, p.runName);
   const { best, refined } = await runSearchAndRefine(config, { runDir, stopRequested });
   return { kind: 'search', files: readTree(runDir), best, refined, worker };

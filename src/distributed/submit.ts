@@ -5,7 +5,6 @@ import { splitPath } from '../data/tasks';
 import { UserError } from '../errors';
 import { DEFAULT_DTYPE, DEFAULT_MODEL, Dtype, resolveModel, sha256File } from '../model/modelFolder';
 import type { Cell } from '../reports/leaderboardTable';
-import { writeJsonAtomic } from '../runner/atomic';
 import { SearchConfig } from '../runner/config';
 import { Suite, cellConfig, searchCellFrom, writeReports } from '../runner/leaderboard';
 import { BestResult } from '../runner/run';
@@ -113,7 +112,12 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
   const slots: (Cell | undefined)[] = [];
   const items: Item[] = [];
   const version = packageVersions().promptsearch;
-  const report = () => writeReports(suite, slots.filter((c): c is Cell => !!c), outDir);
+  const report = () =>
+    writeReports(
+      suite,
+      slots.filter((c): c is Cell => !!c),
+      outDir,
+    );
   for (const m of suite.methods) {
     for (const task of suite.tasks) {
       for (const seed of suite.seeds) {

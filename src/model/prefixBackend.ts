@@ -50,12 +50,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     private readonly cacheLimitBytes: number,
   ) {}
 
-  static async load(
-    paths: { prefix: string; suffix: string; wholeMaskHead: string },
-    maxLength: number,
-    padId: number,
-    opts: SessionOptions & { cacheMb?: number } = {},
-  ): Promise<PrefixReuseBackend> {
+  static async load(paths: { prefix: string; suffix: string; wholeMaskHead: string }, maxLength: number, padId: number, opts: SessionOptions & { cacheMb?: number } = {}): Promise<PrefixReuseBackend> {
     const prefix = await createSession(paths.prefix, opts);
     const suffix = await createSession(paths.suffix, opts);
     const whole = await MaskHeadBackend.load(paths.wholeMaskHead, maxLength, padId, opts);
@@ -129,13 +124,16 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     this.headDim = headDim;
     const result = seqs.map((s) => ({ id: this.nextId++, length: s.length, keys: [] as Float32Array[], values: [] as Float32Array[], bytes: 0 }));
     for (let l = 0; l < this.layers; l++) {
-      for (const [name, field] of [[presentKey(l), 'keys'], [presentValue(l), 'values']] as const) {
+      for (const [name, field] of [
+        [presentKey(l), 'keys'],
+        [presentValue(l), 'values'],
+      ] as const) {
         const data = out[name].data as Float32Array;
         seqs.forEach((s, r) => {
           const p = s.length;
           const kv = new Float32Array(heads * p * headDim);
           for (let h = 0; h < heads; h++) {
-            const from = ((r * heads + h) * width) * headDim;
+            const from = (r * heads + h) * width * headDim;
             kv.set(data.subarray(from, from + p * headDim), h * p * headDim);
           }
           result[r][field].push(kv);
@@ -204,11 +202,14 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     const feeds: [string, Float32Array][] = [];
     let bytes = 0;
     for (let l = 0; l < this.layers; l++) {
-      for (const [name, field] of [[pastKey(l), 'keys'], [pastValue(l), 'values']] as const) {
+      for (const [name, field] of [
+        [pastKey(l), 'keys'],
+        [pastValue(l), 'values'],
+      ] as const) {
         const past = new Float32Array(kvs.length * heads * P * headDim);
         kvs.forEach((kv, b) => {
           const p = kv.length;
-          for (let h = 0; h < heads; h++) past.set(kv[field][l].subarray(h * p * headDim, (h + 1) * p * headDim), ((b * heads + h) * P) * headDim);
+          for (let h = 0; h < heads; h++) past.set(kv[field][l].subarray(h * p * headDim, (h + 1) * p * headDim), (b * heads + h) * P * headDim);
         });
         feeds.push([name, past]);
         bytes += past.byteLength;

@@ -39,7 +39,12 @@ export class PromptTokenizer {
    * `causal`: the model is a causal LM (ModelFolder.kind): it has no mask token, and a template's
    * [MASK] means "the next token after the prompt".
    */
-  constructor(tokenizerJson: Json, tokenizerConfig: Json, readonly source = 'tokenizer.json', readonly causal = false) {
+  constructor(
+    tokenizerJson: Json,
+    tokenizerConfig: Json,
+    readonly source = 'tokenizer.json',
+    readonly causal = false,
+  ) {
     this.tok = new Tokenizer(tokenizerJson, tokenizerConfig);
     const model = tokenizerJson.model ?? {};
     const byteLevel = JSON.stringify(tokenizerJson.pre_tokenizer ?? {}).includes('ByteLevel') || JSON.stringify(tokenizerJson.decoder ?? {}).includes('ByteLevel');
@@ -154,10 +159,7 @@ export class PromptTokenizer {
     if (ids.length === 1 && !this.special.all.has(ids[0])) return ids[0];
     const pieces = ids.map((i) => `'${this.token(i)}'`).join(' ');
     const close = this.closeWords(word, 5);
-    throw new UserError(
-      `label word '${word}' is not a single token for this tokenizer (it becomes ${pieces || 'nothing'})` +
-        (close.length ? `; close single-token words: ${close.join(', ')}` : ''),
-    );
+    throw new UserError(`label word '${word}' is not a single token for this tokenizer (it becomes ${pieces || 'nothing'})` + (close.length ? `; close single-token words: ${close.join(', ')}` : ''));
   }
 
   /** Whole-word vocabulary entries nearest to `word` by edit distance (for error hints). */

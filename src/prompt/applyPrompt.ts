@@ -52,7 +52,6 @@ export interface LoadedPrompt {
   dispose(): Promise<void>;
 }
 
-
 const defaultWarn = (message: string) => process.stderr.write(`promptsearch: warning: ${message}\n`);
 
 /**
@@ -61,12 +60,14 @@ const defaultWarn = (message: string) => process.stderr.write(`promptsearch: war
  */
 export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOptions = {}): Promise<LoadedPrompt> {
   const prompt = typeof file === 'string' ? readPromptFile(file) : validatePromptFile(file, '(prompt object)');
-  const model = prompt.soft ? await loadSoftModel(prompt, opts) : await loadModel({
-    model: opts.model ?? prompt.model.name,
-    dtype: opts.dtype ?? (prompt.model.dtype as Dtype),
-    scorer: opts.scorer ?? prompt.search?.scorer ?? 'mask-head',
-    threads: opts.threads,
-  });
+  const model = prompt.soft
+    ? await loadSoftModel(prompt, opts)
+    : await loadModel({
+        model: opts.model ?? prompt.model.name,
+        dtype: opts.dtype ?? (prompt.model.dtype as Dtype),
+        scorer: opts.scorer ?? prompt.search?.scorer ?? 'mask-head',
+        threads: opts.threads,
+      });
   try {
     checkIds(prompt, model);
     if (!opts.force) checkTokenizer(prompt, model);
@@ -159,7 +160,8 @@ function encodeInput(ct: CompiledTemplate, model: LoadedModel, input: PromptInpu
 function checkIds(prompt: PromptFile, model: LoadedModel): void {
   const ids = [...Object.values(prompt.slots).flatMap((s) => s.ids), ...prompt.labels.flatMap((l) => l.ids)];
   const bad = ids.find((id) => id >= model.tokenizer.vocabSize);
-  if (bad !== undefined) throw new UserError(`the prompt uses token id ${bad}, outside the vocabulary of ${model.folder.dir} (${model.tokenizer.vocabSize} tokens); use the model it was found with (${prompt.model.name})`);
+  if (bad !== undefined)
+    throw new UserError(`the prompt uses token id ${bad}, outside the vocabulary of ${model.folder.dir} (${model.tokenizer.vocabSize} tokens); use the model it was found with (${prompt.model.name})`);
 }
 
 /** The prompt's token ids mean words only in the tokenizer it was found with. */

@@ -40,11 +40,7 @@ export interface CompiledTemplate {
   columns: Record<string, string>;
 }
 
-type Segment =
-  | { kind: 'fixed'; ids: number[] }
-  | { kind: 'input'; index: number }
-  | { kind: 'slot'; name: string }
-  | { kind: 'mask' };
+type Segment = { kind: 'fixed'; ids: number[] } | { kind: 'input'; index: number } | { kind: 'slot'; name: string } | { kind: 'mask' };
 
 /** Tokenized inputs of one example, reused for every candidate prompt. */
 export interface EncodedExample {
@@ -138,7 +134,10 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
       fixed += t.length;
     }
   }
-  const lengths = truncateLengths(ex.inputs.map((i) => i.length), ct.maxLength - fixed);
+  const lengths = truncateLengths(
+    ex.inputs.map((i) => i.length),
+    ct.maxLength - fixed,
+  );
   const ids: number[] = [...ct.prefix];
   const slotPos: number[] = [];
   let maskPos = -1;
@@ -150,8 +149,7 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
         slotPos.push(ids.length);
         ids.push(t);
       }
-    }
-    else if (s.kind === 'input') {
+    } else if (s.kind === 'input') {
       const inp = ex.inputs[s.index];
       for (let i = 0; i < lengths[s.index]; i++) ids.push(inp[i]);
       prefixEnd = ids.length;

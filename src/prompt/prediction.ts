@@ -30,7 +30,7 @@ export interface ShapeOptions {
 }
 
 export function inputText(input: string | Record<string, string>): string {
-  return typeof input === 'string' ? input : input.x ?? Object.values(input).join('\t');
+  return typeof input === 'string' ? input : (input.x ?? Object.values(input).join('\t'));
 }
 
 /** One prediction from the decided label id and per-label probabilities (in label order). */

@@ -49,7 +49,7 @@ import { DTYPES } from '../model/modelFolder';
 import { readJsonFile } from '../util/jsonFile';
 import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
 import { CALIBRATIONS, Calibration } from './calibration';
-import { Template, parseTemplate } from './template';
+import { parseTemplate } from './template';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
 export const PROMPT_VERSION = 2;
@@ -145,7 +145,12 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
   if (opts.ensemble && best.ensemble) {
     const e = best.ensemble;
     file.ensemble = {
-      members: e.members.map((m) => ({ slots: m.slots, labels: labelsOf(m.labelIds, m.labelWords), calibration: { mode: calibration.mode, offsets: m.offsets }, scores: { train: m.trainAccuracy, dev: m.devAccuracy } })),
+      members: e.members.map((m) => ({
+        slots: m.slots,
+        labels: labelsOf(m.labelIds, m.labelWords),
+        calibration: { mode: calibration.mode, offsets: m.offsets },
+        scores: { train: m.trainAccuracy, dev: m.devAccuracy },
+      })),
     };
     file.scores = { train: best.trainAccuracy, dev: e.devAccuracy, test: e.testAccuracy };
   }
@@ -235,7 +240,17 @@ const promptFileSchema = z.object({
   labels: labelsSchema(),
   calibration: calibrationSchema(),
   ensemble: z
-    .object({ members: z.array(z.object({ slots: slotsSchema(), labels: labelsSchema(), calibration: calibrationSchema(), scores: z.object({ train: z.number(), dev: z.number() }).optional() }), says('must be a list')).min(1, says('must list at least one member')) }, says('must be {members}'))
+    .object(
+      {
+        members: z
+          .array(
+            z.object({ slots: slotsSchema(), labels: labelsSchema(), calibration: calibrationSchema(), scores: z.object({ train: z.number(), dev: z.number() }).optional() }),
+            says('must be a list'),
+          )
+          .min(1, says('must list at least one member')),
+      },
+      says('must be {members}'),
+    )
     .optional(),
   model: z.object({ name: text(), dtype: oneOf(DTYPES), onnxSha256: sha256(), tokenizerSha256: sha256() }, says("must name the model, its dtype ('int8' or 'fp32') and its files' sha256")),
   scores: z.object({ train: z.number(), dev: z.number().nullable(), test: z.number().nullable() }, says('must be {train, dev, test}')),
@@ -249,7 +264,8 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`prompt file ${file}: expected a JSON object`);
   const p = raw as Record<string, unknown>;
   if (p.schema !== PROMPT_SCHEMA) throw new UserError(`${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`);
-  if (!READABLE_PROMPT_VERSIONS.includes(p.version as number)) throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads versions ${READABLE_PROMPT_VERSIONS.join(' and ')}`);
+  if (!READABLE_PROMPT_VERSIONS.includes(p.version as number))
+    throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads versions ${READABLE_PROMPT_VERSIONS.join(' and ')}`);
   const bad = (field: string, what: string) => new UserError(`prompt file ${file}: '${field}' ${what}`);
   if (p.version === 1) {
     // Version 1 predates calibration: applied as it was found, on raw scores.
@@ -275,7 +291,12 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   applied('', parsed);
   parsed.ensemble?.members.forEach((m, k) => applied(`ensemble.members[${k}].`, m));
   if (parsed.ensemble && p.soft !== undefined) throw bad('ensemble', 'cannot be combined with soft');
-  if (p.soft !== undefined) checkSoft(p.soft, template.slots.reduce((n, s) => n + parsed.slots[s.name].ids.length, 0), bad);
+  if (p.soft !== undefined)
+    checkSoft(
+      p.soft,
+      template.slots.reduce((n, s) => n + parsed.slots[s.name].ids.length, 0),
+      bad,
+    );
   return raw as PromptFile;
 }
 

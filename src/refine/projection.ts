@@ -42,4 +42,3 @@ export function std(xs: Float32Array): number {
   for (let i = 0; i < xs.length; i++) v += (xs[i] - m) ** 2;
   return Math.sqrt(v / xs.length);
 }
-

@@ -36,7 +36,13 @@ export async function runRefine(
   return run.locked(() => refineLocked(run, config, best, options, hooks));
 }
 
-async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult, options: Partial<RefineOptions>, hooks: { log?: (l: string) => void; stopRequested?: () => boolean }): Promise<RefineResult> {
+async function refineLocked(
+  run: RunDir,
+  config: SearchConfig,
+  best: BestResult,
+  options: Partial<RefineOptions>,
+  hooks: { log?: (l: string) => void; stopRequested?: () => boolean },
+): Promise<RefineResult> {
   const t0 = Date.now();
   const runDir = run.dir;
   const opts: RefineOptions = { ...REFINE_DEFAULTS, ...options };
@@ -72,11 +78,19 @@ async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult,
       spent += examples.length;
       const logProbs = await promptLogProbs(backend, ct, examples, slots, labelIds);
       const offsets = fixed ?? (calibrated ? meanOffsets(logProbs, labelIds.length) : undefined);
-      const summary = summarize(judgeAll(logProbs, examples.map((e) => e.label), offsets), labelIds.length);
+      const summary = summarize(
+        judgeAll(
+          logProbs,
+          examples.map((e) => e.label),
+          offsets,
+        ),
+        labelIds.length,
+      );
       const loss = opts.loss === 'ce' ? -summary.logLikelihood : -summary.margin;
       return { accuracy: summary.accuracy, loss, logProbs, offsets };
     };
-    const withDev = (trainOffsets: number[] | undefined, devLogProbs: number[][]) => (trainOffsets ? mergeOffsets(trainOffsets, trainEx.length, meanOffsets(devLogProbs, labelIds.length), devLogProbs.length) : undefined);
+    const withDev = (trainOffsets: number[] | undefined, devLogProbs: number[][]) =>
+      trainOffsets ? mergeOffsets(trainOffsets, trainEx.length, meanOffsets(devLogProbs, labelIds.length), devLogProbs.length) : undefined;
 
     run.startLines('refineProgress');
     // The discrete prompt keeps the run's decision rule (best.json's offsets).
@@ -92,7 +106,10 @@ async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult,
       const xs = es.ask();
       const results = [];
       for (const x of xs) results.push(await evaluate(project(p0, a, x), trainEx));
-      es.tell(xs, results.map((r) => r.loss));
+      es.tell(
+        xs,
+        results.map((r) => r.loss),
+      );
       let bi = 0;
       for (let i = 1; i < results.length; i++) if (results[i].loss < results[bi].loss) bi = i;
       const soft = project(p0, a, xs[bi]);
@@ -100,12 +117,31 @@ async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult,
       spent += devEx.length;
       const devLp = await promptLogProbs(backend, ct, devEx, slots, labelIds);
       const offsets = withDev(results[bi].offsets, devLp);
-      const d = { accuracy: summarize(judgeAll(devLp, devEx.map((e) => e.label), offsets), labelIds.length).accuracy };
+      const d = {
+        accuracy: summarize(
+          judgeAll(
+            devLp,
+            devEx.map((e) => e.label),
+            offsets,
+          ),
+          labelIds.length,
+        ).accuracy,
+      };
       // Strictly better on dev to replace: ties keep the earlier (the discrete prompt first).
       if (d.accuracy > chosen.dev) chosen = { z: Float64Array.from(xs[bi]), train: results[bi].accuracy, dev: d.accuracy, generation: es.generation - 1, offsets };
-      const line = { generation: es.generation - 1, evaluations: spent, trainLoss: results[bi].loss, trainAccuracy: results[bi].accuracy, devAccuracy: d.accuracy, bestDevAccuracy: chosen.dev, sigma: es.sigma };
+      const line = {
+        generation: es.generation - 1,
+        evaluations: spent,
+        trainLoss: results[bi].loss,
+        trainAccuracy: results[bi].accuracy,
+        devAccuracy: d.accuracy,
+        bestDevAccuracy: chosen.dev,
+        sigma: es.sigma,
+      };
       run.appendLines('refineProgress', [line]);
-      log(`refine: generation ${line.generation} train ${line.trainAccuracy.toFixed(4)} (loss ${line.trainLoss.toFixed(4)}) dev ${line.devAccuracy.toFixed(4)} best dev ${chosen.dev.toFixed(4)} [${spent}/${opts.budget}]`);
+      log(
+        `refine: generation ${line.generation} train ${line.trainAccuracy.toFixed(4)} (loss ${line.trainLoss.toFixed(4)}) dev ${line.devAccuracy.toFixed(4)} best dev ${chosen.dev.toFixed(4)} [${spent}/${opts.budget}]`,
+      );
     }
 
     const soft = chosen.z ? project(p0, a, chosen.z) : p0;
@@ -114,7 +150,14 @@ async function refineLocked(run: RunDir, config: SearchConfig, best: BestResult,
       if (!testEx) return null;
       backend.soft = s;
       const logProbs = await promptLogProbs(backend, ct, testEx, slots, labelIds);
-      return summarize(judgeAll(logProbs, testEx.map((e) => e.label), offsets), labelIds.length).accuracy;
+      return summarize(
+        judgeAll(
+          logProbs,
+          testEx.map((e) => e.label),
+          offsets,
+        ),
+        labelIds.length,
+      ).accuracy;
     };
     const discreteTest = await scoreTest(null, discreteOffsets);
     const refinedTest = chosen.z ? await scoreTest(soft, chosen.offsets) : discreteTest;

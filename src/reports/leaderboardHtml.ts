@@ -64,14 +64,21 @@ function chart(rows: Row[], tasks: string[], opts: ChartOptions): string {
     // Fitted to this model's numbers (seeds, mean ± std, manual and probe lines); published
     // RoBERTa-large lines outside that range sit at the edge with an arrow.
     const own = rows.filter((r) => !r.published);
-    const values = [...cells.filter((c) => c.task === task).map((c) => c.testAccuracy), ...own.flatMap((r) => [r.tasks[task].mean, r.tasks[task].mean - (r.tasks[task].std || 0), r.tasks[task].mean + (r.tasks[task].std || 0)])].filter((v) => Number.isFinite(v));
+    const values = [
+      ...cells.filter((c) => c.task === task).map((c) => c.testAccuracy),
+      ...own.flatMap((r) => [r.tasks[task].mean, r.tasks[task].mean - (r.tasks[task].std || 0), r.tasks[task].mean + (r.tasks[task].std || 0)]),
+    ].filter((v) => Number.isFinite(v));
     const range = fitRange(values, { lo: 0, hi: 1, minSpan: 0.04 });
-    const x0 = nameW, x1 = W - 20;
+    const x0 = nameW,
+      x1 = W - 20;
     const x = scale(range.min, range.max, x0, x1);
     const plotTop = top + 24 + refH;
     const plotBottom = plotTop + rowH * methods.length;
     parts.push(`<g class="panel" data-task="${esc(task)}"><text x="0" y="${top + 16}" font-size="14" font-weight="600">${esc(task)}</text>`);
-    for (const t of range.ticks) parts.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${plotTop - 4}" y2="${plotBottom}" stroke="#eee"/><text x="${x(t).toFixed(1)}" y="${plotBottom + 14}" text-anchor="middle" font-size="11">${pct(t)}</text>`);
+    for (const t of range.ticks)
+      parts.push(
+        `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${plotTop - 4}" y2="${plotBottom}" stroke="#eee"/><text x="${x(t).toFixed(1)}" y="${plotBottom + 14}" text-anchor="middle" font-size="11">${pct(t)}</text>`,
+      );
     parts.push(`<line x1="${x0}" x2="${x1}" y1="${plotBottom}" y2="${plotBottom}" stroke="#999"/>`);
     refs.forEach((r, k) => {
       const v = r.tasks[task].mean;
@@ -80,7 +87,9 @@ function chart(rows: Row[], tasks: string[], opts: ChartOptions): string {
       const inRange = v >= range.min && v <= range.max;
       const xv = x(Math.min(range.max, Math.max(range.min, v)));
       const ly = top + 34 + 16 * k;
-      parts.push(`<line class="ref" data-method="${esc(r.method)}" data-task="${esc(task)}" data-kind="${refKind(r)}" data-mean="${v}" x1="${xv.toFixed(1)}" x2="${xv.toFixed(1)}" y1="${ly - 4}" y2="${plotBottom}" stroke="${style.color}" stroke-width="1.5" stroke-dasharray="${style.dash}"><title>${esc(r.method)} (${style.label}): ${pct(v)}</title></line>`);
+      parts.push(
+        `<line class="ref" data-method="${esc(r.method)}" data-task="${esc(task)}" data-kind="${refKind(r)}" data-mean="${v}" x1="${xv.toFixed(1)}" x2="${xv.toFixed(1)}" y1="${ly - 4}" y2="${plotBottom}" stroke="${style.color}" stroke-width="1.5" stroke-dasharray="${style.dash}"><title>${esc(r.method)} (${style.label}): ${pct(v)}</title></line>`,
+      );
       const label = `${r.method} ${pct(v)}${inRange ? '' : v < range.min ? ' ◂' : ' ▸'}`;
       const anchor = xv > (x0 + x1) / 2 ? 'end' : 'start';
       parts.push(`<text x="${(xv + (anchor === 'end' ? -4 : 4)).toFixed(1)}" y="${ly}" text-anchor="${anchor}" font-size="11" fill="${style.color}">${esc(label)}</text>`);
@@ -93,11 +102,18 @@ function chart(rows: Row[], tasks: string[], opts: ChartOptions): string {
       const seeds = cells.filter((c) => c.method === r.method && c.task === task).sort((a, b) => a.seed - b.seed);
       seeds.forEach((c, k) => {
         const jitter = seeds.length > 1 ? (k / (seeds.length - 1) - 0.5) * (rowH * 0.5) : 0;
-        parts.push(`<circle class="seed" data-method="${esc(r.method)}" data-task="${esc(task)}" data-seed="${c.seed}" data-acc="${c.testAccuracy}" cx="${x(c.testAccuracy).toFixed(1)}" cy="${(cy + jitter).toFixed(1)}" r="3.5" fill="${color}" fill-opacity="0.55" stroke="${color}"><title>${esc(r.method)}, ${esc(task)}, seed ${c.seed}: ${pct(c.testAccuracy)}</title></circle>`);
+        parts.push(
+          `<circle class="seed" data-method="${esc(r.method)}" data-task="${esc(task)}" data-seed="${c.seed}" data-acc="${c.testAccuracy}" cx="${x(c.testAccuracy).toFixed(1)}" cy="${(cy + jitter).toFixed(1)}" r="3.5" fill="${color}" fill-opacity="0.55" stroke="${color}"><title>${esc(r.method)}, ${esc(task)}, seed ${c.seed}: ${pct(c.testAccuracy)}</title></circle>`,
+        );
       });
       if (!Number.isFinite(v.mean)) return;
-      if (Number.isFinite(v.std) && v.std > 0) parts.push(`<line class="spread" data-method="${esc(r.method)}" data-task="${esc(task)}" data-std="${v.std}" x1="${x(Math.max(range.min, v.mean - v.std)).toFixed(1)}" x2="${x(Math.min(range.max, v.mean + v.std)).toFixed(1)}" y1="${cy}" y2="${cy}" stroke="#333" stroke-width="1.5"/>`);
-      parts.push(`<line class="mean" data-method="${esc(r.method)}" data-task="${esc(task)}" data-mean="${v.mean}" x1="${x(v.mean).toFixed(1)}" x2="${x(v.mean).toFixed(1)}" y1="${cy - rowH * 0.4}" y2="${cy + rowH * 0.4}" stroke="#111" stroke-width="3"><title>${esc(r.method)}, ${esc(task)}: mean ${pct(v.mean)}${Number.isFinite(v.std) ? ` ± ${pct(v.std)}` : ''} over ${v.n} seed(s)</title></line>`);
+      if (Number.isFinite(v.std) && v.std > 0)
+        parts.push(
+          `<line class="spread" data-method="${esc(r.method)}" data-task="${esc(task)}" data-std="${v.std}" x1="${x(Math.max(range.min, v.mean - v.std)).toFixed(1)}" x2="${x(Math.min(range.max, v.mean + v.std)).toFixed(1)}" y1="${cy}" y2="${cy}" stroke="#333" stroke-width="1.5"/>`,
+        );
+      parts.push(
+        `<line class="mean" data-method="${esc(r.method)}" data-task="${esc(task)}" data-mean="${v.mean}" x1="${x(v.mean).toFixed(1)}" x2="${x(v.mean).toFixed(1)}" y1="${cy - rowH * 0.4}" y2="${cy + rowH * 0.4}" stroke="#111" stroke-width="3"><title>${esc(r.method)}, ${esc(task)}: mean ${pct(v.mean)}${Number.isFinite(v.std) ? ` ± ${pct(v.std)}` : ''} over ${v.n} seed(s)</title></line>`,
+      );
     });
     parts.push('</g>');
   });

@@ -19,11 +19,19 @@ interface Marker {
   title: string;
 }
 
-const attrs = (a: Record<string, string>) => Object.entries(a).map(([k, v]) => ` ${k}="${esc(v)}"`).join('');
+const attrs = (a: Record<string, string>) =>
+  Object.entries(a)
+    .map(([k, v]) => ` ${k}="${esc(v)}"`)
+    .join('');
 
 /** A line chart (steps for "best so far" curves): x from 0, y fitted to the data; legend below. */
 function lineChart(id: string, label: string, series: Series[], markers: Marker[], legend: [string, string][], xLabel: string, yLabel: string, step: boolean): string {
-  const W = 720, H = 300, L = 56, R = 16, T = 12, B = 44;
+  const W = 720,
+    H = 300,
+    L = 56,
+    R = 16,
+    T = 12,
+    B = 44;
   const xs = [...series.flatMap((s) => s.points.map((p) => p[0])), ...markers.map((m) => m.x)];
   const ys = [...series.flatMap((s) => s.points.map((p) => p[1])), ...markers.map((m) => m.y)];
   const xr = fitRange([0, ...xs], { lo: 0, minSpan: 1 });
@@ -31,10 +39,15 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
   const x = scale(xr.min, xr.max, L, W - R);
   const y = scale(yr.min, yr.max, H - B, T);
   const parts: string[] = [];
-  for (const t of yr.ticks) parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eee"/><text x="${L - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11">${pct(t)}</text>`);
+  for (const t of yr.ticks)
+    parts.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eee"/><text x="${L - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11">${pct(t)}</text>`,
+    );
   for (const t of xr.ticks) parts.push(`<text x="${x(t).toFixed(1)}" y="${H - B + 16}" text-anchor="middle" font-size="11">${short(t)}</text>`);
   parts.push(`<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#999"/><line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#999"/>`);
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle" font-size="12">${esc(xLabel)}</text><text x="14" y="${(T + H - B) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${(T + H - B) / 2})">${esc(yLabel)}</text>`);
+  parts.push(
+    `<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle" font-size="12">${esc(xLabel)}</text><text x="14" y="${(T + H - B) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${(T + H - B) / 2})">${esc(yLabel)}</text>`,
+  );
   for (const s of series) {
     if (s.points.length === 0) continue;
     const pts: string[] = [];
@@ -43,10 +56,15 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
       pts.push(`${x(px).toFixed(1)},${y(py).toFixed(1)}`);
     });
     const data = s.points.map(([px, py]) => `${px}:${py}`).join(' ');
-    parts.push(`<polyline class="${s.cls}"${attrs(s.attrs)} data-points="${data}" points="${pts.join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5 3"' : ''}><title>${esc(s.title)}</title></polyline>`);
+    parts.push(
+      `<polyline class="${s.cls}"${attrs(s.attrs)} data-points="${data}" points="${pts.join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5 3"' : ''}><title>${esc(s.title)}</title></polyline>`,
+    );
     if (s.points.length === 1) parts.push(`<circle cx="${x(s.points[0][0]).toFixed(1)}" cy="${y(s.points[0][1]).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
   }
-  for (const m of markers) parts.push(`<circle class="${m.cls}"${attrs(m.attrs)} cx="${x(m.x).toFixed(1)}" cy="${y(m.y).toFixed(1)}" r="5" fill="white" stroke="${m.color}" stroke-width="2.5"><title>${esc(m.title)}</title></circle>`);
+  for (const m of markers)
+    parts.push(
+      `<circle class="${m.cls}"${attrs(m.attrs)} cx="${x(m.x).toFixed(1)}" cy="${y(m.y).toFixed(1)}" r="5" fill="white" stroke="${m.color}" stroke-width="2.5"><title>${esc(m.title)}</title></circle>`,
+    );
   const leg = legend.map(([name, color]) => `<span class="key"><span class="sw" style="background:${color}"></span>${esc(name)}</span>`).join(' ');
   return `<figure><svg id="${id}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}">${parts.join('')}</svg><figcaption>${leg}</figcaption></figure>`;
 }
@@ -60,24 +78,47 @@ function learningCurve(runs: RunReportData[], colors: Map<string, string>): stri
     title: `${r.runId} (${r.strategy}): best train accuracy so far`,
   }));
   const markers: Marker[] = runs.flatMap((r) =>
-    r.best && r.best.dev !== null && r.selection ? [{ cls: 'dev', color: colors.get(r.strategy)!, x: r.selection.evaluations, y: r.best.dev, attrs: { 'data-run': r.runId, 'data-evaluations': String(r.selection.evaluations), 'data-accuracy': String(r.best.dev) }, title: `${r.runId}: dev accuracy of the winner ${pct(r.best.dev)}` }] : [],
+    r.best && r.best.dev !== null && r.selection
+      ? [
+          {
+            cls: 'dev',
+            color: colors.get(r.strategy)!,
+            x: r.selection.evaluations,
+            y: r.best.dev,
+            attrs: { 'data-run': r.runId, 'data-evaluations': String(r.selection.evaluations), 'data-accuracy': String(r.best.dev) },
+            title: `${r.runId}: dev accuracy of the winner ${pct(r.best.dev)}`,
+          },
+        ]
+      : [],
   );
   const legend: [string, string][] = [...colors.entries()];
-  return `<h2>Learning curve</h2><p>Best train accuracy so far (lines) against example evaluations; ○ the winner's dev accuracy (dev is scored once, at the end, to select among the best train candidates).${runs.length > 1 ? ' One colour per strategy.' : ''}</p>` +
-    lineChart('learning-curve', 'best train accuracy so far against evaluations', series, markers, legend, 'example evaluations (train + dev)', 'accuracy (%)', true);
+  return (
+    `<h2>Learning curve</h2><p>Best train accuracy so far (lines) against example evaluations; ○ the winner's dev accuracy (dev is scored once, at the end, to select among the best train candidates).${runs.length > 1 ? ' One colour per strategy.' : ''}</p>` +
+    lineChart('learning-curve', 'best train accuracy so far against evaluations', series, markers, legend, 'example evaluations (train + dev)', 'accuracy (%)', true)
+  );
 }
 
 function histogram(r: RunReportData, color: string): string {
   if (r.histogram.length === 0) return '<p>No candidate scored on the whole train split.</p>';
-  const W = 520, H = 200, L = 40, B = 36, T = 10;
+  const W = 520,
+    H = 200,
+    L = 40,
+    B = 36,
+    T = 10;
   const maxCount = Math.max(...r.histogram.map((h) => h.count));
-  const lo = r.histogram[0].accuracy, hi = r.histogram[r.histogram.length - 1].accuracy;
+  const lo = r.histogram[0].accuracy,
+    hi = r.histogram[r.histogram.length - 1].accuracy;
   const n = r.histogram.length;
   const bw = Math.min(40, (W - L - 10) / Math.max(n, 1));
   const x = (i: number) => L + 5 + i * bw;
   const y = scale(0, maxCount, H - B, T);
-  const bars = r.histogram.map((h, i) => `<rect class="hist" data-accuracy="${h.accuracy}" data-count="${h.count}" x="${x(i).toFixed(1)}" y="${y(h.count).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(H - B - y(h.count)).toFixed(1)}" fill="${color}"><title>train ${pct(h.accuracy)}: ${h.count} candidate(s)</title></rect>` +
-    (n <= 16 || i % Math.ceil(n / 16) === 0 ? `<text x="${(x(i) + bw / 2 - 1).toFixed(1)}" y="${H - B + 14}" text-anchor="middle" font-size="10">${pct(h.accuracy)}</text>` : '')).join('');
+  const bars = r.histogram
+    .map(
+      (h, i) =>
+        `<rect class="hist" data-accuracy="${h.accuracy}" data-count="${h.count}" x="${x(i).toFixed(1)}" y="${y(h.count).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(H - B - y(h.count)).toFixed(1)}" fill="${color}"><title>train ${pct(h.accuracy)}: ${h.count} candidate(s)</title></rect>` +
+        (n <= 16 || i % Math.ceil(n / 16) === 0 ? `<text x="${(x(i) + bw / 2 - 1).toFixed(1)}" y="${H - B + 14}" text-anchor="middle" font-size="10">${pct(h.accuracy)}</text>` : ''),
+    )
+    .join('');
   const axis = `<line x1="${L}" x2="${W - 5}" y1="${H - B}" y2="${H - B}" stroke="#999"/><text x="${L - 4}" y="${T + 8}" text-anchor="end" font-size="10">${maxCount}</text><text x="${L - 4}" y="${H - B}" text-anchor="end" font-size="10">0</text><text x="${(L + W) / 2}" y="${H - 6}" text-anchor="middle" font-size="11">train accuracy (%), ${pct(lo)} to ${pct(hi)}</text>`;
   const total = r.histogram.reduce((a, h) => a + h.count, 0);
   return `<p>${total} candidate(s) scored on the whole train split${r.raced ? `, ${r.raced} more dropped early by racing` : ''}.</p><svg class="histogram" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="candidates by train accuracy">${axis}${bars}</svg>`;
@@ -87,7 +128,12 @@ function testSection(r: RunReportData): string {
   if (!r.test) return r.best?.test === null ? '<p>No test split in this run.</p>' : '';
   const t = r.test;
   const head = `<tr><th>gold \\ predicted</th>${t.labelNames.map((n) => `<th>${esc(n)}</th>`).join('')}<th>accuracy</th></tr>`;
-  const rows = t.confusion.map((row, g) => `<tr><th scope="row">${esc(t.labelNames[g])}</th>${row.map((c, p) => `<td class="cm${g === p ? ' diag' : ''}" data-gold="${g}" data-pred="${p}" data-count="${c}">${c}</td>`).join('')}<td class="per-class" data-label="${esc(t.labelNames[g])}" data-accuracy="${t.perClass[g] ?? ''}">${pct(t.perClass[g])}</td></tr>`).join('');
+  const rows = t.confusion
+    .map(
+      (row, g) =>
+        `<tr><th scope="row">${esc(t.labelNames[g])}</th>${row.map((c, p) => `<td class="cm${g === p ? ' diag' : ''}" data-gold="${g}" data-pred="${p}" data-count="${c}">${c}</td>`).join('')}<td class="per-class" data-label="${esc(t.labelNames[g])}" data-accuracy="${t.perClass[g] ?? ''}">${pct(t.perClass[g])}</td></tr>`,
+    )
+    .join('');
   return `<h3>On test (${t.n} examples): accuracy <span class="test-accuracy" data-accuracy="${t.accuracy}">${pct(t.accuracy, 2)}</span> %</h3><table class="confusion">${head}${rows}</table>`;
 }
 
@@ -102,13 +148,38 @@ function refineSection(r: RunReportData): string {
   const f = r.refine;
   if (!f) return '';
   const series: Series[] = [
-    { cls: 'refine-train', color: '#4e79a7', points: f.curve.map((g) => [g.evaluations, g.trainAccuracy]), attrs: { 'data-run': r.runId }, title: 'train accuracy of the generation\'s best', dash: true },
+    {
+      cls: 'refine-train',
+      color: '#4e79a7',
+      points: f.curve.map((g) => [g.evaluations, g.trainAccuracy]),
+      attrs: { 'data-run': r.runId },
+      title: "train accuracy of the generation's best",
+      dash: true,
+    },
     { cls: 'refine-dev', color: '#f28e2b', points: f.curve.map((g) => [g.evaluations, g.devAccuracy]), attrs: { 'data-run': r.runId }, title: 'its dev accuracy', dash: true },
     { cls: 'refine-best-dev', color: '#e15759', points: f.curve.map((g) => [g.evaluations, g.bestDevAccuracy]), attrs: { 'data-run': r.runId }, title: 'best dev so far (the soft prompt kept)' },
   ];
-  const chart = f.curve.length ? lineChart(`refine-${esc(r.runId)}`, 'refinement curve', series, [], [['train (generation best)', '#4e79a7'], ['dev (generation best)', '#f28e2b'], ['best dev so far', '#e15759']], 'refinement evaluations', 'accuracy (%)', false) : '';
-  const s = (x?: { train: number; dev: number; test: number | null }) => (x ? `<td data-train="${x.train}">${pct(x.train)}</td><td data-dev="${x.dev}">${pct(x.dev)}</td><td data-test="${x.test ?? ''}">${pct(x.test)}</td>` : '<td>–</td><td>–</td><td>–</td>');
-  const table = f.refined ? `<table class="refine-result"><tr><th></th><th>train</th><th>dev</th><th>test</th></tr><tr><th scope="row">discrete</th>${s(f.discrete)}</tr><tr><th scope="row">refined (soft)</th>${s(f.refined)}</tr></table>${f.improvedDev ? '' : '<p>No generation beat the discrete prompt on dev: the soft prompt is the discrete one.</p>'}` : '';
+  const chart = f.curve.length
+    ? lineChart(
+        `refine-${esc(r.runId)}`,
+        'refinement curve',
+        series,
+        [],
+        [
+          ['train (generation best)', '#4e79a7'],
+          ['dev (generation best)', '#f28e2b'],
+          ['best dev so far', '#e15759'],
+        ],
+        'refinement evaluations',
+        'accuracy (%)',
+        false,
+      )
+    : '';
+  const s = (x?: { train: number; dev: number; test: number | null }) =>
+    x ? `<td data-train="${x.train}">${pct(x.train)}</td><td data-dev="${x.dev}">${pct(x.dev)}</td><td data-test="${x.test ?? ''}">${pct(x.test)}</td>` : '<td>–</td><td>–</td><td>–</td>';
+  const table = f.refined
+    ? `<table class="refine-result"><tr><th></th><th>train</th><th>dev</th><th>test</th></tr><tr><th scope="row">discrete</th>${s(f.discrete)}</tr><tr><th scope="row">refined (soft)</th>${s(f.refined)}</tr></table>${f.improvedDev ? '' : '<p>No generation beat the discrete prompt on dev: the soft prompt is the discrete one.</p>'}`
+    : '';
   return `<h3>Refinement (soft prompt, CMA-ES)</h3>${chart}${table}`;
 }
 
@@ -118,7 +189,9 @@ function runSection(r: RunReportData, color: string): string {
   const summary = b
     ? `<p class="prompt"><code>${esc(b.prompt)}</code> with label words <code>${esc(words)}</code></p><table class="scores"><tr><th>train</th><th>dev</th><th>test</th><th>evaluations</th></tr><tr><td data-train="${b.train}">${pct(b.train, 2)}</td><td data-dev="${b.dev ?? ''}">${pct(b.dev, 2)}</td><td data-test="${b.test ?? ''}">${pct(b.test, 2)}</td><td>${b.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')}</td></tr></table>`
     : '<p>No best.json yet (the search is running or was stopped before its first candidate).</p>';
-  const sel = r.selection ? `<details><summary>Dev selection (${r.selection.candidates.length} best by train)</summary><table><tr><th>prompt</th><th>train</th><th>dev</th></tr>${r.selection.candidates.map((c) => `<tr><td class="l">${esc(c.prompt)}</td><td>${pct(c.train)}</td><td>${pct(c.dev)}</td></tr>`).join('')}</table></details>` : '';
+  const sel = r.selection
+    ? `<details><summary>Dev selection (${r.selection.candidates.length} best by train)</summary><table><tr><th>prompt</th><th>train</th><th>dev</th></tr>${r.selection.candidates.map((c) => `<tr><td class="l">${esc(c.prompt)}</td><td>${pct(c.train)}</td><td>${pct(c.dev)}</td></tr>`).join('')}</table></details>`
+    : '';
   return `<section class="run" data-run="${esc(r.runId)}"><h2><span class="sw" style="background:${color}"></span>${esc(r.runId)} <small>${esc(r.strategy)}, ${esc(r.data)}, ${esc(r.model)} (${esc(r.dtype)})${r.status !== 'done' ? `, ${esc(r.status)}` : ''}</small></h2>
 <h3>Winning prompt</h3>${summary}${sel}${testSection(r)}${calibrationSection(r)}
 <h3>Candidates' train accuracy</h3>${histogram(r, color)}${refineSection(r)}</section>`;

@@ -34,7 +34,18 @@ export async function manualCell(method: string, task: string, seed: number, set
   const dev = await evaluateTemplate({ ...common, data: { task, seed }, split: 'dev' });
   const reuse = calibration === 'none' ? sameTest : undefined;
   const test = reuse ? { accuracy: reuse.testAccuracy, prompt: reuse.prompt, labelWords: reuse.labelWords, seconds: 0 } : await evaluateTemplate({ ...common, data: { task, seed }, split: 'test' });
-  return { method, task, seed, testAccuracy: test.accuracy, devAccuracy: dev.accuracy, trainAccuracy: null, prompt: test.prompt, labelWords: test.labelWords, evaluations: 0, seconds: dev.seconds + test.seconds };
+  return {
+    method,
+    task,
+    seed,
+    testAccuracy: test.accuracy,
+    devAccuracy: dev.accuracy,
+    trainAccuracy: null,
+    prompt: test.prompt,
+    labelWords: test.labelWords,
+    evaluations: 0,
+    seconds: dev.seconds + test.seconds,
+  };
 }
 
 /**
@@ -50,8 +61,24 @@ export async function probeCell(method: string, task: string, seed: number, sett
     const ct = compileTemplate(parseTemplate(info.manualTemplate), model.tokenizer, splits.train.textColumn, model.maxLength);
     const rows = (k: keyof typeof splits) => splits[k].examples.map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), {}));
     const labels = (k: keyof typeof splits) => splits[k].examples.map((ex) => ex.label);
-    const out = await runProbe(model.backend as FullLogitsBackend, { train: rows('train'), dev: rows('dev'), test: rows('test') }, { train: labels('train'), dev: labels('dev'), test: labels('test') }, splits.train.numLabels);
-    return { method, task, seed, testAccuracy: out.testAccuracy, devAccuracy: out.devAccuracy, trainAccuracy: null, prompt: `linear probe at the mask of ${info.manualTemplate} (C = ${out.C})`, labelWords: [], evaluations: 0, seconds: (Date.now() - t0) / 1000 };
+    const out = await runProbe(
+      model.backend as FullLogitsBackend,
+      { train: rows('train'), dev: rows('dev'), test: rows('test') },
+      { train: labels('train'), dev: labels('dev'), test: labels('test') },
+      splits.train.numLabels,
+    );
+    return {
+      method,
+      task,
+      seed,
+      testAccuracy: out.testAccuracy,
+      devAccuracy: out.devAccuracy,
+      trainAccuracy: null,
+      prompt: `linear probe at the mask of ${info.manualTemplate} (C = ${out.C})`,
+      labelWords: [],
+      evaluations: 0,
+      seconds: (Date.now() - t0) / 1000,
+    };
   } finally {
     await model.dispose();
   }

@@ -1,6 +1,5 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { UserError } from '../errors';
 import { Cell, aggregate, publishedRows, toMarkdown } from '../reports/leaderboardTable';
 import { toHtml } from '../reports/leaderboardHtml';
 import { BaselineSetting, manualCell, probeCell } from './baselines';
@@ -154,12 +153,45 @@ export function searchCellFrom(m: SuiteMethod, task: string, seed: number, confi
   if (m.ensemble) {
     const e = best.ensemble;
     if (!e || e.testAccuracy === null) return undefined;
-    return { method: m.name, task, seed, testAccuracy: e.testAccuracy, devAccuracy: e.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: `ensemble of ${e.members.length}: ${e.members.map((x) => x.prompt).join(' | ')}`, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: runDirRel };
+    return {
+      method: m.name,
+      task,
+      seed,
+      testAccuracy: e.testAccuracy,
+      devAccuracy: e.devAccuracy,
+      trainAccuracy: best.trainAccuracy,
+      prompt: `ensemble of ${e.members.length}: ${e.members.map((x) => x.prompt).join(' | ')}`,
+      labelWords: best.labelWords,
+      evaluations: best.evaluations,
+      seconds: best.seconds,
+      runDir: runDirRel,
+    };
   }
-  const cell: Cell = { method: m.name, task, seed, testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy, trainAccuracy: best.trainAccuracy, prompt: best.prompt, labelWords: best.labelWords, evaluations: best.evaluations, seconds: best.seconds, runDir: runDirRel };
+  const cell: Cell = {
+    method: m.name,
+    task,
+    seed,
+    testAccuracy: best.testAccuracy,
+    devAccuracy: best.devAccuracy,
+    trainAccuracy: best.trainAccuracy,
+    prompt: best.prompt,
+    labelWords: best.labelWords,
+    evaluations: best.evaluations,
+    seconds: best.seconds,
+    runDir: runDirRel,
+  };
   if (!refined || refined.refined.test === null) return cell;
   // The refined soft prompt; the discrete winner it started from stays in the cell for comparison.
-  return { ...cell, testAccuracy: refined.refined.test, devAccuracy: refined.refined.dev, trainAccuracy: refined.refined.train, prompt: `${best.prompt} (soft)`, evaluations: best.evaluations + refined.evaluations, seconds: best.seconds + refined.seconds, discrete: { testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy } };
+  return {
+    ...cell,
+    testAccuracy: refined.refined.test,
+    devAccuracy: refined.refined.dev,
+    trainAccuracy: refined.refined.train,
+    prompt: `${best.prompt} (soft)`,
+    evaluations: best.evaluations + refined.evaluations,
+    seconds: best.seconds + refined.seconds,
+    discrete: { testAccuracy: best.testAccuracy, devAccuracy: best.devAccuracy },
+  };
 }
 
 export function writeReports(suite: Suite, cells: Cell[], outDir: string): void {

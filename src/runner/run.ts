@@ -17,7 +17,6 @@ import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey
 import { SearchConfig, configDataSource } from './config';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
 import { Judged, selectWinner } from './select';
-import { SplitName } from '../scoring/workerProtocol';
 import { contentFreeExamples } from '../prompt/calibration';
 import { runRefine } from '../refine/refine';
 import { BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir } from './runDir';
@@ -46,7 +45,6 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
-
 function dataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabels: string[] | undefined): DataSource {
   return configDataSource(c, split, modelLabels);
 }
@@ -56,7 +54,6 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
   const t0 = Date.now();
   const log = opts.log ?? (() => {});
   const runDir = opts.runDir;
-  const runId = path.basename(runDir);
   const folder = resolveModel(config.model, config.dtype);
   const template = parseTemplate(config.template);
   const modelLabels = modelLabelNames(folder);
@@ -71,7 +68,9 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
   const fixedVerbalizer = fixedWords ? buildVerbalizer(fixedWords, tokenizer) : undefined;
   const reserve = config.selectTopK * dev.examples.length;
   if (config.budget < reserve + train.examples.length) {
-    throw new UserError(`budget ${config.budget} is too small: dev selection alone needs ${config.selectTopK} × ${dev.examples.length} = ${reserve}, plus ${train.examples.length} per candidate on train`);
+    throw new UserError(
+      `budget ${config.budget} is too small: dev selection alone needs ${config.selectTopK} × ${dev.examples.length} = ${reserve}, plus ${train.examples.length} per candidate on train`,
+    );
   }
 
   const run = new RunDir(runDir);
@@ -111,8 +110,10 @@ function checkResumable(run: RunDir, config: SearchConfig, resolved: ResolvedRun
     const [a, b] = [JSON.stringify((saved.config as unknown as Record<string, unknown>)[k]), JSON.stringify((config as unknown as Record<string, unknown>)[k])];
     if (a !== b) diffs.push(`${k} ${b ?? '(unset)'} (run: ${a ?? '(unset)'})`);
   }
-  if (saved.resolved.modelSha256 !== resolved.modelSha256) diffs.push(`model file ${resolved.onnxFile} sha256 ${resolved.modelSha256.slice(0, 12)}… (run: ${String(saved.resolved.modelSha256).slice(0, 12)}…)`);
-  if (saved.resolved.tokenizerSha256 !== resolved.tokenizerSha256) diffs.push(`tokenizer.json sha256 ${resolved.tokenizerSha256.slice(0, 12)}… (run: ${String(saved.resolved.tokenizerSha256).slice(0, 12)}…)`);
+  if (saved.resolved.modelSha256 !== resolved.modelSha256)
+    diffs.push(`model file ${resolved.onnxFile} sha256 ${resolved.modelSha256.slice(0, 12)}… (run: ${String(saved.resolved.modelSha256).slice(0, 12)}…)`);
+  if (saved.resolved.tokenizerSha256 !== resolved.tokenizerSha256)
+    diffs.push(`tokenizer.json sha256 ${resolved.tokenizerSha256.slice(0, 12)}… (run: ${String(saved.resolved.tokenizerSha256).slice(0, 12)}…)`);
   if (diffs.length) throw new UserError(`${run.file('config')}: cannot resume, this run was started with another setup: ${diffs.join('; ')}`);
 }
 
@@ -162,20 +163,26 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     run.writeSpace(space.groups);
   }
   if (folder.kind === 'causal' && config.scorer === 'mask-head' && config.prefixReuse !== false) {
-    log(template.parts.findIndex((p) => p.kind === 'slot') < template.parts.map((p) => p.kind).lastIndexOf('input')
-      ? 'causal model: a slot comes before the input, so every candidate is scored on whole rows (no prefix reuse)'
-      : 'causal model: each example\'s prefix is computed once and reused for every candidate');
+    log(
+      template.parts.findIndex((p) => p.kind === 'slot') < template.parts.map((p) => p.kind).lastIndexOf('input')
+        ? 'causal model: a slot comes before the input, so every candidate is scored on whole rows (no prefix reuse)'
+        : "causal model: each example's prefix is computed once and reused for every candidate",
+    );
   }
   // Searched label words: no word may serve twice (within a label or across labels).
-  if (searchLabels) space.isValid = (c) => {
-    const words = labelTokens(c, template, numLabels).flat();
-    return new Set(words).size === words.length;
-  };
+  if (searchLabels)
+    space.isValid = (c) => {
+      const words = labelTokens(c, template, numLabels).flat();
+      return new Set(words).size === words.length;
+    };
   run.writeState({ status: 'running', seconds: before });
   const elapsed = () => before + (Date.now() - t0) / 1000;
 
   // Train in a seeded, label-stratified order: racing's slices then hold every class.
-  const trainExamples = stratifiedOrder(train.examples.map((e) => e.label), config.randomSeed ?? config.seed).map((i) => train.examples[i]);
+  const trainExamples = stratifiedOrder(
+    train.examples.map((e) => e.label),
+    config.randomSeed ?? config.seed,
+  ).map((i) => train.examples[i]);
   const calibExamples = contentFreeExamples(Object.keys(train.examples[0]?.fields ?? {}), tokenizer.token(tokenizer.special.mask));
   const decode = (c: Candidate) => decodeCandidate(c, template, numLabels, fixedVerbalizer?.ids, searchLabels);
   // Prepare (and cache) the rewritten model here so its errors are user errors, not worker crashes.
@@ -216,14 +223,16 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       for (const b of batch) {
         const i = scoredCount++;
         // Replayed candidates are in candidates.jsonl already.
-        if (!b.replayed) lines.push((candidateLine(i, b.candidate, b.score, b.cost, decode, template, tokenizer)));
+        if (!b.replayed) lines.push(candidateLine(i, b.candidate, b.score, b.cost, decode, template, tokenizer));
       }
       run.appendLines('candidates', lines);
       for (const b of batch) {
         if (b.score.partialExamples === undefined && (!best || b.score.objective > best.score.objective)) best = { candidate: b.candidate, score: b.score };
       }
       if (best && batch.some((b) => !b.replayed)) {
-        run.appendLines('progress', [{ evaluations: evaluator.spent, candidates: scoredCount, bestTrainAccuracy: best!.score.accuracy, bestTrainObjective: best!.score.objective, seconds: elapsed() }]);
+        run.appendLines('progress', [
+          { evaluations: evaluator.spent, candidates: scoredCount, bestTrainAccuracy: best!.score.accuracy, bestTrainObjective: best!.score.objective, seconds: elapsed() },
+        ]);
       }
       opts.onProgress?.({ evaluations: evaluator.spent, budget: config.budget, status: `evals, best train ${best ? best.score.accuracy.toFixed(4) : '–'}` });
     },
@@ -233,7 +242,10 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     await createStrategy(config.strategy, config.strategyParams).run(evaluator);
     const interrupted = opts.stopRequested?.() ?? false;
     // Only candidates scored on the whole train split compete (racing drops the rest early).
-    const ranked = evaluator.all().filter((c) => c.score.partialExamples === undefined).sort((a, b) => b.score.objective - a.score.objective || (candidateKey(a.candidate) < candidateKey(b.candidate) ? -1 : 1));
+    const ranked = evaluator
+      .all()
+      .filter((c) => c.score.partialExamples === undefined)
+      .sort((a, b) => b.score.objective - a.score.objective || (candidateKey(a.candidate) < candidateKey(b.candidate) ? -1 : 1));
     if (ranked.length === 0) {
       if (interrupted) {
         run.writeState({ status: 'interrupted', evaluations: evaluator.spent, seconds: elapsed() });
@@ -269,7 +281,10 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       testAccuracy = sel.testAccuracy;
       const render = (c: Candidate) => renderPrompt(template, decode(c).slots, (ids) => tokenizer.decode(ids));
       // A resume after the selection was recorded (killed before best.json) does not record it twice.
-      if (!selectionRecorded) run.appendLines('progress', [{ evaluations: spent, selection: sel.judged.map((j) => ({ prompt: render(j.candidate.candidate), train: j.candidate.score.accuracy, dev: j.dev.accuracy, select: j.select })) }]);
+      if (!selectionRecorded)
+        run.appendLines('progress', [
+          { evaluations: spent, selection: sel.judged.map((j) => ({ prompt: render(j.candidate.candidate), train: j.candidate.score.accuracy, dev: j.dev.accuracy, select: j.select })) },
+        ]);
       if (sel.ensemble) {
         ensemble = {
           members: sel.ensemble.members.map((m) => {
@@ -302,7 +317,11 @@ export async function runSearchAndRefine(config: SearchConfig, opts: RunOptions)
   if (!config.refine || best.status !== 'done' || (opts.stopRequested?.() ?? false)) return { best };
   const earlier = finished ? run.readRefine()?.result : undefined;
   if (earlier) return { best, refined: earlier };
-  const refined = await runRefine({ dir: opts.runDir, config, best }, { seed: config.randomSeed ?? config.seed, ...config.refine, threads: config.threadsPerWorker }, { log: opts.log, stopRequested: opts.stopRequested });
+  const refined = await runRefine(
+    { dir: opts.runDir, config, best },
+    { seed: config.randomSeed ?? config.seed, ...config.refine, threads: config.threadsPerWorker },
+    { log: opts.log, stopRequested: opts.stopRequested },
+  );
   return { best, refined };
 }
 
@@ -342,16 +361,37 @@ function labelTokens(c: Candidate, template: Template, numLabels: number): numbe
 }
 
 /** Candidate → slot tokens and label ids (searched labels come after the template slots). */
-export function decodeCandidate(c: Candidate, template: Template, numLabels: number, fixedLabelIds: number[][] | undefined, searchLabels: boolean): { slots: Record<string, number[]>; labelIds: number[][] } {
+export function decodeCandidate(
+  c: Candidate,
+  template: Template,
+  numLabels: number,
+  fixedLabelIds: number[][] | undefined,
+  searchLabels: boolean,
+): { slots: Record<string, number[]>; labelIds: number[][] } {
   const slots: Record<string, number[]> = {};
   template.slots.forEach((s, i) => (slots[s.name] = c.tokens[i]));
   const labelIds = searchLabels ? labelTokens(c, template, numLabels) : fixedLabelIds!;
   return { slots, labelIds };
 }
 
-function candidateLine(i: number, c: Candidate, score: Score, cost: number, decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: number[][] }, template: Template, tokenizer: PromptTokenizer): CandidateLine {
+function candidateLine(
+  i: number,
+  c: Candidate,
+  score: Score,
+  cost: number,
+  decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: number[][] },
+  template: Template,
+  tokenizer: PromptTokenizer,
+): CandidateLine {
   const d = decode(c);
-  return { i, key: candidateKey(c), prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)), labelWords: d.labelIds.map((ids) => ids.map((id) => tokenizer.tokenText(id).trim()).join('/')), score, cost };
+  return {
+    i,
+    key: candidateKey(c),
+    prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)),
+    labelWords: d.labelIds.map((ids) => ids.map((id) => tokenizer.tokenText(id).trim()).join('/')),
+    score,
+    cost,
+  };
 }
 
 /** A decoded candidate as best.json and prompt files show it. */

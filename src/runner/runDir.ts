@@ -176,7 +176,20 @@ type Kind = 'string' | 'number' | 'object' | 'array' | 'boolean' | 'number|null'
 
 /** Fields a typed read insists on (a file of the right name but the wrong content is named). */
 const REQUIRED: Partial<Record<RunFile, Record<string, Kind>>> = {
-  best: { runId: 'string', status: 'string', template: 'string', prompt: 'string', slots: 'object', labelWords: 'array', labelIds: 'array', trainAccuracy: 'number', devAccuracy: 'number|null', testAccuracy: 'number|null', evaluations: 'number', seconds: 'number' },
+  best: {
+    runId: 'string',
+    status: 'string',
+    template: 'string',
+    prompt: 'string',
+    slots: 'object',
+    labelWords: 'array',
+    labelIds: 'array',
+    trainAccuracy: 'number',
+    devAccuracy: 'number|null',
+    testAccuracy: 'number|null',
+    evaluations: 'number',
+    seconds: 'number',
+  },
   state: { status: 'string' },
   space: { groups: 'array' },
   config: { resolved: 'object' },

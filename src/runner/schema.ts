@@ -35,7 +35,12 @@ export const experimentFields = {
   /** Data split seed (13, 21, 42, 87, 100). */
   seed: int().default(13),
   /** Explicit data files (.tsv, .csv, .jsonl, .json) instead of a bundled task; `format` overrides the extension. */
-  data: z.strictObject({ train: text(), dev: text(), test: text().optional(), textColumn: text().optional(), labelColumn: text().optional(), format: oneOf(DATA_FORMATS).optional() }, says('expected an object')).optional(),
+  data: z
+    .strictObject(
+      { train: text(), dev: text(), test: text().optional(), textColumn: text().optional(), labelColumn: text().optional(), format: oneOf(DATA_FORMATS).optional() },
+      says('expected an object'),
+    )
+    .optional(),
   /** Label names in label order ("negative,positive" or a list): the data's labels may be these names. */
   labels: z.union([z.string(), z.array(z.string())], says('expected "name,name" or a list of names')).optional(),
   template: text(),
@@ -49,7 +54,10 @@ export const experimentFields = {
    * words each label gets (its score is their log-sum-exp).
    */
   searchVerbalizer: z
-    .union([bool(), z.strictObject({ candidates: posInt().optional(), context: z.record(z.string(), text()).optional(), wordsPerLabel: posInt().optional() })], says('expected true, false or {candidates, context, wordsPerLabel}'))
+    .union(
+      [bool(), z.strictObject({ candidates: posInt().optional(), context: z.record(z.string(), text()).optional(), wordsPerLabel: posInt().optional() })],
+      says('expected true, false or {candidates, context, wordsPerLabel}'),
+    )
     .default(false),
 };
 
@@ -127,8 +135,16 @@ export const refineSchema = z.strictObject(
 
 const PARAM_SCHEMA: Record<ParamKind, () => z.ZodType> = {
   positiveInt: () => posInt(),
-  nonNegativeInt: () => z.number(says(`expected ${KIND_TEXT.nonNegativeInt}`)).int(says(`expected ${KIND_TEXT.nonNegativeInt}`)).min(0, says(`expected ${KIND_TEXT.nonNegativeInt}`)),
-  probability: () => z.number(says(`expected ${KIND_TEXT.probability}`)).min(0, says(`expected ${KIND_TEXT.probability}`)).max(1, says(`expected ${KIND_TEXT.probability}`)),
+  nonNegativeInt: () =>
+    z
+      .number(says(`expected ${KIND_TEXT.nonNegativeInt}`))
+      .int(says(`expected ${KIND_TEXT.nonNegativeInt}`))
+      .min(0, says(`expected ${KIND_TEXT.nonNegativeInt}`)),
+  probability: () =>
+    z
+      .number(says(`expected ${KIND_TEXT.probability}`))
+      .min(0, says(`expected ${KIND_TEXT.probability}`))
+      .max(1, says(`expected ${KIND_TEXT.probability}`)),
   nonNegative: () => z.number(says(`expected ${KIND_TEXT.nonNegative}`)).min(0, says(`expected ${KIND_TEXT.nonNegative}`)),
   positive: () => positive(),
   boolean: () => bool(),
@@ -213,7 +229,8 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   const c = parseWith(schema, raw, where) as SearchConfig;
   if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
-  if (c.ensemble > c.selectTopK) throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
+  if (c.ensemble > c.selectTopK)
+    throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
   if (c.labels !== undefined) c.labels = parseLabelList(c.labels, `${where}: labels`);
   c.name ??= where.replace(/^.*\//, '').replace(/\.json$/, '');
   return c;

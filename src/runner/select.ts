@@ -76,7 +76,6 @@ export function finalOffsets(mode: CalibrationMode, trainScore: Score, trainSize
   return trainScore.offsets ? mergeOffsets(trainScore.offsets, trainSize, dev, devLogProbs.length) : dev;
 }
 
-
 export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcome> {
   const top = inp.ranked.slice(0, inp.topK);
   const nDev = inp.devLabels.length;

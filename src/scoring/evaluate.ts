@@ -55,8 +55,26 @@ export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const mode = req.calibration ?? DEFAULT_CALIBRATION;
     const reference = await calibrationReference(mode, req.data, data.examples, Object.values(ct.columns), model.tokenizer);
-    const offsets = reference ? meanOffsets(reference.examples === data.examples ? logProbs : await promptLogProbs(model.backend, ct, reference.examples.map((ex) => encodeExample(ct, model.tokenizer, ex)), slots, verbalizer.ids, req), words.length) : undefined;
-    const scores = judgeAll(logProbs, data.examples.map((e) => e.label), offsets);
+    const offsets = reference
+      ? meanOffsets(
+          reference.examples === data.examples
+            ? logProbs
+            : await promptLogProbs(
+                model.backend,
+                ct,
+                reference.examples.map((ex) => encodeExample(ct, model.tokenizer, ex)),
+                slots,
+                verbalizer.ids,
+                req,
+              ),
+          words.length,
+        )
+      : undefined;
+    const scores = judgeAll(
+      logProbs,
+      data.examples.map((e) => e.label),
+      offsets,
+    );
     const summary = summarize(scores, words.length);
     return {
       ...summary,
@@ -90,7 +108,13 @@ export function renderPrompt(template: Template, slots: Record<string, number[]>
  * seed's train + dev inputs (what a search calibrates on; labels are not read); for a file, the
  * scored inputs themselves; for `content-free`, the content-free inputs. Undefined: no calibration.
  */
-async function calibrationReference(mode: CalibrationMode, src: DataSource, scored: Example[], columns: string[], tokenizer: PromptTokenizer): Promise<{ examples: Example[]; describe: string } | undefined> {
+async function calibrationReference(
+  mode: CalibrationMode,
+  src: DataSource,
+  scored: Example[],
+  columns: string[],
+  tokenizer: PromptTokenizer,
+): Promise<{ examples: Example[]; describe: string } | undefined> {
   if (mode === 'none') return undefined;
   if (mode === 'content-free') return { examples: contentFreeExamples(columns, tokenizer.token(tokenizer.special.mask)), describe: 'content-free inputs ("N/A", "", the mask token)' };
   if (src.file || !src.task) return { examples: scored, describe: `the ${scored.length} scored inputs` };

@@ -117,7 +117,10 @@ export function vocabLogProbs(logits: ArrayLike<number>): Float32Array {
 export async function forEachMaskFeatures(backend: Pick<FullLogitsBackend, 'logitsAt'>, rows: EncodedRow[], each: (features: Float32Array, i: number) => void, batch = 32): Promise<void> {
   for (let start = 0; start < rows.length; start += batch) {
     const chunk = rows.slice(start, start + batch);
-    const logits = await backend.logitsAt(chunk, chunk.map((r) => [r.maskPos]));
+    const logits = await backend.logitsAt(
+      chunk,
+      chunk.map((r) => [r.maskPos]),
+    );
     logits.forEach((l, k) => each(vocabLogProbs(l[0]), start + k));
   }
 }
@@ -133,7 +136,12 @@ export interface ProbeOutcome {
  * again on train + dev with that C and scored on test. Test rows stream through: they are never
  * all held in memory.
  */
-export async function runProbe(backend: Pick<FullLogitsBackend, 'logitsAt'>, rows: { train: EncodedRow[]; dev: EncodedRow[]; test: EncodedRow[] }, labels: { train: number[]; dev: number[]; test: number[] }, numLabels: number): Promise<ProbeOutcome> {
+export async function runProbe(
+  backend: Pick<FullLogitsBackend, 'logitsAt'>,
+  rows: { train: EncodedRow[]; dev: EncodedRow[]; test: EncodedRow[] },
+  labels: { train: number[]; dev: number[]; test: number[] },
+  numLabels: number,
+): Promise<ProbeOutcome> {
   const collect = async (rs: EncodedRow[]) => {
     const out: Float32Array[] = [];
     await forEachMaskFeatures(backend, rs, (f) => out.push(f));

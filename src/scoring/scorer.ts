@@ -34,8 +34,15 @@ export async function labelLogitsForRows(backend: MaskedLmBackend, rows: Encoded
   const out = new Float32Array(rows.length * k);
   for (let start = 0; start < rows.length; start += SPLIT_CHUNK) {
     const chunk = rows.slice(start, start + SPLIT_CHUNK);
-    for (const batch of planBatches(chunk.map((r) => r.ids.length), maxBatchTokens, maxBatchRows)) {
-      const logits = await backend.labelLogits(batch.map((i) => chunk[i]), labelIds);
+    for (const batch of planBatches(
+      chunk.map((r) => r.ids.length),
+      maxBatchTokens,
+      maxBatchRows,
+    )) {
+      const logits = await backend.labelLogits(
+        batch.map((i) => chunk[i]),
+        labelIds,
+      );
       batch.forEach((i, j) => out.set(logits.subarray(j * k, (j + 1) * k), (start + i) * k));
     }
   }
@@ -76,6 +83,10 @@ export async function scorePrompt(
   offsets?: number[],
 ): Promise<{ logProbs: number[][]; scores: ExampleScore[]; summary: Summary }> {
   const logProbs = await promptLogProbs(backend, ct, examples, slots, labelIds, opts);
-  const scores = judgeAll(logProbs, examples.map((ex) => ex.label), offsets);
+  const scores = judgeAll(
+    logProbs,
+    examples.map((ex) => ex.label),
+    offsets,
+  );
   return { logProbs, scores, summary: summarize(scores, labelIds.length) };
 }

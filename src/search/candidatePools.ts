@@ -87,7 +87,11 @@ export async function proposeSlotPools(opts: SlotPoolOptions): Promise<Record<st
       const mean = sums[0][k].map((v) => v / counts[0]);
       const lead = handCrafted[s.name];
       const taken = new Set(lead);
-      const proposed = topTokens(mean, eligible.filter((id) => !exclude.has(id) && !taken.has(id)), topK);
+      const proposed = topTokens(
+        mean,
+        eligible.filter((id) => !exclude.has(id) && !taken.has(id)),
+        topK,
+      );
       pools.push([...lead, ...proposed]);
     }
     result[s.name] = pools;
@@ -261,7 +265,11 @@ async function sumLogSoftmax(
   const perRow = positions[0]?.length ?? 0;
   const sums: Float64Array[][] = Array.from({ length: numGroups }, () => []);
   const counts = new Array<number>(numGroups).fill(0);
-  for (const batch of planBatches(rows.map((r) => r.ids.length), Infinity, Math.max(1, batchSize))) {
+  for (const batch of planBatches(
+    rows.map((r) => r.ids.length),
+    Infinity,
+    Math.max(1, batchSize),
+  )) {
     const logits = await backend.logitsAt(
       batch.map((i) => rows[i]),
       batch.map((i) => positions[i]),

@@ -13,12 +13,16 @@ export function builder(y: Argv) {
     .positional('run-dir', { type: 'string', array: true, demandOption: true, describe: 'finished run directories (results/...)' })
     .option('out', { type: 'string', describe: 'output file (one run: default <run-dir>/prompt.json, with --soft <run-dir>/prompt.soft.json; several runs: required)' })
     .option('soft', { type: 'boolean', default: false, describe: 'export the refined soft prompt (<run-dir>/refine/soft.json, from `promptsearch refine`) with its refined scores' })
-    .option('ensemble', { type: 'boolean', default: false, describe: "export the run's prompt ensemble (a search with \"ensemble\": K > 1): predict averages its members' calibrated log-probabilities" })
+    .option('ensemble', {
+      type: 'boolean',
+      default: false,
+      describe: 'export the run\'s prompt ensemble (a search with "ensemble": K > 1): predict averages its members\' calibrated log-probabilities',
+    })
     .option('top', { type: 'number', describe: 'several runs: keep the K best by dev accuracy (ties: train accuracy); default all' })
     .example('$0 export results/sst2-beam-s13-20261126-101500', 'writes results/sst2-beam-s13-.../prompt.json')
     .example('$0 export results/sst2-csv-s13-20261126-101500', 'a run on CSV data: the prompt file names the labels of its "labels" (negative, positive)')
     .example('$0 export results/sst2-* --top 3 --out best3.json', 'the 3 best runs by dev accuracy, as a JSON array, best first')
-    .example('$0 export results/sst2-beam-s13-20261126-101500 --ensemble', 'writes the run\'s prompt ensemble to results/sst2-beam-s13-.../prompt.ensemble.json')
+    .example('$0 export results/sst2-beam-s13-20261126-101500 --ensemble', "writes the run's prompt ensemble to results/sst2-beam-s13-.../prompt.ensemble.json")
     .example('$0 export results/sst2-beam-s13-20261126-101500 --soft', 'writes the refined soft prompt of a refined run to results/sst2-beam-s13-.../prompt.soft.json');
 }
 

@@ -18,7 +18,10 @@ const OUTPUT_FORMATS = ['jsonl', 'csv'] as const;
 export function builder(y: Argv) {
   return y
     .option('prompt', { type: 'string', demandOption: true, describe: 'prompt file from `promptsearch export` (of an array: the first, best, prompt)' })
-    .option('data', { type: 'string', describe: 'inputs: .tsv/.csv with a header line, .jsonl (one object per line) or .json (array of objects); without it, one input per line is read from stdin (blank lines skipped)' })
+    .option('data', {
+      type: 'string',
+      describe: 'inputs: .tsv/.csv with a header line, .jsonl (one object per line) or .json (array of objects); without it, one input per line is read from stdin (blank lines skipped)',
+    })
     .option('data-format', { choices: DATA_FORMATS, describe: 'format of --data (default: by extension; other extensions read as TSV)' })
     .option('text-column', { type: 'string', describe: "the column {x} reads (default: the run's text column, 'sentence' or 'text')" })
     .option('label-column', { type: 'string', default: 'label', describe: "if --data has this column (label ids or the prompt's label names), accuracy is printed to stderr" })

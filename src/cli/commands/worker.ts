@@ -24,7 +24,8 @@ export async function handler(argv: Args): Promise<void> {
   checkQueueName(argv.queue);
   for (const k of ['concurrency', 'workers', 'threads-per-worker', 'lock-seconds'] as const) {
     const v = argv[k];
-    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || (k !== 'lock-seconds' && !Number.isInteger(v)))) throw new UserError(`--${k}: expected a positive ${k === 'lock-seconds' ? 'number' : 'integer'}`);
+    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || (k !== 'lock-seconds' && !Number.isInteger(v))))
+      throw new UserError(`--${k}: expected a positive ${k === 'lock-seconds' ? 'number' : 'integer'}`);
   }
   const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   const w = await startWorker({

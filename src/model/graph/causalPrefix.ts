@@ -27,7 +27,25 @@
 import { onnx } from 'onnx-proto';
 import { rewriteForMaskHead, REWRITE_VERSION as MASK_HEAD_VERSION } from './maskHead';
 import { cachedPreparation } from './preparedCache';
-import { DT, Graph, GraphIndex, indexGraph, IntLike, modelLabel, Node, nodeInputs, nodeLabel, pruneToOutputs, tensorValueInfo, toNum, uniqueNamer, attr, constTensor, dimsOf, topoSort } from './onnxGraph';
+import {
+  DT,
+  Graph,
+  GraphIndex,
+  indexGraph,
+  IntLike,
+  modelLabel,
+  Node,
+  nodeInputs,
+  nodeLabel,
+  pruneToOutputs,
+  tensorValueInfo,
+  toNum,
+  uniqueNamer,
+  attr,
+  constTensor,
+  dimsOf,
+  topoSort,
+} from './onnxGraph';
 
 const INPUT_IDS = 'input_ids';
 const ATTENTION_MASK = 'attention_mask';
@@ -238,8 +256,20 @@ export function rewriteForCausalSuffix(modelBytes: Uint8Array, name?: string): U
     const keys = fresh(`causal_suffix/keys_${i}`);
     const values = fresh(`causal_suffix/values_${i}`);
     extra.push(transposeLast2(fresh(`causal_suffix/PastKeyT_${i}`), pastKey(i), pastKeyT));
-    extra.push({ name: fresh(`causal_suffix/ConcatKeys_${i}`), opType: 'Concat', input: [pastKeyT, l.scores.input![1]], output: [keys], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 3 }] });
-    extra.push({ name: fresh(`causal_suffix/ConcatValues_${i}`), opType: 'Concat', input: [pastValue(i), l.values.input![1]], output: [values], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 }] });
+    extra.push({
+      name: fresh(`causal_suffix/ConcatKeys_${i}`),
+      opType: 'Concat',
+      input: [pastKeyT, l.scores.input![1]],
+      output: [keys],
+      attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 3 }],
+    });
+    extra.push({
+      name: fresh(`causal_suffix/ConcatValues_${i}`),
+      opType: 'Concat',
+      input: [pastValue(i), l.values.input![1]],
+      output: [values],
+      attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 }],
+    });
     l.scores.input![1] = keys;
     l.values.input![1] = values;
     l.biasAdd.input![l.biasInput] = ATTENTION_BIAS;

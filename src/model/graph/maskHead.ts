@@ -165,8 +165,7 @@ const isAbsentOrConst = (o: Operand | undefined) => !o || o.is === 'absent' || o
 const constRank = (o: Operand, rank: number) => isConst(o) && o.info.shape?.length === rank;
 /** A constant that broadcasts the same against [B,S,H] and [B,H]: scalar, [H] or [1,H]. */
 const isSmallConst = (o: Operand) => isConst(o) && !!o.info.shape && o.info.shape.length <= 2 && o.info.shape.slice(0, -1).every((d) => d === 1);
-const isScalarLike = (o: Operand | undefined) =>
-  !o || o.is === 'absent' || o.is === 'scalar' || (isConst(o) && !!o.info.shape && o.info.shape.length <= 1 && o.info.shape.every((d) => d === 1));
+const isScalarLike = (o: Operand | undefined) => !o || o.is === 'absent' || o.is === 'scalar' || (isConst(o) && !!o.info.shape && o.info.shape.length <= 1 && o.info.shape.every((d) => d === 1));
 
 /** Elementwise op: rows with rows / scalars / small constants stay rows. */
 function elementwise(ops: Operand[]): Kind | null {
@@ -231,7 +230,7 @@ function positionwiseRule(node: Node, ops: Operand[]): Kind[] | null {
   if (op === 'DynamicQuantizeLinear') {
     // Not strictly per position: its scale / zero point are computed over the whole tensor, so
     // after the cut they are computed over the mask rows only (small numeric change, accepted).
-    return x.is === 'rows' ? ['rows', 'scalar', 'scalar'].slice(0, nOut) as Kind[] : null;
+    return x.is === 'rows' ? (['rows', 'scalar', 'scalar'].slice(0, nOut) as Kind[]) : null;
   }
   return null;
 }

@@ -98,7 +98,7 @@ export interface GraphIndex {
 
 /** Producers and consumers of every tensor; `sorted` puts the nodes in topological order first (throws on a cycle). */
 export function indexGraph(graph: Graph, sorted = false): GraphIndex {
-  const nodes = sorted ? topoSort(graph) : graph.node ?? [];
+  const nodes = sorted ? topoSort(graph) : (graph.node ?? []);
   const producer = new Map<string, number>();
   const consumers = new Map<string, number[]>();
   nodes.forEach((n, i) => {

@@ -19,17 +19,7 @@
  * training examples a local optimum of train accuracy is reached long before 50k evaluations).
  */
 import { Candidate, candidateKey, ScoredCandidate, SearchContext, Strategy } from '../types';
-import {
-  byObjectiveDesc,
-  drawValid,
-  flatPositions,
-  isValidCandidate,
-  poolAt,
-  PositionRef,
-  randomFullCandidate,
-  RunTracker,
-  withToken,
-} from './candidates';
+import { byObjectiveDesc, drawValid, flatPositions, isValidCandidate, poolAt, PositionRef, randomFullCandidate, RunTracker, withToken } from './candidates';
 import { pickK } from './sampling';
 
 export interface BeamSearchOptions {
@@ -68,7 +58,11 @@ export class BeamSearch implements Strategy {
       if (triedAny) continue;
       // Every single-token change of the beam was tried: a local optimum.
       if (this.options.restarts === false) return;
-      const restart = drawValid(ctx.space, () => randomFullCandidate(ctx.space, ctx.random), (c) => !tracker.hasSeen(c));
+      const restart = drawValid(
+        ctx.space,
+        () => randomFullCandidate(ctx.space, ctx.random),
+        (c) => !tracker.hasSeen(c),
+      );
       if (!restart) return; // nothing new to start from
       tracker.markSeen(restart);
       beam = await tracker.evaluate([restart]);
@@ -77,12 +71,7 @@ export class BeamSearch implements Strategy {
   }
 
   /** Valid, not-yet-scored single-token changes of each beam member at `ref`. */
-  private extensions(
-    ctx: SearchContext,
-    tracker: RunTracker,
-    beam: readonly ScoredCandidate[],
-    ref: PositionRef,
-  ): Candidate[] {
+  private extensions(ctx: SearchContext, tracker: RunTracker, beam: readonly ScoredCandidate[], ref: PositionRef): Candidate[] {
     const batch: Candidate[] = [];
     for (const member of beam) {
       const fresh = poolAt(ctx.space, ref)
@@ -96,10 +85,7 @@ export class BeamSearch implements Strategy {
   }
 
   /** The best `width` distinct prompts among the beam and its scored extensions. */
-  private select(
-    beam: readonly ScoredCandidate[],
-    scored: readonly ScoredCandidate[],
-  ): ScoredCandidate[] {
+  private select(beam: readonly ScoredCandidate[], scored: readonly ScoredCandidate[]): ScoredCandidate[] {
     const pool = [...beam, ...scored].sort(byObjectiveDesc);
     const keys = new Set<string>();
     const next: ScoredCandidate[] = [];

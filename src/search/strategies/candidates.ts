@@ -63,10 +63,7 @@ export function byObjectiveDesc(a: ScoredCandidate, b: ScoredCandidate): number 
 }
 
 /** The better of the incumbent and a batch; the earliest wins a tie so results are reproducible. */
-export function bestOf(
-  incumbent: ScoredCandidate | undefined,
-  batch: readonly ScoredCandidate[],
-): ScoredCandidate | undefined {
+export function bestOf(incumbent: ScoredCandidate | undefined, batch: readonly ScoredCandidate[]): ScoredCandidate | undefined {
   let best = incumbent;
   for (const s of batch) if (!best || s.score.objective > best.score.objective) best = s;
   return best;

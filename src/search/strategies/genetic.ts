@@ -7,14 +7,7 @@
  * maxLength), so inserts and deletes only happen in groups whose length may vary.
  */
 import { Candidate, candidateKey, ScoredCandidate, SearchContext, SearchSpace, SlotGroup, Strategy } from '../types';
-import {
-  byObjectiveDesc,
-  cloneCandidate,
-  isValidCandidate,
-  MAX_VALID_ATTEMPTS,
-  randomFullCandidate,
-  RunTracker,
-} from './candidates';
+import { byObjectiveDesc, cloneCandidate, isValidCandidate, MAX_VALID_ATTEMPTS, randomFullCandidate, RunTracker } from './candidates';
 import { pickOne, randomInt, Rng } from './sampling';
 
 export interface GeneticSearchOptions {
@@ -79,12 +72,7 @@ export class GeneticSearch implements Strategy {
    * `count` valid children from `make`, preferring ones never scored before. A duplicate is
    * accepted only after repeated tries (it is free, and keeps the population size stable).
    */
-  private breed(
-    ctx: SearchContext,
-    tracker: RunTracker,
-    count: number,
-    make: () => Candidate,
-  ): { children: Candidate[]; fresh: number } {
+  private breed(ctx: SearchContext, tracker: RunTracker, count: number, make: () => Candidate): { children: Candidate[]; fresh: number } {
     const children: Candidate[] = [];
     let fresh = 0;
     for (let i = 0; i < count; i++) {
@@ -109,8 +97,7 @@ export class GeneticSearch implements Strategy {
   private child(ctx: SearchContext, parents: readonly ScoredCandidate[]): Candidate {
     const a = this.tournament(parents, ctx.random);
     const b = this.tournament(parents, ctx.random);
-    const base =
-      ctx.random() < this.options.crossoverRate ? crossover(a, b, ctx.random) : cloneCandidate(a);
+    const base = ctx.random() < this.options.crossoverRate ? crossover(a, b, ctx.random) : cloneCandidate(a);
     return mutate(ctx.space, base, this.options.mutationRate, ctx.random);
   }
 
@@ -159,12 +146,7 @@ type Mutation = 'substitute' | 'insert' | 'delete';
  * the tokens behind them to other positions; a shifted token that its new position's pool does
  * not hold is redrawn from that pool, so a token only ever sits where its pool allows it.
  */
-export function mutateGroup(
-  group: SlotGroup,
-  tokens: readonly number[],
-  rate: number,
-  random: Rng,
-): number[] {
+export function mutateGroup(group: SlotGroup, tokens: readonly number[], rate: number, random: Rng): number[] {
   const out = tokens.slice();
   for (let i = 0; i < out.length; i++) {
     if (random() >= rate) continue;
