@@ -1,4 +1,4 @@
-import { BudgetedEvaluator, canReach, scoreLogProbs, stratifiedOrder } from '../src/runner/evaluator';
+import { BudgetedEvaluator, EvaluatorOptions, canReach, scoreLogProbs, stratifiedOrder } from '../src/runner/evaluator';
 import { meanOffsets } from '../src/prompt/calibration';
 import { ScoreResult, ScoreTask } from '../src/scoring/workerProtocol';
 import { Candidate, SearchSpace } from '../src/search/types';
@@ -21,7 +21,7 @@ const fakeScore = async (t: ScoreTask): Promise<ScoreResult> => {
   }
   return { logProbs };
 };
-const make = (budget: number, racing?: { fraction: number; topK: number; z?: number }) =>
+const make = (budget: number, racing?: { fraction: number; topK: number; z?: number }, more: Partial<EvaluatorOptions> = {}) =>
   new BudgetedEvaluator({
     space,
     decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }),
@@ -34,6 +34,7 @@ const make = (budget: number, racing?: { fraction: number; topK: number; z?: num
     objective: 'accuracy',
     seed: 1,
     racing,
+    ...more,
   });
 const all = Array.from({ length: 200 }, (_, i): Candidate => ({ tokens: [[i]] }));
 
@@ -91,18 +92,7 @@ describe('budgeted evaluator', () => {
   });
 
   test('calibration: each candidate gets its own offsets from the inputs it was scored on', async () => {
-    const ev = new BudgetedEvaluator({
-      space,
-      decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }),
-      score: fakeScore,
-      trainSize: N,
-      trainLabels: LABELS,
-      numLabels: 2,
-      calibration: 'inputs',
-      budget: 1e9,
-      objective: 'ce',
-      seed: 1,
-    });
+    const ev = make(1e9, undefined, { calibration: 'inputs', objective: 'ce' });
     const [r] = await ev.evaluate([all[37]]);
     const { logProbs } = await fakeScore({ split: 'train', slots: { A: [37] }, labelIds: [[0], [1]], start: 0, end: N });
     const expected = scoreLogProbs(logProbs, LABELS, 2, 'ce', meanOffsets(logProbs, 2));
@@ -125,19 +115,7 @@ describe('budgeted evaluator', () => {
           }
         : fakeScore(t)
     );
-    const ev = new BudgetedEvaluator({
-      space,
-      decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }),
-      score,
-      trainSize: N,
-      trainLabels: LABELS,
-      numLabels: 2,
-      calibration: 'content-free',
-      calibRows: 3,
-      budget: 1e9,
-      objective: 'ce',
-      seed: 1,
-    });
+    const ev = make(1e9, undefined, { score, calibration: 'content-free', calibRows: 3, objective: 'ce' });
     const [r] = await ev.evaluate([all[5]]);
     expect(seen).toEqual(['calib', 'train']);
     expect(ev.spent).toBe(N + 3);
