@@ -1,4 +1,4 @@
-import { BudgetedEvaluator } from '../src/runner/evaluator';
+import { BudgetedEvaluator, EvaluatorOptions } from '../src/runner/evaluator';
 import { ScoreResult, ScoreTask } from '../src/scoring/workerProtocol';
 import { createStrategy, StrategyName } from '../src/search/strategies';
 import { candidateKey, Score, SearchSpace } from '../src/search/types';
@@ -45,7 +45,8 @@ interface Line {
   cost: number;
 }
 
-async function search(name: StrategyName, opts: { stopAfterPolls?: number; replay?: Line[] }) {
+/** An evaluator over the fake scorer that logs new lines, stops after `stopAfterPolls` polls and replays `replay`. */
+function evaluatorFor(opts: { budget: number; racing?: EvaluatorOptions['racing']; stopAfterPolls?: number; replay?: Line[] }) {
   let polls = 0;
   const lines: Line[] = [];
   const evaluator = new BudgetedEvaluator({
@@ -56,18 +57,23 @@ async function search(name: StrategyName, opts: { stopAfterPolls?: number; repla
     trainLabels: LABELS,
     numLabels: 2,
     calibration: 'inputs',
-    budget: 150 * N,
+    budget: opts.budget,
     objective: 'accuracy',
     seed: 5,
-    racing: { fraction: 0.25, topK: 3 },
+    racing: opts.racing,
     replay: opts.replay && new Map(opts.replay.map((l) => [l.key, { score: l.score, cost: l.cost }])),
     stopRequested: opts.stopAfterPolls === undefined ? undefined : () => ++polls > opts.stopAfterPolls!,
     onScored: (batch) => {
       for (const b of batch) if (!b.replayed) lines.push({ key: candidateKey(b.candidate), score: b.score, cost: b.cost });
     },
   });
-  await createStrategy(name, {}).run(evaluator);
   return { evaluator, lines };
+}
+
+async function search(name: StrategyName, opts: { stopAfterPolls?: number; replay?: Line[] }) {
+  const run = evaluatorFor({ ...opts, budget: 150 * N, racing: { fraction: 0.25, topK: 3 } });
+  await createStrategy(name, {}).run(run.evaluator);
+  return run;
 }
 
 describe('a stopped search resumes to the result it would have reached uninterrupted', () => {
@@ -96,25 +102,9 @@ describe('a stopped search resumes to the result it would have reached uninterru
       },
     };
     const lines = async (stop?: number, replay?: Line[]) => {
-      const out: Line[] = [];
-      let polls = 0;
-      const ev = new BudgetedEvaluator({
-        space,
-        decode: (c) => ({ slots: { A: c.tokens[0], B: c.tokens[1] }, labelIds: [[0], [1]] }),
-        score: fakeScore,
-        trainSize: N,
-        trainLabels: LABELS,
-        numLabels: 2,
-        calibration: 'inputs',
-        budget: 40 * N,
-        objective: 'accuracy',
-        seed: 5,
-        replay: replay && new Map(replay.map((l) => [l.key, { score: l.score, cost: l.cost }])),
-        stopRequested: stop === undefined ? undefined : () => ++polls > stop,
-        onScored: (b) => b.forEach((x) => !x.replayed && out.push({ key: candidateKey(x.candidate), score: x.score, cost: x.cost })),
-      });
-      await rogue.run(ev);
-      return out;
+      const run = evaluatorFor({ budget: 40 * N, stopAfterPolls: stop, replay });
+      await rogue.run(run.evaluator);
+      return run.lines;
     };
     const whole = await lines();
     const stopped = await lines(20);
