@@ -4,6 +4,7 @@ import { MaskedLmBackend } from './backend';
 import { Dtype, ModelFolder, resolveModel } from './modelFolder';
 import { FullLogitsBackend, MaskHeadBackend, SessionOptions } from './onnxBackend';
 import { PromptTokenizer } from './tokenizer';
+import type { ActivationQuant } from './graph/preparedCache';
 
 /** The scorers: `mask-head`, the rewritten graph computing only label logits; `full`, the model as exported. */
 export const SCORERS = ['mask-head', 'full'] as const;
@@ -19,6 +20,8 @@ export interface LoadOptions extends SessionOptions {
    * candidates (PrefixReuseBackend). Default true; false scores whole rows (the reference for benches).
    */
   prefixReuse?: boolean;
+  /** int8 models: activations quantized `per-row` (default, batch-independent scores) or `per-tensor` (as exported; for benches). */
+  activations?: ActivationQuant;
 }
 
 export interface LoadedModel {
@@ -47,7 +50,7 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
     const { prepareMaskHeadModel } = await import('./graph/maskHead');
     let prepared: string;
     try {
-      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir());
+      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir(), opts.activations);
     } catch (e) {
       throw new UserError(`${folder.onnxPath}: cannot prepare the mask-head scorer (${(e as Error).message}); --scorer full uses the model as exported`);
     }
@@ -65,7 +68,10 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
       backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, opts);
     }
   } else {
-    backend = await FullLogitsBackend.load(folder.onnxPath, maxLength, tokenizer.special.pad, opts);
+    // int8: the exported graph with per-row activation quantization, so `full` and `mask-head` quantize alike.
+    const perRow = folder.dtype === 'int8' && (opts.activations ?? 'per-row') === 'per-row';
+    const file = perRow ? await (await import('./graph/preparedCache')).prepareRowQuantModel(folder.onnxPath, cacheDir()) : folder.onnxPath;
+    backend = await FullLogitsBackend.load(file, maxLength, tokenizer.special.pad, opts);
   }
   return { folder, tokenizer, backend, maxLength, dispose: () => backend.dispose() };
 }

@@ -130,8 +130,8 @@ function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
     async classify(inputs, opts = {}) {
       if (disposed) throw new Error('classify() after dispose()');
       const examples = inputs.map((x) => encodeInput(ct, model, x));
-      // promptLogProbs batches within SPLIT_CHUNK-row chunks, like the run's test scoring: the
-      // same rows in the same order give the run's numbers exactly (int8 quantizes per batch).
+      // A row's scores do not depend on its batch (int8 quantizes activations per row), so one
+      // input classified alone gets the run's numbers exactly.
       const perMember = [];
       for (const m of members) perMember.push({ logProbs: await promptLogProbs(model.backend, ct, examples, m.slots, m.labelIds), offsets: m.offsets });
       const scores = ensembleLogProbs(perMember);

@@ -4,7 +4,7 @@
  */
 import { CalibrationMode, ensembleLogProbs, meanOffsets, mergeOffsets } from '../prompt/calibration';
 import { ObjectiveName, judgeAll, summarize } from '../scoring/metrics';
-import { SPLIT_CHUNK } from '../scoring/scorer';
+import { SPLIT_TASK_ROWS } from '../scoring/scorer';
 import { ScoreResult, ScoreTask, SplitName } from '../scoring/workerProtocol';
 import { Candidate, Score, ScoredCandidate } from '../search/types';
 import { scoreLogProbs } from './evaluator';
@@ -57,10 +57,10 @@ export interface SelectionOutcome {
   ensemble?: EnsembleOutcome;
 }
 
-/** Label log-probabilities of a whole split, in fixed SPLIT_CHUNK tasks (the same batches whatever the pool size). */
+/** Label log-probabilities of a whole split, scored in tasks of SPLIT_TASK_ROWS rows (spread over the pool). */
 export async function splitLogProbs(score: SelectionInput['score'], split: SplitName, n: number, d: Decoded): Promise<number[][]> {
   const tasks: ScoreTask[] = [];
-  for (let start = 0; start < n; start += SPLIT_CHUNK) tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + SPLIT_CHUNK) });
+  for (let start = 0; start < n; start += SPLIT_TASK_ROWS) tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + SPLIT_TASK_ROWS) });
   return (await Promise.all(tasks.map((t) => score(t)))).flatMap((r) => r.logProbs);
 }
 

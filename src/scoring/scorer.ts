@@ -11,12 +11,11 @@ export interface BatchOptions {
 export const DEFAULT_BATCH: Required<BatchOptions> = { maxBatchTokens: 2048, maxBatchRows: 64 };
 
 /**
- * Rows are batched within fixed chunks of this many consecutive rows. int8 models quantize
- * activations with one scale per batch, so a row's logits depend on its batch-mates: fixed
- * chunks make every path (eval, the worker pool's split tasks, predict, refine) batch a split
- * the same way and report the same numbers.
+ * Rows per pool task when a whole split is scored (dev, test). Only a unit of work: a row's scores
+ * do not depend on the rows batched with it (fp32, and int8 with per-row activation quantization,
+ * model/graph/rowQuant.ts), so any split into tasks or batches gives the same numbers.
  */
-export const SPLIT_CHUNK = 256;
+export const SPLIT_TASK_ROWS = 256;
 
 /**
  * What scores this template: the backend's kind, except that prefix reuse (causal models) cannot
@@ -32,19 +31,16 @@ export async function labelLogitsForRows(backend: MaskedLmBackend, rows: Encoded
   const { maxBatchTokens, maxBatchRows } = { ...DEFAULT_BATCH, ...opts };
   const k = labelIds.length;
   const out = new Float32Array(rows.length * k);
-  for (let start = 0; start < rows.length; start += SPLIT_CHUNK) {
-    const chunk = rows.slice(start, start + SPLIT_CHUNK);
-    for (const batch of planBatches(
-      chunk.map((r) => r.ids.length),
-      maxBatchTokens,
-      maxBatchRows,
-    )) {
-      const logits = await backend.labelLogits(
-        batch.map((i) => chunk[i]),
-        labelIds,
-      );
-      batch.forEach((i, j) => out.set(logits.subarray(j * k, (j + 1) * k), (start + i) * k));
-    }
+  for (const batch of planBatches(
+    rows.map((r) => r.ids.length),
+    maxBatchTokens,
+    maxBatchRows,
+  )) {
+    const logits = await backend.labelLogits(
+      batch.map((i) => rows[i]),
+      labelIds,
+    );
+    batch.forEach((i, j) => out.set(logits.subarray(j * k, (j + 1) * k), i * k));
   }
   return out;
 }

@@ -15,7 +15,7 @@
  * into the head keeps the leading dims, so X is [batch, seq, ...] too.
  */
 import { onnx } from 'onnx-proto';
-import { cachedPreparation } from './preparedCache';
+import { ActivationQuant, cachedPreparation } from './preparedCache';
 import {
   attr,
   DT,
@@ -382,6 +382,6 @@ export const REWRITE_VERSION = 1;
  * (bump REWRITE_VERSION when the rewrite changes, so stale prepared models are never reused),
  * writes atomically (tmp file + rename), reuses it when it exists.
  */
-export function prepareMaskHeadModel(srcOnnxPath: string, cacheDir: string): Promise<string> {
-  return cachedPreparation(srcOnnxPath, cacheDir, `maskhead-v${REWRITE_VERSION}`, (src) => rewriteForMaskHead(src, srcOnnxPath));
+export function prepareMaskHeadModel(srcOnnxPath: string, cacheDir: string, activations: ActivationQuant = 'per-row'): Promise<string> {
+  return cachedPreparation(srcOnnxPath, cacheDir, `maskhead-v${REWRITE_VERSION}`, (src) => rewriteForMaskHead(src, srcOnnxPath), activations);
 }

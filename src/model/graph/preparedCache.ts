@@ -1,6 +1,15 @@
 import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
+import { ROW_QUANT_VERSION, rewriteForRowQuant } from './rowQuant';
+
+/**
+ * How int8 models quantize activations once prepared: `per-row` (default: every row of an
+ * activation gets its own scale, so a row's scores do not depend on its batch; rowQuant.ts) or
+ * `per-tensor` (as exported: one scale per batch). No effect on fp32 models.
+ */
+export const ACTIVATION_QUANT = ['per-row', 'per-tensor'] as const;
+export type ActivationQuant = (typeof ACTIVATION_QUANT)[number];
 
 let notice: (message: string) => void = () => {};
 
@@ -40,9 +49,20 @@ async function cacheProblem(target: string): Promise<string | undefined> {
  * else `prepare(source bytes)` is written there atomically (tmp file + rename, so concurrent
  * preparers never expose a partial file), then its sha256. A damaged cached file (bit rot, a
  * truncated copy, a hand edit) is rebuilt once, with a notice. Put a version in `tag` and bump it
- * whenever `prepare` changes, so stale prepared models are never reused.
+ * whenever `prepare` changes, so stale prepared models are never reused. With `per-row` activations
+ * (the default) the prepared graph's DynamicQuantizeLinear nodes are rewritten per row afterwards
+ * (`.rowquant-v<N>` joins the tag).
  */
-export async function cachedPreparation(srcOnnxPath: string, cacheDir: string, tag: string, prepare: (src: Uint8Array) => Uint8Array): Promise<string> {
+export async function cachedPreparation(
+  srcOnnxPath: string,
+  cacheDir: string,
+  baseTag: string,
+  basePrepare: (src: Uint8Array) => Uint8Array,
+  activations: ActivationQuant = 'per-row',
+): Promise<string> {
+  const perRow = activations === 'per-row';
+  const tag = perRow ? `${baseTag}.rowquant-v${ROW_QUANT_VERSION}` : baseTag;
+  const prepare = perRow ? (src: Uint8Array) => rewriteForRowQuant(basePrepare(src), srcOnnxPath) : basePrepare;
   const src = await fsp.readFile(srcOnnxPath);
   const target = path.join(cacheDir, `${sha256(src)}.${tag}.onnx`);
   let exists = true;
@@ -61,4 +81,9 @@ export async function cachedPreparation(srcOnnxPath: string, cacheDir: string, t
   await writeAtomic(target, prepared);
   await writeAtomic(`${target}.sha256`, sha256(prepared) + '\n');
   return target;
+}
+
+/** The model as exported, with per-row activation quantization when it is int8 (the `full` scorer's file). */
+export function prepareRowQuantModel(srcOnnxPath: string, cacheDir: string): Promise<string> {
+  return cachedPreparation(srcOnnxPath, cacheDir, 'as-exported', (src) => src);
 }

@@ -1,0 +1,172 @@
+/**
+ * Per-row activation quantization for dynamically quantized int8 models.
+ *
+ * ONNX Runtime's dynamic quantization (`quantize_dynamic`) puts a `DynamicQuantizeLinear` before
+ * every quantized MatMul: ONE scale and zero point for the whole activation tensor, i.e. for the
+ * whole batch. A row's int8 logits then depend on the rows it is batched with (a long outlier
+ * sentence coarsens everybody's scale), so the same sentence can get another label alone than in
+ * a batch.
+ *
+ * This rewrite gives every row of the activation (every token: the last axis is the one the MatMul
+ * contracts) its own symmetric scale:
+ *
+ *   s   = max(|x|) over the last axis / 127               [..., 1] (a tiny floor for all-zero rows)
+ *   q   = round(x / s) + 128 as uint8                     QuantizeLinear per row of x as [rows, K]
+ *   y   = MatMulIntegerToFloat(q, W, 1, w_scale, 128, w_zero_point) = (q - 128)(W - w_zp) w_scale
+ *   out = y * s                                           the exported `Mul`, now by the row scale
+ *
+ * The integer products are exact and every other op works row by row, so a row's result no longer
+ * depends on its batch-mates: scored alone or in any batch, its logits are bit-identical. The
+ * values are symmetric int8 stored as uint8 with the constant zero point 128, and the weight scale
+ * stays a scalar inside MatMulIntegerToFloat (ONNX Runtime's com.microsoft kernel with packed
+ * weights): these keep ONNX Runtime on the same fast u8 x s8 GEMM it uses for the exported graph
+ * (a per-row scale inside that kernel, or a separate Cast and Mul, made scoring 1.4-6x slower).
+ *
+ * The pattern required (what `quantize_dynamic` writes): each DynamicQuantizeLinear's quantized
+ * output and zero point feed only MatMulInteger nodes (as A and A's zero point) whose B is a
+ * constant int8 tensor; each MatMulInteger's output is only Cast to float and multiplied by
+ * `scale * w_scale`. Anything else is refused with the node named. Models without
+ * DynamicQuantizeLinear (fp32) are returned unchanged.
+ */
+import { onnx } from 'onnx-proto';
+import { DT, Graph, IntLike, Node, constTensor, consumersOf, indexGraph, producerOf, intAttribute, modelLabel, nodeLabel, toNum, uniqueNamer } from './onnxGraph';
+
+/** Version of the rewrite, part of every cache tag that includes it. */
+export const ROW_QUANT_VERSION = 1;
+
+/** Smallest scale: an all-zero row quantizes to zeros instead of dividing by zero. */
+const MIN_SCALE = 1e-30;
+
+const floatScalar = (name: string, v: number): onnx.ITensorProto => ({ name, dataType: DT.FLOAT, dims: [], floatData: [v] });
+
+interface Quantizer {
+  node: Node;
+  /** `Mul(scale, w_scale)` nodes and, for each, the `Mul(float(y), product)` nodes reading its output. */
+  scaleMuls: { mul: Node; weightScale: string; outputs: Node[] }[];
+}
+
+/** The DynamicQuantizeLinear nodes of the graph, checked against the pattern above; throws naming the first that is not. */
+function quantizers(graph: Graph, label: string): Quantizer[] {
+  const idx = indexGraph(graph);
+  const out: Quantizer[] = [];
+  for (const n of idx.nodes) {
+    if (n.opType !== 'DynamicQuantizeLinear') continue;
+    const [q, s, z] = n.output ?? [];
+    const bad = (why: string) => new Error(`${label}: ${nodeLabel(n)} ${why}; per-row quantization needs the pattern quantize_dynamic writes`);
+    if ((graph.output ?? []).some((o) => [q, s, z].includes(o.name ?? ''))) throw bad('is a graph output');
+    for (const c of consumersOf(idx, q)) {
+      if (c.opType !== 'MatMulInteger' || c.input?.[0] !== q) throw bad(`feeds ${nodeLabel(c)} other than as MatMulInteger's A`);
+      const w = constTensor(idx, c.input?.[1] ?? '');
+      if (!w || w.dataType !== DT.INT8) throw bad(`feeds ${nodeLabel(c)} whose B is not a constant int8 tensor`);
+      if (c.input?.[2] !== z) throw bad(`feeds ${nodeLabel(c)} with another zero point`);
+    }
+    for (const c of consumersOf(idx, z)) if (c.opType !== 'MatMulInteger' || c.input?.[2] !== z) throw bad(`zero point feeds ${nodeLabel(c)}`);
+    const scaleMuls = consumersOf(idx, s).map((mul) => {
+      const other = (mul.input ?? []).find((t) => t !== s);
+      if (mul.opType !== 'Mul' || !other || !constTensor(idx, other)) throw bad(`scale feeds ${nodeLabel(mul)}, not a Mul by a constant weight scale`);
+      const outputs = consumersOf(idx, mul.output?.[0] ?? '');
+      for (const m of outputs) if (m.opType !== 'Mul') throw bad(`scale product feeds ${nodeLabel(m)}, not a Mul`);
+      return { mul, weightScale: other, outputs };
+    });
+    out.push({ node: n, scaleMuls });
+  }
+  return out;
+}
+
+/** Rewrites every DynamicQuantizeLinear into per-row symmetric int8 quantization (see the file comment). */
+export function rewriteForRowQuant(modelBytes: Uint8Array, name?: string): Uint8Array {
+  const model = onnx.ModelProto.decode(modelBytes);
+  const label = modelLabel(model, name);
+  const graph = model.graph;
+  if (!graph) throw new Error(`${label}: no graph`);
+  const found = quantizers(graph, label);
+  if (found.length === 0) return modelBytes;
+
+  const fresh = uniqueNamer(graph);
+  const c127 = fresh('row_quant/127');
+  const cMin = fresh('row_quant/min_scale');
+  const cOne = fresh('row_quant/1');
+  const cFlat = fresh('row_quant/flat');
+  const zp128 = fresh('row_quant/zero_point');
+  graph.initializer = [
+    ...(graph.initializer ?? []),
+    floatScalar(c127, 127),
+    floatScalar(cMin, MIN_SCALE),
+    floatScalar(cOne, 1),
+    { name: cFlat, dataType: DT.INT64, dims: [1], int64Data: [-1] },
+    { name: zp128, dataType: DT.UINT8, dims: [], rawData: Uint8Array.of(128) },
+  ];
+  // Reduce* take `axes` as an attribute up to opset 17, as an input from opset 18.
+  const opset = toNum((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as IntLike);
+  const axesInput: string[] = [];
+  const reduceAttrs = [intAttribute('keepdims', 1)];
+  if (opset >= 18) {
+    axesInput.push(fresh('row_quant/last_axis'));
+    graph.initializer.push({ name: axesInput[0], dataType: DT.INT64, dims: [1], int64Data: [-1] });
+  } else {
+    reduceAttrs.push({ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [-1] });
+  }
+
+  /** Nodes that replace a node (an empty list deletes it). */
+  const replace = new Map<Node, Node[]>();
+  const idx = indexGraph(graph);
+  for (const { node: d, scaleMuls } of found) {
+    const x = d.input![0];
+    const [q, s] = d.output!;
+    const base = `row_quant/${d.name || q}`;
+    const node = (opType: string, input: string[], attribute: onnx.IAttributeProto[] = [], output = fresh(`${base}/${opType}_out`), domain?: string): Node => ({
+      name: fresh(`${base}/${opType}`),
+      opType,
+      domain,
+      input,
+      output: [output],
+      attribute,
+    });
+    const out = (n: Node) => n.output![0];
+    // s = max(|x|) / 127 per row, as [..., 1] (for the output) and flat [rows] (for QuantizeLinear).
+    const mx = node('ReduceMax', [x, ...axesInput], reduceAttrs);
+    const mn = node('ReduceMin', [x, ...axesInput], reduceAttrs);
+    const neg = node('Neg', [out(mn)]);
+    const amax = node('Max', [out(mx), out(neg)]);
+    const raw = node('Div', [out(amax), c127]);
+    const scale = node('Max', [out(raw), cMin], [], s);
+    // q = round(x / s) + 128 per row: x as [rows, K], QuantizeLinear per axis 0 (one vectorized pass).
+    const rows = node('Flatten', [x], [intAttribute('axis', -1)]);
+    const flatScale = node('Reshape', [s, cFlat]);
+    const zps = node(
+      'ConstantOfShape',
+      [out(node('Shape', [out(flatScale)]))],
+      [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: DT.UINT8, dims: [1], rawData: Uint8Array.of(128) } }],
+    );
+    const shapeNode = node('Shape', [out(flatScale)]);
+    zps.input = [out(shapeNode)];
+    const quant = node('QuantizeLinear', [out(rows), out(flatScale), out(zps)], [intAttribute('axis', 0)]);
+    const xShape = node('Shape', [x]);
+    const qNode = node('Reshape', [out(quant), out(xShape)], [], q);
+    replace.set(d, [mx, mn, neg, amax, raw, scale, rows, flatScale, shapeNode, zps, quant, xShape, qNode]);
+    // MatMulInteger -> Cast -> Mul(s * w_scale) becomes MatMulIntegerToFloat(a_scale 1, w_scale) -> Mul(s):
+    // ONNX Runtime's kernel keeps its packed-weight GEMM with a scalar scale, and scales rows after.
+    for (const { mul, weightScale, outputs } of scaleMuls) {
+      replace.set(mul, []);
+      for (const m of outputs) {
+        const castOut = m.input!.find((t) => t !== mul.output![0])!;
+        const cast = producerOf(idx, castOut);
+        const mmi = cast?.opType === 'Cast' ? producerOf(idx, cast.input?.[0] ?? '') : undefined;
+        if (!cast || mmi?.opType !== 'MatMulInteger' || consumersOf(idx, castOut).length !== 1 || consumersOf(idx, mmi.output![0]).length !== 1) {
+          throw new Error(`${label}: ${nodeLabel(m)} does not scale a Cast of a MatMulInteger; per-row quantization needs the pattern quantize_dynamic writes`);
+        }
+        const [a, b, , bZero] = mmi.input!;
+        const toFloat = node('MatMulIntegerToFloat', [a, b, cOne, weightScale, zp128, bZero ?? ''], [], undefined, 'com.microsoft');
+        replace.set(cast, []);
+        replace.set(mmi, [toFloat]);
+        replace.set(m, [{ ...m, input: [out(toFloat), s] }]);
+      }
+    }
+  }
+  graph.node = (graph.node ?? []).flatMap((n) => replace.get(n) ?? [n]);
+  if (!(model.opsetImport ?? []).some((o) => o.domain === 'com.microsoft')) model.opsetImport = [...(model.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
+  // Recorded shapes downstream of the scales (scalars before) and quantized tensors (uint8 before)
+  // are stale; they are only hints, so drop them all and let the runtime infer.
+  graph.valueInfo = [];
+  return onnx.ModelProto.encode(model).finish();
+}
