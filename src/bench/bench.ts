@@ -6,7 +6,9 @@
  * Ours: the in-process mask-head scorer (threads = cores), the worker pool (cores × 1 thread,
  * tasks of 64 examples) and the `full` scorer (model as exported) as a reference. Each is warmed
  * up on a few batches, then timed over 2 passes; the best pass counts. Also: the machine's fp32
- * MatMul peak and the share of it our fp32 scorer reaches on necessary FLOPs (see flops.ts).
+ * MatMul and int8 MatMulInteger peaks and the share of each our scorer reaches on necessary
+ * operations (see flops.ts); int8 with activations quantized per row (the default) against per
+ * tensor (as exported), and how many sentences score differently alone than batched (int8.ts).
  * Then the causal rows (causal.ts): full recompute vs prefix reuse vs transformers.js
  * AutoModelForCausalLM on a search-shaped workload (8 candidates × min(n, 256) sentences);
  * `--no-causal` skips them.
@@ -16,84 +18,22 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { loadExamples } from '../data/load';
 import { Example } from '../data/tsv';
-import { loadModel } from '../model/load';
 import { DEFAULT_MODEL, Dtype, resolveModel } from '../model/modelFolder';
 import { PromptTokenizer } from '../model/tokenizer';
 import { PACKAGE_ROOT, BUNDLED_MODELS_DIR } from '../paths';
-import { buildRow, compileTemplate, encodeExample } from '../prompt/encode';
-import { parseTemplate } from '../prompt/template';
 import { buildVerbalizer } from '../prompt/verbalizer';
 import { writeJsonAtomic } from '../runner/atomic';
 import { packageVersions } from '../runner/versions';
 import { ScoringPool } from '../scoring/pool';
-import { scorePrompt } from '../scoring/scorer';
 import { judge } from '../scoring/metrics';
 import { ScoreTask } from '../scoring/workerProtocol';
 import { benchCausal, causalLines } from './causal';
-import { encoderShape, totalFlops } from './flops';
+import { encoderShape, totalFlops, weightMatmulFlops } from './flops';
+import { batchDependence } from './int8';
 import { measureMatmulPeak } from './matmulPeak';
+import { BATCH, InProcess, LABEL_WORDS, PASSES, TEMPLATE, Timed, benchInProcess, best, now, r2, since, timePasses } from './inProcess';
 
-const TEMPLATE = '{x} it was [MASK] .';
-const LABEL_WORDS = ['awful', 'wonderful'];
-const BATCH = 64;
-const WARMUP_ROWS = 2 * BATCH;
-const PASSES = 2;
 const DTYPES: Dtype[] = ['fp32', 'int8'];
-
-interface Timed {
-  sentencesPerSecond: number;
-  passSeconds: number[];
-}
-interface InProcess extends Timed {
-  predictions: number[];
-  labelLogits: number[];
-  ids: number[][];
-  encodeSeconds: number;
-}
-
-const now = () => process.hrtime.bigint();
-const since = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
-const best = (t: Timed) => Math.min(...t.passSeconds);
-const r2 = (x: number) => Math.round(x * 100) / 100;
-
-async function timePasses(n: number, pass: () => Promise<void>): Promise<Timed> {
-  const passSeconds: number[] = [];
-  for (let p = 0; p < PASSES; p++) {
-    const t0 = now();
-    await pass();
-    passSeconds.push(since(t0));
-  }
-  return { sentencesPerSecond: n / Math.min(...passSeconds), passSeconds };
-}
-
-/** One scorer in this process: loadModel → compileTemplate/encodeExample → scorePrompt. */
-async function benchInProcess(dtype: Dtype, scorer: 'mask-head' | 'full', examples: Example[], textColumn: string, threads: number): Promise<InProcess> {
-  const model = await loadModel({ dtype, scorer, threads });
-  try {
-    const labelIds = buildVerbalizer(
-      LABEL_WORDS.map((w) => [w]),
-      model.tokenizer,
-    ).ids;
-    const ct = compileTemplate(parseTemplate(TEMPLATE), model.tokenizer, textColumn, model.maxLength);
-    const t0 = now();
-    const encoded = examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
-    const encodeSeconds = since(t0);
-    await scorePrompt(model.backend, ct, encoded.slice(0, WARMUP_ROWS), {}, labelIds);
-    let last: Awaited<ReturnType<typeof scorePrompt>> | undefined;
-    const timed = await timePasses(examples.length, async () => {
-      last = await scorePrompt(model.backend, ct, encoded, {}, labelIds);
-    });
-    return {
-      ...timed,
-      predictions: last!.scores.map((s) => s.predicted),
-      labelLogits: last!.scores.flatMap((s) => s.labelScores),
-      ids: encoded.map((ex) => buildRow(ct, ex, {}).ids),
-      encodeSeconds,
-    };
-  } finally {
-    await model.dispose();
-  }
-}
 
 /** The worker pool as `promptsearch search` uses it: tasks of 64 examples, all in flight. */
 async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: number[][], workers: number): Promise<Timed & { predictions: number[] }> {
@@ -142,20 +82,26 @@ async function main(): Promise<number> {
   log(`${n} SST-2 test sentences, ${cores} cores, template '${TEMPLATE}', label words ${LABEL_WORDS.join('/')}`);
 
   // Measured at the start and again at the end; the better one counts (a busy moment only lowers it).
-  const peakRun = () => measureMatmulPeak({ threads: cores, size: 1024, runs: quick ? 4 : 10 });
-  log('fp32 MatMul peak');
+  const peakRun = (kind: 'fp32' | 'int8' = 'fp32') => measureMatmulPeak({ threads: cores, size: 1024, runs: quick ? 4 : 10, kind });
+  log('fp32 and int8 MatMul peaks');
   const peakStart = await peakRun();
+  const int8PeakStart = await peakRun('int8');
 
   const { benchTransformersJs } = await import('./transformersjs'); // devDependency: loaded only here
   const ours: Partial<Record<Dtype, InProcess>> = {};
   const full: Partial<Record<Dtype, InProcess>> = {};
   const pool: Partial<Record<Dtype, Timed & { predictions: number[] }>> = {};
   const tjs: Partial<Record<Dtype, Awaited<ReturnType<typeof benchTransformersJs>>>> = {};
+  let perTensor: InProcess | undefined;
   for (const dtype of DTYPES) {
     log(`${dtype}: ours (in-process mask-head)`);
     ours[dtype] = await benchInProcess(dtype, 'mask-head', examples, data.textColumn, cores);
     log(`${dtype}: ours (pool ${cores}×1)`);
     pool[dtype] = await benchPool(dtype, examples, data.textColumn, labelIds, cores);
+    if (dtype === 'int8') {
+      log('int8: ours (in-process mask-head, per-tensor activations as exported)');
+      perTensor = await benchInProcess(dtype, 'mask-head', examples, data.textColumn, cores, 'per-tensor');
+    }
     log(`${dtype}: ours (full)`);
     full[dtype] = await benchInProcess(dtype, 'full', examples, data.textColumn, cores);
     log(`${dtype}: transformers.js`);
@@ -176,13 +122,23 @@ async function main(): Promise<number> {
     ? undefined
     : await benchCausal({ examples: examples.slice(0, 256), textColumn: data.textColumn, threads: cores, passes: PASSES, warmupBatches: quick ? 1 : 2, log });
 
-  log('fp32 MatMul peak, again');
+  const dependenceRows = examples.slice(0, Math.min(n, 256));
+  log(`int8: each of ${dependenceRows.length} sentences alone vs batched, per-tensor and per-row activations`);
+  const dependence = [];
+  for (const a of ['per-tensor', 'per-row'] as const) dependence.push(await batchDependence(a, TEMPLATE, LABEL_WORDS, dependenceRows, data.textColumn, cores));
+
+  log('fp32 and int8 MatMul peaks, again');
   const peakEnd = await peakRun();
+  const int8PeakEnd = await peakRun('int8');
   const peak = peakEnd.gflops > peakStart.gflops ? peakEnd : peakStart;
+  const int8Peak = int8PeakEnd.gflops > int8PeakStart.gflops ? int8PeakEnd : int8PeakStart;
 
   const lengths = ours.fp32!.ids.map((r) => r.length);
   const necessary = totalFlops(encoderShape(folder.config), lengths);
   const oursGflops = necessary / best(ours.fp32!) / 1e9;
+  // int8: the weight matmuls run as integer GEMMs; their operations per second against the int8 peak.
+  const integerOps = weightMatmulFlops(encoderShape(folder.config), lengths);
+  const oursInt8Gops = integerOps / best(ours.int8!) / 1e9;
   const agreement = Object.fromEntries(
     DTYPES.map((d) => {
       const o = ours[d]!;
@@ -196,7 +152,7 @@ async function main(): Promise<number> {
           inputIdsIdentical: o.ids.filter((ids, i) => ids.length === t.ids[i].length && ids.every((x, j) => x === t.ids[i][j])).length,
           poolVsOurs: sameCount(pool[d]!.predictions, o.predictions),
           fullVsOurs: sameCount(full[d]!.predictions, o.predictions),
-          // The model as exported, batched our way: separates batching effects from the mask-head rewrite.
+          // The full graph (int8: with per-row activations), batched our way: separates batching effects from the mask-head rewrite.
           fullVsTransformersjs: { identical: sameCount(full[d]!.predictions, t.predictions), maxAbsLogitDiff: maxAbsDiff(full[d]!.labelLogits, t.labelLogits) },
           accuracy: {
             ours:
@@ -240,6 +196,34 @@ async function main(): Promise<number> {
     peakMatmul: { ...peak, gflops: r2(peak.gflops), medianGflops: r2(peak.medianGflops), startGflops: r2(peakStart.gflops), endGflops: r2(peakEnd.gflops) },
     oursGflops: r2(oursGflops),
     peakShare: Math.round((oursGflops / peak.gflops) * 1000) / 1000,
+    int8: {
+      perTensor: r2(perTensor!.sentencesPerSecond),
+      perRow: r2(ours.int8!.sentencesPerSecond),
+      perRowVsPerTensor: r2(ours.int8!.sentencesPerSecond / perTensor!.sentencesPerSecond),
+      accuracy: {
+        perTensor:
+          sameCount(
+            perTensor!.predictions,
+            examples.map((e) => e.label),
+          ) / n,
+        perRow:
+          sameCount(
+            ours.int8!.predictions,
+            examples.map((e) => e.label),
+          ) / n,
+        fp32:
+          sameCount(
+            ours.fp32!.predictions,
+            examples.map((e) => e.label),
+          ) / n,
+      },
+      batchDependence: dependence,
+      peakGops: r2(int8Peak.gflops),
+      peakMatmul: { ...int8Peak, gflops: r2(int8Peak.gflops), medianGflops: r2(int8Peak.medianGflops), startGflops: r2(int8PeakStart.gflops), endGflops: r2(int8PeakEnd.gflops) },
+      oursGops: r2(oursInt8Gops),
+      peakShare: Math.round((oursInt8Gops / int8Peak.gflops) * 1000) / 1000,
+      integerOps,
+    },
     transformersjsGflops: r2(necessary / best(tjs.fp32!) / 1e9),
     necessaryFlops: { total: necessary, realTokens: lengths.reduce((a, b) => a + b, 0), meanTokensPerSentence: r2(lengths.reduce((a, b) => a + b, 0) / n) },
     agreement,
@@ -265,6 +249,7 @@ async function main(): Promise<number> {
   for (const d of DTYPES) {
     const base = tjs[d]!.sentencesPerSecond;
     rows.push([`ours (in-process, ${cores} threads)`, d, ours[d]!.sentencesPerSecond, base]);
+    if (d === 'int8') rows.push([`ours in-process, per-tensor int8`, d, perTensor!.sentencesPerSecond, base]);
     rows.push([`ours (pool ${cores}×1, tasks of ${BATCH})`, d, pool[d]!.sentencesPerSecond, base]);
     rows.push(['ours full (reference)', d, full[d]!.sentencesPerSecond, base]);
     rows.push([`transformers.js ${tjs[d]!.version}`, d, base, base]);
@@ -275,6 +260,10 @@ async function main(): Promise<number> {
     '',
     `MatMul peak (fp32, ${peak.shape.join('×')}, ${cores} threads): ${peak.gflops.toFixed(1)} GFLOP/s (best of start ${peakStart.gflops.toFixed(1)} / end ${peakEnd.gflops.toFixed(1)})`,
     `ours fp32 on necessary FLOPs: ${oursGflops.toFixed(1)} GFLOP/s = ${(100 * result.peakShare).toFixed(1)}% of peak (transformers.js fp32: ${result.transformersjsGflops} GFLOP/s)`,
+    `MatMulInteger peak (u8×s8, ${int8Peak.shape.join('×')}, ${cores} threads): ${int8Peak.gflops.toFixed(1)} GOP/s (best of start ${int8PeakStart.gflops.toFixed(1)} / end ${int8PeakEnd.gflops.toFixed(1)})`,
+    `ours int8 on the weight matmuls' integer ops: ${oursInt8Gops.toFixed(1)} GOP/s = ${(100 * result.int8.peakShare).toFixed(1)}% of the int8 peak`,
+    `int8 activations per row vs per tensor (as exported): ${result.int8.perRowVsPerTensor}× the speed; accuracy on these ${n}: per-row ${result.int8.accuracy.perRow.toFixed(4)}, per-tensor ${result.int8.accuracy.perTensor.toFixed(4)}, fp32 ${result.int8.accuracy.fp32.toFixed(4)}`,
+    ...dependence.map((b) => `int8 ${b.activations}: ${b.differAlone}/${b.n} sentences score differently alone than batched (${b.labelChanges} change label)`),
     ...DTYPES.map((d) => {
       const a = agreement[d] as {
         identical: number;

@@ -48,3 +48,13 @@ export function sentenceFlops(s: EncoderShape, tokens: number): number {
 export function totalFlops(s: EncoderShape, lengths: number[]): number {
   return lengths.reduce((sum, n) => sum + sentenceFlops(s, n), 0);
 }
+
+/**
+ * The weight-matmul FLOPs alone over sentences of the given real-token lengths: what an int8
+ * model runs as integer GEMMs (attention scores and context stay fp32). 2 × (4·H² + 2·H·I) per
+ * token per layer.
+ */
+export function weightMatmulFlops(s: EncoderShape, lengths: number[]): number {
+  const tokens = lengths.reduce((a, b) => a + b, 0);
+  return 2 * encoderMatmulParams(s) * tokens;
+}

@@ -1,0 +1,81 @@
+/**
+ * The in-process scorer timed the way `npm run bench` times it (also the reference rate of
+ * `npm run bench:search`): SST-2 test sentences through `{x} it was [MASK] .` with awful/wonderful,
+ * warmed up on a few batches, then 2 timed passes; the best pass counts.
+ */
+import { Example } from '../data/tsv';
+import { ActivationQuant } from '../model/graph/preparedCache';
+import { loadModel } from '../model/load';
+import { Dtype } from '../model/modelFolder';
+import { buildRow, compileTemplate, encodeExample } from '../prompt/encode';
+import { parseTemplate } from '../prompt/template';
+import { buildVerbalizer } from '../prompt/verbalizer';
+import { scorePrompt } from '../scoring/scorer';
+
+export const TEMPLATE = '{x} it was [MASK] .';
+export const LABEL_WORDS = ['awful', 'wonderful'];
+export const BATCH = 64;
+const WARMUP_ROWS = 2 * BATCH;
+export const PASSES = 2;
+
+export interface Timed {
+  sentencesPerSecond: number;
+  passSeconds: number[];
+}
+export interface InProcess extends Timed {
+  predictions: number[];
+  labelLogits: number[];
+  ids: number[][];
+  encodeSeconds: number;
+}
+
+export const now = () => process.hrtime.bigint();
+export const since = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+export const best = (t: Timed) => Math.min(...t.passSeconds);
+export const r2 = (x: number) => Math.round(x * 100) / 100;
+
+export async function timePasses(n: number, pass: () => Promise<void>): Promise<Timed> {
+  const passSeconds: number[] = [];
+  for (let p = 0; p < PASSES; p++) {
+    const t0 = now();
+    await pass();
+    passSeconds.push(since(t0));
+  }
+  return { sentencesPerSecond: n / Math.min(...passSeconds), passSeconds };
+}
+
+/** One scorer in this process: loadModel → compileTemplate/encodeExample → scorePrompt. */
+export async function benchInProcess(
+  dtype: Dtype,
+  scorer: 'mask-head' | 'full',
+  examples: Example[],
+  textColumn: string,
+  threads: number,
+  activations: ActivationQuant = 'per-row',
+): Promise<InProcess> {
+  const model = await loadModel({ dtype, scorer, threads, activations });
+  try {
+    const labelIds = buildVerbalizer(
+      LABEL_WORDS.map((w) => [w]),
+      model.tokenizer,
+    ).ids;
+    const ct = compileTemplate(parseTemplate(TEMPLATE), model.tokenizer, textColumn, model.maxLength);
+    const t0 = now();
+    const encoded = examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
+    const encodeSeconds = since(t0);
+    await scorePrompt(model.backend, ct, encoded.slice(0, WARMUP_ROWS), {}, labelIds);
+    let last: Awaited<ReturnType<typeof scorePrompt>> | undefined;
+    const timed = await timePasses(examples.length, async () => {
+      last = await scorePrompt(model.backend, ct, encoded, {}, labelIds);
+    });
+    return {
+      ...timed,
+      predictions: last!.scores.map((s) => s.predicted),
+      labelLogits: last!.scores.flatMap((s) => s.labelScores),
+      ids: encoded.map((ex) => buildRow(ct, ex, {}).ids),
+      encodeSeconds,
+    };
+  } finally {
+    await model.dispose();
+  }
+}
