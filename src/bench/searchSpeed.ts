@@ -6,6 +6,11 @@
  *
  * With a causal model (`--config searches/sst2-causal.json`) there is a third row: the mask-head
  * scorer with prefix reuse (the default), against the same scorer recomputing whole rows.
+ *
+ * `--vs-scorer` runs only the default scorer and compares the search's wall time with its
+ * evaluations at the in-process scorer's rate (measured first, in the same run), with the
+ * breakdown: start-up until the first progress line, the search, dev selection + test + report.
+ *   npm run bench:search -- --config searches/sst2-beam.json --dtype int8 --budget 50000 --vs-scorer
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -15,6 +20,15 @@ import { resolveModel } from '../model/modelFolder';
 import { readConfig, validateConfig } from '../runner/config';
 import { runSearch } from '../runner/run';
 import { PACKAGE_ROOT } from '../paths';
+import { loadExamples } from '../data/load';
+import { Dtype } from '../model/modelFolder';
+import { benchInProcess } from './inProcess';
+
+/** Sentences/s of the in-process mask-head scorer on 512 SST-2 test sentences (npm run bench's measurement). */
+async function inProcessRate(dtype: Dtype): Promise<number> {
+  const data = loadExamples({ task: 'sst-2' }, 'test');
+  return (await benchInProcess(dtype, 'mask-head', data.examples.slice(0, 512), data.textColumn, os.availableParallelism?.() ?? os.cpus().length)).sentencesPerSecond;
+}
 
 function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,8 +38,9 @@ function flag(name: string, dflt: string): string {
 /**
  * Train evaluations per second between the first and the last progress line: the search itself,
  * without building the candidate pools, dev selection and the test score (the same for every scorer).
+ * `setupSeconds`: until the first progress line (start-up, candidate pools, the first batch).
  */
-function searchPhaseRate(runDir: string): { evaluationsPerSecond: number; seconds: number } {
+function searchPhaseRate(runDir: string): { evaluationsPerSecond: number; seconds: number; setupSeconds: number; lastSeconds: number } {
   const lines = fs
     .readFileSync(path.join(runDir, 'progress.jsonl'), 'utf8')
     .trim()
@@ -35,7 +50,7 @@ function searchPhaseRate(runDir: string): { evaluationsPerSecond: number; second
   const first = lines[0];
   const last = lines[lines.length - 1];
   const seconds = last.seconds - first.seconds;
-  return { evaluationsPerSecond: seconds > 0 ? (last.evaluations - first.evaluations) / seconds : NaN, seconds };
+  return { evaluationsPerSecond: seconds > 0 ? (last.evaluations - first.evaluations) / seconds : NaN, seconds, setupSeconds: first.seconds, lastSeconds: last.seconds };
 }
 
 async function main(): Promise<void> {
@@ -44,16 +59,21 @@ async function main(): Promise<void> {
   const dtype = flag('dtype', 'fp32');
   const base = readConfig(configFile);
   const causal = resolveModel(base.model as string | undefined, dtype as 'fp32' | 'int8').kind === 'causal';
-  const variants = [
+  // --vs-scorer: only the default scorer, against the in-process scorer's rate measured here first.
+  const vsScorer = process.argv.includes('--vs-scorer');
+  const scorerRate = vsScorer ? await inProcessRate(dtype as Dtype) : undefined;
+  if (scorerRate) process.stdout.write(`in-process mask-head scorer (${dtype}, ${os.cpus().length} threads, SST-2 test): ${scorerRate.toFixed(0)} sentences/s\n`);
+  const all = [
     { label: 'full', scorer: 'full' as const, prefixReuse: false },
     { label: causal ? 'mask-head (whole rows)' : 'mask-head', scorer: 'mask-head' as const, prefixReuse: false },
     ...(causal ? [{ label: 'prefix-reuse', scorer: 'mask-head' as const, prefixReuse: true }] : []),
   ];
+  const variants = vsScorer ? all.slice(causal ? 2 : 1) : all;
   const rows: {
     scorer: string;
     seconds: number;
     evaluationsPerSecond: number;
-    searchPhase: { evaluationsPerSecond: number; seconds: number };
+    searchPhase: { evaluationsPerSecond: number; seconds: number; setupSeconds: number; lastSeconds: number };
     testAccuracy: number | null;
     prompt: string;
     evaluations: number;
@@ -79,6 +99,40 @@ async function main(): Promise<void> {
     );
   }
   const last = rows[rows.length - 1];
+  const breakdown = rows.map((r) => ({
+    scorer: r.scorer,
+    setupSeconds: r.searchPhase.setupSeconds,
+    searchSeconds: r.searchPhase.seconds,
+    afterSearchSeconds: r.seconds - r.searchPhase.lastSeconds,
+  }));
+  for (const b of breakdown) {
+    process.stdout.write(
+      `${b.scorer}: setup until the first progress line ${b.setupSeconds.toFixed(1)} s, search ${b.searchSeconds.toFixed(1)} s, dev selection + test + report ${b.afterSearchSeconds.toFixed(1)} s\n`,
+    );
+  }
+  const target = scorerRate
+    ? { scorerRate, scoringSeconds: last.evaluations / scorerRate, wallOverScoring: last.seconds / (last.evaluations / scorerRate), targetSeconds: 1.15 * (last.evaluations / scorerRate) + 3 }
+    : undefined;
+  if (target) {
+    process.stdout.write(
+      `wall ${last.seconds.toFixed(1)} s = ${target.wallOverScoring.toFixed(2)}× the ${last.evaluations.toLocaleString('en-US')} evaluations at the in-process rate (${target.scoringSeconds.toFixed(1)} s); target 1.15× + 3 s = ${target.targetSeconds.toFixed(1)} s: ${last.seconds <= target.targetSeconds ? 'met' : 'missed'}\n`,
+    );
+  }
+  if (vsScorer) {
+    writeJsonAtomic(path.join('results', 'bench', 'search-vs-scorer-latest.json'), {
+      config: configFile,
+      budget,
+      dtype,
+      rows,
+      breakdown,
+      target,
+      cpu: os.cpus()[0]?.model,
+      cores: os.cpus().length,
+      loadavg: os.loadavg(),
+      date: new Date().toISOString(),
+    });
+    return;
+  }
   const speedup = rows[0].seconds / last.seconds;
   const phaseSpeedup = last.searchPhase.evaluationsPerSecond / rows[0].searchPhase.evaluationsPerSecond;
   const samePrompt = rows.every((r) => r.prompt === rows[0].prompt);
@@ -96,6 +150,7 @@ async function main(): Promise<void> {
     searchPhaseSpeedup: phaseSpeedup,
     ...(vsWhole !== undefined ? { speedupVsWholeRows: vsWhole } : {}),
     samePrompt,
+    breakdown,
     cpu: os.cpus()[0]?.model,
     cores: os.cpus().length,
     loadavg: os.loadavg(),
