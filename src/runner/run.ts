@@ -10,6 +10,7 @@ import { Template, parseTemplate } from '../prompt/template';
 import { buildVerbalizer, parseVerbalizerSpec } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
 import { ScoringPool } from '../scoring/pool';
+import { WorkerInit } from '../scoring/workerProtocol';
 import { DEFAULT_LABEL_TOP_K, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
 import { tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
@@ -151,55 +152,50 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const saved = opts.resume ? run.readSpace<SlotGroup>() : undefined;
   const recorded = saved ? run.readLines<CandidateLine>('candidates') : undefined;
   log(`${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
-  if (saved) {
-    space = { groups: saved.groups };
-    replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));
-    log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
-  } else {
-    space = await buildSpace(config, folder.onnxPath, tokenizer, template, train, fixedVerbalizer?.ids, searchLabels, numLabels);
-    run.writeConfig(config, resolved);
-    run.startLines('candidates');
-    run.startLines('progress');
-    run.writeSpace(space.groups);
-  }
-  if (folder.kind === 'causal' && config.scorer === 'mask-head' && config.prefixReuse !== false) {
-    log(
-      template.parts.findIndex((p) => p.kind === 'slot') < template.parts.map((p) => p.kind).lastIndexOf('input')
-        ? 'causal model: a slot comes before the input, so every candidate is scored on whole rows (no prefix reuse)'
-        : "causal model: each example's prefix is computed once and reused for every candidate",
-    );
-  }
-  // Searched label words: no word may serve twice (within a label or across labels).
-  if (searchLabels)
-    space.isValid = (c) => {
-      const words = labelTokens(c, template, numLabels).flat();
-      return new Set(words).size === words.length;
-    };
-  run.writeState({ status: 'running', seconds: before });
-  const elapsed = () => before + (Date.now() - t0) / 1000;
-
   // Train in a seeded, label-stratified order: racing's slices then hold every class.
   const trainExamples = stratifiedOrder(
     train.examples.map((e) => e.label),
     config.randomSeed ?? config.seed,
   ).map((i) => train.examples[i]);
   const calibExamples = contentFreeExamples(Object.keys(train.examples[0]?.fields ?? {}), tokenizer.token(tokenizer.special.mask));
+  // The workers start (model preparation, sessions, tokenization) while the candidate pools are
+  // built below: the two do not depend on each other, and the start-up is a few seconds of wall time.
+  const poolReady = startPool(config, folder.dir, train.textColumn, { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) });
+  poolReady.catch(() => {}); // handled below; a failure must not surface as an unhandled rejection meanwhile
+  let pool: ScoringPool;
+  try {
+    if (saved) {
+      space = { groups: saved.groups };
+      replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));
+      log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
+    } else {
+      space = await buildSpace(config, folder.onnxPath, tokenizer, template, train, fixedVerbalizer?.ids, searchLabels, numLabels);
+      run.writeConfig(config, resolved);
+      run.startLines('candidates');
+      run.startLines('progress');
+      run.writeSpace(space.groups);
+    }
+    if (folder.kind === 'causal' && config.scorer === 'mask-head' && config.prefixReuse !== false) {
+      log(
+        template.parts.findIndex((p) => p.kind === 'slot') < template.parts.map((p) => p.kind).lastIndexOf('input')
+          ? 'causal model: a slot comes before the input, so every candidate is scored on whole rows (no prefix reuse)'
+          : "causal model: each example's prefix is computed once and reused for every candidate",
+      );
+    }
+    // Searched label words: no word may serve twice (within a label or across labels).
+    if (searchLabels)
+      space.isValid = (c) => {
+        const words = labelTokens(c, template, numLabels).flat();
+        return new Set(words).size === words.length;
+      };
+    pool = await poolReady;
+  } catch (e) {
+    await (await poolReady.catch(() => undefined))?.close();
+    throw e;
+  }
+  run.writeState({ status: 'running', seconds: before });
+  const elapsed = () => before + (Date.now() - t0) / 1000;
   const decode = (c: Candidate) => decodeCandidate(c, template, numLabels, fixedVerbalizer?.ids, searchLabels);
-  // Prepare (and cache) the rewritten model here so its errors are user errors, not worker crashes.
-  await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: 1 })).dispose();
-  const pool = await ScoringPool.start(
-    {
-      model: folder.dir,
-      dtype: config.dtype,
-      scorer: config.scorer,
-      prefixReuse: config.prefixReuse,
-      template: config.template,
-      textColumn: train.textColumn,
-      splits: { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) },
-      batch: {},
-    },
-    { workers: config.workers, threadsPerWorker: config.threadsPerWorker },
-  );
 
   let scoredCount = 0;
   let best: ScoredCandidate | undefined;
@@ -303,6 +299,15 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   } finally {
     await pool.close();
   }
+}
+
+/** The scoring workers for a search; the model is prepared in this process first, so its errors are user errors, not worker crashes. */
+async function startPool(config: SearchConfig, modelDir: string, textColumn: string, splits: WorkerInit['splits']): Promise<ScoringPool> {
+  await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: 1 })).dispose();
+  return ScoringPool.start(
+    { model: modelDir, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, template: config.template, textColumn, splits, batch: {} },
+    { workers: config.workers, threadsPerWorker: config.threadsPerWorker },
+  );
 }
 
 /**
