@@ -36,8 +36,8 @@ import { BATCH, InProcess, LABEL_WORDS, PASSES, TEMPLATE, Timed, benchInProcess,
 const DTYPES: Dtype[] = ['fp32', 'int8'];
 
 /** The worker pool as `promptsearch search` uses it: tasks of 64 examples, all in flight. */
-async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: number[][], workers: number): Promise<Timed & { predictions: number[] }> {
-  const pool = await ScoringPool.start({ model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {} }, { workers, threadsPerWorker: 1 });
+async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: number[][], workers: number, threadsPerWorker = 1): Promise<Timed & { predictions: number[] }> {
+  const pool = await ScoringPool.start({ model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {} }, { workers, threadsPerWorker });
   try {
     const tasks: ScoreTask[] = [];
     for (let start = 0; start < examples.length; start += BATCH) tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
@@ -121,6 +121,14 @@ async function main(): Promise<number> {
   const causal = values['no-causal']
     ? undefined
     : await benchCausal({ examples: examples.slice(0, 256), textColumn: data.textColumn, threads: cores, passes: PASSES, warmupBatches: quick ? 1 : 2, log });
+
+  // Pool layouts for int8: 1..cores workers × 1 thread, and 1 worker × all cores.
+  const layouts = [...Array.from({ length: cores }, (_, i) => ({ workers: i + 1, threadsPerWorker: 1 })), ...(cores > 1 ? [{ workers: 1, threadsPerWorker: cores }] : [])];
+  const poolScaling = [];
+  for (const l of layouts) {
+    log(`int8: pool ${l.workers}×${l.threadsPerWorker}`);
+    poolScaling.push({ ...l, sentencesPerSecond: r2((await benchPool('int8', examples, data.textColumn, labelIds, l.workers, l.threadsPerWorker)).sentencesPerSecond) });
+  }
 
   const dependenceRows = examples.slice(0, Math.min(n, 256));
   log(`int8: each of ${dependenceRows.length} sentences alone vs batched, per-tensor and per-row activations`);
@@ -218,6 +226,7 @@ async function main(): Promise<number> {
           ) / n,
       },
       batchDependence: dependence,
+      poolScaling,
       peakGops: r2(int8Peak.gflops),
       peakMatmul: { ...int8Peak, gflops: r2(int8Peak.gflops), medianGflops: r2(int8Peak.medianGflops), startGflops: r2(int8PeakStart.gflops), endGflops: r2(int8PeakEnd.gflops) },
       oursGops: r2(oursInt8Gops),
@@ -263,6 +272,7 @@ async function main(): Promise<number> {
     `MatMulInteger peak (u8×s8, ${int8Peak.shape.join('×')}, ${cores} threads): ${int8Peak.gflops.toFixed(1)} GOP/s (best of start ${int8PeakStart.gflops.toFixed(1)} / end ${int8PeakEnd.gflops.toFixed(1)})`,
     `ours int8 on the weight matmuls' integer ops: ${oursInt8Gops.toFixed(1)} GOP/s = ${(100 * result.int8.peakShare).toFixed(1)}% of the int8 peak`,
     `int8 activations per row vs per tensor (as exported): ${result.int8.perRowVsPerTensor}× the speed; accuracy on these ${n}: per-row ${result.int8.accuracy.perRow.toFixed(4)}, per-tensor ${result.int8.accuracy.perTensor.toFixed(4)}, fp32 ${result.int8.accuracy.fp32.toFixed(4)}`,
+    `int8 pool scaling (sentences/s; in-process ${cores} threads ${ours.int8!.sentencesPerSecond.toFixed(1)}): ${poolScaling.map((p) => `${p.workers}×${p.threadsPerWorker} ${p.sentencesPerSecond.toFixed(1)}`).join(', ')}`,
     ...dependence.map((b) => `int8 ${b.activations}: ${b.differAlone}/${b.n} sentences score differently alone than batched (${b.labelChanges} change label)`),
     ...DTYPES.map((d) => {
       const a = agreement[d] as {
