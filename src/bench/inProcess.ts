@@ -10,7 +10,7 @@ import { Dtype } from '../model/modelFolder';
 import { buildRow, compileTemplate, encodeExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
 import { buildVerbalizer } from '../prompt/verbalizer';
-import { scorePrompt } from '../scoring/scorer';
+import { labelLogitsForRows, scorePrompt } from '../scoring/scorer';
 
 export const TEMPLATE = '{x} it was [MASK] .';
 export const LABEL_WORDS = ['awful', 'wonderful'];
@@ -68,11 +68,14 @@ export async function benchInProcess(
     const timed = await timePasses(examples.length, async () => {
       last = await scorePrompt(model.backend, ct, encoded, {}, labelIds);
     });
+    // Raw label-word logits (not the log-probabilities the scorer decides on), to compare with transformers.js.
+    const rows = encoded.map((ex) => buildRow(ct, ex, {}));
+    const labelLogits = Array.from(await labelLogitsForRows(model.backend, rows, labelIds.flat()));
     return {
       ...timed,
       predictions: last!.scores.map((s) => s.predicted),
-      labelLogits: last!.scores.flatMap((s) => s.labelScores),
-      ids: encoded.map((ex) => buildRow(ct, ex, {}).ids),
+      labelLogits,
+      ids: rows.map((r) => r.ids),
       encodeSeconds,
     };
   } finally {
