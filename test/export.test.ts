@@ -111,6 +111,20 @@ describe('export and predict', () => {
     expect(preds).toHaveLength(1);
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0][0]).toMatch(/found with model bert-mini-imdb-uncased \(int8\).*differs: onnx sha256 .*will not match/);
+    expect(loaded.warnings).toEqual([]);
+  });
+
+  test('another model without a warn callback: the warning is kept on the loaded prompt, nothing is written to stderr', async () => {
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const loaded = await loadPrompt(promptPath, { dtype: 'fp32', threads: 1 });
+      await loaded.dispose();
+      expect(loaded.warnings).toHaveLength(1);
+      expect(loaded.warnings[0]).toMatch(/found with model bert-mini-imdb-uncased \(int8\)/);
+      expect(write).not.toHaveBeenCalled();
+    } finally {
+      write.mockRestore();
+    }
   });
 
   test('a prompt file of another schema version: exit 2, one line', () => {

@@ -27,8 +27,9 @@ export interface LoadPromptOptions {
   /** Default: the scorer the search used. Not used by soft prompts (they need the inputs-embeds scorer). */
   scorer?: 'mask-head' | 'full';
   /**
-   * Receives the one warning about a model that is not the one the prompt was found with. For a
-   * soft prompt another onnx file is an error instead: its vectors belong to one model.
+   * Receives the one warning about a model that is not the one the prompt was found with (default:
+   * kept in `LoadedPrompt.warnings`; the library never writes to the terminal). For a soft prompt
+   * another onnx file is an error instead: its vectors belong to one model.
    */
   warn?: (message: string) => void;
   /**
@@ -43,6 +44,8 @@ export interface LoadedPrompt {
   readonly labels: PromptLabel[];
   /** The model folder actually loaded. */
   readonly modelDir: string;
+  /** Warnings while loading (a model other than the prompt's) when no `warn` callback was given. */
+  readonly warnings: string[];
   /**
    * One prediction per input, in the Hugging Face pipeline shape: `{text, label, score, labelId,
    * scores: [{label, score}...]}` (label names; scores are softmax probabilities, best first;
@@ -52,14 +55,13 @@ export interface LoadedPrompt {
   dispose(): Promise<void>;
 }
 
-const defaultWarn = (message: string) => process.stderr.write(`promptsearch: warning: ${message}\n`);
-
 /**
  * Loads the prompt's model and returns a classifier applying the stored slot and label ids; for a
  * soft prompt (`soft` in the file), the slot tokens' embeddings are replaced by its vectors.
  */
 export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOptions = {}): Promise<LoadedPrompt> {
   const prompt = typeof file === 'string' ? readPromptFile(file) : validatePromptFile(file, '(prompt object)');
+  const warnings: string[] = [];
   const model = prompt.soft
     ? await loadSoftModel(prompt, opts)
     : await loadModel({
@@ -72,8 +74,8 @@ export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOpti
     checkIds(prompt, model);
     if (!opts.force) checkTokenizer(prompt, model);
     const mismatch = modelMismatch(prompt, model);
-    if (mismatch) (opts.warn ?? defaultWarn)(mismatch);
-    return classifier(prompt, model);
+    if (mismatch) (opts.warn ?? ((m: string) => warnings.push(m)))(mismatch);
+    return classifier(prompt, model, warnings);
   } catch (e) {
     await model.dispose();
     throw e;
@@ -113,7 +115,7 @@ async function loadSoftModel(prompt: PromptFile, opts: LoadPromptOptions): Promi
   return { folder, tokenizer, backend, maxLength, dispose: () => backend.dispose() };
 }
 
-function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
+function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]): LoadedPrompt {
   // Inputs are keyed by field name, so `{x}` reads the field `x` whatever the run's column was.
   const ct = compileTemplate(parseTemplate(prompt.template), model.tokenizer, 'x', model.maxLength);
   // One member, or the ensemble's: each applied with its own slots, label words and offsets.
@@ -127,6 +129,7 @@ function classifier(prompt: PromptFile, model: LoadedModel): LoadedPrompt {
     prompt,
     labels: prompt.labels,
     modelDir: model.folder.dir,
+    warnings,
     async classify(inputs, opts = {}) {
       if (disposed) throw new Error('classify() after dispose()');
       const examples = inputs.map((x) => encodeInput(ct, model, x));

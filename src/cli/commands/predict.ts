@@ -55,7 +55,13 @@ export async function handler(argv: Args): Promise<void> {
   if (argv['top-k'] !== undefined && (!Number.isInteger(argv['top-k']) || argv['top-k'] < 1)) throw new UserError(`--top-k ${argv['top-k']}: expected a positive integer`);
   const input = argv.data ? readFileInputs(readTable(argv.data, argv['data-format']), prompt, argv['text-column'], argv['label-column']) : linesToInputs(await readStdin(), prompt);
   if (input.rows.length === 0) throw new UserError(`${input.origin}: no input to classify`);
-  const loaded = await loadPrompt(prompt, { model: argv.model, dtype: argv.dtype as Dtype | undefined, threads: argv.threads, force: argv.force });
+  const loaded = await loadPrompt(prompt, {
+    model: argv.model,
+    dtype: argv.dtype as Dtype | undefined,
+    threads: argv.threads,
+    force: argv.force,
+    warn: (message) => process.stderr.write(`promptsearch: warning: ${message}\n`),
+  });
   let predictions: Prediction[];
   try {
     predictions = await loaded.classify(input.rows, { topK: argv['top-k'] });
