@@ -32,6 +32,7 @@ import { ScoreTask } from '../scoring/workerProtocol';
 import { benchCausal, causalLines } from './causal';
 import { encoderShape, totalFlops } from './flops';
 import { measureMatmulPeak } from './matmulPeak';
+import { WordIds } from '../prompt/verbalizer';
 
 const TEMPLATE = '{x} it was [MASK] .';
 const LABEL_WORDS = ['awful', 'wonderful'];
@@ -96,7 +97,7 @@ async function benchInProcess(dtype: Dtype, scorer: 'mask-head' | 'full', exampl
 }
 
 /** The worker pool as `promptsearch search` uses it: tasks of 64 examples, all in flight. */
-async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: number[][], workers: number): Promise<Timed & { predictions: number[] }> {
+async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: WordIds[][], workers: number): Promise<Timed & { predictions: number[] }> {
   const pool = await ScoringPool.start({ model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {} }, { workers, threadsPerWorker: 1 });
   try {
     const tasks: ScoreTask[] = [];

@@ -47,7 +47,8 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
     const { prepareMaskHeadModel } = await import('./graph/maskHead');
     let prepared: string;
     try {
-      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir());
+      // Causal models also get the log-normaliser: multi-token label words sum log-probabilities.
+      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir(), { logSumExp: folder.kind === 'causal' });
     } catch (e) {
       throw new UserError(`${folder.onnxPath}: cannot prepare the mask-head scorer (${(e as Error).message}); --scorer full uses the model as exported`);
     }

@@ -70,6 +70,23 @@ export async function runLabelLogits(session: ort.InferenceSession, feeds: Recor
   return data;
 }
 
+/**
+ * Runs a mask-head model rewritten with `logSumExp`: label log-probabilities, `label_logits`
+ * minus each row's `label_logsumexp` [rows × labels].
+ */
+export async function runLabelLogProbs(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, path: string): Promise<Float32Array> {
+  if (!session.outputNames.includes('label_logsumexp'))
+    throw new UserError(`${path}: this scorer's graph gives no log-probabilities (no 'label_logsumexp' output), which multi-token label words need`);
+  const out = await session.run(feeds, ['label_logits', 'label_logsumexp']);
+  const data = Float32Array.from(out.label_logits.data as Float32Array);
+  const lse = out.label_logsumexp.data as Float32Array;
+  const k = data.length / lse.length;
+  for (let i = 0; i < data.length; i++) data[i] -= lse[Math.floor(i / k)];
+  out.label_logits.dispose();
+  out.label_logsumexp.dispose();
+  return data;
+}
+
 /** What every onnxruntime backend holds: the session (released by `dispose`), the length limit and the pad id. */
 export abstract class SessionBackend {
   protected constructor(
@@ -112,6 +129,27 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
     return res;
   }
 
+  /** Log-softmax over the vocabulary at each row's read position, of the label ids (computed in JS, float64 sums). */
+  async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
+    const { feeds: f, length } = tokenFeeds(this.session, rows, this.padId);
+    const out = await this.session.run(f, ['logits']);
+    const logits = out.logits;
+    const data = logits.data as Float32Array;
+    const vocab = logits.dims[2];
+    const res = new Float32Array(rows.length * labelIds.length);
+    rows.forEach((r, i) => {
+      const base = (i * length + r.maskPos) * vocab;
+      let max = -Infinity;
+      for (let v = 0; v < vocab; v++) max = Math.max(max, data[base + v]);
+      let sum = 0;
+      for (let v = 0; v < vocab; v++) sum += Math.exp(data[base + v] - max);
+      const lse = max + Math.log(sum);
+      labelIds.forEach((id, k) => (res[i * labelIds.length + k] = data[base + id] - lse));
+    });
+    logits.dispose();
+    return res;
+  }
+
   /**
    * Full-vocabulary logits at chosen positions: `result[r][k]` is the logit vector at
    * `positions[r][k]` of row r (copied out, so it outlives the output tensor). Used to propose
@@ -146,13 +184,22 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
 export class MaskHeadBackend extends SessionBackend implements MaskedLmBackend {
   readonly kind = 'mask-head';
 
+  private path = '';
+
   static async load(preparedPath: string, maxLength: number, padId: number, opts: SessionOptions = {}): Promise<MaskHeadBackend> {
     const session = await createSession(preparedPath, opts);
     checkInputs(session, preparedPath, [...TOKEN_INPUTS, 'mask_index', 'label_ids']);
-    return new MaskHeadBackend(session, maxLength, padId);
+    const b = new MaskHeadBackend(session, maxLength, padId);
+    b.path = preparedPath;
+    return b;
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
     return runLabelLogits(this.session, maskHeadFeeds(this.session, rows, this.padId, labelIds).feeds);
+  }
+
+  /** Causal models (prepared with `logSumExp`): label log-probabilities. */
+  async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
+    return runLabelLogProbs(this.session, maskHeadFeeds(this.session, rows, this.padId, labelIds).feeds, this.path);
   }
 }

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { EncodedRow } from '../prompt/encode';
 import { MaskedLmBackend } from './backend';
 import { ATTENTION_BIAS, MASKED_BIAS, pastKey, pastValue, POSITION_IDS, presentKey, presentValue } from './graph/causalPrefix';
-import { checkInputs, createSession, MaskHeadBackend, runLabelLogits, SessionOptions } from './onnxBackend';
+import { checkInputs, createSession, MaskHeadBackend, runLabelLogits, runLabelLogProbs, SessionOptions } from './onnxBackend';
 
 /** One example's cached prefix: per layer, keys and values [heads, length, headDim], contiguous. */
 interface PrefixKV {
@@ -48,6 +48,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     readonly maxLength: number,
     private readonly padId: number,
     private readonly cacheLimitBytes: number,
+    private readonly suffixPath: string,
   ) {}
 
   static async load(paths: { prefix: string; suffix: string; wholeMaskHead: string }, maxLength: number, padId: number, opts: SessionOptions & { cacheMb?: number } = {}): Promise<PrefixReuseBackend> {
@@ -57,7 +58,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     const layers = suffix.inputNames.filter((n) => n.startsWith('past_key_')).length;
     checkInputs(suffix, paths.suffix, [POSITION_IDS, ATTENTION_BIAS, 'mask_index', 'label_ids', ...Array.from({ length: layers }, (_, l) => pastValue(l))], 'the suffix model');
     const mb = opts.cacheMb ?? (Number(process.env.PROMPTSEARCH_PREFIX_CACHE_MB) || DEFAULT_PREFIX_CACHE_MB);
-    return new PrefixReuseBackend(prefix, suffix, whole, layers, maxLength, padId, mb * 1024 * 1024);
+    return new PrefixReuseBackend(prefix, suffix, whole, layers, maxLength, padId, mb * 1024 * 1024, paths.suffix);
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
@@ -66,7 +67,21 @@ export class PrefixReuseBackend implements MaskedLmBackend {
       return this.whole.labelLogits(rows, labelIds);
     }
     const kvs = await this.prefixes(rows);
-    return this.runSuffix(rows, kvs, labelIds);
+    return this.runSuffix(rows, kvs, labelIds, false);
+  }
+
+  /**
+   * Label log-probabilities (multi-token label words): the same split, reading the suffix graph's
+   * log-sum-exp too. A row continued by label-word tokens keeps its example's prefix, so every
+   * continuation of a candidate reuses the one cached prefix.
+   */
+  async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
+    if (rows.some((r) => r.prefixLength === undefined) || rows.every((r) => r.prefixLength === 0)) {
+      this.stats.fallbackRows += rows.length;
+      return this.whole.labelLogProbs(rows, labelIds);
+    }
+    const kvs = await this.prefixes(rows);
+    return this.runSuffix(rows, kvs, labelIds, true);
   }
 
   /** Cached prefixes of the rows, computing the missing ones in one right-padded batch. */
@@ -145,7 +160,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     return result;
   }
 
-  private async runSuffix(rows: EncodedRow[], kvs: PrefixKV[], labelIds: number[]): Promise<Float32Array> {
+  private async runSuffix(rows: EncodedRow[], kvs: PrefixKV[], labelIds: number[], logProbs: boolean): Promise<Float32Array> {
     const B = rows.length;
     const P = Math.max(...kvs.map((kv) => kv.length));
     const S = Math.max(...rows.map((r, i) => r.ids.length - kvs[i].length));
@@ -182,7 +197,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     };
     for (const [name, data] of this.pastFeeds(kvs, P)) feeds[name] = new ort.Tensor('float32', data, [B, heads, P, headDim]);
     this.stats.suffixRows += B;
-    return runLabelLogits(this.suffix, feeds);
+    return logProbs ? runLabelLogProbs(this.suffix, feeds, this.suffixPath) : runLabelLogits(this.suffix, feeds);
   }
 
   /**
