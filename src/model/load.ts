@@ -47,11 +47,21 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
     const { prepareMaskHeadModel } = await import('./graph/maskHead');
     let prepared: string;
     try {
-      // Causal models also get the log-normaliser: multi-token label words sum log-probabilities.
-      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir(), { logSumExp: folder.kind === 'causal' });
+      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir());
     } catch (e) {
       throw new UserError(`${folder.onnxPath}: cannot prepare the mask-head scorer (${(e as Error).message}); --scorer full uses the model as exported`);
     }
+    // Causal models: multi-token label words need log-probabilities, from graph variants with a
+    // log-sum-exp output, prepared and opened only when such a verbalizer is first scored (the
+    // one-token path keeps running the graphs above, unchanged).
+    const logProbGraph = (prepare: () => Promise<string>) => async () => {
+      try {
+        return await prepare();
+      } catch (e) {
+        throw new UserError(`${folder.onnxPath}: cannot prepare the log-probability scorer for multi-token label words (${(e as Error).message})`);
+      }
+    };
+    const wholeLogProbs = folder.kind === 'causal' ? logProbGraph(() => prepareMaskHeadModel(folder.onnxPath, cacheDir(), { logSumExp: true })) : undefined;
     if (folder.kind === 'causal' && opts.prefixReuse !== false) {
       const { prepareCausalPrefixModels } = await import('./graph/causalPrefix');
       const { PrefixReuseBackend } = await import('./prefixBackend');
@@ -61,9 +71,11 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
       } catch (e) {
         throw new UserError(`${folder.onnxPath}: cannot prepare prefix reuse for this causal model (${(e as Error).message}); --scorer full uses the model as exported`);
       }
-      backend = await PrefixReuseBackend.load({ ...parts, wholeMaskHead: prepared }, maxLength, tokenizer.special.pad, opts);
+      const { prepareCausalSuffixModel } = await import('./graph/causalPrefix');
+      const suffixLogProbs = logProbGraph(() => prepareCausalSuffixModel(folder.onnxPath, cacheDir(), { logSumExp: true }));
+      backend = await PrefixReuseBackend.load({ ...parts, wholeMaskHead: prepared, suffixLogProbs, wholeLogProbs }, maxLength, tokenizer.special.pad, opts);
     } else {
-      backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, opts);
+      backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, { ...opts, logProbs: wholeLogProbs });
     }
   } else {
     backend = await FullLogitsBackend.load(folder.onnxPath, maxLength, tokenizer.special.pad, opts);

@@ -74,9 +74,7 @@ export async function runLabelLogits(session: ort.InferenceSession, feeds: Recor
  * Runs a mask-head model rewritten with `logSumExp`: label log-probabilities, `label_logits`
  * minus each row's `label_logsumexp` [rows × labels].
  */
-export async function runLabelLogProbs(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, path: string): Promise<Float32Array> {
-  if (!session.outputNames.includes('label_logsumexp'))
-    throw new UserError(`${path}: this scorer's graph gives no log-probabilities (no 'label_logsumexp' output), which multi-token label words need`);
+export async function runLabelLogProbs(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
   const out = await session.run(feeds, ['label_logits', 'label_logsumexp']);
   const data = Float32Array.from(out.label_logits.data as Float32Array);
   const lse = out.label_logsumexp.data as Float32Array;
@@ -85,6 +83,36 @@ export async function runLabelLogProbs(session: ort.InferenceSession, feeds: Rec
   out.label_logits.dispose();
   out.label_logsumexp.dispose();
   return data;
+}
+
+/**
+ * A session opened on first use from a path prepared on first use (the log-probability graphs:
+ * only multi-token label words need them). `release` closes it if it was opened.
+ */
+export class LazySession {
+  private session?: Promise<ort.InferenceSession>;
+
+  constructor(
+    private readonly prepare: () => Promise<string>,
+    private readonly opts: SessionOptions,
+    private readonly inputs: string[],
+    private readonly what: string,
+  ) {}
+
+  get(): Promise<ort.InferenceSession> {
+    this.session ??= (async () => {
+      const path = await this.prepare();
+      const s = await createSession(path, this.opts);
+      checkInputs(s, path, this.inputs, this.what);
+      if (!s.outputNames.includes('label_logsumexp')) throw new UserError(`${path}: ${this.what} has no 'label_logsumexp' output`);
+      return s;
+    })();
+    return this.session;
+  }
+
+  async release(): Promise<void> {
+    if (this.session) await (await this.session.catch(() => undefined))?.release();
+  }
 }
 
 /** What every onnxruntime backend holds: the session (released by `dispose`), the length limit and the pad id. */
@@ -184,22 +212,31 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
 export class MaskHeadBackend extends SessionBackend implements MaskedLmBackend {
   readonly kind = 'mask-head';
 
-  private path = '';
+  /** The same rewrite with the log-sum-exp output (causal models: multi-token label words). */
+  private logProbSession?: LazySession;
 
-  static async load(preparedPath: string, maxLength: number, padId: number, opts: SessionOptions = {}): Promise<MaskHeadBackend> {
+  /** `opts.logProbs`: prepares the log-probability variant of the graph, on first use. */
+  static async load(preparedPath: string, maxLength: number, padId: number, opts: SessionOptions & { logProbs?: () => Promise<string> } = {}): Promise<MaskHeadBackend> {
     const session = await createSession(preparedPath, opts);
     checkInputs(session, preparedPath, [...TOKEN_INPUTS, 'mask_index', 'label_ids']);
     const b = new MaskHeadBackend(session, maxLength, padId);
-    b.path = preparedPath;
+    if (opts.logProbs) b.logProbSession = new LazySession(opts.logProbs, opts, [...TOKEN_INPUTS, 'mask_index', 'label_ids'], 'the log-probability mask-head model');
     return b;
+  }
+
+  async dispose(): Promise<void> {
+    await this.logProbSession?.release();
+    await super.dispose();
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
     return runLabelLogits(this.session, maskHeadFeeds(this.session, rows, this.padId, labelIds).feeds);
   }
 
-  /** Causal models (prepared with `logSumExp`): label log-probabilities. */
+  /** Causal models: label log-probabilities, through the graph variant with the log-sum-exp output. */
   async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
-    return runLabelLogProbs(this.session, maskHeadFeeds(this.session, rows, this.padId, labelIds).feeds, this.path);
+    if (!this.logProbSession) throw new UserError('multi-token label words need log-probabilities, which only a causal model gives');
+    const session = await this.logProbSession.get();
+    return runLabelLogProbs(session, maskHeadFeeds(session, rows, this.padId, labelIds).feeds);
   }
 }

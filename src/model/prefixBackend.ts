@@ -2,7 +2,8 @@ import * as ort from 'onnxruntime-node';
 import { EncodedRow } from '../prompt/encode';
 import { MaskedLmBackend } from './backend';
 import { ATTENTION_BIAS, MASKED_BIAS, pastKey, pastValue, POSITION_IDS, presentKey, presentValue } from './graph/causalPrefix';
-import { checkInputs, createSession, MaskHeadBackend, runLabelLogits, runLabelLogProbs, SessionOptions } from './onnxBackend';
+import { UserError } from '../errors';
+import { checkInputs, createSession, LazySession, MaskHeadBackend, runLabelLogits, runLabelLogProbs, SessionOptions } from './onnxBackend';
 
 /** One example's cached prefix: per layer, keys and values [heads, length, headDim], contiguous. */
 interface PrefixKV {
@@ -48,17 +49,30 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     readonly maxLength: number,
     private readonly padId: number,
     private readonly cacheLimitBytes: number,
-    private readonly suffixPath: string,
+    /** The suffix graph with the log-sum-exp output (multi-token label words), opened on first use. */
+    private readonly suffixLogProbs: LazySession,
   ) {}
 
-  static async load(paths: { prefix: string; suffix: string; wholeMaskHead: string }, maxLength: number, padId: number, opts: SessionOptions & { cacheMb?: number } = {}): Promise<PrefixReuseBackend> {
+  /**
+   * `paths.suffixLogProbs` / `paths.wholeLogProbs` prepare the graph variants with the log-sum-exp
+   * output (multi-token label words), called on first use only; without them such words are an error.
+   */
+  static async load(
+    paths: { prefix: string; suffix: string; wholeMaskHead: string; suffixLogProbs?: () => Promise<string>; wholeLogProbs?: () => Promise<string> },
+    maxLength: number,
+    padId: number,
+    opts: SessionOptions & { cacheMb?: number } = {},
+  ): Promise<PrefixReuseBackend> {
     const prefix = await createSession(paths.prefix, opts);
     const suffix = await createSession(paths.suffix, opts);
-    const whole = await MaskHeadBackend.load(paths.wholeMaskHead, maxLength, padId, opts);
+    const whole = await MaskHeadBackend.load(paths.wholeMaskHead, maxLength, padId, { ...opts, logProbs: paths.wholeLogProbs });
     const layers = suffix.inputNames.filter((n) => n.startsWith('past_key_')).length;
-    checkInputs(suffix, paths.suffix, [POSITION_IDS, ATTENTION_BIAS, 'mask_index', 'label_ids', ...Array.from({ length: layers }, (_, l) => pastValue(l))], 'the suffix model');
+    const suffixInputs = [POSITION_IDS, ATTENTION_BIAS, 'mask_index', 'label_ids', ...Array.from({ length: layers }, (_, l) => pastValue(l))];
+    checkInputs(suffix, paths.suffix, suffixInputs, 'the suffix model');
     const mb = opts.cacheMb ?? (Number(process.env.PROMPTSEARCH_PREFIX_CACHE_MB) || DEFAULT_PREFIX_CACHE_MB);
-    return new PrefixReuseBackend(prefix, suffix, whole, layers, maxLength, padId, mb * 1024 * 1024, paths.suffix);
+    const noLogProbs = () => Promise.reject(new UserError('multi-token label words need the log-probability suffix model, which this backend was loaded without'));
+    const suffixLogProbs = new LazySession(paths.suffixLogProbs ?? noLogProbs, opts, suffixInputs, 'the log-probability suffix model');
+    return new PrefixReuseBackend(prefix, suffix, whole, layers, maxLength, padId, mb * 1024 * 1024, suffixLogProbs);
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
@@ -197,7 +211,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     };
     for (const [name, data] of this.pastFeeds(kvs, P)) feeds[name] = new ort.Tensor('float32', data, [B, heads, P, headDim]);
     this.stats.suffixRows += B;
-    return logProbs ? runLabelLogProbs(this.suffix, feeds, this.suffixPath) : runLabelLogits(this.suffix, feeds);
+    return logProbs ? runLabelLogProbs(await this.suffixLogProbs.get(), feeds) : runLabelLogits(this.suffix, feeds);
   }
 
   /**
@@ -252,6 +266,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     this.clearCache();
     await this.prefix.release();
     await this.suffix.release();
+    await this.suffixLogProbs.release();
     await this.whole.dispose();
   }
 }
