@@ -161,6 +161,14 @@ describe('multi-token label words (gpt-mini-imdb, fp32)', () => {
     expect(r.examples.map((e) => e.predicted)).toEqual(judged.map((j) => j.predicted));
   });
 
+  test('a scorer without log-probabilities (the soft-prompt scorer) refuses multi-token words with a user error', async () => {
+    const { UserError } = await import('../src/errors');
+    const soft = { kind: 'soft-prompt', maxLength: 128, labelLogits: async () => new Float32Array(0), dispose: async () => undefined };
+    const call = wordLogProbsForRows(soft, [{ ids: [1, 2], maskPos: 1 }], [[3, 4]]);
+    await expect(call).rejects.toThrow(UserError);
+    await expect(call).rejects.toThrow(/multi-token label words need .* which the soft-prompt scorer does not give/);
+  });
+
   test('CLI: a label word that gives no ordinary token is one line, exit 2', () => {
     const r = spawnSync(process.execPath, [CLI, 'eval', '--model', GPT, '--task', 'sst-2', '--split', 'dev', '--template', '{x} It was [MASK]', '--verbalizer', 'awful,</s>'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
