@@ -65,8 +65,9 @@ describe('model kind and causal templates', () => {
     expect(r.stderr).toMatch(/^promptsearch: .*found 'indeed' after it/);
   });
 
-  test('a label word that is not one token after a space is a user error', () => {
-    expect(() => buildVerbalizer([['awful'], ['wonderfulness']], gptTokenizer())).toThrow(/'wonderfulness' is not a single token/);
+  test('a label word of several tokens is kept as its tokens; one that gives no ordinary token is a user error', () => {
+    expect(buildVerbalizer([['awful'], ['wonderfulness']], gptTokenizer()).ids).toEqual([[gptTokenizer().encode('awful', true)[0]], [gptTokenizer().encode('wonderfulness', true)]]);
+    expect(() => buildVerbalizer([['awful'], ['</s>']], gptTokenizer())).toThrow(/'<\/s>' is not a token after a space/);
   });
 });
 
@@ -77,7 +78,7 @@ describe('causal scoring', () => {
       const model = await loadModel({ model: GPT, dtype: 'fp32', scorer, threads: 1 });
       try {
         const ct = compileTemplate(parseTemplate('{x} It was [MASK]'), model.tokenizer, data.textColumn, model.maxLength);
-        const labelIds = buildVerbalizer([['awful'], ['wonderful']], model.tokenizer).ids.flat();
+        const labelIds = buildVerbalizer([['awful'], ['wonderful']], model.tokenizer).ids.flat() as number[];
         // 48 sentences of mixed lengths: batches of up to 16 rows, most of them padded.
         const rows = data.examples.slice(0, 48).map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), {}));
         expect(new Set(rows.map((r) => r.ids.length)).size).toBeGreaterThan(10);
@@ -117,7 +118,7 @@ describe('soft prompts on a causal model (inputs_embeds)', () => {
       const ct = compileTemplate(parseTemplate('{x} <A:2> [MASK]'), model.tokenizer, data.textColumn, model.maxLength);
       const slotIds = model.tokenizer.encode('It was', true);
       const rows = data.examples.slice(0, 32).map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), { A: slotIds }));
-      const labelIds = buildVerbalizer([['awful'], ['wonderful']], model.tokenizer).ids.flat();
+      const labelIds = buildVerbalizer([['awful'], ['wonderful']], model.tokenizer).ids.flat() as number[];
       soft.soft = Float32Array.from(slotIds.flatMap((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))));
       const got = await labelLogitsForRows(soft, rows, labelIds);
       const want = await labelLogitsForRows(model.backend, rows, labelIds);

@@ -35,7 +35,7 @@ describe('prefix reuse (gpt-mini-imdb)', () => {
   beforeAll(async () => {
     reuse = await loadModel({ model: GPT, dtype: 'fp32', threads: 1 });
     full = await loadModel({ model: GPT, dtype: 'fp32', scorer: 'full', threads: 1 });
-    labelIds = buildVerbalizer([['awful'], ['wonderful']], reuse.tokenizer).ids.flat();
+    labelIds = buildVerbalizer([['awful'], ['wonderful']], reuse.tokenizer).ids.flat() as number[];
   });
   afterAll(async () => {
     await reuse?.dispose();

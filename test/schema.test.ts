@@ -102,6 +102,11 @@ describe('prompt file schema', () => {
   const check = (edit: Record<string, unknown>) => () => validatePromptFile({ ...ok, ...edit }, 'p.json');
 
   test('a complete prompt object passes', () => expect(check({})).not.toThrow());
+  test("a causal model's multi-token label word is a list of ids in its word's place", () => {
+    expect(check({ labels: [ok.labels[0], { ...ok.labels[1], words: ['good', 'a masterpiece'], ids: [2, [7, 8]] }] })).not.toThrow();
+    expect(check({ labels: [ok.labels[0], { ...ok.labels[1], ids: [2, []] }] })).toThrow(/labels\[1\]\.ids/);
+    expect(check({ labels: [ok.labels[0], { ...ok.labels[1], ids: [2, [7, -1]] }] })).toThrow(/labels\[1\]\.ids/);
+  });
   test.each([
     [{ model: { ...ok.model, tokenizerSha256: 'abc' } }, /^prompt file p\.json: model\.tokenizerSha256: must be a sha256 \(64 hex digits\)$/],
     [{ model: { ...ok.model, dtype: 'fp16' } }, /model\.dtype: expected one of fp32, int8/],

@@ -32,11 +32,12 @@ import { encoderShape, totalFlops, weightMatmulFlops } from './flops';
 import { batchDependence } from './int8';
 import { measureMatmulPeak } from './matmulPeak';
 import { BATCH, InProcess, LABEL_WORDS, PASSES, TEMPLATE, Timed, benchInProcess, best, now, r2, since, timePasses } from './inProcess';
+import { WordIds } from '../prompt/verbalizer';
 
 const DTYPES: Dtype[] = ['fp32', 'int8'];
 
 /** The worker pool as `promptsearch search` uses it: tasks of 64 examples, all in flight. */
-async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: number[][], workers: number, threadsPerWorker = 1): Promise<Timed & { predictions: number[] }> {
+async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: WordIds[][], workers: number, threadsPerWorker = 1): Promise<Timed & { predictions: number[] }> {
   const pool = await ScoringPool.start({ model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {} }, { workers, threadsPerWorker });
   try {
     const tasks: ScoreTask[] = [];

@@ -70,7 +70,7 @@ export async function benchInProcess(
     });
     // Raw label-word logits (not the log-probabilities the scorer decides on), to compare with transformers.js.
     const rows = encoded.map((ex) => buildRow(ct, ex, {}));
-    const labelLogits = Array.from(await labelLogitsForRows(model.backend, rows, labelIds.flat()));
+    const labelLogits = Array.from(await labelLogitsForRows(model.backend, rows, labelIds.flat() as number[]));
     return {
       ...timed,
       predictions: last!.scores.map((s) => s.predicted),

@@ -14,6 +14,11 @@ export interface MaskedLmBackend {
    * row's mask position.
    */
   labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array>;
+  /**
+   * Causal models (multi-token label words): like `labelLogits`, but log-probabilities, the
+   * logits minus the log-sum-exp over the whole vocabulary at each row's read position.
+   */
+  labelLogProbs?(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 

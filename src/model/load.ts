@@ -50,10 +50,21 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
     const { prepareMaskHeadModel } = await import('./graph/maskHead');
     let prepared: string;
     try {
-      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir(), opts.activations);
+      prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir(), {}, opts.activations);
     } catch (e) {
       throw new UserError(`${folder.onnxPath}: cannot prepare the mask-head scorer (${(e as Error).message}); --scorer full uses the model as exported`);
     }
+    // Causal models: multi-token label words need log-probabilities, from graph variants with a
+    // log-sum-exp output, prepared and opened only when such a verbalizer is first scored (the
+    // one-token path keeps running the graphs above, unchanged).
+    const logProbGraph = (prepare: () => Promise<string>) => async () => {
+      try {
+        return await prepare();
+      } catch (e) {
+        throw new UserError(`${folder.onnxPath}: cannot prepare the log-probability scorer for multi-token label words (${(e as Error).message})`);
+      }
+    };
+    const wholeLogProbs = folder.kind === 'causal' ? logProbGraph(() => prepareMaskHeadModel(folder.onnxPath, cacheDir(), { logSumExp: true }, opts.activations)) : undefined;
     if (folder.kind === 'causal' && opts.prefixReuse !== false) {
       const { prepareCausalPrefixModels } = await import('./graph/causalPrefix');
       const { PrefixReuseBackend } = await import('./prefixBackend');
@@ -63,9 +74,11 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
       } catch (e) {
         throw new UserError(`${folder.onnxPath}: cannot prepare prefix reuse for this causal model (${(e as Error).message}); --scorer full uses the model as exported`);
       }
-      backend = await PrefixReuseBackend.load({ ...parts, wholeMaskHead: prepared }, maxLength, tokenizer.special.pad, opts);
+      const { prepareCausalSuffixModel } = await import('./graph/causalPrefix');
+      const suffixLogProbs = logProbGraph(() => prepareCausalSuffixModel(folder.onnxPath, cacheDir(), { logSumExp: true }));
+      backend = await PrefixReuseBackend.load({ ...parts, wholeMaskHead: prepared, suffixLogProbs, wholeLogProbs }, maxLength, tokenizer.special.pad, opts);
     } else {
-      backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, opts);
+      backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, { ...opts, logProbs: wholeLogProbs });
     }
   } else {
     // int8: the exported graph with per-row activation quantization, so `full` and `mask-head` quantize alike.

@@ -70,6 +70,51 @@ export async function runLabelLogits(session: ort.InferenceSession, feeds: Recor
   return data;
 }
 
+/**
+ * Runs a mask-head model rewritten with `logSumExp`: label log-probabilities, `label_logits`
+ * minus each row's `label_logsumexp` [rows × labels].
+ */
+export async function runLabelLogProbs(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+  const out = await session.run(feeds, ['label_logits', 'label_logsumexp']);
+  const data = Float32Array.from(out.label_logits.data as Float32Array);
+  const lse = out.label_logsumexp.data as Float32Array;
+  const k = data.length / lse.length;
+  for (let i = 0; i < data.length; i++) data[i] -= lse[Math.floor(i / k)];
+  out.label_logits.dispose();
+  out.label_logsumexp.dispose();
+  return data;
+}
+
+/**
+ * A session opened on first use from a path prepared on first use (the log-probability graphs:
+ * only multi-token label words need them). `release` closes it if it was opened.
+ */
+export class LazySession {
+  private session?: Promise<ort.InferenceSession>;
+
+  constructor(
+    private readonly prepare: () => Promise<string>,
+    private readonly opts: SessionOptions,
+    private readonly inputs: string[],
+    private readonly what: string,
+  ) {}
+
+  get(): Promise<ort.InferenceSession> {
+    this.session ??= (async () => {
+      const path = await this.prepare();
+      const s = await createSession(path, this.opts);
+      checkInputs(s, path, this.inputs, this.what);
+      if (!s.outputNames.includes('label_logsumexp')) throw new UserError(`${path}: ${this.what} has no 'label_logsumexp' output`);
+      return s;
+    })();
+    return this.session;
+  }
+
+  async release(): Promise<void> {
+    if (this.session) await (await this.session.catch(() => undefined))?.release();
+  }
+}
+
 /** What every onnxruntime backend holds: the session (released by `dispose`), the length limit and the pad id. */
 export abstract class SessionBackend {
   protected constructor(
@@ -112,6 +157,27 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
     return res;
   }
 
+  /** Log-softmax over the vocabulary at each row's read position, of the label ids (computed in JS, float64 sums). */
+  async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
+    const { feeds: f, length } = tokenFeeds(this.session, rows, this.padId);
+    const out = await this.session.run(f, ['logits']);
+    const logits = out.logits;
+    const data = logits.data as Float32Array;
+    const vocab = logits.dims[2];
+    const res = new Float32Array(rows.length * labelIds.length);
+    rows.forEach((r, i) => {
+      const base = (i * length + r.maskPos) * vocab;
+      let max = -Infinity;
+      for (let v = 0; v < vocab; v++) max = Math.max(max, data[base + v]);
+      let sum = 0;
+      for (let v = 0; v < vocab; v++) sum += Math.exp(data[base + v] - max);
+      const lse = max + Math.log(sum);
+      labelIds.forEach((id, k) => (res[i * labelIds.length + k] = data[base + id] - lse));
+    });
+    logits.dispose();
+    return res;
+  }
+
   /**
    * Full-vocabulary logits at chosen positions: `result[r][k]` is the logit vector at
    * `positions[r][k]` of row r (copied out, so it outlives the output tensor). Used to propose
@@ -146,13 +212,31 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
 export class MaskHeadBackend extends SessionBackend implements MaskedLmBackend {
   readonly kind = 'mask-head';
 
-  static async load(preparedPath: string, maxLength: number, padId: number, opts: SessionOptions = {}): Promise<MaskHeadBackend> {
+  /** The same rewrite with the log-sum-exp output (causal models: multi-token label words). */
+  private logProbSession?: LazySession;
+
+  /** `opts.logProbs`: prepares the log-probability variant of the graph, on first use. */
+  static async load(preparedPath: string, maxLength: number, padId: number, opts: SessionOptions & { logProbs?: () => Promise<string> } = {}): Promise<MaskHeadBackend> {
     const session = await createSession(preparedPath, opts);
     checkInputs(session, preparedPath, [...TOKEN_INPUTS, 'mask_index', 'label_ids']);
-    return new MaskHeadBackend(session, maxLength, padId);
+    const b = new MaskHeadBackend(session, maxLength, padId);
+    if (opts.logProbs) b.logProbSession = new LazySession(opts.logProbs, opts, [...TOKEN_INPUTS, 'mask_index', 'label_ids'], 'the log-probability mask-head model');
+    return b;
+  }
+
+  async dispose(): Promise<void> {
+    await this.logProbSession?.release();
+    await super.dispose();
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
     return runLabelLogits(this.session, maskHeadFeeds(this.session, rows, this.padId, labelIds).feeds);
+  }
+
+  /** Causal models: label log-probabilities, through the graph variant with the log-sum-exp output. */
+  async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
+    if (!this.logProbSession) throw new UserError('multi-token label words need log-probabilities, which only a causal model gives');
+    const session = await this.logProbSession.get();
+    return runLabelLogProbs(session, maskHeadFeeds(session, rows, this.padId, labelIds).feeds);
   }
 }

@@ -2,7 +2,8 @@ import * as ort from 'onnxruntime-node';
 import { EncodedRow } from '../prompt/encode';
 import { MaskedLmBackend } from './backend';
 import { ATTENTION_BIAS, MASKED_BIAS, pastKey, pastValue, POSITION_IDS, presentKey, presentValue } from './graph/causalPrefix';
-import { checkInputs, createSession, MaskHeadBackend, runLabelLogits, SessionOptions } from './onnxBackend';
+import { UserError } from '../errors';
+import { checkInputs, createSession, LazySession, MaskHeadBackend, runLabelLogits, runLabelLogProbs, SessionOptions } from './onnxBackend';
 
 /** One example's cached prefix: per layer, keys and values [heads, length, headDim], contiguous. */
 interface PrefixKV {
@@ -48,16 +49,30 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     readonly maxLength: number,
     private readonly padId: number,
     private readonly cacheLimitBytes: number,
+    /** The suffix graph with the log-sum-exp output (multi-token label words), opened on first use. */
+    private readonly suffixLogProbs: LazySession,
   ) {}
 
-  static async load(paths: { prefix: string; suffix: string; wholeMaskHead: string }, maxLength: number, padId: number, opts: SessionOptions & { cacheMb?: number } = {}): Promise<PrefixReuseBackend> {
+  /**
+   * `paths.suffixLogProbs` / `paths.wholeLogProbs` prepare the graph variants with the log-sum-exp
+   * output (multi-token label words), called on first use only; without them such words are an error.
+   */
+  static async load(
+    paths: { prefix: string; suffix: string; wholeMaskHead: string; suffixLogProbs?: () => Promise<string>; wholeLogProbs?: () => Promise<string> },
+    maxLength: number,
+    padId: number,
+    opts: SessionOptions & { cacheMb?: number } = {},
+  ): Promise<PrefixReuseBackend> {
     const prefix = await createSession(paths.prefix, opts);
     const suffix = await createSession(paths.suffix, opts);
-    const whole = await MaskHeadBackend.load(paths.wholeMaskHead, maxLength, padId, opts);
+    const whole = await MaskHeadBackend.load(paths.wholeMaskHead, maxLength, padId, { ...opts, logProbs: paths.wholeLogProbs });
     const layers = suffix.inputNames.filter((n) => n.startsWith('past_key_')).length;
-    checkInputs(suffix, paths.suffix, [POSITION_IDS, ATTENTION_BIAS, 'mask_index', 'label_ids', ...Array.from({ length: layers }, (_, l) => pastValue(l))], 'the suffix model');
+    const suffixInputs = [POSITION_IDS, ATTENTION_BIAS, 'mask_index', 'label_ids', ...Array.from({ length: layers }, (_, l) => pastValue(l))];
+    checkInputs(suffix, paths.suffix, suffixInputs, 'the suffix model');
     const mb = opts.cacheMb ?? (Number(process.env.PROMPTSEARCH_PREFIX_CACHE_MB) || DEFAULT_PREFIX_CACHE_MB);
-    return new PrefixReuseBackend(prefix, suffix, whole, layers, maxLength, padId, mb * 1024 * 1024);
+    const noLogProbs = () => Promise.reject(new UserError('multi-token label words need the log-probability suffix model, which this backend was loaded without'));
+    const suffixLogProbs = new LazySession(paths.suffixLogProbs ?? noLogProbs, opts, suffixInputs, 'the log-probability suffix model');
+    return new PrefixReuseBackend(prefix, suffix, whole, layers, maxLength, padId, mb * 1024 * 1024, suffixLogProbs);
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
@@ -66,7 +81,21 @@ export class PrefixReuseBackend implements MaskedLmBackend {
       return this.whole.labelLogits(rows, labelIds);
     }
     const kvs = await this.prefixes(rows);
-    return this.runSuffix(rows, kvs, labelIds);
+    return this.runSuffix(rows, kvs, labelIds, false);
+  }
+
+  /**
+   * Label log-probabilities (multi-token label words): the same split, reading the suffix graph's
+   * log-sum-exp too. A row continued by label-word tokens keeps its example's prefix, so every
+   * continuation of a candidate reuses the one cached prefix.
+   */
+  async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
+    if (rows.some((r) => r.prefixLength === undefined) || rows.every((r) => r.prefixLength === 0)) {
+      this.stats.fallbackRows += rows.length;
+      return this.whole.labelLogProbs(rows, labelIds);
+    }
+    const kvs = await this.prefixes(rows);
+    return this.runSuffix(rows, kvs, labelIds, true);
   }
 
   /** Cached prefixes of the rows, computing the missing ones in one right-padded batch. */
@@ -145,7 +174,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     return result;
   }
 
-  private async runSuffix(rows: EncodedRow[], kvs: PrefixKV[], labelIds: number[]): Promise<Float32Array> {
+  private async runSuffix(rows: EncodedRow[], kvs: PrefixKV[], labelIds: number[], logProbs: boolean): Promise<Float32Array> {
     const B = rows.length;
     const P = Math.max(...kvs.map((kv) => kv.length));
     const S = Math.max(...rows.map((r, i) => r.ids.length - kvs[i].length));
@@ -182,7 +211,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     };
     for (const [name, data] of this.pastFeeds(kvs, P)) feeds[name] = new ort.Tensor('float32', data, [B, heads, P, headDim]);
     this.stats.suffixRows += B;
-    return runLabelLogits(this.suffix, feeds);
+    return logProbs ? runLabelLogProbs(await this.suffixLogProbs.get(), feeds) : runLabelLogits(this.suffix, feeds);
   }
 
   /**
@@ -237,6 +266,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     this.clearCache();
     await this.prefix.release();
     await this.suffix.release();
+    await this.suffixLogProbs.release();
     await this.whole.dispose();
   }
 }

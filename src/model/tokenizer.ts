@@ -162,6 +162,19 @@ export class PromptTokenizer {
     throw new UserError(`label word '${word}' is not a single token for this tokenizer (it becomes ${pieces || 'nothing'})` + (close.length ? `; close single-token words: ${close.join(', ')}` : ''));
   }
 
+  /**
+   * A label word's token ids, as it appears in context (after a space for BPE). Masked LMs: the
+   * one token (`labelWordId`). Causal models: one or more tokens, read one after another; a word
+   * that gives no token, or a special token, is a UserError.
+   */
+  labelWordIds(word: string): number[] {
+    if (!this.causal) return [this.labelWordId(word)];
+    const ids = this.encode(word, true);
+    if (ids.length > 0 && !ids.some((id) => this.special.all.has(id))) return ids;
+    const pieces = ids.map((i) => `'${this.token(i)}'`).join(' ');
+    throw new UserError(`label word '${word}' is not a token after a space for this tokenizer (it becomes ${pieces || 'nothing'})`);
+  }
+
   /** Whole-word vocabulary entries nearest to `word` by edit distance (for error hints). */
   closeWords(word: string, k: number): string[] {
     const target = this.family === 'wordpiece' && this.isLowercasing() ? word.toLowerCase() : word;

@@ -12,6 +12,7 @@ import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from
 import { PromptFile, PromptLabel, readPromptFile, validatePromptFile } from './promptFile';
 import { Prediction, ShapeOptions, checkTopK, shapePrediction } from './prediction';
 import { parseTemplate } from './template';
+import { wordTokens } from './verbalizer';
 
 /** A string fills `{x}`; an object gives each template field (`x`, or a named column) its text. */
 export type PromptInput = string | Record<string, string>;
@@ -161,7 +162,7 @@ function encodeInput(ct: CompiledTemplate, model: LoadedModel, input: PromptInpu
 
 /** Ids from another vocabulary would crash onnxruntime; say so plainly instead. */
 function checkIds(prompt: PromptFile, model: LoadedModel): void {
-  const ids = [...Object.values(prompt.slots).flatMap((s) => s.ids), ...prompt.labels.flatMap((l) => l.ids)];
+  const ids = [...Object.values(prompt.slots).flatMap((s) => s.ids), ...prompt.labels.flatMap((l) => l.ids.flatMap(wordTokens))];
   const bad = ids.find((id) => id >= model.tokenizer.vocabSize);
   if (bad !== undefined)
     throw new UserError(`the prompt uses token id ${bad}, outside the vocabulary of ${model.folder.dir} (${model.tokenizer.vocabSize} tokens); use the model it was found with (${prompt.model.name})`);

@@ -10,7 +10,9 @@
  *   `tokens` (vocabulary strings) and `text` (decoded, for humans). Ids, not text, are applied:
  *   re-tokenizing the text need not give the same ids back.
  * - `labels`: one per label, in label order: `id` (the integer label), `name`, `words` (label
- *   words) and `ids` (their token ids; a label's score is the log-sum-exp of their logits).
+ *   words) and `ids` (their token ids, one per word; a label's score is the log-sum-exp of their
+ *   logits). A causal model's word that is several tokens has a list of ids in its place, e.g.
+ *   `[3112, [812, 4401]]`: its score is the sum of its tokens' log-probabilities.
  * - `calibration`: the decision rule: `mode` (`inputs`, `content-free` or `none`) and `offsets`
  *   (one number per label, subtracted from the label log-probabilities before the argmax; null
  *   for `none`). Stored, not recomputed, so predictions reproduce the recorded accuracies exactly.
@@ -50,6 +52,7 @@ import { readJsonFile } from '../util/jsonFile';
 import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
 import { CALIBRATIONS, Calibration } from './calibration';
 import { parseTemplate } from './template';
+import { WordIds } from './verbalizer';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
 export const PROMPT_VERSION = 2;
@@ -69,7 +72,8 @@ export interface PromptLabel {
   id: number;
   name: string;
   words: string[];
-  ids: number[];
+  /** One per word: its token id, or (causal models, a word of several tokens) its ids in order. */
+  ids: WordIds[];
 }
 
 export interface PromptFile {
@@ -119,7 +123,7 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
   if (opts.soft && opts.ensemble) throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
   const refined = opts.soft === true ? readSoft(run, search.template, best) : undefined;
   if (opts.ensemble && !best.ensemble) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
-  const labelsOf = (labelIds: number[][], labelWords: string[][]): PromptLabel[] => labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: labelWords[id], ids }));
+  const labelsOf = (labelIds: WordIds[][], labelWords: string[][]): PromptLabel[] => labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: labelWords[id], ids }));
   // Runs from before calibration have no `calibration` in best.json: they decided on raw scores.
   const calibration: PromptCalibration = best.calibration ? { mode: best.calibration.mode, offsets: best.calibration.offsets } : { mode: 'none', offsets: null };
   const file: PromptFile = {
@@ -217,12 +221,14 @@ export function readPromptFile(file: string): PromptFile {
 }
 
 const tokenIds = () => z.array(z.number().int().min(0), says('must be a list of token ids'));
+/** Label words' ids: a token id per word, or a word's token ids in order (causal models). */
+const wordIds = () => z.array(z.union([z.number().int().min(0), z.array(z.number().int().min(0)).min(1)]), says('must be a list of token ids (or lists of token ids, one per word)'));
 const sha256 = () => z.string(says('must be a sha256 (64 hex digits)')).regex(/^[0-9a-f]{64}$/, says('must be a sha256 (64 hex digits)'));
 
 const slotsSchema = () => z.record(z.string(), z.object({ ids: tokenIds(), tokens: z.array(z.string()).optional(), text: z.string().optional() }), says('must be an object'));
 const labelsSchema = () =>
   z
-    .array(z.object({ id: z.number().int().min(0), name: z.string(says('must be a string')), words: words(), ids: tokenIds().min(1, says('must list at least one token id')) }), says('must be a list'))
+    .array(z.object({ id: z.number().int().min(0), name: z.string(says('must be a string')), words: words(), ids: wordIds().min(1, says('must list at least one token id')) }), says('must be a list'))
     .min(2, says('must list at least 2 labels'));
 const calibrationSchema = () =>
   z.object(

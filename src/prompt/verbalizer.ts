@@ -2,14 +2,32 @@ import { UserError } from '../errors';
 import { PromptTokenizer } from '../model/tokenizer';
 
 /**
+ * A label word's token ids: one token id (every masked-LM label word, and a causal model's
+ * one-token words), or, for a causal model, the word's tokens in order when it splits into
+ * several (its score is the sum of their log-probabilities, each given the ones before it).
+ * A one-token word is always the bare number, so run files and prompt files written before
+ * multi-token words keep their meaning.
+ */
+export type WordIds = number | number[];
+
+/** The tokens of a label word. */
+export const wordTokens = (w: WordIds): number[] => (typeof w === 'number' ? [w] : w);
+
+/** A label word as text: its token's text, or its tokens decoded. */
+export const wordText = (tokenizer: PromptTokenizer, w: WordIds): string => (typeof w === 'number' ? tokenizer.tokenText(w).trim() : tokenizer.decode(w));
+
+/** True when every label word is one token: the scoring path that reads label-word logits. */
+export const allSingleToken = (ids: readonly (readonly WordIds[])[]): ids is number[][] => ids.every((ws) => ws.every((w) => typeof w === 'number'));
+
+/**
  * Label words per label. Several words for one label combine by summing their probabilities
  * at the mask (log-sum-exp of their logits): a label is as likely as all its words together.
  */
 export interface Verbalizer {
   /** words[label] = the label's words, as written. */
   words: string[][];
-  /** ids[label] = token ids of the label's words. */
-  ids: number[][];
+  /** ids[label] = token ids of the label's words (see WordIds). */
+  ids: WordIds[][];
 }
 
 /** `terrible,great` (one word per label, in label order) or JSON `{"0": ["terrible", "awful"], "1": ["great"]}`. */
@@ -48,15 +66,24 @@ function fromObject(obj: Record<string, string | string[]>, numLabels: number): 
   return words;
 }
 
-/** Maps words to single token ids; a word that is not one token, or is used twice, is an error. */
+/**
+ * Maps words to token ids. Masked LMs: each word must be one token. Causal models: a word may
+ * be several tokens (after a space, as in context). A word used twice is an error.
+ */
 export function buildVerbalizer(words: string[][], tokenizer: PromptTokenizer): Verbalizer {
-  const ids = words.map((ws) => ws.map((w) => tokenizer.labelWordId(w)));
-  const owner = new Map<number, number>();
+  const ids: WordIds[][] = words.map((ws) =>
+    ws.map((w) => {
+      const t = tokenizer.labelWordIds(w);
+      return t.length === 1 ? t[0] : t;
+    }),
+  );
+  const owner = new Map<string, number>();
   ids.forEach((ls, label) =>
     ls.forEach((id, j) => {
-      const prev = owner.get(id);
+      const key = wordTokens(id).join(',');
+      const prev = owner.get(key);
       if (prev !== undefined) throw new UserError(`verbalizer: '${words[label][j]}' is used for label ${prev} and label ${label}`);
-      owner.set(id, label);
+      owner.set(key, label);
     }),
   );
   return { words, ids };

@@ -3,9 +3,10 @@ import { CalibrationMode, meanOffsets } from '../prompt/calibration';
 import { ObjectiveName, judgeAll, objectiveValue, summarize } from '../scoring/metrics';
 import { ScoreResult, ScoreTask } from '../scoring/workerProtocol';
 import { Candidate, ScoredCandidate, SearchContext, SearchSpace, Score, candidateKey } from '../search/types';
+import { WordIds } from '../prompt/verbalizer';
 
 /** Turns a candidate into what the scorer needs: slot tokens and label-word ids. */
-export type CandidateDecoder = (c: Candidate) => { slots: Record<string, number[]>; labelIds: number[][] };
+export type CandidateDecoder = (c: Candidate) => { slots: Record<string, number[]>; labelIds: WordIds[][] };
 
 /**
  * Early rejection: score a candidate on the first `fraction` of train; when even an optimistic

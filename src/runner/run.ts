@@ -23,6 +23,7 @@ import { runRefine } from '../refine/refine';
 import { BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir } from './runDir';
 import { StoppedError } from '../errors';
 import { packageVersions } from './versions';
+import { WordIds, wordText, wordTokens } from '../prompt/verbalizer';
 
 export type { BestResult } from './runDir';
 
@@ -90,7 +91,7 @@ interface Loaded {
   dev: LoadedData;
   test: LoadedData | undefined;
   tokenizer: PromptTokenizer;
-  fixedVerbalizer: { ids: number[][] } | undefined;
+  fixedVerbalizer: { ids: WordIds[][] } | undefined;
   searchLabels: boolean;
   numLabels: number;
   reserve: number;
@@ -336,7 +337,7 @@ async function buildSpace(
   tokenizer: PromptTokenizer,
   template: Template,
   train: LoadedData,
-  fixedLabelIds: number[][] | undefined,
+  fixedLabelIds: WordIds[][] | undefined,
   searchLabels: boolean,
   numLabels: number,
 ): Promise<SearchSpace> {
@@ -345,7 +346,7 @@ async function buildSpace(
   try {
     const compiled = compileTemplate(template, tokenizer, train.textColumn, maxLength);
     const examples = train.examples.map((ex) => encodeExample(compiled, tokenizer, ex));
-    const exclude = new Set<number>(config.candidates.allowLabelWords ? [] : (fixedLabelIds ?? []).flat());
+    const exclude = new Set<number>(config.candidates.allowLabelWords ? [] : (fixedLabelIds ?? []).flat().flatMap(wordTokens));
     const slotPools = await proposeSlotPools({ backend, tokenizer, compiled, examples, topK: config.candidates.topK, exclude, wordLists: config.candidates.words });
     const groups: SlotGroup[] = template.slots.map((s) => ({ name: s.name, minLength: s.length, maxLength: s.length, pools: slotPools[s.name] }));
     if (searchLabels) {
@@ -370,9 +371,9 @@ export function decodeCandidate(
   c: Candidate,
   template: Template,
   numLabels: number,
-  fixedLabelIds: number[][] | undefined,
+  fixedLabelIds: WordIds[][] | undefined,
   searchLabels: boolean,
-): { slots: Record<string, number[]>; labelIds: number[][] } {
+): { slots: Record<string, number[]>; labelIds: WordIds[][] } {
   const slots: Record<string, number[]> = {};
   template.slots.forEach((s, i) => (slots[s.name] = c.tokens[i]));
   const labelIds = searchLabels ? labelTokens(c, template, numLabels) : fixedLabelIds!;
@@ -384,7 +385,7 @@ function candidateLine(
   c: Candidate,
   score: Score,
   cost: number,
-  decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: number[][] },
+  decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: WordIds[][] },
   template: Template,
   tokenizer: PromptTokenizer,
 ): CandidateLine {
@@ -393,20 +394,20 @@ function candidateLine(
     i,
     key: candidateKey(c),
     prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)),
-    labelWords: d.labelIds.map((ids) => ids.map((id) => tokenizer.tokenText(id).trim()).join('/')),
+    labelWords: d.labelIds.map((ids) => ids.map((w) => wordText(tokenizer, w)).join('/')),
     score,
     cost,
   };
 }
 
 /** A decoded candidate as best.json and prompt files show it. */
-function describe(d: { slots: Record<string, number[]>; labelIds: number[][] }, template: Template, tokenizer: PromptTokenizer): Pick<EnsembleMember, 'prompt' | 'slots' | 'labelWords' | 'labelIds'> {
+function describe(d: { slots: Record<string, number[]>; labelIds: WordIds[][] }, template: Template, tokenizer: PromptTokenizer): Pick<EnsembleMember, 'prompt' | 'slots' | 'labelWords' | 'labelIds'> {
   const slots: BestResult['slots'] = {};
   for (const [name, ids] of Object.entries(d.slots)) slots[name] = { ids, tokens: ids.map((i) => tokenizer.token(i)), text: tokenizer.decode(ids) };
   return {
     prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)),
     slots,
-    labelWords: d.labelIds.map((ids) => ids.map((id) => tokenizer.tokenText(id).trim())),
+    labelWords: d.labelIds.map((ids) => ids.map((w) => wordText(tokenizer, w))),
     labelIds: d.labelIds,
   };
 }
@@ -424,7 +425,7 @@ function bestResult(
   config: SearchConfig,
   template: Template,
   tokenizer: PromptTokenizer,
-  decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: number[][] },
+  decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: WordIds[][] },
 ): BestResult {
   const train = chosen.candidate.score;
   return {

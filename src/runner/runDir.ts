@@ -24,6 +24,7 @@ import * as path from 'path';
 import { UserError } from '../errors';
 import { userIoProblem, writeJsonAtomic } from './atomic';
 import { SearchConfig, validateConfig } from './config';
+import { WordIds } from '../prompt/verbalizer';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -51,7 +52,7 @@ export interface BestResult {
   prompt: string;
   slots: Record<string, { ids: number[]; tokens: string[]; text: string }>;
   labelWords: string[][];
-  labelIds: number[][];
+  labelIds: WordIds[][];
   trainAccuracy: number;
   trainMargin: number;
   devAccuracy: number | null;
@@ -77,7 +78,7 @@ export interface EnsembleMember {
   prompt: string;
   slots: BestResult['slots'];
   labelWords: string[][];
-  labelIds: number[][];
+  labelIds: WordIds[][];
   offsets: number[] | null;
   trainAccuracy: number;
   devAccuracy: number;

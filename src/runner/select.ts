@@ -8,11 +8,12 @@ import { SPLIT_TASK_ROWS } from '../scoring/scorer';
 import { ScoreResult, ScoreTask, SplitName } from '../scoring/workerProtocol';
 import { Candidate, Score, ScoredCandidate } from '../search/types';
 import { scoreLogProbs } from './evaluator';
+import { WordIds } from '../prompt/verbalizer';
 
 export const SELECTIONS = ['dev', 'train+dev'] as const;
 export type SelectionRule = (typeof SELECTIONS)[number];
 
-export type Decoded = { slots: Record<string, number[]>; labelIds: number[][] };
+export type Decoded = { slots: Record<string, number[]>; labelIds: WordIds[][] };
 
 export interface SelectionInput {
   /** Candidates scored on all of train, best train objective first. */

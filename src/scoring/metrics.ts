@@ -12,7 +12,7 @@ export const REWARD_CORRECT = 200;
 export const REWARD_WRONG = 180;
 
 /** Which label each label-word column belongs to. */
-export function wordLabels(ids: number[][]): number[] {
+export function wordLabels(ids: readonly (readonly unknown[])[]): number[] {
   return ids.flatMap((ws, label) => ws.map(() => label));
 }
 

@@ -2,6 +2,7 @@
 import { Example } from '../data/tsv';
 import { Dtype } from '../model/modelFolder';
 import { BatchOptions } from './scorer';
+import { WordIds } from '../prompt/verbalizer';
 
 /** `calib`: the content-free inputs of contextual calibration (see prompt/calibration.ts). */
 export type SplitName = 'train' | 'dev' | 'test' | 'calib';
@@ -25,7 +26,8 @@ export interface WorkerInit {
 export interface ScoreTask {
   split: SplitName;
   slots: Record<string, number[]>;
-  labelIds: number[][];
+  /** Per label, its words' token ids (see prompt/verbalizer.ts WordIds). */
+  labelIds: WordIds[][];
   start: number;
   end: number;
 }

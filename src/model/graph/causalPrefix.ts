@@ -25,7 +25,7 @@
  * entering the model some other way is not handled, and that is an error too.
  */
 import { onnx } from 'onnx-proto';
-import { rewriteForMaskHead, REWRITE_VERSION as MASK_HEAD_VERSION } from './maskHead';
+import { MaskHeadOptions, rewriteForMaskHead, REWRITE_VERSION as MASK_HEAD_VERSION } from './maskHead';
 import { cachedPreparation } from './preparedCache';
 import {
   DT,
@@ -245,9 +245,10 @@ export function rewriteForCausalPrefix(modelBytes: Uint8Array, name?: string): U
 /**
  * The suffix graph, then the mask-head rewrite on it: inputs `input_ids`, `attention_mask`
  * (kept for the shared feeding code; nothing reads its values), `position_ids`, `attention_bias`,
- * `past_key_<l>`, `past_value_<l>`, `mask_index`, `label_ids`; output `label_logits`.
+ * `past_key_<l>`, `past_value_<l>`, `mask_index`, `label_ids`; output `label_logits` (and
+ * `label_logsumexp` with `opts.logSumExp`: log-probabilities of multi-token label words).
  */
-export function rewriteForCausalSuffix(modelBytes: Uint8Array, name?: string): Uint8Array {
+export function rewriteForCausalSuffix(modelBytes: Uint8Array, name?: string, opts: MaskHeadOptions = {}): Uint8Array {
   const { model, graph, label, pattern } = decode(modelBytes, name);
   const fresh = uniqueNamer(graph);
   const extra: Node[] = [];
@@ -290,7 +291,7 @@ export function rewriteForCausalSuffix(modelBytes: Uint8Array, name?: string): U
   if (maskReaders.length > 0) {
     throw new Error(`${label}: '${ATTENTION_MASK}' still reaches the model outside the attention bias (${maskReaders.map(nodeLabel).join(', ')}), which the prefix rewrite does not handle`);
   }
-  return rewriteForMaskHead(onnx.ModelProto.encode(model).finish(), label);
+  return rewriteForMaskHead(onnx.ModelProto.encode(model).finish(), label, opts);
 }
 
 /** Version of this rewrite, part of the cache file names. */
@@ -298,11 +299,17 @@ export const CAUSAL_PREFIX_VERSION = 1;
 
 /**
  * Cached by source sha256 (preparedCache.ts): `<sha>.causal-prefix-v1.onnx` and
- * `<sha>.causal-suffix-v1.maskhead-v1.onnx`. Throws (a plain Error naming the model) when the
+ * `<sha>.causal-suffix-v1.maskhead-v1.onnx` (`.lse.onnx` with `opts.logSumExp`). Throws (a plain Error naming the model) when the
  * graph is not a GPT-2-style causal LM.
  */
 export async function prepareCausalPrefixModels(srcOnnxPath: string, cacheDir: string): Promise<{ prefix: string; suffix: string }> {
   const prefix = await cachedPreparation(srcOnnxPath, cacheDir, `causal-prefix-v${CAUSAL_PREFIX_VERSION}`, (src) => rewriteForCausalPrefix(src, srcOnnxPath));
-  const suffix = await cachedPreparation(srcOnnxPath, cacheDir, `causal-suffix-v${CAUSAL_PREFIX_VERSION}.maskhead-v${MASK_HEAD_VERSION}`, (src) => rewriteForCausalSuffix(src, srcOnnxPath));
+  const suffix = await prepareCausalSuffixModel(srcOnnxPath, cacheDir);
   return { prefix, suffix };
+}
+
+/** The suffix graph alone, cached like the others (with `logSumExp`: the multi-token word variant). */
+export function prepareCausalSuffixModel(srcOnnxPath: string, cacheDir: string, opts: MaskHeadOptions = {}): Promise<string> {
+  const tag = `causal-suffix-v${CAUSAL_PREFIX_VERSION}.maskhead-v${MASK_HEAD_VERSION}${opts.logSumExp ? '.lse' : ''}`;
+  return cachedPreparation(srcOnnxPath, cacheDir, tag, (src) => rewriteForCausalSuffix(src, srcOnnxPath, opts));
 }

@@ -42,6 +42,8 @@ const LOGITS = 'logits';
 const MASK_INDEX = 'mask_index';
 const LABEL_IDS = 'label_ids';
 const LABEL_LOGITS = 'label_logits';
+/** Optional second output (`logSumExp`): log-sum-exp of the logits over the vocabulary, per row. */
+export const LABEL_LOGSUMEXP = 'label_logsumexp';
 
 // ---------------------------------------------------------------------------------------------
 // Graph indexing
@@ -330,12 +332,21 @@ export function findMaskHeadCut(model: onnx.IModelProto, name?: string): MaskHea
 // Surgery
 // ---------------------------------------------------------------------------------------------
 
+export interface MaskHeadOptions {
+  /**
+   * Also output `label_logsumexp` [B], log-sum-exp over the vocabulary of the logits at each
+   * row's mask: label log-probabilities are `label_logits` minus it (multi-token label words of
+   * causal models). Off by default: masked LMs never need it.
+   */
+  logSumExp?: boolean;
+}
+
 /**
  * Rewrites the model bytes. New inputs: all original inputs + `mask_index` int64 [B] (flat index
- * b*S + position of the mask in row b) + `label_ids` int64 [K]. Single output `label_logits`
- * float32 [B, K] = original logits[b, pos_b, label_ids[k]].
+ * b*S + position of the mask in row b) + `label_ids` int64 [K]. Output `label_logits`
+ * float32 [B, K] = original logits[b, pos_b, label_ids[k]] (and `label_logsumexp`, see options).
  */
-export function rewriteForMaskHead(modelBytes: Uint8Array, name?: string): Uint8Array {
+export function rewriteForMaskHead(modelBytes: Uint8Array, name?: string, opts: MaskHeadOptions = {}): Uint8Array {
   const model = onnx.ModelProto.decode(modelBytes);
   const label = modelLabel(model, name);
   const graph = model.graph;
@@ -363,10 +374,24 @@ export function rewriteForMaskHead(modelBytes: Uint8Array, name?: string): Uint8
   // logits is now [B, V]: keep the label-word columns only.
   const gatherOut: Node = { name: fresh('mask_head/GatherLabels'), opType: 'Gather', input: [LOGITS, LABEL_IDS], output: [LABEL_LOGITS], attribute: [intAttribute('axis', 1)] };
 
+  const elemType = logitsOut.type?.tensorType?.elemType ?? DT.FLOAT;
+  const tail = [gatherOut];
+  if (opts.logSumExp) {
+    // ReduceLogSumExp over the vocabulary (axis 1 of [B, V]): axes are an attribute before opset 18, an input from 18 on.
+    const opset = toNum(((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 13) as IntLike);
+    const reduce: Node = { name: fresh('mask_head/LogSumExp'), opType: 'ReduceLogSumExp', input: [LOGITS], output: [LABEL_LOGSUMEXP], attribute: [intAttribute('keepdims', 0)] };
+    if (opset >= 18) {
+      const axes = fresh('mask_head/vocab_axis');
+      graph.initializer = [...(graph.initializer ?? []), { name: axes, dataType: DT.INT64, dims: [1], int64Data: [1] }];
+      reduce.input!.push(axes);
+    } else reduce.attribute!.push({ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [1] });
+    tail.push(reduce);
+  }
+
   const sorted = topoSort(graph);
-  graph.node = [...sorted.filter((n) => !head.has(n)), ...gatherIn, ...sorted.filter((n) => head.has(n)), gatherOut];
+  graph.node = [...sorted.filter((n) => !head.has(n)), ...gatherIn, ...sorted.filter((n) => head.has(n)), ...tail];
   graph.input = [...(graph.input ?? []), tensorValueInfo(MASK_INDEX, DT.INT64, [batchDim]), tensorValueInfo(LABEL_IDS, DT.INT64, ['num_labels'])];
-  graph.output = [tensorValueInfo(LABEL_LOGITS, logitsOut.type?.tensorType?.elemType ?? DT.FLOAT, [batchDim, 'num_labels'])];
+  graph.output = [tensorValueInfo(LABEL_LOGITS, elemType, [batchDim, 'num_labels']), ...(opts.logSumExp ? [tensorValueInfo(LABEL_LOGSUMEXP, elemType, [batchDim])] : [])];
   // Shapes recorded for the head's tensors still carry the seq dim: drop them.
   const headTensors = new Set(headNodes.flatMap((n) => n.output ?? []));
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !headTensors.has(v.name ?? ''));
@@ -382,6 +407,6 @@ export const REWRITE_VERSION = 1;
  * (bump REWRITE_VERSION when the rewrite changes, so stale prepared models are never reused),
  * writes atomically (tmp file + rename), reuses it when it exists.
  */
-export function prepareMaskHeadModel(srcOnnxPath: string, cacheDir: string, activations: ActivationQuant = 'per-row'): Promise<string> {
-  return cachedPreparation(srcOnnxPath, cacheDir, `maskhead-v${REWRITE_VERSION}`, (src) => rewriteForMaskHead(src, srcOnnxPath), activations);
+export function prepareMaskHeadModel(srcOnnxPath: string, cacheDir: string, opts: MaskHeadOptions = {}, activations: ActivationQuant = 'per-row'): Promise<string> {
+  return cachedPreparation(srcOnnxPath, cacheDir, `maskhead-v${REWRITE_VERSION}${opts.logSumExp ? '.lse' : ''}`, (src) => rewriteForMaskHead(src, srcOnnxPath, opts), activations);
 }
