@@ -15,6 +15,7 @@ import { BestResult, runSearch } from '../src/runner/run';
 import { RunDir } from '../src/runner/runDir';
 import { parseSearchConfig } from '../src/runner/schema';
 import { membersOf, splitBudget, templateConfig } from '../src/runner/templates';
+import { searchCellFrom } from '../src/runner/leaderboard';
 import { CLI } from './helpers';
 
 const T = ['{x} <A:1> [MASK] .', '<A:1> [MASK] : {x}'];
@@ -155,4 +156,23 @@ describe('a search over two templates, end to end', () => {
     expect(again.ensemble).toEqual(best.ensemble);
     expect(again.evaluations).toBe(best.evaluations);
   }, 900_000);
+});
+
+describe('a leaderboard cell of a search over several templates', () => {
+  test('reports the ensemble of the templates, not the one prompt', () => {
+    const config = parseSearchConfig(base, 'searches/m.json');
+    const best = {
+      status: 'done',
+      testAccuracy: 0.7,
+      devAccuracy: 0.6,
+      trainAccuracy: 0.9,
+      prompt: 'p',
+      labelWords: [['a'], ['b']],
+      evaluations: 10,
+      seconds: 1,
+      ensemble: { members: [{ prompt: 'p' }, { prompt: 'q' }], devAccuracy: 0.65, testAccuracy: 0.8 },
+    } as unknown as BestResult;
+    const cell = searchCellFrom({ name: 'm', strategy: 'beam' }, 'sst-2', 13, config, best, undefined, 'r');
+    expect(cell).toMatchObject({ testAccuracy: 0.8, devAccuracy: 0.65, prompt: 'ensemble of 2: p | q' });
+  });
 });
