@@ -58,4 +58,17 @@ describe('label-word expansion', () => {
     ]);
     expect(expandLabelWordIds(emb, [[0], [1]], all, 0)).toEqual([[0], [1]]);
   });
+
+  test('minCosine keeps loose neighbours out, even when fewer than k are left', () => {
+    // cos(4, label 0) = 0.894, cos(6, label 0) = 0.707, cos(7, ·) = 0; id 2 and 3: 0.995.
+    expect(expandLabelWordIds(emb, [[0], [1]], all, 10, 0.8)).toEqual([
+      [0, 2, 4],
+      [1, 3, 5],
+    ]);
+    expect(expandLabelWordIds(emb, [[0], [1]], all, 10, 0.99)).toEqual([
+      [0, 2],
+      [1, 3],
+    ]);
+    expect(expandLabelWordIds(emb, [[0], [1]], all, 10, 0.999)).toEqual([[0], [1]]);
+  });
 });

@@ -55,6 +55,8 @@ describe('several templates: pure parts', () => {
     [{ templates: undefined }, /^searches\/m\.json: missing field 'template' \(or 'templates', a list\)$/],
     [{ refine: {} }, /^searches\/m\.json: refine: refines one prompt/],
     [{ expandLabelWords: -1 }, /^searches\/m\.json: expandLabelWords: expected an integer >= 0$/],
+    [{ expandLabelWords: { words: 3, minCosine: 2 } }, /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/],
+    [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
   ])('rejects %j with one line naming the field', (extra, msg) => {
     expect(() => parseSearchConfig({ ...base, ...extra }, 'searches/m.json')).toThrow(msg);
   });

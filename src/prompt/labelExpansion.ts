@@ -47,13 +47,20 @@ function cosine(emb: EmbeddingTable, id: number, unit: Float64Array): number {
   return n > 0 ? dot / Math.sqrt(n) : 0;
 }
 
+/** Only words at least this close (cosine to the label's centroid) are added by default. */
+export const DEFAULT_MIN_COSINE = 0.5;
+
 /**
- * Each label's given word ids followed by its `k` nearest new words. `eligible` are the ids that
- * may be added (whole words); a word goes only to the label whose centroid is nearest (ties: the
- * lower label), never to two labels, and given words are never added again. Within a label:
- * nearest first, ties by lower id. Pure.
+ * Each label's given word ids followed by its `k` nearest new words with cosine >= `minCosine`.
+ * `eligible` are the ids that may be added (whole words); a word goes only to the label whose
+ * centroid is nearest (ties: the lower label), never to two labels, and given words are never
+ * added again. Within a label: nearest first, ties by lower id. Pure.
+ *
+ * The threshold keeps loose neighbours out: with five sentiment labels the nearest words of "bad"
+ * and "good" are mostly unrelated ("long", "high", "funny", "real"; cosine < 0.5), while the
+ * neighbours of "terrible" and "great" are synonyms (horrible, awful / wonderful, excellent: 0.5-0.7).
  */
-export function expandLabelWordIds(emb: EmbeddingTable, given: readonly (readonly number[])[], eligible: readonly number[], k: number): number[][] {
+export function expandLabelWordIds(emb: EmbeddingTable, given: readonly (readonly number[])[], eligible: readonly number[], k: number, minCosine = -Infinity): number[][] {
   const out = given.map((ids) => [...ids]);
   if (k <= 0) return out;
   const taken = new Set(given.flat());
@@ -67,7 +74,7 @@ export function expandLabelWordIds(emb: EmbeddingTable, given: readonly (readonl
       const s = cosine(emb, id, c);
       if (s > bestSim) [best, bestSim] = [l, s];
     });
-    near[best].push({ id, sim: bestSim });
+    if (bestSim >= minCosine) near[best].push({ id, sim: bestSim });
   }
   near.forEach((cands, l) => {
     cands.sort((a, b) => b.sim - a.sim || a.id - b.id);

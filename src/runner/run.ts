@@ -19,7 +19,7 @@ import { SearchConfig, configDataSource } from './config';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
 import { Judged, selectWinner } from './select';
 import { contentFreeExamples } from '../prompt/calibration';
-import { expandLabelWordIds } from '../prompt/labelExpansion';
+import { DEFAULT_MIN_COSINE, expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
@@ -385,12 +385,13 @@ async function buildSpace(
  * The given label words plus each label's `k` nearest words in the model's input embeddings
  * (prompt/labelExpansion.ts); k = 0: the given words.
  */
-function expandVerbalizer(v: { ids: number[][] }, k: number, onnxPath: string, tokenizer: PromptTokenizer): { ids: number[][] } {
+function expandVerbalizer(v: { ids: number[][] }, spec: SearchConfig['expandLabelWords'], onnxPath: string, tokenizer: PromptTokenizer): { ids: number[][] } {
+  const { words: k, minCosine = DEFAULT_MIN_COSINE } = typeof spec === 'number' ? { words: spec } : spec;
   if (k <= 0) return v;
   const emb = readWordEmbeddings(fs.readFileSync(onnxPath), onnxPath);
   const eligible: number[] = [];
   for (let id = 0; id < Math.min(emb.vocab, tokenizer.vocabSize); id++) if (tokenizer.isWholeWord(id)) eligible.push(id);
-  return { ids: expandLabelWordIds(emb, v.ids, eligible, k) };
+  return { ids: expandLabelWordIds(emb, v.ids, eligible, k, minCosine) };
 }
 
 function labelTokens(c: Candidate, template: Template, numLabels: number): number[][] {

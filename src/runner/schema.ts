@@ -21,6 +21,8 @@ import { KIND_TEXT, PARAM_KINDS, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, S
 
 export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES, CALIBRATIONS, SELECTIONS };
 
+const nonNegInt = () => z.number(says('expected an integer >= 0')).int(says('expected an integer >= 0')).min(0, says('expected an integer >= 0'));
+
 // ---- search config, by section ---------------------------------------------------------------
 
 /** Model, data, template and label words: what is being prompted. */
@@ -56,11 +58,23 @@ export const experimentFields = {
     .union([z.string(), z.array(z.string()), z.record(z.string(), z.union([z.string(), z.array(z.string())]))], says('expected "word,word", a list of words, or {"0": [...], ...}'))
     .optional(),
   /**
-   * Add to each label the K words nearest (cosine, the model's input embeddings) to its given
-   * words, each word in one label only (prompt/labelExpansion.ts); 0 keeps the given words only.
+   * Add to each label up to K words nearest (cosine, the model's input embeddings) to its given
+   * words, each word in one label only and only words with cosine >= `minCosine` (default 0.5;
+   * prompt/labelExpansion.ts); 0 keeps the given words only. A number K means `{words: K}`.
    * Applies to fixed label words (`verbalizer`), not to searched ones.
    */
-  expandLabelWords: z.number(says('expected an integer >= 0')).int(says('expected an integer >= 0')).min(0, says('expected an integer >= 0')).default(0),
+  expandLabelWords: z
+    .union(
+      [
+        nonNegInt(),
+        z.strictObject({
+          words: nonNegInt(),
+          minCosine: z.number(says('expected a number in [-1, 1]')).min(-1, says('expected a number in [-1, 1]')).max(1, says('expected a number in [-1, 1]')).optional(),
+        }),
+      ],
+      says('expected an integer >= 0 or {words, minCosine}'),
+    )
+    .default(0),
   /**
    * Search the label words too, from model-proposed candidates. `context` fills the slots while
    * the candidates are proposed (e.g. {"A": "it was"}); `wordsPerLabel` (default 1): how many
