@@ -16,6 +16,7 @@ import { RunDir } from '../src/runner/runDir';
 import { parseSearchConfig } from '../src/runner/schema';
 import { membersOf, splitBudget, templateConfig } from '../src/runner/templates';
 import { searchCellFrom } from '../src/runner/leaderboard';
+import { formatBest } from '../src/cli/commands/search';
 import { CLI } from './helpers';
 
 const T = ['{x} <A:1> [MASK] .', '<A:1> [MASK] : {x}'];
@@ -176,5 +177,26 @@ describe('a leaderboard cell of a search over several templates', () => {
     } as unknown as BestResult;
     const cell = searchCellFrom({ name: 'm', strategy: 'beam' }, 'sst-2', 13, config, best, undefined, 'r');
     expect(cell).toMatchObject({ testAccuracy: 0.8, devAccuracy: 0.65, prompt: 'ensemble of 2: p | q' });
+  });
+});
+
+describe('the search command prints the ensemble', () => {
+  test('with how many templates it spans', () => {
+    const r = {
+      status: 'done',
+      template: T[0],
+      prompt: 'p',
+      labelWords: [['a'], ['b']],
+      trainAccuracy: 1,
+      devAccuracy: 0.5,
+      testAccuracy: 0.25,
+      evaluations: 10,
+      budget: 10,
+      candidatesScored: 1,
+      seconds: 1,
+      ensemble: { members: [{ template: T[0] }, { template: T[1] }, { template: T[1] }], devAccuracy: 0.75, testAccuracy: 0.8 },
+    } as unknown as BestResult;
+    expect(formatBest(r, 'run')).toContain('ensemble     3 prompts over 2 templates: dev 0.7500  test 0.8000\n');
+    expect(formatBest({ ...r, ensemble: { ...r.ensemble!, members: [{}, {}] } } as unknown as BestResult, 'run')).toContain('ensemble     2 prompts: dev 0.7500');
   });
 });
