@@ -118,13 +118,19 @@ async function loadSoftModel(prompt: PromptFile, opts: LoadPromptOptions): Promi
 
 function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]): LoadedPrompt {
   // Inputs are keyed by field name, so `{x}` reads the field `x` whatever the run's column was.
-  const ct = compileTemplate(parseTemplate(prompt.template), model.tokenizer, 'x', model.maxLength);
-  // One member, or the ensemble's: each applied with its own slots, label words and offsets.
+  const compiled = new Map<string, CompiledTemplate>();
+  const compile = (t: string) => {
+    if (!compiled.has(t)) compiled.set(t, compileTemplate(parseTemplate(t), model.tokenizer, 'x', model.maxLength));
+    return compiled.get(t)!;
+  };
+  // One member, or the ensemble's: each applied with its own template, slots, label words and offsets.
   const members = (prompt.ensemble?.members ?? [prompt]).map((m) => ({
+    template: m.template ?? prompt.template,
     slots: Object.fromEntries(Object.entries(m.slots).map(([name, s]) => [name, s.ids])),
     labelIds: m.labels.map((l) => l.ids),
     offsets: m.calibration.offsets ?? undefined,
   }));
+  members.forEach((m) => compile(m.template)); // a template that does not compile fails here, at load
   let disposed = false;
   return {
     prompt,
@@ -133,11 +139,17 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
     warnings,
     async classify(inputs, opts = {}) {
       if (disposed) throw new Error('classify() after dispose()');
-      const examples = inputs.map((x) => encodeInput(ct, model, x));
+      const examples = new Map<string, EncodedExample[]>();
+      for (const m of members)
+        if (!examples.has(m.template))
+          examples.set(
+            m.template,
+            inputs.map((x) => encodeInput(compile(m.template), model, x)),
+          );
       // A row's scores do not depend on its batch (int8 quantizes activations per row), so one
       // input classified alone gets the run's numbers exactly.
       const perMember = [];
-      for (const m of members) perMember.push({ logProbs: await promptLogProbs(model.backend, ct, examples, m.slots, m.labelIds), offsets: m.offsets });
+      for (const m of members) perMember.push({ logProbs: await promptLogProbs(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m.labelIds), offsets: m.offsets });
       const scores = ensembleLogProbs(perMember);
       const names = prompt.labels.map((l) => l.name);
       const topK = checkTopK(opts.topK, names.length);

@@ -16,8 +16,9 @@
  * - `calibration`: the decision rule: `mode` (`inputs`, `content-free` or `none`) and `offsets`
  *   (one number per label, subtracted from the label log-probabilities before the argmax; null
  *   for `none`). Stored, not recomputed, so predictions reproduce the recorded accuracies exactly.
- * - `ensemble` (optional; `promptsearch export --ensemble` of a run with `ensemble` > 1): `members`,
- *   each `{slots, labels, calibration, scores: {train, dev}}` for the same template; the ensemble's
+ * - `ensemble` (optional; `promptsearch export --ensemble` of a run with `ensemble` > 1 or several
+ *   `templates`): `members`, each `{template?, slots, labels, calibration, scores: {train, dev}}`,
+ *   with its own `template` when the run searched several (absent: the file's `template`); the ensemble's
  *   label log-probabilities are the mean of the members' calibrated ones. The top-level `slots`,
  *   `labels` and `calibration` are the first (selected) member's; `scores` are the ensemble's dev and
  *   test accuracy, with the first member's train accuracy.
@@ -62,6 +63,8 @@ export const READABLE_PROMPT_VERSIONS = [1, 2];
 export type PromptCalibration = Calibration;
 
 export interface EnsembleMemberFile {
+  /** The member's own template (an ensemble over several templates); absent: the file's `template`. */
+  template?: string;
   slots: PromptFile['slots'];
   labels: PromptLabel[];
   calibration: PromptCalibration;
@@ -150,6 +153,7 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
     const e = best.ensemble;
     file.ensemble = {
       members: e.members.map((m) => ({
+        ...(m.template !== undefined ? { template: m.template } : {}),
         slots: m.slots,
         labels: labelsOf(m.labelIds, m.labelWords),
         calibration: { mode: calibration.mode, offsets: m.offsets },
@@ -250,7 +254,13 @@ const promptFileSchema = z.object({
       {
         members: z
           .array(
-            z.object({ slots: slotsSchema(), labels: labelsSchema(), calibration: calibrationSchema(), scores: z.object({ train: z.number(), dev: z.number() }).optional() }),
+            z.object({
+              template: z.string(says('must be a string')).optional(),
+              slots: slotsSchema(),
+              labels: labelsSchema(),
+              calibration: calibrationSchema(),
+              scores: z.object({ train: z.number(), dev: z.number() }).optional(),
+            }),
             says('must be a list'),
           )
           .min(1, says('must list at least one member')),
@@ -279,8 +289,13 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
     p.calibration = { mode: 'none', offsets: null } satisfies PromptCalibration;
   }
   const parsed = parseWith(promptFileSchema, raw, `prompt file ${file}`);
-  const template = parseTemplate(parsed.template);
-  const applied = (where: string, m: { slots: Record<string, { ids: number[] }>; labels: { id: number }[]; calibration: PromptCalibration }) => {
+  const applied = (where: string, m: { template?: string; slots: Record<string, { ids: number[] }>; labels: { id: number }[]; calibration: PromptCalibration }) => {
+    let template;
+    try {
+      template = parseTemplate(m.template ?? parsed.template);
+    } catch (e) {
+      throw bad(`${where}template`, `is not a template (${(e as Error).message})`);
+    }
     for (const s of template.slots) {
       const ids = m.slots[s.name]?.ids;
       if (!isIdList(ids) || ids.length > s.length) throw bad(`${where}slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
@@ -300,7 +315,7 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   if (p.soft !== undefined)
     checkSoft(
       p.soft,
-      template.slots.reduce((n, s) => n + parsed.slots[s.name].ids.length, 0),
+      parseTemplate(parsed.template).slots.reduce((n, s) => n + parsed.slots[s.name].ids.length, 0),
       bad,
     );
   return raw as PromptFile;

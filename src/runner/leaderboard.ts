@@ -150,7 +150,8 @@ async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: numb
 /** A search cell from its finished run (undefined when the run stopped early). */
 export function searchCellFrom(m: SuiteMethod, task: string, seed: number, config: SearchConfig, best: BestResult, refined: RefineResult | undefined, runDirRel: string): Cell | undefined {
   if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
-  if (m.ensemble) {
+  // A search over several templates is its ensemble (runner/templates.ts).
+  if (m.ensemble || (config.templates?.length ?? 1) > 1) {
     const e = best.ensemble;
     if (!e || e.testAccuracy === null) return undefined;
     return {

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { DataSource, LoadedData, loadExamples } from '../data/load';
 import { UserError } from '../errors';
@@ -7,7 +8,7 @@ import { FullLogitsBackend } from '../model/onnxBackend';
 import { PromptTokenizer } from '../model/tokenizer';
 import { compileTemplate, encodeExample } from '../prompt/encode';
 import { Template, parseTemplate } from '../prompt/template';
-import { buildVerbalizer, parseVerbalizerSpec } from '../prompt/verbalizer';
+import { WordIds, buildVerbalizer, parseVerbalizerSpec, wordText, wordTokens } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
 import { ScoringPool } from '../scoring/pool';
 import { WorkerInit } from '../scoring/workerProtocol';
@@ -19,11 +20,13 @@ import { SearchConfig, configDataSource } from './config';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
 import { Judged, selectWinner } from './select';
 import { contentFreeExamples } from '../prompt/calibration';
+import { DEFAULT_MIN_COSINE, expandLabelWordIds } from '../prompt/labelExpansion';
+import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
+import { runTemplates } from './templates';
 import { BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir } from './runDir';
 import { StoppedError } from '../errors';
 import { packageVersions } from './versions';
-import { WordIds, wordText, wordTokens } from '../prompt/verbalizer';
 
 export type { BestResult } from './runDir';
 
@@ -53,6 +56,14 @@ function dataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabel
 
 /** Runs one search experiment end to end and writes its run directory. */
 export async function runSearch(config: SearchConfig, opts: RunOptions): Promise<BestResult> {
+  if (config.templates && config.templates.length > 1)
+    return runTemplates(
+      config,
+      opts,
+      runSearch,
+      () => resolveRun(config),
+      (run, resolved) => checkResumable(run, config, resolved),
+    );
   const t0 = Date.now();
   const log = opts.log ?? (() => {});
   const runDir = opts.runDir;
@@ -67,7 +78,7 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
 
   const searchLabels = !!config.searchVerbalizer;
   const fixedWords = config.verbalizer !== undefined ? parseVerbalizerSpec(config.verbalizer, numLabels) : undefined;
-  const fixedVerbalizer = fixedWords ? buildVerbalizer(fixedWords, tokenizer) : undefined;
+  const fixedVerbalizer = fixedWords ? expandVerbalizer(buildVerbalizer(fixedWords, tokenizer), config.expandLabelWords, folder.onnxPath, tokenizer) : undefined;
   const reserve = config.selectTopK * dev.examples.length;
   if (config.budget < reserve + train.examples.length) {
     throw new UserError(
@@ -99,6 +110,29 @@ interface Loaded {
   log: (line: string) => void;
 }
 
+/** What a run's numbers depend on besides its config (config.json `resolved`). */
+function resolvedRun(folder: ReturnType<typeof resolveModel>, train: LoadedData, dev: LoadedData, test: LoadedData | undefined): ResolvedRun {
+  return {
+    modelDir: folder.dir,
+    onnxFile: path.relative(folder.dir, folder.onnxPath),
+    modelSha256: sha256File(folder.onnxPath),
+    tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')),
+    versions: packageVersions(),
+    trainExamples: train.examples.length,
+    devExamples: dev.examples.length,
+    testExamples: test?.examples.length ?? 0,
+    labelNames: train.labelNames,
+  };
+}
+
+/** The `resolved` of a config, loading its data. */
+function resolveRun(config: SearchConfig): ResolvedRun {
+  const folder = resolveModel(config.model, config.dtype);
+  const labels = modelLabelNames(folder);
+  const test = config.data && !config.data.test ? undefined : loadExamples(dataSource(config, 'test', labels), 'test');
+  return resolvedRun(folder, loadExamples(dataSource(config, 'train', labels), 'train'), loadExamples(dataSource(config, 'dev', labels), 'dev'), test);
+}
+
 /** Config fields that may differ on resume: they change the speed, never a score. */
 const RESUME_FREE: string[] = ['workers', 'threadsPerWorker'];
 
@@ -123,17 +157,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, numLabels, reserve, t0, log } = l;
   const runDir = run.dir;
   const runId = run.id;
-  const resolved: ResolvedRun = {
-    modelDir: folder.dir,
-    onnxFile: path.relative(folder.dir, folder.onnxPath),
-    modelSha256: sha256File(folder.onnxPath),
-    tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')),
-    versions: packageVersions(),
-    trainExamples: train.examples.length,
-    devExamples: dev.examples.length,
-    testExamples: test?.examples.length ?? 0,
-    labelNames: train.labelNames,
-  };
+  const resolved = resolvedRun(folder, train, dev, test);
   let replay: Map<string, { score: Score; cost: number }> | undefined;
   let space: SearchSpace;
   /** Seconds spent by earlier sessions of this run (a resume adds to them). */
@@ -360,6 +384,22 @@ async function buildSpace(
   } finally {
     await backend.dispose();
   }
+}
+
+/**
+ * The given label words plus each label's `k` nearest words in the model's input embeddings
+ * (prompt/labelExpansion.ts); k = 0: the given words.
+ */
+function expandVerbalizer(v: { ids: WordIds[][] }, spec: SearchConfig['expandLabelWords'], onnxPath: string, tokenizer: PromptTokenizer): { ids: WordIds[][] } {
+  const { words: k, minCosine = DEFAULT_MIN_COSINE } = typeof spec === 'number' ? { words: spec } : spec;
+  if (k <= 0) return v;
+  const single = v.ids.map((ws) => ws.filter((w): w is number => typeof w === 'number'));
+  if (single.some((ws, l) => ws.length !== v.ids[l].length))
+    throw new UserError('expandLabelWords: label words of several tokens cannot be expanded (their neighbours are looked up per token); use one-token words or expandLabelWords 0');
+  const emb = readWordEmbeddings(fs.readFileSync(onnxPath), onnxPath);
+  const eligible: number[] = [];
+  for (let id = 0; id < Math.min(emb.vocab, tokenizer.vocabSize); id++) if (tokenizer.isWholeWord(id)) eligible.push(id);
+  return { ids: expandLabelWordIds(emb, single, eligible, k, minCosine) };
 }
 
 function labelTokens(c: Candidate, template: Template, numLabels: number): number[][] {

@@ -75,6 +75,8 @@ export interface BestResult {
 }
 
 export interface EnsembleMember {
+  /** The member's own template, in a search over several templates (absent: the run's template). */
+  template?: string;
   prompt: string;
   slots: BestResult['slots'];
   labelWords: string[][];
@@ -247,6 +249,11 @@ export class RunDir {
 
   has(name: RunFile): boolean {
     return fs.existsSync(this.file(name));
+  }
+
+  /** The sub-run of template i (0-based) of a search over several templates: `<run>/t<i+1>`. */
+  templateRun(i: number): RunDir {
+    return new RunDir(path.join(this.dir, `t${i + 1}`));
   }
 
   /** A run directory is one with a config.json. */

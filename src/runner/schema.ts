@@ -21,6 +21,8 @@ import { KIND_TEXT, PARAM_KINDS, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, S
 
 export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES, CALIBRATIONS, SELECTIONS };
 
+const nonNegInt = () => z.number(says('expected an integer >= 0')).int(says('expected an integer >= 0')).min(0, says('expected an integer >= 0'));
+
 // ---- search config, by section ---------------------------------------------------------------
 
 /** Model, data, template and label words: what is being prompted. */
@@ -43,11 +45,36 @@ export const experimentFields = {
     .optional(),
   /** Label names in label order ("negative,positive" or a list): the data's labels may be these names. */
   labels: z.union([z.string(), z.array(z.string())], says('expected "name,name" or a list of names')).optional(),
-  template: text(),
+  /** The template; or give `templates`. */
+  template: text().optional(),
+  /**
+   * Several templates: the budget is split evenly, each template gets its own search (the run's
+   * `t1`, `t2`... sub-runs), and the result is the ensemble of every template's selected prompts
+   * (each template's best `ensemble`); runner/templates.ts.
+   */
+  templates: z.array(text(), says('expected a list of templates')).min(1, says('expected at least one template')).optional(),
   /** Fixed label words (`"terrible,great"`, a list, or `{"0": [...]}`); ignored for labels searched. */
   verbalizer: z
     .union([z.string(), z.array(z.string()), z.record(z.string(), z.union([z.string(), z.array(z.string())]))], says('expected "word,word", a list of words, or {"0": [...], ...}'))
     .optional(),
+  /**
+   * Add to each label up to K words nearest (cosine, the model's input embeddings) to its given
+   * words, each word in one label only and only words with cosine >= `minCosine` (default 0.5;
+   * prompt/labelExpansion.ts); 0 keeps the given words only. A number K means `{words: K}`.
+   * Applies to fixed label words (`verbalizer`), not to searched ones.
+   */
+  expandLabelWords: z
+    .union(
+      [
+        nonNegInt(),
+        z.strictObject({
+          words: nonNegInt(),
+          minCosine: z.number(says('expected a number in [-1, 1]')).min(-1, says('expected a number in [-1, 1]')).max(1, says('expected a number in [-1, 1]')).optional(),
+        }),
+      ],
+      says('expected an integer >= 0 or {words, minCosine}'),
+    )
+    .default(0),
   /**
    * Search the label words too, from model-proposed candidates. `context` fills the slots while
    * the candidates are proposed (e.g. {"A": "it was"}); `wordsPerLabel` (default 1): how many
@@ -172,7 +199,7 @@ export const searchConfigSchema = z.discriminatedUnion('strategy', [
   withStrategy('reinforce', paramsOf('reinforce')),
 ]);
 
-export type SearchConfig = z.output<typeof searchConfigSchema> & { name: string };
+export type SearchConfig = z.output<typeof searchConfigSchema> & { name: string; template: string };
 
 /** Fields every search cell of a leaderboard suite (and `base`) may set. */
 export const SEARCH_CONFIG_FIELDS = Object.keys(configFields).concat('strategy', 'strategyParams');
@@ -227,6 +254,12 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (!(STRATEGY_NAMES as readonly unknown[]).includes(r.strategy)) throw new UserError(`${where}: strategy: expected one of ${STRATEGY_NAMES.join(', ')}`);
   const schema = searchConfigSchema.options[STRATEGY_NAMES.indexOf(r.strategy as StrategyName)];
   const c = parseWith(schema, raw, where) as SearchConfig;
+  if (c.template === undefined && c.templates === undefined) throw new UserError(`${where}: missing field 'template' (or 'templates', a list)`);
+  if (c.templates !== undefined && c.template !== undefined && c.template !== c.templates[0])
+    throw new UserError(`${where}: template: give 'template' or 'templates', not both (with 'templates' the first one is the template)`);
+  c.template ??= c.templates![0];
+  if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
+  if (c.templates !== undefined && c.templates.length > 1 && c.refine) throw new UserError(`${where}: refine: refines one prompt, not the ensemble of several templates`);
   if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
   if (c.ensemble > c.selectTopK)

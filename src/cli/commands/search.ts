@@ -108,8 +108,16 @@ export function formatBest(r: BestResult, runDir: string): string {
     `prompt       ${r.prompt}`,
     `label words  ${r.labelWords.map((w) => w.join('/')).join(', ')}`,
     `accuracy     train ${f(r.trainAccuracy)}  dev ${f(r.devAccuracy)}  test ${f(r.testAccuracy)}`,
+    ...(r.ensemble
+      ? [`ensemble     ${r.ensemble.members.length} prompts${templatesOf(r) > 1 ? ` over ${templatesOf(r)} templates` : ''}: dev ${f(r.ensemble.devAccuracy)}  test ${f(r.ensemble.testAccuracy)}`]
+      : []),
     `evaluations  ${r.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')} (${r.candidatesScored} candidates) in ${r.seconds.toFixed(1)} s`,
     `results      ${runDir}/best.json`,
     '',
   ].join('\n');
+}
+
+/** How many templates a result's ensemble spans (several for a search over `templates`). */
+function templatesOf(r: BestResult): number {
+  return new Set((r.ensemble?.members ?? []).map((m) => m.template ?? r.template)).size;
 }

@@ -1,0 +1,202 @@
+/**
+ * Searches over several templates (runner/templates.ts): the budget split, the config checks, and
+ * a small end-to-end run whose ensemble (members with their own templates) reproduces its recorded
+ * test accuracy through loadPrompt, and resumes to the same result.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadExamples } from '../src/data/load';
+import { loadPrompt } from '../src/prompt/applyPrompt';
+import { promptFileFromRun, validatePromptFile } from '../src/prompt/promptFile';
+import { validateConfig } from '../src/runner/config';
+import { BestResult, runSearch } from '../src/runner/run';
+import { RunDir } from '../src/runner/runDir';
+import { parseSearchConfig } from '../src/runner/schema';
+import { membersOf, splitBudget, templateConfig } from '../src/runner/templates';
+import { searchCellFrom } from '../src/runner/leaderboard';
+import { formatBest } from '../src/cli/commands/search';
+import { CLI } from './helpers';
+
+const T = ['{x} <A:1> [MASK] .', '<A:1> [MASK] : {x}'];
+const base = { task: 'sst-2', templates: T, verbalizer: 'terrible,great', strategy: 'beam' };
+
+describe('several templates: pure parts', () => {
+  test('the budget splits evenly, the remainder to the first templates, adding up exactly', () => {
+    expect(splitBudget(10_000, 3)).toEqual([3334, 3333, 3333]);
+    expect(splitBudget(9, 3)).toEqual([3, 3, 3]);
+    expect(splitBudget(7, 1)).toEqual([7]);
+  });
+
+  test('a template sub-run: its template, its budget, its own name; no templates list', () => {
+    const c = parseSearchConfig(base, 'searches/m.json');
+    expect(c.template).toBe(T[0]);
+    const sub = templateConfig(c, 1, 500);
+    expect(sub).toMatchObject({ name: 'm-t2', template: T[1], budget: 500, verbalizer: 'terrible,great' });
+    expect(sub.templates).toBeUndefined();
+  });
+
+  test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {
+    const one = { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], calibration: { mode: 'inputs', offsets: [0, 1] }, trainAccuracy: 0.5, devAccuracy: 0.75 };
+    expect(membersOf(one as unknown as BestResult)).toEqual([
+      { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], offsets: [0, 1], trainAccuracy: 0.5, devAccuracy: 0.75 },
+    ]);
+    const m = { prompt: 'q', slots: {}, labelWords: [], labelIds: [], offsets: null, trainAccuracy: 1, devAccuracy: 1 };
+    expect(membersOf({ ...one, ensemble: { members: [m, m], devAccuracy: 1, testAccuracy: null } } as unknown as BestResult)).toEqual([
+      { ...m, template: T[1] },
+      { ...m, template: T[1] },
+    ]);
+  });
+
+  test.each([
+    [{ template: '{x} <B:1> [MASK] .' }, /^searches\/m\.json: template: give 'template' or 'templates', not both/],
+    [{ templates: [] }, /^searches\/m\.json: templates: expected at least one template$/],
+    [{ templates: [T[0], T[0]] }, /^searches\/m\.json: templates: a template is listed twice$/],
+    [{ templates: undefined }, /^searches\/m\.json: missing field 'template' \(or 'templates', a list\)$/],
+    [{ refine: {} }, /^searches\/m\.json: refine: refines one prompt/],
+    [{ expandLabelWords: -1 }, /^searches\/m\.json: expandLabelWords: expected an integer >= 0$/],
+    [{ expandLabelWords: { words: 3, minCosine: 2 } }, /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/],
+    [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
+  ])('rejects %j with one line naming the field', (extra, msg) => {
+    expect(() => parseSearchConfig({ ...base, ...extra }, 'searches/m.json')).toThrow(msg);
+  });
+
+  test('the CLI refuses a bad templates field with one line and exit status 2, before any model loads', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-tpl-'));
+    const file = path.join(dir, 'm.json');
+    fs.writeFileSync(file, JSON.stringify({ ...base, templates: [T[0], T[0]] }));
+    const r = spawnSync(process.execPath, [CLI, 'search', file], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/templates: a template is listed twice/);
+  });
+
+  test("a prompt file member's own template is checked against its slots", () => {
+    const ok = {
+      schema: 'promptsearch/prompt',
+      version: 2,
+      template: T[0],
+      slots: { A: { ids: [5] } },
+      labels: [
+        { id: 0, name: 'n', words: ['bad'], ids: [1] },
+        { id: 1, name: 'p', words: ['good'], ids: [2] },
+      ],
+      calibration: { mode: 'none', offsets: null },
+      model: { name: 'm', dtype: 'int8', onnxSha256: 'a'.repeat(64), tokenizerSha256: 'b'.repeat(64) },
+      scores: { train: 0.5, dev: null, test: null },
+    };
+    const member = (template: string, slots: Record<string, { ids: number[] }>) => ({ template, slots, labels: ok.labels, calibration: ok.calibration });
+    expect(() => validatePromptFile({ ...ok, ensemble: { members: [member(T[0], ok.slots), member('{x} <B:2> [MASK] .', { B: { ids: [3, 4] } })] } }, 'p.json')).not.toThrow();
+    expect(() => validatePromptFile({ ...ok, ensemble: { members: [member('{x} <B:2> [MASK] .', { A: { ids: [3] } })] } }, 'p.json')).toThrow(
+      /'ensemble\.members\[0\]\.slots\.B\.ids' must be a list of at most 2 token id/,
+    );
+    expect(() => validatePromptFile({ ...ok, ensemble: { members: [member('{x} no mask', ok.slots)] } }, 'p.json')).toThrow(/'ensemble\.members\[0\]\.template' is not a template/);
+  });
+});
+
+describe('a search over two templates, end to end', () => {
+  let runDir: string;
+  let best: BestResult;
+  const config = validateConfig(
+    {
+      name: 'm',
+      task: 'sst-2',
+      seed: 13,
+      templates: T,
+      verbalizer: 'terrible,great',
+      expandLabelWords: 2,
+      strategy: 'random',
+      candidates: { topK: 8 },
+      budget: 800,
+      selectTopK: 2,
+      workers: 1,
+      threadsPerWorker: 1,
+    },
+    'x',
+  );
+  const testSet = loadExamples({ task: 'sst-2' }, 'test').examples;
+  const texts = testSet.map((e) => e.fields.sentence);
+
+  beforeAll(async () => {
+    runDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ps-tpl-')), 'run');
+    best = await runSearch(config, { runDir });
+  }, 900_000);
+
+  test('each template got its own run with its share of the budget; the ensemble holds one member per template', () => {
+    const subs = [0, 1].map((i) => new RunDir(runDir).templateRun(i).readFinished());
+    expect(subs.map((s) => s.config.template)).toEqual(T);
+    expect(subs.map((s) => s.config.budget)).toEqual([400, 400]);
+    expect(best.evaluations).toBe(subs[0].best.evaluations + subs[1].best.evaluations);
+    expect(best.evaluations).toBeLessThanOrEqual(800);
+    expect(best.ensemble!.members.map((m) => m.template)).toEqual(T);
+    // expandLabelWords: 2 more words per label, the given word first.
+    for (const m of best.ensemble!.members) {
+      expect(m.labelWords.map((w) => w[0])).toEqual(['terrible', 'great']);
+      expect(m.labelIds.map((ids) => ids.length)).toEqual([3, 3]);
+    }
+  });
+
+  test('the exported ensemble reproduces its recorded test accuracy exactly through loadPrompt', async () => {
+    const file = promptFileFromRun(runDir, { ensemble: true });
+    expect(file.ensemble!.members.map((m) => m.template)).toEqual(T);
+    expect(file.scores.test).toBe(best.ensemble!.testAccuracy);
+    const lp = await loadPrompt(file, { threads: 1 });
+    try {
+      const preds = await lp.classify(texts);
+      expect(preds.filter((p, i) => p.labelId === testSet[i].label).length / testSet.length).toBe(best.ensemble!.testAccuracy);
+    } finally {
+      await lp.dispose();
+    }
+  }, 600_000);
+
+  test('a run stopped after its first template resumes to the same result', async () => {
+    const run = new RunDir(runDir);
+    fs.rmSync(run.templateRun(1).dir, { recursive: true });
+    fs.rmSync(run.file('best'));
+    run.writeState({ status: 'interrupted' });
+    const again = await runSearch(config, { runDir, resume: true });
+    expect(again.ensemble).toEqual(best.ensemble);
+    expect(again.evaluations).toBe(best.evaluations);
+  }, 900_000);
+});
+
+describe('a leaderboard cell of a search over several templates', () => {
+  test('reports the ensemble of the templates, not the one prompt', () => {
+    const config = parseSearchConfig(base, 'searches/m.json');
+    const best = {
+      status: 'done',
+      testAccuracy: 0.7,
+      devAccuracy: 0.6,
+      trainAccuracy: 0.9,
+      prompt: 'p',
+      labelWords: [['a'], ['b']],
+      evaluations: 10,
+      seconds: 1,
+      ensemble: { members: [{ prompt: 'p' }, { prompt: 'q' }], devAccuracy: 0.65, testAccuracy: 0.8 },
+    } as unknown as BestResult;
+    const cell = searchCellFrom({ name: 'm', strategy: 'beam' }, 'sst-2', 13, config, best, undefined, 'r');
+    expect(cell).toMatchObject({ testAccuracy: 0.8, devAccuracy: 0.65, prompt: 'ensemble of 2: p | q' });
+  });
+});
+
+describe('the search command prints the ensemble', () => {
+  test('with how many templates it spans', () => {
+    const r = {
+      status: 'done',
+      template: T[0],
+      prompt: 'p',
+      labelWords: [['a'], ['b']],
+      trainAccuracy: 1,
+      devAccuracy: 0.5,
+      testAccuracy: 0.25,
+      evaluations: 10,
+      budget: 10,
+      candidatesScored: 1,
+      seconds: 1,
+      ensemble: { members: [{ template: T[0] }, { template: T[1] }, { template: T[1] }], devAccuracy: 0.75, testAccuracy: 0.8 },
+    } as unknown as BestResult;
+    expect(formatBest(r, 'run')).toContain('ensemble     3 prompts over 2 templates: dev 0.7500  test 0.8000\n');
+    expect(formatBest({ ...r, ensemble: { ...r.ensemble!, members: [{}, {}] } } as unknown as BestResult, 'run')).toContain('ensemble     2 prompts: dev 0.7500');
+  });
+});
