@@ -143,22 +143,22 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
-    const { feeds: f, length } = tokenFeeds(this.session, rows, this.padId);
-    const out = await this.session.run(f, ['logits']);
-    const logits = out.logits;
-    const data = logits.data as Float32Array;
-    const vocab = logits.dims[2];
-    const res = new Float32Array(rows.length * labelIds.length);
-    rows.forEach((r, i) => {
-      const base = (i * length + r.maskPos) * vocab;
-      labelIds.forEach((id, k) => (res[i * labelIds.length + k] = data[base + id]));
-    });
-    logits.dispose();
-    return res;
+    return this.atReadPositions(rows, labelIds, () => 0);
   }
 
   /** Log-softmax over the vocabulary at each row's read position, of the label ids (computed in JS, float64 sums). */
   async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
+    return this.atReadPositions(rows, labelIds, (data, base, vocab) => {
+      let max = -Infinity;
+      for (let v = 0; v < vocab; v++) max = Math.max(max, data[base + v]);
+      let sum = 0;
+      for (let v = 0; v < vocab; v++) sum += Math.exp(data[base + v] - max);
+      return max + Math.log(sum);
+    });
+  }
+
+  /** The label ids' logits at each row's read position, minus `shift` of that position's vocabulary row. */
+  private async atReadPositions(rows: EncodedRow[], labelIds: number[], shift: (data: Float32Array, base: number, vocab: number) => number): Promise<Float32Array> {
     const { feeds: f, length } = tokenFeeds(this.session, rows, this.padId);
     const out = await this.session.run(f, ['logits']);
     const logits = out.logits;
@@ -167,12 +167,8 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
     const res = new Float32Array(rows.length * labelIds.length);
     rows.forEach((r, i) => {
       const base = (i * length + r.maskPos) * vocab;
-      let max = -Infinity;
-      for (let v = 0; v < vocab; v++) max = Math.max(max, data[base + v]);
-      let sum = 0;
-      for (let v = 0; v < vocab; v++) sum += Math.exp(data[base + v] - max);
-      const lse = max + Math.log(sum);
-      labelIds.forEach((id, k) => (res[i * labelIds.length + k] = data[base + id] - lse));
+      const s = shift(data, base, vocab);
+      labelIds.forEach((id, k) => (res[i * labelIds.length + k] = data[base + id] - s));
     });
     logits.dispose();
     return res;
