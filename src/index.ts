@@ -5,10 +5,10 @@
  *     const [pred] = await p.classify(['a gorgeous, witty film']);
  *     await p.dispose();
  */
-export { loadPrompt } from './prompt/applyPrompt';
-export type { LoadPromptOptions, LoadedPrompt, Prediction, PromptInput } from './prompt/applyPrompt';
-export { PROMPT_SCHEMA, PROMPT_VERSION, promptFileFromRun, readPromptFile, validatePromptFile } from './prompt/promptFile';
-export type { PromptFile, PromptLabel } from './prompt/promptFile';
+export { loadPrompt } from './export/applyPrompt';
+export type { LoadPromptOptions, LoadedPrompt, Prediction, PromptInput } from './export/applyPrompt';
+export { PROMPT_SCHEMA, PROMPT_VERSION, promptFileFromRun, readPromptFile, validatePromptFile } from './export/promptFile';
+export type { PromptFile, PromptLabel } from './export/promptFile';
 export { evaluateTemplate } from './scoring/evaluate';
 export type { EvalReport, EvalRequest } from './scoring/evaluate';
 export { runSearch } from './runner/run';

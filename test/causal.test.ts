@@ -169,8 +169,8 @@ describe('search, export and loadPrompt on the causal model', () => {
     const path = await import('path');
     const { validateConfig } = await import('../src/runner/config');
     const { runSearch } = await import('../src/runner/run');
-    const { promptFileFromRun } = await import('../src/prompt/promptFile');
-    const { loadPrompt } = await import('../src/prompt/applyPrompt');
+    const { promptFileFromRun } = await import('../src/export/promptFile');
+    const { loadPrompt } = await import('../src/export/applyPrompt');
     const { ROOT } = await import('./helpers');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-causal-run-'));
     // The first 48 test sentences keep the run's test scoring short.

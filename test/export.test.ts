@@ -4,8 +4,8 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { parse } from 'csv-parse/sync';
 import { loadExamples } from '../src/data/load';
-import { loadPrompt } from '../src/prompt/applyPrompt';
-import { PromptFile, readPromptFile } from '../src/prompt/promptFile';
+import { loadPrompt } from '../src/export/applyPrompt';
+import { PromptFile, readPromptFile } from '../src/export/promptFile';
 import { BestResult } from '../src/runner/run';
 import { CLI, ROOT, tinySearchRun } from './helpers';
 

@@ -8,7 +8,7 @@ import { parseTable, readTable } from '../src/data/read';
 import { toExamples } from '../src/data/table';
 import { loadTaskSplit } from '../src/data/tasks';
 import { modelLabelNames, resolveModel } from '../src/model/modelFolder';
-import { shapePrediction } from '../src/prompt/prediction';
+import { shapePrediction } from '../src/export/prediction';
 import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-formats-'));

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { SCHEMA_FILE, schemaText } from '../src/cli/writeSchema';
 import { readSuite } from '../src/runner/leaderboard';
-import { validatePromptFile } from '../src/prompt/promptFile';
+import { validatePromptFile } from '../src/export/promptFile';
 import { DTYPES, SCORERS, STRATEGY_NAMES, parseSearchConfig } from '../src/runner/schema';
 import { CLI } from './helpers';
 

@@ -1,8 +1,8 @@
 import * as path from 'path';
 import { loadExamples } from '../data/load';
 import { modelLabelNames, resolveModel } from '../model/modelFolder';
-import { loadPrompt } from '../prompt/applyPrompt';
-import { promptFileFromRun } from '../prompt/promptFile';
+import { loadPrompt } from '../export/applyPrompt';
+import { promptFileFromRun } from '../export/promptFile';
 import { writeFileAtomic, writeJsonAtomic } from '../runner/atomic';
 import { configDataSource } from '../runner/config';
 import { CandidateLine, RefineProgressLine, checkRunDir, readRefineProgress, readRefineResult, readRunBest, readRunCandidates, readRunConfig, readRunProgress, runReportPath } from './runFiles';

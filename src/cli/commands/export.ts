@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
-import { PromptFile, promptFileFromRun } from '../../prompt/promptFile';
+import { PromptFile, promptFileFromRun } from '../../export/promptFile';
 import { parseTemplate, renderTemplate } from '../../prompt/template';
 import { writeJsonAtomic } from '../../runner/atomic';
 import { RunDir } from '../../runner/runDir';

@@ -4,9 +4,9 @@ import { DATA_FORMATS, Table, toExamples, toFieldRows } from '../../data/table';
 import { TASKS } from '../../data/tasks';
 import { UserError } from '../../errors';
 import { DTYPES, Dtype } from '../../model/modelFolder';
-import { Prediction, loadPrompt } from '../../prompt/applyPrompt';
+import { Prediction, loadPrompt } from '../../export/applyPrompt';
 import { checkFlags } from '../common';
-import { PromptFile, readPromptFile } from '../../prompt/promptFile';
+import { PromptFile, readPromptFile } from '../../export/promptFile';
 import { parseTemplate } from '../../prompt/template';
 import { writeFileAtomic } from '../../runner/atomic';
 

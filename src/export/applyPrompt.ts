@@ -7,12 +7,12 @@ import { PromptTokenizer } from '../model/tokenizer';
 import { cacheDir } from '../paths';
 import { judge, softmax } from '../scoring/metrics';
 import { promptLogProbs } from '../scoring/scorer';
-import { ensembleLogProbs } from './calibration';
-import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from './encode';
+import { ensembleLogProbs } from '../prompt/calibration';
+import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from '../prompt/encode';
 import { PromptFile, PromptLabel, readPromptFile, validatePromptFile } from './promptFile';
 import { Prediction, ShapeOptions, checkTopK, shapePrediction } from './prediction';
-import { parseTemplate } from './template';
-import { wordTokens } from './verbalizer';
+import { parseTemplate } from '../prompt/template';
+import { wordTokens } from '../prompt/verbalizer';
 
 /** A string fills `{x}`; an object gives each template field (`x`, or a named column) its text. */
 export type PromptInput = string | Record<string, string>;

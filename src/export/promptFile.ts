@@ -51,9 +51,9 @@ import { z } from 'zod';
 import { DTYPES } from '../model/modelFolder';
 import { readJsonFile } from '../util/jsonFile';
 import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
-import { CALIBRATIONS, Calibration } from './calibration';
-import { parseTemplate } from './template';
-import { WordIds } from './verbalizer';
+import { CALIBRATIONS, Calibration } from '../prompt/calibration';
+import { parseTemplate } from '../prompt/template';
+import { WordIds } from '../prompt/verbalizer';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
 export const PROMPT_VERSION = 2;
