@@ -4,7 +4,9 @@ import { onnx } from 'onnx-proto';
 import { loadExamples } from '../src/data/load';
 import { LoadedModel, loadModel } from '../src/model/load';
 import { rewriteForRowQuant } from '../src/model/graph/rowQuant';
-import { ActivationQuant } from '../src/model/graph/preparedCache';
+import { ActivationQuant, prepareRowQuantModel } from '../src/model/graph/preparedCache';
+import { FullLogitsBackend } from '../src/model/onnxBackend';
+import { cacheDir } from '../src/paths';
 import { buildRow, compileTemplate, encodeExample, EncodedRow } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
 import { labelLogitsForRows } from '../src/scoring/scorer';
@@ -32,7 +34,7 @@ async function aloneVsBatched(m: LoadedModel, rows: EncodedRow[], labelIds: numb
   return differ;
 }
 
-async function withModel<T>(opts: { model?: string; activations?: ActivationQuant; scorer?: 'mask-head' | 'full'; prefixReuse?: boolean }, f: (m: LoadedModel) => Promise<T>): Promise<T> {
+async function withModel<T>(opts: { model?: string; activations?: ActivationQuant; prefixReuse?: boolean }, f: (m: LoadedModel) => Promise<T>): Promise<T> {
   const m = await loadModel({ dtype: 'int8', threads: 2, ...opts });
   try {
     return await f(m);
@@ -72,19 +74,21 @@ describe('int8 with per-row activation quantization', () => {
     expect(drift).toBeLessThan(0.05);
   });
 
-  test('the mask-head rewrite is exact on int8 now: label logits equal the full model at the mask', async () => {
+  test('the mask-head rewrite is exact on int8 now: label logits equal the whole per-row graph at the mask', async () => {
     const ids = ['awful', 'wonderful', 'great', 'terrible'];
-    const [head, full] = await Promise.all(
-      (['mask-head', 'full'] as const).map((scorer) =>
-        withModel({ scorer }, async (m) => {
-          const rows = await rowsOf(m, '{x} it was [MASK] .', 128);
-          return labelLogitsForRows(m.backend, rows, labelIds(m, ids));
-        }),
-      ),
-    );
-    let maxDiff = 0;
-    head.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - full[i]))));
-    expect(maxDiff).toBeLessThan(1e-4);
+    await withModel({}, async (m) => {
+      const rows = await rowsOf(m, '{x} it was [MASK] .', 128);
+      const head = await labelLogitsForRows(m.backend, rows, labelIds(m, ids));
+      const whole = await FullLogitsBackend.load(await prepareRowQuantModel(m.folder.onnxPath, cacheDir()), m.maxLength, m.tokenizer.special.pad, { threads: 2 });
+      try {
+        const full = await labelLogitsForRows(whole, rows, labelIds(m, ids));
+        let maxDiff = 0;
+        head.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - full[i]))));
+        expect(maxDiff).toBeLessThan(1e-4);
+      } finally {
+        await whole.dispose();
+      }
+    });
   });
 
   test('accuracy within 0.5 points of fp32 (SST-2, {x} it was [MASK] ., awful/wonderful: fp32 0.7941)', async () => {

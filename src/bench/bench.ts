@@ -161,7 +161,7 @@ async function main(): Promise<number> {
           inputIdsIdentical: o.ids.filter((ids, i) => ids.length === t.ids[i].length && ids.every((x, j) => x === t.ids[i][j])).length,
           poolVsOurs: sameCount(pool[d]!.predictions, o.predictions),
           fullVsOurs: sameCount(full[d]!.predictions, o.predictions),
-          // The full graph (int8: with per-row activations), batched our way: separates batching effects from the mask-head rewrite.
+          // The model as exported, batched our way: separates batching effects from the mask-head rewrite.
           fullVsTransformersjs: { identical: sameCount(full[d]!.predictions, t.predictions), maxAbsLogitDiff: maxAbsDiff(full[d]!.labelLogits, t.labelLogits) },
           accuracy: {
             ours:

@@ -20,7 +20,10 @@ export interface LoadOptions extends SessionOptions {
    * candidates (PrefixReuseBackend). Default true; false scores whole rows (the reference for benches).
    */
   prefixReuse?: boolean;
-  /** int8 models: activations quantized `per-row` (default, batch-independent scores) or `per-tensor` (as exported; for benches). */
+  /**
+   * int8 models, mask-head scorer: activations quantized `per-row` (default, batch-independent
+   * scores) or `per-tensor` (as exported; for benches). `full` always runs the file as exported.
+   */
   activations?: ActivationQuant;
 }
 
@@ -81,10 +84,8 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
       backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, { ...opts, logProbs: wholeLogProbs });
     }
   } else {
-    // int8: the exported graph with per-row activation quantization, so `full` and `mask-head` quantize alike.
-    const perRow = folder.dtype === 'int8' && (opts.activations ?? 'per-row') === 'per-row';
-    const file = perRow ? await (await import('./graph/preparedCache')).prepareRowQuantModel(folder.onnxPath, cacheDir()) : folder.onnxPath;
-    backend = await FullLogitsBackend.load(file, maxLength, tokenizer.special.pad, opts);
+    // The reference path: the file exactly as exported (int8: one activation scale per batch).
+    backend = await FullLogitsBackend.load(folder.onnxPath, maxLength, tokenizer.special.pad, opts);
   }
   return { folder, tokenizer, backend, maxLength, dispose: () => backend.dispose() };
 }

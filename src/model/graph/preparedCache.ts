@@ -83,7 +83,7 @@ export async function cachedPreparation(
   return target;
 }
 
-/** The model as exported, with per-row activation quantization when it is int8 (the `full` scorer's file). */
+/** The whole graph as exported, with per-row activation quantization when it is int8 (the reference the mask-head rewrite is tested against). */
 export function prepareRowQuantModel(srcOnnxPath: string, cacheDir: string): Promise<string> {
   return cachedPreparation(srcOnnxPath, cacheDir, 'as-exported', (src) => src);
 }
