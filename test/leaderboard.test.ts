@@ -119,6 +119,14 @@ describe('leaderboard run', () => {
     expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toMatch(/\| random \| .* \|/);
   }, 300_000);
 
+  test('a manual row runs the task\'s hand-written prompt, not the suite\'s search template with slots', async () => {
+    const manual: Suite = { ...suite, name: 'manual', base: { ...suite.base, dtype: 'fp32' }, methods: [{ name: 'manual', manual: true }] };
+    const r = await runLeaderboard(manual, { outDir: tmp() });
+    expect(r.complete).toBe(true);
+    expect(r.cells[0].prompt).toBe('{x} it was [MASK] .');
+    expect(r.cells[0].testAccuracy).toBeCloseTo(0.6282, 4); // the fp32 raw pin of the manual prompt
+  }, 120_000);
+
   const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
   (chromium ? test : test.skip)('the HTML report renders in headless Chromium: table numbers equal leaderboard.json, chart drawn', () => {
     const html = path.join(out, 'leaderboard.html');

@@ -99,8 +99,11 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
         log(`[${k}/${total}] ${m.name} on ${task}, seed ${seed}`);
         const t = Date.now();
         const setting = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as BaselineSetting;
+        // The suite's template is the searches' (slots): a manual row runs the task's hand-written
+        // prompt unless the method names its own.
+        const manual: BaselineSetting = { ...setting, template: undefined, ...(m.config ?? {}) };
         const cell = m.manual
-          ? await manualCell(m.name, task, seed, { ...setting, ...(m.config ?? {}) }, m.calibration ?? 'none', manualTest.get(`${m.name}/${task}`))
+          ? await manualCell(m.name, task, seed, manual, m.calibration ?? 'none', manualTest.get(`${m.name}/${task}`))
           : m.probe
             ? await probeCell(m.name, task, seed, setting)
             : await searchCell(suite, m, task, seed, runDir, opts, progress);
