@@ -238,12 +238,12 @@ describe('rewriteForMaskHead on bert-mini-imdb', () => {
 describe('prepareMaskHeadModel', () => {
   const src = path.join(BERT_DIR, 'onnx/model_quantized.onnx');
 
-  test('writes <sha256>.maskhead-v1.rowquant-v1.onnx once and reuses it', async () => {
+  test('writes <sha256>.maskhead-v1.rowquant-v2.onnx once and reuses it', async () => {
     const cacheDir = path.join(tmpDir(), 'nested', 'cache');
     const first = await prepareMaskHeadModel(src, cacheDir);
     const sha = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
-    expect(first).toBe(path.join(cacheDir, `${sha}.maskhead-v1.rowquant-v1.onnx`));
-    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.maskhead-v1.rowquant-v1.onnx`, `${sha}.maskhead-v1.rowquant-v1.onnx.sha256`]); // no tmp file left behind
+    expect(first).toBe(path.join(cacheDir, `${sha}.maskhead-v1.rowquant-v2.onnx`));
+    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.maskhead-v1.rowquant-v2.onnx`, `${sha}.maskhead-v1.rowquant-v2.onnx.sha256`]); // no tmp file left behind
     expect(onnx.ModelProto.decode(fs.readFileSync(first)).graph!.output!.map((o) => o.name)).toEqual(['label_logits']);
 
     // Backdate the cached file: a rewrite would give it a fresh mtime.
@@ -276,7 +276,7 @@ describe('prepareMaskHeadModel', () => {
       expect(await prepareMaskHeadModel(src, cacheDir)).toBe(first);
       expect(fs.readFileSync(first).equals(good)).toBe(true);
       expect(notices).toHaveLength(1);
-      expect(notices[0]).toMatch(/^cached model .*maskhead-v1\.rowquant-v1\.onnx: sha256 .* differs from the one recorded .*; rebuilding it$/);
+      expect(notices[0]).toMatch(/^cached model .*maskhead-v1\.rowquant-v2\.onnx: sha256 .* differs from the one recorded .*; rebuilding it$/);
       await prepareMaskHeadModel(src, cacheDir); // now intact: no second notice
       expect(notices).toHaveLength(1);
     } finally {

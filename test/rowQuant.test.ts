@@ -91,6 +91,25 @@ describe('int8 with per-row activation quantization', () => {
     });
   });
 
+  test('label logits stay as close to fp32 as the exported per-tensor graph (catches a wrong rewrite that still classifies)', async () => {
+    const ids = ['awful', 'wonderful', 'great', 'terrible'];
+    const logits = (opts: { dtype: 'fp32' | 'int8'; activations?: ActivationQuant }) =>
+      loadModel({ threads: 2, ...opts }).then(async (m) => {
+        try {
+          return await labelLogitsForRows(m.backend, await rowsOf(m, '{x} it was [MASK] .', 256), labelIds(m, ids));
+        } finally {
+          await m.dispose();
+        }
+      });
+    const fp32 = await logits({ dtype: 'fp32' });
+    const meanErr = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, v, i) => a + Math.abs(v - fp32[i]), 0) / fp32.length;
+    const perRow = meanErr(await logits({ dtype: 'int8' }));
+    const perTensor = meanErr(await logits({ dtype: 'int8', activations: 'per-tensor' }));
+    // Measured: mean error per-row 0.063, per-tensor 0.062; with MatMulIntegerToFloat's bias input 0.28.
+    expect(perRow).toBeLessThan(1.25 * perTensor);
+    expect(perRow).toBeLessThan(0.2);
+  });
+
   test('accuracy within 0.5 points of fp32 (SST-2, {x} it was [MASK] ., awful/wonderful: fp32 0.7941)', async () => {
     const sst2 = { data: { task: 'sst-2' }, split: 'test' as const, calibration: 'none' as const, template: '{x} it was [MASK] .', verbalizer: 'awful,wonderful' };
     const r = await evaluateTemplate({ ...sst2, dtype: 'int8' });
