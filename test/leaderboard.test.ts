@@ -119,7 +119,7 @@ describe('leaderboard run', () => {
     expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toMatch(/\| random \| .* \|/);
   }, 300_000);
 
-  test('a manual row runs the task\'s hand-written prompt, not the suite\'s search template with slots', async () => {
+  test("a manual row runs the task's hand-written prompt, not the suite's search template with slots", async () => {
     const manual: Suite = { ...suite, name: 'manual', base: { ...suite.base, dtype: 'fp32' }, methods: [{ name: 'manual', manual: true }] };
     const r = await runLeaderboard(manual, { outDir: tmp() });
     expect(r.complete).toBe(true);
