@@ -118,9 +118,12 @@ describe('a search over two templates, end to end', () => {
   const testSet = loadExamples({ task: 'sst-2' }, 'test').examples;
   const texts = testSet.map((e) => e.fields.sentence);
 
+  let wall = 0;
   beforeAll(async () => {
     runDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ps-tpl-')), 'run');
+    const t0 = Date.now();
     best = await runSearch(config, { runDir });
+    wall = (Date.now() - t0) / 1000;
   }, 900_000);
 
   test('each template got its own run with its share of the budget; the ensemble holds one member per template', () => {
@@ -129,6 +132,9 @@ describe('a search over two templates, end to end', () => {
     expect(subs.map((s) => s.config.budget)).toEqual([400, 400]);
     expect(best.evaluations).toBe(subs[0].best.evaluations + subs[1].best.evaluations);
     expect(best.evaluations).toBeLessThanOrEqual(800);
+    // The run's time is its templates' plus the ensemble's, not counted twice.
+    expect(best.seconds).toBeGreaterThanOrEqual(subs[0].best.seconds + subs[1].best.seconds);
+    expect(best.seconds).toBeLessThanOrEqual(wall);
     expect(best.ensemble!.members.map((m) => m.template)).toEqual(T);
     // expandLabelWords: 2 more words per label, the given word first.
     for (const m of best.ensemble!.members) {

@@ -19,6 +19,7 @@ import { writeJsonAtomic } from '../runner/atomic';
 import { resolveModel } from '../model/modelFolder';
 import { readConfig, validateConfig } from '../runner/config';
 import { runSearch } from '../runner/run';
+import { RunDir } from '../runner/runDir';
 import { PACKAGE_ROOT } from '../paths';
 import { loadExamples } from '../data/load';
 import { Dtype } from '../model/modelFolder';
@@ -39,18 +40,18 @@ function flag(name: string, dflt: string): string {
  * Train evaluations per second between the first and the last progress line: the search itself,
  * without building the candidate pools, dev selection and the test score (the same for every scorer).
  * `setupSeconds`: until the first progress line (start-up, candidate pools, the first batch).
+ * A search over several templates sums its sub-runs' phases (each starts its own workers).
  */
-function searchPhaseRate(runDir: string): { evaluationsPerSecond: number; seconds: number; setupSeconds: number; lastSeconds: number } {
-  const lines = fs
-    .readFileSync(path.join(runDir, 'progress.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { evaluations: number; seconds?: number })
-    .filter((l): l is { evaluations: number; seconds: number } => l.seconds !== undefined);
-  const first = lines[0];
-  const last = lines[lines.length - 1];
-  const seconds = last.seconds - first.seconds;
-  return { evaluationsPerSecond: seconds > 0 ? (last.evaluations - first.evaluations) / seconds : NaN, seconds, setupSeconds: first.seconds, lastSeconds: last.seconds };
+function searchPhaseRate(runDir: string, templates: number): { evaluationsPerSecond: number; seconds: number; setupSeconds: number; lastSeconds: number } {
+  const run = new RunDir(runDir);
+  const phases = (templates > 1 ? Array.from({ length: templates }, (_, i) => run.templateRun(i)) : [run]).map((r) => {
+    const lines = r.readLines<{ evaluations: number; seconds?: number }>('progress').filter((l): l is { evaluations: number; seconds: number } => l.seconds !== undefined);
+    const first = lines[0];
+    const last = lines[lines.length - 1];
+    return { evaluations: last.evaluations - first.evaluations, seconds: last.seconds - first.seconds, setupSeconds: first.seconds, lastSeconds: last.seconds };
+  });
+  const sum = (k: 'evaluations' | 'seconds' | 'setupSeconds' | 'lastSeconds') => phases.reduce((a, p) => a + p[k], 0);
+  return { evaluationsPerSecond: sum('seconds') > 0 ? sum('evaluations') / sum('seconds') : NaN, seconds: sum('seconds'), setupSeconds: sum('setupSeconds'), lastSeconds: sum('lastSeconds') };
 }
 
 async function main(): Promise<void> {
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
       scorer: v.label,
       seconds,
       evaluationsPerSecond: best.evaluations / seconds,
-      searchPhase: searchPhaseRate(runDir),
+      searchPhase: searchPhaseRate(runDir, config.templates?.length ?? 1),
       testAccuracy: best.testAccuracy,
       prompt: best.prompt,
       evaluations: best.evaluations,

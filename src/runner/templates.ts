@@ -61,7 +61,6 @@ export async function runTemplates(
   resolve: () => ResolvedRun,
   checkResumable: (run: RunDir, resolved: ResolvedRun) => void,
 ): Promise<BestResult> {
-  const t0 = Date.now();
   const templates = config.templates!;
   const run = new RunDir(opts.runDir);
   if (opts.resume) {
@@ -94,6 +93,7 @@ export async function runTemplates(
     spentBefore += best.evaluations;
   }
   return run.locked(async () => {
+    const tEnsemble = Date.now();
     const members = bests.flatMap(membersOf);
     const { devAccuracy, testAccuracy } = await scoreEnsemble(config, members);
     // The run's own prompt: the member with the best dev accuracy (ties: the earlier template).
@@ -102,7 +102,8 @@ export async function runTemplates(
       if ((b.devAccuracy ?? -1) > (bests[primary].devAccuracy ?? -1)) primary = i;
     });
     const p = bests[primary];
-    const seconds = bests.reduce((s, b) => s + b.seconds, 0) + (Date.now() - t0) / 1000;
+    // The templates' own times (each counts its resumed sessions) plus the ensemble's scoring.
+    const seconds = bests.reduce((s, b) => s + b.seconds, 0) + (Date.now() - tEnsemble) / 1000;
     const result: BestResult = {
       ...p,
       runId: run.id,
