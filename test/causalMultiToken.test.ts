@@ -19,7 +19,7 @@ import { parseTemplate } from '../src/prompt/template';
 import { buildVerbalizer, parseVerbalizerSpec, wordTokens } from '../src/prompt/verbalizer';
 import { evaluateTemplate } from '../src/scoring/evaluate';
 import { judgeAll, labelLogProbsOfRow, wordLabels } from '../src/scoring/metrics';
-import { planContinuations, promptLogProbs, wordLogProbsForRows } from '../src/scoring/scorer';
+import { labelLogitsForRows, planContinuations, promptLogProbs, wordLogProbsForRows } from '../src/scoring/scorer';
 import { CLI, ROOT } from './helpers';
 
 const GPT = 'gpt-mini-imdb';
@@ -126,7 +126,9 @@ describe('multi-token label words (gpt-mini-imdb, fp32)', () => {
     const examples = data.examples.slice(0, N).map((ex) => encodeExample(ct, reuse.tokenizer, ex));
     const ids = buildVerbalizer([['awful'], ['wonderful']], reuse.tokenizer).ids;
     const lp = await promptLogProbs(reuse.backend, ct, examples, {}, ids);
-    const logits = await reuse.backend.labelLogits(
+    // The same length-sorted batches as promptLogProbs (prefix reuse's fp32 attention moves by ~1e-6 with the batch).
+    const logits = await labelLogitsForRows(
+      reuse.backend,
       examples.map((ex) => buildRow(ct, ex, {})),
       ids.flat() as number[],
     );

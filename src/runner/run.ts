@@ -18,7 +18,7 @@ import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
 import { SearchConfig, configDataSource } from './config';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
-import { Judged, selectWinner } from './select';
+import { Judged, MemberScores, selectWinner } from './select';
 import { contentFreeExamples } from '../prompt/calibration';
 import { DEFAULT_MIN_COSINE, expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
@@ -48,6 +48,12 @@ export interface RunOptions {
   /** Called after each scored batch: example evaluations spent of the budget, and the best so far. */
   onProgress?: (p: { evaluations: number; budget: number; status: string }) => void;
   log?: (line: string) => void;
+  /**
+   * Called once the prompt (or the run's own ensemble) is selected, with its members' raw label
+   * log-probabilities on dev and test, in the order of the run's members: a multi-template run
+   * scores its ensemble from them instead of scoring every member again.
+   */
+  onMemberScores?: (scores: MemberScores[]) => void;
 }
 
 function dataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabels: string[] | undefined): DataSource {
@@ -297,6 +303,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
         score: (t) => pool.score(t),
       });
       spent += sel.evaluations;
+      opts.onMemberScores?.(sel.memberScores);
       chosen = sel.chosen;
       devScore = chosen.dev;
       testAccuracy = sel.testAccuracy;

@@ -56,6 +56,14 @@ export interface SelectionOutcome {
   /** Example evaluations charged (dev scoring; test is never charged). */
   evaluations: number;
   ensemble?: EnsembleOutcome;
+  /** Raw label log-probabilities of the run's members (the ensemble's, else the chosen prompt) on dev and test. */
+  memberScores: MemberScores[];
+}
+
+/** One prompt's raw label log-probabilities per dev and test example (test absent without a test split). */
+export interface MemberScores {
+  dev: number[][];
+  test?: number[][];
 }
 
 /** Label log-probabilities of a whole split, scored in tasks of SPLIT_TASK_ROWS rows (spread over the pool). */
@@ -111,7 +119,9 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     }
     ensemble = { members, devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels), testAccuracy: ensTest };
   }
-  return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble };
+  const memberIds = ensemble ? order.slice(0, inp.ensemble) : [order[0]];
+  const memberScores = memberIds.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}) }));
+  return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble, memberScores };
 }
 
 function accuracyOf(logProbs: number[][], labels: number[], offsets: number[] | undefined, numLabels: number): number {

@@ -19,6 +19,7 @@ import { promptLogProbs } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
 import { BestResult, EnsembleMember, ResolvedRun, RunDir } from './runDir';
 import type { RunOptions } from './run';
+import type { MemberScores } from './select';
 
 /**
  * Each template's budget: the total split evenly, the remainder to the first templates, so the
@@ -76,6 +77,9 @@ export async function runTemplates(
     run.writeState({ status: 'running' });
   });
   let spentBefore = 0;
+  // The members' dev and test log-probabilities as each template's run scored them (a template
+  // finished in an earlier session has none here, and its members are scored again).
+  const memberScores: (MemberScores[] | undefined)[] = [];
   for (let i = 0; i < templates.length; i++) {
     const sub = run.templateRun(i);
     // Progress counts the whole run: the earlier templates' evaluations plus this one's.
@@ -83,7 +87,9 @@ export async function runTemplates(
     const onProgress = opts.onProgress && ((p: { evaluations: number; status: string }) => opts.onProgress!({ ...p, evaluations: before + p.evaluations, budget: config.budget }));
     const state = sub.isRun() ? sub.readState() : undefined;
     opts.log?.(`template ${i + 1} of ${templates.length}: ${templates[i]}`);
-    const best = state?.status === 'done' && sub.readBest() ? sub.readBest()! : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress });
+    const onMemberScores = (scores: MemberScores[]) => (memberScores[i] = scores);
+    const best =
+      state?.status === 'done' && sub.readBest() ? sub.readBest()! : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress, onMemberScores });
     if (best.status !== 'done') {
       run.writeState({ status: 'interrupted' });
       if (opts.stopRequested?.()) return { ...best, status: 'interrupted' };
@@ -95,7 +101,8 @@ export async function runTemplates(
   return run.locked(async () => {
     const tEnsemble = Date.now();
     const members = bests.flatMap(membersOf);
-    const { devAccuracy, testAccuracy } = await scoreEnsemble(config, members);
+    const known = bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k]));
+    const { devAccuracy, testAccuracy } = await scoreEnsemble(config, members, known);
     // The run's own prompt: the member with the best dev accuracy (ties: the earlier template).
     let primary = 0;
     bests.forEach((b, i) => {
@@ -120,30 +127,36 @@ export async function runTemplates(
 }
 
 /**
- * Dev and test accuracy of the ensemble, each member scored in this process with its own
- * template (a row scores the same in any batch, so the members' numbers are
- * theirs). Dev was charged by the sub-runs' selection; nothing here is charged.
+ * Dev and test accuracy of the ensemble. A member's log-probabilities come from its template's
+ * run (`known`) or, for a template finished in an earlier session, are scored in this process
+ * with its own template (a row scores the same in any batch, so the numbers are the same). Dev
+ * was charged by the sub-runs' selection; nothing here is charged.
  */
-async function scoreEnsemble(config: SearchConfig, members: EnsembleMember[]): Promise<{ devAccuracy: number; testAccuracy: number | null }> {
+async function scoreEnsemble(config: SearchConfig, members: EnsembleMember[], known: (MemberScores | undefined)[]): Promise<{ devAccuracy: number; testAccuracy: number | null }> {
   const folder = resolveModel(config.model, config.dtype);
   const labels = modelLabelNames(folder);
   const dev = loadExamples(configDataSource(config, 'dev', labels), 'dev');
   const test = config.data && !config.data.test ? undefined : loadExamples(configDataSource(config, 'test', labels), 'test');
-  const model = await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker });
+  const missing = members.some((_, i) => !known[i] || (test && !known[i]!.test));
+  const model = missing ? await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }) : undefined;
   try {
-    const accuracy = async (split: typeof dev) => {
+    const accuracy = async (split: typeof dev, name: 'dev' | 'test') => {
       const perMember = [];
-      for (const m of members) {
-        const ct = compileTemplate(parseTemplate(m.template!), model.tokenizer, split.textColumn, model.maxLength);
-        const encoded = split.examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
-        const slots = Object.fromEntries(Object.entries(m.slots).map(([name, s]) => [name, s.ids]));
-        perMember.push({ logProbs: await promptLogProbs(model.backend, ct, encoded, slots, m.labelIds), offsets: m.offsets ?? undefined });
+      for (const [i, m] of members.entries()) {
+        let logProbs = known[i]?.[name];
+        if (!logProbs) {
+          const ct = compileTemplate(parseTemplate(m.template!), model!.tokenizer, split.textColumn, model!.maxLength);
+          const encoded = split.examples.map((ex) => encodeExample(ct, model!.tokenizer, ex));
+          const slots = Object.fromEntries(Object.entries(m.slots).map(([slot, s]) => [slot, s.ids]));
+          logProbs = await promptLogProbs(model!.backend, ct, encoded, slots, m.labelIds);
+        }
+        perMember.push({ logProbs, offsets: m.offsets ?? undefined });
       }
       const golds = split.examples.map((e) => e.label);
       return summarize(judgeAll(ensembleLogProbs(perMember), golds, undefined), split.numLabels).accuracy;
     };
-    return { devAccuracy: await accuracy(dev), testAccuracy: test ? await accuracy(test) : null };
+    return { devAccuracy: await accuracy(dev, 'dev'), testAccuracy: test ? await accuracy(test, 'test') : null };
   } finally {
-    await model.dispose();
+    await model?.dispose();
   }
 }
