@@ -107,8 +107,9 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
   };
   if (inp.testLabels) testAccuracy = accuracyOf(await test(order[0]), inp.testLabels, chosen.offsets, inp.numLabels);
   let ensemble: EnsembleOutcome | undefined;
-  if (inp.ensemble > 1 && judged.length > 1) {
-    const ids = order.slice(0, inp.ensemble);
+  // The run's members: its ensemble's, or the chosen prompt alone.
+  const ids = inp.ensemble > 1 && judged.length > 1 ? order.slice(0, inp.ensemble) : [order[0]];
+  if (ids.length > 1) {
     const members = ids.map((i) => judged[i]);
     const devScores = ensembleLogProbs(ids.map((i) => ({ logProbs: devLp[i], offsets: judged[i].offsets })));
     let ensTest: number | null = null;
@@ -119,8 +120,7 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     }
     ensemble = { members, devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels), testAccuracy: ensTest };
   }
-  const memberIds = ensemble ? order.slice(0, inp.ensemble) : [order[0]];
-  const memberScores = memberIds.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}) }));
+  const memberScores = ids.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}) }));
   return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble, memberScores };
 }
 
