@@ -71,7 +71,7 @@ describe('leaderboard tables', () => {
   });
 
   test('shipped suites are valid', () => {
-    for (const f of ['leaderboard-mini.json', 'leaderboard-default.json', 'leaderboard-roberta-large.json', 'sst2-table.json', 'sst2-refine.json']) {
+    for (const f of ['leaderboard-mini.json', 'leaderboard-default.json', 'leaderboard-roberta-large.json', 'sst2-table.json', 'sst2-refine.json', 'sst2-strategies.json']) {
       const file = path.join(ROOT, 'searches', f);
       if (f === 'leaderboard-roberta-large.json') {
         // Needs a user-supplied RoBERTa-large export: only the suite's shape is checked.
