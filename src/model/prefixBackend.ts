@@ -76,12 +76,7 @@ export class PrefixReuseBackend implements MaskedLmBackend {
   }
 
   async labelLogits(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
-    if (rows.some((r) => r.prefixLength === undefined) || rows.every((r) => r.prefixLength === 0)) {
-      this.stats.fallbackRows += rows.length;
-      return this.whole.labelLogits(rows, labelIds);
-    }
-    const kvs = await this.prefixes(rows);
-    return this.runSuffix(rows, kvs, labelIds, false);
+    return this.scoreRows(rows, labelIds, false);
   }
 
   /**
@@ -90,12 +85,17 @@ export class PrefixReuseBackend implements MaskedLmBackend {
    * continuation of a candidate reuses the one cached prefix.
    */
   async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
+    return this.scoreRows(rows, labelIds, true);
+  }
+
+  /** Rows without a reusable prefix go to the whole-row model; the rest to cached prefix + suffix. */
+  private async scoreRows(rows: EncodedRow[], labelIds: number[], logProbs: boolean): Promise<Float32Array> {
     if (rows.some((r) => r.prefixLength === undefined) || rows.every((r) => r.prefixLength === 0)) {
       this.stats.fallbackRows += rows.length;
-      return this.whole.labelLogProbs(rows, labelIds);
+      return logProbs ? this.whole.labelLogProbs(rows, labelIds) : this.whole.labelLogits(rows, labelIds);
     }
     const kvs = await this.prefixes(rows);
-    return this.runSuffix(rows, kvs, labelIds, true);
+    return this.runSuffix(rows, kvs, labelIds, logProbs);
   }
 
   /** Cached prefixes of the rows, computing the missing ones in one right-padded batch. */
