@@ -5,6 +5,9 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json' }] },
   setupFiles: ['<rootDir>/test/setup/sharedRealm.ts'],
+  // One temp root per run, removed at the end (test/setup/tmpRoot.ts).
+  globalSetup: '<rootDir>/test/setup/globalSetup.ts',
+  globalTeardown: '<rootDir>/test/setup/globalTeardown.ts',
   // Model-backed tests take seconds when the machine is idle, minutes when it is busy.
   testTimeout: 600000,
 };

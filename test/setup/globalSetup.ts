@@ -1,0 +1,2 @@
+import { setup } from './tmpRoot';
+export default setup;

@@ -1,0 +1,2 @@
+import { teardown } from './tmpRoot';
+export default teardown;
