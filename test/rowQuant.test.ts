@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { loadExamples } from '../src/data/load';
@@ -132,6 +133,84 @@ describe('rewriteForRowQuant', () => {
     expect(count(after, 'MatMulInteger')).toBe(0);
     expect(count(after, 'MatMulIntegerToFloat')).toBe(count(before, 'MatMulInteger'));
     expect(count(after, 'QuantizeLinear')).toBe(count(before, 'DynamicQuantizeLinear'));
+  });
+
+  test('blocked QuantizeLinear (opset raised to 21) gives the same logits as Div + QuantizeLinear, bit for bit', async () => {
+    const bytes = fs.readFileSync(path.join(ROOT, 'models/bert-mini-imdb-uncased/onnx/model_quantized.onnx'));
+    const blocked = rewriteForRowQuant(bytes);
+    const divided = rewriteForRowQuant(bytes, undefined, { blocked: false });
+    const b = onnx.ModelProto.decode(blocked);
+    const d = onnx.ModelProto.decode(divided);
+    const opset = (m: onnx.IModelProto) => Number(m.opsetImport!.find((o) => !o.domain)!.version);
+    expect(opset(b)).toBe(21);
+    // One block per row: each QuantizeLinear's block is the K of the weights its MatMuls contract
+    // (6 FFN outputs of 1024, the rest 256 wide).
+    const dims = new Map(b.graph!.initializer!.map((t) => [t.name!, (t.dims ?? []).map(Number)]));
+    const ks = b
+      .graph!.node!.filter((n) => n.opType === 'QuantizeLinear')
+      .map((n) => {
+        const mm = b.graph!.node!.find((c) => c.opType === 'MatMulIntegerToFloat' && c.input![0] === n.output![0])!;
+        return [Number(n.attribute?.find((a) => a.name === 'block_size')?.i), dims.get(mm.input![1])![0]];
+      });
+    expect(ks).toHaveLength(26);
+    for (const [block, k] of ks) expect(block).toBe(k);
+    expect(ks.filter(([block]) => block === 1024)).toHaveLength(6);
+    expect(opset(d)).toBe(17);
+    expect(d.graph!.node!.filter((n) => n.opType === 'QuantizeLinear').every((n) => !n.attribute?.some((a) => a.name === 'block_size'))).toBe(true);
+    // Both graphs on the same batch of 48 SST-2 rows (padded to the longest).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rowquant-blocked-'));
+    const outputs: Float32Array[] = [];
+    for (const [name, graph] of [
+      ['blocked', blocked],
+      ['divided', divided],
+    ] as const) {
+      const file = path.join(dir, `${name}.onnx`);
+      fs.writeFileSync(file, graph);
+      const backend = await FullLogitsBackend.load(file, 128, 0, { threads: 1 });
+      try {
+        const m = await loadModel({ dtype: 'fp32', scorer: 'full' });
+        const rows = await rowsOf(m, '{x} it was [MASK] .', 48).finally(() => m.dispose());
+        const logits = await backend.logitsAt(
+          rows,
+          rows.map((r) => [r.maskPos]),
+        );
+        outputs.push(Float32Array.from(logits.flatMap((r) => Array.from(r[0]))));
+      } finally {
+        await backend.dispose();
+      }
+    }
+    expect(outputs[0].length).toBe(48 * 16384);
+    expect(outputs[0].every((v, i) => v === outputs[1][i])).toBe(true);
+  });
+
+  test('a graph with an op whose meaning changed before opset 21 keeps its opset and uses Div + QuantizeLinear', () => {
+    const bytes = fs.readFileSync(path.join(ROOT, 'models/bert-mini-imdb-uncased/onnx/model_quantized.onnx'));
+    const model = onnx.ModelProto.decode(bytes);
+    model.graph!.node!.push({
+      name: 'gn',
+      opType: 'GroupNormalization',
+      input: ['a', 'b', 'c'],
+      output: ['gn_out'],
+      attribute: [{ name: 'num_groups', type: onnx.AttributeProto.AttributeType.INT, i: 2 }],
+    });
+    const after = onnx.ModelProto.decode(rewriteForRowQuant(onnx.ModelProto.encode(model).finish()));
+    expect(Number(after.opsetImport!.find((o) => !o.domain)!.version)).toBe(17);
+    expect(after.graph!.node!.filter((n) => n.opType === 'QuantizeLinear').every((n) => !n.attribute?.some((a) => a.name === 'block_size'))).toBe(true);
+    expect(after.graph!.node!.filter((n) => n.opType === 'Div' && n.name!.startsWith('row_quant/')).length).toBeGreaterThan(0);
+  });
+
+  test('opset 17 to 21: Reduce axes become an input, an equal Split gets num_outputs (the causal model)', () => {
+    const bytes = fs.readFileSync(path.join(ROOT, 'models/gpt-mini-imdb/onnx/model_quantized.onnx'));
+    const before = onnx.ModelProto.decode(bytes);
+    const after = onnx.ModelProto.decode(rewriteForRowQuant(bytes));
+    const splits = after.graph!.node!.filter((n) => n.opType === 'Split');
+    expect(splits.length).toBe(before.graph!.node!.filter((n) => n.opType === 'Split').length);
+    expect(splits.length).toBeGreaterThan(0);
+    for (const n of splits) expect(n.input![1] || Number(n.attribute!.find((a) => a.name === 'num_outputs')?.i) === n.output!.length).toBeTruthy();
+    for (const n of after.graph!.node!.filter((x) => x.opType === 'ReduceMax' || x.opType === 'ReduceMin' || x.opType === 'ReduceMean')) {
+      expect(n.attribute?.some((a) => a.name === 'axes')).toBeFalsy();
+      expect(n.input).toHaveLength(2);
+    }
   });
 
   test('a graph outside the quantize_dynamic pattern is refused, naming the node', () => {
