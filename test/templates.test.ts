@@ -35,6 +35,10 @@ describe('several templates: pure parts', () => {
     const sub = templateConfig(c, 1, 500);
     expect(sub).toMatchObject({ name: 'm-t2', template: T[1], budget: 500, verbalizer: 'terrible,great' });
     expect(sub.templates).toBeUndefined();
+    // A template's own run has no twins (they belong to the run's ensemble), so it stays valid alone.
+    const withTwins = templateConfig(parseSearchConfig({ ...base, dataLabelWords: 5 }, 'searches/m.json'), 0, 500);
+    expect(withTwins.dataLabelWords).toBe(0);
+    expect(() => parseSearchConfig({ ...withTwins, name: undefined }, 'searches/m-t1.json')).not.toThrow();
   });
 
   test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {
@@ -58,6 +62,8 @@ describe('several templates: pure parts', () => {
     [{ expandLabelWords: -1 }, /^searches\/m\.json: expandLabelWords: expected an integer >= 0$/],
     [{ expandLabelWords: { words: 3, minCosine: 2 } }, /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/],
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
+    [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
+    [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
   ])('rejects %j with one line naming the field', (extra, msg) => {
     expect(() => parseSearchConfig({ ...base, ...extra }, 'searches/m.json')).toThrow(msg);
   });
@@ -106,6 +112,7 @@ describe('a search over two templates, end to end', () => {
       templates: T,
       verbalizer: 'terrible,great',
       expandLabelWords: 2,
+      dataLabelWords: 4,
       strategy: 'random',
       candidates: { topK: 8 },
       budget: 800,
@@ -126,7 +133,7 @@ describe('a search over two templates, end to end', () => {
     wall = (Date.now() - t0) / 1000;
   }, 900_000);
 
-  test('each template got its own run with its share of the budget; the ensemble holds one member per template', () => {
+  test('each template got its own run with its share of the budget; the ensemble holds one member per template and its twin', () => {
     const subs = [0, 1].map((i) => new RunDir(runDir).templateRun(i).readFinished());
     expect(subs.map((s) => s.config.template)).toEqual(T);
     expect(subs.map((s) => s.config.budget)).toEqual([400, 400]);
@@ -135,17 +142,30 @@ describe('a search over two templates, end to end', () => {
     // The run's time is its templates' plus the ensemble's, not counted twice.
     expect(best.seconds).toBeGreaterThanOrEqual(subs[0].best.seconds + subs[1].best.seconds);
     expect(best.seconds).toBeLessThanOrEqual(wall);
-    expect(best.ensemble!.members.map((m) => m.template)).toEqual(T);
+    expect(best.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
+    const selected = best.ensemble!.members.slice(0, 2);
+    const twins = best.ensemble!.members.slice(2);
     // expandLabelWords: 2 more words per label, the given word first.
-    for (const m of best.ensemble!.members) {
+    for (const m of selected) {
       expect(m.labelWords.map((w) => w[0])).toEqual(['terrible', 'great']);
       expect(m.labelIds.map((ids) => ids.length)).toEqual([3, 3]);
     }
+    // dataLabelWords: 4: each selected prompt's twin, the same filled prompt through 4 words per
+    // label from the labelled data, no word in both labels, calibrated on its own.
+    twins.forEach((t, i) => {
+      expect(t.prompt).toBe(selected[i].prompt);
+      expect(t.slots).toEqual(selected[i].slots);
+      expect(t.labelIds.map((ids) => ids.length)).toEqual([4, 4]);
+      expect(new Set(t.labelIds.flat()).size).toBe(8);
+      expect(t.labelWords.flat().every((w) => /^[a-z'-]+$/.test(w))).toBe(true);
+      expect(t.offsets).toHaveLength(2);
+      expect(t.offsets).not.toEqual(selected[i].offsets);
+    });
   });
 
   test('the exported ensemble reproduces its recorded test accuracy exactly through loadPrompt', async () => {
     const file = promptFileFromRun(runDir, { ensemble: true });
-    expect(file.ensemble!.members.map((m) => m.template)).toEqual(T);
+    expect(file.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
     expect(file.scores.test).toBe(best.ensemble!.testAccuracy);
     const lp = await loadPrompt(file, { threads: 1 });
     try {

@@ -76,6 +76,13 @@ export const experimentFields = {
     )
     .default(0),
   /**
+   * With several `templates`: K > 0 gives each selected prompt a twin in the ensemble that reads
+   * the same filled prompt through K label words per label taken from the labelled train and dev
+   * examples (the words whose log-probability at the mask best separates each class from the
+   * others; runner/dataLabelWords.ts); 0: no twins.
+   */
+  dataLabelWords: nonNegInt().default(0),
+  /**
    * Search the label words too, from model-proposed candidates. `context` fills the slots while
    * the candidates are proposed (e.g. {"A": "it was"}); `wordsPerLabel` (default 1): how many
    * words each label gets (its score is their log-sum-exp).
@@ -259,6 +266,8 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
     throw new UserError(`${where}: template: give 'template' or 'templates', not both (with 'templates' the first one is the template)`);
   c.template ??= c.templates![0];
   if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
+  if (c.dataLabelWords > 0 && (c.templates?.length ?? 1) < 2)
+    throw new UserError(`${where}: dataLabelWords: adds twins to the ensemble of several templates; give 'templates' (two or more) or dataLabelWords 0`);
   if (c.templates !== undefined && c.templates.length > 1 && c.refine) throw new UserError(`${where}: refine: refines one prompt, not the ensemble of several templates`);
   if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);

@@ -5,7 +5,8 @@
  * budget is split evenly, each template gets its own search, a complete run directory of its own
  * (`<run>/t1`, `<run>/t2`, ...: exportable on their own), and the run's result is the ensemble of
  * every template's selected prompts (the mean of their calibrated label log-probabilities, as for
- * `ensemble`), each member applied with its own template.
+ * `ensemble`), each member applied with its own template; with `dataLabelWords`, also each
+ * member's twin read through label words from the labelled data (runner/dataLabelWords.ts).
  */
 import { loadExamples } from '../data/load';
 import { StoppedError, UserError } from '../errors';
@@ -17,6 +18,7 @@ import { parseTemplate } from '../prompt/template';
 import { judgeAll, summarize } from '../scoring/metrics';
 import { promptLogProbs } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
+import { dataLabelWordTwins } from './dataLabelWords';
 import { BestResult, EnsembleMember, ResolvedRun, RunDir } from './runDir';
 import type { RunOptions } from './run';
 import type { MemberScores } from './select';
@@ -32,7 +34,8 @@ export function splitBudget(total: number, parts: number): number[] {
 
 /** The search config of template i's sub-run: that template, its share of the budget. */
 export function templateConfig(config: SearchConfig, i: number, budget: number): SearchConfig {
-  const sub: SearchConfig = { ...config, name: `${config.name}-t${i + 1}`, template: config.templates![i], budget };
+  // The twins of dataLabelWords belong to the run's ensemble, not to a template's own run.
+  const sub: SearchConfig = { ...config, name: `${config.name}-t${i + 1}`, template: config.templates![i], budget, dataLabelWords: 0 };
   delete sub.templates;
   return sub;
 }
@@ -100,8 +103,11 @@ export async function runTemplates(
   }
   return run.locked(async () => {
     const tEnsemble = Date.now();
-    const members = bests.flatMap(membersOf);
-    const known = bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k]));
+    const selected = bests.flatMap(membersOf);
+    if (config.dataLabelWords > 0) opts.log?.(`label words from the data: ${config.dataLabelWords} per label, a twin for each of the ${selected.length} selected prompts`);
+    const twins = config.dataLabelWords > 0 ? await twinsOf(config, selected) : [];
+    const members = [...selected, ...twins.map((t) => t.member)];
+    const known = [...bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k])), ...twins.map((t) => t.scores)];
     const { devAccuracy, testAccuracy } = await scoreEnsemble(config, members, known);
     // The run's own prompt: the member with the best dev accuracy (ties: the earlier template).
     let primary = 0;
@@ -124,6 +130,19 @@ export async function runTemplates(
     run.writeState({ status: 'done', evaluations: result.evaluations, seconds });
     return result;
   });
+}
+
+/** The data's label-word twins of the selected members (runner/dataLabelWords.ts), scored on dev and test. */
+async function twinsOf(config: SearchConfig, members: EnsembleMember[]): Promise<{ member: EnsembleMember; scores: MemberScores }[]> {
+  const labels = modelLabelNames(resolveModel(config.model, config.dtype));
+  const split = (name: 'train' | 'dev' | 'test') => loadExamples(configDataSource(config, name, labels), name);
+  const test = config.data && !config.data.test ? undefined : split('test');
+  const model = await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker });
+  try {
+    return await dataLabelWordTwins(members, config.dataLabelWords, config.calibration, model.backend, model.tokenizer, { train: split('train'), dev: split('dev'), test });
+  } finally {
+    await model.dispose();
+  }
 }
 
 /**

@@ -104,6 +104,11 @@ export async function proposeSlotPools(opts: SlotPoolOptions): Promise<Record<st
  * callers (and tests) can see why a word landed where it did.
  */
 export async function labelWordScores(opts: LabelPoolOptions): Promise<Float64Array[]> {
+  return discriminativeScores(await classMeanLogProbs(opts), PLAUSIBLE_LABEL_WORDS);
+}
+
+/** Per label: the mean over its examples of the log-softmax at the mask (slots filled with `fixedSlots`). */
+export async function classMeanLogProbs(opts: Omit<LabelPoolOptions, 'topK' | 'exclude'>): Promise<Float64Array[]> {
   const { compiled, numLabels } = opts;
   for (const s of compiled.template.slots) {
     const fill = opts.fixedSlots[s.name];
@@ -125,8 +130,7 @@ export async function labelWordScores(opts: LabelPoolOptions): Promise<Float64Ar
     numLabels,
     opts.batchSize,
   );
-  const means = sums.map((perPos, l) => perPos[0].map((v) => v / counts[l]));
-  return discriminativeScores(means, PLAUSIBLE_LABEL_WORDS);
+  return sums.map((perPos, l) => perPos[0].map((v) => v / counts[l]));
 }
 
 /** Label words are ranked among the this-many most likely words at the mask (all labels pooled). */

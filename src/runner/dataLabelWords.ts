@@ -1,0 +1,121 @@
+/**
+ * Label words from the labelled data: twins for an ensemble's members (config `dataLabelWords`).
+ *
+ * A member reads its prompt through the label words the user gave (and their expansion). Its twin
+ * reads the same filled prompt through K words per label taken from the labelled train and dev
+ * examples: the model's log-probabilities at the mask, averaged per class, and each label gets the
+ * words that most separate its class from the others (mean log-probability in the class minus the
+ * mean over the other classes), among the DATA_LABEL_PLAUSIBLE words the model finds most likely
+ * there overall; no word serves two labels (search/candidatePools.ts: classMeanLogProbs,
+ * discriminativeScores, assignLabelPools). The twin is calibrated like its member and joins the ensemble, so the
+ * ensemble averages what the given words and what the data say about each input. Measured with the
+ * default search on the bundled tasks (README, "Search quality"): hand-written label words can be
+ * poor for the task (TREC's "description, entity, …"), and twins help most there.
+ */
+import { LoadedData } from '../data/load';
+import { MaskedLmBackend } from '../model/backend';
+import { PromptTokenizer } from '../model/tokenizer';
+import { CalibrationMode, contentFreeExamples, meanOffsets } from '../prompt/calibration';
+import { compileTemplate, encodeExample, EncodedExample } from '../prompt/encode';
+import { parseTemplate } from '../prompt/template';
+import { wordText } from '../prompt/verbalizer';
+import { judgeAll, summarize } from '../scoring/metrics';
+import { promptLogProbs } from '../scoring/scorer';
+import { assignLabelPools, classMeanLogProbs, discriminativeScores, LogitsAtBackend } from '../search/candidatePools';
+import { EnsembleMember } from './runDir';
+import type { MemberScores } from './select';
+
+/** Twin label words are ranked among this many most likely words at the mask (all classes pooled). */
+export const DATA_LABEL_PLAUSIBLE = 200;
+
+/**
+ * `logitsAt` through a scorer backend: every vocabulary id's logit at each row's read position
+ * (the mask). Only the read position can be asked for.
+ */
+export function vocabularyLogits(backend: MaskedLmBackend, vocabSize: number): LogitsAtBackend {
+  const ids = Array.from({ length: vocabSize }, (_, i) => i);
+  return {
+    async logitsAt(rows, positions) {
+      rows.forEach((r, i) => {
+        if (positions[i].length !== 1 || positions[i][0] !== r.maskPos) throw new Error('vocabularyLogits: reads the mask position only');
+      });
+      const flat = await backend.labelLogits(rows, ids);
+      return rows.map((_, i) => [flat.subarray(i * vocabSize, (i + 1) * vocabSize)]);
+    },
+  };
+}
+
+/** K word ids per label from labelled examples read through one filled prompt (see the file comment). */
+export async function dataLabelWordIds(opts: {
+  backend: MaskedLmBackend;
+  tokenizer: PromptTokenizer;
+  compiled: ReturnType<typeof compileTemplate>;
+  examples: EncodedExample[];
+  numLabels: number;
+  slots: Record<string, number[]>;
+  words: number;
+}): Promise<number[][]> {
+  const { tokenizer, compiled, examples, numLabels } = opts;
+  const means = await classMeanLogProbs({ backend: vocabularyLogits(opts.backend, tokenizer.vocabSize), tokenizer, compiled, examples, numLabels, fixedSlots: opts.slots });
+  // The plausible words: whole words, by their mean log-probability over the classes (ties: lower id).
+  const overall = (id: number) => means.reduce((s, m) => s + m[id], 0) / numLabels;
+  const words: number[] = [];
+  for (let id = 0; id < tokenizer.vocabSize; id++) if (tokenizer.isWholeWord(id)) words.push(id);
+  const plausible = words.sort((a, b) => overall(b) - overall(a) || a - b).slice(0, DATA_LABEL_PLAUSIBLE);
+  return assignLabelPools(discriminativeScores(means, Infinity), plausible, opts.words);
+}
+
+export interface TwinSplits {
+  train: LoadedData;
+  dev: LoadedData;
+  test?: LoadedData;
+}
+
+/**
+ * Each member's twin with its label log-probabilities on dev and test (raw, as the ensemble takes
+ * them), calibrated with the run's mode: `inputs` on the train and dev inputs, `content-free` on
+ * the content-free inputs, `none` not at all.
+ */
+export async function dataLabelWordTwins(
+  members: EnsembleMember[],
+  words: number,
+  calibration: CalibrationMode,
+  backend: MaskedLmBackend,
+  tokenizer: PromptTokenizer,
+  splits: TwinSplits,
+): Promise<{ member: EnsembleMember; scores: MemberScores }[]> {
+  const { train, dev, test } = splits;
+  const twins: { member: EnsembleMember; scores: MemberScores }[] = [];
+  for (const m of members) {
+    const ct = compileTemplate(parseTemplate(m.template!), tokenizer, train.textColumn, backend.maxLength);
+    const encode = (d: LoadedData) => d.examples.map((ex) => encodeExample(ct, tokenizer, ex));
+    const trainEx = encode(train);
+    const devEx = encode(dev);
+    const slots = Object.fromEntries(Object.entries(m.slots).map(([name, s]) => [name, s.ids]));
+    const labelIds = await dataLabelWordIds({ backend, tokenizer, compiled: ct, examples: [...trainEx, ...devEx], numLabels: train.numLabels, slots, words });
+    const lp = (ex: EncodedExample[]) => promptLogProbs(backend, ct, ex, slots, labelIds);
+    const trainLp = await lp(trainEx);
+    const devLp = await lp(devEx);
+    let offsets: number[] | undefined;
+    if (calibration === 'inputs') offsets = meanOffsets([...trainLp, ...devLp], train.numLabels);
+    else if (calibration === 'content-free') {
+      const cf = contentFreeExamples(Object.keys(train.examples[0]?.fields ?? {}), tokenizer.token(tokenizer.special.mask));
+      offsets = meanOffsets(await lp(cf.map((ex) => encodeExample(ct, tokenizer, ex))), train.numLabels);
+    }
+    const accuracy = (logProbs: number[][], d: LoadedData) =>
+      summarize(
+        judgeAll(
+          logProbs,
+          d.examples.map((e) => e.label),
+          offsets,
+        ),
+        d.numLabels,
+      ).accuracy;
+    const labelWords = labelIds.map((ids) => ids.map((id) => wordText(tokenizer, id)));
+    twins.push({
+      member: { ...m, labelWords, labelIds, offsets: offsets ?? null, trainAccuracy: accuracy(trainLp, train), devAccuracy: accuracy(devLp, dev) },
+      scores: { dev: devLp, ...(test ? { test: await lp(encode(test)) } : {}) },
+    });
+  }
+  return twins;
+}

@@ -1,0 +1,86 @@
+/**
+ * Label words from the labelled data (runner/dataLabelWords.ts), on a fake backend whose logits at
+ * the mask are made up from what each input says, so the right words are known.
+ */
+import { MaskedLmBackend } from '../src/model/backend';
+import { resolveModel } from '../src/model/modelFolder';
+import { PromptTokenizer } from '../src/model/tokenizer';
+import { compileTemplate, EncodedRow, encodeExample } from '../src/prompt/encode';
+import { parseTemplate } from '../src/prompt/template';
+import { DATA_LABEL_PLAUSIBLE, dataLabelWordIds, vocabularyLogits } from '../src/runner/dataLabelWords';
+
+const tokenizer = PromptTokenizer.fromFolder(resolveModel('bert-mini-imdb-uncased', 'fp32'));
+const id = (w: string) => tokenizer.labelWordId(w);
+
+/**
+ * Logits over the whole vocabulary: a flat −5 floor, the plausible words (`common`) at 0, and per
+ * input class (the input holds "bad", "okay" or "good") a boost of its own words.
+ */
+function fakeBackend(common: number[], boosts: Map<number, Map<number, number>>): MaskedLmBackend & { calls: number[][] } {
+  const calls: number[][] = [];
+  return {
+    maxLength: 128,
+    kind: 'fake',
+    calls,
+    async labelLogits(rows: EncodedRow[], labelIds: number[]) {
+      calls.push(labelIds);
+      const out = new Float32Array(rows.length * labelIds.length);
+      rows.forEach((r, i) => {
+        const logits = new Float32Array(tokenizer.vocabSize).fill(-5);
+        for (const c of common) logits[c] = 0;
+        for (const [marker, boost] of boosts) if (r.ids.includes(marker)) for (const [w, b] of boost) logits[w] += b;
+        labelIds.forEach((l, k) => (out[i * labelIds.length + k] = logits[l]));
+      });
+      return out;
+    },
+    async dispose() {},
+  };
+}
+
+describe('dataLabelWordIds', () => {
+  const ct = compileTemplate(parseTemplate('{x} it was [MASK] .'), tokenizer, 'sentence', 128);
+  const examples = [
+    ...['bad movie', 'a bad one', 'so bad'].map((t) => ({ fields: { sentence: t }, label: 0 })),
+    ...['okay movie', 'an okay one'].map((t) => ({ fields: { sentence: t }, label: 1 })),
+    ...['good movie', 'a good one', 'so good'].map((t) => ({ fields: { sentence: t }, label: 2 })),
+  ].map((ex) => encodeExample(ct, tokenizer, ex));
+  const neg = ['awful', 'dull', 'stupid'].map(id);
+  const mid = ['fine', 'decent'].map(id);
+  const pos = ['superb', 'moving', 'brilliant'].map(id);
+  const neutral = ['movie', 'film', 'story', 'really'].map(id);
+  const boosts = new Map([
+    [id('bad'), new Map(neg.map((w, k) => [w, 3 - k] as [number, number]))],
+    [id('okay'), new Map(mid.map((w, k) => [w, 2 - k] as [number, number]))],
+    [id('good'), new Map(pos.map((w, k) => [w, 3 - k] as [number, number]))],
+  ]);
+
+  test('each label gets the words that separate its class, best first; no word in two labels; generic words in none', async () => {
+    const backend = fakeBackend([...neg, ...mid, ...pos, ...neutral], boosts);
+    const words = await dataLabelWordIds({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: 2 });
+    expect(words).toEqual([neg.slice(0, 2), mid, pos.slice(0, 2)]);
+    // The whole vocabulary was read at the mask, in one call per batch.
+    expect(backend.calls.every((ids) => ids.length === tokenizer.vocabSize)).toBe(true);
+  });
+
+  test('only the most plausible words compete: a word the model never proposes does not win by contrast', async () => {
+    // "jealous" gets a large boost in class 0 but sits at the floor everywhere else, far below the
+    // DATA_LABEL_PLAUSIBLE most likely words (filled here with other whole words at 0).
+    const filler: number[] = [];
+    for (let i = 0; filler.length < DATA_LABEL_PLAUSIBLE; i++) if (tokenizer.isWholeWord(i) && ![...neg, ...mid, ...pos].includes(i)) filler.push(i);
+    const rare = id('jealous');
+    const withRare = new Map(boosts);
+    withRare.set(id('bad'), new Map([...boosts.get(id('bad'))!, [rare, 4]]));
+    const backend = fakeBackend([...neg, ...mid, ...pos, ...filler], withRare);
+    const words = await dataLabelWordIds({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: 2 });
+    expect(words.flat()).not.toContain(rare);
+    expect(words[0]).toEqual(neg.slice(0, 2));
+  });
+
+  test('vocabularyLogits reads the mask position only', async () => {
+    const backend = vocabularyLogits(fakeBackend([], new Map()), tokenizer.vocabSize);
+    const row = { ids: [1, 2, 3], maskPos: 1 } as unknown as EncodedRow;
+    await expect(backend.logitsAt([row], [[2]])).rejects.toThrow(/reads the mask position only/);
+    const [[v]] = await backend.logitsAt([row], [[1]]);
+    expect(v).toHaveLength(tokenizer.vocabSize);
+  });
+});
