@@ -18,7 +18,7 @@ import { parseTemplate } from '../prompt/template';
 import { judgeAll, summarize } from '../scoring/metrics';
 import { promptLogProbs } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
-import { dataLabelWordTwins } from './dataLabelWords';
+import { TwinSplits, dataLabelWordTwins } from './dataLabelWords';
 import { BestResult, EnsembleMember, ResolvedRun, RunDir } from './runDir';
 import type { RunOptions } from './run';
 import type { MemberScores } from './select';
@@ -132,14 +132,19 @@ export async function runTemplates(
   });
 }
 
-/** The data's label-word twins of the selected members (runner/dataLabelWords.ts), scored on dev and test. */
-async function twinsOf(config: SearchConfig, members: EnsembleMember[]): Promise<{ member: EnsembleMember; scores: MemberScores }[]> {
+/** The run's splits as its templates' runs read them (no test split when the data files name none). */
+function runSplits(config: SearchConfig): TwinSplits {
   const labels = modelLabelNames(resolveModel(config.model, config.dtype));
   const split = (name: 'train' | 'dev' | 'test') => loadExamples(configDataSource(config, name, labels), name);
-  const test = config.data && !config.data.test ? undefined : split('test');
+  return { train: split('train'), dev: split('dev'), test: config.data && !config.data.test ? undefined : split('test') };
+}
+
+/** The data's label-word twins of the selected members (runner/dataLabelWords.ts), scored on dev and test. */
+async function twinsOf(config: SearchConfig, members: EnsembleMember[]): Promise<{ member: EnsembleMember; scores: MemberScores }[]> {
+  const { train, dev, test } = runSplits(config);
   const model = await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker });
   try {
-    return await dataLabelWordTwins(members, config.dataLabelWords, config.calibration, model.backend, model.tokenizer, { train: split('train'), dev: split('dev'), test });
+    return await dataLabelWordTwins(members, config.dataLabelWords, config.calibration, model.backend, model.tokenizer, { train, dev, test });
   } finally {
     await model.dispose();
   }
@@ -152,10 +157,7 @@ async function twinsOf(config: SearchConfig, members: EnsembleMember[]): Promise
  * was charged by the sub-runs' selection; nothing here is charged.
  */
 async function scoreEnsemble(config: SearchConfig, members: EnsembleMember[], known: (MemberScores | undefined)[]): Promise<{ devAccuracy: number; testAccuracy: number | null }> {
-  const folder = resolveModel(config.model, config.dtype);
-  const labels = modelLabelNames(folder);
-  const dev = loadExamples(configDataSource(config, 'dev', labels), 'dev');
-  const test = config.data && !config.data.test ? undefined : loadExamples(configDataSource(config, 'test', labels), 'test');
+  const { dev, test } = runSplits(config);
   const missing = members.some((_, i) => !known[i] || (test && !known[i]!.test));
   const model = missing ? await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }) : undefined;
   try {
