@@ -9,6 +9,10 @@ import { Dtype, resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
 
 import * as ort from 'onnxruntime-node'; // typed arrays shared with the main realm: test/setup/sharedRealm.ts
+import { ROW_QUANT_VERSION } from '../src/model/graph/rowQuant';
+
+/** The per-row int8 rewrite's part of a cached file's tag. */
+const RQ = `rowquant-v${ROW_QUANT_VERSION}`;
 
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
 
@@ -242,14 +246,14 @@ describe('rewriteForInputsEmbeds on tiny graphs', () => {
 });
 
 describe('prepareEmbedsModel', () => {
-  test('writes <sha256>.embeds-v1.rowquant-v2.onnx once, reuses it, and accepts a mask-head model as source', async () => {
+  test(`writes <sha256>.embeds-v1.${RQ}.onnx once, reuses it, and accepts a mask-head model as source`, async () => {
     const src = resolveModel('bert-mini-imdb-uncased', 'int8').onnxPath;
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'embeds-test-'));
     const cacheDir = path.join(root, 'nested', 'cache');
     const first = await prepareEmbedsModel(src, cacheDir);
     const sha = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
-    expect(first).toBe(path.join(cacheDir, `${sha}.embeds-v1.rowquant-v2.onnx`));
-    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.embeds-v1.rowquant-v2.onnx`, `${sha}.embeds-v1.rowquant-v2.onnx.sha256`]); // no tmp file left behind
+    expect(first).toBe(path.join(cacheDir, `${sha}.embeds-v1.${RQ}.onnx`));
+    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.embeds-v1.${RQ}.onnx`, `${sha}.embeds-v1.${RQ}.onnx.sha256`]); // no tmp file left behind
     const g = onnx.ModelProto.decode(fs.readFileSync(first)).graph!;
     expect(g.input!.map((i) => i.name)).toContain('inputs_embeds');
     expect(g.output!.map((o) => o.name)).toEqual(['label_logits']);

@@ -8,6 +8,10 @@ import { findMaskHeadCut, prepareMaskHeadModel, rewriteForMaskHead } from '../sr
 import { onPreparedCacheNotice } from '../src/model/graph/preparedCache';
 
 import * as ort from 'onnxruntime-node'; // typed arrays shared with the main realm: test/setup/sharedRealm.ts
+import { ROW_QUANT_VERSION } from '../src/model/graph/rowQuant';
+
+/** The per-row int8 rewrite's part of a cached file's tag. */
+const RQ = `rowquant-v${ROW_QUANT_VERSION}`;
 
 const BERT_DIR = path.resolve(__dirname, '../models/bert-mini-imdb-uncased');
 const ROBERTA_DIR = path.resolve(__dirname, '../models/roberta-mini-imdb');
@@ -238,12 +242,12 @@ describe('rewriteForMaskHead on bert-mini-imdb', () => {
 describe('prepareMaskHeadModel', () => {
   const src = path.join(BERT_DIR, 'onnx/model_quantized.onnx');
 
-  test('writes <sha256>.maskhead-v1.rowquant-v2.onnx once and reuses it', async () => {
+  test(`writes <sha256>.maskhead-v1.${RQ}.onnx once and reuses it`, async () => {
     const cacheDir = path.join(tmpDir(), 'nested', 'cache');
     const first = await prepareMaskHeadModel(src, cacheDir);
     const sha = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
-    expect(first).toBe(path.join(cacheDir, `${sha}.maskhead-v1.rowquant-v2.onnx`));
-    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.maskhead-v1.rowquant-v2.onnx`, `${sha}.maskhead-v1.rowquant-v2.onnx.sha256`]); // no tmp file left behind
+    expect(first).toBe(path.join(cacheDir, `${sha}.maskhead-v1.${RQ}.onnx`));
+    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.maskhead-v1.${RQ}.onnx`, `${sha}.maskhead-v1.${RQ}.onnx.sha256`]); // no tmp file left behind
     expect(onnx.ModelProto.decode(fs.readFileSync(first)).graph!.output!.map((o) => o.name)).toEqual(['label_logits']);
 
     // Backdate the cached file: a rewrite would give it a fresh mtime.
@@ -276,7 +280,7 @@ describe('prepareMaskHeadModel', () => {
       expect(await prepareMaskHeadModel(src, cacheDir)).toBe(first);
       expect(fs.readFileSync(first).equals(good)).toBe(true);
       expect(notices).toHaveLength(1);
-      expect(notices[0]).toMatch(/^cached model .*maskhead-v1\.rowquant-v2\.onnx: sha256 .* differs from the one recorded .*; rebuilding it$/);
+      expect(notices[0]).toMatch(new RegExp(`^cached model .*maskhead-v1\\.${RQ}\\.onnx: sha256 .* differs from the one recorded .*; rebuilding it$`));
       await prepareMaskHeadModel(src, cacheDir); // now intact: no second notice
       expect(notices).toHaveLength(1);
     } finally {

@@ -11,6 +11,9 @@ const KEY = 'PROMPTSEARCH_TEST_TMP_ROOT';
 
 export async function setup(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'promptsearch-test-'));
+  // Like /tmp itself: the fault tests run the CLI as an unprivileged user, which must reach its
+  // files here and create temp directories of its own (mkdtemp's 0700 would lock it out).
+  fs.chmodSync(root, 0o1777);
   process.env[KEY] = root;
   // Jest forks its workers after global setup with this process's environment.
   process.env.TMPDIR = root;
