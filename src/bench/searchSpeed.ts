@@ -9,7 +9,7 @@
  *
  * `--vs-scorer` runs only the default scorer and compares the search's wall time with its
  * evaluations at the in-process scorer's rate (measured first, in the same run), with the
- * breakdown: start-up until the first progress line, the search, dev selection + test + report.
+ * breakdown: start-up until the first progress line, the search, after it (dev selection, test, ensemble, report).
  *   npm run bench:search -- --config searches/sst2-beam.json --dtype int8 --budget 50000 --vs-scorer
  */
 import * as fs from 'fs';
@@ -101,6 +101,8 @@ async function main(): Promise<void> {
       prompt: best.prompt,
       evaluations: best.evaluations,
     });
+    // The run directory served its purpose (the phase timings above); do not leave it in /tmp.
+    fs.rmSync(runDir, { recursive: true, force: true });
     const phase = rows[rows.length - 1].searchPhase;
     process.stdout.write(
       `${v.label.padEnd(24)} ${seconds.toFixed(1).padStart(7)} s  ${(best.evaluations / seconds).toFixed(0).padStart(6)} evaluations/s (search phase ${phase.evaluationsPerSecond.toFixed(0)}/s)   test ${best.testAccuracy?.toFixed(4)}   ${best.prompt}\n`,
@@ -115,7 +117,7 @@ async function main(): Promise<void> {
   }));
   for (const b of breakdown) {
     process.stdout.write(
-      `${b.scorer}: setup until the first progress line ${b.setupSeconds.toFixed(1)} s, search ${b.searchSeconds.toFixed(1)} s, dev selection + test + report ${b.afterSearchSeconds.toFixed(1)} s\n`,
+      `${b.scorer}: setup until the first progress line ${b.setupSeconds.toFixed(1)} s, search ${b.searchSeconds.toFixed(1)} s, after it (dev selection, test, ensemble, report) ${b.afterSearchSeconds.toFixed(1)} s\n`,
     );
   }
   const target = scorerRate
