@@ -11,6 +11,7 @@ import { ensembleLogProbs } from '../prompt/calibration';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from '../prompt/encode';
 import { PromptFile, PromptLabel, readPromptFile, validatePromptFile } from './promptFile';
 import { Prediction, ShapeOptions, checkTopK, shapePrediction } from './prediction';
+import { slotIds } from '../prompt/fill';
 import { parseTemplate } from '../prompt/template';
 import { wordTokens } from '../prompt/verbalizer';
 
@@ -126,7 +127,7 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
   // One member, or the ensemble's: each applied with its own template, slots, label words and offsets.
   const members = (prompt.ensemble?.members ?? [prompt]).map((m) => ({
     template: m.template ?? prompt.template,
-    slots: Object.fromEntries(Object.entries(m.slots).map(([name, s]) => [name, s.ids])),
+    slots: slotIds(m.slots),
     labelIds: m.labels.map((l) => l.ids),
     offsets: m.calibration.offsets ?? undefined,
   }));

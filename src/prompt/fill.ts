@@ -34,3 +34,8 @@ export function tokenizeFill(template: Template, tokenizer: PromptTokenizer, fil
   }
   return slots;
 }
+
+/** The token ids of each slot, from a slot record that carries them (best.json, prompt files). */
+export function slotIds(slots: Record<string, { ids: number[] }>): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(slots).map(([name, s]) => [name, s.ids]));
+}

@@ -17,6 +17,7 @@ import { MaskedLmBackend } from '../model/backend';
 import { PromptTokenizer } from '../model/tokenizer';
 import { CalibrationMode, contentFreeExamples, meanOffsets } from '../prompt/calibration';
 import { compileTemplate, encodeExample, EncodedExample } from '../prompt/encode';
+import { slotIds } from '../prompt/fill';
 import { parseTemplate } from '../prompt/template';
 import { wordText } from '../prompt/verbalizer';
 import { judgeAll, summarize } from '../scoring/metrics';
@@ -91,7 +92,7 @@ export async function dataLabelWordTwins(
     const encode = (d: LoadedData) => d.examples.map((ex) => encodeExample(ct, tokenizer, ex));
     const trainEx = encode(train);
     const devEx = encode(dev);
-    const slots = Object.fromEntries(Object.entries(m.slots).map(([name, s]) => [name, s.ids]));
+    const slots = slotIds(m.slots);
     const labelIds = await dataLabelWordIds({ backend, tokenizer, compiled: ct, examples: [...trainEx, ...devEx], numLabels: train.numLabels, slots, words });
     const lp = (ex: EncodedExample[]) => promptLogProbs(backend, ct, ex, slots, labelIds);
     const trainLp = await lp(trainEx);

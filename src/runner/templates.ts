@@ -10,11 +10,12 @@
  */
 import { loadExamples } from '../data/load';
 import { StoppedError, UserError } from '../errors';
-import { loadModel } from '../model/load';
+import { LoadedModel, loadModel } from '../model/load';
 import { modelLabelNames, resolveModel } from '../model/modelFolder';
 import { ensembleLogProbs } from '../prompt/calibration';
 import { compileTemplate, encodeExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
+import { slotIds } from '../prompt/fill';
 import { judgeAll, summarize } from '../scoring/metrics';
 import { promptLogProbs } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
@@ -104,11 +105,22 @@ export async function runTemplates(
   return run.locked(async () => {
     const tEnsemble = Date.now();
     const selected = bests.flatMap(membersOf);
-    if (config.dataLabelWords > 0) opts.log?.(`label words from the data: ${config.dataLabelWords} per label, a twin for each of the ${selected.length} selected prompts`);
-    const twins = config.dataLabelWords > 0 ? await twinsOf(config, selected) : [];
-    const members = [...selected, ...twins.map((t) => t.member)];
-    const known = [...bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k])), ...twins.map((t) => t.scores)];
-    const { devAccuracy, testAccuracy } = await scoreEnsemble(config, members, known);
+    const splits = runSplits(config);
+    // One in-process model for the twins and for members scored again, loaded only if needed.
+    let model: LoadedModel | undefined;
+    const getModel = async () => (model ??= await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }));
+    let ensembleScores: { members: EnsembleMember[]; devAccuracy: number; testAccuracy: number | null };
+    try {
+      if (config.dataLabelWords > 0) opts.log?.(`label words from the data: ${config.dataLabelWords} per label, a twin for each of the ${selected.length} selected prompts`);
+      const m = config.dataLabelWords > 0 ? await getModel() : undefined;
+      const twins = m ? await dataLabelWordTwins(selected, config.dataLabelWords, config.calibration, m.backend, m.tokenizer, splits) : [];
+      const members = [...selected, ...twins.map((t) => t.member)];
+      const known = [...bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k])), ...twins.map((t) => t.scores)];
+      ensembleScores = { members, ...(await scoreEnsemble(splits, members, known, getModel)) };
+    } finally {
+      await model?.dispose();
+    }
+    const { members, devAccuracy, testAccuracy } = ensembleScores;
     // The run's own prompt: the member with the best dev accuracy (ties: the earlier template).
     let primary = 0;
     bests.forEach((b, i) => {
@@ -139,45 +151,33 @@ function runSplits(config: SearchConfig): TwinSplits {
   return { train: split('train'), dev: split('dev'), test: config.data && !config.data.test ? undefined : split('test') };
 }
 
-/** The data's label-word twins of the selected members (runner/dataLabelWords.ts), scored on dev and test. */
-async function twinsOf(config: SearchConfig, members: EnsembleMember[]): Promise<{ member: EnsembleMember; scores: MemberScores }[]> {
-  const { train, dev, test } = runSplits(config);
-  const model = await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker });
-  try {
-    return await dataLabelWordTwins(members, config.dataLabelWords, config.calibration, model.backend, model.tokenizer, { train, dev, test });
-  } finally {
-    await model.dispose();
-  }
-}
-
 /**
  * Dev and test accuracy of the ensemble. A member's log-probabilities come from its template's
  * run (`known`) or, for a template finished in an earlier session, are scored in this process
  * with its own template (a row scores the same in any batch, so the numbers are the same). Dev
  * was charged by the sub-runs' selection; nothing here is charged.
  */
-async function scoreEnsemble(config: SearchConfig, members: EnsembleMember[], known: (MemberScores | undefined)[]): Promise<{ devAccuracy: number; testAccuracy: number | null }> {
-  const { dev, test } = runSplits(config);
-  const missing = members.some((_, i) => !known[i] || (test && !known[i]!.test));
-  const model = missing ? await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }) : undefined;
-  try {
-    const accuracy = async (split: typeof dev, name: 'dev' | 'test') => {
-      const perMember = [];
-      for (const [i, m] of members.entries()) {
-        let logProbs = known[i]?.[name];
-        if (!logProbs) {
-          const ct = compileTemplate(parseTemplate(m.template!), model!.tokenizer, split.textColumn, model!.maxLength);
-          const encoded = split.examples.map((ex) => encodeExample(ct, model!.tokenizer, ex));
-          const slots = Object.fromEntries(Object.entries(m.slots).map(([slot, s]) => [slot, s.ids]));
-          logProbs = await promptLogProbs(model!.backend, ct, encoded, slots, m.labelIds);
-        }
-        perMember.push({ logProbs, offsets: m.offsets ?? undefined });
+async function scoreEnsemble(
+  splits: TwinSplits,
+  members: EnsembleMember[],
+  known: (MemberScores | undefined)[],
+  getModel: () => Promise<LoadedModel>,
+): Promise<{ devAccuracy: number; testAccuracy: number | null }> {
+  const { dev, test } = splits;
+  const accuracy = async (split: typeof dev, name: 'dev' | 'test') => {
+    const perMember = [];
+    for (const [i, m] of members.entries()) {
+      let logProbs = known[i]?.[name];
+      if (!logProbs) {
+        const model = await getModel();
+        const ct = compileTemplate(parseTemplate(m.template!), model.tokenizer, split.textColumn, model.maxLength);
+        const encoded = split.examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
+        logProbs = await promptLogProbs(model.backend, ct, encoded, slotIds(m.slots), m.labelIds);
       }
-      const golds = split.examples.map((e) => e.label);
-      return summarize(judgeAll(ensembleLogProbs(perMember), golds, undefined), split.numLabels).accuracy;
-    };
-    return { devAccuracy: await accuracy(dev, 'dev'), testAccuracy: test ? await accuracy(test, 'test') : null };
-  } finally {
-    await model?.dispose();
-  }
+      perMember.push({ logProbs, offsets: m.offsets ?? undefined });
+    }
+    const golds = split.examples.map((e) => e.label);
+    return summarize(judgeAll(ensembleLogProbs(perMember), golds, undefined), split.numLabels).accuracy;
+  };
+  return { devAccuracy: await accuracy(dev, 'dev'), testAccuracy: test ? await accuracy(test, 'test') : null };
 }
