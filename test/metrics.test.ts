@@ -1,5 +1,6 @@
 import { judgeAll, objectiveValue, scoreRow, softmax, summarize } from '../src/scoring/metrics';
-import { calibrate, contentFreeExamples, ensembleLogProbs, logSoftmax, meanOffsets, mergeOffsets } from '../src/prompt/calibration';
+import seedrandom from 'seedrandom';
+import { applyFit, calibrate, contentFreeExamples, ensembleLogProbs, fitMember, FIT_L2, logSoftmax, meanOffsets, mergeOffsets } from '../src/prompt/calibration';
 
 describe('verbalizer metrics', () => {
   test('several words per label combine by log-sum-exp (summed probability)', () => {
@@ -81,6 +82,64 @@ describe('calibration', () => {
     e.forEach((row, i) => row.forEach((v, l) => expect(v).toBeCloseTo((calibrate(lp[i], offA)[l] + other[i][l]) / 2, 12)));
     // one member: exactly its calibrated log-probabilities
     expect(ensembleLogProbs([{ logProbs: lp, offsets: offA }])).toEqual(lp.map((r) => calibrate(r, offA)));
+  });
+
+  describe('member fit (fitMembers)', () => {
+    // Three labels; the member's calibrated scores still favour label 0 (a prior the unlabelled
+    // offsets missed) and are flat (too little confidence): a bias and a scale fix both.
+    const rng = seedrandom('fit');
+    const golds: number[] = [];
+    const rows: number[][] = [];
+    for (let i = 0; i < 300; i++) {
+      const y = i % 3;
+      golds.push(y);
+      rows.push(logSoftmax([0, 1, 2].map((l) => (l === y ? 0.3 : 0) + (l === 0 ? 0.25 : 0) + 0.5 * (rng() - 0.5))));
+    }
+    const meanLoss = (rs: number[][], fit?: Parameters<typeof applyFit>[1]) => -rs.reduce((s, r, i) => s + applyFit(r, fit)[golds[i]], 0) / rs.length;
+    const accuracy = (rs: number[][], fit?: Parameters<typeof applyFit>[1]) => rs.filter((r, i) => { const a = applyFit(r, fit); return a.indexOf(Math.max(...a)) === golds[i]; }).length / rs.length;
+
+    test('minimises the penalised cross-entropy: no small step away from it lowers the objective', () => {
+      const fit = fitMember(rows, golds, 3);
+      const objective = (f: { scale: number; bias: number[] }) => meanLoss(rows, f) + FIT_L2 * ((f.scale - 1) ** 2 + f.bias.reduce((s, b) => s + b * b, 0));
+      const at = objective(fit);
+      for (let k = 0; k < 4; k++)
+        for (const d of [1e-3, -1e-3]) {
+          const moved = { scale: fit.scale + (k === 0 ? d : 0), bias: fit.bias.map((b, l) => b + (k === l + 1 ? d : 0)) };
+          expect(objective(moved)).toBeGreaterThan(at);
+        }
+      // It helps here: lower cross-entropy and higher accuracy than the member unfitted,
+      // a sharper scale, and labels 1 and 2 raised against label 0.
+      expect(meanLoss(rows, fit)).toBeLessThan(meanLoss(rows) - 0.05);
+      expect(accuracy(rows, fit)).toBeGreaterThan(accuracy(rows));
+      expect(fit.scale).toBeGreaterThan(2);
+      expect(fit.bias[1]).toBeGreaterThan(fit.bias[0]);
+      expect(fit.bias[2]).toBeGreaterThan(fit.bias[0]);
+    });
+
+    test('with a negligible L2 pull, scores ten times flatter get a ten times larger scale and the same biases', () => {
+      const a = fitMember(rows, golds, 3, 1e-12);
+      const b = fitMember(rows.map((r) => logSoftmax(r.map((x) => x / 10))), golds, 3, 1e-12);
+      expect(b.scale / a.scale).toBeCloseTo(10, 4);
+      // Biases are defined up to a constant shared by the labels.
+      b.bias.forEach((x, l) => expect(x - b.bias[0]).toBeCloseTo(a.bias[l] - a.bias[0], 3));
+    });
+
+    test('a member that is always wrong gets scale 0: only the label biases are left', () => {
+      const wrong = golds.map((y) => logSoftmax([0, 1, 2].map((l) => (l === (y + 1) % 3 ? 2 : 0))));
+      const fit = fitMember(wrong, golds, 3);
+      expect(fit.scale).toBe(0);
+      expect(Math.max(...fit.bias) - Math.min(...fit.bias)).toBeLessThan(1e-6); // balanced labels: no preference
+    });
+
+    test("the ensemble is the mean of the members' fitted calibrated log-probabilities", () => {
+      const fit = { scale: 1.7, bias: [0.2, -0.1, 0.4] };
+      const offsets = meanOffsets(rows, 3);
+      const e = ensembleLogProbs([{ logProbs: rows, offsets, fit }, { logProbs: rows }]);
+      e.forEach((row, i) => {
+        const fitted = logSoftmax(calibrate(rows[i], offsets).map((x, l) => 1.7 * x + fit.bias[l]));
+        row.forEach((v, l) => expect(v).toBeCloseTo((fitted[l] + rows[i][l]) / 2, 12));
+      });
+    });
   });
 
   test('content-free examples fill every input column; null stands for the mask token', () => {

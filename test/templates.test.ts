@@ -1,7 +1,7 @@
 /**
  * Searches over several templates (runner/templates.ts): the budget split, the config checks, and
- * a small end-to-end run whose ensemble (members with their own templates) reproduces its recorded
- * test accuracy through loadPrompt, and resumes to the same result.
+ * a small end-to-end run whose ensemble (members with their own templates, twins and fits)
+ * reproduces its recorded test accuracy through loadPrompt, and resumes to the same result.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -64,6 +64,8 @@ describe('several templates: pure parts', () => {
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
     [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
     [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
+    [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/],
+    [{ fitMembers: 'yes' }, /^searches\/m\.json: fitMembers: expected true or false$/],
   ])('rejects %j with one line naming the field', (extra, msg) => {
     expect(() => parseSearchConfig({ ...base, ...extra }, 'searches/m.json')).toThrow(msg);
   });
@@ -98,6 +100,12 @@ describe('several templates: pure parts', () => {
       /'ensemble\.members\[0\]\.slots\.B\.ids' must be a list of at most 2 token id/,
     );
     expect(() => validatePromptFile({ ...ok, ensemble: { members: [member('{x} no mask', ok.slots)] } }, 'p.json')).toThrow(/'ensemble\.members\[0\]\.template' is not a template/);
+    // A member's fit needs version 3 (a version 2 reader would ignore it and decide otherwise).
+    const fitted = { ...member(T[0], ok.slots), fit: { scale: 1.5, bias: [0.1, -0.1] } };
+    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted] } }, 'p.json')).not.toThrow();
+    expect(() => validatePromptFile({ ...ok, ensemble: { members: [fitted] } }, 'p.json')).toThrow(/^prompt file p\.json: 'ensemble\.members\[0\]\.fit' needs version 3 \(the file says 2\)$/);
+    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: 1, bias: [0] } }] } }, 'p.json')).toThrow(/'ensemble\.members\[0\]\.fit\.bias' must list 2 finite numbers/);
+    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: -1, bias: [0, 0] } }] } }, 'p.json')).toThrow(/fit\.scale.*must be a finite number >= 0/);
   });
 });
 
@@ -113,6 +121,7 @@ describe('a search over two templates, end to end', () => {
       verbalizer: 'terrible,great',
       expandLabelWords: 2,
       dataLabelWords: 4,
+      fitMembers: true,
       strategy: 'random',
       candidates: { topK: 8 },
       budget: 800,
@@ -161,11 +170,23 @@ describe('a search over two templates, end to end', () => {
       expect(t.offsets).toHaveLength(2);
       expect(t.offsets).not.toEqual(selected[i].offsets);
     });
+    // fitMembers: every member has its scale and one bias per label; the template runs have none.
+    for (const m of best.ensemble!.members) {
+      expect(m.fit!.scale).toBeGreaterThanOrEqual(0);
+      expect(m.fit!.bias).toHaveLength(2);
+      expect(m.fit!.bias.every(Number.isFinite)).toBe(true);
+    }
+    expect(best.ensemble!.members.map((m) => m.fit!.scale)).not.toEqual([1, 1, 1, 1]);
+    expect(subs.every((s) => s.best.ensemble === undefined && s.config.fitMembers === false)).toBe(true);
   });
 
   test('the exported ensemble reproduces its recorded test accuracy exactly through loadPrompt', async () => {
     const file = promptFileFromRun(runDir, { ensemble: true });
     expect(file.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
+    expect(file.version).toBe(3);
+    expect(file.ensemble!.members.map((m) => m.fit)).toEqual(best.ensemble!.members.map((m) => m.fit));
+    // The single prompt of the same run has no fit: version 2.
+    expect(promptFileFromRun(runDir).version).toBe(2);
     expect(file.scores.test).toBe(best.ensemble!.testAccuracy);
     const lp = await loadPrompt(file, { threads: 1 });
     try {

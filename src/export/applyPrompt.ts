@@ -124,12 +124,13 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
     if (!compiled.has(t)) compiled.set(t, compileTemplate(parseTemplate(t), model.tokenizer, 'x', model.maxLength));
     return compiled.get(t)!;
   };
-  // One member, or the ensemble's: each applied with its own template, slots, label words and offsets.
+  // One member, or the ensemble's: each applied with its own template, slots, label words, offsets and fit.
   const members = (prompt.ensemble?.members ?? [prompt]).map((m) => ({
     template: m.template ?? prompt.template,
     slots: slotIds(m.slots),
     labelIds: m.labels.map((l) => l.ids),
     offsets: m.calibration.offsets ?? undefined,
+    fit: 'fit' in m ? m.fit : undefined,
   }));
   members.forEach((m) => compile(m.template)); // a template that does not compile fails here, at load
   let disposed = false;
@@ -150,7 +151,7 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
       // A row's scores do not depend on its batch (int8 quantizes activations per row), so one
       // input classified alone gets the run's numbers exactly.
       const perMember = [];
-      for (const m of members) perMember.push({ logProbs: await promptLogProbs(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m.labelIds), offsets: m.offsets });
+      for (const m of members) perMember.push({ logProbs: await promptLogProbs(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m.labelIds), offsets: m.offsets, fit: m.fit });
       const scores = ensembleLogProbs(perMember);
       const names = prompt.labels.map((l) => l.name);
       const topK = checkTopK(opts.topK, names.length);

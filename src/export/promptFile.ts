@@ -1,10 +1,12 @@
 /**
  * The prompt file: a found prompt, self-contained, to apply without the run directory.
  *
- * Schema `promptsearch/prompt`, version 2 (JSON object):
+ * Schema `promptsearch/prompt`, version 2 or 3 (JSON object):
  *
- * - `schema`, `version`: always `"promptsearch/prompt"`, `2`; version 1 files (no calibration)
- *   are still read and applied as they were found (raw scores); readers refuse anything else.
+ * - `schema`, `version`: always `"promptsearch/prompt"`; `3` when an ensemble member has a `fit`
+ *   (a reader that ignored it would decide otherwise), `2` otherwise. Version 1 files (no
+ *   calibration) are still read and applied as they were found (raw scores); readers refuse
+ *   anything else.
  * - `template`: the search template, e.g. `"{x} <A:2> [MASK] ."`.
  * - `slots`: per slot name, the searched tokens: `ids` (what the model reads; authoritative),
  *   `tokens` (vocabulary strings) and `text` (decoded, for humans). Ids, not text, are applied:
@@ -17,9 +19,12 @@
  *   (one number per label, subtracted from the label log-probabilities before the argmax; null
  *   for `none`). Stored, not recomputed, so predictions reproduce the recorded accuracies exactly.
  * - `ensemble` (optional; `promptsearch export --ensemble` of a run with `ensemble` > 1 or several
- *   `templates`): `members`, each `{template?, slots, labels, calibration, scores: {train, dev}}`,
- *   with its own `template` when the run searched several (absent: the file's `template`); the ensemble's
- *   label log-probabilities are the mean of the members' calibrated ones. The top-level `slots`,
+ *   `templates`): `members`, each `{template?, slots, labels, calibration, fit?, scores: {train, dev}}`,
+ *   with its own `template` when the run searched several (absent: the file's `template`) and,
+ *   from a run with `fitMembers`, its `fit` `{scale, bias}` (version 3): the member's calibrated
+ *   log-probabilities c are read as log_softmax(scale · c + bias). The ensemble's label
+ *   log-probabilities are the mean of the members' calibrated (and fitted) ones; a member's
+ *   `scores` are its own, before the fit. The top-level `slots`,
  *   `labels` and `calibration` are the first (selected) member's; `scores` are the ensemble's dev and
  *   test accuracy, with the first member's train accuracy.
  * - `model`: `name` (bundled model name, or the model folder's absolute path), `dtype`,
@@ -51,14 +56,16 @@ import { z } from 'zod';
 import { DTYPES } from '../model/modelFolder';
 import { readJsonFile } from '../util/jsonFile';
 import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
-import { CALIBRATIONS, Calibration } from '../prompt/calibration';
+import { CALIBRATIONS, Calibration, MemberFit } from '../prompt/calibration';
 import { parseTemplate } from '../prompt/template';
 import { WordIds } from '../prompt/verbalizer';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
 export const PROMPT_VERSION = 2;
-/** Versions this promptsearch reads: 1 (before calibration: applied raw) and 2. */
-export const READABLE_PROMPT_VERSIONS = [1, 2];
+/** The version of a file whose ensemble members carry fits. */
+export const PROMPT_VERSION_FIT = 3;
+/** Versions this promptsearch reads: 1 (before calibration: applied raw), 2 and 3 (member fits). */
+export const READABLE_PROMPT_VERSIONS = [1, 2, 3];
 
 export type PromptCalibration = Calibration;
 
@@ -68,6 +75,7 @@ export interface EnsembleMemberFile {
   slots: PromptFile['slots'];
   labels: PromptLabel[];
   calibration: PromptCalibration;
+  fit?: MemberFit;
   scores: { train: number; dev: number };
 }
 
@@ -157,9 +165,11 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
         slots: m.slots,
         labels: labelsOf(m.labelIds, m.labelWords),
         calibration: { mode: calibration.mode, offsets: m.offsets },
+        ...(m.fit ? { fit: m.fit } : {}),
         scores: { train: m.trainAccuracy, dev: m.devAccuracy },
       })),
     };
+    if (e.members.some((m) => m.fit)) file.version = PROMPT_VERSION_FIT;
     file.scores = { train: best.trainAccuracy, dev: e.devAccuracy, test: e.testAccuracy };
   }
   return file;
@@ -259,6 +269,15 @@ const promptFileSchema = z.object({
               slots: slotsSchema(),
               labels: labelsSchema(),
               calibration: calibrationSchema(),
+              fit: z
+                .object(
+                  {
+                    scale: z.number(says('must be a finite number >= 0')).finite(says('must be a finite number >= 0')).min(0, says('must be a finite number >= 0')),
+                    bias: z.array(z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')), says('must be a list of numbers')),
+                  },
+                  says('must be {scale, bias}'),
+                )
+                .optional(),
               scores: z.object({ train: z.number(), dev: z.number() }).optional(),
             }),
             says('must be a list'),
@@ -310,7 +329,11 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
     }
   };
   applied('', parsed);
-  parsed.ensemble?.members.forEach((m, k) => applied(`ensemble.members[${k}].`, m));
+  parsed.ensemble?.members.forEach((m, k) => {
+    applied(`ensemble.members[${k}].`, m);
+    if (m.fit && p.version !== PROMPT_VERSION_FIT) throw bad(`ensemble.members[${k}].fit`, `needs version ${PROMPT_VERSION_FIT} (the file says ${JSON.stringify(p.version)})`);
+    if (m.fit && m.fit.bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].fit.bias`, `must list ${m.labels.length} finite numbers, one per label`);
+  });
   if (parsed.ensemble && p.soft !== undefined) throw bad('ensemble', 'cannot be combined with soft');
   if (p.soft !== undefined)
     checkSoft(

@@ -69,13 +69,123 @@ export function contentFreeExamples(columns: string[], maskText: string): Exampl
 }
 
 /**
- * A prompt ensemble's label log-probabilities, per example: the mean of its members' calibrated
- * ones (each member with its own offsets). One member: its calibrated log-probabilities.
+ * A member's fit (config `fitMembers`): its calibrated label log-probabilities c are read as
+ * log_softmax(scale · c + bias). `scale` weighs the member against the others (a member whose
+ * calibrated scores are too flat or too sharp for what it knows); `bias` (one per label) moves the
+ * decision boundaries where the labelled examples put them, which the unlabelled offsets cannot.
  */
-export function ensembleLogProbs(members: { logProbs: number[][]; offsets?: number[] }[]): number[][] {
+export interface MemberFit {
+  scale: number;
+  bias: number[];
+}
+
+/** The L2 pull of a fit towards the identity (scale 1, bias 0): keeps it finite on separable data. */
+export const FIT_L2 = 1e-3;
+
+/** A member's calibrated log-probabilities after its fit (none: unchanged). */
+export function applyFit(calibrated: readonly number[], fit: MemberFit | undefined): number[] {
+  return fit ? logSoftmax(calibrated.map((x, l) => fit.scale * x + fit.bias[l])) : [...calibrated];
+}
+
+/**
+ * The fit of one member on labelled examples: the scale ≥ 0 and biases minimising the mean
+ * cross-entropy of log_softmax(scale · c + bias) against the gold labels, plus
+ * FIT_L2 · ((scale − 1)² + |bias|²). Convex (the logits are linear in the parameters), so Newton's
+ * method with step halving finds the minimum; deterministic, a few iterations for NL + 1 numbers.
+ * A scale that would go negative (the member errs systematically) is held at 0.
+ */
+export function fitMember(calibrated: readonly (readonly number[])[], golds: readonly number[], numLabels: number, l2 = FIT_L2): MemberFit {
+  const n = calibrated.length;
+  if (n === 0) return { scale: 1, bias: new Array<number>(numLabels).fill(0) };
+  const P = numLabels + 1; // θ = (scale, bias_0 .. bias_{NL-1})
+  const loss = (t: number[]) => {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum -= logSoftmax(calibrated[i].map((x, l) => t[0] * x + t[l + 1]))[golds[i]];
+    return sum / n + l2 * ((t[0] - 1) ** 2 + t.slice(1).reduce((s, b) => s + b * b, 0));
+  };
+  let theta = [1, ...new Array<number>(numLabels).fill(0)];
+  let scaleFree = true;
+  let current = loss(theta);
+  for (let iter = 0; iter < 100; iter++) {
+    const g = new Array<number>(P).fill(0);
+    const H = Array.from({ length: P }, () => new Array<number>(P).fill(0));
+    for (let i = 0; i < n; i++) {
+      const c = calibrated[i];
+      const p = logSoftmax(c.map((x, l) => theta[0] * x + theta[l + 1])).map(Math.exp);
+      // Features of label l: (c_l, e_l). Gradient Σ_l (p_l − y_l) φ_l; Hessian Σ p φφᵀ − (Σ p φ)(Σ p φ)ᵀ.
+      const meanC = c.reduce((s, x, l) => s + p[l] * x, 0);
+      g[0] += meanC - c[golds[i]];
+      H[0][0] += c.reduce((s, x, l) => s + p[l] * x * x, 0) - meanC * meanC;
+      for (let l = 0; l < numLabels; l++) {
+        g[l + 1] += p[l] - (l === golds[i] ? 1 : 0);
+        H[0][l + 1] += p[l] * c[l] - p[l] * meanC;
+        for (let m = 0; m < numLabels; m++) H[l + 1][m + 1] += (l === m ? p[l] : 0) - p[l] * p[m];
+      }
+    }
+    for (let a = 0; a < P; a++) {
+      g[a] = g[a] / n + 2 * l2 * (a === 0 ? theta[0] - 1 : theta[a]);
+      for (let b = a; b < P; b++) H[a][b] = H[a][b] / n + (a === b ? 2 * l2 : 0);
+      for (let b = 0; b < a; b++) H[a][b] = H[b][a];
+    }
+    if (!scaleFree) {
+      g[0] = 0;
+      for (let a = 0; a < P; a++) H[0][a] = H[a][0] = a === 0 ? 1 : 0;
+    }
+    const step = solveSymmetric(H, g);
+    let t = 1;
+    let next = theta.map((x, a) => x - step[a]);
+    let nextLoss = loss(next);
+    while (!(nextLoss <= current) && t > 1e-6) {
+      t /= 2;
+      next = theta.map((x, a) => x - t * step[a]);
+      nextLoss = loss(next);
+    }
+    if (!(nextLoss <= current)) break;
+    if (next[0] < 0) {
+      // Hold the scale at 0 and fit the biases alone from here.
+      next[0] = 0;
+      scaleFree = false;
+      nextLoss = loss(next);
+    }
+    const moved = Math.max(...next.map((x, a) => Math.abs(x - theta[a])));
+    theta = next;
+    current = nextLoss;
+    if (moved < 1e-10) break;
+  }
+  return { scale: theta[0], bias: theta.slice(1) };
+}
+
+/** Solves H x = g for a small symmetric positive definite H (Gaussian elimination, partial pivoting). */
+function solveSymmetric(H: number[][], g: number[]): number[] {
+  const n = g.length;
+  const a = H.map((row, i) => [...row, g[i]]);
+  for (let col = 0; col < n; col++) {
+    let piv = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(a[r][col]) > Math.abs(a[piv][col])) piv = r;
+    [a[col], a[piv]] = [a[piv], a[col]];
+    for (let r = col + 1; r < n; r++) {
+      const f = a[r][col] / a[col][col];
+      for (let k = col; k <= n; k++) a[r][k] -= f * a[col][k];
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = a[r][n];
+    for (let k = r + 1; k < n; k++) s -= a[r][k] * x[k];
+    x[r] = s / a[r][r];
+  }
+  return x;
+}
+
+/**
+ * A prompt ensemble's label log-probabilities, per example: the mean of its members' calibrated
+ * ones (each member with its own offsets, and its fit if it has one). One member without a fit:
+ * its calibrated log-probabilities.
+ */
+export function ensembleLogProbs(members: { logProbs: number[][]; offsets?: number[]; fit?: MemberFit }[]): number[][] {
   const n = members[0].logProbs.length;
   return Array.from({ length: n }, (_, i) => {
-    const rows = members.map((m) => calibrate(m.logProbs[i], m.offsets));
+    const rows = members.map((m) => applyFit(calibrate(m.logProbs[i], m.offsets), m.fit));
     return rows[0].map((_, l) => rows.reduce((s, r) => s + r[l], 0) / rows.length);
   });
 }

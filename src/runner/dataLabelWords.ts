@@ -73,7 +73,7 @@ export interface TwinSplits {
 }
 
 /**
- * Each member's twin with its label log-probabilities on dev and test (raw, as the ensemble takes
+ * Each member's twin with its label log-probabilities on train, dev and test (raw, as the ensemble takes
  * them), calibrated with the run's mode: `inputs` on the train and dev inputs, `content-free` on
  * the content-free inputs, `none` not at all.
  */
@@ -115,7 +115,7 @@ export async function dataLabelWordTwins(
     const labelWords = labelIds.map((ids) => ids.map((id) => wordText(tokenizer, id)));
     twins.push({
       member: { ...m, labelWords, labelIds, offsets: offsets ?? null, trainAccuracy: accuracy(trainLp, train), devAccuracy: accuracy(devLp, dev) },
-      scores: { dev: devLp, ...(test ? { test: await lp(encode(test)) } : {}) },
+      scores: { train: trainLp, dev: devLp, ...(test ? { test: await lp(encode(test)) } : {}) },
     });
   }
   return twins;

@@ -17,7 +17,7 @@
  * file only a torn *last* line (a crash mid-append) is forgiven and cut off, damage anywhere
  * else is an error naming the line and nothing is changed.
  */
-import type { Calibration } from '../prompt/calibration';
+import type { Calibration, MemberFit } from '../prompt/calibration';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -82,6 +82,9 @@ export interface EnsembleMember {
   labelWords: string[][];
   labelIds: WordIds[][];
   offsets: number[] | null;
+  /** Its fit on the labelled train and dev examples (config `fitMembers`); absent: none. */
+  fit?: MemberFit;
+  /** The member's own accuracies (calibrated, before any fit). */
   trainAccuracy: number;
   devAccuracy: number;
 }

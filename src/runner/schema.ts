@@ -83,6 +83,12 @@ export const experimentFields = {
    */
   dataLabelWords: nonNegInt().default(0),
   /**
+   * With several `templates`: fit each ensemble member's scale and per-label bias on the labelled
+   * train and dev examples (prompt/calibration.ts fitMember), so the ensemble weighs its members
+   * and places its decision boundaries by the labels; false: members count equally, unshifted.
+   */
+  fitMembers: bool().default(false),
+  /**
    * Search the label words too, from model-proposed candidates. `context` fills the slots while
    * the candidates are proposed (e.g. {"A": "it was"}); `wordsPerLabel` (default 1): how many
    * words each label gets (its score is their log-sum-exp).
@@ -268,6 +274,8 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
   if (c.dataLabelWords > 0 && (c.templates?.length ?? 1) < 2)
     throw new UserError(`${where}: dataLabelWords: adds twins to the ensemble of several templates; give 'templates' (two or more) or dataLabelWords 0`);
+  if (c.fitMembers && (c.templates?.length ?? 1) < 2)
+    throw new UserError(`${where}: fitMembers: fits the members of the ensemble of several templates; give 'templates' (two or more) or fitMembers false`);
   if (c.templates !== undefined && c.templates.length > 1 && c.refine) throw new UserError(`${where}: refine: refines one prompt, not the ensemble of several templates`);
   if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);

@@ -60,8 +60,9 @@ export interface SelectionOutcome {
   memberScores: MemberScores[];
 }
 
-/** One prompt's raw label log-probabilities per dev and test example (test absent without a test split). */
+/** One prompt's raw label log-probabilities per dev and test example (test absent without a test split; train where known). */
 export interface MemberScores {
+  train?: number[][];
   dev: number[][];
   test?: number[][];
 }

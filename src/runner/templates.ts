@@ -12,7 +12,7 @@ import { loadExamples } from '../data/load';
 import { StoppedError, UserError } from '../errors';
 import { LoadedModel, loadModel } from '../model/load';
 import { modelLabelNames, resolveModel } from '../model/modelFolder';
-import { ensembleLogProbs } from '../prompt/calibration';
+import { calibrate, ensembleLogProbs, fitMember } from '../prompt/calibration';
 import { compileTemplate, encodeExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
 import { slotIds } from '../prompt/fill';
@@ -35,8 +35,8 @@ export function splitBudget(total: number, parts: number): number[] {
 
 /** The search config of template i's sub-run: that template, its share of the budget. */
 export function templateConfig(config: SearchConfig, i: number, budget: number): SearchConfig {
-  // The twins of dataLabelWords belong to the run's ensemble, not to a template's own run.
-  const sub: SearchConfig = { ...config, name: `${config.name}-t${i + 1}`, template: config.templates![i], budget, dataLabelWords: 0 };
+  // The twins of dataLabelWords and the members' fits belong to the run's ensemble, not to a template's own run.
+  const sub: SearchConfig = { ...config, name: `${config.name}-t${i + 1}`, template: config.templates![i], budget, dataLabelWords: 0, fitMembers: false };
   delete sub.templates;
   return sub;
 }
@@ -114,9 +114,29 @@ export async function runTemplates(
       if (config.dataLabelWords > 0) opts.log?.(`label words from the data: ${config.dataLabelWords} per label, a twin for each of the ${selected.length} selected prompts`);
       const m = config.dataLabelWords > 0 ? await getModel() : undefined;
       const twins = m ? await dataLabelWordTwins(selected, config.dataLabelWords, config.calibration, m.backend, m.tokenizer, splits) : [];
-      const members = [...selected, ...twins.map((t) => t.member)];
+      const unfitted = [...selected, ...twins.map((t) => t.member)];
       const known = [...bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k])), ...twins.map((t) => t.scores)];
-      ensembleScores = { members, ...(await scoreEnsemble(splits, members, known, getModel)) };
+      const logProbs = (name: keyof TwinSplits) => membersLogProbs(splits, name, unfitted, known, getModel);
+      let members = unfitted;
+      if (config.fitMembers) {
+        opts.log?.(`fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`);
+        const trainLp = await logProbs('train');
+        const devLp = await logProbs('dev');
+        const golds = [...splits.train.examples, ...splits.dev.examples].map((e) => e.label);
+        members = unfitted.map((m, i) => {
+          const offsets = m.offsets ?? undefined;
+          const calibrated = [...trainLp[i], ...devLp[i]].map((lp) => calibrate(lp, offsets));
+          return { ...m, fit: fitMember(calibrated, golds, splits.train.numLabels) };
+        });
+      }
+      const accuracy = async (name: 'dev' | 'test') => {
+        const split = splits[name]!;
+        const lps = await logProbs(name);
+        const scores = ensembleLogProbs(members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })));
+        return summarize(judgeAll(scores, split.examples.map((e) => e.label), undefined), split.numLabels).accuracy;
+      };
+      // Dev was charged by the sub-runs' selection; nothing here is charged.
+      ensembleScores = { members, devAccuracy: await accuracy('dev'), testAccuracy: splits.test ? await accuracy('test') : null };
     } finally {
       await model?.dispose();
     }
@@ -152,32 +172,29 @@ function runSplits(config: SearchConfig): TwinSplits {
 }
 
 /**
- * Dev and test accuracy of the ensemble. A member's log-probabilities come from its template's
- * run (`known`) or, for a template finished in an earlier session, are scored in this process
- * with its own template (a row scores the same in any batch, so the numbers are the same). Dev
- * was charged by the sub-runs' selection; nothing here is charged.
+ * Each member's raw label log-probabilities on one split. They come from its template's run
+ * (`known`) or, for a template finished in an earlier session (and for train, which the runs do
+ * not keep), are scored in this process with the member's own template (a row scores the same in
+ * any batch, so the numbers are the same).
  */
-async function scoreEnsemble(
+async function membersLogProbs(
   splits: TwinSplits,
+  name: keyof TwinSplits,
   members: EnsembleMember[],
   known: (MemberScores | undefined)[],
   getModel: () => Promise<LoadedModel>,
-): Promise<{ devAccuracy: number; testAccuracy: number | null }> {
-  const { dev, test } = splits;
-  const accuracy = async (split: typeof dev, name: 'dev' | 'test') => {
-    const perMember = [];
-    for (const [i, m] of members.entries()) {
-      let logProbs = known[i]?.[name];
-      if (!logProbs) {
-        const model = await getModel();
-        const ct = compileTemplate(parseTemplate(m.template!), model.tokenizer, split.textColumn, model.maxLength);
-        const encoded = split.examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
-        logProbs = await promptLogProbs(model.backend, ct, encoded, slotIds(m.slots), m.labelIds);
-      }
-      perMember.push({ logProbs, offsets: m.offsets ?? undefined });
+): Promise<number[][][]> {
+  const split = splits[name]!;
+  const out: number[][][] = [];
+  for (const [i, m] of members.entries()) {
+    let logProbs = known[i]?.[name];
+    if (!logProbs) {
+      const model = await getModel();
+      const ct = compileTemplate(parseTemplate(m.template!), model.tokenizer, split.textColumn, model.maxLength);
+      const encoded = split.examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
+      logProbs = await promptLogProbs(model.backend, ct, encoded, slotIds(m.slots), m.labelIds);
     }
-    const golds = split.examples.map((e) => e.label);
-    return summarize(judgeAll(ensembleLogProbs(perMember), golds, undefined), split.numLabels).accuracy;
-  };
-  return { devAccuracy: await accuracy(dev, 'dev'), testAccuracy: test ? await accuracy(test, 'test') : null };
+    out.push(logProbs);
+  }
+  return out;
 }
