@@ -96,7 +96,11 @@ describe('calibration', () => {
       rows.push(logSoftmax([0, 1, 2].map((l) => (l === y ? 0.3 : 0) + (l === 0 ? 0.25 : 0) + 0.5 * (rng() - 0.5))));
     }
     const meanLoss = (rs: number[][], fit?: Parameters<typeof applyFit>[1]) => -rs.reduce((s, r, i) => s + applyFit(r, fit)[golds[i]], 0) / rs.length;
-    const accuracy = (rs: number[][], fit?: Parameters<typeof applyFit>[1]) => rs.filter((r, i) => { const a = applyFit(r, fit); return a.indexOf(Math.max(...a)) === golds[i]; }).length / rs.length;
+    const accuracy = (rs: number[][], fit?: Parameters<typeof applyFit>[1]) =>
+      rs.filter((r, i) => {
+        const a = applyFit(r, fit);
+        return a.indexOf(Math.max(...a)) === golds[i];
+      }).length / rs.length;
 
     test('minimises the penalised cross-entropy: no small step away from it lowers the objective', () => {
       const fit = fitMember(rows, golds, 3);
@@ -118,7 +122,12 @@ describe('calibration', () => {
 
     test('with a negligible L2 pull, scores ten times flatter get a ten times larger scale and the same biases', () => {
       const a = fitMember(rows, golds, 3, 1e-12);
-      const b = fitMember(rows.map((r) => logSoftmax(r.map((x) => x / 10))), golds, 3, 1e-12);
+      const b = fitMember(
+        rows.map((r) => logSoftmax(r.map((x) => x / 10))),
+        golds,
+        3,
+        1e-12,
+      );
       expect(b.scale / a.scale).toBeCloseTo(10, 4);
       // Biases are defined up to a constant shared by the labels.
       b.bias.forEach((x, l) => expect(x - b.bias[0]).toBeCloseTo(a.bias[l] - a.bias[0], 3));

@@ -104,7 +104,9 @@ describe('several templates: pure parts', () => {
     const fitted = { ...member(T[0], ok.slots), fit: { scale: 1.5, bias: [0.1, -0.1] } };
     expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted] } }, 'p.json')).not.toThrow();
     expect(() => validatePromptFile({ ...ok, ensemble: { members: [fitted] } }, 'p.json')).toThrow(/^prompt file p\.json: 'ensemble\.members\[0\]\.fit' needs version 3 \(the file says 2\)$/);
-    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: 1, bias: [0] } }] } }, 'p.json')).toThrow(/'ensemble\.members\[0\]\.fit\.bias' must list 2 finite numbers/);
+    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: 1, bias: [0] } }] } }, 'p.json')).toThrow(
+      /'ensemble\.members\[0\]\.fit\.bias' must list 2 finite numbers/,
+    );
     expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: -1, bias: [0, 0] } }] } }, 'p.json')).toThrow(/fit\.scale.*must be a finite number >= 0/);
   });
 });

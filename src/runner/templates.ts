@@ -133,7 +133,14 @@ export async function runTemplates(
         const split = splits[name]!;
         const lps = await logProbs(name);
         const scores = ensembleLogProbs(members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })));
-        return summarize(judgeAll(scores, split.examples.map((e) => e.label), undefined), split.numLabels).accuracy;
+        return summarize(
+          judgeAll(
+            scores,
+            split.examples.map((e) => e.label),
+            undefined,
+          ),
+          split.numLabels,
+        ).accuracy;
       };
       // Dev was charged by the sub-runs' selection; nothing here is charged.
       ensembleScores = { members, devAccuracy: await accuracy('dev'), testAccuracy: splits.test ? await accuracy('test') : null };
