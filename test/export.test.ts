@@ -129,11 +129,11 @@ describe('export and predict', () => {
 
   test('a prompt file of another schema version: exit 2, one line', () => {
     const p = readPromptFile(promptPath);
-    const file = path.join(tmp(), 'v2.json');
-    fs.writeFileSync(file, JSON.stringify({ ...p, version: 3 }));
+    const file = path.join(tmp(), 'v4.json');
+    fs.writeFileSync(file, JSON.stringify({ ...p, version: 4 }));
     const r = cli(['predict', '--prompt', file], 'x\n');
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 3; this promptsearch reads versions 1 and 2\n`);
+    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 4; this promptsearch reads versions 1, 2 and 3\n`);
   });
 
   test('export errors: missing run dir, unfinished run, several runs without --out', () => {

@@ -68,6 +68,11 @@ export function contentFreeExamples(columns: string[], maskText: string): Exampl
   return CONTENT_FREE_INPUTS.map((t) => ({ fields: Object.fromEntries(columns.map((c) => [c, t ?? maskText])), label: 0 }));
 }
 
+/** The content-free inputs in the columns of a split's examples (its first example's fields). */
+export function contentFreeLike(examples: readonly Example[], maskText: string): Example[] {
+  return contentFreeExamples(Object.keys(examples[0]?.fields ?? {}), maskText);
+}
+
 /**
  * A member's fit (config `fitMembers`): its calibrated label log-probabilities c are read as
  * log_softmax(scale · c + bias). `scale` weighs the member against the others (a member whose

@@ -15,7 +15,7 @@
 import { LoadedData } from '../data/load';
 import { MaskedLmBackend } from '../model/backend';
 import { PromptTokenizer } from '../model/tokenizer';
-import { CalibrationMode, contentFreeExamples, meanOffsets } from '../prompt/calibration';
+import { CalibrationMode, contentFreeLike, meanOffsets } from '../prompt/calibration';
 import { compileTemplate, encodeExample, EncodedExample } from '../prompt/encode';
 import { slotIds } from '../prompt/fill';
 import { parseTemplate } from '../prompt/template';
@@ -100,7 +100,7 @@ export async function dataLabelWordTwins(
     let offsets: number[] | undefined;
     if (calibration === 'inputs') offsets = meanOffsets([...trainLp, ...devLp], train.numLabels);
     else if (calibration === 'content-free') {
-      const cf = contentFreeExamples(Object.keys(train.examples[0]?.fields ?? {}), tokenizer.token(tokenizer.special.mask));
+      const cf = contentFreeLike(train.examples, tokenizer.token(tokenizer.special.mask));
       offsets = meanOffsets(await lp(cf.map((ex) => encodeExample(ct, tokenizer, ex))), train.numLabels);
     }
     const accuracy = (logProbs: number[][], d: LoadedData) =>

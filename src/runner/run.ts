@@ -19,7 +19,7 @@ import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey
 import { SearchConfig, configDataSource } from './config';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
 import { Judged, MemberScores, selectWinner } from './select';
-import { contentFreeExamples } from '../prompt/calibration';
+import { contentFreeLike } from '../prompt/calibration';
 import { DEFAULT_MIN_COSINE, expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
@@ -188,7 +188,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     train.examples.map((e) => e.label),
     config.randomSeed ?? config.seed,
   ).map((i) => train.examples[i]);
-  const calibExamples = contentFreeExamples(Object.keys(train.examples[0]?.fields ?? {}), tokenizer.token(tokenizer.special.mask));
+  const calibExamples = contentFreeLike(train.examples, tokenizer.token(tokenizer.special.mask));
   // The workers start (model preparation, sessions, tokenization) while the candidate pools are
   // built below: the two do not depend on each other, and the start-up is a few seconds of wall time.
   const poolReady = startPool(config, folder.dir, train.textColumn, { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) });
