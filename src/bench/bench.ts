@@ -19,6 +19,7 @@ import { parseArgs } from 'util';
 import { loadExamples } from '../data/load';
 import { Example } from '../data/tsv';
 import { DEFAULT_MODEL, Dtype, resolveModel } from '../model/modelFolder';
+import type { ActivationQuant } from '../model/graph/preparedCache';
 import { PromptTokenizer } from '../model/tokenizer';
 import { PACKAGE_ROOT, BUNDLED_MODELS_DIR } from '../paths';
 import { buildVerbalizer } from '../prompt/verbalizer';
@@ -37,8 +38,19 @@ import { WordIds } from '../prompt/verbalizer';
 const DTYPES: Dtype[] = ['fp32', 'int8'];
 
 /** The worker pool as `promptsearch search` uses it: tasks of 64 examples, all in flight. */
-async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: WordIds[][], workers: number, threadsPerWorker = 1): Promise<Timed & { predictions: number[] }> {
-  const pool = await ScoringPool.start({ model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {} }, { workers, threadsPerWorker });
+async function benchPool(
+  dtype: Dtype,
+  examples: Example[],
+  textColumn: string,
+  labelIds: WordIds[][],
+  workers: number,
+  threadsPerWorker = 1,
+  activations: ActivationQuant = 'per-row',
+): Promise<Timed & { predictions: number[] }> {
+  const pool = await ScoringPool.start(
+    { model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {}, activations },
+    { workers, threadsPerWorker },
+  );
   try {
     const tasks: ScoreTask[] = [];
     for (let start = 0; start < examples.length; start += BATCH) tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
@@ -94,6 +106,7 @@ async function main(): Promise<number> {
   const pool: Partial<Record<Dtype, Timed & { predictions: number[] }>> = {};
   const tjs: Partial<Record<Dtype, Awaited<ReturnType<typeof benchTransformersJs>>>> = {};
   let perTensor: InProcess | undefined;
+  let poolPerTensor: Timed | undefined;
   for (const dtype of DTYPES) {
     log(`${dtype}: ours (in-process mask-head)`);
     ours[dtype] = await benchInProcess(dtype, 'mask-head', examples, data.textColumn, cores);
@@ -102,6 +115,8 @@ async function main(): Promise<number> {
     if (dtype === 'int8') {
       log('int8: ours (in-process mask-head, per-tensor activations as exported)');
       perTensor = await benchInProcess(dtype, 'mask-head', examples, data.textColumn, cores, 'per-tensor');
+      log(`int8: ours (pool ${cores}×1, per-tensor activations as exported)`);
+      poolPerTensor = await benchPool(dtype, examples, data.textColumn, labelIds, cores, 1, 'per-tensor');
     }
     log(`${dtype}: ours (full)`);
     full[dtype] = await benchInProcess(dtype, 'full', examples, data.textColumn, cores);
@@ -209,6 +224,7 @@ async function main(): Promise<number> {
       perTensor: r2(perTensor!.sentencesPerSecond),
       perRow: r2(ours.int8!.sentencesPerSecond),
       perRowVsPerTensor: r2(ours.int8!.sentencesPerSecond / perTensor!.sentencesPerSecond),
+      pool: { perTensor: r2(poolPerTensor!.sentencesPerSecond), perRow: r2(pool.int8!.sentencesPerSecond), perRowVsPerTensor: r2(pool.int8!.sentencesPerSecond / poolPerTensor!.sentencesPerSecond) },
       accuracy: {
         perTensor:
           sameCount(
@@ -272,7 +288,7 @@ async function main(): Promise<number> {
     `ours fp32 on necessary FLOPs: ${oursGflops.toFixed(1)} GFLOP/s = ${(100 * result.peakShare).toFixed(1)}% of peak (transformers.js fp32: ${result.transformersjsGflops} GFLOP/s)`,
     `MatMulInteger peak (u8×s8, ${int8Peak.shape.join('×')}, ${cores} threads): ${int8Peak.gflops.toFixed(1)} GOP/s (best of start ${int8PeakStart.gflops.toFixed(1)} / end ${int8PeakEnd.gflops.toFixed(1)})`,
     `ours int8 on the weight matmuls' integer ops: ${oursInt8Gops.toFixed(1)} GOP/s = ${(100 * result.int8.peakShare).toFixed(1)}% of the int8 peak`,
-    `int8 activations per row vs per tensor (as exported): ${result.int8.perRowVsPerTensor}× the speed; accuracy on these ${n}: per-row ${result.int8.accuracy.perRow.toFixed(4)}, per-tensor ${result.int8.accuracy.perTensor.toFixed(4)}, fp32 ${result.int8.accuracy.fp32.toFixed(4)}`,
+    `int8 activations per row vs per tensor (as exported): ${result.int8.perRowVsPerTensor}× the speed in one ${cores}-thread process, ${result.int8.pool.perRowVsPerTensor}× in the pool (${cores}×1, the searches' layout: ${result.int8.pool.perRow.toFixed(1)} vs ${result.int8.pool.perTensor.toFixed(1)} sentences/s); accuracy on these ${n}: per-row ${result.int8.accuracy.perRow.toFixed(4)}, per-tensor ${result.int8.accuracy.perTensor.toFixed(4)}, fp32 ${result.int8.accuracy.fp32.toFixed(4)}`,
     `int8 pool scaling (sentences/s; in-process ${cores} threads ${ours.int8!.sentencesPerSecond.toFixed(1)}): ${poolScaling.map((p) => `${p.workers}×${p.threadsPerWorker} ${p.sentencesPerSecond.toFixed(1)}`).join(', ')}`,
     ...dependence.map((b) => `int8 ${b.activations}: ${b.differAlone}/${b.n} sentences score differently alone than batched (${b.labelChanges} change label)`),
     ...DTYPES.map((d) => {

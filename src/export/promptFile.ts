@@ -300,7 +300,9 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   const p = raw as Record<string, unknown>;
   if (p.schema !== PROMPT_SCHEMA) throw new UserError(`${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`);
   if (!READABLE_PROMPT_VERSIONS.includes(p.version as number))
-    throw new UserError(`prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads versions ${READABLE_PROMPT_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_PROMPT_VERSIONS.at(-1)}`);
+    throw new UserError(
+      `prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads versions ${READABLE_PROMPT_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_PROMPT_VERSIONS.at(-1)}`,
+    );
   const bad = (field: string, what: string) => new UserError(`prompt file ${file}: '${field}' ${what}`);
   if (p.version === 1) {
     // Version 1 predates calibration: applied as it was found, on raw scores.

@@ -20,7 +20,7 @@ interface State {
 let state: Promise<State> | undefined;
 
 async function setup(init: WorkerInit): Promise<State> {
-  const model = await loadModel({ model: init.model, dtype: init.dtype, scorer: init.scorer, prefixReuse: init.prefixReuse, threads: init.threads });
+  const model = await loadModel({ model: init.model, dtype: init.dtype, scorer: init.scorer, prefixReuse: init.prefixReuse, threads: init.threads, activations: init.activations });
   const ct = compileTemplate(parseTemplate(init.template), model.tokenizer, init.textColumn, model.maxLength);
   const splits: State['splits'] = {};
   for (const [name, examples] of Object.entries(init.splits) as [SplitName, WorkerInit['splits']['train']][]) {

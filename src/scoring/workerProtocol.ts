@@ -1,6 +1,7 @@
 /** Typed messages between the main thread and the scoring workers (piscina). */
 import { Example } from '../data/tsv';
 import { Dtype } from '../model/modelFolder';
+import type { ActivationQuant } from '../model/graph/preparedCache';
 import { BatchOptions } from './scorer';
 import { WordIds } from '../prompt/verbalizer';
 
@@ -16,6 +17,8 @@ export interface WorkerInit {
   prefixReuse?: boolean;
   /** onnxruntime intra-op threads in each worker. */
   threads: number;
+  /** int8 activations (model/load.ts); absent: per row, the default. The bench compares per tensor. */
+  activations?: ActivationQuant;
   template: string;
   textColumn: string;
   splits: Partial<Record<SplitName, Example[]>>;
