@@ -32,13 +32,15 @@ import { benchCausal, causalLines } from './causal';
 import { encoderShape, totalFlops, weightMatmulFlops } from './flops';
 import { batchDependence } from './int8';
 import { measureMatmulPeak } from './matmulPeak';
-import { BATCH, InProcess, LABEL_WORDS, PASSES, TEMPLATE, Timed, benchInProcess, best, now, r2, since, timePasses } from './inProcess';
+import { BATCH, InProcess, LABEL_WORDS, PASSES, TEMPLATE, Timed, benchInProcess, best, interleave, now, openInProcess, r2, since } from './inProcess';
 import { WordIds } from '../prompt/verbalizer';
 
 const DTYPES: Dtype[] = ['fp32', 'int8'];
+/** Rounds of the interleaved per-row / per-tensor comparisons (the best pass of each counts). */
+const INTERLEAVED_ROUNDS = 3;
 
-/** The worker pool as `promptsearch search` uses it: tasks of 64 examples, all in flight. */
-async function benchPool(
+/** The worker pool as `promptsearch search` uses it (tasks of 64 examples, all in flight), started and warmed. */
+async function openPool(
   dtype: Dtype,
   examples: Example[],
   textColumn: string,
@@ -46,22 +48,37 @@ async function benchPool(
   workers: number,
   threadsPerWorker = 1,
   activations: ActivationQuant = 'per-row',
-): Promise<Timed & { predictions: number[] }> {
+): Promise<{ pass(): Promise<void>; predictions(): number[]; close(): Promise<void> }> {
   const pool = await ScoringPool.start(
     { model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {}, activations },
     { workers, threadsPerWorker },
   );
+  const tasks: ScoreTask[] = [];
+  for (let start = 0; start < examples.length; start += BATCH) tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
   try {
-    const tasks: ScoreTask[] = [];
-    for (let start = 0; start < examples.length; start += BATCH) tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
     await Promise.all(tasks.slice(0, Math.max(workers, 2)).map((t) => pool.score(t)));
-    let predictions: number[] = [];
-    const timed = await timePasses(examples.length, async () => {
-      predictions = (await Promise.all(tasks.map((t) => pool.score(t)))).flatMap((r) => r.logProbs.map((lp) => judge(lp, 0).predicted));
-    });
-    return { ...timed, predictions };
-  } finally {
+  } catch (e) {
     await pool.close();
+    throw e;
+  }
+  let predictions: number[] = [];
+  return {
+    async pass() {
+      predictions = (await Promise.all(tasks.map((t) => pool.score(t)))).flatMap((r) => r.logProbs.map((lp) => judge(lp, 0).predicted));
+    },
+    predictions: () => predictions,
+    close: () => pool.close(),
+  };
+}
+
+/** One pool layout, timed alone. */
+async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: WordIds[][], workers: number, threadsPerWorker = 1): Promise<Timed & { predictions: number[] }> {
+  const p = await openPool(dtype, examples, textColumn, labelIds, workers, threadsPerWorker);
+  try {
+    const [timed] = await interleave(examples.length, [() => p.pass()]);
+    return { ...timed, predictions: p.predictions() };
+  } finally {
+    await p.close();
   }
 }
 
@@ -108,15 +125,30 @@ async function main(): Promise<number> {
   let perTensor: InProcess | undefined;
   let poolPerTensor: Timed | undefined;
   for (const dtype of DTYPES) {
-    log(`${dtype}: ours (in-process mask-head)`);
-    ours[dtype] = await benchInProcess(dtype, 'mask-head', examples, data.textColumn, cores);
-    log(`${dtype}: ours (pool ${cores}×1)`);
-    pool[dtype] = await benchPool(dtype, examples, data.textColumn, labelIds, cores);
     if (dtype === 'int8') {
-      log('int8: ours (in-process mask-head, per-tensor activations as exported)');
-      perTensor = await benchInProcess(dtype, 'mask-head', examples, data.textColumn, cores, 'per-tensor');
-      log(`int8: ours (pool ${cores}×1, per-tensor activations as exported)`);
-      poolPerTensor = await benchPool(dtype, examples, data.textColumn, labelIds, cores, 1, 'per-tensor');
+      // Per-row activations (ours) against per-tensor (as exported), their passes interleaved.
+      log('int8: ours (in-process mask-head), per-row and per-tensor activations, passes interleaved');
+      const row = await openInProcess(dtype, 'mask-head', examples, data.textColumn, cores, 'per-row');
+      const tensor = await openInProcess(dtype, 'mask-head', examples, data.textColumn, cores, 'per-tensor');
+      const [tRow, tTensor] = await interleave(n, [() => row.pass(), () => tensor.pass()], INTERLEAVED_ROUNDS);
+      ours[dtype] = { ...tRow, ...(await row.finish()) };
+      perTensor = { ...tTensor, ...(await tensor.finish()) };
+      log(`int8: ours (pool ${cores}×1), per-row and per-tensor activations, passes interleaved`);
+      const poolRow = await openPool(dtype, examples, data.textColumn, labelIds, cores, 1, 'per-row');
+      const poolTensor = await openPool(dtype, examples, data.textColumn, labelIds, cores, 1, 'per-tensor');
+      try {
+        const [pRow, pTensor] = await interleave(n, [() => poolRow.pass(), () => poolTensor.pass()], INTERLEAVED_ROUNDS);
+        pool[dtype] = { ...pRow, predictions: poolRow.predictions() };
+        poolPerTensor = pTensor;
+      } finally {
+        await poolRow.close();
+        await poolTensor.close();
+      }
+    } else {
+      log(`${dtype}: ours (in-process mask-head)`);
+      ours[dtype] = await benchInProcess(dtype, 'mask-head', examples, data.textColumn, cores);
+      log(`${dtype}: ours (pool ${cores}×1)`);
+      pool[dtype] = await benchPool(dtype, examples, data.textColumn, labelIds, cores);
     }
     log(`${dtype}: ours (full)`);
     full[dtype] = await benchInProcess(dtype, 'full', examples, data.textColumn, cores);

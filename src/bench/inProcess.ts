@@ -34,25 +34,23 @@ export const since = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 export const best = (t: Timed) => Math.min(...t.passSeconds);
 export const r2 = (x: number) => Math.round(x * 100) / 100;
 
-export async function timePasses(n: number, pass: () => Promise<void>): Promise<Timed> {
-  const passSeconds: number[] = [];
-  for (let p = 0; p < PASSES; p++) {
-    const t0 = now();
-    await pass();
-    passSeconds.push(since(t0));
-  }
-  return { sentencesPerSecond: n / Math.min(...passSeconds), passSeconds };
+/** A scorer in this process, loaded and warmed, ready for timed passes (see interleave). */
+export interface OpenScorer {
+  /** One pass over every example. */
+  pass(): Promise<void>;
+  /** The last pass's predictions and raw label-word logits; disposes of the model. */
+  finish(): Promise<Omit<InProcess, keyof Timed>>;
 }
 
-/** One scorer in this process: loadModel → compileTemplate/encodeExample → scorePrompt. */
-export async function benchInProcess(
+/** Loads one scorer in this process (loadModel → compileTemplate/encodeExample) and warms it up. */
+export async function openInProcess(
   dtype: Dtype,
   scorer: 'mask-head' | 'full',
   examples: Example[],
   textColumn: string,
   threads: number,
   activations: ActivationQuant = 'per-row',
-): Promise<InProcess> {
+): Promise<OpenScorer> {
   const model = await loadModel({ dtype, scorer, threads, activations });
   try {
     const labelIds = buildVerbalizer(
@@ -65,20 +63,52 @@ export async function benchInProcess(
     const encodeSeconds = since(t0);
     await scorePrompt(model.backend, ct, encoded.slice(0, WARMUP_ROWS), {}, labelIds);
     let last: Awaited<ReturnType<typeof scorePrompt>> | undefined;
-    const timed = await timePasses(examples.length, async () => {
-      last = await scorePrompt(model.backend, ct, encoded, {}, labelIds);
-    });
-    // Raw label-word logits (not the log-probabilities the scorer decides on), to compare with transformers.js.
-    const rows = encoded.map((ex) => buildRow(ct, ex, {}));
-    const labelLogits = Array.from(await labelLogitsForRows(model.backend, rows, labelIds.flat() as number[]));
     return {
-      ...timed,
-      predictions: last!.scores.map((s) => s.predicted),
-      labelLogits,
-      ids: rows.map((r) => r.ids),
-      encodeSeconds,
+      async pass() {
+        last = await scorePrompt(model.backend, ct, encoded, {}, labelIds);
+      },
+      async finish() {
+        try {
+          // Raw label-word logits (not the log-probabilities the scorer decides on), to compare with transformers.js.
+          const rows = encoded.map((ex) => buildRow(ct, ex, {}));
+          const labelLogits = Array.from(await labelLogitsForRows(model.backend, rows, labelIds.flat() as number[]));
+          return { predictions: last!.scores.map((s) => s.predicted), labelLogits, ids: rows.map((r) => r.ids), encodeSeconds };
+        } finally {
+          await model.dispose();
+        }
+      },
     };
-  } finally {
+  } catch (e) {
     await model.dispose();
+    throw e;
   }
+}
+
+/**
+ * Timed passes of several scorers, interleaved (pass 1 of each, then pass 2 of each, …), so a
+ * busy moment of a shared machine falls on all of them alike and their ratio holds.
+ */
+export async function interleave(n: number, passes: (() => Promise<void>)[], rounds = PASSES): Promise<Timed[]> {
+  const seconds = passes.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++)
+    for (const [i, pass] of passes.entries()) {
+      const t0 = now();
+      await pass();
+      seconds[i].push(since(t0));
+    }
+  return seconds.map((passSeconds) => ({ sentencesPerSecond: n / Math.min(...passSeconds), passSeconds }));
+}
+
+/** One scorer in this process, timed alone. */
+export async function benchInProcess(
+  dtype: Dtype,
+  scorer: 'mask-head' | 'full',
+  examples: Example[],
+  textColumn: string,
+  threads: number,
+  activations: ActivationQuant = 'per-row',
+): Promise<InProcess> {
+  const open = await openInProcess(dtype, scorer, examples, textColumn, threads, activations);
+  const [timed] = await interleave(examples.length, [() => open.pass()]);
+  return { ...timed, ...(await open.finish()) };
 }
