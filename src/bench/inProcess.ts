@@ -100,15 +100,8 @@ export async function interleave(n: number, passes: (() => Promise<void>)[], rou
 }
 
 /** One scorer in this process, timed alone. */
-export async function benchInProcess(
-  dtype: Dtype,
-  scorer: 'mask-head' | 'full',
-  examples: Example[],
-  textColumn: string,
-  threads: number,
-  activations: ActivationQuant = 'per-row',
-): Promise<InProcess> {
-  const open = await openInProcess(dtype, scorer, examples, textColumn, threads, activations);
-  const [timed] = await interleave(examples.length, [() => open.pass()]);
+export async function benchInProcess(...args: Parameters<typeof openInProcess>): Promise<InProcess> {
+  const open = await openInProcess(...args);
+  const [timed] = await interleave(args[2].length, [() => open.pass()]);
   return { ...timed, ...(await open.finish()) };
 }
