@@ -116,7 +116,9 @@ export async function runTemplates(
       const twins = m ? await dataLabelWordTwins(selected, config.dataLabelWords, config.calibration, m.backend, m.tokenizer, splits) : [];
       const unfitted = [...selected, ...twins.map((t) => t.member)];
       const known = [...bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k])), ...twins.map((t) => t.scores)];
-      const logProbs = (name: keyof TwinSplits) => membersLogProbs(splits, name, unfitted, known, getModel);
+      // Each split's member log-probabilities once (the fit and the accuracies both read dev).
+      const scored = new Map<keyof TwinSplits, Promise<number[][][]>>();
+      const logProbs = (name: keyof TwinSplits) => scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
       let members = unfitted;
       if (config.fitMembers) {
         opts.log?.(`fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`);
