@@ -119,12 +119,40 @@ describe('leaderboard run', () => {
     expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toMatch(/\| random \| .* \|/);
   }, 300_000);
 
+  test('a finished cell computed for another setup is refused, not reported under the changed method', async () => {
+    // `out` holds the complete suite of the test above.
+    const cellFile = path.join(out, 'runs', 'random', 'sst-2-s13', 'cell.json');
+    const report = path.join(out, 'leaderboard.json');
+    const before = [fs.readFileSync(cellFile, 'utf8'), fs.readFileSync(report, 'utf8')];
+    const changedMethod: Suite = { ...suite, methods: [{ name: 'random', strategy: 'random', config: { objective: 'accuracy' } }, suite.methods[1]] };
+    await expect(runLeaderboard(changedMethod, { outDir: out })).rejects.toThrow(
+      /runs\/random\/sst-2-s13: this cell was computed for another setup of method 'random' than the suite asks for now: objective "accuracy" \(run: "ce"\); delete that folder/,
+    );
+    const changedBase: Suite = { ...suite, base: { ...suite.base, verbalizer: 'bad,good' } };
+    await expect(runLeaderboard(changedBase, { outDir: out })).rejects.toThrow(/verbalizer "bad,good" \(run: "terrible,great"\)/);
+    // The speed-only fields may change.
+    const faster: Suite = { ...suite, base: { ...suite.base, threadsPerWorker: 2 } };
+    expect((await runLeaderboard(faster, { outDir: out })).complete).toBe(true);
+    expect(fs.readFileSync(cellFile, 'utf8')).toBe(before[0]);
+    // A cell written before cells kept their setup is checked against its run's config.json.
+    const { setup, ...legacy } = JSON.parse(before[0]);
+    expect(setup.objective).toBe('ce');
+    fs.writeFileSync(cellFile, JSON.stringify(legacy));
+    await expect(runLeaderboard(changedMethod, { outDir: out })).rejects.toThrow(/objective "accuracy" \(run: "ce"\)/);
+    expect((await runLeaderboard(suite, { outDir: out })).complete).toBe(true);
+    expect(JSON.parse(fs.readFileSync(report, 'utf8')).rows).toEqual(JSON.parse(before[1]).rows);
+  }, 120_000);
+
   test("a manual row runs the task's hand-written prompt, not the suite's search template with slots", async () => {
     const manual: Suite = { ...suite, name: 'manual', base: { ...suite.base, dtype: 'fp32' }, methods: [{ name: 'manual', manual: true }] };
-    const r = await runLeaderboard(manual, { outDir: tmp() });
+    const dir = tmp();
+    const r = await runLeaderboard(manual, { outDir: dir });
     expect(r.complete).toBe(true);
     expect(r.cells[0].prompt).toBe('{x} it was [MASK] .');
     expect(r.cells[0].testAccuracy).toBeCloseTo(0.6282, 4); // the fp32 raw pin of the manual prompt
+    // Its cell keeps what it computed: another label pair is refused, not reported under the same name.
+    const other: Suite = { ...manual, methods: [{ name: 'manual', manual: true, config: { verbalizer: 'awful,wonderful' } }] };
+    await expect(runLeaderboard(other, { outDir: dir })).rejects.toThrow(/runs\/manual\/sst-2-s13: .*verbalizer "awful,wonderful" \(run: "terrible,great"\)/);
   }, 120_000);
 
   const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));

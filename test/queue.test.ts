@@ -243,7 +243,8 @@ describe('the queue survives a Redis restart', () => {
     const procs: Proc[] = [];
     try {
       await waitFor('redis', () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG', 10_000);
-      const suite = makeSuite(dir, [{ name: 'random', strategy: 'random' }], ['sst-2']);
+      // The manual row runs the task's own prompt on the worker too (the suite's template has slots).
+      const suite = makeSuite(dir, [{ name: 'random', strategy: 'random' }, { name: 'manual', manual: true }], ['sst-2']);
       const suiteFile = path.join(dir, 'suite.json');
       fs.writeFileSync(suiteFile, JSON.stringify(suite));
       const w = start(['worker', '--redis', url, '--lock-seconds', '4', '--workers', '1', '--threads-per-worker', '1']);
@@ -260,6 +261,9 @@ describe('the queue survives a Redis restart', () => {
       const outL = path.join(dir, 'local');
       await runLeaderboard(suite, { outDir: outL });
       expectSameRuns(path.join(dir, 'queued'), outL, ['random'], ['sst-2'], [13, 21]);
+      const rows = (out: string) => readJson(path.join(out, 'leaderboard.json')).rows;
+      expect(rows(path.join(dir, 'queued'))).toEqual(rows(outL));
+      expect(rows(outL).map((r: { method: string }) => r.method)).toEqual(['random', 'manual']);
 
       // Ctrl-C twice on a busy worker: the search stops and its job goes back to the queue, no attempt spent.
       const cfg = path.join(dir, 'search.json');

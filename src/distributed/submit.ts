@@ -6,7 +6,7 @@ import { UserError } from '../errors';
 import { DEFAULT_DTYPE, DEFAULT_MODEL, Dtype, resolveModel, sha256File } from '../model/modelFolder';
 import type { Cell } from '../reports/leaderboardTable';
 import { SearchConfig } from '../runner/config';
-import { Suite, cellConfig, searchCellFrom, writeReports } from '../runner/leaderboard';
+import { Suite, baselineSetting, cellConfig, cellToStore, finishedCell, searchCellFrom, writeReports } from '../runner/leaderboard';
 import { BestResult } from '../runner/run';
 import { RUN_FILES, RunDir } from '../runner/runDir';
 import type { RefineResult } from '../refine/refine';
@@ -124,7 +124,7 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
         const k = slots.length;
         slots.push(undefined);
         const runDir = path.join(outDir, 'runs', m.name, `${task}-s${seed}`);
-        const done = new RunDir(runDir).readCell<Cell>();
+        const done = finishedCell(suite, m, task, seed, runDir);
         if (done) {
           slots[k] = done;
           continue;
@@ -132,7 +132,8 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
         const label = `${m.name} on ${task}, seed ${seed}`;
         if (m.manual || m.probe) {
           // Baselines: the manual prompt (raw or calibrated, on the seed's train + dev inputs) or the linear probe.
-          const base = { ...suite.base, ...(suite.perTask?.[task] ?? {}), ...(m.manual ? (m.config ?? {}) : {}) };
+          // As JSON: a manual row's `template: undefined` (the task's own prompt) is left out.
+          const base = JSON.parse(JSON.stringify(baselineSetting(suite, m, task))) as Record<string, unknown>;
           const needsTrain = m.probe || (m.calibration !== undefined && m.calibration !== 'none');
           const payload: JobPayload = {
             v: 1,
@@ -151,7 +152,7 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
             label,
             payload,
             collect: (r) => {
-              new RunDir(runDir).writeCell(r.cell);
+              new RunDir(runDir).writeCell(cellToStore(suite, m, task, seed, r.cell!));
               slots[k] = r.cell;
               report();
             },
@@ -166,7 +167,7 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
             collect: (r) => {
               // No cell (e.g. a config without a test split): the run is kept, the cell stays missing, as locally.
               const cell = searchCellFrom(m, task, seed, config, r.best!, r.refined, path.relative(outDir, runDir));
-              materialize(runDir, r.files ?? {}, cell ? { [RUN_FILES.cell]: cell } : {});
+              materialize(runDir, r.files ?? {}, cell ? { [RUN_FILES.cell]: cellToStore(suite, m, task, seed, cell) } : {});
               slots[k] = cell;
               report();
             },

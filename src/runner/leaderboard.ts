@@ -3,12 +3,15 @@ import * as path from 'path';
 import { Cell, aggregate, publishedRows, toMarkdown } from '../reports/leaderboardTable';
 import { toHtml } from '../reports/leaderboardHtml';
 import { BaselineSetting, manualCell, probeCell } from './baselines';
+import { UserError } from '../errors';
+import { getTask } from '../data/tasks';
+import { Dtype, resolveModel, sha256File } from '../model/modelFolder';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import { validateConfig } from './config';
 import { readJsonFile } from '../util/jsonFile';
 import { SearchConfig, Suite, SuiteMethod, parseSuite } from './schema';
-import { BestResult, runSearchAndRefine } from './run';
-import { RefineResult, RunDir } from './runDir';
+import { BestResult, RESUME_FREE, runSearchAndRefine, runSetupDiffs } from './run';
+import { RefineResult, RunDir, fieldDiffs } from './runDir';
 
 export type { Suite, SuiteMethod } from './schema';
 
@@ -46,6 +49,75 @@ export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number,
     },
     where,
   );
+}
+
+/**
+ * The setting of a manual or probe cell: the suite's base and per-task fields. A manual row runs
+ * the task's hand-written prompt unless the method's `config` names its own template (the suite's
+ * `template` is the searches', with slots).
+ */
+export function baselineSetting(s: Suite, m: SuiteMethod, task: string): BaselineSetting {
+  const setting = { ...s.base, ...(s.perTask?.[task] ?? {}) } as BaselineSetting;
+  return m.manual ? { ...setting, template: undefined, ...(m.config ?? {}) } : setting;
+}
+
+/**
+ * What decides a cell's numbers, kept in its cell.json to tell when the suite asks for something
+ * else: a search cell's config (less the fields that change only the speed) and its data files'
+ * sha256, a manual or probe cell's prompt; the model and tokenizer files' sha256.
+ */
+function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record<string, unknown> {
+  const files = (model: string | undefined, dtype: Dtype | undefined) => {
+    const folder = resolveModel(model, dtype);
+    return { modelSha256: sha256File(folder.onnxPath), tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')) };
+  };
+  if (!m.manual && !m.probe) {
+    const config = cellConfig(s, m, task, seed, `${s.name}/${m.name}`);
+    const setup: Record<string, unknown> = { kind: 'search', ...config, ...files(config.model, config.dtype) };
+    for (const k of RESUME_FREE) delete setup[k];
+    const d = config.data;
+    if (d) setup.dataSha256 = [d.train, d.dev, d.test ?? null].map((f) => (f === null ? null : sha256File(f)));
+    return setup;
+  }
+  const setting = baselineSetting(s, m, task);
+  const info = getTask(task);
+  if (m.probe) return { kind: 'probe', template: info.manualTemplate, ...files(setting.model, setting.dtype) };
+  return {
+    kind: 'manual',
+    template: setting.template ?? info.manualTemplate,
+    verbalizer: setting.verbalizer ?? info.manualLabelWords,
+    calibration: m.calibration ?? 'none',
+    ...files(setting.model, setting.dtype),
+  };
+}
+
+/** A cell as its cell.json keeps it, with its setup. */
+export type StoredCell = Cell & { setup?: Record<string, unknown> };
+
+/** A finished cell as its cell.json keeps it (with its setup, see cellSetup). */
+export function cellToStore(s: Suite, m: SuiteMethod, task: string, seed: number, cell: Cell): StoredCell {
+  return { ...cell, setup: cellSetup(s, m, task, seed) };
+}
+
+/**
+ * The finished cell in `runDir`, or undefined when there is none. A cell computed for another
+ * setup than the suite now asks for (a method's or the base's fields, the model, tokenizer or data
+ * files changed) is refused: reporting it under the method's name would be silently stale. A
+ * cell from before cells kept their setup is checked, if it is a search, against its run's
+ * config.json (but for the data files' paths, which a queue worker rewrites).
+ */
+export function finishedCell(s: Suite, m: SuiteMethod, task: string, seed: number, runDir: string): Cell | undefined {
+  const run = new RunDir(runDir);
+  const stored = run.readCell<StoredCell>();
+  if (!stored) return undefined;
+  const { setup, ...cell } = stored;
+  const search = !m.manual && !m.probe;
+  const diffs = setup ? fieldDiffs(setup, cellSetup(s, m, task, seed)) : search && run.isRun() ? runSetupDiffs(run, cellConfig(s, m, task, seed, `${s.name}/${m.name}`), ['data']) : [];
+  if (diffs.length)
+    throw new UserError(
+      `${runDir}: this cell was computed for another setup of method '${m.name}' than the suite asks for now: ${diffs.join('; ')}; delete that folder to compute it again, or choose another --out`,
+    );
+  return cell;
 }
 
 export interface LeaderboardOptions {
@@ -89,8 +161,7 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
           continue;
         }
         const runDir = path.join(opts.outDir, 'runs', m.name, `${task}-s${seed}`);
-        const cellRun = new RunDir(runDir);
-        const done = cellRun.readCell<Cell>();
+        const done = finishedCell(suite, m, task, seed, runDir);
         if (done) {
           cells.push(done);
           if (m.manual) manualTest.set(`${m.name}/${task}`, done);
@@ -98,12 +169,9 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
         }
         log(`[${k}/${total}] ${m.name} on ${task}, seed ${seed}`);
         const t = Date.now();
-        const setting = { ...suite.base, ...(suite.perTask?.[task] ?? {}) } as BaselineSetting;
-        // The suite's template is the searches' (slots): a manual row runs the task's hand-written
-        // prompt unless the method names its own.
-        const manual: BaselineSetting = { ...setting, template: undefined, ...(m.config ?? {}) };
+        const setting = baselineSetting(suite, m, task);
         const cell = m.manual
-          ? await manualCell(m.name, task, seed, manual, m.calibration ?? 'none', manualTest.get(`${m.name}/${task}`))
+          ? await manualCell(m.name, task, seed, setting, m.calibration ?? 'none', manualTest.get(`${m.name}/${task}`))
           : m.probe
             ? await probeCell(m.name, task, seed, setting)
             : await searchCell(suite, m, task, seed, runDir, opts, progress);
@@ -112,7 +180,7 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
           continue;
         }
         if (m.manual) manualTest.set(`${m.name}/${task}`, cell);
-        cellRun.writeCell(cell);
+        new RunDir(runDir).writeCell(cellToStore(suite, m, task, seed, cell));
         cells.push(cell);
         spent.push((Date.now() - t) / 1000);
         progress(`${m.name} on ${task}, seed ${seed} done`);

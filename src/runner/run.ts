@@ -24,7 +24,7 @@ import { DEFAULT_MIN_COSINE, expandLabelWordIds } from '../prompt/labelExpansion
 import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
-import { BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir } from './runDir';
+import { BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, fieldDiffs } from './runDir';
 import { StoppedError } from '../errors';
 import { packageVersions } from './versions';
 
@@ -140,23 +140,33 @@ function resolveRun(config: SearchConfig): ResolvedRun {
 }
 
 /** Config fields that may differ on resume: they change the speed, never a score. */
-const RESUME_FREE: string[] = ['workers', 'threadsPerWorker'];
+export const RESUME_FREE: readonly string[] = ['workers', 'threadsPerWorker'];
 
-/** Refuses to resume a run whose config, model or tokenizer changed since it was started. */
-function checkResumable(run: RunDir, config: SearchConfig, resolved: ResolvedRun): void {
+/**
+ * How a run's saved setup differs from `config` with `resolved` (model and tokenizer files): one
+ * phrase per difference, none when the run computes what `config` asks for. Fields that change
+ * only the speed are ignored; a field the run's config does not have counts as a difference (it
+ * may predate the field, computed the old way).
+ */
+function setupDiffs(run: RunDir, config: SearchConfig, resolved: ResolvedRun, ignore: readonly string[] = []): string[] {
   const saved = run.readConfig();
-  const diffs: string[] = [];
-  const keys = new Set([...Object.keys(saved.config), ...Object.keys(config)]);
-  for (const k of keys) {
-    if (RESUME_FREE.includes(k)) continue;
-    const [a, b] = [JSON.stringify((saved.config as unknown as Record<string, unknown>)[k]), JSON.stringify((config as unknown as Record<string, unknown>)[k])];
-    if (a !== b) diffs.push(`${k} ${b ?? '(unset)'} (run: ${a ?? '(unset)'})`);
-  }
+  const diffs = fieldDiffs(saved.config, config, [...RESUME_FREE, ...ignore]);
   if (saved.resolved.modelSha256 !== resolved.modelSha256)
     diffs.push(`model file ${resolved.onnxFile} sha256 ${resolved.modelSha256.slice(0, 12)}… (run: ${String(saved.resolved.modelSha256).slice(0, 12)}…)`);
   if (saved.resolved.tokenizerSha256 !== resolved.tokenizerSha256)
     diffs.push(`tokenizer.json sha256 ${resolved.tokenizerSha256.slice(0, 12)}… (run: ${String(saved.resolved.tokenizerSha256).slice(0, 12)}…)`);
+  return diffs;
+}
+
+/** Refuses to resume a run whose config, model or tokenizer changed since it was started. */
+function checkResumable(run: RunDir, config: SearchConfig, resolved: ResolvedRun): void {
+  const diffs = setupDiffs(run, config, resolved);
   if (diffs.length) throw new UserError(`${run.file('config')}: cannot resume, this run was started with another setup: ${diffs.join('; ')}`);
+}
+
+/** How the finished or started run in `run` differs from what `config` asks for today (see setupDiffs), but for the fields in `ignore`. */
+export function runSetupDiffs(run: RunDir, config: SearchConfig, ignore: readonly string[] = []): string[] {
+  return setupDiffs(run, config, resolveRun(config), ignore);
 }
 
 async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions, l: Loaded): Promise<BestResult> {

@@ -239,6 +239,21 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * How a saved setup differs from the current one, field by field: `field now (run: before)` for
+ * each field whose JSON differs, `(unset)` for a missing one; fields in `ignore` are skipped.
+ */
+export function fieldDiffs(saved: object, current: object, ignore: readonly string[] = []): string[] {
+  const [a, b] = [saved as Record<string, unknown>, current as Record<string, unknown>];
+  const diffs: string[] = [];
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (ignore.includes(k)) continue;
+    const [before, now] = [JSON.stringify(a[k]), JSON.stringify(b[k])];
+    if (before !== now) diffs.push(`${k} ${now ?? '(unset)'} (run: ${before ?? '(unset)'})`);
+  }
+  return diffs;
+}
+
 export class RunDir {
   constructor(readonly dir: string) {}
 
