@@ -244,7 +244,14 @@ describe('the queue survives a Redis restart', () => {
     try {
       await waitFor('redis', () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG', 10_000);
       // The manual row runs the task's own prompt on the worker too (the suite's template has slots).
-      const suite = makeSuite(dir, [{ name: 'random', strategy: 'random' }, { name: 'manual', manual: true }], ['sst-2']);
+      const suite = makeSuite(
+        dir,
+        [
+          { name: 'random', strategy: 'random' },
+          { name: 'manual', manual: true },
+        ],
+        ['sst-2'],
+      );
       const suiteFile = path.join(dir, 'suite.json');
       fs.writeFileSync(suiteFile, JSON.stringify(suite));
       const w = start(['worker', '--redis', url, '--lock-seconds', '4', '--workers', '1', '--threads-per-worker', '1']);
