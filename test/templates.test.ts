@@ -80,6 +80,17 @@ describe('several templates: pure parts', () => {
     expect(r.stderr).toMatch(/templates: a template is listed twice/);
   });
 
+  test('a search one template would refuse (label word, budget) is refused before the run directory is written', async () => {
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ps-tpl-')), 'run');
+    const multiToken = validateConfig({ ...base, verbalizer: 'terrible,geopolitics', budget: 2000 }, 'm.json');
+    await expect(runSearch(multiToken, { runDir: dir })).rejects.toThrow(/label word 'geopolitics' is not a single token/);
+    expect(fs.existsSync(dir)).toBe(false);
+    // Each template gets half of 300: below dev selection (5 × 32) plus one candidate's 32 train rows.
+    const small = validateConfig({ ...base, budget: 300 }, 'm.json');
+    await expect(runSearch(small, { runDir: dir })).rejects.toThrow(/^budget 150 is too small/);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
   test("a prompt file member's own template is checked against its slots", () => {
     const ok = {
       schema: 'promptsearch/prompt',

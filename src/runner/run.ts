@@ -69,10 +69,25 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
       runSearch,
       () => resolveRun(config),
       (run, resolved) => checkResumable(run, config, resolved),
+      (c) => void loadRun(c, () => {}),
     );
-  const t0 = Date.now();
-  const log = opts.log ?? (() => {});
+  const loaded = loadRun(config, opts.log ?? (() => {}));
   const runDir = opts.runDir;
+  const run = new RunDir(runDir);
+  run.lock();
+  try {
+    return await searchLocked(run, config, opts, loaded);
+  } finally {
+    run.unlock();
+  }
+}
+
+/**
+ * Everything a search reads before it writes anything: the model folder, template, data splits,
+ * tokenizer and label words, and the budget check. Throws a UserError naming what is wrong.
+ */
+function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
+  const t0 = Date.now();
   const folder = resolveModel(config.model, config.dtype);
   const template = parseTemplate(config.template);
   const modelLabels = modelLabelNames(folder);
@@ -92,13 +107,7 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     );
   }
 
-  const run = new RunDir(runDir);
-  run.lock();
-  try {
-    return await searchLocked(run, config, opts, { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, numLabels, reserve, t0, log });
-  } finally {
-    run.unlock();
-  }
+  return { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, numLabels, reserve, t0, log };
 }
 
 interface Loaded {

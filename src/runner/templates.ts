@@ -57,7 +57,8 @@ export function membersOf(best: BestResult): EnsembleMember[] {
 
 /**
  * Runs every template's search (resuming the unfinished ones), then scores the ensemble of their
- * selected prompts on dev and test. `runOne` is runSearch (passed in: run.ts imports this file).
+ * selected prompts on dev and test. `runOne` is runSearch (passed in: run.ts imports this file);
+ * `preflight` throws what a template's search would refuse before it starts.
  */
 export async function runTemplates(
   config: SearchConfig,
@@ -65,6 +66,7 @@ export async function runTemplates(
   runOne: (c: SearchConfig, o: RunOptions) => Promise<BestResult>,
   resolve: () => ResolvedRun,
   checkResumable: (run: RunDir, resolved: ResolvedRun) => void,
+  preflight: (sub: SearchConfig) => void,
 ): Promise<BestResult> {
   const templates = config.templates!;
   const run = new RunDir(opts.runDir);
@@ -75,6 +77,8 @@ export async function runTemplates(
     throw new UserError(`${run.dir}: already holds a run; continue it with: promptsearch search --resume ${run.dir} (or choose another --out)`);
   }
   const budgets = splitBudget(config.budget, templates.length);
+  // Every template's search is checked (template, label words, budget) before anything is written.
+  if (!opts.resume) templates.forEach((_, i) => preflight(templateConfig(config, i, budgets[i])));
   const bests: BestResult[] = [];
   await run.locked(async () => {
     if (!opts.resume) run.writeConfig(config, resolve());
