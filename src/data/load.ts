@@ -86,5 +86,7 @@ function guessTextColumn(table: Table, labelColumn: string): string {
   const found = findTextColumn(table.columns);
   if (found) return found;
   const others = table.columns.filter((h) => h !== labelColumn);
-  throw new UserError(`${table.file}: no 'sentence' or 'text' column (columns: ${table.columns.join(', ')}); set data.textColumn in a config (--text-column on the command line) to one of ${others.join(', ')}`);
+  throw new UserError(
+    `${table.file}: no 'sentence' or 'text' column (columns: ${table.columns.join(', ')}); set data.textColumn in a config (--text-column on the command line) to one of ${others.join(', ')}`,
+  );
 }

@@ -108,7 +108,8 @@ export function cellText(value: unknown, where: string, column: string): string 
 export function toExamples(table: Table, opts: LabelOptions = {}): Example[] {
   const labelColumn = opts.labelColumn ?? 'label';
   const { file, columns } = table;
-  if (!columns.includes(labelColumn)) throw new UserError(`${file}: no '${labelColumn}' column (columns: ${columns.join(', ')}); set data.labelColumn in a config (--label-column on the command line)`);
+  if (!columns.includes(labelColumn))
+    throw new UserError(`${file}: no '${labelColumn}' column (columns: ${columns.join(', ')}); set data.labelColumn in a config (--label-column on the command line)`);
   checkColumns(table, opts.requiredColumns ?? []);
   if (table.rows.length === 0) throw new UserError(`${file}: no rows after the header`);
   return table.rows.map((row) => {
@@ -132,7 +133,8 @@ export function toFieldRows(table: Table, required: string[]): Record<string, st
 
 function checkColumns(table: Table, required: string[]): void {
   for (const col of required) {
-    if (!table.columns.includes(col)) throw new UserError(`${table.file}: no '${col}' column (columns: ${table.columns.join(', ')}); set data.textColumn in a config (--text-column on the command line)`);
+    if (!table.columns.includes(col))
+      throw new UserError(`${table.file}: no '${col}' column (columns: ${table.columns.join(', ')}); set data.textColumn in a config (--text-column on the command line)`);
   }
 }
 
