@@ -210,6 +210,22 @@ describe('a search over two templates, end to end', () => {
     }
   }, 600_000);
 
+  test('export writes the ensemble of a run over several templates by default (its result); --no-ensemble its best single prompt', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'export', runDir, ...args], { encoding: 'utf8' });
+    const r = run();
+    expect(r.status).toBe(0);
+    const ens = JSON.parse(fs.readFileSync(path.join(runDir, 'prompt.ensemble.json'), 'utf8'));
+    expect(ens.ensemble.members).toHaveLength(4);
+    expect(ens.scores.test).toBe(best.ensemble!.testAccuracy);
+    expect(r.stdout).toContain('prompt.ensemble.json');
+    expect(fs.existsSync(path.join(runDir, 'prompt.json'))).toBe(false);
+    expect(run('--no-ensemble').status).toBe(0);
+    const single = JSON.parse(fs.readFileSync(path.join(runDir, 'prompt.json'), 'utf8'));
+    expect(single.ensemble).toBeUndefined();
+    expect(single.scores.test).toBe(best.testAccuracy);
+    for (const f of ['prompt.json', 'prompt.ensemble.json']) fs.rmSync(path.join(runDir, f));
+  });
+
   test('a run stopped after its first template resumes to the same result', async () => {
     const run = new RunDir(runDir);
     fs.rmSync(run.templateRun(1).dir, { recursive: true });

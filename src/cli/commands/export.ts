@@ -15,14 +15,15 @@ export function builder(y: Argv) {
     .option('soft', { type: 'boolean', default: false, describe: 'export the refined soft prompt (<run-dir>/refine/soft.json, from `promptsearch refine`) with its refined scores' })
     .option('ensemble', {
       type: 'boolean',
-      default: false,
-      describe: 'export the run\'s prompt ensemble (a search with "ensemble": K > 1): predict averages its members\' calibrated log-probabilities',
+      describe:
+        'export the run\'s prompt ensemble (a search with "ensemble": K > 1, or over several templates): predict averages its members\' calibrated log-probabilities. Default: on for a run over several templates (its result is the ensemble, as the recommended default search), off otherwise; --no-ensemble exports its best single prompt',
     })
     .option('top', { type: 'number', describe: 'several runs: keep the K best by dev accuracy (ties: train accuracy); default all' })
-    .example('$0 export results/sst2-beam-s13-20261126-101500', 'writes results/sst2-beam-s13-.../prompt.json')
+    .example('$0 export results/sst2-beam-s13-20261126-101500', 'the default search (3 templates): writes its ensemble to results/sst2-beam-s13-.../prompt.ensemble.json')
+    .example('$0 export results/sst2-genetic-s13-20261126-101500', 'a search over one template: writes results/sst2-genetic-s13-.../prompt.json')
     .example('$0 export results/sst2-csv-s13-20261126-101500', 'a run on CSV data: the prompt file names the labels of its "labels" (negative, positive)')
     .example('$0 export results/sst2-* --top 3 --out best3.json', 'the 3 best runs by dev accuracy, as a JSON array, best first')
-    .example('$0 export results/sst2-beam-s13-20261126-101500 --ensemble', "writes the run's prompt ensemble to results/sst2-beam-s13-.../prompt.ensemble.json")
+    .example('$0 export results/sst2-beam-s13-20261126-101500 --no-ensemble', "the default search's best single prompt: results/sst2-beam-s13-.../prompt.json")
     .example('$0 export results/sst2-beam-s13-20261126-101500 --soft', 'writes the refined soft prompt of a refined run to results/sst2-beam-s13-.../prompt.soft.json');
 }
 
@@ -31,9 +32,10 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 export async function handler(argv: Args): Promise<void> {
   const dirs = (argv['run-dir'] ?? []).map(String);
   if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1)) throw new UserError(`--top ${argv.top}: expected a positive integer`);
-  const prompts = dirs.map((d) => promptFileFromRun(d, { soft: argv.soft === true, ensemble: argv.ensemble === true }));
+  const ensembles = dirs.map((d) => argv.ensemble ?? (argv.soft !== true && overSeveralTemplates(d)));
+  const prompts = dirs.map((d, i) => promptFileFromRun(d, { soft: argv.soft === true, ensemble: ensembles[i] }));
   if (prompts.length === 1) {
-    const out = argv.out ?? new RunDir(dirs[0]).promptFile(argv.soft ? 'soft' : argv.ensemble ? 'ensemble' : 'discrete');
+    const out = argv.out ?? new RunDir(dirs[0]).promptFile(argv.soft ? 'soft' : ensembles[0] ? 'ensemble' : 'discrete');
     writeJsonAtomic(out, prompts[0]);
     process.stdout.write(`${out}: ${summary(prompts[0])}\n`);
     return;
@@ -42,6 +44,12 @@ export async function handler(argv: Args): Promise<void> {
   const ranked = rankPrompts(prompts).slice(0, argv.top ?? prompts.length);
   writeJsonAtomic(argv.out, ranked);
   process.stdout.write(`${argv.out}: ${ranked.length} of ${prompts.length} runs, best first\n${ranked.map((p, i) => `  ${i + 1}. ${summary(p)}`).join('\n')}\n`);
+}
+
+/** A run over several templates: its result is its ensemble (runner/templates.ts). */
+function overSeveralTemplates(dir: string): boolean {
+  const run = new RunDir(dir);
+  return run.isRun() && (run.readConfig().config.templates?.length ?? 1) > 1;
 }
 
 /** Best first: dev accuracy, then train accuracy; then run directory, so the order is stable. */
