@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadTaskSplit } from '../src/data/tasks';
 import { fitRange } from '../src/reports/svg';
+import { collectRunReport } from '../src/reports/runReport';
 import { CLI, tinySearchRun } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-report-'));
@@ -172,6 +173,34 @@ describe('run report', () => {
     });
     expect(fs.readFileSync(png).length).toBeGreaterThan(20_000);
   });
+
+  test("the confusion matrix is the search's recorded test predictions; without them the prompt file is scored again, to the same matrix", async () => {
+    const best = json(path.join(runA, 'best.json'));
+    const file = path.join(runA, 'test-predictions.json');
+    const recorded = json(file);
+    expect(recorded.of).toBe('prompt');
+    expect(recorded.predicted).toHaveLength(json(path.join(runA, 'config.json')).resolved.testExamples);
+    const fromFile = await collectRunReport(runA);
+    expect(fromFile.test!.of).toBe('prompt');
+    expect(fromFile.test!.accuracy).toBe(best.testAccuracy);
+    fs.renameSync(file, file + '.bak');
+    try {
+      const scored = await collectRunReport(runA);
+      expect(scored.test!.confusion).toEqual(fromFile.test!.confusion);
+    } finally {
+      fs.renameSync(file + '.bak', file);
+    }
+    // A damaged file is an error naming it, not a wrong matrix.
+    const saved = fs.readFileSync(file, 'utf8');
+    try {
+      fs.writeFileSync(file, JSON.stringify({ of: 'prompt', predicted: recorded.predicted.slice(1) }));
+      await expect(collectRunReport(runA)).rejects.toThrow(/test-predictions\.json: \d+ predictions .* but the test split has \d+ examples and 2 labels/);
+      fs.writeFileSync(file, JSON.stringify({ of: 'prompt', predicted: 'x' }));
+      await expect(collectRunReport(runA)).rejects.toThrow(/test-predictions\.json: not test predictions/);
+    } finally {
+      fs.writeFileSync(file, saved);
+    }
+  }, 120_000);
 
   test('a run without best.json yet: the curve so far, no winner', () => {
     const copy = path.join(tmp(), 'running');

@@ -17,6 +17,9 @@ import { parseSearchConfig } from '../src/runner/schema';
 import { membersOf, splitBudget, templateConfig } from '../src/runner/templates';
 import { searchCellFrom } from '../src/runner/leaderboard';
 import { formatBest } from '../src/cli/commands/search';
+import { collectRunReport } from '../src/reports/runReport';
+import { runReportHtml } from '../src/reports/runReportHtml';
+import { esc } from '../src/reports/svg';
 import { CLI } from './helpers';
 
 const T = ['{x} <A:1> [MASK] .', '<A:1> [MASK] : {x}'];
@@ -224,6 +227,24 @@ describe('a search over two templates, end to end', () => {
     expect(single.ensemble).toBeUndefined();
     expect(single.scores.test).toBe(best.testAccuracy);
     for (const f of ['prompt.json', 'prompt.ensemble.json']) fs.rmSync(path.join(runDir, f));
+  });
+
+  test("the run's report shows its result: the ensemble's members and its confusion matrix on test, and each template's own run", async () => {
+    const r = await collectRunReport(runDir);
+    expect(r.test!.of).toBe('ensemble');
+    expect(r.test!.accuracy).toBe(best.ensemble!.testAccuracy);
+    expect(r.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
+    expect(r.ensemble!.members.map((m) => m.scale)).toEqual(best.ensemble!.members.map((m) => m.fit!.scale));
+    expect(r.templates!.map((t) => t.template)).toEqual(T);
+    for (const t of r.templates!) {
+      expect(t.curve.length).toBeGreaterThan(0);
+      expect(t.test).toBeUndefined(); // the templates' own prompts are not scored again
+    }
+    const html = runReportHtml('x', [r]);
+    expect(html).toContain('The ensemble on test (1821 examples)');
+    expect(html.match(/<tr class="member">/g)).toHaveLength(4);
+    expect(html.match(/<polyline class="curve"/g)).toHaveLength(2);
+    for (const t of T) expect(html).toContain(esc(t));
   });
 
   test('a run stopped after its first template resumes to the same result', async () => {

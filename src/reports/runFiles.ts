@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
 import type { SearchConfig } from '../runner/config';
-import { BestResult, RefineResult, ResolvedRun, RunDir } from '../runner/runDir';
+import { BestResult, RefineResult, ResolvedRun, RunDir, TestPredictions } from '../runner/runDir';
 import type { Score } from '../search/types';
 
 /** config.json: the search config and what the run resolved. */
@@ -61,6 +61,21 @@ export function readRunConfig(dir: string): RunConfigFile {
 
 export function readRunBest(dir: string): RunBest | undefined {
   return new RunDir(dir).readBest() as RunBest | undefined;
+}
+
+/** test-predictions.json with the path it was read from (for errors). */
+export function readRunTestPredictions(dir: string): (TestPredictions & { file: string }) | undefined {
+  const run = new RunDir(dir);
+  const p = run.readTestPredictions();
+  return p && { ...p, file: run.file('testPredictions') };
+}
+
+/** The run directories of a search over several templates (`t1`, `t2`, ...), those started so far. */
+export function templateRunDirs(dir: string, templates: number): string[] {
+  const run = new RunDir(dir);
+  return Array.from({ length: templates }, (_, i) => run.templateRun(i))
+    .filter((t) => t.isRun())
+    .map((t) => t.dir);
 }
 
 export function readRunProgress(dir: string): ProgressLine[] {

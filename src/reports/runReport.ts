@@ -5,8 +5,22 @@ import { loadPrompt } from '../export/applyPrompt';
 import { promptFileFromRun } from '../export/promptFile';
 import { writeFileAtomic, writeJsonAtomic } from '../runner/atomic';
 import { configDataSource } from '../runner/config';
-import { CandidateLine, RefineProgressLine, checkRunDir, readRefineProgress, readRefineResult, readRunBest, readRunCandidates, readRunConfig, readRunProgress, runReportPath } from './runFiles';
+import {
+  CandidateLine,
+  RefineProgressLine,
+  checkRunDir,
+  readRefineProgress,
+  readRefineResult,
+  readRunBest,
+  readRunCandidates,
+  readRunConfig,
+  readRunProgress,
+  readRunTestPredictions,
+  runReportPath,
+  templateRunDirs,
+} from './runFiles';
 import { runReportHtml } from './runReportHtml';
+import { UserError } from '../errors';
 
 /** Everything one run's report shows; written next to the page as report.json (the page's numbers). */
 export interface RunReportData {
@@ -14,6 +28,8 @@ export interface RunReportData {
   runId: string;
   name: string;
   strategy: string;
+  /** The run's template (a search over several templates: the first; see `templates`). */
+  template: string;
   data: string;
   model: string;
   dtype: string;
@@ -32,15 +48,29 @@ export interface RunReportData {
   /** Candidates dropped early by racing (scored on part of train only). */
   raced: number;
   best?: { prompt: string; labelWords: string[][]; train: number; dev: number | null; test: number | null; evaluations: number };
-  /** The winning prompt on test: confusion[gold][predicted], per-class accuracy (null: no example of that class). */
-  test?: { labelNames: string[]; n: number; accuracy: number; perClass: (number | null)[]; confusion: number[][] };
+  /**
+   * The run's result on test: confusion[gold][predicted], per-class accuracy (null: no example of
+   * that class). `of`: the selected prompt, or the ensemble of a search over several templates.
+   */
+  test?: { of: 'prompt' | 'ensemble'; labelNames: string[]; n: number; accuracy: number; perClass: (number | null)[]; confusion: number[][] };
+  /** A search over several templates: each template's own run (its curve, selection, histogram; test not scored again). */
+  templates?: RunReportData[];
+  /** best.json's ensemble: its members (with their templates and fits) and accuracies. */
+  ensemble?: {
+    members: { template: string; prompt: string; labelWords: string[][]; scale?: number; bias?: number[] }[];
+    dev: number | null;
+    test: number | null;
+  };
   /** best.json's calibration offsets, when the run has them. */
   calibration?: { labelNames: string[]; offsets: number[] } | { raw: string };
   refine?: { curve: RefineProgressLine[]; discrete?: { train: number; dev: number; test: number | null }; refined?: { train: number; dev: number; test: number | null }; improvedDev?: boolean };
 }
 
 export interface RunReportOptions {
-  /** Score the winning prompt on test for the confusion matrix (loads the model); default true. */
+  /**
+   * The confusion matrix on test: from the predictions the run recorded, else (a run from before
+   * they were recorded) by scoring its selected prompt (loads the model); false: neither. Default true.
+   */
   scoreTest?: boolean;
   threads?: number;
 }
@@ -66,6 +96,7 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
     runId: path.basename(path.resolve(dir)),
     name: config.name,
     strategy: config.strategy,
+    template: config.template,
     data: config.task ? `${config.task} (seed ${config.seed})` : (config.data?.train ?? '?'),
     model: config.model,
     dtype: config.dtype,
@@ -81,7 +112,19 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
     const calibration = best.calibration ?? best.calibrationOffsets;
     if (calibration !== undefined) report.calibration = calibrationOf(calibration, labelNames);
   }
-  if (best?.status === 'done' && best.testAccuracy !== null && opts.scoreTest !== false) report.test = await scoreTest(dir, opts.threads);
+  if (best?.ensemble) {
+    const e = best.ensemble;
+    report.ensemble = {
+      members: e.members.map((m) => ({ template: m.template ?? config.template, prompt: m.prompt, labelWords: m.labelWords, ...(m.fit ? { scale: m.fit.scale, bias: m.fit.bias } : {}) })),
+      dev: e.devAccuracy,
+      test: e.testAccuracy,
+    };
+  }
+  if ((config.templates?.length ?? 1) > 1) {
+    report.templates = [];
+    for (const t of templateRunDirs(dir, config.templates!.length)) report.templates.push(await collectRunReport(t, { ...opts, scoreTest: false }));
+  }
+  if (best?.status === 'done' && best.testAccuracy !== null && opts.scoreTest !== false) report.test = await testOf(dir, opts.threads);
   const refineCurve = readRefineProgress(dir);
   const refined = readRefineResult(dir);
   if (refineCurve.length || refined) report.refine = { curve: refineCurve, discrete: refined?.discrete, refined: refined?.refined, improvedDev: refined?.improvedDev };
@@ -103,20 +146,28 @@ export function learningCurve(candidates: CandidateLine[]): RunReportData['curve
   return curve;
 }
 
-/** The run's discrete winner (its prompt file) on the run's test split: confusion matrix and per-class accuracy. */
-async function scoreTest(dir: string, threads?: number): Promise<RunReportData['test']> {
+/** The run's result on its test split: from its recorded predictions, else by scoring its selected prompt. */
+async function testOf(dir: string, threads?: number): Promise<RunReportData['test']> {
   const prompt = promptFileFromRun(dir);
   const config = prompt.search;
-  const labelNames = prompt.labels.map((l) => l.name);
   const data = loadExamples(configDataSource(config, 'test', modelLabelNames(resolveModel(config.model, config.dtype))), 'test');
-  const loaded = await loadPrompt(prompt, { threads, warn: () => {} });
+  const recorded = readRunTestPredictions(dir);
+  const L = prompt.labels.length;
+  if (recorded && (recorded.predicted.length !== data.examples.length || recorded.predicted.some((p) => p >= L)))
+    throw new UserError(
+      `${recorded.file}: ${recorded.predicted.length} predictions of label ids up to ${Math.max(...recorded.predicted)}, but the test split has ${data.examples.length} examples and ${L} labels`,
+    );
   let predicted: number[];
-  try {
-    predicted = (await loaded.classify(data.examples.map((e) => ({ ...e.fields, x: e.fields[data.textColumn] })))).map((p) => p.labelId);
-  } finally {
-    await loaded.dispose();
+  if (recorded) predicted = recorded.predicted;
+  else {
+    const loaded = await loadPrompt(prompt, { threads, warn: () => {} });
+    try {
+      predicted = (await loaded.classify(data.examples.map((e) => ({ ...e.fields, x: e.fields[data.textColumn] })))).map((p) => p.labelId);
+    } finally {
+      await loaded.dispose();
+    }
   }
-  const L = labelNames.length;
+  const names = prompt.labels.map((l) => l.name);
   const confusion = Array.from({ length: L }, () => new Array<number>(L).fill(0));
   data.examples.forEach((e, i) => confusion[e.label][predicted[i]]++);
   const perClass = confusion.map((row, g) => {
@@ -124,7 +175,7 @@ async function scoreTest(dir: string, threads?: number): Promise<RunReportData['
     return n === 0 ? null : row[g] / n;
   });
   const correct = confusion.reduce((a, row, g) => a + row[g], 0);
-  return { labelNames, n: data.examples.length, accuracy: correct / data.examples.length, perClass, confusion };
+  return { of: recorded?.of ?? 'prompt', labelNames: names, n: data.examples.length, accuracy: correct / data.examples.length, perClass, confusion };
 }
 
 /** Offsets as a list (or {offsets: [...]}, or {name: offset}); anything else is shown as JSON. */

@@ -69,10 +69,10 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
   return `<figure><svg id="${id}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}">${parts.join('')}</svg><figcaption>${leg}</figcaption></figure>`;
 }
 
-function learningCurve(runs: RunReportData[], colors: Map<string, string>): string {
+function learningCurve(runs: RunReportData[], colors: Map<string, string>, key: (r: RunReportData) => string, byTemplate: boolean): string {
   const series: Series[] = runs.map((r) => ({
     cls: 'curve',
-    color: colors.get(r.strategy)!,
+    color: colors.get(key(r))!,
     points: r.curve.map((p) => [p.evaluations, p.bestTrain] as [number, number]),
     attrs: { 'data-run': r.runId, 'data-strategy': r.strategy },
     title: `${r.runId} (${r.strategy}): best train accuracy so far`,
@@ -82,7 +82,7 @@ function learningCurve(runs: RunReportData[], colors: Map<string, string>): stri
       ? [
           {
             cls: 'dev',
-            color: colors.get(r.strategy)!,
+            color: colors.get(key(r))!,
             x: r.selection.evaluations,
             y: r.best.dev,
             attrs: { 'data-run': r.runId, 'data-evaluations': String(r.selection.evaluations), 'data-accuracy': String(r.best.dev) },
@@ -93,7 +93,7 @@ function learningCurve(runs: RunReportData[], colors: Map<string, string>): stri
   );
   const legend: [string, string][] = [...colors.entries()];
   return (
-    `<h2>Learning curve</h2><p>Best train accuracy so far (lines) against example evaluations; ○ the winner's dev accuracy (dev is scored once, at the end, to select among the best train candidates).${runs.length > 1 ? ' One colour per strategy.' : ''}</p>` +
+    `<h2>Learning curve</h2><p>Train accuracy of the best candidate so far by the search objective (lines) against example evaluations; ○ the winner's dev accuracy (dev is scored once, at the end, to select among the best train candidates).${runs.length > 1 ? (byTemplate ? " One colour per template: each template's search has its share of the budget." : ' One colour per strategy.') : ''}</p>` +
     lineChart('learning-curve', 'best train accuracy so far against evaluations', series, markers, legend, 'example evaluations (train + dev)', 'accuracy (%)', true)
   );
 }
@@ -134,7 +134,25 @@ function testSection(r: RunReportData): string {
         `<tr><th scope="row">${esc(t.labelNames[g])}</th>${row.map((c, p) => `<td class="cm${g === p ? ' diag' : ''}" data-gold="${g}" data-pred="${p}" data-count="${c}">${c}</td>`).join('')}<td class="per-class" data-label="${esc(t.labelNames[g])}" data-accuracy="${t.perClass[g] ?? ''}">${pct(t.perClass[g])}</td></tr>`,
     )
     .join('');
-  return `<h3>On test (${t.n} examples): accuracy <span class="test-accuracy" data-accuracy="${t.accuracy}">${pct(t.accuracy, 2)}</span> %</h3><table class="confusion">${head}${rows}</table>`;
+  const what = t.of === 'ensemble' ? 'The ensemble on test' : 'On test';
+  return `<h3>${what} (${t.n} examples): accuracy <span class="test-accuracy" data-accuracy="${t.accuracy}" data-of="${t.of}">${pct(t.accuracy, 2)}</span> %</h3><table class="confusion">${head}${rows}</table>`;
+}
+
+/** best.json's ensemble: every member with its template, label words and fit. */
+function ensembleSection(r: RunReportData): string {
+  const e = r.ensemble;
+  if (!e) return '';
+  const fitted = e.members.some((m) => m.scale !== undefined);
+  const words = (w: string[][]) => w.map((ws) => (ws.length > 4 ? `${ws.slice(0, 4).join('/')}/… (${ws.length})` : ws.join('/'))).join(', ');
+  const rows = e.members
+    .map(
+      (m) =>
+        `<tr class="member"><td class="l"><code>${esc(m.template)}</code></td><td class="l"><code>${esc(m.prompt)}</code></td><td class="l">${esc(words(m.labelWords))}</td>${fitted ? `<td data-scale="${m.scale ?? ''}">${m.scale === undefined ? '–' : m.scale.toFixed(2)}</td><td class="l">${m.bias ? m.bias.map((b) => b.toFixed(2)).join(', ') : '–'}</td>` : ''}</tr>`,
+    )
+    .join('');
+  return `<h3>Ensemble of ${e.members.length}: dev <span class="ensemble-dev" data-accuracy="${e.dev ?? ''}">${pct(e.dev, 2)}</span> %, test <span class="ensemble-test" data-accuracy="${e.test ?? ''}">${pct(e.test, 2)}</span> %</h3>
+<p>The mean of the members' calibrated label log-probabilities${fitted ? ', each member read as log_softmax(scale · c + bias) with the scale and biases fitted on the labelled train and dev examples' : ''}.</p>
+<table class="ensemble"><tr><th>template</th><th>prompt</th><th>label words</th>${fitted ? '<th>scale</th><th>biases</th>' : ''}</tr>${rows}</table>`;
 }
 
 function calibrationSection(r: RunReportData): string {
@@ -183,7 +201,7 @@ function refineSection(r: RunReportData): string {
   return `<h3>Refinement (soft prompt, CMA-ES)</h3>${chart}${table}`;
 }
 
-function runSection(r: RunReportData, color: string): string {
+function runSection(r: RunReportData, color: string, heading = r.runId): string {
   const b = r.best;
   const words = b ? b.labelWords.map((w) => w.join('/')).join(', ') : '';
   const summary = b
@@ -192,14 +210,29 @@ function runSection(r: RunReportData, color: string): string {
   const sel = r.selection
     ? `<details><summary>Dev selection (${r.selection.candidates.length} best by train)</summary><table><tr><th>prompt</th><th>train</th><th>dev</th></tr>${r.selection.candidates.map((c) => `<tr><td class="l">${esc(c.prompt)}</td><td>${pct(c.train)}</td><td>${pct(c.dev)}</td></tr>`).join('')}</table></details>`
     : '';
-  return `<section class="run" data-run="${esc(r.runId)}"><h2><span class="sw" style="background:${color}"></span>${esc(r.runId)} <small>${esc(r.strategy)}, ${esc(r.data)}, ${esc(r.model)} (${esc(r.dtype)})${r.status !== 'done' ? `, ${esc(r.status)}` : ''}</small></h2>
+  return `<section class="run" data-run="${esc(r.runId)}"><h2><span class="sw" style="background:${color}"></span>${esc(heading)} <small>${esc(r.strategy)}, ${esc(r.data)}, ${esc(r.model)} (${esc(r.dtype)})${r.status !== 'done' ? `, ${esc(r.status)}` : ''}</small></h2>
 <h3>Winning prompt</h3>${summary}${sel}${testSection(r)}${calibrationSection(r)}
 <h3>Candidates' train accuracy</h3>${histogram(r, color)}${refineSection(r)}</section>`;
 }
 
+/**
+ * A search over several templates: its result (the ensemble, on test), then each template's own
+ * run as a section of its own.
+ */
+function templatesSection(r: RunReportData, colors: Map<string, string>, key: (r: RunReportData) => string): string {
+  const subs = r.templates ?? [];
+  return `<section class="run" data-run="${esc(r.runId)}"><h2>${esc(r.runId)} <small>${esc(r.strategy)} over ${subs.length} templates, ${esc(r.data)}, ${esc(r.model)} (${esc(r.dtype)})${r.status !== 'done' ? `, ${esc(r.status)}` : ''}</small></h2>
+${ensembleSection(r)}${testSection(r)}</section>
+${subs.map((t, i) => runSection(t, colors.get(key(t))!, `template ${i + 1}: ${t.template}`)).join('\n')}`;
+}
+
 /** The self-contained page (inline SVG and CSS, no script, no network) for one or several runs. */
 export function runReportHtml(title: string, runs: RunReportData[]): string {
-  const colors = colorMap(runs.map((r) => r.strategy));
+  // A search over several templates is drawn as its templates' runs, one colour per template when it is the page's only run.
+  const drawn = runs.flatMap((r) => (r.templates?.length ? r.templates : [r]));
+  const byTemplate = runs.length === 1 && !!runs[0].templates?.length;
+  const key = (r: RunReportData) => (byTemplate ? r.template : r.strategy);
+  const colors = colorMap(drawn.map(key));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>
@@ -209,8 +242,8 @@ td.diag{background:#e8f1e4;font-weight:600}.sw{display:inline-block;width:.9em;h
 .key{margin-right:1.2em}figure{margin:0 0 1em}section.run{border-top:2px solid #ddd;margin-top:2em}small{color:#666;font-weight:normal}
 </style></head><body>
 <h1>${esc(title)}</h1>
-${learningCurve(runs, colors)}
-${runs.map((r) => runSection(r, colors.get(r.strategy)!)).join('\n')}
+${learningCurve(drawn, colors, key, byTemplate)}
+${runs.map((r) => (r.templates?.length ? templatesSection(r, colors, key) : runSection(r, colors.get(key(r))!))).join('\n')}
 </body></html>
 `;
 }

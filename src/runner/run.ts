@@ -304,6 +304,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     let testAccuracy: number | null = null;
     let spent = evaluator.spent;
     let ensemble: EnsembleResult | undefined;
+    let testPredicted: number[] | undefined;
     if (!interrupted) {
       // Selection on dev among the top-k by train; charged to the budget (reserved up front).
       // Test is scored once, for the report; never used for a choice, never charged.
@@ -326,6 +327,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       chosen = sel.chosen;
       devScore = chosen.dev;
       testAccuracy = sel.testAccuracy;
+      testPredicted = sel.testPredicted;
       const render = (c: Candidate) => renderPrompt(template, decode(c).slots, (ids) => tokenizer.decode(ids));
       // A resume after the selection was recorded (killed before best.json) does not record it twice.
       if (!selectionRecorded)
@@ -344,6 +346,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       }
     }
     const result = bestResult(runId, interrupted ? 'interrupted' : 'done', chosen, devScore, testAccuracy, ensemble, spent, evaluator.all().length, elapsed(), config, template, tokenizer, decode);
+    if (testPredicted) run.writeTestPredictions({ of: 'prompt', predicted: testPredicted });
     run.writeBest(result);
     run.writeState({ status: result.status, evaluations: spent, seconds: result.seconds });
     return result;

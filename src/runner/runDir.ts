@@ -8,6 +8,8 @@
  *     candidates.jsonl  one scored candidate per line, appended; `i` counts 0, 1, 2...
  *     progress.jsonl    best-so-far after each batch, then the dev selection
  *     best.json         the result (BestResult)
+ *     test-predictions.json  the result's predicted label per test example (written just before best.json)
+ *     t1/, t2/, ...     a search over several templates: each template's own run
  *     refine/           soft.json, result.json, progress.jsonl (`promptsearch refine`)
  *     prompt.json, prompt.soft.json   `promptsearch export`
  *     cell.json         a leaderboard cell's result
@@ -33,6 +35,7 @@ export const RUN_FILES = {
   candidates: 'candidates.jsonl',
   progress: 'progress.jsonl',
   best: 'best.json',
+  testPredictions: 'test-predictions.json',
   lock: 'lock',
   cell: 'cell.json',
   refineSoft: path.join('refine', 'soft.json'),
@@ -96,6 +99,12 @@ export interface EnsembleResult {
 }
 
 /** What `config.json` records beside the search config: what the numbers depend on. */
+/** The predicted label of every test example by the run's result: its selected prompt, or (a run over several templates) its ensemble. */
+export interface TestPredictions {
+  of: 'prompt' | 'ensemble';
+  predicted: number[];
+}
+
 export interface ResolvedRun {
   modelDir: string;
   onnxFile: string;
@@ -409,6 +418,19 @@ export class RunDir {
 
   writeBest(best: BestResult): void {
     this.writeJson('best', best);
+  }
+
+  /** test-predictions.json, or undefined when the run has none (no test split, or from before the file existed). */
+  readTestPredictions(): TestPredictions | undefined {
+    if (!this.has('testPredictions')) return undefined;
+    const p = this.readJson<TestPredictions>('testPredictions', 'test predictions');
+    if ((p?.of !== 'prompt' && p?.of !== 'ensemble') || !Array.isArray(p.predicted) || !p.predicted.every((x) => Number.isInteger(x) && x >= 0))
+      throw new UserError(`${this.file('testPredictions')}: not test predictions ({"of": "prompt" or "ensemble", "predicted": [label ids]})`);
+    return p;
+  }
+
+  writeTestPredictions(p: TestPredictions): void {
+    this.writeJson('testPredictions', p);
   }
 
   readCell<C>(): C | undefined {

@@ -58,6 +58,8 @@ export interface SelectionOutcome {
   ensemble?: EnsembleOutcome;
   /** Raw label log-probabilities of the run's members (the ensemble's, else the chosen prompt) on dev and test. */
   memberScores: MemberScores[];
+  /** The chosen prompt's predicted label per test example (undefined without a test split). */
+  testPredicted?: number[];
 }
 
 /** One prompt's raw label log-probabilities per dev and test example (test absent without a test split; train where known). */
@@ -101,12 +103,17 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
   const order = judged.map((_, i) => i).sort((a, b) => judged[b].select - judged[a].select || a - b);
   const chosen = judged[order[0]];
   let testAccuracy: number | null = null;
+  let testPredicted: number[] | undefined;
   const testLp = new Map<number, number[][]>();
   const test = async (i: number) => {
     if (!testLp.has(i)) testLp.set(i, await splitLogProbs(inp.score, 'test', inp.testLabels!.length, inp.decode(judged[i].candidate.candidate)));
     return testLp.get(i)!;
   };
-  if (inp.testLabels) testAccuracy = accuracyOf(await test(order[0]), inp.testLabels, chosen.offsets, inp.numLabels);
+  if (inp.testLabels) {
+    const judgedTest = judgeAll(await test(order[0]), inp.testLabels, chosen.offsets);
+    testAccuracy = summarize(judgedTest, inp.numLabels).accuracy;
+    testPredicted = judgedTest.map((e) => e.predicted);
+  }
   let ensemble: EnsembleOutcome | undefined;
   // The run's members: its ensemble's, or the chosen prompt alone.
   const ids = inp.ensemble > 1 && judged.length > 1 ? order.slice(0, inp.ensemble) : [order[0]];
@@ -122,7 +129,7 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     ensemble = { members, devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels), testAccuracy: ensTest };
   }
   const memberScores = ids.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}) }));
-  return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble, memberScores };
+  return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble, memberScores, testPredicted };
 }
 
 function accuracyOf(logProbs: number[][], labels: number[], offsets: number[] | undefined, numLabels: number): number {

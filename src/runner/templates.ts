@@ -114,6 +114,7 @@ export async function runTemplates(
     let model: LoadedModel | undefined;
     const getModel = async () => (model ??= await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }));
     let ensembleScores: { members: EnsembleMember[]; devAccuracy: number; testAccuracy: number | null };
+    let testPredicted: number[] | undefined;
     try {
       if (config.dataLabelWords > 0) opts.log?.(`label words from the data: ${config.dataLabelWords} per label, a twin for each of the ${selected.length} selected prompts`);
       const m = config.dataLabelWords > 0 ? await getModel() : undefined;
@@ -135,21 +136,21 @@ export async function runTemplates(
           return { ...m, fit: fitMember(calibrated, golds, splits.train.numLabels) };
         });
       }
-      const accuracy = async (name: 'dev' | 'test') => {
-        const split = splits[name]!;
+      const judged = async (name: 'dev' | 'test') => {
         const lps = await logProbs(name);
         const scores = ensembleLogProbs(members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })));
-        return summarize(
-          judgeAll(
-            scores,
-            split.examples.map((e) => e.label),
-            undefined,
-          ),
-          split.numLabels,
-        ).accuracy;
+        return judgeAll(
+          scores,
+          splits[name]!.examples.map((e) => e.label),
+          undefined,
+        );
       };
+      const numLabels = splits.train.numLabels;
       // Dev was charged by the sub-runs' selection; nothing here is charged.
-      ensembleScores = { members, devAccuracy: await accuracy('dev'), testAccuracy: splits.test ? await accuracy('test') : null };
+      const devAccuracy = summarize(await judged('dev'), numLabels).accuracy;
+      const test = splits.test ? await judged('test') : undefined;
+      if (test) testPredicted = test.map((e) => e.predicted);
+      ensembleScores = { members, devAccuracy, testAccuracy: test ? summarize(test, numLabels).accuracy : null };
     } finally {
       await model?.dispose();
     }
@@ -171,6 +172,7 @@ export async function runTemplates(
       candidatesScored: bests.reduce((s, b) => s + b.candidatesScored, 0),
       seconds,
     };
+    if (testPredicted) run.writeTestPredictions({ of: 'ensemble', predicted: testPredicted });
     run.writeBest(result);
     run.writeState({ status: 'done', evaluations: result.evaluations, seconds });
     return result;
