@@ -239,7 +239,7 @@ describe('run directory faults', () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const code = readme.split('### As a library')[1].match(/```js\n([\s\S]*?)```/)![1];
     expect(code).toContain("require('promptsearch')");
-    const script = code.replace(/'results\/[^']*prompt\.json'/, JSON.stringify(out));
+    const script = code.replace(/'results\/[^']*prompt(\.ensemble)?\.json'/, JSON.stringify(out));
     const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n')).toHaveLength(2);
