@@ -130,10 +130,18 @@ describe('leaderboard run', () => {
     );
     const changedBase: Suite = { ...suite, base: { ...suite.base, verbalizer: 'bad,good' } };
     await expect(runLeaderboard(changedBase, { outDir: out })).rejects.toThrow(/verbalizer "bad,good" \(run: "terrible,great"\)/);
-    // The speed-only fields may change.
+    // The speed-only fields may change, and a method may be renamed (its folder moved along).
     const faster: Suite = { ...suite, base: { ...suite.base, threadsPerWorker: 2 } };
     expect((await runLeaderboard(faster, { outDir: out })).complete).toBe(true);
     expect(fs.readFileSync(cellFile, 'utf8')).toBe(before[0]);
+    const renamed = path.join(out, 'runs', 'random search');
+    fs.renameSync(path.join(out, 'runs', 'random'), renamed);
+    try {
+      const r = await runLeaderboard({ ...suite, methods: [{ name: 'random search', strategy: 'random' }, suite.methods[1]] }, { outDir: out });
+      expect(r.cells.map((c) => c.testAccuracy)).toEqual(JSON.parse(before[1]).cells.map((c: Cell) => c.testAccuracy));
+    } finally {
+      fs.renameSync(renamed, path.join(out, 'runs', 'random'));
+    }
     // A cell written before cells kept their setup is checked against its run's config.json.
     const { setup, ...legacy } = JSON.parse(before[0]);
     expect(setup.objective).toBe('ce');

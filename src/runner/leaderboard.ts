@@ -74,7 +74,7 @@ function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record
   if (!m.manual && !m.probe) {
     const config = cellConfig(s, m, task, seed, `${s.name}/${m.name}`);
     const setup: Record<string, unknown> = { kind: 'search', ...config, ...files(config.model, config.dtype) };
-    for (const k of RESUME_FREE) delete setup[k];
+    for (const k of CELL_FREE) delete setup[k];
     const d = config.data;
     if (d) setup.dataSha256 = [d.train, d.dev, d.test ?? null].map((f) => (f === null ? null : sha256File(f)));
     return setup;
@@ -91,6 +91,12 @@ function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record
   };
 }
 
+/**
+ * Search config fields a finished cell may differ in: those that change only the speed, and the
+ * run's name (it carries the method's name, so a renamed method keeps its cells).
+ */
+const CELL_FREE: readonly string[] = [...RESUME_FREE, 'name'];
+
 /** A cell as its cell.json keeps it, with its setup. */
 export type StoredCell = Cell & { setup?: Record<string, unknown> };
 
@@ -104,7 +110,8 @@ export function cellToStore(s: Suite, m: SuiteMethod, task: string, seed: number
  * setup than the suite now asks for (a method's or the base's fields, the model, tokenizer or data
  * files changed) is refused: reporting it under the method's name would be silently stale. A
  * cell from before cells kept their setup is checked, if it is a search, against its run's
- * config.json (but for the data files' paths, which a queue worker rewrites).
+ * config.json (but for the data files' paths, which a queue worker rewrites). A method may be
+ * renamed: the run's name is not compared.
  */
 export function finishedCell(s: Suite, m: SuiteMethod, task: string, seed: number, runDir: string): Cell | undefined {
   const run = new RunDir(runDir);
@@ -112,7 +119,7 @@ export function finishedCell(s: Suite, m: SuiteMethod, task: string, seed: numbe
   if (!stored) return undefined;
   const { setup, ...cell } = stored;
   const search = !m.manual && !m.probe;
-  const diffs = setup ? fieldDiffs(setup, cellSetup(s, m, task, seed)) : search && run.isRun() ? runSetupDiffs(run, cellConfig(s, m, task, seed, `${s.name}/${m.name}`), ['data']) : [];
+  const diffs = setup ? fieldDiffs(setup, cellSetup(s, m, task, seed)) : search && run.isRun() ? runSetupDiffs(run, cellConfig(s, m, task, seed, `${s.name}/${m.name}`), ['name', 'data']) : [];
   if (diffs.length)
     throw new UserError(
       `${runDir}: this cell was computed for another setup of method '${m.name}' than the suite asks for now: ${diffs.join('; ')}; delete that folder to compute it again, or choose another --out`,
