@@ -425,11 +425,23 @@ function expandVerbalizer(v: { ids: WordIds[][] }, spec: SearchConfig['expandLab
   const single = v.ids.map((ws) => ws.filter((w): w is number => typeof w === 'number'));
   if (single.some((ws, l) => ws.length !== v.ids[l].length))
     throw new UserError('expandLabelWords: label words of several tokens cannot be expanded (their neighbours are looked up per token); use one-token words or expandLabelWords 0');
-  const emb = readWordEmbeddings(fs.readFileSync(onnxPath), onnxPath);
-  const eligible: number[] = [];
-  for (let id = 0; id < Math.min(emb.vocab, tokenizer.vocabSize); id++) if (tokenizer.isWholeWord(id)) eligible.push(id);
-  return { ids: expandLabelWordIds(emb, single, eligible, k, minCosine) };
+  // Decoding the model for its embeddings takes a fraction of a second; a search over several
+  // templates expands the same words once for its checks and once per template.
+  const stat = fs.statSync(onnxPath);
+  const key = JSON.stringify([onnxPath, stat.size, stat.mtimeMs, tokenizer.vocabSize, single, k, minCosine]);
+  let ids = expansions.get(key);
+  if (!ids) {
+    const emb = readWordEmbeddings(fs.readFileSync(onnxPath), onnxPath);
+    const eligible: number[] = [];
+    for (let id = 0; id < Math.min(emb.vocab, tokenizer.vocabSize); id++) if (tokenizer.isWholeWord(id)) eligible.push(id);
+    ids = expandLabelWordIds(emb, single, eligible, k, minCosine);
+    expansions.set(key, ids);
+  }
+  return { ids: ids.map((ws) => [...ws]) };
 }
+
+/** Expanded label word ids by model file (path, size, mtime), tokenizer size, words, k and threshold. */
+const expansions = new Map<string, number[][]>();
 
 function labelTokens(c: Candidate, template: Template, numLabels: number): number[][] {
   return Array.from({ length: numLabels }, (_, l) => c.tokens[template.slots.length + l]);
