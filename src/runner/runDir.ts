@@ -98,13 +98,13 @@ export interface EnsembleResult {
   testAccuracy: number | null;
 }
 
-/** What `config.json` records beside the search config: what the numbers depend on. */
 /** The predicted label of every test example by the run's result: its selected prompt, or (a run over several templates) its ensemble. */
 export interface TestPredictions {
   of: 'prompt' | 'ensemble';
   predicted: number[];
 }
 
+/** What `config.json` records beside the search config: what the numbers depend on. */
 export interface ResolvedRun {
   modelDir: string;
   onnxFile: string;
