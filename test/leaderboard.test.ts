@@ -139,6 +139,11 @@ describe('leaderboard run', () => {
     try {
       const r = await runLeaderboard({ ...suite, methods: [{ name: 'random search', strategy: 'random' }, suite.methods[1]] }, { outDir: out });
       expect(r.cells.map((c) => c.testAccuracy)).toEqual(JSON.parse(before[1]).cells.map((c: Cell) => c.testAccuracy));
+      // Reported under its new name, with its run where its folder is now (cell.json keeps the old ones).
+      expect(r.cells[0].method).toBe('random search');
+      expect(r.cells[0].runDir).toBe(path.join('runs', 'random search', path.basename(path.dirname(cellFile))));
+      const rows = JSON.parse(fs.readFileSync(report, 'utf8')).rows;
+      expect(rows[0]).toEqual({ ...JSON.parse(before[1]).rows[0], method: 'random search' });
     } finally {
       fs.renameSync(renamed, path.join(out, 'runs', 'random'));
     }

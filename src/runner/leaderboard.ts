@@ -124,7 +124,9 @@ export function finishedCell(s: Suite, m: SuiteMethod, task: string, seed: numbe
     throw new UserError(
       `${runDir}: this cell was computed for another setup of method '${m.name}' than the suite asks for now: ${diffs.join('; ')}; delete that folder to compute it again, or choose another --out`,
     );
-  return cell;
+  // Reported under the method's name now, and its run where its folder is now (a renamed method's
+  // cell.json still names the old ones).
+  return { ...cell, method: m.name, ...(cell.runDir !== undefined ? { runDir: path.join('runs', m.name, `${task}-s${seed}`) } : {}) };
 }
 
 export interface LeaderboardOptions {
