@@ -1,4 +1,4 @@
-import { judgeAll, objectiveValue, scoreRow, softmax, summarize } from '../src/scoring/metrics';
+import { judgeAll, labelLogProbsOfRow, objectiveValue, scoreRow, softmax, summarize } from '../src/scoring/metrics';
 import seedrandom from 'seedrandom';
 import { applyFit, calibrate, contentFreeExamples, ensembleLogProbs, fitMember, FIT_L2, logSoftmax, meanOffsets, mergeOffsets } from '../src/prompt/calibration';
 
@@ -12,6 +12,20 @@ describe('verbalizer metrics', () => {
     expect(s.predicted).toBe(0);
     const p = softmax([1 + Math.log(2), 1.5]);
     expect(s.gap).toBeCloseTo(p[0] - p[1], 10);
+  });
+
+  test("labelScore mean: a label's score is the mean of its words' logits (each word one vote)", () => {
+    // label 0: one very likely word and one unlikely (logits 4 and -2); label 1: two middling words (1.5, 1.5).
+    const logits = [0.3, 4, -2, 1.5, 1.5];
+    const labelOfWord = [0, 0, 1, 1];
+    const lse = labelLogProbsOfRow(logits, 1, labelOfWord, 2);
+    const mean = labelLogProbsOfRow(logits, 1, labelOfWord, 2, 'mean');
+    // log-sum-exp: label 0 wins (4 + ln(1 + e^-6) against 1.5 + ln 2); mean: label 1 (1 against 1.5).
+    expect(lse[0] - lse[1]).toBeCloseTo(4 + Math.log(1 + Math.exp(-6)) - 1.5 - Math.log(2), 10);
+    expect(mean[0] - mean[1]).toBeCloseTo(1 - 1.5, 12);
+    expect(Math.exp(mean[0]) + Math.exp(mean[1])).toBeCloseTo(1, 12);
+    // One word per label: both readings agree.
+    expect(labelLogProbsOfRow([2, 0.5], 0, [0, 1], 2, 'mean')).toEqual(labelLogProbsOfRow([2, 0.5], 0, [0, 1], 2));
   });
 
   test('gap is negative when wrong; ties go to the lowest label', () => {

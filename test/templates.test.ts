@@ -13,7 +13,7 @@ import { promptFileFromRun, validatePromptFile } from '../src/export/promptFile'
 import { validateConfig } from '../src/runner/config';
 import { BestResult, runSearch } from '../src/runner/run';
 import { RunDir } from '../src/runner/runDir';
-import { parseSearchConfig } from '../src/runner/schema';
+import { dataLabelWordsOf, parseSearchConfig } from '../src/runner/schema';
 import { membersOf, splitBudget, templateConfig } from '../src/runner/templates';
 import { searchCellFrom } from '../src/runner/leaderboard';
 import { formatBest } from '../src/cli/commands/search';
@@ -42,6 +42,11 @@ describe('several templates: pure parts', () => {
     const withTwins = templateConfig(parseSearchConfig({ ...base, dataLabelWords: 5 }, 'searches/m.json'), 0, 500);
     expect(withTwins.dataLabelWords).toBe(0);
     expect(() => parseSearchConfig({ ...withTwins, name: undefined }, 'searches/m-t1.json')).not.toThrow();
+    // A number K reads the twins' words by log-sum-exp, as it did before labelScore existed.
+    const spec = (d: unknown) => dataLabelWordsOf(parseSearchConfig({ ...base, dataLabelWords: d }, 'searches/m.json'));
+    expect(spec(5)).toEqual({ words: 5, labelScore: 'logsumexp' });
+    expect(spec({ words: 5 })).toEqual({ words: 5, labelScore: 'logsumexp' });
+    expect(spec({ words: 20, labelScore: 'mean' })).toEqual({ words: 20, labelScore: 'mean' });
   });
 
   test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {
@@ -67,6 +72,8 @@ describe('several templates: pure parts', () => {
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
     [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
     [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
+    [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0 or {words, labelScore} with labelScore logsumexp or mean$/],
+    [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
     [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/],
     [{ fitMembers: 'yes' }, /^searches\/m\.json: fitMembers: expected true or false$/],
   ])('rejects %j with one line naming the field', (extra, msg) => {
@@ -117,11 +124,20 @@ describe('several templates: pure parts', () => {
     // A member's fit needs version 3 (a version 2 reader would ignore it and decide otherwise).
     const fitted = { ...member(T[0], ok.slots), fit: { scale: 1.5, bias: [0.1, -0.1] } };
     expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted] } }, 'p.json')).not.toThrow();
-    expect(() => validatePromptFile({ ...ok, ensemble: { members: [fitted] } }, 'p.json')).toThrow(/^prompt file p\.json: 'ensemble\.members\[0\]\.fit' needs version 3 \(the file says 2\)$/);
+    expect(() => validatePromptFile({ ...ok, ensemble: { members: [fitted] } }, 'p.json')).toThrow(/^prompt file p\.json: 'ensemble\.members\[0\]\.fit' needs version 3 or later \(the file says 2\)$/);
     expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: 1, bias: [0] } }] } }, 'p.json')).toThrow(
       /'ensemble\.members\[0\]\.fit\.bias' must list 2 finite numbers/,
     );
     expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: -1, bias: [0, 0] } }] } }, 'p.json')).toThrow(/fit\.scale.*must be a finite number >= 0/);
+    // A member's labelScore needs version 4 (a version 3 reader would read its words by log-sum-exp); fits are read in 4 too.
+    const meanTwin = { ...fitted, labelScore: 'mean' };
+    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, meanTwin] } }, 'p.json')).not.toThrow();
+    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted, meanTwin] } }, 'p.json')).toThrow(
+      /^prompt file p\.json: 'ensemble\.members\[1\]\.labelScore' needs version 4 \(the file says 3\)$/,
+    );
+    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [{ ...fitted, labelScore: 'max' }] } }, 'p.json')).toThrow(
+      /^prompt file p\.json: ensemble\.members\[0\]\.labelScore: expected one of logsumexp, mean$/,
+    );
   });
 });
 
@@ -136,7 +152,7 @@ describe('a search over two templates, end to end', () => {
       templates: T,
       verbalizer: 'terrible,great',
       expandLabelWords: 2,
-      dataLabelWords: 4,
+      dataLabelWords: { words: 4, labelScore: 'mean' },
       fitMembers: true,
       strategy: 'random',
       candidates: { topK: 8 },
@@ -176,8 +192,11 @@ describe('a search over two templates, end to end', () => {
       expect(m.labelIds.map((ids) => ids.length)).toEqual([3, 3]);
     }
     // dataLabelWords: 4: each selected prompt's twin, the same filled prompt through 4 words per
-    // label from the labelled data, no word in both labels, calibrated on its own.
+    // label from the labelled data, no word in both labels, calibrated on its own, a label's score
+    // the mean of its words' log-probabilities (the selected prompts keep log-sum-exp).
+    expect(selected.map((m) => m.labelScore)).toEqual([undefined, undefined]);
     twins.forEach((t, i) => {
+      expect(t.labelScore).toBe('mean');
       expect(t.prompt).toBe(selected[i].prompt);
       expect(t.slots).toEqual(selected[i].slots);
       expect(t.labelIds.map((ids) => ids.length)).toEqual([4, 4]);
@@ -199,7 +218,9 @@ describe('a search over two templates, end to end', () => {
   test('the exported ensemble reproduces its recorded test accuracy exactly through loadPrompt', async () => {
     const file = promptFileFromRun(runDir, { ensemble: true });
     expect(file.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
-    expect(file.version).toBe(3);
+    // Fits and the twins' mean label scores: version 4.
+    expect(file.version).toBe(4);
+    expect(file.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'mean', 'mean']);
     expect(file.ensemble!.members.map((m) => m.fit)).toEqual(best.ensemble!.members.map((m) => m.fit));
     // The single prompt of the same run has no fit: version 2.
     expect(promptFileFromRun(runDir).version).toBe(2);
@@ -208,6 +229,14 @@ describe('a search over two templates, end to end', () => {
     try {
       const preds = await lp.classify(texts);
       expect(preds.filter((p, i) => p.labelId === testSet[i].label).length / testSet.length).toBe(best.ensemble!.testAccuracy);
+      // The twins read by log-sum-exp instead (what a reader ignoring labelScore would do) decide otherwise.
+      const lse = await loadPrompt({ ...file, version: 3, ensemble: { members: file.ensemble!.members.map(({ labelScore: _, ...m }) => m) } }, { threads: 1 });
+      try {
+        const other = await lse.classify(texts);
+        expect(other.some((p, i) => p.score !== preds[i].score)).toBe(true);
+      } finally {
+        await lse.dispose();
+      }
     } finally {
       await lp.dispose();
     }
@@ -243,6 +272,9 @@ describe('a search over two templates, end to end', () => {
     const html = runReportHtml('x', [r]);
     expect(html).toContain('The ensemble on test (1821 examples)');
     expect(html.match(/<tr class="member">/g)).toHaveLength(4);
+    // The twins' label words are read by their mean, and the page says so.
+    expect(r.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'mean', 'mean']);
+    expect(html.match(/<span class="mean-read">\(mean\)<\/span>/g)).toHaveLength(2);
     expect(html.match(/<polyline class="curve"/g)).toHaveLength(2);
     for (const t of T) expect(html).toContain(esc(t));
   });

@@ -129,6 +129,7 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
     template: m.template ?? prompt.template,
     slots: slotIds(m.slots),
     labelIds: m.labels.map((l) => l.ids),
+    labelScore: 'labelScore' in m ? m.labelScore : undefined,
     offsets: m.calibration.offsets ?? undefined,
     fit: 'fit' in m ? m.fit : undefined,
   }));
@@ -151,7 +152,8 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
       // A row's scores do not depend on its batch (int8 quantizes activations per row), so one
       // input classified alone gets the run's numbers exactly.
       const perMember = [];
-      for (const m of members) perMember.push({ logProbs: await promptLogProbs(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m.labelIds), offsets: m.offsets, fit: m.fit });
+      for (const m of members)
+        perMember.push({ logProbs: await promptLogProbs(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m.labelIds, {}, m.labelScore), offsets: m.offsets, fit: m.fit });
       const scores = ensembleLogProbs(perMember);
       const names = prompt.labels.map((l) => l.name);
       const topK = checkTopK(opts.topK, names.length);

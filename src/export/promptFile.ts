@@ -3,8 +3,9 @@
  *
  * Schema `promptsearch/prompt`, version 2 or 3 (JSON object):
  *
- * - `schema`, `version`: always `"promptsearch/prompt"`; `3` when an ensemble member has a `fit`
- *   (a reader that ignored it would decide otherwise), `2` otherwise. Version 1 files (no
+ * - `schema`, `version`: always `"promptsearch/prompt"`; `4` when an ensemble member has a
+ *   `labelScore`, else `3` when one has a `fit` (a reader that ignored either would decide
+ *   otherwise), `2` otherwise. Version 1 files (no
  *   calibration) are still read and applied as they were found (raw scores); readers refuse
  *   anything else.
  * - `template`: the search template, e.g. `"{x} <A:2> [MASK] ."`.
@@ -19,10 +20,12 @@
  *   (one number per label, subtracted from the label log-probabilities before the argmax; null
  *   for `none`). Stored, not recomputed, so predictions reproduce the recorded accuracies exactly.
  * - `ensemble` (optional; `promptsearch export --ensemble` of a run with `ensemble` > 1 or several
- *   `templates`): `members`, each `{template?, slots, labels, calibration, fit?, scores: {train, dev}}`,
+ *   `templates`): `members`, each `{template?, slots, labels, labelScore?, calibration, fit?, scores: {train, dev}}`,
  *   with its own `template` when the run searched several (absent: the file's `template`) and,
  *   from a run with `fitMembers`, its `fit` `{scale, bias}` (version 3): the member's calibrated
- *   log-probabilities c are read as log_softmax(scale · c + bias). The ensemble's label
+ *   log-probabilities c are read as log_softmax(scale · c + bias), and, for a twin of a run with
+ *   `dataLabelWords` `labelScore: "mean"`, its `labelScore` `"mean"` (version 4): a label's score
+ *   is the mean of its words' logits instead of their log-sum-exp. The ensemble's label
  *   log-probabilities are the mean of the members' calibrated (and fitted) ones; a member's
  *   `scores` are its own, before the fit. The top-level `slots`,
  *   `labels` and `calibration` are the first (selected) member's; `scores` are the ensemble's dev and
@@ -59,13 +62,16 @@ import { oneOf, parseWith, says, text, words } from '../util/schemaParse';
 import { CALIBRATIONS, Calibration, MemberFit } from '../prompt/calibration';
 import { parseTemplate } from '../prompt/template';
 import { WordIds } from '../prompt/verbalizer';
+import { LABEL_SCORE_RULES, LabelScoreRule } from '../scoring/metrics';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
 export const PROMPT_VERSION = 2;
 /** The version of a file whose ensemble members carry fits. */
 export const PROMPT_VERSION_FIT = 3;
-/** Versions this promptsearch reads: 1 (before calibration: applied raw), 2 and 3 (member fits). */
-export const READABLE_PROMPT_VERSIONS = [1, 2, 3];
+/** The version of a file whose ensemble members read their label words otherwise than by log-sum-exp. */
+export const PROMPT_VERSION_LABEL_SCORE = 4;
+/** Versions this promptsearch reads: 1 (before calibration: applied raw), 2, 3 (member fits) and 4 (member label scores). */
+export const READABLE_PROMPT_VERSIONS = [1, 2, 3, 4];
 
 export type PromptCalibration = Calibration;
 
@@ -74,6 +80,8 @@ export interface EnsembleMemberFile {
   template?: string;
   slots: PromptFile['slots'];
   labels: PromptLabel[];
+  /** How its label words make a label's score; absent: `logsumexp`. */
+  labelScore?: LabelScoreRule;
   calibration: PromptCalibration;
   fit?: MemberFit;
   scores: { train: number; dev: number };
@@ -164,12 +172,14 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
         ...(m.template !== undefined ? { template: m.template } : {}),
         slots: m.slots,
         labels: labelsOf(m.labelIds, m.labelWords),
+        ...(m.labelScore && m.labelScore !== 'logsumexp' ? { labelScore: m.labelScore } : {}),
         calibration: { mode: calibration.mode, offsets: m.offsets },
         ...(m.fit ? { fit: m.fit } : {}),
         scores: { train: m.trainAccuracy, dev: m.devAccuracy },
       })),
     };
     if (e.members.some((m) => m.fit)) file.version = PROMPT_VERSION_FIT;
+    if (file.ensemble.members.some((m) => m.labelScore)) file.version = PROMPT_VERSION_LABEL_SCORE;
     file.scores = { train: best.trainAccuracy, dev: e.devAccuracy, test: e.testAccuracy };
   }
   return file;
@@ -268,6 +278,7 @@ const promptFileSchema = z.object({
               template: z.string(says('must be a string')).optional(),
               slots: slotsSchema(),
               labels: labelsSchema(),
+              labelScore: oneOf(LABEL_SCORE_RULES).optional(),
               calibration: calibrationSchema(),
               fit: z
                 .object(
@@ -333,7 +344,9 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   applied('', parsed);
   parsed.ensemble?.members.forEach((m, k) => {
     applied(`ensemble.members[${k}].`, m);
-    if (m.fit && p.version !== PROMPT_VERSION_FIT) throw bad(`ensemble.members[${k}].fit`, `needs version ${PROMPT_VERSION_FIT} (the file says ${JSON.stringify(p.version)})`);
+    if (m.fit && (p.version as number) < PROMPT_VERSION_FIT) throw bad(`ensemble.members[${k}].fit`, `needs version ${PROMPT_VERSION_FIT} or later (the file says ${JSON.stringify(p.version)})`);
+    if (m.labelScore && p.version !== PROMPT_VERSION_LABEL_SCORE)
+      throw bad(`ensemble.members[${k}].labelScore`, `needs version ${PROMPT_VERSION_LABEL_SCORE} (the file says ${JSON.stringify(p.version)})`);
     if (m.fit && m.fit.bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].fit.bias`, `must list ${m.labels.length} finite numbers, one per label`);
   });
   if (parsed.ensemble && p.soft !== undefined) throw bad('ensemble', 'cannot be combined with soft');

@@ -21,6 +21,7 @@ import {
 } from './runFiles';
 import { runReportHtml } from './runReportHtml';
 import { UserError } from '../errors';
+import type { LabelScoreRule } from '../scoring/metrics';
 
 /** Everything one run's report shows; written next to the page as report.json (the page's numbers). */
 export interface RunReportData {
@@ -57,7 +58,7 @@ export interface RunReportData {
   templates?: RunReportData[];
   /** best.json's ensemble: its members (with their templates and fits) and accuracies. */
   ensemble?: {
-    members: { template: string; prompt: string; labelWords: string[][]; scale?: number; bias?: number[] }[];
+    members: { template: string; prompt: string; labelWords: string[][]; labelScore?: LabelScoreRule; scale?: number; bias?: number[] }[];
     dev: number | null;
     test: number | null;
   };
@@ -115,7 +116,13 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
   if (best?.ensemble) {
     const e = best.ensemble;
     report.ensemble = {
-      members: e.members.map((m) => ({ template: m.template ?? config.template, prompt: m.prompt, labelWords: m.labelWords, ...(m.fit ? { scale: m.fit.scale, bias: m.fit.bias } : {}) })),
+      members: e.members.map((m) => ({
+        template: m.template ?? config.template,
+        prompt: m.prompt,
+        labelWords: m.labelWords,
+        ...(m.labelScore ? { labelScore: m.labelScore } : {}),
+        ...(m.fit ? { scale: m.fit.scale, bias: m.fit.bias } : {}),
+      })),
       dev: e.devAccuracy,
       test: e.testAccuracy,
     };

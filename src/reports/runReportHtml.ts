@@ -143,15 +143,16 @@ function ensembleSection(r: RunReportData): string {
   const e = r.ensemble;
   if (!e) return '';
   const fitted = e.members.some((m) => m.scale !== undefined);
+  const meanRead = e.members.some((m) => m.labelScore === 'mean');
   const words = (w: string[][]) => w.map((ws) => (ws.length > 4 ? `${ws.slice(0, 4).join('/')}/… (${ws.length})` : ws.join('/'))).join(', ');
   const rows = e.members
     .map(
       (m) =>
-        `<tr class="member"><td class="l"><code>${esc(m.template)}</code></td><td class="l"><code>${esc(m.prompt)}</code></td><td class="l">${esc(words(m.labelWords))}</td>${fitted ? `<td data-scale="${m.scale ?? ''}">${m.scale === undefined ? '–' : m.scale.toFixed(2)}</td><td class="l">${m.bias ? m.bias.map((b) => b.toFixed(2)).join(', ') : '–'}</td>` : ''}</tr>`,
+        `<tr class="member"><td class="l"><code>${esc(m.template)}</code></td><td class="l"><code>${esc(m.prompt)}</code></td><td class="l">${esc(words(m.labelWords))}${m.labelScore === 'mean' ? ' <span class="mean-read">(mean)</span>' : ''}</td>${fitted ? `<td data-scale="${m.scale ?? ''}">${m.scale === undefined ? '–' : m.scale.toFixed(2)}</td><td class="l">${m.bias ? m.bias.map((b) => b.toFixed(2)).join(', ') : '–'}</td>` : ''}</tr>`,
     )
     .join('');
   return `<h3>Ensemble of ${e.members.length}: dev <span class="ensemble-dev" data-accuracy="${e.dev ?? ''}">${pct(e.dev, 2)}</span> %, test <span class="ensemble-test" data-accuracy="${e.test ?? ''}">${pct(e.test, 2)}</span> %</h3>
-<p>The mean of the members' calibrated label log-probabilities${fitted ? ', each member read as log_softmax(scale · c + bias) with the scale and biases fitted on the labelled train and dev examples' : ''}.</p>
+<p>The mean of the members' calibrated label log-probabilities${fitted ? ', each member read as log_softmax(scale · c + bias) with the scale and biases fitted on the labelled train and dev examples' : ''}${meanRead ? "; a label's score is the log-sum-exp of its words' log-probabilities, or, for members marked (mean), their mean" : ''}.</p>
 <table class="ensemble"><tr><th>template</th><th>prompt</th><th>label words</th>${fitted ? '<th>scale</th><th>biases</th>' : ''}</tr>${rows}</table>`;
 }
 

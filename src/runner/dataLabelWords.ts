@@ -20,7 +20,7 @@ import { compileTemplate, encodeExample, EncodedExample } from '../prompt/encode
 import { slotIds } from '../prompt/fill';
 import { parseTemplate } from '../prompt/template';
 import { wordText } from '../prompt/verbalizer';
-import { judgeAll, summarize } from '../scoring/metrics';
+import { LabelScoreRule, judgeAll, summarize } from '../scoring/metrics';
 import { promptLogProbs } from '../scoring/scorer';
 import { assignLabelPools, classMeanLogProbs, discriminativeScores, LogitsAtBackend } from '../search/candidatePools';
 import { EnsembleMember } from './runDir';
@@ -74,12 +74,12 @@ export interface TwinSplits {
 
 /**
  * Each member's twin with its label log-probabilities on train, dev and test (raw, as the ensemble takes
- * them), calibrated with the run's mode: `inputs` on the train and dev inputs, `content-free` on
+ * them; a label's score the `labelScore` of its words' log-probabilities), calibrated with the run's mode: `inputs` on the train and dev inputs, `content-free` on
  * the content-free inputs, `none` not at all.
  */
 export async function dataLabelWordTwins(
   members: EnsembleMember[],
-  words: number,
+  { words, labelScore }: { words: number; labelScore: LabelScoreRule },
   calibration: CalibrationMode,
   backend: MaskedLmBackend,
   tokenizer: PromptTokenizer,
@@ -94,7 +94,7 @@ export async function dataLabelWordTwins(
     const devEx = encode(dev);
     const slots = slotIds(m.slots);
     const labelIds = await dataLabelWordIds({ backend, tokenizer, compiled: ct, examples: [...trainEx, ...devEx], numLabels: train.numLabels, slots, words });
-    const lp = (ex: EncodedExample[]) => promptLogProbs(backend, ct, ex, slots, labelIds);
+    const lp = (ex: EncodedExample[]) => promptLogProbs(backend, ct, ex, slots, labelIds, {}, labelScore);
     const trainLp = await lp(trainEx);
     const devLp = await lp(devEx);
     let offsets: number[] | undefined;
@@ -114,7 +114,7 @@ export async function dataLabelWordTwins(
       ).accuracy;
     const labelWords = labelIds.map((ids) => ids.map((id) => wordText(tokenizer, id)));
     twins.push({
-      member: { ...m, labelWords, labelIds, offsets: offsets ?? null, trainAccuracy: accuracy(trainLp, train), devAccuracy: accuracy(devLp, dev) },
+      member: { ...m, labelWords, labelIds, ...(labelScore === 'mean' ? { labelScore } : {}), offsets: offsets ?? null, trainAccuracy: accuracy(trainLp, train), devAccuracy: accuracy(devLp, dev) },
       scores: { train: trainLp, dev: devLp, ...(test ? { test: await lp(encode(test)) } : {}) },
     });
   }

@@ -27,6 +27,7 @@ import { UserError } from '../errors';
 import { userIoProblem, writeJsonAtomic } from './atomic';
 import { SearchConfig, validateConfig } from './config';
 import { WordIds } from '../prompt/verbalizer';
+import type { LabelScoreRule } from '../scoring/metrics';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -84,6 +85,8 @@ export interface EnsembleMember {
   slots: BestResult['slots'];
   labelWords: string[][];
   labelIds: WordIds[][];
+  /** How its label words make a label's score (a twin of `dataLabelWords` with `labelScore: mean`); absent: logsumexp. */
+  labelScore?: LabelScoreRule;
   offsets: number[] | null;
   /** Its fit on the labelled train and dev examples (config `fitMembers`); absent: none. */
   fit?: MemberFit;

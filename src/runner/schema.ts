@@ -15,7 +15,7 @@ import { bool, int, oneOf, parseWith, posInt, positive, says, text, words } from
 import { SCORERS } from '../model/load';
 import { DEFAULT_DTYPE, DEFAULT_MODEL, DTYPES } from '../model/modelFolder';
 import { CALIBRATIONS, DEFAULT_CALIBRATION } from '../prompt/calibration';
-import { DEFAULT_OBJECTIVE, OBJECTIVES } from '../scoring/metrics';
+import { DEFAULT_OBJECTIVE, LABEL_SCORE_RULES, LabelScoreRule, OBJECTIVES } from '../scoring/metrics';
 import { SELECTIONS } from './select';
 import { KIND_TEXT, PARAM_KINDS, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
 
@@ -79,9 +79,17 @@ export const experimentFields = {
    * With several `templates`: K > 0 gives each selected prompt a twin in the ensemble that reads
    * the same filled prompt through K label words per label taken from the labelled train and dev
    * examples (the words whose log-probability at the mask best separates each class from the
-   * others; runner/dataLabelWords.ts); 0: no twins.
+   * others; runner/dataLabelWords.ts); 0: no twins. `labelScore`: how the twin's words make a
+   * label's score, `mean` of their log-probabilities (each word one vote; the recommended default
+   * search's) or `logsumexp` (as for given label words). A number K means
+   * `{words: K, labelScore: "logsumexp"}`, what it meant before `labelScore` existed.
    */
-  dataLabelWords: nonNegInt().default(0),
+  dataLabelWords: z
+    .union(
+      [nonNegInt(), z.strictObject({ words: nonNegInt(), labelScore: oneOf(LABEL_SCORE_RULES).optional() })],
+      says('expected an integer >= 0 or {words, labelScore} with labelScore logsumexp or mean'),
+    )
+    .default(0),
   /**
    * With several `templates`: fit each ensemble member's scale and per-label bias on the labelled
    * train and dev examples (prompt/calibration.ts fitMember), so the ensemble weighs its members
@@ -259,6 +267,12 @@ export const suiteSchema = z.strictObject({
 export type SuiteMethod = z.output<typeof suiteMethodSchema>;
 export type Suite = z.output<typeof suiteSchema>;
 
+/** A config's `dataLabelWords` as `{words, labelScore}` (a number K: K words read by log-sum-exp). */
+export function dataLabelWordsOf(c: Pick<SearchConfig, 'dataLabelWords'>): { words: number; labelScore: LabelScoreRule } {
+  const d = c.dataLabelWords;
+  return typeof d === 'number' ? { words: d, labelScore: 'logsumexp' } : { words: d.words, labelScore: d.labelScore ?? 'logsumexp' };
+}
+
 /** Validates a parsed search config object and fills defaults. `where` names the file in errors. */
 export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`${where}: expected a JSON object`);
@@ -272,7 +286,7 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
     throw new UserError(`${where}: template: give 'template' or 'templates', not both (with 'templates' the first one is the template)`);
   c.template ??= c.templates![0];
   if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
-  if (c.dataLabelWords > 0 && (c.templates?.length ?? 1) < 2)
+  if (dataLabelWordsOf(c).words > 0 && (c.templates?.length ?? 1) < 2)
     throw new UserError(`${where}: dataLabelWords: adds twins to the ensemble of several templates; give 'templates' (two or more) or dataLabelWords 0`);
   if (c.fitMembers && (c.templates?.length ?? 1) < 2)
     throw new UserError(`${where}: fitMembers: fits the members of the ensemble of several templates; give 'templates' (two or more) or fitMembers false`);

@@ -19,6 +19,7 @@ import { slotIds } from '../prompt/fill';
 import { judgeAll, summarize } from '../scoring/metrics';
 import { promptLogProbs } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
+import { dataLabelWordsOf } from './schema';
 import { TwinSplits, dataLabelWordTwins } from './dataLabelWords';
 import { BestResult, EnsembleMember, ResolvedRun, RunDir } from './runDir';
 import type { RunOptions } from './run';
@@ -116,9 +117,11 @@ export async function runTemplates(
     let ensembleScores: { members: EnsembleMember[]; devAccuracy: number; testAccuracy: number | null };
     let testPredicted: number[] | undefined;
     try {
-      if (config.dataLabelWords > 0) opts.log?.(`label words from the data: ${config.dataLabelWords} per label, a twin for each of the ${selected.length} selected prompts`);
-      const m = config.dataLabelWords > 0 ? await getModel() : undefined;
-      const twins = m ? await dataLabelWordTwins(selected, config.dataLabelWords, config.calibration, m.backend, m.tokenizer, splits) : [];
+      const dataWords = dataLabelWordsOf(config);
+      if (dataWords.words > 0)
+        opts.log?.(`label words from the data: ${dataWords.words} per label (${dataWords.labelScore} of their log-probabilities), a twin for each of the ${selected.length} selected prompts`);
+      const m = dataWords.words > 0 ? await getModel() : undefined;
+      const twins = m ? await dataLabelWordTwins(selected, dataWords, config.calibration, m.backend, m.tokenizer, splits) : [];
       const unfitted = [...selected, ...twins.map((t) => t.member)];
       const known = [...bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k])), ...twins.map((t) => t.scores)];
       // Each split's member log-probabilities once (the fit and the accuracies both read dev).
@@ -207,7 +210,7 @@ async function membersLogProbs(
       const model = await getModel();
       const ct = compileTemplate(parseTemplate(m.template!), model.tokenizer, split.textColumn, model.maxLength);
       const encoded = split.examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
-      logProbs = await promptLogProbs(model.backend, ct, encoded, slotIds(m.slots), m.labelIds);
+      logProbs = await promptLogProbs(model.backend, ct, encoded, slotIds(m.slots), m.labelIds, {}, m.labelScore);
     }
     out.push(logProbs);
   }

@@ -28,8 +28,30 @@ export interface ExampleScore {
   logLikelihood: number;
 }
 
-/** Per-label score of one row of label-word logits: log-sum-exp of the label's word logits. */
-export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number): number[] {
+/**
+ * How a label's words make its score: `logsumexp` (the probability of any of its words; the
+ * default, for label words a user gives and their neighbours) or `mean` (the mean of the words'
+ * log-probabilities, each word one vote: the reading of label words taken from the data, chosen
+ * because their mean log-probability separates the classes; runner/dataLabelWords.ts).
+ */
+export const LABEL_SCORE_RULES = ['logsumexp', 'mean'] as const;
+export type LabelScoreRule = (typeof LABEL_SCORE_RULES)[number];
+
+/**
+ * Per-label score of one row of label-word logits: log-sum-exp (or the mean) of the label's word
+ * logits. A row's logits share one softmax normaliser, so either differs from the same reading of
+ * the words' log-probabilities by a constant per row, which the label log-softmax removes.
+ */
+export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, score: LabelScoreRule = 'logsumexp'): number[] {
+  if (score === 'mean') {
+    const sums = new Array<number>(numLabels).fill(0);
+    const counts = new Array<number>(numLabels).fill(0);
+    for (let w = 0; w < labelOfWord.length; w++) {
+      sums[labelOfWord[w]] += logits[offset + w];
+      counts[labelOfWord[w]]++;
+    }
+    return sums.map((s, l) => s / counts[l]);
+  }
   // log-sum-exp per label, stable: accumulate max first, then the sum.
   const maxes = new Array<number>(numLabels).fill(-Infinity);
   for (let w = 0; w < labelOfWord.length; w++) maxes[labelOfWord[w]] = Math.max(maxes[labelOfWord[w]], logits[offset + w]);
@@ -39,8 +61,8 @@ export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labe
 }
 
 /** Label log-probabilities of one row: log-softmax over the labels' scores. */
-export function labelLogProbsOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number): number[] {
-  return logSoftmax(labelScoresOfRow(logits, offset, labelOfWord, numLabels));
+export function labelLogProbsOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, score: LabelScoreRule = 'logsumexp'): number[] {
+  return logSoftmax(labelScoresOfRow(logits, offset, labelOfWord, numLabels, score));
 }
 
 /**

@@ -3,7 +3,7 @@ import { MaskedLmBackend } from '../model/backend';
 import { CompiledTemplate, EncodedExample, EncodedRow, buildRow } from '../prompt/encode';
 import { allSingleToken, WordIds, wordTokens } from '../prompt/verbalizer';
 import { planBatches } from './batching';
-import { ExampleScore, Summary, judgeAll, labelLogProbsOfRow, summarize, wordLabels } from './metrics';
+import { ExampleScore, LabelScoreRule, Summary, judgeAll, labelLogProbsOfRow, summarize, wordLabels } from './metrics';
 
 export interface BatchOptions {
   /** Padded tokens per batch (rows × longest row). */
@@ -137,7 +137,7 @@ function promptRows(ct: CompiledTemplate, examples: EncodedExample[], slots: Rec
 /**
  * Label log-probabilities (log-softmax over the labels' scores) of one filled prompt on examples:
  * the hot path of every search. Fixed text and inputs are tokenized already (`CompiledTemplate`,
- * `EncodedExample`); this only assembles rows.
+ * `EncodedExample`); this only assembles rows. `labelScore`: how a label's words make its score.
  */
 export async function promptLogProbs(
   backend: MaskedLmBackend,
@@ -146,6 +146,7 @@ export async function promptLogProbs(
   slots: Record<string, number[]>,
   labelIds: WordIds[][],
   opts: BatchOptions = {},
+  labelScore: LabelScoreRule = 'logsumexp',
 ): Promise<number[][]> {
   const labelOfWord = wordLabels(labelIds);
   if (allSingleToken(labelIds)) {
@@ -154,13 +155,13 @@ export async function promptLogProbs(
     const rows = promptRows(ct, examples, slots, 0);
     const flat = labelIds.flat();
     const logits = await labelLogitsForRows(backend, rows, flat, opts);
-    return examples.map((_, i) => labelLogProbsOfRow(logits, i * flat.length, labelOfWord, labelIds.length));
+    return examples.map((_, i) => labelLogProbsOfRow(logits, i * flat.length, labelOfWord, labelIds.length, labelScore));
   }
   // Multi-token words (causal models): each word's log-probability, the sum over its tokens.
   const words = labelIds.flat().map(wordTokens);
   const rows = promptRows(ct, examples, slots, planContinuations(words).longest);
   const scores = await wordLogProbsForRows(backend, rows, words, opts);
-  return examples.map((_, i) => labelLogProbsOfRow(scores, i * words.length, labelOfWord, labelIds.length));
+  return examples.map((_, i) => labelLogProbsOfRow(scores, i * words.length, labelOfWord, labelIds.length, labelScore));
 }
 
 /**
