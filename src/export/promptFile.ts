@@ -1,7 +1,7 @@
 /**
  * The prompt file: a found prompt, self-contained, to apply without the run directory.
  *
- * Schema `promptsearch/prompt`, version 2 or 3 (JSON object):
+ * Schema `promptsearch/prompt`, version 2, 3 or 4 (JSON object):
  *
  * - `schema`, `version`: always `"promptsearch/prompt"`; `4` when an ensemble member has a
  *   `labelScore`, else `3` when one has a `fit` (a reader that ignored either would decide
