@@ -6,7 +6,7 @@ import { UserError } from '../errors';
 import { DEFAULT_DTYPE, DEFAULT_MODEL, Dtype, resolveModel, sha256File } from '../model/modelFolder';
 import type { Cell } from '../reports/leaderboardTable';
 import { SearchConfig } from '../runner/config';
-import { Suite, baselineSetting, cellConfig, cellToStore, finishedCell, searchCellFrom, writeReports } from '../runner/leaderboard';
+import { Suite, baselineSetting, cellConfig, cellRunDir, cellToStore, finishedCell, searchCellFrom, writeReports } from '../runner/leaderboard';
 import { BestResult } from '../runner/run';
 import { RUN_FILES, RunDir } from '../runner/runDir';
 import type { RefineResult } from '../refine/refine';
@@ -123,7 +123,7 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
       for (const seed of suite.seeds) {
         const k = slots.length;
         slots.push(undefined);
-        const runDir = path.join(outDir, 'runs', m.name, `${task}-s${seed}`);
+        const runDir = path.join(outDir, cellRunDir(m, task, seed));
         const done = finishedCell(suite, m, task, seed, runDir);
         if (done) {
           slots[k] = done;

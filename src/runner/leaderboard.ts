@@ -126,7 +126,12 @@ export function finishedCell(s: Suite, m: SuiteMethod, task: string, seed: numbe
     );
   // Reported under the method's name now, and its run where its folder is now (a renamed method's
   // cell.json still names the old ones).
-  return { ...cell, method: m.name, ...(cell.runDir !== undefined ? { runDir: path.join('runs', m.name, `${task}-s${seed}`) } : {}) };
+  return { ...cell, method: m.name, ...(cell.runDir !== undefined ? { runDir: cellRunDir(m, task, seed) } : {}) };
+}
+
+/** A cell's run directory, relative to the suite's output folder: runs/<method>/<task>-s<seed>. */
+export function cellRunDir(m: SuiteMethod, task: string, seed: number): string {
+  return path.join('runs', m.name, `${task}-s${seed}`);
 }
 
 export interface LeaderboardOptions {
@@ -169,7 +174,7 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
           complete = false;
           continue;
         }
-        const runDir = path.join(opts.outDir, 'runs', m.name, `${task}-s${seed}`);
+        const runDir = path.join(opts.outDir, cellRunDir(m, task, seed));
         const done = finishedCell(suite, m, task, seed, runDir);
         if (done) {
           cells.push(done);
