@@ -5,14 +5,14 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { analyzeInputsEmbeds, embedIds, findWordEmbedding, prepareEmbedsModel, readWordEmbeddings, rewriteForInputsEmbeds, WordEmbeddings } from '../src/model/graph/embedsInput';
 import { rewriteForMaskHead } from '../src/model/graph/maskHead';
+import { preparedTagSuffix } from '../src/model/graph/preparedCache';
 import { Dtype, resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
 
 import * as ort from 'onnxruntime-node'; // typed arrays shared with the main realm: test/setup/sharedRealm.ts
-import { ROW_QUANT_VERSION } from '../src/model/graph/rowQuant';
 
 /** The per-row int8 rewrite's part of a cached file's tag. */
-const RQ = `rowquant-v${ROW_QUANT_VERSION}`;
+const RQ = preparedTagSuffix();
 
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
 

@@ -5,13 +5,12 @@ import * as path from 'path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { onnx } from 'onnx-proto';
 import { findMaskHeadCut, prepareMaskHeadModel, rewriteForMaskHead } from '../src/model/graph/maskHead';
-import { onPreparedCacheNotice } from '../src/model/graph/preparedCache';
+import { onPreparedCacheNotice, preparedTagSuffix } from '../src/model/graph/preparedCache';
 
 import * as ort from 'onnxruntime-node'; // typed arrays shared with the main realm: test/setup/sharedRealm.ts
-import { ROW_QUANT_VERSION } from '../src/model/graph/rowQuant';
 
 /** The per-row int8 rewrite's part of a cached file's tag. */
-const RQ = `rowquant-v${ROW_QUANT_VERSION}`;
+const RQ = preparedTagSuffix();
 
 const BERT_DIR = path.resolve(__dirname, '../models/bert-mini-imdb-uncased');
 const ROBERTA_DIR = path.resolve(__dirname, '../models/roberta-mini-imdb');

@@ -2,6 +2,7 @@ import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { ROW_QUANT_VERSION, rewriteForRowQuant } from './rowQuant';
+import { TRANSPOSE_FOLD_VERSION, foldTransposesIntoMatMul } from './transposeFold';
 
 /**
  * How int8 models quantize activations once prepared: `per-row` (default: every row of an
@@ -43,15 +44,22 @@ async function cacheProblem(target: string): Promise<string | undefined> {
   return actual === recorded ? undefined : `sha256 ${actual.slice(0, 12)}… differs from the one recorded when it was written (${recorded.slice(0, 12)}…)`;
 }
 
+/** What every prepared model's cache tag ends with: the transpose fold's version, then the per-row rewrite's. */
+export function preparedTagSuffix(activations: ActivationQuant = 'per-row'): string {
+  const fold = `tfold-v${TRANSPOSE_FOLD_VERSION}`;
+  return activations === 'per-row' ? `${fold}.rowquant-v${ROW_QUANT_VERSION}` : fold;
+}
+
 /**
  * The on-disk cache of prepared (rewritten) models. Returns `<cacheDir>/<sha256 of the source file>.<tag>.onnx`:
  * reused when it exists and its bytes still hash to the sha256 recorded beside it (`.onnx.sha256`),
  * else `prepare(source bytes)` is written there atomically (tmp file + rename, so concurrent
  * preparers never expose a partial file), then its sha256. A damaged cached file (bit rot, a
  * truncated copy, a hand edit) is rebuilt once, with a notice. Put a version in `tag` and bump it
- * whenever `prepare` changes, so stale prepared models are never reused. With `per-row` activations
- * (the default) the prepared graph's DynamicQuantizeLinear nodes are rewritten per row afterwards
- * (`.rowquant-v<N>` joins the tag).
+ * whenever `prepare` changes, so stale prepared models are never reused. Every prepared graph then
+ * has its key Transposes folded into the MatMuls that read them (transposeFold.ts, bit-identical
+ * outputs; `.tfold-v<N>` joins the tag), and with `per-row` activations (the default) its
+ * DynamicQuantizeLinear nodes are rewritten per row (`.rowquant-v<N>`).
  */
 export async function cachedPreparation(
   srcOnnxPath: string,
@@ -60,9 +68,9 @@ export async function cachedPreparation(
   basePrepare: (src: Uint8Array) => Uint8Array,
   activations: ActivationQuant = 'per-row',
 ): Promise<string> {
-  const perRow = activations === 'per-row';
-  const tag = perRow ? `${baseTag}.rowquant-v${ROW_QUANT_VERSION}` : baseTag;
-  const prepare = perRow ? (src: Uint8Array) => rewriteForRowQuant(basePrepare(src), srcOnnxPath) : basePrepare;
+  const tag = `${baseTag}.${preparedTagSuffix(activations)}`;
+  const fold = (src: Uint8Array) => foldTransposesIntoMatMul(basePrepare(src));
+  const prepare = activations === 'per-row' ? (src: Uint8Array) => rewriteForRowQuant(fold(src), srcOnnxPath) : fold;
   const src = await fsp.readFile(srcOnnxPath);
   const target = path.join(cacheDir, `${sha256(src)}.${tag}.onnx`);
   let exists = true;
