@@ -1,3 +1,4 @@
+import * as os from 'os';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { EncodedRow } from '../prompt/encode';
@@ -7,8 +8,18 @@ import { MaskedLmBackend, padBatch } from './backend';
 const TOKEN_INPUTS = ['input_ids', 'attention_mask'];
 
 export interface SessionOptions {
-  /** Threads onnxruntime uses inside one session (intra-op). Default 1 in workers, all cores alone. */
+  /** Threads onnxruntime uses inside one session (intra-op). Default: all cores (the pool's workers pass their own, 1 each by default). */
   threads?: number;
+}
+
+/**
+ * The intra-op threads a session gets: `opts.threads`, else every core the process may use.
+ * Not onnxruntime's own default (0): on this project's 2-core AMD EPYC it ran one thread, 1,117
+ * sentences/s against 1,329 with 2 (int8, SST-2 test), and the scores are bit-identical either way
+ * (fp32 and per-row int8, all 1,821 SST-2 test rows).
+ */
+export function intraOpThreads(opts: SessionOptions = {}): number {
+  return opts.threads ?? os.availableParallelism();
 }
 
 /**
@@ -19,7 +30,7 @@ export interface SessionOptions {
 export async function createSession(path: string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(path, {
-      intraOpNumThreads: opts.threads ?? 0,
+      intraOpNumThreads: intraOpThreads(opts),
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
