@@ -73,9 +73,22 @@ export interface TwinSplits {
 }
 
 /**
+ * The K words per label a member's twin reads: its filled prompt (`template` with `slots`, token
+ * ids) read on the labelled train and dev examples.
+ */
+export async function twinLabelIds(template: string, slots: Record<string, number[]>, words: number, backend: MaskedLmBackend, tokenizer: PromptTokenizer, splits: TwinSplits): Promise<number[][]> {
+  const { train, dev } = splits;
+  const ct = compileTemplate(parseTemplate(template), tokenizer, train.textColumn, backend.maxLength);
+  const examples = [...train.examples, ...dev.examples].map((ex) => encodeExample(ct, tokenizer, ex));
+  return dataLabelWordIds({ backend, tokenizer, compiled: ct, examples, numLabels: train.numLabels, slots, words });
+}
+
+/**
  * Each member's twin with its label log-probabilities on train, dev and test (raw, as the ensemble takes
  * them; a label's score the `labelScore` of its words' log-probabilities), calibrated with the run's mode: `inputs` on the train and dev inputs, `content-free` on
- * the content-free inputs, `none` not at all.
+ * the content-free inputs, `none` not at all. `known[i]`: member i's twin words and test
+ * log-probabilities as its template's run scored them (runner/select.ts `twinReading`); the rest
+ * is computed here, in this process (the same numbers: a row scores the same in any batch).
  */
 export async function dataLabelWordTwins(
   members: EnsembleMember[],
@@ -84,19 +97,18 @@ export async function dataLabelWordTwins(
   backend: MaskedLmBackend,
   tokenizer: PromptTokenizer,
   splits: TwinSplits,
+  known: (MemberScores['twin'] | undefined)[] = [],
 ): Promise<{ member: EnsembleMember; scores: MemberScores }[]> {
   const { train, dev, test } = splits;
   const twins: { member: EnsembleMember; scores: MemberScores }[] = [];
-  for (const m of members) {
+  for (const [i, m] of members.entries()) {
     const ct = compileTemplate(parseTemplate(m.template!), tokenizer, train.textColumn, backend.maxLength);
     const encode = (d: LoadedData) => d.examples.map((ex) => encodeExample(ct, tokenizer, ex));
-    const trainEx = encode(train);
-    const devEx = encode(dev);
     const slots = slotIds(m.slots);
-    const labelIds = await dataLabelWordIds({ backend, tokenizer, compiled: ct, examples: [...trainEx, ...devEx], numLabels: train.numLabels, slots, words });
+    const labelIds = known[i]?.labelIds ?? (await twinLabelIds(m.template!, slots, words, backend, tokenizer, splits));
     const lp = (ex: EncodedExample[]) => promptLogProbs(backend, ct, ex, slots, labelIds, {}, labelScore);
-    const trainLp = await lp(trainEx);
-    const devLp = await lp(devEx);
+    const trainLp = await lp(encode(train));
+    const devLp = await lp(encode(dev));
     let offsets: number[] | undefined;
     if (calibration === 'inputs') offsets = meanOffsets([...trainLp, ...devLp], train.numLabels);
     else if (calibration === 'content-free') {
@@ -113,9 +125,10 @@ export async function dataLabelWordTwins(
         d.numLabels,
       ).accuracy;
     const labelWords = labelIds.map((ids) => ids.map((id) => wordText(tokenizer, id)));
+    const testLp = test ? (known[i]?.test ?? (await lp(encode(test)))) : undefined;
     twins.push({
       member: { ...m, labelWords, labelIds, ...(labelScore === 'mean' ? { labelScore } : {}), offsets: offsets ?? null, trainAccuracy: accuracy(trainLp, train), devAccuracy: accuracy(devLp, dev) },
-      scores: { train: trainLp, dev: devLp, ...(test ? { test: await lp(encode(test)) } : {}) },
+      scores: { train: trainLp, dev: devLp, ...(testLp ? { test: testLp } : {}) },
     });
   }
   return twins;

@@ -10,6 +10,7 @@ import { compileTemplate, encodeExample } from '../prompt/encode';
 import { Template, parseTemplate } from '../prompt/template';
 import { WordIds, buildVerbalizer, parseVerbalizerSpec, wordText, wordTokens } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
+import { Reading } from '../scoring/scorer';
 import { ScoringPool } from '../scoring/pool';
 import { WorkerInit } from '../scoring/workerProtocol';
 import { DEFAULT_LABEL_TOP_K, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
@@ -18,7 +19,7 @@ import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
 import { SearchConfig, configDataSource } from './config';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
-import { Judged, MemberScores, selectWinner } from './select';
+import { Decoded, Judged, MemberScores, selectWinner } from './select';
 import { contentFreeLike } from '../prompt/calibration';
 import { DEFAULT_MIN_COSINE, expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
@@ -54,6 +55,8 @@ export interface RunOptions {
    * scores its ensemble from them instead of scoring every member again.
    */
   onMemberScores?: (scores: MemberScores[]) => void;
+  /** The label words a member's twin reads (runner/templates.ts), scored with the member's test rows; see SelectionInput. */
+  twinReading?: (slots: Record<string, number[]>) => Promise<Reading>;
 }
 
 function dataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabels: string[] | undefined): DataSource {
@@ -321,6 +324,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
         testLabels: test?.examples.map((e) => e.label),
         decode,
         score: (t) => pool.score(t),
+        ...(opts.twinReading ? { twinReading: (d: Decoded) => opts.twinReading!(d.slots) } : {}),
       });
       spent += sel.evaluations;
       opts.onMemberScores?.(sel.memberScores);

@@ -4,7 +4,7 @@
  */
 import { CalibrationMode, ensembleLogProbs, meanOffsets, mergeOffsets } from '../prompt/calibration';
 import { ObjectiveName, judgeAll, summarize } from '../scoring/metrics';
-import { SPLIT_TASK_ROWS } from '../scoring/scorer';
+import { Reading, SPLIT_TASK_ROWS } from '../scoring/scorer';
 import { ScoreResult, ScoreTask, SplitName } from '../scoring/workerProtocol';
 import { Candidate, Score, ScoredCandidate } from '../search/types';
 import { scoreLogProbs } from './evaluator';
@@ -31,6 +31,11 @@ export interface SelectionInput {
   testLabels?: number[];
   decode(c: Candidate): Decoded;
   score(task: ScoreTask): Promise<ScoreResult>;
+  /**
+   * Another reading of each member's filled prompt (its label-word twin's words), asked for once
+   * the member is chosen and scored in the same pass as its test rows (runner/templates.ts).
+   */
+  twinReading?: (d: Decoded) => Promise<Reading>;
 }
 
 export interface Judged {
@@ -67,13 +72,22 @@ export interface MemberScores {
   train?: number[][];
   dev: number[][];
   test?: number[][];
+  /** Its twin's words (`twinReading`) and their raw label log-probabilities on test. */
+  twin?: { labelIds: number[][]; test: number[][] };
 }
 
 /** Label log-probabilities of a whole split, scored in tasks of SPLIT_TASK_ROWS rows (spread over the pool). */
 export async function splitLogProbs(score: SelectionInput['score'], split: SplitName, n: number, d: Decoded): Promise<number[][]> {
+  return (await splitReadings(score, split, n, d, []))[0];
+}
+
+/** splitLogProbs, then each of `readings` of the same rows from the same pass: [the prompt's, ...readings']. */
+async function splitReadings(score: SelectionInput['score'], split: SplitName, n: number, d: Decoded, readings: Reading[]): Promise<number[][][]> {
   const tasks: ScoreTask[] = [];
-  for (let start = 0; start < n; start += SPLIT_TASK_ROWS) tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + SPLIT_TASK_ROWS) });
-  return (await Promise.all(tasks.map((t) => score(t)))).flatMap((r) => r.logProbs);
+  for (let start = 0; start < n; start += SPLIT_TASK_ROWS)
+    tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + SPLIT_TASK_ROWS), ...(readings.length ? { readings } : {}) });
+  const results = await Promise.all(tasks.map((t) => score(t)));
+  return [results.flatMap((r) => r.logProbs), ...readings.map((_, k) => results.flatMap((r) => r.readings![k]))];
 }
 
 /**
@@ -102,11 +116,20 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
   // Stable: among equal selection values the better train rank wins.
   const order = judged.map((_, i) => i).sort((a, b) => judged[b].select - judged[a].select || a - b);
   const chosen = judged[order[0]];
+  // The run's members: its ensemble's, or the chosen prompt alone.
+  const ids = inp.ensemble > 1 && judged.length > 1 ? order.slice(0, inp.ensemble) : [order[0]];
   let testAccuracy: number | null = null;
   let testPredicted: number[] | undefined;
   const testLp = new Map<number, number[][]>();
+  const twins = new Map<number, NonNullable<MemberScores['twin']>>();
   const test = async (i: number) => {
-    if (!testLp.has(i)) testLp.set(i, await splitLogProbs(inp.score, 'test', inp.testLabels!.length, inp.decode(judged[i].candidate.candidate)));
+    if (!testLp.has(i)) {
+      const d = inp.decode(judged[i].candidate.candidate);
+      const reading = inp.twinReading && ids.includes(i) ? await inp.twinReading(d) : undefined;
+      const [lp, twin] = await splitReadings(inp.score, 'test', inp.testLabels!.length, d, reading ? [reading] : []);
+      testLp.set(i, lp);
+      if (reading) twins.set(i, { labelIds: reading.labelIds as number[][], test: twin });
+    }
     return testLp.get(i)!;
   };
   if (inp.testLabels) {
@@ -115,8 +138,6 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     testPredicted = judgedTest.map((e) => e.predicted);
   }
   let ensemble: EnsembleOutcome | undefined;
-  // The run's members: its ensemble's, or the chosen prompt alone.
-  const ids = inp.ensemble > 1 && judged.length > 1 ? order.slice(0, inp.ensemble) : [order[0]];
   if (ids.length > 1) {
     const members = ids.map((i) => judged[i]);
     const devScores = ensembleLogProbs(ids.map((i) => ({ logProbs: devLp[i], offsets: judged[i].offsets })));
@@ -128,7 +149,7 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     }
     ensemble = { members, devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels), testAccuracy: ensTest };
   }
-  const memberScores = ids.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}) }));
+  const memberScores = ids.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}), ...(twins.has(i) ? { twin: twins.get(i)! } : {}) }));
   return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble, memberScores, testPredicted };
 }
 

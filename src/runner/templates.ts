@@ -17,10 +17,10 @@ import { compileTemplate, encodeExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
 import { slotIds } from '../prompt/fill';
 import { judgeAll, summarize } from '../scoring/metrics';
-import { promptLogProbs } from '../scoring/scorer';
+import { Reading, promptLogProbs } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
 import { dataLabelWordsOf } from './schema';
-import { TwinSplits, dataLabelWordTwins } from './dataLabelWords';
+import { TwinSplits, dataLabelWordTwins, twinLabelIds } from './dataLabelWords';
 import { BestResult, EnsembleMember, ResolvedRun, RunDir } from './runDir';
 import type { RunOptions } from './run';
 import type { MemberScores } from './select';
@@ -80,11 +80,42 @@ export async function runTemplates(
   const budgets = splitBudget(config.budget, templates.length);
   // Every template's search is checked (template, label words, budget) before anything is written.
   if (!opts.resume) templates.forEach((_, i) => preflight(templateConfig(config, i, budgets[i])));
-  const bests: BestResult[] = [];
   await run.locked(async () => {
     if (!opts.resume) run.writeConfig(config, resolve());
     run.writeState({ status: 'running' });
   });
+  // One in-process model for the twins and for members scored again, loaded only if needed.
+  let model: LoadedModel | undefined;
+  const getModel = async () => (model ??= await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }));
+  try {
+    return await runAll(config, opts, run, runOne, budgets, getModel);
+  } finally {
+    await model?.dispose();
+  }
+}
+
+/** runTemplates once the run directory is set up: every template's run, then the ensemble. */
+async function runAll(
+  config: SearchConfig,
+  opts: RunOptions,
+  run: RunDir,
+  runOne: (c: SearchConfig, o: RunOptions) => Promise<BestResult>,
+  budgets: number[],
+  getModel: () => Promise<LoadedModel>,
+): Promise<BestResult> {
+  const templates = config.templates!;
+  const bests: BestResult[] = [];
+  const splits = runSplits(config);
+  const dataWords = dataLabelWordsOf(config);
+  // A twin's label words are chosen as soon as its template's run has chosen the member, so that
+  // the member's test pass reads them too (one pass over test for both).
+  const twinReading = (template: string) =>
+    dataWords.words > 0
+      ? async (slots: Record<string, number[]>): Promise<Reading> => {
+          const m = await getModel();
+          return { labelIds: await twinLabelIds(template, slots, dataWords.words, m.backend, m.tokenizer, splits), labelScore: dataWords.labelScore };
+        }
+      : undefined;
   let spentBefore = 0;
   // The members' dev and test log-probabilities as each template's run scored them (a template
   // finished in an earlier session has none here, and its members are scored again).
@@ -98,7 +129,9 @@ export async function runTemplates(
     opts.log?.(`template ${i + 1} of ${templates.length}: ${templates[i]}`);
     const onMemberScores = (scores: MemberScores[]) => (memberScores[i] = scores);
     const best =
-      state?.status === 'done' && sub.readBest() ? sub.readBest()! : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress, onMemberScores });
+      state?.status === 'done' && sub.readBest()
+        ? sub.readBest()!
+        : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress, onMemberScores, twinReading: twinReading(templates[i]) });
     if (best.status !== 'done') {
       run.writeState({ status: 'interrupted' });
       if (opts.stopRequested?.()) return { ...best, status: 'interrupted' };
@@ -110,54 +143,53 @@ export async function runTemplates(
   return run.locked(async () => {
     const tEnsemble = Date.now();
     const selected = bests.flatMap(membersOf);
-    const splits = runSplits(config);
-    // One in-process model for the twins and for members scored again, loaded only if needed.
-    let model: LoadedModel | undefined;
-    const getModel = async () => (model ??= await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }));
-    let ensembleScores: { members: EnsembleMember[]; devAccuracy: number; testAccuracy: number | null };
-    let testPredicted: number[] | undefined;
-    try {
-      const dataWords = dataLabelWordsOf(config);
-      if (dataWords.words > 0)
-        opts.log?.(`label words from the data: ${dataWords.words} per label (${dataWords.labelScore} of their log-probabilities), a twin for each of the ${selected.length} selected prompts`);
-      const m = dataWords.words > 0 ? await getModel() : undefined;
-      const twins = m ? await dataLabelWordTwins(selected, dataWords, config.calibration, m.backend, m.tokenizer, splits) : [];
-      const unfitted = [...selected, ...twins.map((t) => t.member)];
-      const known = [...bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k])), ...twins.map((t) => t.scores)];
-      // Each split's member log-probabilities once (the fit and the accuracies both read dev).
-      const scored = new Map<keyof TwinSplits, Promise<number[][][]>>();
-      const logProbs = (name: keyof TwinSplits) => scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
-      let members = unfitted;
-      if (config.fitMembers) {
-        opts.log?.(`fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`);
-        const trainLp = await logProbs('train');
-        const devLp = await logProbs('dev');
-        const golds = [...splits.train.examples, ...splits.dev.examples].map((e) => e.label);
-        members = unfitted.map((m, i) => {
-          const offsets = m.offsets ?? undefined;
-          const calibrated = [...trainLp[i], ...devLp[i]].map((lp) => calibrate(lp, offsets));
-          return { ...m, fit: fitMember(calibrated, golds, splits.train.numLabels) };
-        });
-      }
-      const judged = async (name: 'dev' | 'test') => {
-        const lps = await logProbs(name);
-        const scores = ensembleLogProbs(members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })));
-        return judgeAll(
-          scores,
-          splits[name]!.examples.map((e) => e.label),
-          undefined,
-        );
-      };
-      const numLabels = splits.train.numLabels;
-      // Dev was charged by the sub-runs' selection; nothing here is charged.
-      const devAccuracy = summarize(await judged('dev'), numLabels).accuracy;
-      const test = splits.test ? await judged('test') : undefined;
-      if (test) testPredicted = test.map((e) => e.predicted);
-      ensembleScores = { members, devAccuracy, testAccuracy: test ? summarize(test, numLabels).accuracy : null };
-    } finally {
-      await model?.dispose();
+    const selectedScores = bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k]));
+    if (dataWords.words > 0)
+      opts.log?.(`label words from the data: ${dataWords.words} per label (${dataWords.labelScore} of their log-probabilities), a twin for each of the ${selected.length} selected prompts`);
+    const model = dataWords.words > 0 ? await getModel() : undefined;
+    const twins = model
+      ? await dataLabelWordTwins(
+          selected,
+          dataWords,
+          config.calibration,
+          model.backend,
+          model.tokenizer,
+          splits,
+          selectedScores.map((sc) => sc?.twin),
+        )
+      : [];
+    const unfitted = [...selected, ...twins.map((t) => t.member)];
+    const known = [...selectedScores, ...twins.map((t) => t.scores)];
+    // Each split's member log-probabilities once (the fit and the accuracies both read dev).
+    const scored = new Map<keyof TwinSplits, Promise<number[][][]>>();
+    const logProbs = (name: keyof TwinSplits) => scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
+    let members = unfitted;
+    if (config.fitMembers) {
+      opts.log?.(`fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`);
+      const trainLp = await logProbs('train');
+      const devLp = await logProbs('dev');
+      const golds = [...splits.train.examples, ...splits.dev.examples].map((e) => e.label);
+      members = unfitted.map((m, i) => {
+        const offsets = m.offsets ?? undefined;
+        const calibrated = [...trainLp[i], ...devLp[i]].map((lp) => calibrate(lp, offsets));
+        return { ...m, fit: fitMember(calibrated, golds, splits.train.numLabels) };
+      });
     }
-    const { members, devAccuracy, testAccuracy } = ensembleScores;
+    const judged = async (name: 'dev' | 'test') => {
+      const lps = await logProbs(name);
+      const scores = ensembleLogProbs(members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })));
+      return judgeAll(
+        scores,
+        splits[name]!.examples.map((e) => e.label),
+        undefined,
+      );
+    };
+    const numLabels = splits.train.numLabels;
+    // Dev was charged by the sub-runs' selection; nothing here is charged.
+    const devAccuracy = summarize(await judged('dev'), numLabels).accuracy;
+    const test = splits.test ? await judged('test') : undefined;
+    const testPredicted = test?.map((e) => e.predicted);
+    const testAccuracy = test ? summarize(test, numLabels).accuracy : null;
     // The run's own prompt: the member with the best dev accuracy (ties: the earlier template).
     let primary = 0;
     bests.forEach((b, i) => {

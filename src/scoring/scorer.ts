@@ -134,6 +134,13 @@ function promptRows(ct: CompiledTemplate, examples: EncodedExample[], slots: Rec
   return examples.map((ex) => buildRow(fit, ex, slots));
 }
 
+/** One way to read a prompt's label words: per label its words' ids, and how their log-probabilities make the label's score. */
+export interface Reading {
+  labelIds: WordIds[][];
+  /** Default `logsumexp`. */
+  labelScore?: LabelScoreRule;
+}
+
 /**
  * Label log-probabilities (log-softmax over the labels' scores) of one filled prompt on examples:
  * the hot path of every search. Fixed text and inputs are tokenized already (`CompiledTemplate`,
@@ -148,20 +155,57 @@ export async function promptLogProbs(
   opts: BatchOptions = {},
   labelScore: LabelScoreRule = 'logsumexp',
 ): Promise<number[][]> {
-  const labelOfWord = wordLabels(labelIds);
-  if (allSingleToken(labelIds)) {
+  return (await promptReadings(backend, ct, examples, slots, [{ labelIds, labelScore }], opts))[0];
+}
+
+/**
+ * promptLogProbs for several readings of the same filled prompt, [reading][example][label]. When
+ * every word is one token the rows go through the model once, asked for the union of the
+ * readings' words (a word's logit does not depend on which other words are asked for: the mask
+ * head's projection row by row; bit-identical, tested); multi-token words are scored reading by reading.
+ */
+export async function promptReadings(
+  backend: MaskedLmBackend,
+  ct: CompiledTemplate,
+  examples: EncodedExample[],
+  slots: Record<string, number[]>,
+  readings: Reading[],
+  opts: BatchOptions = {},
+): Promise<number[][][]> {
+  if (readings.every((r) => allSingleToken(r.labelIds))) {
     // Every label word is one token: its logit at the read position (the softmax's normaliser is
     // the same for every word of a row, so the label log-softmax needs no more).
     const rows = promptRows(ct, examples, slots, 0);
-    const flat = labelIds.flat();
-    const logits = await labelLogitsForRows(backend, rows, flat, opts);
-    return examples.map((_, i) => labelLogProbsOfRow(logits, i * flat.length, labelOfWord, labelIds.length, labelScore));
+    const union: number[] = [];
+    const at = new Map<number, number>();
+    const columns = readings.map((r) =>
+      r.labelIds.flat().map((w) => {
+        const id = wordTokens(w)[0];
+        if (!at.has(id)) at.set(id, union.push(id) - 1);
+        return at.get(id)!;
+      }),
+    );
+    const logits = await labelLogitsForRows(backend, rows, union, opts);
+    return readings.map((r, k) => {
+      const labelOfWord = wordLabels(r.labelIds);
+      const cols = columns[k];
+      const mine = new Float32Array(cols.length);
+      return examples.map((_, i) => {
+        cols.forEach((c, j) => (mine[j] = logits[i * union.length + c]));
+        return labelLogProbsOfRow(mine, 0, labelOfWord, r.labelIds.length, r.labelScore);
+      });
+    });
   }
-  // Multi-token words (causal models): each word's log-probability, the sum over its tokens.
-  const words = labelIds.flat().map(wordTokens);
-  const rows = promptRows(ct, examples, slots, planContinuations(words).longest);
-  const scores = await wordLogProbsForRows(backend, rows, words, opts);
-  return examples.map((_, i) => labelLogProbsOfRow(scores, i * words.length, labelOfWord, labelIds.length, labelScore));
+  const out: number[][][] = [];
+  for (const r of readings) {
+    // Multi-token words (causal models): each word's log-probability, the sum over its tokens.
+    const words = r.labelIds.flat().map(wordTokens);
+    const rows = promptRows(ct, examples, slots, planContinuations(words).longest);
+    const scores = await wordLogProbsForRows(backend, rows, words, opts);
+    const labelOfWord = wordLabels(r.labelIds);
+    out.push(examples.map((_, i) => labelLogProbsOfRow(scores, i * words.length, labelOfWord, r.labelIds.length, r.labelScore)));
+  }
+  return out;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { Example } from '../data/tsv';
 import { Dtype } from '../model/modelFolder';
 import type { ActivationQuant } from '../model/graph/preparedCache';
-import { BatchOptions } from './scorer';
+import { BatchOptions, Reading } from './scorer';
 import { WordIds } from '../prompt/verbalizer';
 
 /** `calib`: the content-free inputs of contextual calibration (see prompt/calibration.ts). */
@@ -33,6 +33,8 @@ export interface ScoreTask {
   labelIds: WordIds[][];
   start: number;
   end: number;
+  /** More readings of the same rows (other label words), scored in the same pass: an ensemble's twins (runner/dataLabelWords.ts). */
+  readings?: Reading[];
 }
 
 /**
@@ -42,4 +44,6 @@ export interface ScoreTask {
  */
 export interface ScoreResult {
   logProbs: number[][];
+  /** The task's `readings`, each like `logProbs`. */
+  readings?: number[][][];
 }
