@@ -1,4 +1,7 @@
+import * as fs from 'fs';
 import * as path from 'path';
+import { FullLogitsBackend } from '../src/model/onnxBackend';
+import { EncodedRow } from '../src/prompt/encode';
 import { resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
 
@@ -33,4 +36,19 @@ export async function tinySearchRun(runDir: string) {
     'x',
   );
   return runSearch(config, { runDir });
+}
+
+/** A graph's full-vocabulary logits at each row's mask, flat [rows × vocab]: `bytes` written to `file` and run as the model as exported. */
+export async function maskLogitsOfGraph(bytes: Uint8Array, file: string, rows: EncodedRow[], threads: number): Promise<Float32Array> {
+  fs.writeFileSync(file, bytes);
+  const backend = await FullLogitsBackend.load(file, 128, 0, { threads });
+  try {
+    const logits = await backend.logitsAt(
+      rows,
+      rows.map((r) => [r.maskPos]),
+    );
+    return Float32Array.from(logits.flatMap((r) => Array.from(r[0])));
+  } finally {
+    await backend.dispose();
+  }
 }

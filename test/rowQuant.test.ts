@@ -12,6 +12,7 @@ import { buildRow, compileTemplate, encodeExample, EncodedRow } from '../src/pro
 import { parseTemplate } from '../src/prompt/template';
 import { labelLogitsForRows } from '../src/scoring/scorer';
 import { evaluateTemplate } from '../src/scoring/evaluate';
+import { maskLogitsOfGraph } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
 const SST2_TEST = path.join(ROOT, 'datasets/16-shot/sst-2/test.tsv');
@@ -159,26 +160,9 @@ describe('rewriteForRowQuant', () => {
     expect(d.graph!.node!.filter((n) => n.opType === 'QuantizeLinear').every((n) => !n.attribute?.some((a) => a.name === 'block_size'))).toBe(true);
     // Both graphs on the same batch of 48 SST-2 rows (padded to the longest).
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rowquant-blocked-'));
-    const outputs: Float32Array[] = [];
-    for (const [name, graph] of [
-      ['blocked', blocked],
-      ['divided', divided],
-    ] as const) {
-      const file = path.join(dir, `${name}.onnx`);
-      fs.writeFileSync(file, graph);
-      const backend = await FullLogitsBackend.load(file, 128, 0, { threads: 1 });
-      try {
-        const m = await loadModel({ dtype: 'fp32', scorer: 'full' });
-        const rows = await rowsOf(m, '{x} it was [MASK] .', 48).finally(() => m.dispose());
-        const logits = await backend.logitsAt(
-          rows,
-          rows.map((r) => [r.maskPos]),
-        );
-        outputs.push(Float32Array.from(logits.flatMap((r) => Array.from(r[0]))));
-      } finally {
-        await backend.dispose();
-      }
-    }
+    const m = await loadModel({ dtype: 'fp32', scorer: 'full' });
+    const rows = await rowsOf(m, '{x} it was [MASK] .', 48).finally(() => m.dispose());
+    const outputs = [await maskLogitsOfGraph(blocked, path.join(dir, 'blocked.onnx'), rows, 1), await maskLogitsOfGraph(divided, path.join(dir, 'divided.onnx'), rows, 1)];
     expect(outputs[0].length).toBe(48 * 16384);
     expect(outputs[0].every((v, i) => v === outputs[1][i])).toBe(true);
   });

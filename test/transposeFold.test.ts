@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node'; // typed arrays shared with the main re
 import { loadModel } from '../src/model/load';
 import { rewriteForRowQuant } from '../src/model/graph/rowQuant';
 import { foldTransposesIntoMatMul } from '../src/model/graph/transposeFold';
-import { FullLogitsBackend } from '../src/model/onnxBackend';
+import { maskLogitsOfGraph } from './helpers';
 import { loadExamples } from '../src/data/load';
 import { buildRow, compileTemplate, encodeExample } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
@@ -83,21 +83,8 @@ describe('foldTransposesIntoMatMul', () => {
       ['int8', int8],
     ] as const) {
       const outputs: Float32Array[] = [];
-      for (const [i, bytes] of [graph, foldTransposesIntoMatMul(graph)].entries()) {
-        const file = path.join(dir, `${name}-${i}.onnx`);
-        fs.writeFileSync(file, bytes);
-        // Two threads: where the unfolded permutation is slow and the fold pays off.
-        const backend = await FullLogitsBackend.load(file, 128, 0, { threads: 2 });
-        try {
-          const logits = await backend.logitsAt(
-            rows,
-            rows.map((r) => [r.maskPos]),
-          );
-          outputs.push(Float32Array.from(logits.flatMap((r) => Array.from(r[0]))));
-        } finally {
-          await backend.dispose();
-        }
-      }
+      // Two threads: where the unfolded permutation is slow and the fold pays off.
+      for (const [i, bytes] of [graph, foldTransposesIntoMatMul(graph)].entries()) outputs.push(await maskLogitsOfGraph(bytes, path.join(dir, `${name}-${i}.onnx`), rows, 2));
       expect(outputs[0].length).toBe(40 * 16384);
       expect(outputs[1].every((v, i) => v === outputs[0][i])).toBe(true);
     }
