@@ -160,9 +160,9 @@ export async function promptLogProbs(
 
 /**
  * promptLogProbs for several readings of the same filled prompt, [reading][example][label]. When
- * every word is one token the rows go through the model once, asked for the union of the
- * readings' words (a word's logit does not depend on which other words are asked for: the mask
- * head's projection row by row; bit-identical, tested); multi-token words are scored reading by reading.
+ * every word is one token the rows go through the model once, asked for all the readings' words
+ * (a word's logit does not depend on which other words are asked for: the mask head's projection
+ * row by row; bit-identical, tested); multi-token words are scored reading by reading.
  */
 export async function promptReadings(
   backend: MaskedLmBackend,
@@ -176,24 +176,15 @@ export async function promptReadings(
     // Every label word is one token: its logit at the read position (the softmax's normaliser is
     // the same for every word of a row, so the label log-softmax needs no more).
     const rows = promptRows(ct, examples, slots, 0);
-    const union: number[] = [];
-    const at = new Map<number, number>();
-    const columns = readings.map((r) =>
-      r.labelIds.flat().map((w) => {
-        const id = wordTokens(w)[0];
-        if (!at.has(id)) at.set(id, union.push(id) - 1);
-        return at.get(id)!;
-      }),
-    );
-    const logits = await labelLogitsForRows(backend, rows, union, opts);
-    return readings.map((r, k) => {
+    // One request for every reading's words, each reading's words a run of columns of its own.
+    const flat = readings.flatMap((r) => r.labelIds.flat() as number[]);
+    const logits = await labelLogitsForRows(backend, rows, flat, opts);
+    let start = 0;
+    return readings.map((r) => {
       const labelOfWord = wordLabels(r.labelIds);
-      const cols = columns[k];
-      const mine = new Float32Array(cols.length);
-      return examples.map((_, i) => {
-        cols.forEach((c, j) => (mine[j] = logits[i * union.length + c]));
-        return labelLogProbsOfRow(mine, 0, labelOfWord, r.labelIds.length, r.labelScore);
-      });
+      const at = start;
+      start += labelOfWord.length;
+      return examples.map((_, i) => labelLogProbsOfRow(logits, i * flat.length + at, labelOfWord, r.labelIds.length, r.labelScore));
     });
   }
   const out: number[][][] = [];

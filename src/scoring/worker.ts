@@ -7,7 +7,7 @@ import { workerData } from 'piscina';
 import { loadModel, LoadedModel } from '../model/load';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
-import { promptLogProbs, promptReadings } from './scorer';
+import { promptReadings } from './scorer';
 import { ScoreResult, ScoreTask, SplitName, WorkerInit } from './workerProtocol';
 
 interface State {
@@ -35,7 +35,6 @@ export default async function score(task: ScoreTask): Promise<ScoreResult> {
   const examples = s.splits[task.split];
   if (!examples) throw new Error(`worker has no '${task.split}' split`);
   const rows = examples.slice(task.start, task.end);
-  if (!task.readings?.length) return { logProbs: await promptLogProbs(s.model.backend, s.ct, rows, task.slots, task.labelIds, s.init.batch) };
-  const [logProbs, ...readings] = await promptReadings(s.model.backend, s.ct, rows, task.slots, [{ labelIds: task.labelIds }, ...task.readings], s.init.batch);
-  return { logProbs, readings };
+  const [logProbs, ...readings] = await promptReadings(s.model.backend, s.ct, rows, task.slots, [{ labelIds: task.labelIds }, ...(task.readings ?? [])], s.init.batch);
+  return task.readings ? { logProbs, readings } : { logProbs };
 }
