@@ -5,9 +5,10 @@
 import { MaskedLmBackend } from '../src/model/backend';
 import { resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
-import { compileTemplate, EncodedRow, encodeExample } from '../src/prompt/encode';
+import { buildRow, compileTemplate, EncodedRow, encodeExample } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
-import { DATA_LABEL_PLAUSIBLE, dataLabelWordIds, vocabularyLogits } from '../src/runner/dataLabelWords';
+import { DATA_LABEL_PLAUSIBLE, dataLabelReading, vocabularyLogits } from '../src/runner/dataLabelWords';
+import { labelLogProbsOfRow, wordLabels } from '../src/scoring/metrics';
 
 const tokenizer = PromptTokenizer.fromFolder(resolveModel('bert-mini-imdb-uncased', 'fp32'));
 const id = (w: string) => tokenizer.labelWordId(w);
@@ -37,7 +38,7 @@ function fakeBackend(common: number[], boosts: Map<number, Map<number, number>>)
   };
 }
 
-describe('dataLabelWordIds', () => {
+describe('dataLabelReading', () => {
   const ct = compileTemplate(parseTemplate('{x} it was [MASK] .'), tokenizer, 'sentence', 128);
   const examples = [
     ...['bad movie', 'a bad one', 'so bad'].map((t) => ({ fields: { sentence: t }, label: 0 })),
@@ -56,8 +57,9 @@ describe('dataLabelWordIds', () => {
 
   test('each label gets the words that separate its class, best first; no word in two labels; generic words in none', async () => {
     const backend = fakeBackend([...neg, ...mid, ...pos, ...neutral], boosts);
-    const words = await dataLabelWordIds({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: 2 });
+    const { labelIds: words, labelScore } = await dataLabelReading({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: 2, labelScore: 'mean' });
     expect(words).toEqual([neg.slice(0, 2), mid, pos.slice(0, 2)]);
+    expect(labelScore).toBe('mean');
     // The whole vocabulary was read at the mask, in one call per batch.
     expect(backend.calls.every((ids) => ids.length === tokenizer.vocabSize)).toBe(true);
   });
@@ -71,9 +73,36 @@ describe('dataLabelWordIds', () => {
     const withRare = new Map(boosts);
     withRare.set(id('bad'), new Map([...boosts.get(id('bad'))!, [rare, 4]]));
     const backend = fakeBackend([...neg, ...mid, ...pos, ...filler], withRare);
-    const words = await dataLabelWordIds({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: 2 });
+    const { labelIds: words } = await dataLabelReading({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: 2, labelScore: 'mean' });
     expect(words.flat()).not.toContain(rare);
     expect(words[0]).toEqual(neg.slice(0, 2));
+  });
+
+  test('discriminant: every label reads the K likeliest words, with weights fitted so that each class wins its own examples', async () => {
+    const backend = fakeBackend([...neg, ...mid, ...pos, ...neutral], boosts);
+    const K = 8;
+    const r = await dataLabelReading({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: K, labelScore: 'discriminant' });
+    expect(r.labelScore).toBe('discriminant');
+    // The K words with the highest mean log-probability over the classes (boosted words first), the same list for every label.
+    expect(r.labelIds).toHaveLength(3);
+    expect(r.labelIds.every((ids) => ids.length === K && JSON.stringify(ids) === JSON.stringify(r.labelIds[0]))).toBe(true);
+    expect(r.labelIds[0].slice(0, 2).sort()).toEqual([neg[0], pos[0]].sort());
+    expect(r.readout!.weights.map((w) => w.length)).toEqual([K, K, K]);
+    // Read back through the scorer's rule, each training example goes to its own class.
+    const read = r.labelIds.flat() as number[];
+    const logits = await backend.labelLogits(
+      examples.map((e) => ({ ...buildRow(ct, e, {}) })),
+      read,
+    );
+    const predicted = examples.map((_, i) => {
+      const lp = labelLogProbsOfRow(logits, i * read.length, wordLabels(r.labelIds), 3, 'discriminant', r.readout);
+      return lp.indexOf(Math.max(...lp));
+    });
+    expect(predicted).toEqual(examples.map((e) => e.label));
+    // "awful" (a class-0 word) weighs more for label 0 than for label 2, "superb" the other way.
+    const col = (w: number) => (r.labelIds[0] as number[]).indexOf(w);
+    expect(r.readout!.weights[0][col(neg[0])]).toBeGreaterThan(r.readout!.weights[2][col(neg[0])]);
+    expect(r.readout!.weights[2][col(pos[0])]).toBeGreaterThan(r.readout!.weights[0][col(pos[0])]);
   });
 
   test('vocabularyLogits reads the mask position only', async () => {

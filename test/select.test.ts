@@ -68,12 +68,12 @@ describe('selectWinner with a twin reading', () => {
     expect(asked.map((d) => d.slots.A[0])).toEqual(out.ensemble!.members.map((m) => m.candidate.candidate.tokens[0][0]));
     out.memberScores.forEach((ms, k) => {
       const slots = asked[k].slots;
-      expect(ms.twin!.labelIds).toEqual([
+      expect(ms.twin!.reading.labelIds).toEqual([
         [10 + slots.A[0], 11],
         [12, 13],
       ]);
       // The twin's test log-probabilities: what a pass of its own with its words would give.
-      expect(ms.twin!.test).toEqual(fakeLogProbs(slots, ms.twin!.labelIds, 0, nTest));
+      expect(ms.twin!.test).toEqual(fakeLogProbs(slots, ms.twin!.reading.labelIds, 0, nTest));
       expect(ms.test).toEqual(fakeLogProbs(slots, [[1], [2]], 0, nTest));
     });
   });

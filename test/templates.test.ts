@@ -47,6 +47,7 @@ describe('several templates: pure parts', () => {
     expect(spec(5)).toEqual({ words: 5, labelScore: 'logsumexp' });
     expect(spec({ words: 5 })).toEqual({ words: 5, labelScore: 'logsumexp' });
     expect(spec({ words: 20, labelScore: 'mean' })).toEqual({ words: 20, labelScore: 'mean' });
+    expect(spec({ words: 200, labelScore: 'discriminant' })).toEqual({ words: 200, labelScore: 'discriminant' });
   });
 
   test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {
@@ -72,7 +73,7 @@ describe('several templates: pure parts', () => {
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
     [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
     [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
-    [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0 or {words, labelScore} with labelScore logsumexp or mean$/],
+    [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0 or {words, labelScore} with labelScore logsumexp, mean, discriminant$/],
     [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
     [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/],
     [{ fitMembers: 'yes' }, /^searches\/m\.json: fitMembers: expected true or false$/],
@@ -133,10 +134,32 @@ describe('several templates: pure parts', () => {
     const meanTwin = { ...fitted, labelScore: 'mean' };
     expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, meanTwin] } }, 'p.json')).not.toThrow();
     expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted, meanTwin] } }, 'p.json')).toThrow(
-      /^prompt file p\.json: 'ensemble\.members\[1\]\.labelScore' needs version 4 \(the file says 3\)$/,
+      /^prompt file p\.json: 'ensemble\.members\[1\]\.labelScore' needs version 4 or later \(the file says 3\)$/,
+    );
+    // A discriminant member needs version 5 and its readout, one weight per word of each label and one bias per label.
+    const readout = { weights: [[0.5], [-0.5]], bias: [0, 0.1] };
+    const discTwin = { ...fitted, labelScore: 'discriminant', readout };
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [fitted, meanTwin, discTwin] } }, 'p.json')).not.toThrow();
+    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, discTwin] } }, 'p.json')).toThrow(
+      /^prompt file p\.json: 'ensemble\.members\[1\]\.labelScore' needs version 5 or later \(the file says 4\)$/,
+    );
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discTwin, readout: undefined }] } }, 'p.json')).toThrow(
+      /'ensemble\.members\[0\]\.readout' is needed with labelScore 'discriminant'$/,
+    );
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...meanTwin, readout }] } }, 'p.json')).toThrow(
+      /'ensemble\.members\[0\]\.readout' is read only with labelScore 'discriminant'$/,
+    );
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discTwin, readout: { ...readout, weights: [[0.5, 1], [-0.5]] } }] } }, 'p.json')).toThrow(
+      /'ensemble\.members\[0\]\.readout\.weights\[0\]' must list 1 numbers, one per word of label 0$/,
+    );
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discTwin, readout: { ...readout, bias: [0] } }] } }, 'p.json')).toThrow(
+      /'ensemble\.members\[0\]\.readout\.bias' must list 2 finite numbers/,
+    );
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discTwin, readout: { ...readout, bias: [0, null] } }] } }, 'p.json')).toThrow(
+      /readout\.bias.*must hold finite numbers/,
     );
     expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [{ ...fitted, labelScore: 'max' }] } }, 'p.json')).toThrow(
-      /^prompt file p\.json: ensemble\.members\[0\]\.labelScore: expected one of logsumexp, mean$/,
+      /^prompt file p\.json: ensemble\.members\[0\]\.labelScore: expected one of logsumexp, mean, discriminant$/,
     );
   });
 });
@@ -152,7 +175,7 @@ describe('a search over two templates, end to end', () => {
       templates: T,
       verbalizer: 'terrible,great',
       expandLabelWords: 2,
-      dataLabelWords: { words: 4, labelScore: 'mean' },
+      dataLabelWords: { words: 16, labelScore: 'discriminant' },
       fitMembers: true,
       strategy: 'random',
       candidates: { topK: 8 },
@@ -191,17 +214,21 @@ describe('a search over two templates, end to end', () => {
       expect(m.labelWords.map((w) => w[0])).toEqual(['terrible', 'great']);
       expect(m.labelIds.map((ids) => ids.length)).toEqual([3, 3]);
     }
-    // dataLabelWords: 4: each selected prompt's twin, the same filled prompt through 4 words per
-    // label from the labelled data, no word in both labels, calibrated on its own, a label's score
-    // the mean of its words' log-probabilities (the selected prompts keep log-sum-exp).
+    // dataLabelWords {words: 16, labelScore: discriminant}: each selected prompt's twin, the same
+    // filled prompt read through the 16 likeliest words at the mask (the same list for each
+    // label), weighted per label by a discriminant fitted on the labelled data, calibrated on its
+    // own (the selected prompts keep log-sum-exp).
     expect(selected.map((m) => m.labelScore)).toEqual([undefined, undefined]);
     twins.forEach((t, i) => {
-      expect(t.labelScore).toBe('mean');
+      expect(t.labelScore).toBe('discriminant');
       expect(t.prompt).toBe(selected[i].prompt);
       expect(t.slots).toEqual(selected[i].slots);
-      expect(t.labelIds.map((ids) => ids.length)).toEqual([4, 4]);
-      expect(new Set(t.labelIds.flat()).size).toBe(8);
-      expect(t.labelWords.flat().every((w) => /^[a-z'-]+$/.test(w))).toBe(true);
+      expect(t.labelIds.map((ids) => ids.length)).toEqual([16, 16]);
+      expect(t.labelIds[1]).toEqual(t.labelIds[0]);
+      expect(new Set(t.labelIds[0]).size).toBe(16);
+      expect(t.labelWords[0].every((w) => /^[a-z'-]+$/.test(w))).toBe(true);
+      expect(t.readout!.weights.map((w) => w.length)).toEqual([16, 16]);
+      expect(t.readout!.bias).toHaveLength(2);
       expect(t.offsets).toHaveLength(2);
       expect(t.offsets).not.toEqual(selected[i].offsets);
     });
@@ -218,9 +245,10 @@ describe('a search over two templates, end to end', () => {
   test('the exported ensemble reproduces its recorded test accuracy exactly through loadPrompt', async () => {
     const file = promptFileFromRun(runDir, { ensemble: true });
     expect(file.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
-    // Fits and the twins' mean label scores: version 4.
-    expect(file.version).toBe(4);
-    expect(file.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'mean', 'mean']);
+    // Fits and the twins' discriminant readouts: version 5.
+    expect(file.version).toBe(5);
+    expect(file.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
+    expect(file.ensemble!.members.map((m) => m.readout)).toEqual(best.ensemble!.members.map((m) => m.readout));
     expect(file.ensemble!.members.map((m) => m.fit)).toEqual(best.ensemble!.members.map((m) => m.fit));
     // The single prompt of the same run has no fit: version 2.
     expect(promptFileFromRun(runDir).version).toBe(2);
@@ -229,8 +257,8 @@ describe('a search over two templates, end to end', () => {
     try {
       const preds = await lp.classify(texts);
       expect(preds.filter((p, i) => p.labelId === testSet[i].label).length / testSet.length).toBe(best.ensemble!.testAccuracy);
-      // The twins read by log-sum-exp instead (what a reader ignoring labelScore would do) decide otherwise.
-      const lse = await loadPrompt({ ...file, version: 3, ensemble: { members: file.ensemble!.members.map(({ labelScore: _, ...m }) => m) } }, { threads: 1 });
+      // The twins read by log-sum-exp instead (what a reader ignoring labelScore and readout would do) decide otherwise.
+      const lse = await loadPrompt({ ...file, version: 3, ensemble: { members: file.ensemble!.members.map(({ labelScore: _, readout: __, ...m }) => m) } }, { threads: 1 });
       try {
         const other = await lse.classify(texts);
         expect(other.some((p, i) => p.score !== preds[i].score)).toBe(true);
@@ -272,9 +300,16 @@ describe('a search over two templates, end to end', () => {
     const html = runReportHtml('x', [r]);
     expect(html).toContain('The ensemble on test (1821 examples)');
     expect(html.match(/<tr class="member">/g)).toHaveLength(4);
-    // The twins' label words are read by their mean, and the page says so.
-    expect(r.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'mean', 'mean']);
-    expect(html.match(/<span class="mean-read">\(mean\)<\/span>/g)).toHaveLength(2);
+    // The twins read through a discriminant, and the page says so, showing each label's 4 most weighted words.
+    expect(r.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
+    expect(r.ensemble!.members.map((m) => m.wordsRead)).toEqual([undefined, undefined, 16, 16]);
+    r.ensemble!.members.slice(2).forEach((m, i) => {
+      const twin = best.ensemble!.members[2 + i];
+      const top = twin.readout!.weights[0].indexOf(Math.max(...twin.readout!.weights[0]));
+      expect(m.labelWords.map((w) => w.length)).toEqual([4, 4]);
+      expect(m.labelWords[0][0]).toBe(twin.labelWords[0][top]);
+    });
+    expect(html.match(/<span class="discriminant-read">\(discriminant over 16 words; each label's most weighted\)<\/span>/g)).toHaveLength(2);
     expect(html.match(/<polyline class="curve"/g)).toHaveLength(2);
     for (const t of T) expect(html).toContain(esc(t));
   });

@@ -130,6 +130,7 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
     slots: slotIds(m.slots),
     labelIds: m.labels.map((l) => l.ids),
     labelScore: 'labelScore' in m ? m.labelScore : undefined,
+    readout: 'readout' in m ? m.readout : undefined,
     offsets: m.calibration.offsets ?? undefined,
     fit: 'fit' in m ? m.fit : undefined,
   }));
@@ -153,7 +154,11 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
       // input classified alone gets the run's numbers exactly.
       const perMember = [];
       for (const m of members)
-        perMember.push({ logProbs: await promptLogProbs(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m.labelIds, {}, m.labelScore), offsets: m.offsets, fit: m.fit });
+        perMember.push({
+          logProbs: await promptLogProbs(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m.labelIds, {}, m.labelScore, m.readout),
+          offsets: m.offsets,
+          fit: m.fit,
+        });
       const scores = ensembleLogProbs(perMember);
       const names = prompt.labels.map((l) => l.name);
       const topK = checkTopK(opts.topK, names.length);

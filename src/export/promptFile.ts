@@ -1,11 +1,11 @@
 /**
  * The prompt file: a found prompt, self-contained, to apply without the run directory.
  *
- * Schema `promptsearch/prompt`, version 2, 3 or 4 (JSON object):
+ * Schema `promptsearch/prompt`, version 2, 3, 4 or 5 (JSON object):
  *
- * - `schema`, `version`: always `"promptsearch/prompt"`; `4` when an ensemble member has a
- *   `labelScore`, else `3` when one has a `fit` (a reader that ignored either would decide
- *   otherwise), `2` otherwise. Version 1 files (no
+ * - `schema`, `version`: always `"promptsearch/prompt"`; `5` when an ensemble member has a
+ *   `readout`, else `4` when one has a `labelScore`, else `3` when one has a `fit` (a reader that
+ *   ignored either would decide otherwise), `2` otherwise. Version 1 files (no
  *   calibration) are still read and applied as they were found (raw scores); readers refuse
  *   anything else.
  * - `template`: the search template, e.g. `"{x} <A:2> [MASK] ."`.
@@ -20,12 +20,16 @@
  *   (one number per label, subtracted from the label log-probabilities before the argmax; null
  *   for `none`). Stored, not recomputed, so predictions reproduce the recorded accuracies exactly.
  * - `ensemble` (optional; `promptsearch export --ensemble` of a run with `ensemble` > 1 or several
- *   `templates`): `members`, each `{template?, slots, labels, labelScore?, calibration, fit?, scores: {train, dev}}`,
+ *   `templates`): `members`, each `{template?, slots, labels, labelScore?, readout?, calibration, fit?, scores: {train, dev}}`,
  *   with its own `template` when the run searched several (absent: the file's `template`) and,
  *   from a run with `fitMembers`, its `fit` `{scale, bias}` (version 3): the member's calibrated
  *   log-probabilities c are read as log_softmax(scale · c + bias), and, for a twin of a run with
  *   `dataLabelWords` `labelScore: "mean"`, its `labelScore` `"mean"` (version 4): a label's score
- *   is the mean of its words' logits instead of their log-sum-exp. The ensemble's label
+ *   is the mean of its words' logits instead of their log-sum-exp; for a twin of a run with
+ *   `labelScore: "discriminant"`, its `labelScore` `"discriminant"` and its `readout` `{weights,
+ *   bias}` (version 5): every label lists the same words, `weights[l]` one number per word of
+ *   label l, and a label's score is weights[l] · x + bias[l], x the words' logits minus their
+ *   log-sum-exp (prompt/discriminant.ts). The ensemble's label
  *   log-probabilities are the mean of the members' calibrated (and fitted) ones; a member's
  *   `scores` are its own, before the fit. The top-level `slots`,
  *   `labels` and `calibration` are the first (selected) member's; `scores` are the ensemble's dev and
@@ -63,6 +67,7 @@ import { CALIBRATIONS, Calibration, MemberFit } from '../prompt/calibration';
 import { parseTemplate } from '../prompt/template';
 import { WordIds } from '../prompt/verbalizer';
 import { LABEL_SCORE_RULES, LabelScoreRule } from '../scoring/metrics';
+import { Readout } from '../prompt/discriminant';
 
 export const PROMPT_SCHEMA = 'promptsearch/prompt';
 export const PROMPT_VERSION = 2;
@@ -70,8 +75,10 @@ export const PROMPT_VERSION = 2;
 export const PROMPT_VERSION_FIT = 3;
 /** The version of a file whose ensemble members read their label words otherwise than by log-sum-exp. */
 export const PROMPT_VERSION_LABEL_SCORE = 4;
-/** Versions this promptsearch reads: 1 (before calibration: applied raw), 2, 3 (member fits) and 4 (member label scores). */
-export const READABLE_PROMPT_VERSIONS = [1, 2, 3, 4];
+/** The version of a file whose ensemble members read their words through a fitted readout (a discriminant). */
+export const PROMPT_VERSION_READOUT = 5;
+/** Versions this promptsearch reads: 1 (before calibration: applied raw), 2, 3 (member fits), 4 (member label scores) and 5 (member readouts). */
+export const READABLE_PROMPT_VERSIONS = [1, 2, 3, 4, 5];
 
 export type PromptCalibration = Calibration;
 
@@ -82,6 +89,8 @@ export interface EnsembleMemberFile {
   labels: PromptLabel[];
   /** How its label words make a label's score; absent: `logsumexp`. */
   labelScore?: LabelScoreRule;
+  /** With `labelScore: "discriminant"`: the weights (per label, one per word) and biases. */
+  readout?: Readout;
   calibration: PromptCalibration;
   fit?: MemberFit;
   scores: { train: number; dev: number };
@@ -173,6 +182,7 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
         slots: m.slots,
         labels: labelsOf(m.labelIds, m.labelWords),
         ...(m.labelScore && m.labelScore !== 'logsumexp' ? { labelScore: m.labelScore } : {}),
+        ...(m.readout ? { readout: m.readout } : {}),
         calibration: { mode: calibration.mode, offsets: m.offsets },
         ...(m.fit ? { fit: m.fit } : {}),
         scores: { train: m.trainAccuracy, dev: m.devAccuracy },
@@ -180,6 +190,7 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
     };
     if (e.members.some((m) => m.fit)) file.version = PROMPT_VERSION_FIT;
     if (file.ensemble.members.some((m) => m.labelScore)) file.version = PROMPT_VERSION_LABEL_SCORE;
+    if (file.ensemble.members.some((m) => m.readout)) file.version = PROMPT_VERSION_READOUT;
     file.scores = { train: best.trainAccuracy, dev: e.devAccuracy, test: e.testAccuracy };
   }
   return file;
@@ -279,6 +290,15 @@ const promptFileSchema = z.object({
               slots: slotsSchema(),
               labels: labelsSchema(),
               labelScore: oneOf(LABEL_SCORE_RULES).optional(),
+              readout: z
+                .object(
+                  {
+                    weights: z.array(z.array(z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')), says('must be lists of numbers')), says('must be a list per label')),
+                    bias: z.array(z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')), says('must be a list of numbers')),
+                  },
+                  says('must be {weights, bias}'),
+                )
+                .optional(),
               calibration: calibrationSchema(),
               fit: z
                 .object(
@@ -345,8 +365,18 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   parsed.ensemble?.members.forEach((m, k) => {
     applied(`ensemble.members[${k}].`, m);
     if (m.fit && (p.version as number) < PROMPT_VERSION_FIT) throw bad(`ensemble.members[${k}].fit`, `needs version ${PROMPT_VERSION_FIT} or later (the file says ${JSON.stringify(p.version)})`);
-    if (m.labelScore && p.version !== PROMPT_VERSION_LABEL_SCORE)
-      throw bad(`ensemble.members[${k}].labelScore`, `needs version ${PROMPT_VERSION_LABEL_SCORE} (the file says ${JSON.stringify(p.version)})`);
+    const needs = m.labelScore === 'discriminant' ? PROMPT_VERSION_READOUT : PROMPT_VERSION_LABEL_SCORE;
+    if (m.labelScore && (p.version as number) < needs) throw bad(`ensemble.members[${k}].labelScore`, `needs version ${needs} or later (the file says ${JSON.stringify(p.version)})`);
+    if ((m.labelScore === 'discriminant') !== (m.readout !== undefined))
+      throw bad(`ensemble.members[${k}].readout`, m.readout ? "is read only with labelScore 'discriminant'" : "is needed with labelScore 'discriminant'");
+    if (m.readout) {
+      const { weights, bias } = m.readout;
+      if (weights.length !== m.labels.length) throw bad(`ensemble.members[${k}].readout.weights`, `must list ${m.labels.length} lists, one per label`);
+      weights.forEach((w, l) => {
+        if (w.length !== m.labels[l].ids.length) throw bad(`ensemble.members[${k}].readout.weights[${l}]`, `must list ${m.labels[l].ids.length} numbers, one per word of label ${l}`);
+      });
+      if (bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].readout.bias`, `must list ${m.labels.length} finite numbers, one per label`);
+    }
     if (m.fit && m.fit.bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].fit.bias`, `must list ${m.labels.length} finite numbers, one per label`);
   });
   if (parsed.ensemble && p.soft !== undefined) throw bad('ensemble', 'cannot be combined with soft');

@@ -58,7 +58,7 @@ export interface RunReportData {
   templates?: RunReportData[];
   /** best.json's ensemble: its members (with their templates and fits) and accuracies. */
   ensemble?: {
-    members: { template: string; prompt: string; labelWords: string[][]; labelScore?: LabelScoreRule; scale?: number; bias?: number[] }[];
+    members: { template: string; prompt: string; labelWords: string[][]; labelScore?: LabelScoreRule; wordsRead?: number; scale?: number; bias?: number[] }[];
     dev: number | null;
     test: number | null;
   };
@@ -119,8 +119,10 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
       members: e.members.map((m) => ({
         template: m.template ?? config.template,
         prompt: m.prompt,
-        labelWords: m.labelWords,
+        // A discriminant twin reads the same words for every label: show each label's most weighted.
+        labelWords: m.readout ? m.readout.weights.map((w, l) => mostWeighted(w, m.labelWords[l], 4)) : m.labelWords,
         ...(m.labelScore ? { labelScore: m.labelScore } : {}),
+        ...(m.readout ? { wordsRead: m.labelWords[0].length } : {}),
         ...(m.fit ? { scale: m.fit.scale, bias: m.fit.bias } : {}),
       })),
       dev: e.devAccuracy,
@@ -209,4 +211,13 @@ export async function writeRunReport(dirs: string[], opts: RunReportOptions & { 
   writeJsonAtomic(out.replace(/\.html?$/i, '') + '.json', runs.length === 1 ? runs[0] : runs);
   writeFileAtomic(out, runReportHtml(title, runs));
   return out;
+}
+
+/** The `k` words with the largest weights, largest first (ties: the earlier word). */
+function mostWeighted(weights: number[], words: string[], k: number): string[] {
+  return weights
+    .map((w, i) => [w, i])
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .slice(0, k)
+    .map(([, i]) => words[i]);
 }

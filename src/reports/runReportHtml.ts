@@ -148,11 +148,11 @@ function ensembleSection(r: RunReportData): string {
   const rows = e.members
     .map(
       (m) =>
-        `<tr class="member"><td class="l"><code>${esc(m.template)}</code></td><td class="l"><code>${esc(m.prompt)}</code></td><td class="l">${esc(words(m.labelWords))}${m.labelScore === 'mean' ? ' <span class="mean-read">(mean)</span>' : ''}</td>${fitted ? `<td data-scale="${m.scale ?? ''}">${m.scale === undefined ? '–' : m.scale.toFixed(2)}</td><td class="l">${m.bias ? m.bias.map((b) => b.toFixed(2)).join(', ') : '–'}</td>` : ''}</tr>`,
+        `<tr class="member"><td class="l"><code>${esc(m.template)}</code></td><td class="l"><code>${esc(m.prompt)}</code></td><td class="l">${esc(words(m.labelWords))}${m.labelScore === 'mean' ? ' <span class="mean-read">(mean)</span>' : ''}${m.wordsRead !== undefined ? ` <span class="discriminant-read">(discriminant over ${m.wordsRead} words; each label's most weighted)</span>` : ''}</td>${fitted ? `<td data-scale="${m.scale ?? ''}">${m.scale === undefined ? '–' : m.scale.toFixed(2)}</td><td class="l">${m.bias ? m.bias.map((b) => b.toFixed(2)).join(', ') : '–'}</td>` : ''}</tr>`,
     )
     .join('');
   return `<h3>Ensemble of ${e.members.length}: dev <span class="ensemble-dev" data-accuracy="${e.dev ?? ''}">${pct(e.dev, 2)}</span> %, test <span class="ensemble-test" data-accuracy="${e.test ?? ''}">${pct(e.test, 2)}</span> %</h3>
-<p>The mean of the members' calibrated label log-probabilities${fitted ? ', each member read as log_softmax(scale · c + bias) with the scale and biases fitted on the labelled train and dev examples' : ''}${meanRead ? "; a label's score is the log-sum-exp of its words' log-probabilities, or, for members marked (mean), their mean" : ''}.</p>
+<p>The mean of the members' calibrated label log-probabilities${fitted ? ', each member read as log_softmax(scale · c + bias) with the scale and biases fitted on the labelled train and dev examples' : ''}${meanRead ? "; a label's score is the log-sum-exp of its words' log-probabilities, or, for members marked (mean), their mean" : ''}${e.members.some((m) => m.wordsRead !== undefined) ? "; members marked (discriminant) score every label from the same words' log-probabilities, weighted by a linear discriminant fitted on the labelled train and dev examples" : ''}.</p>
 <table class="ensemble"><tr><th>template</th><th>prompt</th><th>label words</th>${fitted ? '<th>scale</th><th>biases</th>' : ''}</tr>${rows}</table>`;
 }
 

@@ -11,17 +11,23 @@
  * ensemble averages what the given words and what the data say about each input. Measured with the
  * default search on the bundled tasks (README, "Search quality"): hand-written label words can be
  * poor for the task (TREC's "description, entity, …"), and twins help most there.
+ *
+ * With `labelScore: "discriminant"` the twin reads the K words the model finds most likely at the
+ * mask (all classes pooled), every label the same words: the labelled examples' log-probabilities
+ * of those words are fitted by a linear discriminant (prompt/discriminant.ts), each label's score
+ * a weighted sum of them; no word belongs to one label.
  */
 import { LoadedData } from '../data/load';
 import { MaskedLmBackend } from '../model/backend';
 import { PromptTokenizer } from '../model/tokenizer';
 import { CalibrationMode, contentFreeLike, meanOffsets } from '../prompt/calibration';
-import { compileTemplate, encodeExample, EncodedExample } from '../prompt/encode';
+import { fitDiscriminant, wordLogProbs } from '../prompt/discriminant';
+import { buildRow, compileTemplate, encodeExample, EncodedExample } from '../prompt/encode';
 import { slotIds } from '../prompt/fill';
 import { parseTemplate } from '../prompt/template';
 import { wordText } from '../prompt/verbalizer';
 import { LabelScoreRule, judgeAll, summarize } from '../scoring/metrics';
-import { promptLogProbs } from '../scoring/scorer';
+import { labelLogitsForRows, promptLogProbs, Reading } from '../scoring/scorer';
 import { assignLabelPools, classMeanLogProbs, discriminativeScores, LogitsAtBackend } from '../search/candidatePools';
 import { EnsembleMember } from './runDir';
 import type { MemberScores } from './select';
@@ -46,8 +52,12 @@ export function vocabularyLogits(backend: MaskedLmBackend, vocabSize: number): L
   };
 }
 
-/** K word ids per label from labelled examples read through one filled prompt (see the file comment). */
-export async function dataLabelWordIds(opts: {
+/**
+ * A twin's reading from labelled examples read through one filled prompt (see the file comment):
+ * K word ids per label (`logsumexp`, `mean`), or the K likeliest words and a discriminant fitted on
+ * their log-probabilities (`discriminant`).
+ */
+export async function dataLabelReading(opts: {
   backend: MaskedLmBackend;
   tokenizer: PromptTokenizer;
   compiled: ReturnType<typeof compileTemplate>;
@@ -55,15 +65,29 @@ export async function dataLabelWordIds(opts: {
   numLabels: number;
   slots: Record<string, number[]>;
   words: number;
-}): Promise<number[][]> {
-  const { tokenizer, compiled, examples, numLabels } = opts;
+  labelScore: LabelScoreRule;
+}): Promise<Reading> {
+  const { tokenizer, compiled, examples, numLabels, labelScore } = opts;
   const means = await classMeanLogProbs({ backend: vocabularyLogits(opts.backend, tokenizer.vocabSize), tokenizer, compiled, examples, numLabels, fixedSlots: opts.slots });
   // The plausible words: whole words, by their mean log-probability over the classes (ties: lower id).
   const overall = (id: number) => means.reduce((s, m) => s + m[id], 0) / numLabels;
   const words: number[] = [];
   for (let id = 0; id < tokenizer.vocabSize; id++) if (tokenizer.isWholeWord(id)) words.push(id);
-  const plausible = words.sort((a, b) => overall(b) - overall(a) || a - b).slice(0, DATA_LABEL_PLAUSIBLE);
-  return assignLabelPools(discriminativeScores(means, Infinity), plausible, opts.words);
+  words.sort((a, b) => overall(b) - overall(a) || a - b);
+  if (labelScore !== 'discriminant') return { labelIds: assignLabelPools(discriminativeScores(means, Infinity), words.slice(0, DATA_LABEL_PLAUSIBLE), opts.words), labelScore };
+  const read = words.slice(0, opts.words);
+  const logits = await labelLogitsForRows(
+    opts.backend,
+    examples.map((ex) => buildRow(compiled, ex, opts.slots)),
+    read,
+  );
+  const features = examples.map((_, i) => wordLogProbs(logits, i * read.length, read.length));
+  const readout = fitDiscriminant(
+    features,
+    examples.map((e) => e.label),
+    numLabels,
+  );
+  return { labelIds: readout.weights.map(() => [...read]), labelScore, readout };
 }
 
 export interface TwinSplits {
@@ -72,15 +96,19 @@ export interface TwinSplits {
   test?: LoadedData;
 }
 
-/**
- * The K words per label a member's twin reads: its filled prompt (`template` with `slots`, token
- * ids) read on the labelled train and dev examples.
- */
-export async function twinLabelIds(template: string, slots: Record<string, number[]>, words: number, backend: MaskedLmBackend, tokenizer: PromptTokenizer, splits: TwinSplits): Promise<number[][]> {
+/** The reading a member's twin reads its filled prompt (`template` with `slots`, token ids) with, from the labelled train and dev examples. */
+export async function twinReading(
+  template: string,
+  slots: Record<string, number[]>,
+  { words, labelScore }: { words: number; labelScore: LabelScoreRule },
+  backend: MaskedLmBackend,
+  tokenizer: PromptTokenizer,
+  splits: TwinSplits,
+): Promise<Reading> {
   const { train, dev } = splits;
   const ct = compileTemplate(parseTemplate(template), tokenizer, train.textColumn, backend.maxLength);
   const examples = [...train.examples, ...dev.examples].map((ex) => encodeExample(ct, tokenizer, ex));
-  return dataLabelWordIds({ backend, tokenizer, compiled: ct, examples, numLabels: train.numLabels, slots, words });
+  return dataLabelReading({ backend, tokenizer, compiled: ct, examples, numLabels: train.numLabels, slots, words, labelScore });
 }
 
 /**
@@ -105,8 +133,9 @@ export async function dataLabelWordTwins(
     const ct = compileTemplate(parseTemplate(m.template!), tokenizer, train.textColumn, backend.maxLength);
     const encode = (d: LoadedData) => d.examples.map((ex) => encodeExample(ct, tokenizer, ex));
     const slots = slotIds(m.slots);
-    const labelIds = known[i]?.labelIds ?? (await twinLabelIds(m.template!, slots, words, backend, tokenizer, splits));
-    const lp = (ex: EncodedExample[]) => promptLogProbs(backend, ct, ex, slots, labelIds, {}, labelScore);
+    const reading = known[i]?.reading ?? (await twinReading(m.template!, slots, { words, labelScore }, backend, tokenizer, splits));
+    const labelIds = reading.labelIds as number[][];
+    const lp = (ex: EncodedExample[]) => promptLogProbs(backend, ct, ex, slots, labelIds, {}, labelScore, reading.readout);
     const trainLp = await lp(encode(train));
     const devLp = await lp(encode(dev));
     let offsets: number[] | undefined;
@@ -127,7 +156,16 @@ export async function dataLabelWordTwins(
     const labelWords = labelIds.map((ids) => ids.map((id) => wordText(tokenizer, id)));
     const testLp = test ? (known[i]?.test ?? (await lp(encode(test)))) : undefined;
     twins.push({
-      member: { ...m, labelWords, labelIds, ...(labelScore === 'mean' ? { labelScore } : {}), offsets: offsets ?? null, trainAccuracy: accuracy(trainLp, train), devAccuracy: accuracy(devLp, dev) },
+      member: {
+        ...m,
+        labelWords,
+        labelIds,
+        ...(labelScore !== 'logsumexp' ? { labelScore } : {}),
+        ...(reading.readout ? { readout: reading.readout } : {}),
+        offsets: offsets ?? null,
+        trainAccuracy: accuracy(trainLp, train),
+        devAccuracy: accuracy(devLp, dev),
+      },
       scores: { train: trainLp, dev: devLp, ...(testLp ? { test: testLp } : {}) },
     });
   }

@@ -28,6 +28,7 @@ import { userIoProblem, writeJsonAtomic } from './atomic';
 import { SearchConfig, validateConfig } from './config';
 import { WordIds } from '../prompt/verbalizer';
 import type { LabelScoreRule } from '../scoring/metrics';
+import type { Readout } from '../prompt/discriminant';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -85,8 +86,10 @@ export interface EnsembleMember {
   slots: BestResult['slots'];
   labelWords: string[][];
   labelIds: WordIds[][];
-  /** How its label words make a label's score (a twin of `dataLabelWords` with `labelScore: mean`); absent: logsumexp. */
+  /** How its label words make a label's score (a twin of `dataLabelWords` with `labelScore` `mean` or `discriminant`); absent: logsumexp. */
   labelScore?: LabelScoreRule;
+  /** A `discriminant` twin's weights (one per label word, in `labelIds` order) and biases. */
+  readout?: Readout;
   offsets: number[] | null;
   /** Its fit on the labelled train and dev examples (config `fitMembers`); absent: none. */
   fit?: MemberFit;

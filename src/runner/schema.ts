@@ -80,14 +80,16 @@ export const experimentFields = {
    * the same filled prompt through K label words per label taken from the labelled train and dev
    * examples (the words whose log-probability at the mask best separates each class from the
    * others; runner/dataLabelWords.ts); 0: no twins. `labelScore`: how the twin's words make a
-   * label's score, `mean` of their log-probabilities (each word one vote; the recommended default
-   * search's) or `logsumexp` (as for given label words). A number K means
+   * label's score, `mean` of their log-probabilities (each word one vote) or `logsumexp` (as for
+   * given label words); `discriminant` (the recommended default search's): the twin reads the K
+   * words the model finds most likely at the mask, K in all, through a linear discriminant fitted
+   * on the labelled examples (prompt/discriminant.ts). A number K means
    * `{words: K, labelScore: "logsumexp"}`, what it meant before `labelScore` existed.
    */
   dataLabelWords: z
     .union(
       [nonNegInt(), z.strictObject({ words: nonNegInt(), labelScore: oneOf(LABEL_SCORE_RULES).optional() })],
-      says('expected an integer >= 0 or {words, labelScore} with labelScore logsumexp or mean'),
+      says(`expected an integer >= 0 or {words, labelScore} with labelScore ${LABEL_SCORE_RULES.join(', ')}`),
     )
     .default(0),
   /**

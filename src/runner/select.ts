@@ -72,8 +72,8 @@ export interface MemberScores {
   train?: number[][];
   dev: number[][];
   test?: number[][];
-  /** Its twin's words (`twinReading`) and their raw label log-probabilities on test. */
-  twin?: { labelIds: number[][]; test: number[][] };
+  /** Its twin's reading (`twinReading`: words, and a discriminant's readout) and its raw label log-probabilities on test. */
+  twin?: { reading: Reading; test: number[][] };
 }
 
 /** Label log-probabilities of a whole split, scored in tasks of SPLIT_TASK_ROWS rows (spread over the pool). */
@@ -128,7 +128,7 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
       const reading = inp.twinReading && ids.includes(i) ? await inp.twinReading(d) : undefined;
       const [lp, twin] = await splitReadings(inp.score, 'test', inp.testLabels!.length, d, reading ? [reading] : []);
       testLp.set(i, lp);
-      if (reading) twins.set(i, { labelIds: reading.labelIds as number[][], test: twin });
+      if (reading) twins.set(i, { reading, test: twin });
     }
     return testLp.get(i)!;
   };

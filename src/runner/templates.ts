@@ -20,7 +20,7 @@ import { judgeAll, summarize } from '../scoring/metrics';
 import { Reading, promptLogProbs } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
 import { dataLabelWordsOf } from './schema';
-import { TwinSplits, dataLabelWordTwins, twinLabelIds } from './dataLabelWords';
+import { TwinSplits, dataLabelWordTwins, twinReading } from './dataLabelWords';
 import { BestResult, EnsembleMember, ResolvedRun, RunDir } from './runDir';
 import type { RunOptions } from './run';
 import type { MemberScores } from './select';
@@ -109,11 +109,11 @@ async function runAll(
   const dataWords = dataLabelWordsOf(config);
   // A twin's label words are chosen as soon as its template's run has chosen the member, so that
   // the member's test pass reads them too (one pass over test for both).
-  const twinReading = (template: string) =>
+  const twinReadingOf = (template: string) =>
     dataWords.words > 0
       ? async (slots: Record<string, number[]>): Promise<Reading> => {
           const m = await getModel();
-          return { labelIds: await twinLabelIds(template, slots, dataWords.words, m.backend, m.tokenizer, splits), labelScore: dataWords.labelScore };
+          return twinReading(template, slots, dataWords, m.backend, m.tokenizer, splits);
         }
       : undefined;
   let spentBefore = 0;
@@ -131,7 +131,7 @@ async function runAll(
     const best =
       state?.status === 'done' && sub.readBest()
         ? sub.readBest()!
-        : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress, onMemberScores, twinReading: twinReading(templates[i]) });
+        : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress, onMemberScores, twinReading: twinReadingOf(templates[i]) });
     if (best.status !== 'done') {
       run.writeState({ status: 'interrupted' });
       if (opts.stopRequested?.()) return { ...best, status: 'interrupted' };
@@ -145,7 +145,11 @@ async function runAll(
     const selected = bests.flatMap(membersOf);
     const selectedScores = bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k]));
     if (dataWords.words > 0)
-      opts.log?.(`label words from the data: ${dataWords.words} per label (${dataWords.labelScore} of their log-probabilities), a twin for each of the ${selected.length} selected prompts`);
+      opts.log?.(
+        dataWords.labelScore === 'discriminant'
+          ? `label words from the data: a discriminant over the ${dataWords.words} likeliest words at the mask, a twin for each of the ${selected.length} selected prompts`
+          : `label words from the data: ${dataWords.words} per label (${dataWords.labelScore} of their log-probabilities), a twin for each of the ${selected.length} selected prompts`,
+      );
     const model = dataWords.words > 0 ? await getModel() : undefined;
     const twins = model
       ? await dataLabelWordTwins(
@@ -242,7 +246,7 @@ async function membersLogProbs(
       const model = await getModel();
       const ct = compileTemplate(parseTemplate(m.template!), model.tokenizer, split.textColumn, model.maxLength);
       const encoded = split.examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
-      logProbs = await promptLogProbs(model.backend, ct, encoded, slotIds(m.slots), m.labelIds, {}, m.labelScore);
+      logProbs = await promptLogProbs(model.backend, ct, encoded, slotIds(m.slots), m.labelIds, {}, m.labelScore, m.readout);
     }
     out.push(logProbs);
   }

@@ -1,4 +1,5 @@
 import { calibrate, logSoftmax } from '../prompt/calibration';
+import { Readout, readoutScores, wordLogProbs } from '../prompt/discriminant';
 /**
  * The math of verbalizer scoring, as small pure functions over label-word logits.
  * Logits come in row-major [rows × words], where words are all label words of all labels.
@@ -30,11 +31,14 @@ export interface ExampleScore {
 
 /**
  * How a label's words make its score: `logsumexp` (the probability of any of its words; the
- * default, for label words a user gives and their neighbours) or `mean` (the mean of the words'
+ * default, for label words a user gives and their neighbours), `mean` (the mean of the words'
  * log-probabilities, each word one vote: the reading of label words taken from the data, chosen
- * because their mean log-probability separates the classes; runner/dataLabelWords.ts).
+ * because their mean log-probability separates the classes; runner/dataLabelWords.ts) or
+ * `discriminant` (a weighted sum of the words' log-probabilities, normalised over the label's
+ * words, plus a bias: a readout fitted on labelled examples, prompt/discriminant.ts; every label
+ * lists the same words, each with its own weights).
  */
-export const LABEL_SCORE_RULES = ['logsumexp', 'mean'] as const;
+export const LABEL_SCORE_RULES = ['logsumexp', 'mean', 'discriminant'] as const;
 export type LabelScoreRule = (typeof LABEL_SCORE_RULES)[number];
 
 /**
@@ -42,7 +46,17 @@ export type LabelScoreRule = (typeof LABEL_SCORE_RULES)[number];
  * logits. A row's logits share one softmax normaliser, so either differs from the same reading of
  * the words' log-probabilities by a constant per row, which the label log-softmax removes.
  */
-export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, score: LabelScoreRule = 'logsumexp'): number[] {
+export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, score: LabelScoreRule = 'logsumexp', readout?: Readout): number[] {
+  if (score === 'discriminant') {
+    if (!readout) throw new Error('labelScoresOfRow: the discriminant reading needs its readout');
+    // A label's words are a run of columns (labelOfWord is label-ordered); each run normalised on its own.
+    let start = 0;
+    return readout.weights.map((w, l) => {
+      const x = wordLogProbs(logits, offset + start, w.length);
+      start += w.length;
+      return readoutScores(x, { weights: [w], bias: [readout.bias[l]] })[0];
+    });
+  }
   if (score === 'mean') {
     const sums = new Array<number>(numLabels).fill(0);
     const counts = new Array<number>(numLabels).fill(0);
@@ -61,8 +75,8 @@ export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labe
 }
 
 /** Label log-probabilities of one row: log-softmax over the labels' scores. */
-export function labelLogProbsOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, score: LabelScoreRule = 'logsumexp'): number[] {
-  return logSoftmax(labelScoresOfRow(logits, offset, labelOfWord, numLabels, score));
+export function labelLogProbsOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, score: LabelScoreRule = 'logsumexp', readout?: Readout): number[] {
+  return logSoftmax(labelScoresOfRow(logits, offset, labelOfWord, numLabels, score, readout));
 }
 
 /**

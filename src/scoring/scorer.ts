@@ -3,6 +3,7 @@ import { MaskedLmBackend } from '../model/backend';
 import { CompiledTemplate, EncodedExample, EncodedRow, buildRow } from '../prompt/encode';
 import { allSingleToken, WordIds, wordTokens } from '../prompt/verbalizer';
 import { planBatches } from './batching';
+import { Readout } from '../prompt/discriminant';
 import { ExampleScore, LabelScoreRule, Summary, judgeAll, labelLogProbsOfRow, summarize, wordLabels } from './metrics';
 
 export interface BatchOptions {
@@ -139,12 +140,15 @@ export interface Reading {
   labelIds: WordIds[][];
   /** Default `logsumexp`. */
   labelScore?: LabelScoreRule;
+  /** The weights and biases of a `discriminant` reading (weights[l] aligned with labelIds[l]). */
+  readout?: Readout;
 }
 
 /**
  * Label log-probabilities (log-softmax over the labels' scores) of one filled prompt on examples:
  * the hot path of every search. Fixed text and inputs are tokenized already (`CompiledTemplate`,
- * `EncodedExample`); this only assembles rows. `labelScore`: how a label's words make its score.
+ * `EncodedExample`); this only assembles rows. `labelScore`: how a label's words make its score
+ * (`readout`: the weights of a `discriminant` reading).
  */
 export async function promptLogProbs(
   backend: MaskedLmBackend,
@@ -154,8 +158,9 @@ export async function promptLogProbs(
   labelIds: WordIds[][],
   opts: BatchOptions = {},
   labelScore: LabelScoreRule = 'logsumexp',
+  readout?: Readout,
 ): Promise<number[][]> {
-  return (await promptReadings(backend, ct, examples, slots, [{ labelIds, labelScore }], opts))[0];
+  return (await promptReadings(backend, ct, examples, slots, [{ labelIds, labelScore, readout }], opts))[0];
 }
 
 /**
@@ -184,7 +189,7 @@ export async function promptReadings(
       const labelOfWord = wordLabels(r.labelIds);
       const at = start;
       start += labelOfWord.length;
-      return examples.map((_, i) => labelLogProbsOfRow(logits, i * flat.length + at, labelOfWord, r.labelIds.length, r.labelScore));
+      return examples.map((_, i) => labelLogProbsOfRow(logits, i * flat.length + at, labelOfWord, r.labelIds.length, r.labelScore, r.readout));
     });
   }
   const out: number[][][] = [];
@@ -194,7 +199,7 @@ export async function promptReadings(
     const rows = promptRows(ct, examples, slots, planContinuations(words).longest);
     const scores = await wordLogProbsForRows(backend, rows, words, opts);
     const labelOfWord = wordLabels(r.labelIds);
-    out.push(examples.map((_, i) => labelLogProbsOfRow(scores, i * words.length, labelOfWord, r.labelIds.length, r.labelScore)));
+    out.push(examples.map((_, i) => labelLogProbsOfRow(scores, i * words.length, labelOfWord, r.labelIds.length, r.labelScore, r.readout)));
   }
   return out;
 }
