@@ -154,6 +154,27 @@ describe('calibration', () => {
       expect(Math.max(...fit.bias) - Math.min(...fit.bias)).toBeLessThan(1e-6); // balanced labels: no preference
     });
 
+    test.each([
+      [320, 0],
+      [10, 10],
+    ])('scores %p times sharper (label 0 raised by %p) keep a positive scale at the minimum, not 0', (k, shift) => {
+      // The same informative member, far too sharp (and biased): its best scale is small but
+      // positive. A full Newton step from scale 1 lands below 0; clamping there and holding the
+      // scale at 0 (as fitMember once did, on 3 of the default's 60 discriminant twins) drops the
+      // member from the ensemble. The step now stops at 0 and the fit goes on.
+      const sharp = rows.map((r) => logSoftmax(r.map((x, l) => k * x + (l === 0 ? shift : 0))));
+      const fit = fitMember(sharp, golds, 3);
+      expect(fit.scale).toBeGreaterThan(0.04);
+      const objective = (f: { scale: number; bias: number[] }) => meanLoss(sharp, f) + FIT_L2 * ((f.scale - 1) ** 2 + f.bias.reduce((s, b) => s + b * b, 0));
+      const at = objective(fit);
+      for (let j = 0; j < 4; j++)
+        for (const d of [1e-4, -1e-4]) {
+          const moved = { scale: fit.scale + (j === 0 ? d : 0), bias: fit.bias.map((b, l) => b + (j === l + 1 ? d : 0)) };
+          expect(objective(moved)).toBeGreaterThan(at);
+        }
+      expect(accuracy(sharp, fit)).toBeGreaterThan(accuracy(sharp, { scale: 0, bias: fit.bias }));
+    });
+
     test("the ensemble is the mean of the members' fitted calibrated log-probabilities", () => {
       const fit = { scale: 1.7, bias: [0.2, -0.1, 0.4] };
       const offsets = meanOffsets(rows, 3);

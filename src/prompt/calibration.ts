@@ -97,7 +97,8 @@ export function applyFit(calibrated: readonly number[], fit: MemberFit | undefin
  * cross-entropy of log_softmax(scale · c + bias) against the gold labels, plus
  * FIT_L2 · ((scale − 1)² + |bias|²). Convex (the logits are linear in the parameters), so Newton's
  * method with step halving finds the minimum; deterministic, a few iterations for NL + 1 numbers.
- * A scale that would go negative (the member errs systematically) is held at 0.
+ * The scale stays ≥ 0: a step that would cross 0 stops there, and where the minimum lies at 0
+ * (the member errs systematically) the scale is held at 0.
  */
 export function fitMember(calibrated: readonly (readonly number[])[], golds: readonly number[], numLabels: number, l2 = FIT_L2): MemberFit {
   const n = calibrated.length;
@@ -137,8 +138,14 @@ export function fitMember(calibrated: readonly (readonly number[])[], golds: rea
       for (let a = 0; a < P; a++) H[0][a] = H[a][0] = a === 0 ? 1 : 0;
     }
     const step = solveSymmetric(H, g);
-    let t = 1;
-    let next = theta.map((x, a) => x - step[a]);
+    // A step that would take the scale below 0 stops at 0; at 0, a step that still pushes below
+    // means the constrained minimum has scale 0: hold it there and fit the biases alone.
+    let t = scaleFree && step[0] > theta[0] ? theta[0] / step[0] : 1;
+    if (t <= 0) {
+      scaleFree = false;
+      continue;
+    }
+    let next = theta.map((x, a) => x - t * step[a]);
     let nextLoss = loss(next);
     while (!(nextLoss <= current) && t > 1e-6) {
       t /= 2;
@@ -146,12 +153,7 @@ export function fitMember(calibrated: readonly (readonly number[])[], golds: rea
       nextLoss = loss(next);
     }
     if (!(nextLoss <= current)) break;
-    if (next[0] < 0) {
-      // Hold the scale at 0 and fit the biases alone from here.
-      next[0] = 0;
-      scaleFree = false;
-      nextLoss = loss(next);
-    }
+    if (next[0] < 0) next[0] = 0; // rounding only: t stopped the step at 0
     const moved = Math.max(...next.map((x, a) => Math.abs(x - theta[a])));
     theta = next;
     current = nextLoss;
