@@ -300,16 +300,18 @@ describe('a search over two templates, end to end', () => {
     const html = runReportHtml('x', [r]);
     expect(html).toContain('The ensemble on test (1821 examples)');
     expect(html.match(/<tr class="member">/g)).toHaveLength(4);
-    // The twins read through a discriminant, and the page says so, showing each label's 4 most weighted words.
+    // The twins read through a discriminant, and the page says so, showing each label's 4 words weighted most against the other label.
     expect(r.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
     expect(r.ensemble!.members.map((m) => m.wordsRead)).toEqual([undefined, undefined, 16, 16]);
     r.ensemble!.members.slice(2).forEach((m, i) => {
       const twin = best.ensemble!.members[2 + i];
-      const top = twin.readout!.weights[0].indexOf(Math.max(...twin.readout!.weights[0]));
+      // With two labels a word's weight for label 0 against the mean is half its difference to label 1.
+      const diff = twin.readout!.weights[0].map((w, k) => w - twin.readout!.weights[1][k]);
+      const top = diff.indexOf(Math.max(...diff));
       expect(m.labelWords.map((w) => w.length)).toEqual([4, 4]);
       expect(m.labelWords[0][0]).toBe(twin.labelWords[0][top]);
     });
-    expect(html.match(/<span class="discriminant-read">\(discriminant over 16 words; each label's most weighted\)<\/span>/g)).toHaveLength(2);
+    expect(html.match(/<span class="discriminant-read">\(discriminant over 16 words; each label's most weighted against the others\)<\/span>/g)).toHaveLength(2);
     expect(html.match(/<polyline class="curve"/g)).toHaveLength(2);
     for (const t of T) expect(html).toContain(esc(t));
   });

@@ -120,7 +120,7 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
         template: m.template ?? config.template,
         prompt: m.prompt,
         // A discriminant twin reads the same words for every label: show each label's most weighted.
-        labelWords: m.readout ? m.readout.weights.map((w, l) => mostWeighted(w, m.labelWords[l], 4)) : m.labelWords,
+        labelWords: m.readout ? mostWeighted(m.readout.weights, m.labelWords[0], 4) : m.labelWords,
         ...(m.labelScore ? { labelScore: m.labelScore } : {}),
         ...(m.readout ? { wordsRead: m.labelWords[0].length } : {}),
         ...(m.fit ? { scale: m.fit.scale, bias: m.fit.bias } : {}),
@@ -213,11 +213,18 @@ export async function writeRunReport(dirs: string[], opts: RunReportOptions & { 
   return out;
 }
 
-/** The `k` words with the largest weights, largest first (ties: the earlier word). */
-function mostWeighted(weights: number[], words: string[], k: number): string[] {
-  return weights
-    .map((w, i) => [w, i])
-    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
-    .slice(0, k)
-    .map(([, i]) => words[i]);
+/**
+ * Per label, the `k` words weighted most for it against the other labels: its weights minus their
+ * mean over the labels (a part every label shares adds the same to each label's score and decides
+ * nothing), largest first; ties: the earlier word.
+ */
+function mostWeighted(weights: number[][], words: string[], k: number): string[][] {
+  const mean = words.map((_, i) => weights.reduce((s, w) => s + w[i], 0) / weights.length);
+  return weights.map((w) =>
+    w
+      .map((x, i) => [x - mean[i], i])
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+      .slice(0, k)
+      .map(([, i]) => words[i]),
+  );
 }

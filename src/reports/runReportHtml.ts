@@ -148,7 +148,7 @@ function ensembleSection(r: RunReportData): string {
   const rows = e.members
     .map(
       (m) =>
-        `<tr class="member"><td class="l"><code>${esc(m.template)}</code></td><td class="l"><code>${esc(m.prompt)}</code></td><td class="l">${esc(words(m.labelWords))}${m.labelScore === 'mean' ? ' <span class="mean-read">(mean)</span>' : ''}${m.wordsRead !== undefined ? ` <span class="discriminant-read">(discriminant over ${m.wordsRead} words; each label's most weighted)</span>` : ''}</td>${fitted ? `<td data-scale="${m.scale ?? ''}">${m.scale === undefined ? '–' : m.scale.toFixed(2)}</td><td class="l">${m.bias ? m.bias.map((b) => b.toFixed(2)).join(', ') : '–'}</td>` : ''}</tr>`,
+        `<tr class="member"><td class="l"><code>${esc(m.template)}</code></td><td class="l"><code>${esc(m.prompt)}</code></td><td class="l">${esc(words(m.labelWords))}${m.labelScore === 'mean' ? ' <span class="mean-read">(mean)</span>' : ''}${m.wordsRead !== undefined ? ` <span class="discriminant-read">(discriminant over ${m.wordsRead} words; each label's most weighted against the others)</span>` : ''}</td>${fitted ? `<td data-scale="${m.scale ?? ''}">${m.scale === undefined ? '–' : m.scale.toFixed(2)}</td><td class="l">${m.bias ? m.bias.map((b) => b.toFixed(2)).join(', ') : '–'}</td>` : ''}</tr>`,
     )
     .join('');
   return `<h3>Ensemble of ${e.members.length}: dev <span class="ensemble-dev" data-accuracy="${e.dev ?? ''}">${pct(e.dev, 2)}</span> %, test <span class="ensemble-test" data-accuracy="${e.test ?? ''}">${pct(e.test, 2)}</span> %</h3>
