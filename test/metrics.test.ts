@@ -115,16 +115,20 @@ describe('calibration', () => {
         const a = applyFit(r, fit);
         return a.indexOf(Math.max(...a)) === golds[i];
       }).length / rs.length;
+    /** No step of ±d in one of the fit's numbers lowers its penalised cross-entropy on `rs`. */
+    const expectLocalMinimum = (rs: number[][], fit: { scale: number; bias: number[] }, d: number) => {
+      const objective = (f: { scale: number; bias: number[] }) => meanLoss(rs, f) + FIT_L2 * ((f.scale - 1) ** 2 + f.bias.reduce((s, b) => s + b * b, 0));
+      const at = objective(fit);
+      for (let k = 0; k <= fit.bias.length; k++)
+        for (const step of [d, -d]) {
+          const moved = { scale: fit.scale + (k === 0 ? step : 0), bias: fit.bias.map((b, l) => b + (k === l + 1 ? step : 0)) };
+          expect(objective(moved)).toBeGreaterThan(at);
+        }
+    };
 
     test('minimises the penalised cross-entropy: no small step away from it lowers the objective', () => {
       const fit = fitMember(rows, golds, 3);
-      const objective = (f: { scale: number; bias: number[] }) => meanLoss(rows, f) + FIT_L2 * ((f.scale - 1) ** 2 + f.bias.reduce((s, b) => s + b * b, 0));
-      const at = objective(fit);
-      for (let k = 0; k < 4; k++)
-        for (const d of [1e-3, -1e-3]) {
-          const moved = { scale: fit.scale + (k === 0 ? d : 0), bias: fit.bias.map((b, l) => b + (k === l + 1 ? d : 0)) };
-          expect(objective(moved)).toBeGreaterThan(at);
-        }
+      expectLocalMinimum(rows, fit, 1e-3);
       // It helps here: lower cross-entropy and higher accuracy than the member unfitted,
       // a sharper scale, and labels 1 and 2 raised against label 0.
       expect(meanLoss(rows, fit)).toBeLessThan(meanLoss(rows) - 0.05);
@@ -165,13 +169,7 @@ describe('calibration', () => {
       const sharp = rows.map((r) => logSoftmax(r.map((x, l) => k * x + (l === 0 ? shift : 0))));
       const fit = fitMember(sharp, golds, 3);
       expect(fit.scale).toBeGreaterThan(0.04);
-      const objective = (f: { scale: number; bias: number[] }) => meanLoss(sharp, f) + FIT_L2 * ((f.scale - 1) ** 2 + f.bias.reduce((s, b) => s + b * b, 0));
-      const at = objective(fit);
-      for (let j = 0; j < 4; j++)
-        for (const d of [1e-4, -1e-4]) {
-          const moved = { scale: fit.scale + (j === 0 ? d : 0), bias: fit.bias.map((b, l) => b + (j === l + 1 ? d : 0)) };
-          expect(objective(moved)).toBeGreaterThan(at);
-        }
+      expectLocalMinimum(sharp, fit, 1e-4);
       expect(accuracy(sharp, fit)).toBeGreaterThan(accuracy(sharp, { scale: 0, bias: fit.bias }));
     });
 
