@@ -91,13 +91,16 @@ export function fitDiscriminant(x: readonly ArrayLike<number>[], golds: readonly
   return { weights, bias };
 }
 
-/** Label scores of one row's features by a readout. */
+/** One label's score: `weights · x + bias`. */
+export function readoutScore(x: ArrayLike<number>, weights: readonly number[], bias: number): number {
+  let s = bias;
+  for (let k = 0; k < weights.length; k++) s += weights[k] * x[k];
+  return s;
+}
+
+/** Every label's score of one row's features by a readout. */
 export function readoutScores(x: ArrayLike<number>, readout: Readout): number[] {
-  return readout.weights.map((w, l) => {
-    let s = readout.bias[l];
-    for (let k = 0; k < w.length; k++) s += w[k] * x[k];
-    return s;
-  });
+  return readout.weights.map((w, l) => readoutScore(x, w, readout.bias[l]));
 }
 
 /** Lower-triangular L with L Lᵀ = A (A symmetric positive definite, lower triangle read), row-major. */

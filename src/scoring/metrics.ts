@@ -1,5 +1,5 @@
 import { calibrate, logSoftmax } from '../prompt/calibration';
-import { Readout, readoutScores, wordLogProbs } from '../prompt/discriminant';
+import { Readout, readoutScore, wordLogProbs } from '../prompt/discriminant';
 /**
  * The math of verbalizer scoring, as small pure functions over label-word logits.
  * Logits come in row-major [rows × words], where words are all label words of all labels.
@@ -54,7 +54,7 @@ export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labe
     return readout.weights.map((w, l) => {
       const x = wordLogProbs(logits, offset + start, w.length);
       start += w.length;
-      return readoutScores(x, { weights: [w], bias: [readout.bias[l]] })[0];
+      return readoutScore(x, w, readout.bias[l]);
     });
   }
   if (score === 'mean') {
