@@ -129,11 +129,11 @@ describe('export and predict', () => {
 
   test('a prompt file of another schema version: exit 2, one line', () => {
     const p = readPromptFile(promptPath);
-    const file = path.join(tmp(), 'v5.json');
-    fs.writeFileSync(file, JSON.stringify({ ...p, version: 5 }));
+    const file = path.join(tmp(), 'v6.json');
+    fs.writeFileSync(file, JSON.stringify({ ...p, version: 6 }));
     const r = cli(['predict', '--prompt', file], 'x\n');
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 5; this promptsearch reads versions 1, 2, 3 and 4\n`);
+    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 6; this promptsearch reads versions 1, 2, 3, 4 and 5\n`);
   });
 
   test('export errors: missing run dir, unfinished run, several runs without --out', () => {
