@@ -2,7 +2,7 @@ import { loadExamples } from '../src/data/load';
 import { loadModel } from '../src/model/load';
 import { compileTemplate, encodeExample } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
-import { SPLIT_TASK_ROWS, promptLogProbs, promptReadings } from '../src/scoring/scorer';
+import { SPLIT_TASK_ROWS, promptReading, promptReadings } from '../src/scoring/scorer';
 import { ScoreResult, ScoreTask } from '../src/scoring/workerProtocol';
 import { Decoded, SelectionInput, selectWinner } from '../src/runner/select';
 import { Score, ScoredCandidate } from '../src/search/types';
@@ -110,7 +110,7 @@ describe('promptReadings', () => {
         },
       ];
       const together = await promptReadings(m.backend, ct, examples, {}, readings);
-      for (const [k, r] of readings.entries()) expect(together[k]).toEqual(await promptLogProbs(m.backend, ct, examples, {}, r.labelIds, {}, r.labelScore));
+      for (const [k, r] of readings.entries()) expect(together[k]).toEqual(await promptReading(m.backend, ct, examples, {}, r));
       expect(together[0]).not.toEqual(together[1]);
     } finally {
       await m.dispose();

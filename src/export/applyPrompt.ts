@@ -6,7 +6,7 @@ import { Dtype, resolveModel, sha256File } from '../model/modelFolder';
 import { PromptTokenizer } from '../model/tokenizer';
 import { cacheDir } from '../paths';
 import { judge, softmax } from '../scoring/metrics';
-import { promptLogProbs } from '../scoring/scorer';
+import { promptReading } from '../scoring/scorer';
 import { ensembleLogProbs } from '../prompt/calibration';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from '../prompt/encode';
 import { PromptFile, PromptLabel, readPromptFile, validatePromptFile } from './promptFile';
@@ -155,7 +155,7 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
       const perMember = [];
       for (const m of members)
         perMember.push({
-          logProbs: await promptLogProbs(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m.labelIds, {}, m.labelScore, m.readout),
+          logProbs: await promptReading(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m),
           offsets: m.offsets,
           fit: m.fit,
         });

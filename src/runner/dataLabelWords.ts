@@ -27,7 +27,7 @@ import { slotIds } from '../prompt/fill';
 import { parseTemplate } from '../prompt/template';
 import { wordText } from '../prompt/verbalizer';
 import { LabelScoreRule, judgeAll, summarize } from '../scoring/metrics';
-import { labelLogitsForRows, promptLogProbs, Reading } from '../scoring/scorer';
+import { labelLogitsForRows, promptReading, Reading } from '../scoring/scorer';
 import { assignLabelPools, classMeanLogProbs, discriminativeScores, LogitsAtBackend } from '../search/candidatePools';
 import { EnsembleMember } from './runDir';
 import type { MemberScores } from './select';
@@ -135,7 +135,7 @@ export async function dataLabelWordTwins(
     const slots = slotIds(m.slots);
     const reading = known[i]?.reading ?? (await twinReading(m.template!, slots, { words, labelScore }, backend, tokenizer, splits));
     const labelIds = reading.labelIds as number[][];
-    const lp = (ex: EncodedExample[]) => promptLogProbs(backend, ct, ex, slots, labelIds, {}, labelScore, reading.readout);
+    const lp = (ex: EncodedExample[]) => promptReading(backend, ct, ex, slots, reading);
     const trainLp = await lp(encode(train));
     const devLp = await lp(encode(dev));
     let offsets: number[] | undefined;

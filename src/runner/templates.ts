@@ -17,7 +17,7 @@ import { compileTemplate, encodeExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
 import { slotIds } from '../prompt/fill';
 import { judgeAll, summarize } from '../scoring/metrics';
-import { Reading, promptLogProbs } from '../scoring/scorer';
+import { Reading, promptReading } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
 import { dataLabelWordsOf } from './schema';
 import { TwinSplits, dataLabelWordTwins, twinReading } from './dataLabelWords';
@@ -246,7 +246,7 @@ async function membersLogProbs(
       const model = await getModel();
       const ct = compileTemplate(parseTemplate(m.template!), model.tokenizer, split.textColumn, model.maxLength);
       const encoded = split.examples.map((ex) => encodeExample(ct, model.tokenizer, ex));
-      logProbs = await promptLogProbs(model.backend, ct, encoded, slotIds(m.slots), m.labelIds, {}, m.labelScore, m.readout);
+      logProbs = await promptReading(model.backend, ct, encoded, slotIds(m.slots), m);
     }
     out.push(logProbs);
   }

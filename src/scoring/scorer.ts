@@ -147,8 +147,7 @@ export interface Reading {
 /**
  * Label log-probabilities (log-softmax over the labels' scores) of one filled prompt on examples:
  * the hot path of every search. Fixed text and inputs are tokenized already (`CompiledTemplate`,
- * `EncodedExample`); this only assembles rows. `labelScore`: how a label's words make its score
- * (`readout`: the weights of a `discriminant` reading).
+ * `EncodedExample`); this only assembles rows. A label's score is the log-sum-exp of its words'.
  */
 export async function promptLogProbs(
   backend: MaskedLmBackend,
@@ -157,10 +156,20 @@ export async function promptLogProbs(
   slots: Record<string, number[]>,
   labelIds: WordIds[][],
   opts: BatchOptions = {},
-  labelScore: LabelScoreRule = 'logsumexp',
-  readout?: Readout,
 ): Promise<number[][]> {
-  return (await promptReadings(backend, ct, examples, slots, [{ labelIds, labelScore, readout }], opts))[0];
+  return promptReading(backend, ct, examples, slots, { labelIds }, opts);
+}
+
+/** promptLogProbs through one reading: its words, how they make a label's score (and a discriminant's readout). */
+export async function promptReading(
+  backend: MaskedLmBackend,
+  ct: CompiledTemplate,
+  examples: EncodedExample[],
+  slots: Record<string, number[]>,
+  reading: Reading,
+  opts: BatchOptions = {},
+): Promise<number[][]> {
+  return (await promptReadings(backend, ct, examples, slots, [reading], opts))[0];
 }
 
 /**
