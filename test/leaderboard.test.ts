@@ -109,10 +109,18 @@ describe('leaderboard run', () => {
     expect(JSON.parse(fs.readFileSync(path.join(out, 'runs', 'beam', 'sst-2-s13', 'state.json'), 'utf8')).status).toBe('interrupted');
     const mtimes = first.cells.map((c) => fs.statSync(path.join(out, 'runs', c.method, `${c.task}-s${c.seed}`, 'cell.json')).mtimeMs);
     const log2: string[] = [];
-    const second = await runLeaderboard(suite, { outDir: out, log: (l) => log2.push(l) });
+    // The unfinished cell's method is renamed (its folder moved along) before the suite goes on:
+    // the cell resumes under the new name although its run was started under the old one.
+    const renamed = path.join(out, 'runs', 'beam search');
+    fs.renameSync(path.join(out, 'runs', 'beam'), renamed);
+    const second = await runLeaderboard({ ...suite, methods: [suite.methods[0], { name: 'beam search', strategy: 'beam' }] }, { outDir: out, log: (l) => log2.push(l) });
+    fs.renameSync(renamed, path.join(out, 'runs', 'beam'));
     expect(second.complete).toBe(true);
     expect(second.cells).toHaveLength(2);
     expect(log2.filter((l) => l.startsWith('['))).toHaveLength(2 - doneFirst); // finished cells skipped
+    expect(log2.some((l) => /^resuming .*scored candidates replayed/.test(l))).toBe(true);
+    // Back under the suite's names for the tests below (nothing left to compute).
+    expect((await runLeaderboard(suite, { outDir: out })).complete).toBe(true);
     first.cells.forEach((c, i) => expect(fs.statSync(path.join(out, 'runs', c.method, `${c.task}-s${c.seed}`, 'cell.json')).mtimeMs).toBe(mtimes[i]));
     const json = JSON.parse(fs.readFileSync(path.join(out, 'leaderboard.json'), 'utf8'));
     expect(json.cells).toHaveLength(2);

@@ -92,10 +92,10 @@ function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record
 }
 
 /**
- * Search config fields a finished cell may differ in: those that change only the speed, and the
- * run's name (it carries the method's name, so a renamed method keeps its cells).
+ * Search config fields a finished cell may differ in: those a resume may change (the speed, and the
+ * run's name: it carries the method's name, so a renamed method keeps its cells).
  */
-const CELL_FREE: readonly string[] = [...RESUME_FREE, 'name'];
+const CELL_FREE = RESUME_FREE;
 
 /** A cell as its cell.json keeps it, with its setup. */
 export type StoredCell = Cell & { setup?: Record<string, unknown> };

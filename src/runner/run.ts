@@ -151,8 +151,11 @@ function resolveRun(config: SearchConfig): ResolvedRun {
   return resolvedRun(folder, loadExamples(dataSource(config, 'train', labels), 'train'), loadExamples(dataSource(config, 'dev', labels), 'dev'), test);
 }
 
-/** Config fields that may differ on resume: they change the speed, never a score. */
-export const RESUME_FREE: readonly string[] = ['workers', 'threadsPerWorker'];
+/**
+ * Config fields that may differ on resume: those that change the speed, never a score, and the
+ * run's name, which only labels it (a leaderboard method renamed while its cell was unfinished).
+ */
+export const RESUME_FREE: readonly string[] = ['workers', 'threadsPerWorker', 'name'];
 
 /**
  * How a run's saved setup differs from `config` with `resolved` (model and tokenizer files): one
