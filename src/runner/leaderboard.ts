@@ -119,7 +119,7 @@ export function finishedCell(s: Suite, m: SuiteMethod, task: string, seed: numbe
   if (!stored) return undefined;
   const { setup, ...cell } = stored;
   const search = !m.manual && !m.probe;
-  const diffs = setup ? fieldDiffs(setup, cellSetup(s, m, task, seed)) : search && run.isRun() ? runSetupDiffs(run, cellConfig(s, m, task, seed, `${s.name}/${m.name}`), ['name', 'data']) : [];
+  const diffs = setup ? fieldDiffs(setup, cellSetup(s, m, task, seed)) : search && run.isRun() ? runSetupDiffs(run, cellConfig(s, m, task, seed, `${s.name}/${m.name}`), ['data']) : [];
   if (diffs.length)
     throw new UserError(
       `${runDir}: this cell was computed for another setup of method '${m.name}' than the suite asks for now: ${diffs.join('; ')}; delete that folder to compute it again, or choose another --out`,
