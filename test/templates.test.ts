@@ -20,6 +20,7 @@ import { formatBest } from '../src/cli/commands/search';
 import { collectRunReport } from '../src/reports/runReport';
 import { runReportHtml } from '../src/reports/runReportHtml';
 import { esc } from '../src/reports/svg';
+import { ScoringPool } from '../src/scoring/pool';
 import { CLI } from './helpers';
 
 const T = ['{x} <A:1> [MASK] .', '<A:1> [MASK] : {x}'];
@@ -190,12 +191,20 @@ describe('a search over two templates, end to end', () => {
   const texts = testSet.map((e) => e.fields.sentence);
 
   let wall = 0;
+  let poolStarts = 0;
   beforeAll(async () => {
     runDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ps-tpl-')), 'run');
+    const start = jest.spyOn(ScoringPool, 'start');
     const t0 = Date.now();
     best = await runSearch(config, { runDir });
     wall = (Date.now() - t0) / 1000;
+    poolStarts = start.mock.calls.length;
+    start.mockRestore();
   }, 900_000);
+
+  test("the templates' searches share one pool of scoring workers", () => {
+    expect(poolStarts).toBe(1);
+  });
 
   test('each template got its own run with its share of the budget; the ensemble holds one member per template and its twin', () => {
     const subs = [0, 1].map((i) => new RunDir(runDir).templateRun(i).readFinished());
@@ -365,4 +374,33 @@ describe('the search command prints the ensemble', () => {
     expect(formatBest(r, 'run')).toContain('ensemble     3 prompts over 2 templates: dev 0.7500  test 0.8000\n');
     expect(formatBest({ ...r, ensemble: { ...r.ensemble!, members: [{}, {}] } } as unknown as BestResult, 'run')).toContain('ensemble     2 prompts: dev 0.7500');
   });
+});
+
+describe('a scoring pool serves several templates', () => {
+  test('a task naming another template scores exactly as a pool started for that template', async () => {
+    const dev = loadExamples({ task: 'sst-2', seed: 13 }, 'dev');
+    const init = {
+      model: path.join(__dirname, '..', 'models', 'bert-mini-imdb-uncased'),
+      dtype: 'fp32' as const,
+      scorer: 'mask-head' as const,
+      textColumn: dev.textColumn,
+      splits: { dev: dev.examples },
+      batch: {},
+    };
+    const [a, b] = await Promise.all([
+      ScoringPool.start({ ...init, template: T[0] }, { workers: 1, threadsPerWorker: 1 }),
+      ScoringPool.start({ ...init, template: T[1] }, { workers: 1, threadsPerWorker: 1 }),
+    ]);
+    try {
+      const task = { split: 'dev' as const, slots: { A: [244] }, labelIds: [[1544], [516]], start: 0, end: dev.examples.length };
+      const own = await b.score(task);
+      const shared = await a.score({ ...task, template: T[1] });
+      expect(shared.logProbs).toEqual(own.logProbs);
+      // And the pool's own template is still its default.
+      expect((await a.score({ ...task, template: T[0] })).logProbs).toEqual((await a.score(task)).logProbs);
+      expect(shared.logProbs).not.toEqual((await a.score(task)).logProbs);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  }, 120_000);
 });

@@ -12,7 +12,7 @@ import { WordIds, buildVerbalizer, parseVerbalizerSpec, wordText, wordTokens } f
 import { renderPrompt } from '../scoring/evaluate';
 import { Reading } from '../scoring/scorer';
 import { ScoringPool } from '../scoring/pool';
-import { WorkerInit } from '../scoring/workerProtocol';
+import { ScoreTask, WorkerInit } from '../scoring/workerProtocol';
 import { DEFAULT_LABEL_TOP_K, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
 import { tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
@@ -57,6 +57,19 @@ export interface RunOptions {
   onMemberScores?: (scores: MemberScores[]) => void;
   /** The label words a member's twin reads (runner/templates.ts), scored with the member's test rows; see SelectionInput. */
   twinReading?: (slots: Record<string, number[]>) => Promise<Reading>;
+  /** A pool to share with other searches instead of starting and closing one's own (see SharedPool). */
+  sharedPool?: SharedPool;
+}
+
+/**
+ * One scoring pool for the templates of a multi-template run (runner/templates.ts): the first
+ * template's search starts it, the next ones reuse its workers (each task names its template),
+ * and the owner closes it. A search whose model, layout or data differ from the pool's (`key`)
+ * starts its own.
+ */
+export interface SharedPool {
+  pool?: Promise<ScoringPool>;
+  key?: string;
 }
 
 function dataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabels: string[] | undefined): DataSource {
@@ -216,7 +229,11 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const calibExamples = contentFreeLike(train.examples, tokenizer.token(tokenizer.special.mask));
   // The workers start (model preparation, sessions, tokenization) while the candidate pools are
   // built below: the two do not depend on each other, and the start-up is a few seconds of wall time.
-  const poolReady = startPool(config, folder.dir, train.textColumn, { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) });
+  const splits: WorkerInit['splits'] = { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) };
+  const poolKey = JSON.stringify([folder.dir, config.dtype, config.scorer, config.prefixReuse, config.workers, config.threadsPerWorker, train.textColumn, splits]);
+  const shared = opts.sharedPool && (opts.sharedPool.key ?? poolKey) === poolKey ? opts.sharedPool : undefined;
+  const poolReady = shared ? (shared.pool ??= startPool(config, folder.dir, train.textColumn, splits)) : startPool(config, folder.dir, train.textColumn, splits);
+  if (shared) shared.key = poolKey;
   poolReady.catch(() => {}); // handled below; a failure must not surface as an unhandled rejection meanwhile
   let pool: ScoringPool;
   try {
@@ -246,9 +263,11 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       };
     pool = await poolReady;
   } catch (e) {
-    await (await poolReady.catch(() => undefined))?.close();
+    if (!shared) await (await poolReady.catch(() => undefined))?.close();
     throw e;
   }
+  // A shared pool serves several templates: every task names this one.
+  const score = (t: ScoreTask) => pool.score({ ...t, template: config.template });
   run.writeState({ status: 'running', seconds: before });
   const elapsed = () => before + (Date.now() - t0) / 1000;
   const decode = (c: Candidate) => decodeCandidate(c, template, numLabels, fixedVerbalizer?.ids, searchLabels);
@@ -258,7 +277,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const evaluator = new BudgetedEvaluator({
     space,
     decode,
-    score: (t) => pool.score(t),
+    score,
     trainSize: trainExamples.length,
     trainLabels: trainExamples.map((e) => e.label),
     numLabels,
@@ -326,7 +345,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
         devLabels: dev.examples.map((e) => e.label),
         testLabels: test?.examples.map((e) => e.label),
         decode,
-        score: (t) => pool.score(t),
+        score,
         ...(opts.twinReading ? { twinReading: (d: Decoded) => opts.twinReading!(d.slots) } : {}),
       });
       spent += sel.evaluations;
@@ -358,7 +377,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     run.writeState({ status: result.status, evaluations: spent, seconds: result.seconds });
     return result;
   } finally {
-    await pool.close();
+    if (!shared) await pool.close();
   }
 }
 

@@ -6,7 +6,8 @@
  * (`<run>/t1`, `<run>/t2`, ...: exportable on their own), and the run's result is the ensemble of
  * every template's selected prompts (the mean of their calibrated label log-probabilities, as for
  * `ensemble`), each member applied with its own template; with `dataLabelWords`, also each
- * member's twin read through label words from the labelled data (runner/dataLabelWords.ts).
+ * member's twin read through label words from the labelled data (runner/dataLabelWords.ts). The
+ * templates' searches share one pool of scoring workers (run.ts SharedPool).
  */
 import { loadExamples } from '../data/load';
 import { StoppedError, UserError } from '../errors';
@@ -22,7 +23,7 @@ import { SearchConfig, configDataSource } from './config';
 import { dataLabelWordsOf } from './schema';
 import { TwinSplits, dataLabelWordTwins, twinReading } from './dataLabelWords';
 import { BestResult, EnsembleMember, ResolvedRun, RunDir } from './runDir';
-import type { RunOptions } from './run';
+import type { RunOptions, SharedPool } from './run';
 import type { MemberScores } from './select';
 
 /**
@@ -87,10 +88,13 @@ export async function runTemplates(
   // One in-process model for the twins and for members scored again, loaded only if needed.
   let model: LoadedModel | undefined;
   const getModel = async () => (model ??= await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }));
+  // One scoring pool for every template's search: its workers start once, not once per template.
+  const sharedPool: SharedPool = {};
   try {
-    return await runAll(config, opts, run, runOne, budgets, getModel);
+    return await runAll(config, { ...opts, sharedPool }, run, runOne, budgets, getModel);
   } finally {
     await model?.dispose();
+    await (await sharedPool.pool?.catch(() => undefined))?.close();
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * A scoring worker: loads the model once (from workerData), keeps every split tokenized, and
- * answers ScoreTasks. One task is one prompt on a fixed slice of examples, so how rows are
+ * A scoring worker: loads the model once (from workerData), keeps every split tokenized for each
+ * template it was asked for, and answers ScoreTasks. One task is one prompt on a fixed slice of examples, so how rows are
  * batched never depends on how many workers there are.
  */
 import { workerData } from 'piscina';
@@ -10,31 +10,48 @@ import { parseTemplate } from '../prompt/template';
 import { promptReadings } from './scorer';
 import { ScoreResult, ScoreTask, SplitName, WorkerInit } from './workerProtocol';
 
-interface State {
-  model: LoadedModel;
+interface Compiled {
   ct: CompiledTemplate;
   splits: Partial<Record<SplitName, EncodedExample[]>>;
+}
+
+interface State {
+  model: LoadedModel;
   init: WorkerInit;
+  /** By template text: compiled, with every split tokenized for it. */
+  templates: Map<string, Compiled>;
 }
 
 let state: Promise<State> | undefined;
 
 async function setup(init: WorkerInit): Promise<State> {
   const model = await loadModel({ model: init.model, dtype: init.dtype, scorer: init.scorer, prefixReuse: init.prefixReuse, threads: init.threads, activations: init.activations });
-  const ct = compileTemplate(parseTemplate(init.template), model.tokenizer, init.textColumn, model.maxLength);
-  const splits: State['splits'] = {};
-  for (const [name, examples] of Object.entries(init.splits) as [SplitName, WorkerInit['splits']['train']][]) {
-    splits[name] = examples!.map((ex) => encodeExample(ct, model.tokenizer, ex));
+  const s: State = { model, init, templates: new Map() };
+  compiled(s, init.template);
+  return s;
+}
+
+function compiled(s: State, template: string): Compiled {
+  let c = s.templates.get(template);
+  if (!c) {
+    const ct = compileTemplate(parseTemplate(template), s.model.tokenizer, s.init.textColumn, s.model.maxLength);
+    const splits: Compiled['splits'] = {};
+    for (const [name, examples] of Object.entries(s.init.splits) as [SplitName, WorkerInit['splits']['train']][]) {
+      splits[name] = examples!.map((ex) => encodeExample(ct, s.model.tokenizer, ex));
+    }
+    c = { ct, splits };
+    s.templates.set(template, c);
   }
-  return { model, ct, splits, init };
+  return c;
 }
 
 export default async function score(task: ScoreTask): Promise<ScoreResult> {
   state ??= setup(workerData as WorkerInit);
   const s = await state;
-  const examples = s.splits[task.split];
+  const { ct, splits } = compiled(s, task.template ?? s.init.template);
+  const examples = splits[task.split];
   if (!examples) throw new Error(`worker has no '${task.split}' split`);
   const rows = examples.slice(task.start, task.end);
-  const [logProbs, ...readings] = await promptReadings(s.model.backend, s.ct, rows, task.slots, [{ labelIds: task.labelIds }, ...(task.readings ?? [])], s.init.batch);
+  const [logProbs, ...readings] = await promptReadings(s.model.backend, ct, rows, task.slots, [{ labelIds: task.labelIds }, ...(task.readings ?? [])], s.init.batch);
   return task.readings ? { logProbs, readings } : { logProbs };
 }

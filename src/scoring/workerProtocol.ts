@@ -8,7 +8,7 @@ import { WordIds } from '../prompt/verbalizer';
 /** `calib`: the content-free inputs of contextual calibration (see prompt/calibration.ts). */
 export type SplitName = 'train' | 'dev' | 'test' | 'calib';
 
-/** Sent once as workerData: each worker loads the model and tokenizes every split once. */
+/** Sent once as workerData: each worker loads the model and tokenizes every split once per template. */
 export interface WorkerInit {
   model: string;
   dtype: Dtype;
@@ -27,6 +27,12 @@ export interface WorkerInit {
 
 /** Score one filled prompt on examples [start, end) of a split. */
 export interface ScoreTask {
+  /**
+   * The prompt's template, when one pool serves several (the templates of a multi-template run
+   * share one, runner/templates.ts); absent: WorkerInit's. Each is compiled and its splits
+   * tokenized once per worker, when first asked for.
+   */
+  template?: string;
   split: SplitName;
   slots: Record<string, number[]>;
   /** Per label, its words' token ids (see prompt/verbalizer.ts WordIds). */
