@@ -230,7 +230,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   // The workers start (model preparation, sessions, tokenization) while the candidate pools are
   // built below: the two do not depend on each other, and the start-up is a few seconds of wall time.
   const splits: WorkerInit['splits'] = { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) };
-  const poolKey = JSON.stringify([folder.dir, config.dtype, config.scorer, config.prefixReuse, config.workers, config.threadsPerWorker, train.textColumn, splits]);
+  const poolKey = opts.sharedPool && JSON.stringify([folder.dir, config.dtype, config.scorer, config.prefixReuse, config.workers, config.threadsPerWorker, train.textColumn, splits]);
   const shared = opts.sharedPool && (opts.sharedPool.key ?? poolKey) === poolKey ? opts.sharedPool : undefined;
   const poolReady = shared ? (shared.pool ??= startPool(config, folder.dir, train.textColumn, splits)) : startPool(config, folder.dir, train.textColumn, splits);
   if (shared) shared.key = poolKey;

@@ -1,7 +1,7 @@
 /**
  * A scoring worker: loads the model once (from workerData), keeps every split tokenized for each
- * template it was asked for, and answers ScoreTasks. One task is one prompt on a fixed slice of examples, so how rows are
- * batched never depends on how many workers there are.
+ * template it was asked for, and answers ScoreTasks. One task is one prompt on a fixed slice of
+ * examples, so how rows are batched never depends on how many workers there are.
  */
 import { workerData } from 'piscina';
 import { loadModel, LoadedModel } from '../model/load';
