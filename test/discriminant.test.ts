@@ -1,5 +1,5 @@
 /** The discriminant readout's math (prompt/discriminant.ts) on hand-made numbers. */
-import { fitDiscriminant, readoutScores, wordLogProbs } from '../src/prompt/discriminant';
+import { fitDiscriminant, readoutScore, wordLogProbs } from '../src/prompt/discriminant';
 import { labelScoresOfRow } from '../src/scoring/metrics';
 
 // Two classes in two dimensions: class means (1, 0) and (−1, 1); within-class deviations ±(1, 1) and ±(1, −1)/2.
@@ -48,7 +48,7 @@ describe('fitDiscriminant', () => {
   test('separable classes: every training row is scored highest for its own label', () => {
     const r = fitDiscriminant(x, golds, 2);
     x.forEach((row, i) => {
-      const sc = readoutScores(row, r);
+      const sc = r.weights.map((w, l) => readoutScore(row, w, r.bias[l]));
       expect(sc.indexOf(Math.max(...sc))).toBe(golds[i]);
     });
   });

@@ -98,11 +98,6 @@ export function readoutScore(x: ArrayLike<number>, weights: readonly number[], b
   return s;
 }
 
-/** Every label's score of one row's features by a readout. */
-export function readoutScores(x: ArrayLike<number>, readout: Readout): number[] {
-  return readout.weights.map((w, l) => readoutScore(x, w, readout.bias[l]));
-}
-
 /** Lower-triangular L with L Lᵀ = A (A symmetric positive definite, lower triangle read), row-major. */
 function cholesky(a: Float64Array, p: number): Float64Array {
   const l = new Float64Array(p * p);
