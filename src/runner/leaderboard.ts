@@ -74,7 +74,9 @@ function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record
   if (!m.manual && !m.probe) {
     const config = cellConfig(s, m, task, seed, `${s.name}/${m.name}`);
     const setup: Record<string, unknown> = { kind: 'search', ...config, ...files(config.model, config.dtype) };
-    for (const k of CELL_FREE) delete setup[k];
+    // A finished cell may differ in what a resume may change: the speed, and the run's name (it
+    // carries the method's name, so a renamed method keeps its cells).
+    for (const k of RESUME_FREE) delete setup[k];
     const d = config.data;
     if (d) setup.dataSha256 = [d.train, d.dev, d.test ?? null].map((f) => (f === null ? null : sha256File(f)));
     return setup;
@@ -90,12 +92,6 @@ function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record
     ...files(setting.model, setting.dtype),
   };
 }
-
-/**
- * Search config fields a finished cell may differ in: those a resume may change (the speed, and the
- * run's name: it carries the method's name, so a renamed method keeps its cells).
- */
-const CELL_FREE = RESUME_FREE;
 
 /** A cell as its cell.json keeps it, with its setup. */
 export type StoredCell = Cell & { setup?: Record<string, unknown> };
