@@ -4,7 +4,7 @@ import { resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
 import { compileTemplate, CompiledTemplate, EncodedExample, encodeExample } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
-import { assignLabelPools, discriminativeScores, firstTokenFill, labelWordScores, proposeLabelWordPools, proposeSlotPools } from '../src/search/candidatePools';
+import { assignLabelPools, chooseDataLabelWords, discriminativeScores, firstTokenFill, labelWordScores, proposeLabelWordPools, proposeSlotPools, separationScores } from '../src/search/candidatePools';
 
 const TEMPLATE = '{x} <A:2> [MASK] .';
 const POSITIVE = ['great', 'good', 'wonderful', 'excellent', 'fantastic', 'amazing', 'perfect', 'best'];
@@ -123,6 +123,26 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
     expect(without.map((p) => p.length)).toEqual([16, 16]);
   });
 
+  test('label words from the data: K per label, disjoint, whole words, deterministic, the candidates respected', async () => {
+    const opts = { backend, tokenizer, compiled, examples, numLabels: 2, fixedSlots: { A: [id('it'), id('was')] } };
+    const chosen = await chooseDataLabelWords(opts);
+    expect(await chooseDataLabelWords(opts)).toEqual(chosen);
+    expect(chosen.map((p) => p.length)).toEqual([10, 10]);
+    expect(chosen[0].filter((t) => chosen[1].includes(t))).toEqual([]);
+    expect(chosen.flat().every((t) => tokenizer.isWholeWord(t))).toBe(true);
+    console.log(['negative', 'positive'].map((name, l) => `data words ${name}: ${words(chosen[l]).join(' ')}`).join('\n'));
+    // Sentiment words land on their side: of the hand-picked lists, the chosen ones sit with their label.
+    const misplaced = [...chosen[1].filter((t) => NEGATIVE.includes(words([t])[0])), ...chosen[0].filter((t) => POSITIVE.includes(words([t])[0]))];
+    expect(misplaced).toEqual([]);
+    // 6 candidates for 2 × 3 words: every candidate is used; excluded ids never are.
+    const few = await chooseDataLabelWords({ ...opts, candidates: 6, topK: 3 });
+    expect(few.map((p) => p.length)).toEqual([3, 3]);
+    const ex = new Set(chosen.flat());
+    const without = await chooseDataLabelWords({ ...opts, exclude: ex });
+    expect(without.flat().some((t) => ex.has(t))).toBe(false);
+    await expect(chooseDataLabelWords({ ...opts, candidates: 1 })).rejects.toThrow(/no label word left for label [01] among the 1 likeliest words/);
+  });
+
   test('label pools reject a label with no examples and a wrong slot filling', async () => {
     const base = { backend, tokenizer, compiled, numLabels: 2, fixedSlots: { A: [id('it'), id('was')] } };
     await expect(labelWordScores({ ...base, examples: examples.filter((e) => e.label === 0) })).rejects.toThrow(/label 1 has no train examples/);
@@ -140,5 +160,34 @@ describe('discriminativeScores', () => {
     const [s0, s1] = discriminativeScores(means, 3);
     expect(Array.from(s0)).toEqual([0, 4, -4, -Infinity]);
     expect(Array.from(s1)).toEqual([0, -4, 4, -Infinity]);
+  });
+});
+
+describe('separationScores', () => {
+  test('a t-statistic: the class contrast over the pooled within-class spread', () => {
+    // word 0: means 0 vs 2 (contrast 2), spread ±1 in each class -> t = 2 / 1.1547 (dof 4 - 2)
+    // word 1: means 0 vs 1 (contrast 1), no spread -> t = 1 / 1e-6; word 2: the same in both classes
+    const features = [
+      [-1, 0, 5],
+      [1, 0, 5],
+      [1, 1, 5],
+      [3, 1, 5],
+    ];
+    const [s0, s1] = separationScores(features, [0, 0, 1, 1], 2);
+    const sd = Math.sqrt(4 / 2) + 1e-6;
+    expect(s1[0]).toBeCloseTo(2 / sd, 12);
+    expect(s0[0]).toBeCloseTo(-2 / sd, 12);
+    expect(s1[1]).toBeCloseTo(1 / 1e-6, 3);
+    expect(s1[2]).toBe(0);
+    // The smaller contrast with no spread outranks the larger one with spread.
+    expect(s1[1]).toBeGreaterThan(s1[0]);
+  });
+
+  test('three labels: each class against the mean of the other two', () => {
+    const features = [[0], [0], [3], [3], [6], [6]];
+    const scores = separationScores(features, [0, 0, 1, 1, 2, 2], 3).map((s) => s[0] / 1e6);
+    expect(scores[0]).toBeCloseTo(-4.5, 5);
+    expect(scores[1]).toBeCloseTo(0, 5);
+    expect(scores[2]).toBeCloseTo(4.5, 5);
   });
 });

@@ -45,6 +45,8 @@ describe('search config schema', () => {
     [{ scorer: 'fast' }, /scorer: expected one of mask-head, full$/],
     [{ data: { train: 'a.tsv' } }, /data: missing field 'dev'/],
     [{ searchVerbalizer: { context: { A: 3 } } }, /searchVerbalizer/],
+    [{ searchVerbalizer: { method: 'guess' } }, /^searches\/x\.json: searchVerbalizer\.method: expected one of joint, data$/],
+    [{ searchVerbalizer: { method: 'data' }, expandLabelWords: 10 }, /^searches\/x\.json: expandLabelWords: expands the given label words, not searched ones; set it to 0 with searchVerbalizer$/],
     [{ strategy: undefined }, /missing field 'strategy' \(one of random, beam, genetic, reinforce\)/],
   ])('rejects %j with one line naming the file and field', (extra, msg) => {
     expect(bad(extra)).toThrow(msg);

@@ -104,6 +104,57 @@ describe('search run', () => {
   });
 });
 
+describe('label words from the data (searchVerbalizer method data)', () => {
+  const config = validateConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', wordsPerLabel: 3 }, workers: 1, threadsPerWorker: 1 }, 'x');
+  let dir: string;
+  let best: Record<string, unknown> & { labelWords: string[][]; labelIds: number[][] };
+
+  beforeAll(async () => {
+    dir = tmp();
+    best = (await runSearch(config, { runDir: dir })) as unknown as typeof best;
+  });
+
+  test('chosen before the search, recorded in space.json, read by every candidate and the result', () => {
+    const space = JSON.parse(fs.readFileSync(path.join(dir, 'space.json'), 'utf8'));
+    expect(space.labelIds).toEqual(best.labelIds);
+    expect(best.labelWords.map((ws) => ws.length)).toEqual([3, 3]);
+    expect(best.labelWords[0].filter((w) => best.labelWords[1].includes(w))).toEqual([]);
+    // Only the slot is searched: one group, and every candidate reads the same words.
+    expect(space.groups.map((g: { name: string }) => g.name)).toEqual(['A']);
+    const lines = fs
+      .readFileSync(path.join(dir, 'candidates.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(new Set(lines.map((l) => l.labelWords.join('|')))).toEqual(new Set([best.labelWords.map((ws) => ws.join('/')).join('|')]));
+    // No slot proposes a chosen label word.
+    const chosen = new Set(best.labelIds.flat());
+    expect(space.groups[0].pools.flat().some((id: number) => chosen.has(id))).toBe(false);
+  });
+
+  test('a resumed run reads the recorded words, not new ones; without them it refuses', async () => {
+    const stopped = tmp();
+    let batches = 0;
+    expect((await runSearch(config, { runDir: stopped, stopRequested: () => ++batches > 10 })).status).toBe('interrupted');
+    const spaceFile = path.join(stopped, 'space.json');
+    const space = JSON.parse(fs.readFileSync(spaceFile, 'utf8'));
+    expect(space.labelIds).toEqual(best.labelIds);
+    // The recorded words are the run's: swap the labels' words and the resumed run reads them swapped.
+    const swapped = [space.labelIds[1], space.labelIds[0]];
+    fs.writeFileSync(spaceFile, JSON.stringify({ ...space, labelIds: swapped }));
+    const resumed = (await runSearch(config, { runDir: stopped, resume: true })) as unknown as typeof best;
+    expect(resumed.labelIds).toEqual(swapped);
+    const noWords = tmp();
+    batches = 0;
+    await runSearch(config, { runDir: noWords, stopRequested: () => ++batches > 10 });
+    const { labelIds: _dropped, ...rest } = JSON.parse(fs.readFileSync(path.join(noWords, 'space.json'), 'utf8'));
+    fs.writeFileSync(path.join(noWords, 'space.json'), JSON.stringify(rest));
+    await expect(runSearch(config, { runDir: noWords, resume: true })).rejects.toThrow(/space\.json: no labelIds; this run's label words come from the data/);
+    fs.writeFileSync(path.join(noWords, 'space.json'), JSON.stringify({ ...rest, labelIds: [[1, 2], [-5]] }));
+    await expect(runSearch(config, { runDir: noWords, resume: true })).rejects.toThrow(/space\.json: labelIds: expected 2 lists of token ids, one per label/);
+  });
+});
+
 describe('search CLI', () => {
   test('Ctrl-C stops cleanly with the best so far, --resume finishes the run', async () => {
     const dir = path.join(tmp(), 'run');

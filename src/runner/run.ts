@@ -7,17 +7,18 @@ import { loadModel, modelMaxLength } from '../model/load';
 import { FullLogitsBackend } from '../model/onnxBackend';
 import { PromptTokenizer } from '../model/tokenizer';
 import { compileTemplate, encodeExample } from '../prompt/encode';
-import { Template, parseTemplate } from '../prompt/template';
+import { Template, parseTemplate, renderTemplate } from '../prompt/template';
 import { WordIds, buildVerbalizer, parseVerbalizerSpec, wordText, wordTokens } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
 import { Reading } from '../scoring/scorer';
 import { ScoringPool } from '../scoring/pool';
 import { ScoreTask, WorkerInit } from '../scoring/workerProtocol';
-import { DEFAULT_LABEL_TOP_K, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
+import { DEFAULT_LABEL_TOP_K, chooseDataLabelWords, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
 import { tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
 import { SearchConfig, configDataSource } from './config';
+import { labelWordSearchOf } from './schema';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
 import { Decoded, Judged, MemberScores, selectWinner } from './select';
 import { contentFreeLike } from '../prompt/calibration';
@@ -113,7 +114,8 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
   const numLabels = train.numLabels;
   const tokenizer = PromptTokenizer.fromFolder(folder);
 
-  const searchLabels = !!config.searchVerbalizer;
+  const labelSearch = labelWordSearchOf(config);
+  const searchLabels = labelSearch?.method === 'joint';
   const fixedWords = config.verbalizer !== undefined ? parseVerbalizerSpec(config.verbalizer, numLabels) : undefined;
   const fixedVerbalizer = fixedWords ? expandVerbalizer(buildVerbalizer(fixedWords, tokenizer), config.expandLabelWords, folder.onnxPath, tokenizer) : undefined;
   const reserve = config.selectTopK * dev.examples.length;
@@ -123,7 +125,7 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
     );
   }
 
-  return { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, numLabels, reserve, t0, log };
+  return { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, dataWords: labelSearch?.method === 'data', numLabels, reserve, t0, log };
 }
 
 interface Loaded {
@@ -135,6 +137,8 @@ interface Loaded {
   tokenizer: PromptTokenizer;
   fixedVerbalizer: { ids: WordIds[][] } | undefined;
   searchLabels: boolean;
+  /** The label words are chosen from the labelled examples before the search (searchVerbalizer method `data`), recorded in space.json. */
+  dataWords: boolean;
   numLabels: number;
   reserve: number;
   t0: number;
@@ -198,7 +202,8 @@ export function runSetupDiffs(run: RunDir, config: SearchConfig, ignore: readonl
 }
 
 async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions, l: Loaded): Promise<BestResult> {
-  const { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, numLabels, reserve, t0, log } = l;
+  const { folder, template, train, dev, test, tokenizer, searchLabels, dataWords, numLabels, reserve, t0, log } = l;
+  let fixedVerbalizer = l.fixedVerbalizer;
   const runDir = run.dir;
   const runId = run.id;
   const resolved = resolvedRun(folder, train, dev, test);
@@ -239,14 +244,27 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   try {
     if (saved) {
       space = { groups: saved.groups };
+      if (dataWords) {
+        const ids = saved.labelIds;
+        if (!ids) throw new UserError(`${run.file('space')}: no labelIds; this run's label words come from the data and are recorded there`);
+        const isId = (id: unknown) => Number.isInteger(id) && (id as number) >= 0 && (id as number) < tokenizer.vocabSize;
+        if (!Array.isArray(ids) || ids.length !== numLabels || ids.some((ws) => !Array.isArray(ws) || ws.length === 0 || !ws.every(isId)))
+          throw new UserError(`${run.file('space')}: labelIds: expected ${numLabels} lists of token ids, one per label`);
+        fixedVerbalizer = { ids };
+      }
       replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));
       log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
     } else {
-      space = await buildSpace(config, folder.onnxPath, tokenizer, template, train, fixedVerbalizer?.ids, searchLabels, numLabels);
+      const built = await buildSpace(config, folder.onnxPath, tokenizer, template, train, dev, fixedVerbalizer?.ids, numLabels);
+      space = built.space;
+      if (built.labelIds) {
+        fixedVerbalizer = { ids: built.labelIds };
+        log(`label words from the data: ${built.labelIds.map((ws, l) => `${train.labelNames?.[l] ?? l}: ${ws.map((w) => wordText(tokenizer, w)).join(', ')}`).join('; ')}`);
+      }
       run.writeConfig(config, resolved);
       run.startLines('candidates');
       run.startLines('progress');
-      run.writeSpace(space.groups);
+      run.writeSpace(space.groups, built.labelIds);
     }
     if (folder.kind === 'causal' && config.scorer === 'mask-head' && config.prefixReuse !== false) {
       log(
@@ -410,32 +428,54 @@ export async function runSearchAndRefine(config: SearchConfig, opts: RunOptions)
   return { best, refined };
 }
 
+/**
+ * The search space: each slot's candidate pools and, with searched label words, each label's. With
+ * label words from the data (searchVerbalizer method `data`) they are chosen first, from the
+ * labelled train and dev examples, and returned as `labelIds` (fixed for the search; no slot may
+ * propose them unless `allowLabelWords`).
+ */
 async function buildSpace(
   config: SearchConfig,
   onnxPath: string,
   tokenizer: PromptTokenizer,
   template: Template,
   train: LoadedData,
+  dev: LoadedData,
   fixedLabelIds: WordIds[][] | undefined,
-  searchLabels: boolean,
   numLabels: number,
-): Promise<SearchSpace> {
+): Promise<{ space: SearchSpace; labelIds?: number[][] }> {
   const maxLength = modelMaxLength(resolveModel(config.model, config.dtype));
   const backend = await FullLogitsBackend.load(onnxPath, maxLength, tokenizer.special.pad);
   try {
+    const labelSearch = labelWordSearchOf(config);
     const compiled = compileTemplate(template, tokenizer, train.textColumn, maxLength);
     const examples = train.examples.map((ex) => encodeExample(compiled, tokenizer, ex));
-    const exclude = new Set<number>(config.candidates.allowLabelWords ? [] : (fixedLabelIds ?? []).flat().flatMap(wordTokens));
+    let labelIds: number[][] | undefined;
+    if (labelSearch?.method === 'data') {
+      // Read at the template with its slots left out (or filled with the given context).
+      const fill = labelSearch.context ? tokenizeFill(template, tokenizer, labelSearch.context) : undefined;
+      const at = fill ? compiled : compileTemplate(parseTemplate(renderTemplate(template, Object.fromEntries(template.slots.map((sl) => [sl.name, ''])))), tokenizer, train.textColumn, maxLength);
+      labelIds = await chooseDataLabelWords({
+        backend,
+        tokenizer,
+        compiled: at,
+        examples: [...train.examples, ...dev.examples].map((ex) => encodeExample(at, tokenizer, ex)),
+        numLabels,
+        fixedSlots: fill ?? {},
+        topK: labelSearch.wordsPerLabel,
+        candidates: labelSearch.candidates,
+      });
+    }
+    const exclude = new Set<number>(config.candidates.allowLabelWords ? [] : (labelIds ?? fixedLabelIds ?? []).flat().flatMap(wordTokens));
     const slotPools = await proposeSlotPools({ backend, tokenizer, compiled, examples, topK: config.candidates.topK, exclude, wordLists: config.candidates.words });
     const groups: SlotGroup[] = template.slots.map((s) => ({ name: s.name, minLength: s.length, maxLength: s.length, pools: slotPools[s.name] }));
-    if (searchLabels) {
-      const sv = typeof config.searchVerbalizer === 'object' ? config.searchVerbalizer : {};
-      const fixedSlots = sv.context ? tokenizeFill(template, tokenizer, sv.context) : firstTokenFill(slotPools);
-      const labelPools = await proposeLabelWordPools({ backend, tokenizer, compiled, examples, numLabels, topK: sv.candidates ?? DEFAULT_LABEL_TOP_K, fixedSlots });
-      const k = sv.wordsPerLabel ?? 1;
+    if (labelSearch?.method === 'joint') {
+      const fixedSlots = labelSearch.context ? tokenizeFill(template, tokenizer, labelSearch.context) : firstTokenFill(slotPools);
+      const labelPools = await proposeLabelWordPools({ backend, tokenizer, compiled, examples, numLabels, topK: labelSearch.candidates ?? DEFAULT_LABEL_TOP_K, fixedSlots });
+      const k = labelSearch.wordsPerLabel ?? 1;
       labelPools.forEach((pool, label) => groups.push({ name: `label:${label}`, minLength: k, maxLength: k, pools: Array.from({ length: k }, () => pool) }));
     }
-    return { groups };
+    return { space: { groups }, ...(labelIds ? { labelIds } : {}) };
   } finally {
     await backend.dispose();
   }

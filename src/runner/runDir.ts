@@ -410,12 +410,13 @@ export class RunDir {
     this.writeJson('state', state);
   }
 
-  readSpace<G>(): { groups: G[] } | undefined {
-    return this.has('space') ? this.readJson<{ groups: G[] }>('space', 'search space') : undefined;
+  /** The search space; `labelIds`: the label words chosen from the data before the search (searchVerbalizer method `data`). */
+  readSpace<G>(): { groups: G[]; labelIds?: number[][] } | undefined {
+    return this.has('space') ? this.readJson<{ groups: G[]; labelIds?: number[][] }>('space', 'search space') : undefined;
   }
 
-  writeSpace<G>(groups: G[]): void {
-    this.writeJson('space', { groups });
+  writeSpace<G>(groups: G[], labelIds?: number[][]): void {
+    this.writeJson('space', { groups, ...(labelIds ? { labelIds } : {}) });
   }
 
   readBest(): BestResult | undefined {

@@ -17,6 +17,7 @@ import { DEFAULT_DTYPE, DEFAULT_MODEL, DTYPES } from '../model/modelFolder';
 import { CALIBRATIONS, DEFAULT_CALIBRATION } from '../prompt/calibration';
 import { DEFAULT_OBJECTIVE, LABEL_SCORE_RULES, LabelScoreRule, OBJECTIVES } from '../scoring/metrics';
 import { SELECTIONS } from './select';
+import { LABEL_WORD_METHODS, LabelWordMethod } from '../search/candidatePools';
 import { KIND_TEXT, PARAM_KINDS, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
 
 export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES, CALIBRATIONS, SELECTIONS };
@@ -99,14 +100,33 @@ export const experimentFields = {
    */
   fitMembers: bool().default(false),
   /**
-   * Search the label words too, from model-proposed candidates. `context` fills the slots while
-   * the candidates are proposed (e.g. {"A": "it was"}); `wordsPerLabel` (default 1): how many
-   * words each label gets (its score is their log-sum-exp).
+   * Find the label words instead of taking them from `verbalizer`. `method` `joint` (default):
+   * searched with the slots from model-proposed candidates (`candidates` per label, default 16;
+   * `context` fills the slots while they are proposed, e.g. {"A": "it was"}, default each
+   * position's likeliest token; `wordsPerLabel` default 1). `data`: chosen from the labelled train
+   * and dev examples before the slot search, then fixed: among the `candidates` (default 200)
+   * likeliest words at the mask, the `wordsPerLabel` (default 10) that best separate each class
+   * from the others (search/candidatePools.ts chooseDataLabelWords), read at the template with its
+   * slots left out (or filled with `context`). A label's score is the log-sum-exp of its words'.
    */
   searchVerbalizer: z
     .union(
-      [bool(), z.strictObject({ candidates: posInt().optional(), context: z.record(z.string(), text()).optional(), wordsPerLabel: posInt().optional() })],
-      says('expected true, false or {candidates, context, wordsPerLabel}'),
+      [
+        bool(),
+        z.strictObject({
+          // A refined string, not an enum: a wrong enum value aborts the object branch, and the
+          // union would then report only "expected true, false or {...}" instead of this field.
+          method: z
+            .string(says(`expected one of ${LABEL_WORD_METHODS.join(', ')}`))
+            .refine((m) => (LABEL_WORD_METHODS as readonly string[]).includes(m), says(`expected one of ${LABEL_WORD_METHODS.join(', ')}`))
+            .meta({ enum: [...LABEL_WORD_METHODS] })
+            .optional(),
+          candidates: posInt().optional(),
+          context: z.record(z.string(), text()).optional(),
+          wordsPerLabel: posInt().optional(),
+        }),
+      ],
+      says('expected true, false or {method, candidates, context, wordsPerLabel}'),
     )
     .default(false),
 };
@@ -275,6 +295,16 @@ export function dataLabelWordsOf(c: Pick<SearchConfig, 'dataLabelWords'>): { wor
   return typeof d === 'number' ? { words: d, labelScore: 'logsumexp' } : { words: d.words, labelScore: d.labelScore ?? 'logsumexp' };
 }
 
+/** The words per label `expandLabelWords` adds (0: none). */
+const expandedWords = (e: SearchConfig['expandLabelWords']) => (typeof e === 'number' ? e : e.words);
+
+/** A config's `searchVerbalizer` with its method and defaults filled in; undefined when the label words are given. */
+export function labelWordSearchOf(c: Pick<SearchConfig, 'searchVerbalizer'>): { method: LabelWordMethod; candidates?: number; context?: Record<string, string>; wordsPerLabel?: number } | undefined {
+  const sv = c.searchVerbalizer;
+  if (!sv) return undefined;
+  return { ...(typeof sv === 'object' ? sv : {}), method: ((typeof sv === 'object' && sv.method) || 'joint') as LabelWordMethod };
+}
+
 /** Validates a parsed search config object and fills defaults. `where` names the file in errors. */
 export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`${where}: expected a JSON object`);
@@ -295,6 +325,8 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (c.templates !== undefined && c.templates.length > 1 && c.refine) throw new UserError(`${where}: refine: refines one prompt, not the ensemble of several templates`);
   if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
+  if (c.searchVerbalizer && expandedWords(c.expandLabelWords) > 0)
+    throw new UserError(`${where}: expandLabelWords: expands the given label words, not searched ones; set it to 0 with searchVerbalizer`);
   if (c.ensemble > c.selectTopK)
     throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
   if (c.labels !== undefined) c.labels = parseLabelList(c.labels, `${where}: labels`);

@@ -173,6 +173,107 @@ export async function proposeLabelWordPools(opts: LabelPoolOptions): Promise<num
 }
 
 /**
+ * How `searchVerbalizer` finds label words: `joint`, searched with the slots from model-proposed
+ * pools (proposeLabelWordPools); `data`, chosen from the labelled examples before the slot search
+ * and then fixed (chooseDataLabelWords).
+ */
+export const LABEL_WORD_METHODS = ['joint', 'data'] as const;
+export type LabelWordMethod = (typeof LABEL_WORD_METHODS)[number];
+
+/** Label words chosen from the data (`searchVerbalizer` method `data`) are ranked among this many likeliest whole words at the mask. */
+export const DATA_WORD_CANDIDATES = 200;
+/** Words per label when they are chosen from the data. */
+export const DEFAULT_DATA_WORDS_PER_LABEL = 10;
+
+/**
+ * How well each candidate word's log-probability separates each class from the others, as a
+ * t-statistic: (the class's mean − the mean of the other classes' means) / the pooled
+ * within-class standard deviation. `features[i][j]`: example i's log-probability of candidate j;
+ * `result[l][j]`. A word that differs between classes by less than it varies within them (common
+ * on 16 examples per class) scores low however large the difference of its means. Pure.
+ */
+export function separationScores(features: ArrayLike<number>[], labels: number[], numLabels: number): Float64Array[] {
+  const width = features[0]?.length ?? 0;
+  const sums = Array.from({ length: numLabels }, () => new Float64Array(width));
+  const counts = new Array<number>(numLabels).fill(0);
+  features.forEach((f, i) => {
+    counts[labels[i]]++;
+    for (let j = 0; j < width; j++) sums[labels[i]][j] += f[j];
+  });
+  const means = sums.map((s, l) => s.map((v) => v / Math.max(1, counts[l])));
+  const squares = new Float64Array(width);
+  features.forEach((f, i) => {
+    for (let j = 0; j < width; j++) squares[j] += (f[j] - means[labels[i]][j]) ** 2;
+  });
+  const dof = Math.max(1, features.length - numLabels);
+  const sd = squares.map((q) => Math.sqrt(q / dof) + 1e-6);
+  return means.map((mine, l) =>
+    mine.map((m, j) => {
+      if (numLabels === 1) return m / sd[j];
+      let other = 0;
+      for (let o = 0; o < numLabels; o++) if (o !== l) other += means[o][j];
+      return (m - other / (numLabels - 1)) / sd[j];
+    }),
+  );
+}
+
+/**
+ * Label words chosen from labelled examples, for a search with no given label words: among the
+ * `candidates` whole words the model finds likeliest at the mask (mean log-probability over the
+ * classes), each label gets the `topK` words (default 10) whose log-probability, renormalized over
+ * the candidates, best separates its class from the others (separationScores); no word serves two
+ * labels (assignLabelPools). Two passes over the examples: the class means over the vocabulary,
+ * then the candidates' logits per example.
+ */
+export async function chooseDataLabelWords(opts: LabelPoolOptions & { candidates?: number }): Promise<number[][]> {
+  const { tokenizer, numLabels } = opts;
+  const means = await classMeanLogProbs(opts);
+  const overall = (id: number) => means.reduce((s, m) => s + m[id], 0) / numLabels;
+  const exclude = opts.exclude ?? new Set<number>();
+  const candidates = wholeWordIds(tokenizer, means[0].length)
+    .filter((id) => !exclude.has(id))
+    .map((id) => ({ id, p: overall(id) }))
+    .sort((a, b) => b.p - a.p || a.id - b.id)
+    .slice(0, opts.candidates ?? DATA_WORD_CANDIDATES)
+    .map((c) => c.id);
+  const rows = opts.examples.map((ex) => buildRow(opts.compiled, ex, opts.fixedSlots));
+  const features: Float64Array[] = new Array(rows.length);
+  for (const batch of planBatches(
+    rows.map((r) => r.ids.length),
+    Infinity,
+    Math.max(1, opts.batchSize ?? DEFAULT_PROPOSE_BATCH),
+  )) {
+    const logits = await opts.backend.logitsAt(
+      batch.map((i) => rows[i]),
+      batch.map((i) => [rows[i].maskPos]),
+    );
+    batch.forEach((r, b) => {
+      const f = Float64Array.from(candidates, (id) => logits[b][0][id]);
+      let max = -Infinity;
+      for (const v of f) max = Math.max(max, v);
+      let sum = 0;
+      for (const v of f) sum += Math.exp(v - max);
+      const lse = max + Math.log(sum);
+      features[r] = f.map((v) => v - lse);
+    });
+  }
+  const separation = separationScores(
+    features,
+    opts.examples.map((e) => e.label),
+    numLabels,
+  );
+  const scores = separation.map((row) => {
+    const full = new Float64Array(means[0].length).fill(-Infinity);
+    candidates.forEach((id, j) => (full[id] = row[j]));
+    return full;
+  });
+  const pools = assignLabelPools(scores, candidates, opts.topK ?? DEFAULT_DATA_WORDS_PER_LABEL);
+  const empty = pools.findIndex((p) => p.length === 0);
+  if (empty >= 0) throw new UserError(`no label word left for label ${empty} among the ${candidates.length} likeliest words at the mask`);
+  return pools;
+}
+
+/**
  * Disjoint top-k per label. Greedy over (label, token) pairs by descending score: a token goes to
  * the first label that wants it while that label still has room, i.e. to the label where it
  * scores highest unless that label already filled up with better words. Ties: lower token id,
