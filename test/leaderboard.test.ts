@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Suite, readSuite, runLeaderboard } from '../src/runner/leaderboard';
+import { Suite, cellConfig, readSuite, runLeaderboard } from '../src/runner/leaderboard';
 import { Cell, aggregate, publishedRows, toMarkdown } from '../src/reports/leaderboardTable';
 import { meanStd } from '../src/reports/stats';
 import { toHtml } from '../src/reports/leaderboardHtml';
@@ -68,6 +68,18 @@ describe('leaderboard tables', () => {
     const r = spawnSync(process.execPath, [CLI, 'leaderboard', write({ ...ok, tasks: ['imdb'] })], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test("a method's config fields reach its cells; a method field given too wins", () => {
+    const suite = readSuite(path.join(ROOT, 'searches', 'sst2-table.json'));
+    const method = (name: string) => suite.methods.find((m) => m.name === name)!;
+    const data = cellConfig(suite, method('the default with label words from the data instead of given ones'), 'sst-2', 13, 'x');
+    expect(data.searchVerbalizer).toEqual({ method: 'data' });
+    const joint = cellConfig(suite, method('beam + label-word search (3 words per label)'), 'sst-2', 13, 'x');
+    expect(joint.searchVerbalizer).toMatchObject({ wordsPerLabel: 3 });
+    expect(cellConfig(suite, method('beam'), 'sst-2', 13, 'x').searchVerbalizer).toBe(false);
+    const both = { ...method('beam'), searchVerbalizer: true, config: { searchVerbalizer: { method: 'data' as const } } };
+    expect(cellConfig(suite, both, 'sst-2', 13, 'x').searchVerbalizer).toBe(true);
   });
 
   test('shipped suites are valid', () => {

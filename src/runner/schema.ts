@@ -264,7 +264,8 @@ export const suiteMethodSchema = z.strictObject({
   ensemble: int().min(2, says('expected an integer >= 2')).optional(),
   strategy: z.string().optional(),
   strategyParams: looseObject().optional(),
-  searchVerbalizer: experimentFields.searchVerbalizer.optional(),
+  // Without the search config's default (false), which would override a `searchVerbalizer` in `config`.
+  searchVerbalizer: experimentFields.searchVerbalizer.unwrap().optional(),
   /** Refine the search's winner into a soft prompt; the cell reports the refined test accuracy. */
   refine: refineSchema.optional(),
   /** Any other search config fields for this method (e.g. `{"objective": "margin"}`). */
