@@ -269,7 +269,8 @@ export async function chooseDataLabelWords(opts: LabelPoolOptions & { candidates
   });
   const pools = assignLabelPools(scores, candidates, opts.topK ?? DEFAULT_DATA_WORDS_PER_LABEL);
   const empty = pools.findIndex((p) => p.length === 0);
-  if (empty >= 0) throw new UserError(`no label word left for label ${empty} among the ${candidates.length} likeliest words at the mask`);
+  if (empty >= 0)
+    throw new UserError(`no label word left for label ${empty} among the ${candidates.length} likeliest words at the mask (searchVerbalizer: raise 'candidates' or lower 'wordsPerLabel')`);
   return pools;
 }
 
