@@ -132,6 +132,16 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     expect(space.groups[0].pools.flat().some((id: number) => chosen.has(id))).toBe(false);
   });
 
+  test("a context that does not fit one of the templates is refused before any template's search runs", async () => {
+    const dir = path.join(tmp(), 'run');
+    const both = validateConfig(
+      { ...base, verbalizer: undefined, template: undefined, templates: ['{x} <A:2> [MASK] .', '{x} . <A:1> [MASK] .'], searchVerbalizer: { method: 'data', context: { A: 'it was' } } },
+      'x',
+    );
+    await expect(runSearch(both, { runDir: dir })).rejects.toThrow("searchVerbalizer.context for template '{x} . <A:1> [MASK] .': slot <A:1> holds at most 1 token(s); 'it was' is 2");
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
   test('a resumed run reads the recorded words, not new ones; without them it refuses', async () => {
     const stopped = tmp();
     let batches = 0;

@@ -116,6 +116,15 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
 
   const labelSearch = labelWordSearchOf(config);
   const searchLabels = labelSearch?.method === 'joint';
+  // The context must fill this template's slots; checked here, before any template's search runs.
+  if (labelSearch?.context) {
+    try {
+      tokenizeFill(template, tokenizer, labelSearch.context);
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`searchVerbalizer.context for template '${config.template}': ${e.message}`);
+      throw e;
+    }
+  }
   const fixedWords = config.verbalizer !== undefined ? parseVerbalizerSpec(config.verbalizer, numLabels) : undefined;
   const fixedVerbalizer = fixedWords ? expandVerbalizer(buildVerbalizer(fixedWords, tokenizer), config.expandLabelWords, folder.onnxPath, tokenizer) : undefined;
   const reserve = config.selectTopK * dev.examples.length;
