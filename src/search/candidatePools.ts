@@ -10,6 +10,7 @@
 import { UserError } from '../errors';
 import type { FullLogitsBackend } from '../model/onnxBackend';
 import { PromptTokenizer } from '../model/tokenizer';
+import { logSoftmax } from '../prompt/calibration';
 import { buildRow, CompiledTemplate, EncodedExample, EncodedRow } from '../prompt/encode';
 import { planBatches } from '../scoring/batching';
 
@@ -237,7 +238,7 @@ export async function chooseDataLabelWords(opts: LabelPoolOptions & { candidates
     .slice(0, opts.candidates ?? DATA_WORD_CANDIDATES)
     .map((c) => c.id);
   const rows = opts.examples.map((ex) => buildRow(opts.compiled, ex, opts.fixedSlots));
-  const features: Float64Array[] = new Array(rows.length);
+  const features: number[][] = new Array(rows.length);
   for (const batch of planBatches(
     rows.map((r) => r.ids.length),
     Infinity,
@@ -247,15 +248,7 @@ export async function chooseDataLabelWords(opts: LabelPoolOptions & { candidates
       batch.map((i) => rows[i]),
       batch.map((i) => [rows[i].maskPos]),
     );
-    batch.forEach((r, b) => {
-      const f = Float64Array.from(candidates, (id) => logits[b][0][id]);
-      let max = -Infinity;
-      for (const v of f) max = Math.max(max, v);
-      let sum = 0;
-      for (const v of f) sum += Math.exp(v - max);
-      const lse = max + Math.log(sum);
-      features[r] = f.map((v) => v - lse);
-    });
+    batch.forEach((r, b) => (features[r] = logSoftmax(candidates.map((id) => logits[b][0][id]))));
   }
   const separation = separationScores(
     features,
