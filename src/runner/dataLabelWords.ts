@@ -28,7 +28,7 @@ import { parseTemplate } from '../prompt/template';
 import { wordText } from '../prompt/verbalizer';
 import { LabelScoreRule, judgeAll, summarize } from '../scoring/metrics';
 import { labelLogitsForRows, promptReading, Reading } from '../scoring/scorer';
-import { assignLabelPools, classMeanLogProbs, discriminativeScores, LogitsAtBackend } from '../search/candidatePools';
+import { assignLabelPools, classMeanLogProbs, discriminativeScores, likeliestWholeWords, LogitsAtBackend } from '../search/candidatePools';
 import { EnsembleMember } from './runDir';
 import type { MemberScores } from './select';
 
@@ -70,10 +70,7 @@ export async function dataLabelReading(opts: {
   const { tokenizer, compiled, examples, numLabels, labelScore } = opts;
   const means = await classMeanLogProbs({ backend: vocabularyLogits(opts.backend, tokenizer.vocabSize), tokenizer, compiled, examples, numLabels, fixedSlots: opts.slots });
   // The plausible words: whole words, by their mean log-probability over the classes (ties: lower id).
-  const overall = (id: number) => means.reduce((s, m) => s + m[id], 0) / numLabels;
-  const words: number[] = [];
-  for (let id = 0; id < tokenizer.vocabSize; id++) if (tokenizer.isWholeWord(id)) words.push(id);
-  words.sort((a, b) => overall(b) - overall(a) || a - b);
+  const words = likeliestWholeWords(means, tokenizer);
   if (labelScore !== 'discriminant') return { labelIds: assignLabelPools(discriminativeScores(means, Infinity), words.slice(0, DATA_LABEL_PLAUSIBLE), opts.words), labelScore };
   const read = words.slice(0, opts.words);
   const logits = await labelLogitsForRows(

@@ -218,6 +218,15 @@ export function separationScores(features: ArrayLike<number>[], labels: number[]
   );
 }
 
+/** Whole words by their mean log-probability over the classes (`means[l][id]`), likeliest first; ties: lower id. */
+export function likeliestWholeWords(means: ArrayLike<number>[], tokenizer: PromptTokenizer): number[] {
+  const overall = (id: number) => means.reduce((s, m) => s + m[id], 0) / means.length;
+  return wholeWordIds(tokenizer, means[0].length)
+    .map((id) => ({ id, p: overall(id) }))
+    .sort((a, b) => b.p - a.p || a.id - b.id)
+    .map((w) => w.id);
+}
+
 /**
  * Label words chosen from labelled examples, for a search with no given label words: among the
  * `candidates` whole words the model finds likeliest at the mask (mean log-probability over the
@@ -229,14 +238,10 @@ export function separationScores(features: ArrayLike<number>[], labels: number[]
 export async function chooseDataLabelWords(opts: LabelPoolOptions & { candidates?: number }): Promise<number[][]> {
   const { tokenizer, numLabels } = opts;
   const means = await classMeanLogProbs(opts);
-  const overall = (id: number) => means.reduce((s, m) => s + m[id], 0) / numLabels;
   const exclude = opts.exclude ?? new Set<number>();
-  const candidates = wholeWordIds(tokenizer, means[0].length)
+  const candidates = likeliestWholeWords(means, tokenizer)
     .filter((id) => !exclude.has(id))
-    .map((id) => ({ id, p: overall(id) }))
-    .sort((a, b) => b.p - a.p || a.id - b.id)
-    .slice(0, opts.candidates ?? DATA_WORD_CANDIDATES)
-    .map((c) => c.id);
+    .slice(0, opts.candidates ?? DATA_WORD_CANDIDATES);
   const rows = opts.examples.map((ex) => buildRow(opts.compiled, ex, opts.fixedSlots));
   const features: number[][] = new Array(rows.length);
   for (const batch of planBatches(
