@@ -459,10 +459,11 @@ async function buildSpace(
     const labelSearch = labelWordSearchOf(config);
     const compiled = compileTemplate(template, tokenizer, train.textColumn, maxLength);
     const examples = train.examples.map((ex) => encodeExample(compiled, tokenizer, ex));
+    // The slots' filling while label words are proposed or chosen, when the config gives one.
+    const fill = labelSearch?.context ? tokenizeFill(template, tokenizer, labelSearch.context) : undefined;
     let labelIds: number[][] | undefined;
     if (labelSearch?.method === 'data') {
       // Read at the template with its slots left out (or filled with the given context).
-      const fill = labelSearch.context ? tokenizeFill(template, tokenizer, labelSearch.context) : undefined;
       const at = fill ? compiled : compileTemplate(parseTemplate(renderTemplate(template, Object.fromEntries(template.slots.map((sl) => [sl.name, ''])))), tokenizer, train.textColumn, maxLength);
       labelIds = await chooseDataLabelWords({
         backend,
@@ -479,7 +480,7 @@ async function buildSpace(
     const slotPools = await proposeSlotPools({ backend, tokenizer, compiled, examples, topK: config.candidates.topK, exclude, wordLists: config.candidates.words });
     const groups: SlotGroup[] = template.slots.map((s) => ({ name: s.name, minLength: s.length, maxLength: s.length, pools: slotPools[s.name] }));
     if (labelSearch?.method === 'joint') {
-      const fixedSlots = labelSearch.context ? tokenizeFill(template, tokenizer, labelSearch.context) : firstTokenFill(slotPools);
+      const fixedSlots = fill ?? firstTokenFill(slotPools);
       const labelPools = await proposeLabelWordPools({ backend, tokenizer, compiled, examples, numLabels, topK: labelSearch.candidates ?? DEFAULT_LABEL_TOP_K, fixedSlots });
       const k = labelSearch.wordsPerLabel ?? 1;
       labelPools.forEach((pool, label) => groups.push({ name: `label:${label}`, minLength: k, maxLength: k, pools: Array.from({ length: k }, () => pool) }));
