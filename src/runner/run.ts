@@ -18,11 +18,11 @@ import { tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
 import { SearchConfig, configDataSource } from './config';
-import { labelWordSearchOf } from './schema';
+import { expandLabelWordsOf, labelWordSearchOf } from './schema';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
 import { Decoded, Judged, MemberScores, selectWinner } from './select';
 import { contentFreeLike } from '../prompt/calibration';
-import { DEFAULT_MIN_COSINE, expandLabelWordIds } from '../prompt/labelExpansion';
+import { expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
@@ -496,7 +496,7 @@ async function buildSpace(
  * (prompt/labelExpansion.ts); k = 0: the given words.
  */
 function expandVerbalizer(v: { ids: WordIds[][] }, spec: SearchConfig['expandLabelWords'], onnxPath: string, tokenizer: PromptTokenizer): { ids: WordIds[][] } {
-  const { words: k, minCosine = DEFAULT_MIN_COSINE } = typeof spec === 'number' ? { words: spec } : spec;
+  const { words: k, minCosine } = expandLabelWordsOf(spec);
   if (k <= 0) return v;
   const single = v.ids.map((ws) => ws.filter((w): w is number => typeof w === 'number'));
   if (single.some((ws, l) => ws.length !== v.ids[l].length))

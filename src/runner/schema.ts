@@ -15,6 +15,7 @@ import { bool, int, oneOf, parseWith, posInt, positive, says, text, words } from
 import { SCORERS } from '../model/load';
 import { DEFAULT_DTYPE, DEFAULT_MODEL, DTYPES } from '../model/modelFolder';
 import { CALIBRATIONS, DEFAULT_CALIBRATION } from '../prompt/calibration';
+import { DEFAULT_MIN_COSINE } from '../prompt/labelExpansion';
 import { DEFAULT_OBJECTIVE, LABEL_SCORE_RULES, LabelScoreRule, OBJECTIVES } from '../scoring/metrics';
 import { SELECTIONS } from './select';
 import { LABEL_WORD_METHODS, LabelWordMethod } from '../search/candidatePools';
@@ -296,8 +297,10 @@ export function dataLabelWordsOf(c: Pick<SearchConfig, 'dataLabelWords'>): { wor
   return typeof d === 'number' ? { words: d, labelScore: 'logsumexp' } : { words: d.words, labelScore: d.labelScore ?? 'logsumexp' };
 }
 
-/** The words per label `expandLabelWords` adds (0: none). */
-const expandedWords = (e: SearchConfig['expandLabelWords']) => (typeof e === 'number' ? e : e.words);
+/** A config's `expandLabelWords` as `{words, minCosine}` (a number K: K words, the default cosine floor). */
+export function expandLabelWordsOf(e: SearchConfig['expandLabelWords']): { words: number; minCosine: number } {
+  return typeof e === 'number' ? { words: e, minCosine: DEFAULT_MIN_COSINE } : { words: e.words, minCosine: e.minCosine ?? DEFAULT_MIN_COSINE };
+}
 
 /** A config's `searchVerbalizer` with its method and defaults filled in; undefined when the label words are given. */
 export function labelWordSearchOf(c: Pick<SearchConfig, 'searchVerbalizer'>): { method: LabelWordMethod; candidates?: number; context?: Record<string, string>; wordsPerLabel?: number } | undefined {
@@ -326,7 +329,7 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (c.templates !== undefined && c.templates.length > 1 && c.refine) throw new UserError(`${where}: refine: refines one prompt, not the ensemble of several templates`);
   if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
-  if (c.searchVerbalizer && expandedWords(c.expandLabelWords) > 0)
+  if (c.searchVerbalizer && expandLabelWordsOf(c.expandLabelWords).words > 0)
     throw new UserError(`${where}: expandLabelWords: expands the given label words, not searched ones; set it to 0 with searchVerbalizer`);
   if (c.ensemble > c.selectTopK)
     throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
