@@ -45,6 +45,11 @@ describe('search config schema', () => {
     [{ scorer: 'fast' }, /scorer: expected one of mask-head, full$/],
     [{ data: { train: 'a.tsv' } }, /data: missing field 'dev'/],
     [{ searchVerbalizer: { context: { A: 3 } } }, /searchVerbalizer/],
+    [
+      { templates: ['{x} <A:2> [MASK] .', '<A:1> [MASK] : {x}'], searchVerbalizer: { method: 'data', context: [{ A: 'so' }] } },
+      /^searches\/x\.json: searchVerbalizer\.context: a list gives one context per template: 1 for 2 template\(s\)$/,
+    ],
+    [{ searchVerbalizer: { method: 'data', context: [] } }, /^searches\/x\.json: searchVerbalizer\.context: expected at least one context$/],
     [{ searchVerbalizer: { method: 'guess' } }, /^searches\/x\.json: searchVerbalizer\.method: expected one of joint, data$/],
     [{ searchVerbalizer: { method: 'data' }, expandLabelWords: 10 }, /^searches\/x\.json: expandLabelWords: expands the given label words, not searched ones; set it to 0 with searchVerbalizer$/],
     [{ strategy: undefined }, /missing field 'strategy' \(one of random, beam, genetic, reinforce\)/],

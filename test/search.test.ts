@@ -142,6 +142,31 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     expect(fs.existsSync(dir)).toBe(false);
   });
 
+  test('a list of contexts gives each template its own: each reads its words where a search of that template alone with that context does', async () => {
+    const templates = ['{x} <A:2> [MASK] .', '{x} . <A:1> [MASK] .'];
+    const contexts = [{ A: 'it was' }, { A: 'so' }];
+    const dir = path.join(tmp(), 'run');
+    const multi = validateConfig(
+      { ...base, verbalizer: undefined, template: undefined, templates, budget: 600, searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts }, workers: 1, threadsPerWorker: 1 },
+      'x',
+    );
+    await runSearch(multi, { runDir: dir });
+    const words = (d: string) => JSON.parse(fs.readFileSync(path.join(d, 'space.json'), 'utf8')).labelIds;
+    for (let i = 0; i < templates.length; i++) {
+      const alone = tmp();
+      const single = validateConfig(
+        { ...base, verbalizer: undefined, template: templates[i], budget: 300, searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts[i] }, workers: 1, threadsPerWorker: 1 },
+        'x',
+      );
+      // The words are chosen before the search: a run stopped early has recorded them.
+      let batches = 0;
+      await runSearch(single, { runDir: alone, stopRequested: () => ++batches > 2 });
+      expect(words(path.join(dir, `t${i + 1}`))).toEqual(words(alone));
+    }
+    // The two contexts choose different words (one shared context could not fill both templates).
+    expect(words(path.join(dir, 't1'))).not.toEqual(words(path.join(dir, 't2')));
+  });
+
   test('a resumed run reads the recorded words, not new ones; without them it refuses', async () => {
     const stopped = tmp();
     let batches = 0;

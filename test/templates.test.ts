@@ -13,7 +13,7 @@ import { promptFileFromRun, validatePromptFile } from '../src/export/promptFile'
 import { validateConfig } from '../src/runner/config';
 import { BestResult, runSearch } from '../src/runner/run';
 import { RunDir } from '../src/runner/runDir';
-import { dataLabelWordsOf, parseSearchConfig } from '../src/runner/schema';
+import { dataLabelWordsOf, labelWordSearchOf, parseSearchConfig } from '../src/runner/schema';
 import { membersOf, splitBudget, templateConfig } from '../src/runner/templates';
 import { searchCellFrom } from '../src/runner/leaderboard';
 import { formatBest } from '../src/cli/commands/search';
@@ -49,6 +49,19 @@ describe('several templates: pure parts', () => {
     expect(spec({ words: 5 })).toEqual({ words: 5, labelScore: 'logsumexp' });
     expect(spec({ words: 20, labelScore: 'mean' })).toEqual({ words: 20, labelScore: 'mean' });
     expect(spec({ words: 200, labelScore: 'discriminant' })).toEqual({ words: 200, labelScore: 'discriminant' });
+  });
+
+  test('a list of label-word contexts gives each template sub-run its own; one context serves them all', () => {
+    const contexts = [{ A: 'so' }, { A: 'very' }];
+    const c = parseSearchConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', context: contexts } }, 'searches/m.json');
+    expect(T.map((_, i) => templateConfig(c, i, 500).searchVerbalizer)).toEqual(contexts.map((context) => ({ method: 'data', context })));
+    // Each sub-run's config stands alone with its one context.
+    expect(labelWordSearchOf(templateConfig(c, 1, 500))).toEqual({ method: 'data', context: { A: 'very' } });
+    const shared = parseSearchConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', context: { A: 'so' } } }, 'searches/m.json');
+    expect(T.map((_, i) => labelWordSearchOf(templateConfig(shared, i, 500))!.context)).toEqual([{ A: 'so' }, { A: 'so' }]);
+    // One template: a list of one is its context.
+    const one = parseSearchConfig({ ...base, templates: undefined, template: T[0], verbalizer: undefined, searchVerbalizer: { method: 'data', context: [{ A: 'so' }] } }, 'searches/m.json');
+    expect(labelWordSearchOf(one)!.context).toEqual({ A: 'so' });
   });
 
   test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {

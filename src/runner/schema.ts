@@ -103,7 +103,8 @@ export const experimentFields = {
   /**
    * Find the label words instead of taking them from `verbalizer`. `method` `joint` (default):
    * searched with the slots from model-proposed candidates (`candidates` per label, default 16;
-   * `context` fills the slots while they are proposed, e.g. {"A": "it was"}, default each
+   * `context` fills the slots while they are proposed, e.g. {"A": "it was"}, or a list with one
+   * such object per template where the templates' slots differ; default each
    * position's likeliest token; `wordsPerLabel` default 1). `data`: chosen from the labelled train
    * and dev examples before the slot search, then fixed: among the `candidates` (default 200)
    * likeliest words at the mask, the `wordsPerLabel` (default 10) that best separate each class
@@ -123,7 +124,14 @@ export const experimentFields = {
             .meta({ enum: [...LABEL_WORD_METHODS] })
             .optional(),
           candidates: posInt().optional(),
-          context: z.record(z.string(), text()).optional(),
+          // One context for every template, or a list with one per template (`templates`), for
+          // templates whose slots differ.
+          context: z
+            .union(
+              [z.record(z.string(), text()), z.array(z.record(z.string(), text())).min(1, says('expected at least one context'))],
+              says('expected an object of slot fills, or a list of them (one per template)'),
+            )
+            .optional(),
           wordsPerLabel: posInt().optional(),
         }),
       ],
@@ -306,7 +314,10 @@ export function expandLabelWordsOf(e: SearchConfig['expandLabelWords']): { words
 export function labelWordSearchOf(c: Pick<SearchConfig, 'searchVerbalizer'>): { method: LabelWordMethod; candidates?: number; context?: Record<string, string>; wordsPerLabel?: number } | undefined {
   const sv = c.searchVerbalizer;
   if (!sv) return undefined;
-  return { ...(typeof sv === 'object' ? sv : {}), method: ((typeof sv === 'object' && sv.method) || 'joint') as LabelWordMethod };
+  const o = typeof sv === 'object' ? sv : {};
+  // A list of contexts is split over the templates (runner/templates.ts templateConfig) before a template's search reads it.
+  if (Array.isArray(o.context)) throw new Error('searchVerbalizer.context: a list of contexts is read per template (templateConfig), not here');
+  return { ...o, context: o.context, method: (o.method || 'joint') as LabelWordMethod };
 }
 
 /** Validates a parsed search config object and fills defaults. `where` names the file in errors. */
@@ -331,6 +342,11 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
   if (c.searchVerbalizer && expandLabelWordsOf(c.expandLabelWords).words > 0)
     throw new UserError(`${where}: expandLabelWords: expands the given label words, not searched ones; set it to 0 with searchVerbalizer`);
+  const context = typeof c.searchVerbalizer === 'object' ? c.searchVerbalizer.context : undefined;
+  if (Array.isArray(context) && context.length !== (c.templates?.length ?? 1))
+    throw new UserError(`${where}: searchVerbalizer.context: a list gives one context per template: ${context.length} for ${c.templates?.length ?? 1} template(s)`);
+  // One template, a list of one: its context.
+  if (Array.isArray(context) && (c.templates?.length ?? 1) === 1) (c.searchVerbalizer as { context?: unknown }).context = context[0];
   if (c.ensemble > c.selectTopK)
     throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
   if (c.labels !== undefined) c.labels = parseLabelList(c.labels, `${where}: labels`);

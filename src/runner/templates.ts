@@ -40,6 +40,9 @@ export function templateConfig(config: SearchConfig, i: number, budget: number):
   // The twins of dataLabelWords and the members' fits belong to the run's ensemble, not to a template's own run.
   const sub: SearchConfig = { ...config, name: `${config.name}-t${i + 1}`, template: config.templates![i], budget, dataLabelWords: 0, fitMembers: false };
   delete sub.templates;
+  // A list of label-word contexts gives each template its own.
+  const sv = config.searchVerbalizer;
+  if (typeof sv === 'object' && Array.isArray(sv.context)) sub.searchVerbalizer = { ...sv, context: sv.context[i] };
   return sub;
 }
 
