@@ -140,6 +140,13 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     );
     await expect(runSearch(both, { runDir: dir })).rejects.toThrow("searchVerbalizer.context for template '{x} . <A:1> [MASK] .': slot <A:1> holds at most 1 token(s); 'it was' is 2");
     expect(fs.existsSync(dir)).toBe(false);
+    // Too short for a later template's slot: refused before the first template's search too.
+    const short = validateConfig(
+      { ...base, verbalizer: undefined, template: undefined, templates: ['{x} <A:2> [MASK] .', '<A:2> [MASK] : {x}'], searchVerbalizer: { method: 'data', context: [{ A: 'it was' }, { A: 'so' }] } },
+      'x',
+    );
+    await expect(runSearch(short, { runDir: dir })).rejects.toThrow("searchVerbalizer.context for template '<A:2> [MASK] : {x}': slot <A:2> needs 2 token(s) while proposing label words, got 1");
+    expect(fs.existsSync(dir)).toBe(false);
   });
 
   test('a list of contexts gives each template its own: each reads its words where a search of that template alone with that context does', async () => {

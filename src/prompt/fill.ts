@@ -35,6 +35,17 @@ export function tokenizeFill(template: Template, tokenizer: PromptTokenizer, fil
   return slots;
 }
 
+/**
+ * Slot fillings in which label words are proposed or chosen (searchVerbalizer `context`): every
+ * slot filled with exactly its length, as the search's own candidates fill it.
+ */
+export function requireExactFill(slots: readonly { name: string; length: number }[], fill: Record<string, readonly number[]>): void {
+  for (const s of slots) {
+    const f = fill[s.name];
+    if (f === undefined || f.length !== s.length) throw new UserError(`slot <${s.name}:${s.length}> needs ${s.length} token(s) while proposing label words, got ${f?.length ?? 'none'}`);
+  }
+}
+
 /** The token ids of each slot, from a slot record that carries them (best.json, prompt files). */
 export function slotIds(slots: Record<string, { ids: number[] }>): Record<string, number[]> {
   return Object.fromEntries(Object.entries(slots).map(([name, s]) => [name, s.ids]));

@@ -14,7 +14,7 @@ import { Reading } from '../scoring/scorer';
 import { ScoringPool } from '../scoring/pool';
 import { ScoreTask, WorkerInit } from '../scoring/workerProtocol';
 import { DEFAULT_LABEL_TOP_K, chooseDataLabelWords, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
-import { tokenizeFill } from '../prompt/fill';
+import { requireExactFill, tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
 import { SearchConfig, configDataSource } from './config';
@@ -119,7 +119,7 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
   // The context must fill this template's slots; checked here, before any template's search runs.
   if (labelSearch?.context) {
     try {
-      tokenizeFill(template, tokenizer, labelSearch.context);
+      requireExactFill(template.slots, tokenizeFill(template, tokenizer, labelSearch.context));
     } catch (e) {
       if (e instanceof UserError) throw new UserError(`searchVerbalizer.context for template '${config.template}': ${e.message}`);
       throw e;

@@ -12,6 +12,7 @@ import type { FullLogitsBackend } from '../model/onnxBackend';
 import { PromptTokenizer } from '../model/tokenizer';
 import { logSoftmax } from '../prompt/calibration';
 import { buildRow, CompiledTemplate, EncodedExample, EncodedRow } from '../prompt/encode';
+import { requireExactFill } from '../prompt/fill';
 import { planBatches } from '../scoring/batching';
 
 /** What proposing needs from the model (FullLogitsBackend has it; tests may fake it). */
@@ -111,12 +112,7 @@ export async function labelWordScores(opts: LabelPoolOptions): Promise<Float64Ar
 /** Per label: the mean over its examples of the log-softmax at the mask (slots filled with `fixedSlots`). */
 export async function classMeanLogProbs(opts: Omit<LabelPoolOptions, 'topK' | 'exclude'>): Promise<Float64Array[]> {
   const { compiled, numLabels } = opts;
-  for (const s of compiled.template.slots) {
-    const fill = opts.fixedSlots[s.name];
-    if (fill === undefined || fill.length !== s.length) {
-      throw new UserError(`slot <${s.name}:${s.length}> needs ${s.length} token(s) while proposing label words, got ${fill?.length ?? 'none'}`);
-    }
-  }
+  requireExactFill(compiled.template.slots, opts.fixedSlots);
   const bad = opts.examples.find((e) => !Number.isInteger(e.label) || e.label < 0 || e.label >= numLabels);
   if (bad) throw new UserError(`example label ${bad.label} is outside 0..${numLabels - 1}`);
   for (let l = 0; l < numLabels; l++) {
