@@ -342,11 +342,13 @@ export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
   if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
   if (c.searchVerbalizer && expandLabelWordsOf(c.expandLabelWords).words > 0)
     throw new UserError(`${where}: expandLabelWords: expands the given label words, not searched ones; set it to 0 with searchVerbalizer`);
-  const context = typeof c.searchVerbalizer === 'object' ? c.searchVerbalizer.context : undefined;
-  if (Array.isArray(context) && context.length !== (c.templates?.length ?? 1))
-    throw new UserError(`${where}: searchVerbalizer.context: a list gives one context per template: ${context.length} for ${c.templates?.length ?? 1} template(s)`);
-  // One template, a list of one: its context.
-  if (Array.isArray(context) && (c.templates?.length ?? 1) === 1) (c.searchVerbalizer as { context?: unknown }).context = context[0];
+  const sv = c.searchVerbalizer;
+  if (typeof sv === 'object' && Array.isArray(sv.context)) {
+    const count = c.templates?.length ?? 1;
+    if (sv.context.length !== count) throw new UserError(`${where}: searchVerbalizer.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`);
+    // One template, a list of one: its context.
+    if (count === 1) c.searchVerbalizer = { ...sv, context: sv.context[0] };
+  }
   if (c.ensemble > c.selectTopK)
     throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
   if (c.labels !== undefined) c.labels = parseLabelList(c.labels, `${where}: labels`);
