@@ -44,7 +44,19 @@ describe('search config schema', () => {
     [{ dtype: 'fp16' }, /dtype: expected one of fp32, int8$/],
     [{ scorer: 'fast' }, /scorer: expected one of mask-head, full$/],
     [{ data: { train: 'a.tsv' } }, /data: missing field 'dev'/],
-    [{ searchVerbalizer: { context: { A: 3 } } }, /searchVerbalizer/],
+    // A union's branch that the value's type picks names the field inside it.
+    [{ searchVerbalizer: { context: { A: 3 } } }, /^searches\/x\.json: searchVerbalizer\.context\.A: expected a non-empty string$/],
+    [
+      { templates: ['{x} <A:2> [MASK] .', '<A:1> [MASK] : {x}'], searchVerbalizer: { method: 'data', context: [{ A: 'so' }, { A: 3 }] } },
+      /^searches\/x\.json: searchVerbalizer\.context\[1\]\.A: expected a non-empty string$/,
+    ],
+    [{ searchVerbalizer: { context: 'it was' } }, /^searches\/x\.json: searchVerbalizer\.context: expected an object of slot fills, or a list of them \(one per template\)$/],
+    [{ searchVerbalizer: { method: 'data', wordz: 3 } }, /^searches\/x\.json: searchVerbalizer: unknown field 'wordz' \(allowed: method, candidates, context, wordsPerLabel\)$/],
+    [{ searchVerbalizer: 3 }, /^searches\/x\.json: searchVerbalizer: expected true, false or \{method, candidates, context, wordsPerLabel\}$/],
+    [{ expandLabelWords: { minCosine: 0.5 } }, /^searches\/x\.json: expandLabelWords: missing field 'words'$/],
+    [{ labels: ['negative', 3] }, /^searches\/x\.json: labels\[1\]: expected a name$/],
+    [{ verbalizer: ['terrible', 3] }, /^searches\/x\.json: verbalizer\[1\]: expected a word$/],
+    [{ verbalizer: { 0: 'terrible', 1: 7 } }, /^searches\/x\.json: verbalizer\.1: expected "word,word" or a list of words$/],
     [
       { templates: ['{x} <A:2> [MASK] .', '<A:1> [MASK] : {x}'], searchVerbalizer: { method: 'data', context: [{ A: 'so' }] } },
       /^searches\/x\.json: searchVerbalizer\.context: a list gives one context per template: 1 for 2 template\(s\)$/,
@@ -122,6 +134,8 @@ describe('prompt file schema', () => {
     [{ labels: [ok.labels[0], { ...ok.labels[1], ids: [] }] }, /labels\[1\]\.ids: must list at least one token id/],
     [{ slots: { A: { ids: [5, 6] } } }, /'slots\.A\.ids' must be a list of at most 1 token id/],
     [{ scores: undefined }, /p\.json: missing field 'scores'/],
+    [{ labels: [ok.labels[0], { ...ok.labels[1], ids: [2, [7, 1.5]] }] }, /^prompt file p\.json: labels\[1\]\.ids\[1\]\[1\]: must be a token id \(an integer >= 0\)$/],
+    [{ labels: [ok.labels[0], { ...ok.labels[1], ids: [2, 'x'] }] }, /^prompt file p\.json: labels\[1\]\.ids\[1\]: must be a token id or a list of token ids$/],
   ])('rejects %j with one line naming the field', (edit, msg) => {
     expect(check(edit)).toThrow(msg);
   });

@@ -87,7 +87,7 @@ describe('several templates: pure parts', () => {
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
     [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
     [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
-    [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0 or {words, labelScore} with labelScore logsumexp, mean, discriminant$/],
+    [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords\.labelScore: expected one of logsumexp, mean, discriminant$/],
     [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
     [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/],
     [{ fitMembers: 'yes' }, /^searches\/m\.json: fitMembers: expected true or false$/],

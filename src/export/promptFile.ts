@@ -255,15 +255,20 @@ export function readPromptFile(file: string): PromptFile {
   return validatePromptFile(Array.isArray(raw) ? raw[0] : raw, file);
 }
 
-const tokenIds = () => z.array(z.number().int().min(0), says('must be a list of token ids'));
+const tokenId = () => z.number(says('must be a token id (an integer >= 0)')).int(says('must be a token id (an integer >= 0)')).min(0, says('must be a token id (an integer >= 0)'));
+const tokenIds = () => z.array(tokenId(), says('must be a list of token ids'));
 /** Label words' ids: a token id per word, or a word's token ids in order (causal models). */
-const wordIds = () => z.array(z.union([z.number().int().min(0), z.array(z.number().int().min(0)).min(1)]), says('must be a list of token ids (or lists of token ids, one per word)'));
+const wordIds = () =>
+  z.array(
+    z.union([tokenId(), tokenIds().min(1, says('must list at least one token id'))], says('must be a token id or a list of token ids')),
+    says('must be a list of token ids (or lists of token ids, one per word)'),
+  );
 const sha256 = () => z.string(says('must be a sha256 (64 hex digits)')).regex(/^[0-9a-f]{64}$/, says('must be a sha256 (64 hex digits)'));
 
 const slotsSchema = () => z.record(z.string(), z.object({ ids: tokenIds(), tokens: z.array(z.string()).optional(), text: z.string().optional() }), says('must be an object'));
 const labelsSchema = () =>
   z
-    .array(z.object({ id: z.number().int().min(0), name: z.string(says('must be a string')), words: words(), ids: wordIds().min(1, says('must list at least one token id')) }), says('must be a list'))
+    .array(z.object({ id: tokenId(), name: z.string(says('must be a string')), words: words(), ids: wordIds().min(1, says('must list at least one token id')) }), says('must be a list'))
     .min(2, says('must list at least 2 labels'));
 const calibrationSchema = () =>
   z.object(
@@ -309,7 +314,7 @@ const promptFileSchema = z.object({
                   says('must be {scale, bias}'),
                 )
                 .optional(),
-              scores: z.object({ train: z.number(), dev: z.number() }).optional(),
+              scores: z.object({ train: z.number(says('must be a number')), dev: z.number(says('must be a number')) }, says('must be {train, dev}')).optional(),
             }),
             says('must be a list'),
           )
@@ -319,7 +324,7 @@ const promptFileSchema = z.object({
     )
     .optional(),
   model: z.object({ name: text(), dtype: oneOf(DTYPES), onnxSha256: sha256(), tokenizerSha256: sha256() }, says("must name the model, its dtype ('int8' or 'fp32') and its files' sha256")),
-  scores: z.object({ train: z.number(), dev: z.number().nullable(), test: z.number().nullable() }, says('must be {train, dev, test}')),
+  scores: z.object({ train: z.number(says('must be a number')), dev: z.number(says('must be a number or null')).nullable(), test: z.number(says('must be a number or null')).nullable() }, says('must be {train, dev, test}')),
   search: z.record(z.string(), z.unknown()).optional(),
   source: z.object({ runDir: z.string(), runId: z.string() }).optional(),
   soft: z.unknown().optional(),

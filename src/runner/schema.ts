@@ -46,7 +46,7 @@ export const experimentFields = {
     )
     .optional(),
   /** Label names in label order ("negative,positive" or a list): the data's labels may be these names. */
-  labels: z.union([z.string(), z.array(z.string())], says('expected "name,name" or a list of names')).optional(),
+  labels: z.union([z.string(), z.array(z.string(says('expected a name')))], says('expected "name,name" or a list of names')).optional(),
   /** The template; or give `templates`. */
   template: text().optional(),
   /**
@@ -57,7 +57,7 @@ export const experimentFields = {
   templates: z.array(text(), says('expected a list of templates')).min(1, says('expected at least one template')).optional(),
   /** Fixed label words (`"terrible,great"`, a list, or `{"0": [...]}`); ignored for labels searched. */
   verbalizer: z
-    .union([z.string(), z.array(z.string()), z.record(z.string(), z.union([z.string(), z.array(z.string())]))], says('expected "word,word", a list of words, or {"0": [...], ...}'))
+    .union([z.string(), words(), z.record(z.string(), z.union([z.string(), words()], says('expected "word,word" or a list of words')))], says('expected "word,word", a list of words, or {"0": [...], ...}'))
     .optional(),
   /**
    * Add to each label up to K words nearest (cosine, the model's input embeddings) to its given
@@ -116,13 +116,7 @@ export const experimentFields = {
       [
         bool(),
         z.strictObject({
-          // A refined string, not an enum: a wrong enum value aborts the object branch, and the
-          // union would then report only "expected true, false or {...}" instead of this field.
-          method: z
-            .string(says(`expected one of ${LABEL_WORD_METHODS.join(', ')}`))
-            .refine((m) => (LABEL_WORD_METHODS as readonly string[]).includes(m), says(`expected one of ${LABEL_WORD_METHODS.join(', ')}`))
-            .meta({ enum: [...LABEL_WORD_METHODS] })
-            .optional(),
+          method: oneOf(LABEL_WORD_METHODS).optional(),
           candidates: posInt().optional(),
           // One context for every template, or a list with one per template (`templates`), for
           // templates whose slots differ.

@@ -19,36 +19,45 @@ function fieldPath(p: readonly PropertyKey[]): string {
   return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('');
 }
 
-/** The keys an object schema at `p` allows (through optional/default wrappers), for "unknown field" errors. */
+/** The keys an object schema at `p` allows (through optional/default wrappers and unions), for "unknown field" errors. */
 function allowedAt(schema: z.ZodType, p: readonly PropertyKey[]): string[] | undefined {
-  let s: unknown = schema;
-  const unwrap = () => {
+  type Def = { type?: string; innerType?: unknown; in?: unknown; element?: unknown; options?: unknown[] };
+  const def = (s: unknown) => (s as { def?: Def }).def;
+  const shapeOf = (s: unknown) => (s as { shape?: Record<string, unknown> }).shape;
+  const unwrap = (s: unknown): unknown => {
     for (let guard = 0; guard < 8; guard++) {
-      const def = (s as { def?: { type?: string; innerType?: unknown; in?: unknown } }).def;
-      if (def?.innerType) s = def.innerType;
-      else if (def?.type === 'pipe' && def.in) s = def.in;
+      const d = def(s);
+      if (d?.innerType) s = d.innerType;
+      else if (d?.type === 'pipe' && d.in) s = d.in;
       else break;
     }
+    return s;
   };
-  unwrap();
+  // Where a union stands, its branches that lead along the path.
+  let at: unknown[] = [unwrap(schema)];
+  const spread = () => {
+    at = at.flatMap((s) => (def(s)?.type === 'union' ? (def(s)!.options ?? []).map(unwrap) : [s]));
+  };
+  spread();
   for (const k of p) {
-    if (typeof k === 'number') {
-      const el = (s as { def?: { element?: unknown } }).def?.element;
-      if (!el) return undefined;
-      s = el;
-    } else {
-      const shape = (s as { shape?: Record<string, unknown> }).shape;
-      if (!shape || !shape[String(k)]) return undefined;
-      s = shape[String(k)];
-    }
-    unwrap();
+    at = at.flatMap((s) => {
+      const next = typeof k === 'number' ? def(s)?.element : shapeOf(s)?.[String(k)];
+      return next ? [unwrap(next)] : [];
+    });
+    spread();
   }
-  const shape = (s as { shape?: Record<string, unknown> }).shape;
+  const shape = at.map(shapeOf).find((sh) => sh);
   return shape ? Object.keys(shape).filter((k) => !k.startsWith('$')) : undefined;
 }
 
 /** One line for the first problem: `<where>: <field>: <what>`. */
 function describeIssue(where: string, issue: z.core.$ZodIssue, schema: z.ZodType): string {
+  if (issue.code === 'invalid_union') {
+    // The one branch whose type the value has (its problems lie inside it) names the field inside;
+    // otherwise the union's own message says what was expected.
+    const inside = issue.errors.filter((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0 || i.code === 'unrecognized_keys'));
+    if (inside.length === 1) return describeIssue(where, { ...inside[0][0], path: [...issue.path, ...inside[0][0].path] }, schema);
+  }
   const field = fieldPath(issue.path);
   const at = field ? `${where}: ${field}` : where;
   if (issue.code === 'unrecognized_keys') {
