@@ -324,7 +324,10 @@ const promptFileSchema = z.object({
     )
     .optional(),
   model: z.object({ name: text(), dtype: oneOf(DTYPES), onnxSha256: sha256(), tokenizerSha256: sha256() }, says("must name the model, its dtype ('int8' or 'fp32') and its files' sha256")),
-  scores: z.object({ train: z.number(says('must be a number')), dev: z.number(says('must be a number or null')).nullable(), test: z.number(says('must be a number or null')).nullable() }, says('must be {train, dev, test}')),
+  scores: z.object(
+    { train: z.number(says('must be a number')), dev: z.number(says('must be a number or null')).nullable(), test: z.number(says('must be a number or null')).nullable() },
+    says('must be {train, dev, test}'),
+  ),
   search: z.record(z.string(), z.unknown()).optional(),
   source: z.object({ runDir: z.string(), runId: z.string() }).optional(),
   soft: z.unknown().optional(),

@@ -57,7 +57,10 @@ export const experimentFields = {
   templates: z.array(text(), says('expected a list of templates')).min(1, says('expected at least one template')).optional(),
   /** Fixed label words (`"terrible,great"`, a list, or `{"0": [...]}`); ignored for labels searched. */
   verbalizer: z
-    .union([z.string(), words(), z.record(z.string(), z.union([z.string(), words()], says('expected "word,word" or a list of words')))], says('expected "word,word", a list of words, or {"0": [...], ...}'))
+    .union(
+      [z.string(), words(), z.record(z.string(), z.union([z.string(), words()], says('expected "word,word" or a list of words')))],
+      says('expected "word,word", a list of words, or {"0": [...], ...}'),
+    )
     .optional(),
   /**
    * Add to each label up to K words nearest (cosine, the model's input embeddings) to its given
