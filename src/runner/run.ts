@@ -232,7 +232,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   } else if (run.isRun() || run.has('candidates') || run.has('best')) {
     throw new UserError(`${runDir}: already holds a run; continue it with: promptsearch search --resume ${runDir} (or choose another --out)`);
   }
-  const saved = opts.resume ? run.readSpace<SlotGroup>() : undefined;
+  const saved = opts.resume ? run.readSpace<SlotGroup>(dataWords ? { numLabels, vocabSize: tokenizer.vocabSize } : undefined) : undefined;
   const recorded = saved ? run.readLines<CandidateLine>('candidates') : undefined;
   log(`${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
   // Train in a seeded, label-stratified order: racing's slices then hold every class.
@@ -253,14 +253,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   try {
     if (saved) {
       space = { groups: saved.groups };
-      if (dataWords) {
-        const ids = saved.labelIds;
-        if (!ids) throw new UserError(`${run.file('space')}: no labelIds; this run's label words come from the data and are recorded there`);
-        const isId = (id: unknown) => Number.isInteger(id) && (id as number) >= 0 && (id as number) < tokenizer.vocabSize;
-        if (!Array.isArray(ids) || ids.length !== numLabels || ids.some((ws) => !Array.isArray(ws) || ws.length === 0 || !ws.every(isId)))
-          throw new UserError(`${run.file('space')}: labelIds: expected ${numLabels} lists of token ids, one per label`);
-        fixedVerbalizer = { ids };
-      }
+      if (dataWords && saved.labelIds) fixedVerbalizer = { ids: saved.labelIds };
       replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));
       log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
     } else {

@@ -410,9 +410,21 @@ export class RunDir {
     this.writeJson('state', state);
   }
 
-  /** The search space; `labelIds`: the label words chosen from the data before the search (searchVerbalizer method `data`). */
-  readSpace<G>(): { groups: G[]; labelIds?: number[][] } | undefined {
-    return this.has('space') ? this.readJson<{ groups: G[]; labelIds?: number[][] }>('space', 'search space') : undefined;
+  /**
+   * The search space; `labelIds`: the label words chosen from the data before the search
+   * (searchVerbalizer method `data`). `dataWords`: the run's label words come from the data, so the
+   * file must hold them, one non-empty list of token ids (< `vocabSize`) per label.
+   */
+  readSpace<G>(dataWords?: { numLabels: number; vocabSize: number }): { groups: G[]; labelIds?: number[][] } | undefined {
+    if (!this.has('space')) return undefined;
+    const space = this.readJson<{ groups: G[]; labelIds?: unknown }>('space', 'search space');
+    if (!dataWords) return space as { groups: G[]; labelIds?: number[][] };
+    const ids = space.labelIds;
+    if (!ids) throw new UserError(`${this.file('space')}: no labelIds; this run's label words come from the data and are recorded there`);
+    const isId = (id: unknown) => Number.isInteger(id) && (id as number) >= 0 && (id as number) < dataWords.vocabSize;
+    if (!Array.isArray(ids) || ids.length !== dataWords.numLabels || ids.some((ws) => !Array.isArray(ws) || ws.length === 0 || !ws.every(isId)))
+      throw new UserError(`${this.file('space')}: labelIds: expected ${dataWords.numLabels} lists of token ids, one per label`);
+    return { groups: space.groups, labelIds: ids as number[][] };
   }
 
   writeSpace<G>(groups: G[], labelIds?: number[][]): void {
