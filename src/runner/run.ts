@@ -253,7 +253,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   try {
     if (saved) {
       space = { groups: saved.groups };
-      if (dataWords && saved.labelIds) fixedVerbalizer = { ids: saved.labelIds };
+      if (saved.labelIds) fixedVerbalizer = { ids: saved.labelIds };
       replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));
       log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
     } else {

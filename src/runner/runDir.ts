@@ -412,13 +412,14 @@ export class RunDir {
 
   /**
    * The search space; `labelIds`: the label words chosen from the data before the search
-   * (searchVerbalizer method `data`). `dataWords`: the run's label words come from the data, so the
-   * file must hold them, one non-empty list of token ids (< `vocabSize`) per label.
+   * (searchVerbalizer method `data`), given only when `dataWords` asks for them: the run's label
+   * words come from the data, so the file must hold them, one non-empty list of token ids
+   * (< `vocabSize`) per label.
    */
   readSpace<G>(dataWords?: { numLabels: number; vocabSize: number }): { groups: G[]; labelIds?: number[][] } | undefined {
     if (!this.has('space')) return undefined;
     const space = this.readJson<{ groups: G[]; labelIds?: unknown }>('space', 'search space');
-    if (!dataWords) return space as { groups: G[]; labelIds?: number[][] };
+    if (!dataWords) return { groups: space.groups };
     const ids = space.labelIds;
     if (!ids) throw new UserError(`${this.file('space')}: no labelIds; this run's label words come from the data and are recorded there`);
     const isId = (id: unknown) => Number.isInteger(id) && (id as number) >= 0 && (id as number) < dataWords.vocabSize;
