@@ -351,7 +351,7 @@ describe('a search over two templates, end to end', () => {
 });
 
 describe('a leaderboard entry of a search over several templates', () => {
-  test('reports the run\'s result (the ensemble of the templates), not the one prompt', () => {
+  test("reports the run's result (the ensemble of the templates), not the one prompt", () => {
     const config = parseSearchConfig(base, 'searches/m.json');
     // An old (version 1) best.json: the top level was the selected prompt, the ensemble nested.
     const best = upgradeBest({
@@ -386,7 +386,15 @@ describe('the search command prints one headline', () => {
       budget: 10,
       candidatesScored: 1,
       seconds: 1,
-      ensemble: { members: [{ template: T[0], prompt: 'p' }, { template: T[1], prompt: 'q' }, { template: T[1], prompt: 'q', readout: {} }], devAccuracy: 0.75, testAccuracy: 0.8 },
+      ensemble: {
+        members: [
+          { template: T[0], prompt: 'p' },
+          { template: T[1], prompt: 'q' },
+          { template: T[1], prompt: 'q', readout: {} },
+        ],
+        devAccuracy: 0.75,
+        testAccuracy: 0.8,
+      },
     });
     const text = formatBest(r, 'results/run 1');
     expect(text).toContain('result       ensemble of 3 members over 2 templates\n');
@@ -395,7 +403,10 @@ describe('the search command prints one headline', () => {
     expect(text).toContain('  member     q (readout member)\n');
     expect(text).toContain("promptsearch export 'results/run 1'");
     expect(text).toContain("promptsearch predict --prompt 'results/run 1/prompt.ensemble.json' --data FILE");
-    const single = formatBest(upgradeBest({ ...r, version: undefined, ensemble: undefined, template: T[0], prompt: 'p', labelWords: [['a'], ['b']], trainAccuracy: 1, devAccuracy: 0.5, testAccuracy: 0.25 } as never), 'run');
+    const single = formatBest(
+      upgradeBest({ ...r, version: undefined, ensemble: undefined, template: T[0], prompt: 'p', labelWords: [['a'], ['b']], trainAccuracy: 1, devAccuracy: 0.5, testAccuracy: 0.25 } as never),
+      'run',
+    );
     expect(single).toContain('result       p\n');
     expect(single).toContain('accuracy     train 1.0000  dev 0.5000  test 0.2500\n');
     expect(single).toContain('promptsearch predict --prompt run/prompt.json');
