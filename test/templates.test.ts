@@ -66,11 +66,11 @@ describe('several templates: pure parts', () => {
 
   test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {
     const one = { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], calibration: { mode: 'inputs', offsets: [0, 1] }, trainAccuracy: 0.5, devAccuracy: 0.75 };
-    expect(membersOf(one as unknown as BestResult)).toEqual([
+    expect(membersOf(upgradeBest(one))).toEqual([
       { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], offsets: [0, 1], trainAccuracy: 0.5, devAccuracy: 0.75 },
     ]);
     const m = { prompt: 'q', slots: {}, labelWords: [], labelIds: [], offsets: null, trainAccuracy: 1, devAccuracy: 1 };
-    expect(membersOf({ ...one, ensemble: { members: [m, m], devAccuracy: 1, testAccuracy: null } } as unknown as BestResult)).toEqual([
+    expect(membersOf(upgradeBest({ ...one, ensemble: { members: [m, m], devAccuracy: 1, testAccuracy: null } }))).toEqual([
       { ...m, template: T[1] },
       { ...m, template: T[1] },
     ]);
@@ -81,15 +81,15 @@ describe('several templates: pure parts', () => {
     [{ templates: [] }, /^searches\/m\.json: templates: expected at least one template$/],
     [{ templates: [T[0], T[0]] }, /^searches\/m\.json: templates: a template is listed twice$/],
     [{ templates: undefined }, /^searches\/m\.json: missing field 'template' \(or 'templates', a list\)$/],
-    [{ refine: {} }, /^searches\/m\.json: refine: refines one prompt/],
+    [{ refine: {} }, /^searches\/m\.json: refine: a config's refine block refines one prompt; refine a run over several templates with: promptsearch refine RUN_DIR$/],
     [{ expandLabelWords: -1 }, /^searches\/m\.json: expandLabelWords: expected an integer >= 0$/],
     [{ expandLabelWords: { words: 3, minCosine: 2 } }, /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/],
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
-    [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
+    [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: readoutMembers: adds members to the ensemble of several templates/],
     [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
     [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords\.labelScore: expected one of logsumexp, mean, discriminant$/],
-    [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
-    [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/],
+    [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: readoutMembers: adds members to the ensemble of several templates/],
+    [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMemberWeights: fits the members of the ensemble of several templates/],
     [{ fitMembers: 'yes' }, /^searches\/m\.json: fitMembers: expected true or false$/],
   ])('rejects %j with one line naming the field', (extra, msg) => {
     expect(() => parseSearchConfig({ ...base, ...extra }, 'searches/m.json')).toThrow(msg);

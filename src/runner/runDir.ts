@@ -275,20 +275,6 @@ type Kind = 'string' | 'number' | 'object' | 'array' | 'boolean' | 'number|null'
 
 /** Fields a typed read insists on (a file of the right name but the wrong content is named). */
 const REQUIRED: Partial<Record<RunFile, Record<string, Kind>>> = {
-  best: {
-    runId: 'string',
-    status: 'string',
-    template: 'string',
-    prompt: 'string',
-    slots: 'object',
-    labelWords: 'array',
-    labelIds: 'array',
-    trainAccuracy: 'number',
-    devAccuracy: 'number|null',
-    testAccuracy: 'number|null',
-    evaluations: 'number',
-    seconds: 'number',
-  },
   state: { status: 'string' },
   space: { groups: 'array' },
   config: { resolved: 'object' },
@@ -306,6 +292,36 @@ function kindOf(v: unknown): Kind {
   if (Array.isArray(v)) return 'array';
   return typeof v as Kind;
 }
+
+/** The fields a version 1 best.json must have (its top level was the selected prompt). */
+const BEST_V1: Record<string, Kind> = {
+    runId: 'string',
+    status: 'string',
+    template: 'string',
+    prompt: 'string',
+    slots: 'object',
+    labelWords: 'array',
+    labelIds: 'array',
+    trainAccuracy: 'number',
+    devAccuracy: 'number|null',
+    testAccuracy: 'number|null',
+    evaluations: 'number',
+    seconds: 'number',
+};
+/** The fields of a best.json of today's version, and of its `selected`. */
+const BEST_V2: Record<string, Kind> = {
+  runId: 'string',
+  status: 'string',
+  result: 'string',
+  prompt: 'string',
+  trainAccuracy: 'number|null',
+  devAccuracy: 'number|null',
+  testAccuracy: 'number|null',
+  selected: 'object',
+  evaluations: 'number',
+  seconds: 'number',
+};
+const SELECTED: Record<string, Kind> = { template: 'string', prompt: 'string', slots: 'object', labelWords: 'array', labelIds: 'array', trainAccuracy: 'number' };
 
 function missingField(v: unknown, fields: Record<string, Kind> | undefined): string | undefined {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return '(expected a JSON object)';
@@ -512,7 +528,12 @@ export class RunDir {
 
   /** best.json in today's form (a version 1 file is read as version 2). */
   readBest(): BestResult | undefined {
-    return this.has('best') ? upgradeBest(this.readJson<Record<string, unknown>>('best', 'run result')) : undefined;
+    if (!this.has('best')) return undefined;
+    const raw = this.readJson<Record<string, unknown>>('best', 'run result');
+    const v2 = raw.version === BEST_VERSION;
+    const bad = missingField(raw, v2 ? BEST_V2 : BEST_V1) ?? (v2 ? missingField(raw.selected, SELECTED)?.replace("field '", "field 'selected.") : undefined);
+    if (bad) throw new UserError(`${this.file('best')}: not a run result: ${bad}`);
+    return upgradeBest(raw);
   }
 
   writeBest(best: BestResult): void {

@@ -157,8 +157,11 @@ function renamedValue(old: string, value: unknown, where: string): unknown {
   if (old === 'searchVerbalizer' && value && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as Record<string, unknown>;
     const method = o.method === 'joint' ? 'withSlots' : o.method === 'data' ? 'fromData' : o.method;
-    return method === undefined ? o : { ...o, method };
+    value = method === undefined ? o : { ...o, method };
   }
+  // Checked under the name the config used, so an error names the field as written.
+  const schema = { fitMembers: bool(), searchVerbalizer: findLabelWordsSchema, racing: earlyRejectionSchema }[old];
+  if (schema) parseWith(z.strictObject({ [old]: schema }), { [old]: value }, where);
   return value;
 }
 
