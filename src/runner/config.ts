@@ -1,3 +1,4 @@
+import * as path from 'path';
 import { DataSource, parseLabelList } from '../data/load';
 import { readJsonFile } from '../util/jsonFile';
 import { SearchConfig, parseSearchConfig } from './schema';
@@ -14,8 +15,20 @@ export function validateConfig(raw: unknown, where: string): SearchConfig {
   return parseSearchConfig(raw, where);
 }
 
+/**
+ * Reads a search config file. Its data paths (`data.train`, `data.dev`, `data.test`) resolve
+ * against the config file's own folder, not the current one, and are made absolute here (so a
+ * run's config.json records where the files were).
+ */
 export function readConfig(file: string): SearchConfig {
-  return validateConfig(readJsonFile(file, 'search config'), file);
+  return resolveDataPaths(validateConfig(readJsonFile(file, 'search config'), file), path.dirname(path.resolve(file)));
+}
+
+/** The config with its data files made absolute against `dir` (absolute ones kept). */
+export function resolveDataPaths(c: SearchConfig, dir: string): SearchConfig {
+  const d = c.data;
+  if (!d) return c;
+  return { ...c, data: { ...d, train: path.resolve(dir, d.train), dev: path.resolve(dir, d.dev), ...(d.test !== undefined ? { test: path.resolve(dir, d.test) } : {}) } };
 }
 
 /** Where a config's split comes from (`modelLabels`: the model's id2label names, see DataSource). */
