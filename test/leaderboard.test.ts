@@ -360,6 +360,7 @@ describe('leaderboards on your own data', () => {
     const cases: [object, RegExp][] = [
       [{ ...ok, tasks: ['sst-2'], base: { data: { train: 'a.csv', dev: 'b.csv' } } }, /base\.data: a suite's data are its 'tasks'/],
       [{ ...ok, base: { task: 'sst-2' } }, /base\.task: a suite's data are its 'tasks'/],
+      [{ ...ok, methods: [{ name: 'b', strategy: 'beam', config: { data: {} } }] }, /methods\[0\]\.config\.data: a suite's data are its 'tasks'/],
       [{ ...ok, perTask: { 'sst-2': { budget: 10 } } }, /perTask\.sst-2: not one of the suite's tasks \(reviews\)/],
       [{ ...ok, methods: [{ name: '../../evil', manual: true }] }, /methods\[0\]: method name '\.\.\/\.\.\/evil' is used as a folder name/],
       [{ ...ok, methods: [{ name: 'a/b', manual: true }] }, /method name 'a\/b' is used as a folder name/],

@@ -53,14 +53,14 @@ function userTaskFields(u: UserTask | undefined): Record<string, unknown> {
 export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where: string) {
   const u = s.userTasks?.[task];
   // A user task's data: its files for this seed (a data object: the same files for every seed,
-  // where the seed only seeds the search's random choices).
-  const { task: _t, data: _d, ...config } = (m.config ?? {}) as Record<string, unknown>;
+  // where the seed only seeds the search's random choices). parseSuite refuses `data` and `task`
+  // in base, perTask and a method's config.
   return validateConfig(
     {
       ...s.base,
       ...userTaskFields(u),
       ...(s.perTask?.[task] ?? {}),
-      ...(u ? config : (m.config ?? {})),
+      ...(m.config ?? {}),
       name: `${s.name}-${m.name}-${task}`,
       ...(u ? { data: userTaskData(u, seed) } : { task }),
       seed,

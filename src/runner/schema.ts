@@ -415,6 +415,7 @@ export function parseSuite(raw: unknown, where: string, baseDir = process.cwd())
   for (const [key, o] of Object.entries(parsed.perTask ?? {}))
     for (const field of ['data', 'task']) if (o[field] !== undefined) throw new UserError(`${where}: perTask.${key}.${field}: a suite's data are its 'tasks', not perTask.${key}.${field}`);
   parsed.methods.forEach((m, i) => {
+    for (const field of ['data', 'task']) if (m.config?.[field] !== undefined) throw new UserError(`${where}: methods[${i}].config.${field}: a suite's data are its 'tasks', not a method's config`);
     if (!safeName(m.name)) throw new UserError(`${where}: methods[${i}]: method name '${m.name}' is used as a folder name: no '/', '\\' or '..'`);
     if (parsed.methods.findIndex((x) => x.name === m.name) !== i) throw new UserError(`${where}: methods[${i}]: method '${m.name}' is listed twice (give each method its own name)`);
     if (!m.manual && !m.probe && !(STRATEGY_NAMES as readonly string[]).includes(m.strategy ?? '')) {
