@@ -349,6 +349,39 @@ describe('leaderboards on your own data', () => {
     expect(() => readSuite(file)).toThrow(new RegExp(`tasks\\[0\\]: ${path.join(task, '16-21')} has no train`));
   }, 300_000);
 
+  test("a queued manual cell of a user task: the worker reads the job's copies of the files", async () => {
+    const { runJob } = await import('../src/distributed/runJob');
+    const { modelRef } = await import('../src/distributed/submit');
+    const { sha256Text } = await import('../src/distributed/queue');
+    const { packageVersions } = await import('../src/runner/versions');
+    const { manualCell } = await import('../src/runner/baselines');
+    const { DEFAULT_DTYPE, DEFAULT_MODEL } = await import('../src/model/modelFolder');
+    const { file } = project({ name: 'q', tasks: [reviews], seeds: [13], methods: [{ name: 'manual', manual: true }] });
+    const suite = readSuite(file);
+    const setting = baselineSetting(suite, suite.methods[0], 'reviews', 13);
+    const ref = (f: string) => {
+      const content = fs.readFileSync(f, 'utf8');
+      return { sha256: sha256Text(content), file: { name: path.basename(f), content } };
+    };
+    // As submitLeaderboard queues it: the submitter's paths mean nothing on the worker.
+    const d = setting.data!;
+    const payload = {
+      v: 1 as const,
+      kind: 'manual' as const,
+      method: 'manual',
+      task: 'reviews',
+      seed: 13,
+      base: JSON.parse(JSON.stringify({ ...setting, data: { ...d, train: '/gone/train.csv', dev: '/gone/dev.csv', test: '/gone/test.csv' } })),
+      model: modelRef(DEFAULT_MODEL, DEFAULT_DTYPE),
+      data: { train: ref(d.train), dev: ref(d.dev), test: ref(d.test) },
+      version: packageVersions().promptsearch,
+    };
+    const r = await runJob(payload, {}, () => false);
+    const local = await manualCell('manual', 'reviews', 13, setting, 'none');
+    expect(r.cell!.testAccuracy).toBe(local.testAccuracy);
+    expect(r.cell!.devAccuracy).toBe(local.devAccuracy);
+  }, 120_000);
+
   test('bad suites are refused with one line: base.data, perTask keys, method names, missing files, label words', () => {
     const { dir, file } = project({});
     const ok = { name: 'x', tasks: [reviews], seeds: [13], base: {}, methods: [{ name: 'manual', manual: true }] };
