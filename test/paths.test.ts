@@ -61,7 +61,7 @@ describe("paths resolve against the config's own folder", () => {
     expect(cli(['export', runDir], elsewhere).status).toBe(0);
     const p = cli(['predict', '--prompt', path.join(runDir, 'prompt.json'), '--data', path.join(project, 'data', 'test.csv'), '--out', path.join(elsewhere, 'p.jsonl'), '--threads', '1'], elsewhere);
     expect(p.status).toBe(0);
-    expect(p.stderr).toMatch(/text from column 'review'.*labels from column 'sentiment' \(the run's label column\)/);
+    expect(p.stderr).toMatch(/text from column 'review' \(the run's text column\), labels from column 'sentiment' \(the run's label column\)/);
     const m = p.stderr.match(/^accuracy \d\.\d{4} \((\d+)\/(\d+) correct, gold labels from the 'sentiment' column/m);
     expect(m).not.toBeNull();
     expect(Number(m![2])).toBe(200);

@@ -128,7 +128,9 @@ function readFileInputs(table: Table, prompt: PromptFile, textColumn: string | u
     ? toExamples(table, { labelColumn, requiredColumns: required, labelNames: prompt.labels.map((l) => l.name) })
     : toFieldRows(table, required).map((fields) => ({ fields, label: -1 }));
   const rows = examples.map((e) => (col ? { ...e.fields, x: e.fields[col] } : e.fields));
-  const text = col ? `text from column '${col}'${textColumn !== undefined ? ' (--text-column)' : ''}` : `columns ${required.map((c) => `'${c}'`).join(', ')}`;
+  const runText = prompt.search?.data?.textColumn ?? (prompt.search?.task ? TASKS[prompt.search.task]?.textColumn : undefined);
+  const textWhy = textColumn !== undefined ? ' (--text-column)' : col === runText ? " (the run's text column)" : '';
+  const text = col ? `text from column '${col}'${textWhy}` : `columns ${required.map((c) => `'${c}'`).join(', ')}`;
   const missing = givenLabelColumn ?? runLabel ?? 'label';
   const labels = labeled ? `labels from column '${labelColumn}' (${labelWhy})` : `no label column '${missing}': no accuracy`;
   const columns = `${file}: ${text}, ${labels}`;
