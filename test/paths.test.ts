@@ -87,6 +87,11 @@ describe("paths resolve against the config's own folder", () => {
     const e = cli(['eval', '--data', 'missing.csv', '--template', '{x} [MASK]', '--verbalizer', 'bad,good'], elsewhere);
     expect(e.status).toBe(2);
     expect(e.stderr).toContain(`${path.join(fs.realpathSync(elsewhere), 'missing.csv')}: cannot read (ENOENT)`);
+    // A row's error names the file by its absolute path too.
+    fs.writeFileSync(path.join(elsewhere, 'bad.csv'), 'sentence,label\na fine film,maybe\n');
+    const b = cli(['eval', '--data', 'bad.csv', '--template', '{x} [MASK]', '--verbalizer', 'bad,good'], elsewhere);
+    expect(b.status).toBe(2);
+    expect(b.stderr).toContain(`${path.join(fs.realpathSync(elsewhere), 'bad.csv')}:2: label 'maybe' is not an integer`);
     // The config file itself.
     const c = cli(['search', 'absent.json'], elsewhere);
     expect(c.status).toBe(2);
