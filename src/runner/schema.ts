@@ -157,13 +157,21 @@ function renamedValue(old: string, value: unknown, where: string): unknown {
     if (k === 0) return false;
     return labelScore === 'discriminant' ? { method: 'discriminant', topWords: k } : { method: labelScore, wordsPerLabel: k };
   }
+  if (old === 'searchVerbalizer') {
+    // Its version 1 method names.
+    const oldMethods = z.union(
+      [bool(), z.strictObject({ ...findLabelWordsSchema.options[1].shape, method: oneOf(['joint', 'data'] as const).optional() })],
+      says('expected true, false or {method, candidates, context, wordsPerLabel}'),
+    );
+    parseWith(z.strictObject({ searchVerbalizer: oldMethods }), { searchVerbalizer: value }, where);
+  }
   if (old === 'searchVerbalizer' && value && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as Record<string, unknown>;
     const method = o.method === 'joint' ? 'withSlots' : o.method === 'data' ? 'fromData' : o.method;
     value = method === undefined ? o : { ...o, method };
   }
   // Checked under the name the config used, so an error names the field as written.
-  const schema = { fitMembers: bool(), searchVerbalizer: findLabelWordsSchema, racing: earlyRejectionSchema }[old];
+  const schema = { fitMembers: bool(), racing: earlyRejectionSchema }[old];
   if (schema) parseWith(z.strictObject({ [old]: schema }), { [old]: value }, where);
   return value;
 }
@@ -402,8 +410,12 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     notes?.push(
       `${where}: read as a version 1 config (it has 'strategy' and no 'version'): one template, 64 candidates per slot position, no label-word expansion, no readout members; add "version": 2 for the recommended defaults (docs/configuration.md)`,
     );
+  /** The name the config gave a renamed field, for errors about it. */
+  const written: Record<string, string> = {};
+  const as = (field: string) => written[field] ?? field;
   for (const [old, renamed] of Object.entries(RENAMED_FIELDS)) {
     if (!(old in r)) continue;
+    written[renamed] = old;
     if (renamed in r) throw new UserError(`${where}: ${old}: is the old name of '${renamed}'; give only '${renamed}'`);
     r[renamed] = renamedValue(old, r[old], where);
     delete r[old];
@@ -444,18 +456,20 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
   if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
   const readout = c.readoutMembers;
   if (readout && readout.method === 'discriminant' && readout.wordsPerLabel !== undefined)
-    throw new UserError(`${where}: readoutMembers.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask, not words per label`);
+    throw new UserError(`${where}: ${as('readoutMembers')}.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask, not words per label`);
   if (readout && readout.method !== 'discriminant' && readout.topWords !== undefined)
-    throw new UserError(`${where}: readoutMembers.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`);
-  if (readout && !many) throw new UserError(`${where}: readoutMembers: adds members to the ensemble of several templates; give 'templates' (two or more) or readoutMembers false`);
-  if (c.fitMemberWeights && !many) throw new UserError(`${where}: fitMemberWeights: fits the members of the ensemble of several templates; give 'templates' (two or more) or fitMemberWeights false`);
+    throw new UserError(`${where}: ${as('readoutMembers')}.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`);
+  if (readout && !many)
+    throw new UserError(`${where}: ${as('readoutMembers')}: adds members to the ensemble of several templates; give 'templates' (two or more) or ${as('readoutMembers')} ${as('readoutMembers') === 'readoutMembers' ? 'false' : '0'}`);
+  if (c.fitMemberWeights && !many)
+    throw new UserError(`${where}: ${as('fitMemberWeights')}: fits the members of the ensemble of several templates; give 'templates' (two or more) or ${as('fitMemberWeights')} false`);
   if (many && c.refine) throw new UserError(`${where}: refine: a config's refine block refines one prompt; refine a run over several templates with: promptsearch refine RUN_DIR`);
   if (c.findLabelWords && expandLabelWordsOf(c.expandLabelWords).words > 0)
-    throw new UserError(`${where}: expandLabelWords: expands the given label words, not found ones; set it to 0 with findLabelWords`);
+    throw new UserError(`${where}: expandLabelWords: expands the given label words, not found ones; set it to 0 with ${as('findLabelWords')}`);
   const sv = c.findLabelWords;
   if (typeof sv === 'object' && Array.isArray(sv.context)) {
     const count = c.templates?.length ?? 1;
-    if (sv.context.length !== count) throw new UserError(`${where}: findLabelWords.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`);
+    if (sv.context.length !== count) throw new UserError(`${where}: ${as('findLabelWords')}.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`);
     // One template, a list of one: its context.
     if (count === 1) c.findLabelWords = { ...sv, context: sv.context[0] };
   }
