@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
 import { Dtype } from '../../model/modelFolder';
 import { SearchConfig, readConfig, validateConfig } from '../../runner/config';
-import { ProgressBar } from '../../runner/progress';
+import { ProgressBar, searchProgressLegend } from '../../runner/progress';
 import { RunDir } from '../../runner/runDir';
 import { DTYPES, STRATEGY_NAMES } from '../../runner/schema';
 import { BestResult, runSearchAndRefine } from '../../runner/run';
@@ -133,8 +133,9 @@ export async function handler(argv: Args): Promise<void> {
   }
   const log = (line: string) => process.stderr.write(`promptsearch: ${line}\n`);
   const bar = new ProgressBar(config.budget);
+  log(searchProgressLegend(config.objective, config.templates?.length ?? 1));
   const { best: result, refined } = await withGracefulStop(`stopping after the current batch; resume with: promptsearch search --resume ${runDir}`, (stopRequested) =>
-    runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log, onProgress: (p) => bar.update(p.evaluations, p.status) }),
+    runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log, onProgress: (p) => bar.updateSearch(p) }),
   );
   bar.done();
   // The picture of the run (a failure to draw it must not lose the search's result).
