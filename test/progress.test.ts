@@ -1,6 +1,9 @@
 import { PassThrough } from 'stream';
 import { ProgressBar, RateMeter, SearchProgress, formatSearchProgress, formatSeconds, searchProgressLegend } from '../src/runner/progress';
 
+/** ESC[K: clear to the end of the line. */
+const CLEAR = '\x1b[K';
+
 function capture() {
   const stream = new PassThrough();
   let text = '';
@@ -30,6 +33,16 @@ describe('progress without a terminal', () => {
     bar.update(3, 'cells done', 10, null);
     bar.done();
     expect(out.text()).toBe('progress: 1/10 cells done  ETA 1m30s\nprogress: 3/10 cells done  ETA --\n');
+    // The last update, held back by the rate limit, is written when the bar is done.
+    const again = capture();
+    const bar2 = new ProgressBar(10, again.stream, false, 5);
+    jest.setSystemTime(1_000_000 + 20_000);
+    bar2.update(1, 'evals', 10, null);
+    jest.setSystemTime(1_000_000 + 21_000);
+    bar2.update(9, 'evals', 10, null);
+    expect(again.text()).toBe('progress: 1/10 evals  ETA --\n');
+    bar2.done();
+    expect(again.text()).toBe('progress: 1/10 evals  ETA --\nprogress: 9/10 evals  ETA --\n');
   });
 
   test('on a terminal: one line redrawn in place; no ETA from the first update (its time is start-up)', () => {
@@ -39,7 +52,7 @@ describe('progress without a terminal', () => {
     jest.setSystemTime(1000);
     bar.update(2, 'evals');
     bar.done();
-    expect(out.text()).toMatch(/^\r\[#{12}\.{12}\] 2\/4 evals {2}ETA -- \n$/);
+    expect(out.text()).toBe(`\r[${'#'.repeat(12)}${'.'.repeat(12)}] 2/4 evals  ETA -- ${CLEAR}\n`);
   });
 
   test('no ETA until a rate is known: not after a long start-up, then from the rate since the first update', () => {
@@ -117,7 +130,12 @@ describe('a search over several templates', () => {
     const bar = new ProgressBar(3_000, stream, true);
     jest.setSystemTime(1000);
     bar.updateSearch(searchProgress(500, 1_000, 0.75, { index: 2, count: 3 }, 2_000, 3_000));
-    expect(out.text()).toMatch(/^\r\[#{12}\.{12}\] template 3 of 3: 500\/1,000 eval…$/);
-    expect(out.text().length).toBe(1 + 59);
+    expect(out.text()).toBe(`\r[${'#'.repeat(12)}${'.'.repeat(12)}] template 3 of 3: 500/1,000 eval…${CLEAR}`);
+    expect(out.text().length).toBe(1 + 59 + 3);
+    // A log line takes the bar's place; done() then ends no line of its own.
+    bar.clear();
+    out.stream.write('promptsearch: template 3 of 3 done\n');
+    bar.done();
+    expect(out.text().endsWith('\r\x1b[Kpromptsearch: template 3 of 3 done\n')).toBe(true);
   });
 });

@@ -59,6 +59,10 @@ export class ProgressBar {
   private readonly rate: RateMeter;
   /** updateSearch: the template of the last update. */
   private template?: number;
+  /** The last line held back by the rate limit: written by done(). */
+  private pending?: [string, number, number | null];
+  /** On a TTY: a bar is on the current line. */
+  private showing = false;
   constructor(
     private readonly total: number,
     private readonly stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number } = process.stderr,
@@ -96,8 +100,12 @@ export class ProgressBar {
   /** Writes one line (at most every 200 ms on a TTY, every `every` s otherwise; always the last one). */
   private draw(text: string, fraction: number, eta: number | null, final: boolean): void {
     const now = Date.now();
-    if (now - this.last < (this.tty ? 200 : this.every * 1000) && !final) return;
+    if (now - this.last < (this.tty ? 200 : this.every * 1000) && !final) {
+      this.pending = [text, fraction, eta];
+      return;
+    }
     this.last = now;
+    this.pending = undefined;
     const line = `${text}  ETA ${formatSeconds(eta ?? NaN)}`;
     if (!this.tty) {
       this.stream.write(`progress: ${line}\n`);
@@ -105,14 +113,25 @@ export class ProgressBar {
     }
     const width = 24;
     const bar = '#'.repeat(Math.round(Math.min(1, Math.max(0, fraction)) * width)).padEnd(width, '.');
-    // A line wider than the terminal would wrap, and `\r` would then redraw only its last row.
+    // A line wider than the terminal would wrap, and `\r` would then redraw only its last row;
+    // ESC[K clears what a longer previous line left to the right.
     const full = `[${bar}] ${line} `;
     const cols = this.stream.columns;
-    this.stream.write(`\r${cols && full.length >= cols ? full.slice(0, cols - 2) + '…' : full}`);
+    this.stream.write(`\r${cols && full.length >= cols ? full.slice(0, cols - 2) + '…' : full}\x1b[K`);
+    this.showing = true;
   }
 
+  /** On a TTY: wipes the bar's line, for a log line to take its place (the next update draws the bar again). */
+  clear(): void {
+    if (this.showing) this.stream.write('\r\x1b[K');
+    this.showing = false;
+  }
+
+  /** Writes the last update if it was held back (so the final count shows), and ends the line on a TTY. */
   done(): void {
-    if (this.tty && this.last > 0) this.stream.write('\n');
+    if (this.pending) this.draw(...this.pending, true);
+    if (this.showing) this.stream.write('\n');
+    this.showing = false;
   }
 }
 
