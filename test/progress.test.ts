@@ -123,14 +123,14 @@ describe('a search over several templates', () => {
     ]);
   });
 
-  test("on a terminal: the bar is the template's share; a line wider than the terminal is cut, not wrapped", () => {
+  test("on a terminal: the bar is the template's share; a line wider than the terminal is cut (its ETA kept), not wrapped", () => {
     jest.useFakeTimers({ now: 0 });
     const out = capture();
     const stream = Object.assign(out.stream, { columns: 60 });
     const bar = new ProgressBar(3_000, stream, true);
     jest.setSystemTime(1000);
     bar.updateSearch(searchProgress(500, 1_000, 0.75, { index: 2, count: 3 }, 2_000, 3_000));
-    expect(out.text()).toBe(`\r[${'#'.repeat(12)}${'.'.repeat(12)}] template 3 of 3: 500/1,000 eval…${CLEAR}`);
+    expect(out.text()).toBe(`\r[${'#'.repeat(12)}${'.'.repeat(12)}] template 3 of 3: 500/1…  ETA -- ${CLEAR}`);
     expect(out.text().length).toBe(1 + 59 + 3);
     // A log line takes the bar's place; done() then ends no line of its own.
     bar.clear();

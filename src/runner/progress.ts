@@ -106,18 +106,18 @@ export class ProgressBar {
     }
     this.last = now;
     this.pending = undefined;
-    const line = `${text}  ETA ${formatSeconds(eta ?? NaN)}`;
+    const etaText = `  ETA ${formatSeconds(eta ?? NaN)}`;
     if (!this.tty) {
-      this.stream.write(`progress: ${line}\n`);
+      this.stream.write(`progress: ${text}${etaText}\n`);
       return;
     }
     const width = 24;
-    const bar = '#'.repeat(Math.round(Math.min(1, Math.max(0, fraction)) * width)).padEnd(width, '.');
-    // A line wider than the terminal would wrap, and `\r` would then redraw only its last row;
-    // ESC[K clears what a longer previous line left to the right.
-    const full = `[${bar}] ${line} `;
-    const cols = this.stream.columns;
-    this.stream.write(`\r${cols && full.length >= cols ? full.slice(0, cols - 2) + '…' : full}\x1b[K`);
+    const bar = `[${'#'.repeat(Math.round(Math.min(1, Math.max(0, fraction)) * width)).padEnd(width, '.')}] `;
+    // A line wider than the terminal would wrap, and `\r` would then redraw only its last row: the
+    // text is cut (the ETA kept). ESC[K clears what a longer previous line left to the right.
+    const room = this.stream.columns ? this.stream.columns - 1 - bar.length - etaText.length - 1 : Infinity;
+    const shown = text.length > room ? text.slice(0, Math.max(0, room - 1)) + '…' : text;
+    this.stream.write(`\r${bar}${shown}${etaText} \x1b[K`);
     this.showing = true;
   }
 
