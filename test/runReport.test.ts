@@ -6,7 +6,6 @@ import { loadTaskSplit } from '../src/data/tasks';
 import { axisTo, fitRange } from '../src/reports/svg';
 import { RunReportData, collectRunReport, learningCurve } from '../src/reports/runReport';
 import { runReportHtml } from '../src/reports/runReportHtml';
-import { bestView } from '../src/reports/runFiles';
 import { CLI, tinySearchRun } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-report-'));
@@ -241,7 +240,8 @@ describe('run report', () => {
     const copy = path.join(tmp(), 'calibrated');
     fs.cpSync(runA, copy, { recursive: true });
     const best = json(path.join(copy, 'best.json'));
-    fs.writeFileSync(path.join(copy, 'best.json'), JSON.stringify({ ...best, calibration: { offsets: [0.125, -0.5] } }));
+    // best.json version 2: the selected prompt's decision rule.
+    fs.writeFileSync(path.join(copy, 'best.json'), JSON.stringify({ ...best, selected: { ...best.selected, calibration: { mode: 'inputs', offsets: [0.125, -0.5] } } }));
     const r = cli(['report', copy, '--no-test']);
     expect(r.status).toBe(0);
     const html = fs.readFileSync(path.join(copy, 'report.html'), 'utf8');
@@ -395,29 +395,5 @@ describe('report pictures (made-up runs)', () => {
     expect(rows[1][5]).toContain('ensemble of 3 members over 3 templates');
     expect(rows[1][5]).toContain('beam over 2 templates');
     expect(rows[2][5]).toContain('interrupted');
-  });
-
-  test("best.json is read in one place, today's shape and version 2 alike", () => {
-    const selected = {
-      prompt: '{x} so [MASK] .',
-      labelWords: [['bad'], ['good']],
-      labelIds: [[1], [2]],
-      trainAccuracy: 0.8,
-      devAccuracy: 0.75,
-      testAccuracy: 0.74,
-      calibration: { mode: 'cc', offsets: [0.1, -0.1] },
-    };
-    const members = [{ template: 'T', prompt: '{x} so [MASK] .', labelWords: [['bad'], ['good']], labelIds: [[1], [2]], offsets: null, trainAccuracy: 0.8, devAccuracy: 0.75 }];
-    const common = { runId: 'r', status: 'done', evaluations: 990, budget: 1000, seconds: 3, template: 'T' };
-    const today = bestView({ ...common, ...selected, ensemble: { members, devAccuracy: 0.8, testAccuracy: 0.79 } });
-    const v2 = bestView({ ...common, version: 2, result: 'ensemble', prompt: 'ensemble of 1 members', trainAccuracy: null, devAccuracy: 0.8, testAccuracy: 0.79, members, selected });
-    for (const v of [today, v2]) {
-      expect(v.result).toMatchObject({ of: 'ensemble', dev: 0.8, test: 0.79 });
-      expect(v.selected).toEqual({ prompt: '{x} so [MASK] .', labelWords: [['bad'], ['good']], train: 0.8, dev: 0.75, test: 0.74, labels: 2 });
-      expect(v.members).toEqual(members);
-      expect(v.calibration).toEqual(selected.calibration);
-      expect([v.evaluations, v.budget, v.seconds]).toEqual([990, 1000, 3]);
-    }
-    expect(bestView({ ...common, ...selected }).result).toEqual({ of: 'prompt', prompt: '{x} so [MASK] .', dev: 0.75, test: 0.74 });
   });
 });
