@@ -123,6 +123,31 @@ describe('a search over several templates', () => {
     ]);
   });
 
+  test("a template's last line, held back by the rate limit, is written before the next template's", () => {
+    jest.useFakeTimers({ now: 0 });
+    const out = capture();
+    const bar = new ProgressBar(2_000, out.stream, false, 5);
+    const at = (t: number, p: SearchProgress) => {
+      jest.setSystemTime(t);
+      bar.updateSearch(p);
+    };
+    at(10_000, searchProgress(32, 1_000, 0.5, { index: 0, count: 2 }, 0, 2_000));
+    at(11_000, searchProgress(992, 1_000, 0.8125, { index: 0, count: 2 }, 0, 2_000)); // within 5 s: held back
+    at(12_000, searchProgress(32, 1_000, 0.75, { index: 1, count: 2 }, 1_000, 2_000));
+    bar.done();
+    expect(
+      out
+        .text()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replace(/ {2}ETA .*/, '')),
+    ).toEqual([
+      'progress: template 1 of 2: 32/1,000 evals, best train accuracy 0.5000 (this template); run 32/2,000',
+      'progress: template 1 of 2: 992/1,000 evals, best train accuracy 0.8125 (this template); run 992/2,000',
+      'progress: template 2 of 2: 32/1,000 evals, best train accuracy 0.7500 (this template); run 1,032/2,000',
+    ]);
+  });
+
   test("on a terminal: the bar is the template's share; a line wider than the terminal is cut (its ETA kept), not wrapped", () => {
     jest.useFakeTimers({ now: 0 });
     const out = capture();

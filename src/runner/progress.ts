@@ -90,6 +90,8 @@ export class ProgressBar {
   updateSearch(p: SearchProgress): void {
     const now = Date.now();
     if (p.template && p.template.index !== this.template) {
+      // The last template's final count and best, if held back, before the next template's.
+      if (this.pending) this.draw(...this.pending, true);
       this.template = p.template.index;
       this.rate.restart();
     }
