@@ -82,7 +82,16 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
     );
     if (s.points.length === 1) parts.push(`<circle cx="${x(s.points[0][0]).toFixed(1)}" cy="${y(s.points[0][1]).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
   }
-  for (const m of markers) parts.push(marker(m.shape, x(m.x), y(m.y), 5.5, m.color, ` class="${m.cls}"${attrs({ ...m.attrs, 'data-shape': m.shape })}`, `<title>${esc(m.title)}</title>`));
+  // Markers at (nearly) the same point (e.g. every template's dev at its budget's end, dev
+  // accuracies of a few dozen examples often equal) are set side by side, not on top of each other.
+  const placed: [number, number][] = [];
+  for (const m of markers) {
+    let px = x(m.x);
+    const py = y(m.y);
+    while (placed.some(([qx, qy]) => Math.abs(qx - px) < 11 && Math.abs(qy - py) < 11)) px -= 12;
+    placed.push([px, py]);
+    parts.push(marker(m.shape, px, py, 5.5, m.color, ` class="${m.cls}"${attrs({ ...m.attrs, 'data-shape': m.shape })}`, `<title>${esc(m.title)}</title>`));
+  }
   return `<figure><svg id="${id}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}" data-x-max="${xr.max}">${parts.join('')}</svg><figcaption>${legend.map(keyHtml).join(' ')}</figcaption></figure>`;
 }
 

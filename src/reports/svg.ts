@@ -42,7 +42,7 @@ export function axisTo(max: number): { min: number; max: number; ticks: number[]
   if (!(max > 0)) return { min: 0, max: 1, ticks: [0, 1] };
   const step = niceStep(max / 8);
   const ticks: number[] = [];
-  for (let t = 0; t < max - 0.3 * step; t += step) ticks.push(Number(t.toFixed(10)));
+  for (let t = 0; t < max * 0.92; t += step) ticks.push(Number(t.toFixed(10)));
   ticks.push(max);
   return { min: 0, max, ticks };
 }
