@@ -3,8 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadTaskSplit } from '../src/data/tasks';
-import { fitRange } from '../src/reports/svg';
-import { collectRunReport } from '../src/reports/runReport';
+import { axisTo, fitRange } from '../src/reports/svg';
+import { RunReportData, collectRunReport, learningCurve } from '../src/reports/runReport';
+import { runReportHtml } from '../src/reports/runReportHtml';
 import { CLI, tinySearchRun } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-report-'));
@@ -33,6 +34,14 @@ function polylinePoints(dom: string, cls: string, run: string): [number, number]
   return out;
 }
 const attrOf = (dom: string, re: RegExp) => [...dom.matchAll(re)].map((m) => m.slice(1));
+/** The learning curve's x-axis end (`data-x-max` of its svg). */
+const xMaxOf = (dom: string) => Number(/<svg id="learning-curve"[^>]* data-x-max="([\d.]+)"/.exec(dom)![1]);
+function expectNonDecreasing(points: [number, number][]) {
+  for (let i = 1; i < points.length; i++) {
+    expect(points[i][0]).toBeGreaterThanOrEqual(points[i - 1][0]);
+    expect(points[i][1]).toBeGreaterThanOrEqual(points[i - 1][1]);
+  }
+}
 
 describe('fitted axes', () => {
   test('the range hugs the data (not from 0), stays in [0, 1], ticks cover it', () => {
@@ -114,27 +123,28 @@ describe('run report', () => {
       const id = path.basename(run);
       const sec = section(dom, id);
       const best = json(path.join(run, 'best.json'));
-      // Learning curve: best train so far over candidates.jsonl; it ends where progress.jsonl's last train line is.
+      // Learning curve: the highest train accuracy so far over candidates.jsonl (never falling); it ends where progress.jsonl's last train line is.
       const candidates = jsonl(path.join(run, 'candidates.jsonl'));
       const curve = polylinePoints(dom, 'curve', id);
       expect(curve).toHaveLength(1);
       expect(curve[0].length).toBeGreaterThan(1);
       let spent = 0;
-      let bestObj = -1;
+      let bestAcc = -1;
       const want: [number, number][] = [];
       for (const c of candidates) {
         spent += c.cost;
-        if (c.score.partialExamples === undefined && c.score.objective > bestObj) {
-          bestObj = c.score.objective;
+        if (c.score.partialExamples === undefined && c.score.accuracy > bestAcc) {
+          bestAcc = c.score.accuracy;
           want.push([spent, c.score.accuracy]);
         }
       }
       if (want[want.length - 1][0] < spent) want.push([spent, want[want.length - 1][1]]);
       expect(curve[0]).toEqual(want);
+      expectNonDecreasing(curve[0]);
       const lastTrain = jsonl(path.join(run, 'progress.jsonl'))
         .filter((p) => p.bestTrainAccuracy !== undefined)
         .pop();
-      expect(curve[0][curve[0].length - 1]).toEqual([lastTrain.evaluations, lastTrain.bestTrainAccuracy]);
+      expect(curve[0][curve[0].length - 1][0]).toBe(lastTrain.evaluations);
       expect(attrOf(dom, new RegExp(`class="dev" data-run="${id}" data-evaluations="(\\d+)" data-accuracy="([\\d.]+)"`, 'g')).map(([, a]) => Number(a))).toEqual([best.devAccuracy]);
       // Histogram: candidates by train accuracy, counted here from candidates.jsonl.
       const counts = new Map<number, number>();
@@ -161,10 +171,24 @@ describe('run report', () => {
     expect(dom).toContain(`data-test="${refined.test}"`);
     expect(polylinePoints(overlay, 'refine-best-dev', 'random-run')).toEqual([]);
     expect(polylinePoints(overlay, 'refine-best-dev', 'beam-refined')).toEqual([gens.map((g) => [g.evaluations, g.bestDevAccuracy])]);
-    // Overlay: both runs' curves, one colour per strategy.
+    // Overlay: both runs' curves, one colour and one marker shape per run; the x-axis ends at the larger budget; a table of the runs.
     const strokes = ['random-run', 'beam-refined'].map((id) => new RegExp(`<polyline class="curve" data-run="${id}" data-strategy="(\\w+)"[^>]* stroke="(#[0-9a-f]{6})"`).exec(overlay)!.slice(1));
     expect(strokes.map((s) => s[0])).toEqual(['random', 'beam']);
     expect(strokes[0][1]).not.toBe(strokes[1][1]);
+    const shapes = attrOf(overlay, /class="dev" data-run="([^"]+)"[^>]* data-shape="([\w-]+)"/g);
+    expect(shapes.map(([run]) => run)).toEqual(['random-run', 'beam-refined']);
+    expect(shapes[0][1]).not.toBe(shapes[1][1]);
+    const budgets = [runA, runB].map((r) => json(path.join(r, 'best.json')).budget as number);
+    expect(xMaxOf(overlay)).toBe(Math.max(...budgets));
+    expect(xMaxOf(ownB)).toBe(budgets[1]);
+    const rows = attrOf(overlay, /class="run-row" data-run="([^"]+)" data-dev="([\d.]*)" data-test="([\d.]*)" data-evaluations="(\d*)"/g);
+    expect(rows).toEqual(
+      [runA, runB].map((r) => {
+        const b = json(path.join(r, 'best.json'));
+        return [path.basename(r), String(b.devAccuracy), String(b.testAccuracy), String(b.evaluations)];
+      }),
+    );
+    expect(ownB).not.toContain('class="run-row"');
     // A picture, not a blank page.
     const png = path.join(tmp(), 'shot.png');
     execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, `--screenshot=${png}`, '--window-size=1000,1400', `file://${path.join(root, 'overlay.html')}`], {
@@ -216,12 +240,160 @@ describe('run report', () => {
     const copy = path.join(tmp(), 'calibrated');
     fs.cpSync(runA, copy, { recursive: true });
     const best = json(path.join(copy, 'best.json'));
-    fs.writeFileSync(path.join(copy, 'best.json'), JSON.stringify({ ...best, calibration: { offsets: [0.125, -0.5] } }));
+    // best.json version 2: the selected prompt's decision rule.
+    fs.writeFileSync(path.join(copy, 'best.json'), JSON.stringify({ ...best, selected: { ...best.selected, calibration: { mode: 'inputs', offsets: [0.125, -0.5] } } }));
     const r = cli(['report', copy, '--no-test']);
     expect(r.status).toBe(0);
     const html = fs.readFileSync(path.join(copy, 'report.html'), 'utf8');
     expect(html).toContain('data-label="0" data-offset="0.125"');
     expect(html).toContain('data-label="1" data-offset="-0.5"');
     expect(html).not.toContain('class="test-accuracy"');
+  });
+});
+
+/** A run's report numbers, made up: `curve` as [evaluations, best train] pairs. */
+function fakeRun(runId: string, o: Partial<RunReportData> & { points?: [number, number][] } = {}): RunReportData {
+  const { points = [], ...rest } = o;
+  return {
+    dir: `/runs/${runId}`,
+    runId,
+    name: runId,
+    strategy: 'beam',
+    template: '{x} <A:2> [MASK] .',
+    data: 'sst-2 (seed 13)',
+    model: 'm',
+    dtype: 'int8',
+    budget: 1000,
+    objective: 'ce',
+    status: 'done',
+    curve: points.map(([evaluations, bestTrain]) => ({ evaluations, bestTrain })),
+    histogram: [],
+    raced: 0,
+    ...rest,
+  };
+}
+const result = (dev: number, test: number, evaluations: number, of: 'prompt' | 'ensemble' = 'prompt') => ({
+  of,
+  prompt: of === 'prompt' ? '{x} so [MASK] .' : 'ensemble of 3 members over 3 templates',
+  dev,
+  test,
+  evaluations,
+  seconds: 12.5,
+});
+const curveOf = (dom: string) =>
+  [...dom.matchAll(/<polyline class="curve"([^>]*)>/g)].map((m) => ({
+    attrs: m[1],
+    points: /data-points="([^"]*)"/
+      .exec(m[1])![1]
+      .split(' ')
+      .map((p) => p.split(':').map(Number) as [number, number]),
+  }));
+
+describe('report pictures (made-up runs)', () => {
+  test('best so far never falls: the highest train accuracy, not the accuracy of the best by objective', () => {
+    const c = (objective: number, accuracy: number, cost = 32, partial?: number) => ({
+      i: 0,
+      prompt: 'p',
+      labelWords: [],
+      score: { objective, accuracy, ...(partial ? { partialExamples: partial } : {}) } as never,
+      cost,
+    });
+    // The second candidate has the better objective but a lower accuracy; the third is raced (part of train only).
+    const curve = learningCurve([c(-0.7, 0.75), c(-0.5, 0.6875), c(-0.4, 0.9, 8, 8), c(-0.45, 0.8125), c(-0.6, 0.5)]);
+    expect(curve).toEqual([
+      { evaluations: 32, bestTrain: 0.75 },
+      { evaluations: 104, bestTrain: 0.8125 },
+      { evaluations: 136, bestTrain: 0.8125 },
+    ]);
+  });
+
+  test('an axis to the budget ends at the budget, its round ticks below it', () => {
+    expect(axisTo(16_667)).toEqual({ min: 0, max: 16_667, ticks: [0, 5000, 10_000, 15_000, 16_667] });
+    expect(axisTo(600).ticks).toEqual([0, 100, 200, 300, 400, 500, 600]);
+    expect(axisTo(1050).ticks).toEqual([0, 200, 400, 600, 800, 1050]); // 1000 is too close to 1,050 to read apart
+  });
+
+  test("one run over three templates: a curve per template, never falling, the axis ending at a template's budget, markers of three shapes", () => {
+    const budgets = [16_667, 16_667, 16_666];
+    const templates = budgets.map((budget, i) =>
+      fakeRun(`t${i + 1}`, {
+        budget,
+        template: `T${i + 1} {x} [MASK]`,
+        points: [
+          [32, 0.6 + i / 20],
+          [5000, 0.75],
+          [16_000, 0.8125],
+        ],
+        selection: { evaluations: budget, candidates: [] },
+        result: result(0.7 + i / 50, 0.7, budget),
+      }),
+    );
+    const dom = runReportHtml('r', [fakeRun('run', { budget: 50_000, templates, result: result(0.8, 0.79, 50_000, 'ensemble') })]);
+    const curves = curveOf(dom);
+    expect(curves).toHaveLength(3);
+    for (const c of curves) {
+      expectNonDecreasing(c.points);
+      expect(Math.max(...c.points.map((p) => p[0]))).toBeLessThanOrEqual(16_667);
+    }
+    expect(xMaxOf(dom)).toBe(16_667);
+    const ticks = attrOf(dom, /class="x-tick" data-x="([\d.]+)"/g).map(([t]) => Number(t));
+    expect(ticks[ticks.length - 1]).toBe(16_667);
+    const markers = attrOf(dom, /class="dev" data-run="([^"]+)"[^>]*data-accuracy="([\d.]+)"[^>]* data-shape="([\w-]+)"[^>]* stroke="(#[0-9a-f]{6})"/g);
+    expect(markers.map((m) => m[0])).toEqual(['t1', 't2', 't3']);
+    expect(markers.map((m) => Number(m[1]))).toEqual([0.7, 0.72, 0.74]);
+    expect(new Set(markers.map((m) => m[2])).size).toBe(3);
+    expect(new Set(markers.map((m) => m[3])).size).toBe(3);
+    // The legend names each template with its line and marker.
+    for (let i = 1; i <= 3; i++) expect(dom).toContain(`template ${i}: T${i} {x} [MASK]`);
+    expect(dom).not.toContain('class="run-row"');
+  });
+
+  test('several runs: one colour and one marker per run (two of the same strategy too), the axis ending at the largest budget, a table of the runs', () => {
+    const templates = [0, 1].map((i) =>
+      fakeRun(`t${i + 1}`, {
+        budget: 1500,
+        points: [
+          [32, 0.7 + i / 10],
+          [1400, 0.8],
+        ],
+        result: result(0.7, 0.7, 1500),
+      }),
+    );
+    const runs = [
+      fakeRun('beam-a', {
+        points: [
+          [32, 0.6],
+          [900, 0.7],
+        ],
+        selection: { evaluations: 1000, candidates: [] },
+        result: result(0.75, 0.74, 1000),
+      }),
+      fakeRun('beam-b', { budget: 3000, templates, result: result(0.8, 0.79, 3000, 'ensemble') }),
+      fakeRun('random-c', { strategy: 'random', budget: 2000, points: [[32, 0.5]], status: 'interrupted' }),
+    ];
+    const dom = runReportHtml('r', runs);
+    const curves = curveOf(dom);
+    // beam-b's two templates one after the other: the second starts where the first ended.
+    expect(curves.map((c) => /data-run="([^"]+)"/.exec(c.attrs)![1])).toEqual(['beam-a', 'beam-b', 'beam-b', 'random-c']);
+    expect(curves[2].points[0][0]).toBe(1500 + 32);
+    for (const c of curves) expectNonDecreasing(c.points);
+    const colour = (c: { attrs: string }) => /stroke="(#[0-9a-f]{6})"/.exec(c.attrs)![1];
+    expect(colour(curves[1])).toBe(colour(curves[2]));
+    expect(new Set([curves[0], curves[1], curves[3]].map(colour)).size).toBe(3);
+    expect(xMaxOf(dom)).toBe(3000);
+    const markers = attrOf(dom, /class="dev" data-run="([^"]+)" data-evaluations="(\d+)"[^>]* data-of="(\w+)" data-shape="([\w-]+)"/g);
+    expect(markers).toEqual([
+      ['beam-a', '1000', 'prompt', 'circle'],
+      ['beam-b', '3000', 'ensemble', 'square'],
+    ]);
+    const rows = attrOf(dom, /<tr class="run-row" data-run="([^"]+)" data-dev="([\d.]*)" data-test="([\d.]*)" data-evaluations="(\d*)" data-seconds="([\d.]*)">(.*?)<\/tr>/g);
+    expect(rows.map((r) => r.slice(0, 5))).toEqual([
+      ['beam-a', '0.75', '0.74', '1000', '12.5'],
+      ['beam-b', '0.8', '0.79', '3000', '12.5'],
+      ['random-c', '', '', '', ''],
+    ]);
+    expect(rows[1][5]).toContain('ensemble of 3 members over 3 templates');
+    expect(rows[1][5]).toContain('beam over 2 templates');
+    expect(rows[2][5]).toContain('interrupted');
   });
 });

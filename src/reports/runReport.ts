@@ -36,10 +36,13 @@ export interface RunReportData {
   dtype: string;
   budget: number;
   status: string;
+  /** The search objective its candidates are ranked by on train (config `objective`). */
+  objective: string;
   /**
    * Best train accuracy so far against example evaluations, from candidates.jsonl in scoring
-   * order: a point where the best (by the search objective, as progress.jsonl counts it) changes,
-   * and one at the last evaluation.
+   * order: the highest train accuracy among the candidates scored on the whole train split so
+   * far (never decreasing; the search ranks by its objective, so its pick may score lower), a
+   * point where it rises and one at the last evaluation.
    */
   curve: { evaluations: number; bestTrain: number }[];
   /** The dev selection among the top train candidates (dev is scored only there). */
@@ -48,7 +51,10 @@ export interface RunReportData {
   histogram: { accuracy: number; count: number }[];
   /** Candidates dropped early by racing (scored on part of train only). */
   raced: number;
+  /** best.json's top level: the run's result (what export writes and predict applies), with the selected prompt's label words. */
   best?: { prompt: string; labelWords: string[][]; train: number | null; dev: number | null; test: number | null; evaluations: number };
+  /** The run's result: what it is, and what the run cost. */
+  result?: { of: 'prompt' | 'ensemble'; prompt: string; dev: number | null; test: number | null; evaluations: number; seconds: number | null };
   /**
    * The run's result on test: confusion[gold][predicted], per-class accuracy (null: no example of
    * that class). `of`: the selected prompt, or the ensemble of a search over several templates.
@@ -64,7 +70,13 @@ export interface RunReportData {
   };
   /** best.json's calibration offsets, when the run has them. */
   calibration?: { labelNames: string[]; offsets: number[] } | { raw: string };
-  refine?: { curve: RefineProgressLine[]; discrete?: { train: number; dev: number; test: number | null }; refined?: { train: number; dev: number; test: number | null }; improvedDev?: boolean };
+  refine?: {
+    budget?: number;
+    curve: RefineProgressLine[];
+    discrete?: { train: number; dev: number; test: number | null };
+    refined?: { train: number; dev: number; test: number | null };
+    improvedDev?: boolean;
+  };
 }
 
 export interface RunReportOptions {
@@ -102,6 +114,7 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
     model: config.model,
     dtype: config.dtype,
     budget: config.budget,
+    objective: config.objective,
     status: best?.status ?? 'running',
     curve,
     selection: sel ? { evaluations: sel.evaluations, candidates: sel.selection! } : undefined,
@@ -118,6 +131,7 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
       evaluations: best.evaluations,
     };
     report.calibration = calibrationOf(best.selected.calibration, labelNames);
+    report.result = { of: best.result, prompt: best.prompt, dev: best.devAccuracy, test: best.testAccuracy, evaluations: best.evaluations, seconds: best.seconds };
   }
   if (best?.members) {
     report.ensemble = {
@@ -141,19 +155,27 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
   if (best?.status === 'done' && best.testAccuracy !== null && opts.scoreTest !== false) report.test = await testOf(dir, opts.threads);
   const refineCurve = readRefineProgress(dir);
   const refined = readRefineResult(dir);
-  if (refineCurve.length || refined) report.refine = { curve: refineCurve, discrete: refined?.discrete, refined: refined?.refined, improvedDev: refined?.improvedDev };
+  if (refineCurve.length || refined)
+    report.refine = {
+      ...(config.refine?.budget ? { budget: config.refine.budget } : {}),
+      curve: refineCurve,
+      discrete: refined?.discrete,
+      refined: refined?.refined,
+      improvedDev: refined?.improvedDev,
+    };
   return report;
 }
 
+/** The highest train accuracy so far (see RunReportData.curve): never decreasing. */
 export function learningCurve(candidates: CandidateLine[]): RunReportData['curve'] {
   const curve: RunReportData['curve'] = [];
   let spent = 0;
   let best = -Infinity;
   for (const c of candidates) {
     spent += c.cost;
-    if (c.score.partialExamples !== undefined || !(c.score.objective > best)) continue;
-    best = c.score.objective;
-    curve.push({ evaluations: spent, bestTrain: c.score.accuracy });
+    if (c.score.partialExamples !== undefined || !(c.score.accuracy > best)) continue;
+    best = c.score.accuracy;
+    curve.push({ evaluations: spent, bestTrain: best });
   }
   const last = curve[curve.length - 1];
   if (last && last.evaluations < spent) curve.push({ evaluations: spent, bestTrain: last.bestTrain });

@@ -1,5 +1,5 @@
 import type { RunReportData } from './runReport';
-import { colorMap, esc, fitRange, pct, scale, short } from './svg';
+import { COLORS, SHAPES, Shape, axisTo, esc, fitRange, marker, pct, scale, short } from './svg';
 
 interface Series {
   cls: string;
@@ -13,10 +13,18 @@ interface Series {
 interface Marker {
   cls: string;
   color: string;
+  shape: Shape;
   x: number;
   y: number;
   attrs: Record<string, string>;
   title: string;
+}
+/** A legend entry: a line (solid or dashed) and/or a marker, in a colour. */
+interface Key {
+  name: string;
+  color: string;
+  line?: 'solid' | 'dash';
+  shape?: Shape;
 }
 
 const attrs = (a: Record<string, string>) =>
@@ -24,17 +32,27 @@ const attrs = (a: Record<string, string>) =>
     .map(([k, v]) => ` ${k}="${esc(v)}"`)
     .join('');
 
-/** A line chart (steps for "best so far" curves): x from 0, y fitted to the data; legend below. */
-function lineChart(id: string, label: string, series: Series[], markers: Marker[], legend: [string, string][], xLabel: string, yLabel: string, step: boolean): string {
+/** A legend entry as inline SVG (its line and marker) and its name. */
+function keyHtml(k: Key): string {
+  const line = k.line ? `<line x1="2" x2="34" y1="8" y2="8" stroke="${k.color}" stroke-width="2"${k.line === 'dash' ? ' stroke-dasharray="5 3"' : ''}/>` : '';
+  const m = k.shape ? marker(k.shape, 18, 8, 4.5, k.color) : '';
+  return `<span class="key"><svg width="36" height="16" viewBox="0 0 36 16" aria-hidden="true">${line}${m}</svg>${esc(k.name)}</span>`;
+}
+
+/**
+ * A line chart (steps for "best so far" curves): x from 0 to `xMax` (a budget; default: fitted
+ * to the data), y fitted to the data; legend below.
+ */
+function lineChart(id: string, label: string, series: Series[], markers: Marker[], legend: Key[], xLabel: string, yLabel: string, step: boolean, xMax?: number): string {
   const W = 720,
     H = 300,
     L = 56,
-    R = 16,
+    R = 24,
     T = 12,
     B = 44;
   const xs = [...series.flatMap((s) => s.points.map((p) => p[0])), ...markers.map((m) => m.x)];
   const ys = [...series.flatMap((s) => s.points.map((p) => p[1])), ...markers.map((m) => m.y)];
-  const xr = fitRange([0, ...xs], { lo: 0, minSpan: 1 });
+  const xr = xMax !== undefined ? axisTo(Math.max(xMax, ...xs)) : fitRange([0, ...xs], { lo: 0, minSpan: 1 });
   const yr = fitRange(ys, { lo: 0, hi: 1, minSpan: 0.05 });
   const x = scale(xr.min, xr.max, L, W - R);
   const y = scale(yr.min, yr.max, H - B, T);
@@ -43,7 +61,10 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
     parts.push(
       `<line x1="${L}" x2="${W - R}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eee"/><text x="${L - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11">${pct(t)}</text>`,
     );
-  for (const t of xr.ticks) parts.push(`<text x="${x(t).toFixed(1)}" y="${H - B + 16}" text-anchor="middle" font-size="11">${short(t)}</text>`);
+  for (const t of xr.ticks)
+    parts.push(
+      `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${H - B}" y2="${H - B + 4}" stroke="#999"/><text class="x-tick" data-x="${t}" x="${x(t).toFixed(1)}" y="${H - B + 16}" text-anchor="middle" font-size="11">${short(t)}</text>`,
+    );
   parts.push(`<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#999"/><line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#999"/>`);
   parts.push(
     `<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle" font-size="12">${esc(xLabel)}</text><text x="14" y="${(T + H - B) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${(T + H - B) / 2})">${esc(yLabel)}</text>`,
@@ -61,41 +82,119 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
     );
     if (s.points.length === 1) parts.push(`<circle cx="${x(s.points[0][0]).toFixed(1)}" cy="${y(s.points[0][1]).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
   }
-  for (const m of markers)
-    parts.push(
-      `<circle class="${m.cls}"${attrs(m.attrs)} cx="${x(m.x).toFixed(1)}" cy="${y(m.y).toFixed(1)}" r="5" fill="white" stroke="${m.color}" stroke-width="2.5"><title>${esc(m.title)}</title></circle>`,
-    );
-  const leg = legend.map(([name, color]) => `<span class="key"><span class="sw" style="background:${color}"></span>${esc(name)}</span>`).join(' ');
-  return `<figure><svg id="${id}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}">${parts.join('')}</svg><figcaption>${leg}</figcaption></figure>`;
+  // Markers at (nearly) the same point (e.g. every template's dev at its budget's end, dev
+  // accuracies of a few dozen examples often equal) are set side by side, not on top of each other.
+  const placed: [number, number][] = [];
+  for (const m of markers) {
+    let px = x(m.x);
+    const py = y(m.y);
+    while (placed.some(([qx, qy]) => Math.abs(qx - px) < 11 && Math.abs(qy - py) < 11)) px -= 12;
+    placed.push([px, py]);
+    parts.push(marker(m.shape, px, py, 5.5, m.color, ` class="${m.cls}"${attrs({ ...m.attrs, 'data-shape': m.shape })}`, `<title>${esc(m.title)}</title>`));
+  }
+  return `<figure><svg id="${id}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}" data-x-max="${xr.max}">${parts.join('')}</svg><figcaption>${legend.map(keyHtml).join(' ')}</figcaption></figure>`;
 }
 
-function learningCurve(runs: RunReportData[], colors: Map<string, string>, key: (r: RunReportData) => string, byTemplate: boolean): string {
-  const series: Series[] = runs.map((r) => ({
-    cls: 'curve',
-    color: colors.get(key(r))!,
-    points: r.curve.map((p) => [p.evaluations, p.bestTrain] as [number, number]),
-    attrs: { 'data-run': r.runId, 'data-strategy': r.strategy },
-    title: `${r.runId} (${r.strategy}): best train accuracy so far`,
-  }));
-  const markers: Marker[] = runs.flatMap((r) =>
-    r.best && r.best.dev !== null && r.selection
-      ? [
-          {
-            cls: 'dev',
-            color: colors.get(key(r))!,
-            x: r.selection.evaluations,
-            y: r.best.dev,
-            attrs: { 'data-run': r.runId, 'data-evaluations': String(r.selection.evaluations), 'data-accuracy': String(r.best.dev) },
-            title: `${r.runId}: dev accuracy of the winner ${pct(r.best.dev)}`,
-          },
-        ]
-      : [],
-  );
-  const legend: [string, string][] = [...colors.entries()];
+/** How one run (or one template's search) is drawn: its colour and its marker's shape. */
+interface Style {
+  color: string;
+  shape: Shape;
+}
+
+const OBJECTIVE_TEXT: Record<string, string> = {
+  ce: 'ce, minus the cross-entropy of the calibrated label scores',
+  accuracy: 'accuracy, ties broken by the margin',
+  margin: 'margin, the mean RLPrompt gap',
+};
+
+/**
+ * The learning curves of the page's runs. One run: its curve; a run over several templates: one
+ * curve per template, each against its own evaluations, the axis ending at a template's budget.
+ * Several runs: one colour and marker per run, each run against its own evaluations (a run over
+ * several templates: its templates' curves one after the other), the axis ending at the largest budget.
+ */
+function learningCurve(runs: RunReportData[], styles: Map<RunReportData, Style>): string {
+  const byTemplate = runs.length === 1 && !!runs[0].templates?.length;
+  const owners = byTemplate ? runs[0].templates! : runs;
+  const series: Series[] = [];
+  const markers: Marker[] = [];
+  const legend: Key[] = [];
+  for (const r of owners) {
+    const st = styles.get(r)!;
+    const attrsOf = (t: RunReportData, i?: number) => ({
+      'data-run': r.runId,
+      'data-strategy': r.strategy,
+      ...(i !== undefined ? { 'data-template': String(i + 1) } : {}),
+      ...(t !== r ? { 'data-sub-run': t.runId } : {}),
+    });
+    if (!byTemplate && r.templates?.length) {
+      // A run over several templates on a page of several runs: its templates' searches in turn.
+      let offset = 0;
+      r.templates.forEach((t, i) => {
+        series.push({
+          cls: 'curve',
+          color: st.color,
+          points: t.curve.map((p) => [offset + p.evaluations, p.bestTrain]),
+          attrs: attrsOf(t, i),
+          title: `${r.runId}, template ${i + 1} (${t.template}): best train accuracy so far`,
+        });
+        offset += t.result?.evaluations ?? t.curve[t.curve.length - 1]?.evaluations ?? 0;
+      });
+    } else {
+      series.push({ cls: 'curve', color: st.color, points: r.curve.map((p) => [p.evaluations, p.bestTrain]), attrs: attrsOf(r), title: `${r.runId} (${r.strategy}): best train accuracy so far` });
+    }
+    const res = r.result;
+    if (res && res.dev !== null) {
+      const at = !r.templates?.length && r.selection ? r.selection.evaluations : res.evaluations;
+      markers.push({
+        cls: 'dev',
+        color: st.color,
+        shape: st.shape,
+        x: at,
+        y: res.dev,
+        attrs: { 'data-run': r.runId, 'data-evaluations': String(at), 'data-accuracy': String(res.dev), 'data-of': res.of },
+        title: `${byTemplate ? `template ${owners.indexOf(r) + 1}` : r.runId}: dev accuracy of its ${res.of} ${pct(res.dev)}`,
+      });
+    }
+    legend.push({
+      name: byTemplate ? `template ${owners.indexOf(r) + 1}: ${r.template}` : `${r.runId} (${r.strategy}${r.templates?.length ? `, ${r.templates.length} templates` : ''})`,
+      color: st.color,
+      line: 'solid',
+      shape: st.shape,
+    });
+  }
+  const xMax = Math.max(...owners.map((r) => r.budget));
+  const objectives = [...new Set(owners.map((r) => r.objective))].map((o) => OBJECTIVE_TEXT[o] ?? o).join('; ');
+  const what =
+    'Lines: the highest train accuracy among the candidates scored on all of train so far (it never decreases), against example evaluations' +
+    (byTemplate
+      ? ", each template's search against its own, the axis ending at a template's share of the budget"
+      : runs.length > 1
+        ? ', the axis ending at the largest budget'
+        : ', the axis ending at the budget') +
+    `. The search ranks its candidates by its objective on train (${objectives}) and selects among the top ones on dev, so its pick may have a lower train accuracy than the line. ` +
+    (byTemplate
+      ? "Markers: the dev accuracy of each template's own result (dev is scored once, at the end). One colour and one marker shape per template."
+      : "Markers: the dev accuracy of the run's result, the prompt or the ensemble it exports (dev is scored once, at the end)." +
+        (runs.length > 1
+          ? " One colour and one marker shape per run; a run over several templates is drawn as its templates' searches one after the other (each starts its best afresh), its marker at its end."
+          : ''));
   return (
-    `<h2>Learning curve</h2><p>Train accuracy of the best candidate so far by the search objective (lines) against example evaluations; ○ the winner's dev accuracy (dev is scored once, at the end, to select among the best train candidates).${runs.length > 1 ? (byTemplate ? " One colour per template: each template's search has its share of the budget." : ' One colour per strategy.') : ''}</p>` +
-    lineChart('learning-curve', 'best train accuracy so far against evaluations', series, markers, legend, 'example evaluations (train + dev)', 'accuracy (%)', true)
+    `<h2>Learning curve</h2><p>${esc(what)}</p>` +
+    lineChart('learning-curve', 'best train accuracy so far against evaluations', series, markers, legend, 'example evaluations (train + dev)', 'accuracy (%)', true, xMax)
   );
+}
+
+/** A page of several runs: one row per run, its result and cost. */
+function runsTable(runs: RunReportData[], styles: Map<RunReportData, Style>): string {
+  const rows = runs
+    .map((r) => {
+      const st = styles.get(r)!;
+      const res = r.result;
+      return `<tr class="run-row" data-run="${esc(r.runId)}" data-dev="${res?.dev ?? ''}" data-test="${res?.test ?? ''}" data-evaluations="${res?.evaluations ?? ''}" data-seconds="${res?.seconds ?? ''}"><td class="l nw">${keyHtml({ name: '', color: st.color, line: 'solid', shape: st.shape })}${esc(r.runId)}</td><td class="l nw">${esc(r.name)}</td><td class="l">${esc(r.strategy)}${r.templates?.length ? ` over ${r.templates.length} templates` : ''}</td><td class="l">${res ? (res.of === 'prompt' ? `prompt <code>${esc(res.prompt)}</code>` : esc(res.prompt)) : esc(r.status)}</td><td>${pct(res?.dev, 2)}</td><td>${pct(res?.test, 2)}</td><td class="nw">${res ? `${res.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')}` : `– of ${r.budget.toLocaleString('en-US')}`}</td><td>${res?.seconds === null || res?.seconds === undefined ? '–' : res.seconds.toFixed(1)}</td></tr>`;
+    })
+    .join('');
+  return `<h2>Runs</h2><p>Each run's result (what <code>promptsearch export</code> writes: its prompt, or its ensemble), its accuracy on dev and test, and what it cost.</p><table class="runs"><tr><th class="l">run</th><th class="l">name</th><th class="l">strategy</th><th class="l">result</th><th>dev %</th><th>test %</th><th>evaluations</th><th>seconds</th></tr>${rows}</table>`;
 }
 
 function histogram(r: RunReportData, color: string): string {
@@ -185,13 +284,14 @@ function refineSection(r: RunReportData): string {
         series,
         [],
         [
-          ['train (generation best)', '#4e79a7'],
-          ['dev (generation best)', '#f28e2b'],
-          ['best dev so far', '#e15759'],
+          { name: 'train (generation best)', color: '#4e79a7', line: 'dash' },
+          { name: 'dev (generation best)', color: '#f28e2b', line: 'dash' },
+          { name: 'best dev so far', color: '#e15759', line: 'solid' },
         ],
         'refinement evaluations',
         'accuracy (%)',
         false,
+        f.budget,
       )
     : '';
   const s = (x?: { train: number; dev: number; test: number | null }) =>
@@ -220,31 +320,43 @@ function runSection(r: RunReportData, color: string, heading = r.runId): string 
  * A search over several templates: its result (the ensemble, on test), then each template's own
  * run as a section of its own.
  */
-function templatesSection(r: RunReportData, colors: Map<string, string>, key: (r: RunReportData) => string): string {
+function templatesSection(r: RunReportData, styles: Map<RunReportData, Style>): string {
   const subs = r.templates ?? [];
-  return `<section class="run" data-run="${esc(r.runId)}"><h2>${esc(r.runId)} <small>${esc(r.strategy)} over ${subs.length} templates, ${esc(r.data)}, ${esc(r.model)} (${esc(r.dtype)})${r.status !== 'done' ? `, ${esc(r.status)}` : ''}</small></h2>
+  const own = styles.get(r) && !subs.some((t) => styles.has(t)) ? `<span class="sw" style="background:${styles.get(r)!.color}"></span>` : '';
+  return `<section class="run" data-run="${esc(r.runId)}"><h2>${own}${esc(r.runId)} <small>${esc(r.strategy)} over ${subs.length} templates, ${esc(r.data)}, ${esc(r.model)} (${esc(r.dtype)})${r.status !== 'done' ? `, ${esc(r.status)}` : ''}</small></h2>
 ${ensembleSection(r)}${testSection(r)}</section>
-${subs.map((t, i) => runSection(t, colors.get(key(t))!, `template ${i + 1}: ${t.template}`)).join('\n')}`;
+${subs.map((t, i) => runSection(t, (styles.get(t) ?? styles.get(r))!.color, `${styles.has(t) ? '' : `${r.runId}, `}template ${i + 1}: ${t.template}`)).join('\n')}`;
+}
+
+/**
+ * How each run is drawn: one run over several templates, a colour and marker shape per template;
+ * otherwise one per run (a run's templates take their run's).
+ */
+function stylesOf(runs: RunReportData[]): Map<RunReportData, Style> {
+  const byTemplate = runs.length === 1 && !!runs[0].templates?.length;
+  const owners = byTemplate ? runs[0].templates! : runs;
+  const m = new Map<RunReportData, Style>();
+  owners.forEach((r, i) => m.set(r, { color: COLORS[i % COLORS.length], shape: SHAPES[i % SHAPES.length] }));
+  if (byTemplate) m.set(runs[0], m.get(owners[0])!);
+  return m;
 }
 
 /** The self-contained page (inline SVG and CSS, no script, no network) for one or several runs. */
 export function runReportHtml(title: string, runs: RunReportData[]): string {
-  // A search over several templates is drawn as its templates' runs, one colour per template when it is the page's only run.
-  const drawn = runs.flatMap((r) => (r.templates?.length ? r.templates : [r]));
-  const byTemplate = runs.length === 1 && !!runs[0].templates?.length;
-  const key = (r: RunReportData) => (byTemplate ? r.template : r.strategy);
-  const colors = colorMap(drawn.map(key));
+  const styles = stylesOf(runs);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1000px}
-table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}td.l{text-align:left}
+table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}td.l,th.l{text-align:left}
 td.diag{background:#e8f1e4;font-weight:600}.sw{display:inline-block;width:.9em;height:.9em;margin-right:.35em;vertical-align:-.1em}
-.key{margin-right:1.2em}figure{margin:0 0 1em}section.run{border-top:2px solid #ddd;margin-top:2em}small{color:#666;font-weight:normal}
+.key{margin-right:1.2em;white-space:nowrap}.key svg{vertical-align:-.2em;margin-right:.25em}figure{margin:0 0 1em}figcaption{line-height:1.8}
+.nw{white-space:nowrap}section.run{border-top:2px solid #ddd;margin-top:2em}small{color:#666;font-weight:normal}
 </style></head><body>
 <h1>${esc(title)}</h1>
-${learningCurve(drawn, colors, key, byTemplate)}
-${runs.map((r) => (r.templates?.length ? templatesSection(r, colors, key) : runSection(r, colors.get(key(r))!))).join('\n')}
+${learningCurve(runs, styles)}
+${runs.length > 1 ? runsTable(runs, styles) : ''}
+${runs.map((r) => (r.templates?.length ? templatesSection(r, styles) : runSection(r, styles.get(r)!.color))).join('\n')}
 </body></html>
 `;
 }

@@ -34,6 +34,45 @@ export function fitRange(values: number[], opts: { lo?: number; hi?: number; min
   return { min, max, ticks };
 }
 
+/**
+ * An axis from 0 that ends exactly at `max` (a budget): round ticks below it, and `max` itself
+ * as the last tick (a round tick too close to it to be read apart is left out).
+ */
+export function axisTo(max: number): { min: number; max: number; ticks: number[] } {
+  if (!(max > 0)) return { min: 0, max: 1, ticks: [0, 1] };
+  const step = niceStep(max / 8);
+  const ticks: number[] = [];
+  for (let t = 0; t < max * 0.92; t += step) ticks.push(Number(t.toFixed(10)));
+  ticks.push(max);
+  return { min: 0, max, ticks };
+}
+
+/** Marker shapes, told apart without colour: one per run (or template) on a chart. */
+export const SHAPES = ['circle', 'square', 'triangle', 'diamond', 'triangle-down', 'pentagon'] as const;
+export type Shape = (typeof SHAPES)[number];
+
+/** A hollow marker of `shape` centred at (cx, cy), about `r` in radius; `extra`: more attributes (escaped) and `inner` (e.g. a title). */
+export function marker(shape: Shape, cx: number, cy: number, r: number, color: string, extra = '', inner = ''): string {
+  const style = ` fill="white" stroke="${color}" stroke-width="2.5"`;
+  const f = (v: number) => v.toFixed(1);
+  if (shape === 'circle') return `<circle${extra} cx="${f(cx)}" cy="${f(cy)}" r="${f(r)}"${style}>${inner}</circle>`;
+  if (shape === 'square') return `<rect${extra} x="${f(cx - r * 0.9)}" y="${f(cy - r * 0.9)}" width="${f(1.8 * r)}" height="${f(1.8 * r)}"${style}>${inner}</rect>`;
+  const corners = (n: number, rot: number, k = 1.25) =>
+    Array.from({ length: n }, (_, i) => {
+      const a = rot + (2 * Math.PI * i) / n;
+      return `${f(cx + k * r * Math.cos(a))},${f(cy + k * r * Math.sin(a))}`;
+    }).join(' ');
+  const pts =
+    shape === 'triangle'
+      ? corners(3, -Math.PI / 2, 1.35)
+      : shape === 'triangle-down'
+        ? corners(3, Math.PI / 2, 1.35)
+        : shape === 'diamond'
+          ? corners(4, -Math.PI / 2, 1.3)
+          : corners(5, -Math.PI / 2, 1.15);
+  return `<polygon${extra} points="${pts}"${style}>${inner}</polygon>`;
+}
+
 function niceStep(raw: number): number {
   const p = 10 ** Math.floor(Math.log10(raw));
   const f = raw / p;

@@ -29,6 +29,7 @@ import { runTemplates } from './templates';
 import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, fieldDiffs } from './runDir';
 import { StoppedError } from '../errors';
 import { packageVersions } from './versions';
+import type { SearchProgress } from './progress';
 
 export type { BestResult } from './runDir';
 
@@ -48,7 +49,7 @@ export interface RunOptions {
   /** Polled between batches; true stops the search cleanly (Ctrl-C). */
   stopRequested?: () => boolean;
   /** Called after each scored batch: example evaluations spent of the budget, and the best so far. */
-  onProgress?: (p: { evaluations: number; budget: number; status: string }) => void;
+  onProgress?: (p: SearchProgress) => void;
   log?: (line: string) => void;
   /**
    * Called once the prompt (or the run's own ensemble) is selected, with its members' raw label
@@ -294,6 +295,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
 
   let scoredCount = 0;
   let best: ScoredCandidate | undefined;
+  let bestTrainAccuracy: number | null = null;
   const evaluator = new BudgetedEvaluator({
     space,
     decode,
@@ -319,13 +321,15 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       run.appendLines('candidates', lines);
       for (const b of batch) {
         if (b.score.partialExamples === undefined && (!best || b.score.objective > best.score.objective)) best = { candidate: b.candidate, score: b.score };
+        if (b.score.partialExamples === undefined) bestTrainAccuracy = Math.max(bestTrainAccuracy ?? 0, b.score.accuracy);
       }
       if (best && batch.some((b) => !b.replayed)) {
         run.appendLines('progress', [
           { evaluations: evaluator.spent, candidates: scoredCount, bestTrainAccuracy: best!.score.accuracy, bestTrainObjective: best!.score.objective, seconds: elapsed() },
         ]);
       }
-      opts.onProgress?.({ evaluations: evaluator.spent, budget: config.budget, status: `evals, best train ${best ? best.score.accuracy.toFixed(4) : '–'}` });
+      const own = { evaluations: evaluator.spent, budget: config.budget };
+      opts.onProgress?.({ ...own, search: { ...own, bestTrainAccuracy } });
     },
   });
 

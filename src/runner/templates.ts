@@ -25,6 +25,7 @@ import { TwinSplits, dataLabelWordTwins, twinReading } from './dataLabelWords';
 import { BEST_VERSION, BestResult, EnsembleMember, ResolvedRun, RunDir, describeEnsemble } from './runDir';
 import type { RunOptions, SharedPool } from './run';
 import type { MemberScores } from './select';
+import type { SearchProgress } from './progress';
 
 /**
  * Each template's budget: the total split evenly, the remainder to the first templates, so the
@@ -130,9 +131,10 @@ async function runAll(
   const memberScores: (MemberScores[] | undefined)[] = [];
   for (let i = 0; i < templates.length; i++) {
     const sub = run.templateRun(i);
-    // Progress counts the whole run: the earlier templates' evaluations plus this one's.
+    // Progress: the template's own count, budget and best, and the whole run's count (the earlier templates' evaluations plus this one's).
     const before = spentBefore;
-    const onProgress = opts.onProgress && ((p: { evaluations: number; status: string }) => opts.onProgress!({ ...p, evaluations: before + p.evaluations, budget: config.budget }));
+    const template = { index: i, count: templates.length };
+    const onProgress = opts.onProgress && ((p: SearchProgress) => opts.onProgress!({ ...p, evaluations: before + p.evaluations, budget: config.budget, template }));
     const state = sub.isRun() ? sub.readState() : undefined;
     opts.log?.(`template ${i + 1} of ${templates.length}: ${templates[i]}`);
     const onMemberScores = (scores: MemberScores[]) => (memberScores[i] = scores);

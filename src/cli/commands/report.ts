@@ -6,7 +6,12 @@ export const describe = "Write a run's report.html: learning curve, candidates' 
 
 export function builder(y: Argv) {
   return y
-    .positional('run-dir', { type: 'string', array: true, demandOption: true, describe: 'run directories (results/...); several: one page overlaying their curves, one colour per strategy' })
+    .positional('run-dir', {
+      type: 'string',
+      array: true,
+      demandOption: true,
+      describe: 'run directories (results/...); several: one page overlaying their curves (one colour and marker per run) with a table comparing them',
+    })
     .option('out', { type: 'string', describe: 'output page (one run: default <run-dir>/report.html; several: default ./report.html); the numbers go next to it as .json' })
     .option('test', {
       type: 'boolean',

@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
 import { Dtype } from '../../model/modelFolder';
 import { SearchConfig, readConfig, validateConfig } from '../../runner/config';
-import { ProgressBar } from '../../runner/progress';
+import { ProgressBar, SearchProgress, searchProgressLegend } from '../../runner/progress';
 import { RunDir } from '../../runner/runDir';
 import { DTYPES, STRATEGY_NAMES } from '../../runner/schema';
 import { BestResult, runSearchAndRefine } from '../../runner/run';
@@ -131,10 +131,21 @@ export async function handler(argv: Args): Promise<void> {
     }
     runDir = argv.out ?? path.join('results', `${config.name}-s${config.seed}-${timestamp()}`);
   }
-  const log = (line: string) => process.stderr.write(`promptsearch: ${line}\n`);
   const bar = new ProgressBar(config.budget);
+  // A log line on a terminal takes the bar's place (the next update draws it again below).
+  const log = (line: string) => {
+    bar.clear();
+    process.stderr.write(`promptsearch: ${line}\n`);
+  };
+  // What the progress line shows, said once, with the first one (an error before it stays the only line).
+  let legend = false;
+  const onProgress = (p: SearchProgress) => {
+    if (!legend) log(searchProgressLegend(config.objective, config.templates?.length ?? 1));
+    legend = true;
+    bar.updateSearch(p);
+  };
   const { best: result, refined } = await withGracefulStop(`stopping after the current batch; resume with: promptsearch search --resume ${runDir}`, (stopRequested) =>
-    runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log, onProgress: (p) => bar.update(p.evaluations, p.status) }),
+    runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log, onProgress }),
   );
   bar.done();
   // The picture of the run (a failure to draw it must not lose the search's result).
