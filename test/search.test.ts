@@ -69,8 +69,10 @@ describe('search run', () => {
 
   test('writes the run files and respects the budget exactly', () => {
     const { best, candidates } = runs[1];
-    expect(best).toMatchObject({ status: 'done', template: base.template, labelWords: [['terrible'], ['great']] });
-    for (const k of ['prompt', 'slots', 'trainAccuracy', 'devAccuracy', 'testAccuracy', 'evaluations', 'seconds']) expect(best).toHaveProperty(k);
+    expect(best).toMatchObject({ version: 2, status: 'done', result: 'prompt', selected: { template: base.template, labelWords: [['terrible'], ['great']] } });
+    for (const k of ['prompt', 'trainAccuracy', 'devAccuracy', 'testAccuracy', 'evaluations', 'seconds']) expect(best).toHaveProperty(k);
+    // One prompt: the headline is the selected prompt's.
+    expect([best.prompt, best.trainAccuracy, best.devAccuracy, best.testAccuracy]).toEqual([best.selected.prompt, best.selected.trainAccuracy, best.selected.devAccuracy, best.selected.testAccuracy]);
     const lines = candidates
       .trim()
       .split('\n')
@@ -117,9 +119,9 @@ describe('label words from the data (searchVerbalizer method data)', () => {
 
   test('chosen before the search, recorded in space.json, read by every candidate and the result', () => {
     const space = JSON.parse(fs.readFileSync(path.join(dir, 'space.json'), 'utf8'));
-    expect(space.labelIds).toEqual(best.labelIds);
-    expect(best.labelWords.map((ws) => ws.length)).toEqual([3, 3]);
-    expect(best.labelWords[0].filter((w) => best.labelWords[1].includes(w))).toEqual([]);
+    expect(space.labelIds).toEqual(best.selected.labelIds);
+    expect(best.selected.labelWords.map((ws) => ws.length)).toEqual([3, 3]);
+    expect(best.selected.labelWords[0].filter((w) => best.selected.labelWords[1].includes(w))).toEqual([]);
     // Only the slot is searched: one group, and every candidate reads the same words.
     expect(space.groups.map((g: { name: string }) => g.name)).toEqual(['A']);
     const lines = fs
@@ -127,9 +129,9 @@ describe('label words from the data (searchVerbalizer method data)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(new Set(lines.map((l) => l.labelWords.join('|')))).toEqual(new Set([best.labelWords.map((ws) => ws.join('/')).join('|')]));
+    expect(new Set(lines.map((l) => l.labelWords.join('|')))).toEqual(new Set([best.selected.labelWords.map((ws) => ws.join('/')).join('|')]));
     // No slot proposes a chosen label word.
-    const chosen = new Set(best.labelIds.flat());
+    const chosen = new Set(best.selected.labelIds.flat());
     expect(space.groups[0].pools.flat().some((id: number) => chosen.has(id))).toBe(false);
   });
 
@@ -139,14 +141,14 @@ describe('label words from the data (searchVerbalizer method data)', () => {
       { ...base, verbalizer: undefined, template: undefined, templates: ['{x} <A:2> [MASK] .', '{x} . <A:1> [MASK] .'], searchVerbalizer: { method: 'data', context: { A: 'it was' } } },
       'x',
     );
-    await expect(runSearch(both, { runDir: dir })).rejects.toThrow("searchVerbalizer.context for template '{x} . <A:1> [MASK] .': slot <A:1> holds at most 1 token(s); 'it was' is 2");
+    await expect(runSearch(both, { runDir: dir })).rejects.toThrow("findLabelWords.context for template '{x} . <A:1> [MASK] .': slot <A:1> holds at most 1 token(s); 'it was' is 2");
     expect(fs.existsSync(dir)).toBe(false);
     // Too short for a later template's slot: refused before the first template's search too.
     const short = validateConfig(
       { ...base, verbalizer: undefined, template: undefined, templates: ['{x} <A:2> [MASK] .', '<A:2> [MASK] : {x}'], searchVerbalizer: { method: 'data', context: [{ A: 'it was' }, { A: 'so' }] } },
       'x',
     );
-    await expect(runSearch(short, { runDir: dir })).rejects.toThrow("searchVerbalizer.context for template '<A:2> [MASK] : {x}': slot <A:2> needs 2 token(s) while proposing label words, got 1");
+    await expect(runSearch(short, { runDir: dir })).rejects.toThrow("findLabelWords.context for template '<A:2> [MASK] : {x}': slot <A:2> needs 2 token(s) while proposing label words, got 1");
     expect(fs.existsSync(dir)).toBe(false);
   });
 
@@ -181,7 +183,7 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     expect((await runSearch(config, { runDir: stopped, stopRequested: () => ++batches > 10 })).status).toBe('interrupted');
     const spaceFile = path.join(stopped, 'space.json');
     const space = JSON.parse(fs.readFileSync(spaceFile, 'utf8'));
-    expect(space.labelIds).toEqual(best.labelIds);
+    expect(space.labelIds).toEqual(best.selected.labelIds);
     // The recorded words are the run's: swap the labels' words and the resumed run reads them swapped.
     const swapped = [space.labelIds[1], space.labelIds[0]];
     fs.writeFileSync(spaceFile, JSON.stringify({ ...space, labelIds: swapped }));

@@ -304,7 +304,7 @@ describe('a search over two templates, end to end', () => {
     expect(run('--no-ensemble').status).toBe(0);
     const single = JSON.parse(fs.readFileSync(path.join(runDir, 'prompt.json'), 'utf8'));
     expect(single.ensemble).toBeUndefined();
-    expect(single.scores.test).toBe(best.testAccuracy);
+    expect(single.scores.test).toBe(best.selected.testAccuracy);
     for (const f of ['prompt.json', 'prompt.ensemble.json']) fs.rmSync(path.join(runDir, f));
   });
 
