@@ -135,10 +135,10 @@ function tail(text: string, lines: number): string {
 }
 
 /** The one-paragraph failure of a block: where it is, how it ended, its stderr's (or stdout's) tail. */
-export function blockFailure(r: BlockRun, timeoutMs: number): string {
+export function blockFailure(r: BlockRun, timeoutMs: number, what = 'the `sh test` example'): string {
   const how = r.timedOut ? `did not finish in ${Math.round(timeoutMs / 1000)} s` : r.signal ? `was killed by ${r.signal}` : `exited with ${r.code}`;
   const out = r.stderr.trim() ? `stderr (last lines):\n${tail(r.stderr, 20)}` : `stdout (last lines):\n${tail(r.stdout, 20)}`;
-  return `${r.block.file}:${r.block.line}: the \`sh test\` example ${how}\n${out}`;
+  return `${r.block.file}:${r.block.line}: ${what} ${how}\n${out}`;
 }
 
 /**
