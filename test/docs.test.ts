@@ -46,6 +46,11 @@ describe('generated docs', () => {
     );
   });
 
+  test('a field whose alternatives are objects lists their fields once each', () => {
+    const schema = z.object({ params: z.union([z.strictObject({ batchSize: z.number() }), z.strictObject({ batchSize: z.number(), width: z.number() })]).optional() });
+    expect(fieldRows(z.toJSONSchema(schema, { io: 'input' }) as JsonSchema).map((r) => r.field)).toEqual(['params', 'params.batchSize', 'params.width']);
+  });
+
   test('a union of object forms lists a shared field once and a form-only field with its forms', () => {
     const form = (name: string, params: z.ZodRawShape) => z.strictObject({ budget: z.number().default(1), strategy: z.literal(name), strategyParams: z.strictObject(params).optional() });
     const schema = z.discriminatedUnion('strategy', [form('random', { batchSize: z.number() }), form('beam', { width: z.number() }), form('reinforce', { batchSize: z.number() })]);

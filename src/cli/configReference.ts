@@ -137,7 +137,15 @@ function objectRows(obj: JsonSchema, root: JsonSchema, prefix: string, only: str
     const field = prefix + name;
     const dflt = p.default !== undefined ? json(p.default) : required.has(name) ? 'required' : '';
     rows.push({ field, type: typeText(p, root), default: dflt, description: oneLine(p.description ?? p.title) + (p.deprecated ? ' (deprecated)' : ''), only });
-    for (const n of nestedObjects(p, root)) rows.push(...objectRows(n.schema, root, `${field}${n.suffix}.`, only));
+    // Depth-limited (a recursive schema would not end); a field two alternatives share is listed once.
+    if (prefix.split('.').length > 8) continue;
+    const seen = new Set<string>();
+    for (const n of nestedObjects(p, root))
+      for (const r of objectRows(n.schema, root, `${field}${n.suffix}.`, only)) {
+        const sig = [r.field, r.type, r.default, r.description].join('\u0000');
+        if (!seen.has(sig)) rows.push(r);
+        seen.add(sig);
+      }
   }
   return rows;
 }
