@@ -13,6 +13,7 @@ export { evaluateTemplate } from './scoring/evaluate';
 export type { EvalReport, EvalRequest } from './scoring/evaluate';
 export { runSearch } from './runner/run';
 export type { BestResult, RunOptions } from './runner/run';
+export type { EnsembleMember, SelectedPrompt } from './runner/runDir';
 export { readConfig, validateConfig } from './runner/config';
 export type { SearchConfig } from './runner/config';
-export { UserError, isUserError } from './errors';
+export { StoppedError, UserError, isUserError } from './errors';

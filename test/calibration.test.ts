@@ -74,26 +74,27 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
   }, 600_000);
 
   test('best.json records the decision rule and the ensemble', () => {
-    expect(best.calibration.mode).toBe('inputs');
-    expect(best.calibration.offsets).toHaveLength(2);
-    expect(best.objective.name).toBe('ce');
-    expect(best.ensemble!.members).toHaveLength(3);
-    expect(best.ensemble!.members[0].prompt).toBe(best.prompt);
-    expect(new Set(best.ensemble!.members.map((m) => m.prompt)).size).toBe(3);
+    expect(best.selected.calibration.mode).toBe('inputs');
+    expect(best.selected.calibration.offsets).toHaveLength(2);
+    expect(best.selected.objective.name).toBe('ce');
+    expect(best.members!).toHaveLength(3);
+    expect(best.members![0].prompt).toBe(best.selected.prompt);
+    expect(best.result).toBe('ensemble');
+    expect(new Set(best.members!.map((m) => m.prompt)).size).toBe(3);
   });
 
   test('the single prompt and the ensemble reproduce their recorded test accuracy exactly through loadPrompt', async () => {
-    const single = await loadPrompt(promptFileFromRun(runDir), { threads: 1 });
+    const single = await loadPrompt(promptFileFromRun(runDir, { ensemble: false }), { threads: 1 });
     const ens = await loadPrompt(promptFileFromRun(runDir, { ensemble: true }), { threads: 1 });
     try {
       const s = await single.classify(texts);
       const e = await ens.classify(texts);
-      expect(accuracyOf(s.map((p) => p.labelId))).toBe(best.testAccuracy);
-      expect(accuracyOf(e.map((p) => p.labelId))).toBe(best.ensemble!.testAccuracy);
+      expect(accuracyOf(s.map((p) => p.labelId))).toBe(best.selected.testAccuracy);
+      expect(accuracyOf(e.map((p) => p.labelId))).toBe(best.testAccuracy);
       // The ensemble's scores are the mean of its members' calibrated log-probabilities.
       const members = await Promise.all(
         promptFileFromRun(runDir, { ensemble: true }).ensemble!.members.map(async (m) => {
-          const file: PromptFile = { ...promptFileFromRun(runDir), slots: m.slots, labels: m.labels, calibration: m.calibration };
+          const file: PromptFile = { ...promptFileFromRun(runDir, { ensemble: false }), slots: m.slots, labels: m.labels, calibration: m.calibration };
           const lp = await loadPrompt(file, { threads: 1 });
           try {
             // The same rows in the same batches as the ensemble's (int8 quantizes per batch).
@@ -112,7 +113,7 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
   }, 600_000);
 
   test('a version 1 prompt file (no calibration) still loads and applies raw scores', async () => {
-    const v2 = promptFileFromRun(runDir);
+    const v2 = promptFileFromRun(runDir, { ensemble: false });
     const { calibration: _c, ...rest } = v2;
     const v1 = { ...rest, version: 1 } as unknown as PromptFile;
     const raw = { ...v2, calibration: { mode: 'none' as const, offsets: null } };
@@ -138,7 +139,7 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
   }, 600_000);
 
   test('prompt files with bad calibration fields are refused with the field named', async () => {
-    const v2 = promptFileFromRun(runDir);
+    const v2 = promptFileFromRun(runDir, { ensemble: false });
     await expect(loadPrompt({ ...v2, calibration: { mode: 'inputs', offsets: [1] } })).rejects.toThrow(/'calibration.offsets' must list 2 finite numbers/);
     await expect(loadPrompt({ ...v2, calibration: { mode: 'bogus', offsets: null } } as unknown as PromptFile)).rejects.toThrow(/calibration.mode: expected one of inputs, content-free, none/);
     expect(() => promptFileFromRun(runDir, { ensemble: true, soft: true })).toThrow(/cannot be combined/);

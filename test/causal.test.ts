@@ -205,7 +205,7 @@ describe('search, export and loadPrompt on the causal model', () => {
     const applied = await loadPrompt(file);
     try {
       const got = await applied.classify(examples.examples.map((e) => e.fields[examples.textColumn]));
-      const fill = Object.fromEntries(Object.entries(best.slots).map(([k, v]) => [k, v.text]));
+      const fill = Object.fromEntries(Object.entries(best.selected.slots).map(([k, v]) => [k, v.text]));
       const r = await evaluateTemplate({ data: { file: test }, split: 'test', model: GPT, dtype: 'fp32', template: '{x} <A:2> [MASK]', verbalizer: 'awful,wonderful', fill });
       expect(r.n).toBe(48);
       expect(r.accuracy).toBeCloseTo(best.testAccuracy!, 10);

@@ -42,10 +42,10 @@ describe('export and predict', () => {
 
   test('the prompt file holds the run, in the documented schema', () => {
     const p = readPromptFile(promptPath);
-    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.template, slots: best.slots, calibration: best.calibration });
+    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.selected.template, slots: best.selected.slots, calibration: best.selected.calibration });
     expect(p.labels).toEqual([
-      { id: 0, name: 'negative', words: ['terrible'], ids: best.labelIds[0] },
-      { id: 1, name: 'positive', words: ['great'], ids: best.labelIds[1] },
+      { id: 0, name: 'negative', words: ['terrible'], ids: best.selected.labelIds[0] },
+      { id: 1, name: 'positive', words: ['great'], ids: best.selected.labelIds[1] },
     ]);
     expect(p.model).toMatchObject({ name: 'bert-mini-imdb-uncased', dtype: 'int8' });
     expect(p.model.onnxSha256).toMatch(/^[0-9a-f]{64}$/);
@@ -150,7 +150,7 @@ describe('export and predict', () => {
   test('several runs: the top K by dev accuracy, ties broken by train accuracy', () => {
     const dev = best.devAccuracy!;
     const betterDev = copyRun(runDir, { runId: 'better-dev', devAccuracy: dev + 0.1, trainAccuracy: 0 });
-    const betterTrain = copyRun(runDir, { runId: 'better-train', trainAccuracy: best.trainAccuracy + 0.1 });
+    const betterTrain = copyRun(runDir, { runId: 'better-train', trainAccuracy: best.trainAccuracy! + 0.1 });
     const out = path.join(tmp(), 'top.json');
     const r = cli(['export', runDir, betterTrain, betterDev, '--top', '2', '--out', out]);
     expect(r.code).toBe(0);

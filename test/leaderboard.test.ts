@@ -74,12 +74,12 @@ describe('leaderboard tables', () => {
     const suite = readSuite(path.join(ROOT, 'searches', 'sst2-table.json'));
     const method = (name: string) => suite.methods.find((m) => m.name === name)!;
     const data = cellConfig(suite, method('the default with label words from the data instead of given ones'), 'sst-2', 13, 'x');
-    expect(data.searchVerbalizer).toEqual({ method: 'data' });
+    expect(data.findLabelWords).toEqual({ method: 'fromData' });
     const joint = cellConfig(suite, method('beam + label-word search (3 words per label)'), 'sst-2', 13, 'x');
-    expect(joint.searchVerbalizer).toMatchObject({ wordsPerLabel: 3 });
-    expect(cellConfig(suite, method('beam'), 'sst-2', 13, 'x').searchVerbalizer).toBe(false);
+    expect(joint.findLabelWords).toMatchObject({ wordsPerLabel: 3 });
+    expect(cellConfig(suite, method('beam'), 'sst-2', 13, 'x').findLabelWords).toBe(false);
     const both = { ...method('beam'), searchVerbalizer: true, config: { searchVerbalizer: { method: 'data' as const } } };
-    expect(cellConfig(suite, both, 'sst-2', 13, 'x').searchVerbalizer).toBe(true);
+    expect(cellConfig(suite, both, 'sst-2', 13, 'x').findLabelWords).toBe(true);
   });
 
   test('shipped suites are valid', () => {

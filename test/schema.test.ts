@@ -28,7 +28,7 @@ describe('search config schema', () => {
       ensemble: 1,
     });
     expect(c.candidates).toEqual({ topK: 64, allowLabelWords: false });
-    expect(c.racing).toEqual({ fraction: 0, topK: 16, z: 0 });
+    expect(c.earlyRejection).toEqual({ fraction: 0, topK: 16, z: 0 });
     expect(c.strategyParams).toEqual({ width: 2 });
   });
 

@@ -103,8 +103,8 @@ describe('soft prompts: refine, export --soft, predict', () => {
     expect(result.evaluations).toBeLessThanOrEqual(1500);
     expect(readJson<RefineResult>(path.join(runDir, 'refine', 'result.json'))).toMatchObject({ discrete: result.discrete, refined: result.refined, generations: result.generations });
     const soft = readJson<SoftPromptData>(path.join(runDir, 'refine', 'soft.json'));
-    expect(soft.slotTokens.map((t) => t.id)).toEqual(best.slots.A.ids);
-    expect(soft.vectors).toHaveLength(best.slots.A.ids.length);
+    expect(soft.slotTokens.map((t) => t.id)).toEqual(best.selected.slots.A.ids);
+    expect(soft.vectors).toHaveLength(best.selected.slots.A.ids.length);
     expect(soft.vectors.every((v) => v.length === soft.hidden)).toBe(true);
     expect(soft.modelSha256).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -112,7 +112,7 @@ describe('soft prompts: refine, export --soft, predict', () => {
   test("export --soft: the schema's soft field, refined scores", () => {
     const p = readPromptFile(softPromptPath);
     const soft = readJson<SoftPromptData>(path.join(runDir, 'refine', 'soft.json'));
-    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.template, slots: best.slots, calibration: soft.calibration });
+    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.selected.template, slots: best.selected.slots, calibration: soft.calibration });
     expect(p.scores).toEqual(result.refined);
     expect(p.soft).toEqual({
       hidden: soft.hidden,
@@ -152,7 +152,7 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const p = readPromptFile(softPromptPath);
     const folder = resolveModel(best.model, best.dtype as 'int8');
     const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
-    const p0 = best.slots.A.ids.map((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden)));
+    const p0 = best.selected.slots.A.ids.map((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden)));
     const noisy = p0.map((v) => v.map((x, j) => x + (j % 2 ? 0.5 : -0.5)));
     const texts = ['a gorgeous , witty , seductive movie .', 'the plot is nothing but boilerplate clichés'];
     const scoresOf = async (prompt: PromptFile) => {
@@ -216,7 +216,7 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const soft = readJson<SoftPromptData>(path.join(smallDir, 'refine', 'soft.json'));
     const folder = resolveModel(best.model, best.dtype as 'int8');
     const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
-    expect(soft.vectors).toEqual(best.slots.A.ids.map((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))));
+    expect(soft.vectors).toEqual(best.selected.slots.A.ids.map((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))));
     const p = promptFileFromRun(smallDir, { soft: true });
     expect(p.scores).toEqual(small.discrete);
     expect(p.soft!.refine.improvedDev).toBe(false);

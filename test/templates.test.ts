@@ -12,8 +12,8 @@ import { loadPrompt } from '../src/export/applyPrompt';
 import { promptFileFromRun, validatePromptFile } from '../src/export/promptFile';
 import { validateConfig } from '../src/runner/config';
 import { BestResult, runSearch } from '../src/runner/run';
-import { RunDir } from '../src/runner/runDir';
-import { dataLabelWordsOf, labelWordSearchOf, parseSearchConfig } from '../src/runner/schema';
+import { RunDir, upgradeBest } from '../src/runner/runDir';
+import { readoutOf, findLabelWordsOf, parseSearchConfig } from '../src/runner/schema';
 import { membersOf, splitBudget, templateConfig } from '../src/runner/templates';
 import { searchCellFrom } from '../src/runner/leaderboard';
 import { formatBest } from '../src/cli/commands/search';
@@ -41,10 +41,10 @@ describe('several templates: pure parts', () => {
     expect(sub.templates).toBeUndefined();
     // A template's own run has no twins (they belong to the run's ensemble), so it stays valid alone.
     const withTwins = templateConfig(parseSearchConfig({ ...base, dataLabelWords: 5 }, 'searches/m.json'), 0, 500);
-    expect(withTwins.dataLabelWords).toBe(0);
+    expect(withTwins.readoutMembers).toBe(false);
     expect(() => parseSearchConfig({ ...withTwins, name: undefined }, 'searches/m-t1.json')).not.toThrow();
     // A number K reads the twins' words by log-sum-exp, as it did before labelScore existed.
-    const spec = (d: unknown) => dataLabelWordsOf(parseSearchConfig({ ...base, dataLabelWords: d }, 'searches/m.json'));
+    const spec = (d: unknown) => readoutOf(parseSearchConfig({ ...base, dataLabelWords: d }, 'searches/m.json'));
     expect(spec(5)).toEqual({ words: 5, labelScore: 'logsumexp' });
     expect(spec({ words: 5 })).toEqual({ words: 5, labelScore: 'logsumexp' });
     expect(spec({ words: 20, labelScore: 'mean' })).toEqual({ words: 20, labelScore: 'mean' });
@@ -54,23 +54,23 @@ describe('several templates: pure parts', () => {
   test('a list of label-word contexts gives each template sub-run its own; one context serves them all', () => {
     const contexts = [{ A: 'so' }, { A: 'very' }];
     const c = parseSearchConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', context: contexts } }, 'searches/m.json');
-    expect(T.map((_, i) => templateConfig(c, i, 500).searchVerbalizer)).toEqual(contexts.map((context) => ({ method: 'data', context })));
+    expect(T.map((_, i) => templateConfig(c, i, 500).findLabelWords)).toEqual(contexts.map((context) => ({ method: 'fromData', context })));
     // Each sub-run's config stands alone with its one context.
-    expect(labelWordSearchOf(templateConfig(c, 1, 500))).toEqual({ method: 'data', context: { A: 'very' } });
+    expect(findLabelWordsOf(templateConfig(c, 1, 500))).toEqual({ method: 'fromData', context: { A: 'very' } });
     const shared = parseSearchConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', context: { A: 'so' } } }, 'searches/m.json');
-    expect(T.map((_, i) => labelWordSearchOf(templateConfig(shared, i, 500))!.context)).toEqual([{ A: 'so' }, { A: 'so' }]);
+    expect(T.map((_, i) => findLabelWordsOf(templateConfig(shared, i, 500))!.context)).toEqual([{ A: 'so' }, { A: 'so' }]);
     // One template: a list of one is its context.
     const one = parseSearchConfig({ ...base, templates: undefined, template: T[0], verbalizer: undefined, searchVerbalizer: { method: 'data', context: [{ A: 'so' }] } }, 'searches/m.json');
-    expect(labelWordSearchOf(one)!.context).toEqual({ A: 'so' });
+    expect(findLabelWordsOf(one)!.context).toEqual({ A: 'so' });
   });
 
   test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {
     const one = { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], calibration: { mode: 'inputs', offsets: [0, 1] }, trainAccuracy: 0.5, devAccuracy: 0.75 };
-    expect(membersOf(one as unknown as BestResult)).toEqual([
+    expect(membersOf(upgradeBest(one))).toEqual([
       { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], offsets: [0, 1], trainAccuracy: 0.5, devAccuracy: 0.75 },
     ]);
     const m = { prompt: 'q', slots: {}, labelWords: [], labelIds: [], offsets: null, trainAccuracy: 1, devAccuracy: 1 };
-    expect(membersOf({ ...one, ensemble: { members: [m, m], devAccuracy: 1, testAccuracy: null } } as unknown as BestResult)).toEqual([
+    expect(membersOf(upgradeBest({ ...one, ensemble: { members: [m, m], devAccuracy: 1, testAccuracy: null } }))).toEqual([
       { ...m, template: T[1] },
       { ...m, template: T[1] },
     ]);
@@ -81,15 +81,15 @@ describe('several templates: pure parts', () => {
     [{ templates: [] }, /^searches\/m\.json: templates: expected at least one template$/],
     [{ templates: [T[0], T[0]] }, /^searches\/m\.json: templates: a template is listed twice$/],
     [{ templates: undefined }, /^searches\/m\.json: missing field 'template' \(or 'templates', a list\)$/],
-    [{ refine: {} }, /^searches\/m\.json: refine: refines one prompt/],
+    [{ refine: {} }, /^searches\/m\.json: refine: a config's refine block refines one prompt; refine a run over several templates with: promptsearch refine RUN_DIR$/],
     [{ expandLabelWords: -1 }, /^searches\/m\.json: expandLabelWords: expected an integer >= 0$/],
     [{ expandLabelWords: { words: 3, minCosine: 2 } }, /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/],
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
-    [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
+    [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: readoutMembers: adds members to the ensemble of several templates/],
     [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
     [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords\.labelScore: expected one of logsumexp, mean, discriminant$/],
-    [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: dataLabelWords: adds twins to the ensemble of several templates/],
-    [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/],
+    [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: readoutMembers: adds members to the ensemble of several templates/],
+    [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMemberWeights: fits the members of the ensemble of several templates/],
     [{ fitMembers: 'yes' }, /^searches\/m\.json: fitMembers: expected true or false$/],
   ])('rejects %j with one line naming the field', (extra, msg) => {
     expect(() => parseSearchConfig({ ...base, ...extra }, 'searches/m.json')).toThrow(msg);
@@ -228,9 +228,9 @@ describe('a search over two templates, end to end', () => {
     // The run's time is its templates' plus the ensemble's, not counted twice.
     expect(best.seconds).toBeGreaterThanOrEqual(subs[0].best.seconds + subs[1].best.seconds);
     expect(best.seconds).toBeLessThanOrEqual(wall);
-    expect(best.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
-    const selected = best.ensemble!.members.slice(0, 2);
-    const twins = best.ensemble!.members.slice(2);
+    expect(best.members!.map((m) => m.template)).toEqual([...T, ...T]);
+    const selected = best.members!.slice(0, 2);
+    const twins = best.members!.slice(2);
     // expandLabelWords: 2 more words per label, the given word first.
     for (const m of selected) {
       expect(m.labelWords.map((w) => w[0])).toEqual(['terrible', 'great']);
@@ -255,13 +255,13 @@ describe('a search over two templates, end to end', () => {
       expect(t.offsets).not.toEqual(selected[i].offsets);
     });
     // fitMembers: every member has its scale and one bias per label; the template runs have none.
-    for (const m of best.ensemble!.members) {
+    for (const m of best.members!) {
       expect(m.fit!.scale).toBeGreaterThanOrEqual(0);
       expect(m.fit!.bias).toHaveLength(2);
       expect(m.fit!.bias.every(Number.isFinite)).toBe(true);
     }
-    expect(best.ensemble!.members.map((m) => m.fit!.scale)).not.toEqual([1, 1, 1, 1]);
-    expect(subs.every((s) => s.best.ensemble === undefined && s.config.fitMembers === false)).toBe(true);
+    expect(best.members!.map((m) => m.fit!.scale)).not.toEqual([1, 1, 1, 1]);
+    expect(subs.every((s) => s.best.members === undefined && s.config.fitMemberWeights === false)).toBe(true);
   });
 
   test('the exported ensemble reproduces its recorded test accuracy exactly through loadPrompt', async () => {
@@ -270,15 +270,15 @@ describe('a search over two templates, end to end', () => {
     // Fits and the twins' discriminant readouts: version 5.
     expect(file.version).toBe(5);
     expect(file.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
-    expect(file.ensemble!.members.map((m) => m.readout)).toEqual(best.ensemble!.members.map((m) => m.readout));
-    expect(file.ensemble!.members.map((m) => m.fit)).toEqual(best.ensemble!.members.map((m) => m.fit));
+    expect(file.ensemble!.members.map((m) => m.readout)).toEqual(best.members!.map((m) => m.readout));
+    expect(file.ensemble!.members.map((m) => m.fit)).toEqual(best.members!.map((m) => m.fit));
     // The single prompt of the same run has no fit: version 2.
-    expect(promptFileFromRun(runDir).version).toBe(2);
-    expect(file.scores.test).toBe(best.ensemble!.testAccuracy);
+    expect(promptFileFromRun(runDir, { ensemble: false }).version).toBe(2);
+    expect(file.scores.test).toBe(best.testAccuracy);
     const lp = await loadPrompt(file, { threads: 1 });
     try {
       const preds = await lp.classify(texts);
-      expect(preds.filter((p, i) => p.labelId === testSet[i].label).length / testSet.length).toBe(best.ensemble!.testAccuracy);
+      expect(preds.filter((p, i) => p.labelId === testSet[i].label).length / testSet.length).toBe(best.testAccuracy);
       // The twins read by log-sum-exp instead (what a reader ignoring labelScore and readout would do) decide otherwise.
       const lse = await loadPrompt({ ...file, version: 3, ensemble: { members: file.ensemble!.members.map(({ labelScore: _, readout: __, ...m }) => m) } }, { threads: 1 });
       try {
@@ -298,7 +298,7 @@ describe('a search over two templates, end to end', () => {
     expect(r.status).toBe(0);
     const ens = JSON.parse(fs.readFileSync(path.join(runDir, 'prompt.ensemble.json'), 'utf8'));
     expect(ens.ensemble.members).toHaveLength(4);
-    expect(ens.scores.test).toBe(best.ensemble!.testAccuracy);
+    expect(ens.scores.test).toBe(best.testAccuracy);
     expect(r.stdout).toContain('prompt.ensemble.json');
     expect(fs.existsSync(path.join(runDir, 'prompt.json'))).toBe(false);
     expect(run('--no-ensemble').status).toBe(0);
@@ -311,9 +311,9 @@ describe('a search over two templates, end to end', () => {
   test("the run's report shows its result: the ensemble's members and its confusion matrix on test, and each template's own run", async () => {
     const r = await collectRunReport(runDir);
     expect(r.test!.of).toBe('ensemble');
-    expect(r.test!.accuracy).toBe(best.ensemble!.testAccuracy);
+    expect(r.test!.accuracy).toBe(best.testAccuracy);
     expect(r.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
-    expect(r.ensemble!.members.map((m) => m.scale)).toEqual(best.ensemble!.members.map((m) => m.fit!.scale));
+    expect(r.ensemble!.members.map((m) => m.scale)).toEqual(best.members!.map((m) => m.fit!.scale));
     expect(r.templates!.map((t) => t.template)).toEqual(T);
     for (const t of r.templates!) {
       expect(t.curve.length).toBeGreaterThan(0);
@@ -326,7 +326,7 @@ describe('a search over two templates, end to end', () => {
     expect(r.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
     expect(r.ensemble!.members.map((m) => m.wordsRead)).toEqual([undefined, undefined, 16, 16]);
     r.ensemble!.members.slice(2).forEach((m, i) => {
-      const twin = best.ensemble!.members[2 + i];
+      const twin = best.members![2 + i];
       // With two labels a word's weight for label 0 against the mean is half its difference to label 1.
       const diff = twin.readout!.weights[0].map((w, k) => w - twin.readout!.weights[1][k]);
       const top = diff.indexOf(Math.max(...diff));
@@ -344,16 +344,19 @@ describe('a search over two templates, end to end', () => {
     fs.rmSync(run.file('best'));
     run.writeState({ status: 'interrupted' });
     const again = await runSearch(config, { runDir, resume: true });
-    expect(again.ensemble).toEqual(best.ensemble);
+    expect(again.members).toEqual(best.members);
+    expect(again.testAccuracy).toBe(best.testAccuracy);
     expect(again.evaluations).toBe(best.evaluations);
   }, 900_000);
 });
 
-describe('a leaderboard cell of a search over several templates', () => {
-  test('reports the ensemble of the templates, not the one prompt', () => {
+describe('a leaderboard entry of a search over several templates', () => {
+  test("reports the run's result (the ensemble of the templates), not the one prompt", () => {
     const config = parseSearchConfig(base, 'searches/m.json');
-    const best = {
+    // An old (version 1) best.json: the top level was the selected prompt, the ensemble nested.
+    const best = upgradeBest({
       status: 'done',
+      template: T[0],
       testAccuracy: 0.7,
       devAccuracy: 0.6,
       trainAccuracy: 0.9,
@@ -362,15 +365,16 @@ describe('a leaderboard cell of a search over several templates', () => {
       evaluations: 10,
       seconds: 1,
       ensemble: { members: [{ prompt: 'p' }, { prompt: 'q' }], devAccuracy: 0.65, testAccuracy: 0.8 },
-    } as unknown as BestResult;
+    });
+    expect(best).toMatchObject({ result: 'ensemble', prompt: 'ensemble of 2 members', devAccuracy: 0.65, testAccuracy: 0.8, selected: { prompt: 'p', testAccuracy: 0.7 } });
     const cell = searchCellFrom({ name: 'm', strategy: 'beam' }, 'sst-2', 13, config, best, undefined, 'r');
-    expect(cell).toMatchObject({ testAccuracy: 0.8, devAccuracy: 0.65, prompt: 'ensemble of 2: p | q' });
+    expect(cell).toMatchObject({ testAccuracy: 0.8, devAccuracy: 0.65, prompt: 'ensemble of 2 members: p | q' });
   });
 });
 
-describe('the search command prints the ensemble', () => {
-  test('with how many templates it spans', () => {
-    const r = {
+describe('the search command prints one headline', () => {
+  test("the run's result, its members, and the next commands with this run's paths", () => {
+    const r = upgradeBest({
       status: 'done',
       template: T[0],
       prompt: 'p',
@@ -382,10 +386,30 @@ describe('the search command prints the ensemble', () => {
       budget: 10,
       candidatesScored: 1,
       seconds: 1,
-      ensemble: { members: [{ template: T[0] }, { template: T[1] }, { template: T[1] }], devAccuracy: 0.75, testAccuracy: 0.8 },
-    } as unknown as BestResult;
-    expect(formatBest(r, 'run')).toContain('ensemble     3 prompts over 2 templates: dev 0.7500  test 0.8000\n');
-    expect(formatBest({ ...r, ensemble: { ...r.ensemble!, members: [{}, {}] } } as unknown as BestResult, 'run')).toContain('ensemble     2 prompts: dev 0.7500');
+      ensemble: {
+        members: [
+          { template: T[0], prompt: 'p' },
+          { template: T[1], prompt: 'q' },
+          { template: T[1], prompt: 'q', readout: {} },
+        ],
+        devAccuracy: 0.75,
+        testAccuracy: 0.8,
+      },
+    });
+    const text = formatBest(r, 'results/run 1');
+    expect(text).toContain('result       ensemble of 3 members over 2 templates\n');
+    expect(text).toContain('accuracy     train –  dev 0.7500  test 0.8000\n');
+    expect(text).not.toContain('0.2500');
+    expect(text).toContain('  member     q (readout member)\n');
+    expect(text).toContain("promptsearch export 'results/run 1'");
+    expect(text).toContain("promptsearch predict --prompt 'results/run 1/prompt.ensemble.json' --data FILE");
+    const single = formatBest(
+      upgradeBest({ ...r, version: undefined, ensemble: undefined, template: T[0], prompt: 'p', labelWords: [['a'], ['b']], trainAccuracy: 1, devAccuracy: 0.5, testAccuracy: 0.25 } as never),
+      'run',
+    );
+    expect(single).toContain('result       p\n');
+    expect(single).toContain('accuracy     train 1.0000  dev 0.5000  test 0.2500\n');
+    expect(single).toContain('promptsearch predict --prompt run/prompt.json');
   });
 });
 

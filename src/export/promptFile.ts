@@ -138,7 +138,7 @@ export interface SoftPrompt {
 export interface PromptFromRunOptions {
   /** Export the refined soft prompt (`<runDir>/refine/soft.json`) instead of the discrete one. */
   soft?: boolean;
-  /** Export the run's ensemble (best.json `ensemble`, from a search with `ensemble` > 1). */
+  /** Export the run's ensemble (best.json `members`: a search with `ensemble` > 1 or over several templates); default: the run's result. */
   ensemble?: boolean;
 }
 
@@ -146,23 +146,29 @@ export interface PromptFromRunOptions {
 export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {}): PromptFile {
   const run = new RunDir(runDir);
   const { config: search, resolved, best } = run.readFinished();
+  const sel = best.selected;
   // The names the run resolved (--labels, the task's, the model's id2label); older runs: the task's.
-  const names = resolved.labelNames ?? (search.task ? getTask(search.task).labelNames : best.labelIds.map((_, i) => String(i)));
+  const names = resolved.labelNames ?? (search.task ? getTask(search.task).labelNames : sel.labelIds.map((_, i) => String(i)));
   if (opts.soft && opts.ensemble) throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
   const refined = opts.soft === true ? readSoft(run, search.template, best) : undefined;
-  if (opts.ensemble && !best.ensemble) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
+  // By default the run's result: its ensemble where it has one.
+  opts = { ...opts, ensemble: opts.ensemble ?? (opts.soft !== true && best.result === 'ensemble') };
+  if (opts.ensemble && !best.members) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
   const labelsOf = (labelIds: WordIds[][], labelWords: string[][]): PromptLabel[] => labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: labelWords[id], ids }));
-  // Runs from before calibration have no `calibration` in best.json: they decided on raw scores.
-  const calibration: PromptCalibration = best.calibration ? { mode: best.calibration.mode, offsets: best.calibration.offsets } : { mode: 'none', offsets: null };
+  const calibration: PromptCalibration = { mode: sel.calibration.mode, offsets: sel.calibration.offsets };
   const file: PromptFile = {
     schema: PROMPT_SCHEMA,
     version: PROMPT_VERSION,
-    template: best.template,
-    slots: best.slots,
-    labels: labelsOf(best.labelIds, best.labelWords),
+    template: sel.template,
+    slots: sel.slots,
+    labels: labelsOf(sel.labelIds, sel.labelWords),
     calibration,
     model: { name: modelName(resolved.modelDir), dtype: best.dtype, onnxSha256: resolved.modelSha256, tokenizerSha256: resolved.tokenizerSha256 },
-    scores: { train: best.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy },
+    // The selected prompt's numbers: the run's headline when the prompt is its result.
+    scores:
+      best.result === 'prompt'
+        ? { train: best.trainAccuracy ?? sel.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy }
+        : { train: sel.trainAccuracy, dev: sel.devAccuracy, test: sel.testAccuracy },
     search,
     source: { runDir: path.resolve(runDir), runId: best.runId },
     promptsearchVersion: packageVersions().promptsearch,
@@ -174,10 +180,10 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
     // The refined prompt's own decision rule (none for soft prompts refined before calibration).
     file.calibration = refined.calibration;
   }
-  if (opts.ensemble && best.ensemble) {
-    const e = best.ensemble;
+  if (opts.ensemble && best.members) {
+    const members = best.members;
     file.ensemble = {
-      members: e.members.map((m) => ({
+      members: members.map((m) => ({
         ...(m.template !== undefined ? { template: m.template } : {}),
         slots: m.slots,
         labels: labelsOf(m.labelIds, m.labelWords),
@@ -188,10 +194,11 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
         scores: { train: m.trainAccuracy, dev: m.devAccuracy },
       })),
     };
-    if (e.members.some((m) => m.fit)) file.version = PROMPT_VERSION_FIT;
+    if (members.some((m) => m.fit)) file.version = PROMPT_VERSION_FIT;
     if (file.ensemble.members.some((m) => m.labelScore)) file.version = PROMPT_VERSION_LABEL_SCORE;
     if (file.ensemble.members.some((m) => m.readout)) file.version = PROMPT_VERSION_READOUT;
-    file.scores = { train: best.trainAccuracy, dev: e.devAccuracy, test: e.testAccuracy };
+    // The ensemble's own train accuracy where it was scored (a run over several templates), else the selected prompt's.
+    file.scores = { train: best.trainAccuracy ?? sel.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy };
   }
   return file;
 }
@@ -204,7 +211,7 @@ function readSoft(run: RunDir, template: string, best: BestResult): { soft: Soft
   const refine = run.readRefine();
   if (!refine) throw new UserError(`${runDir}: the run has not been refined (no refine/${run.has('refineSoft') ? 'result' : 'soft'}.json); run \`promptsearch refine ${runDir}\` first`);
   const { soft: data, result } = refine;
-  const slotIds = parseTemplate(template).slots.flatMap((s) => best.slots[s.name]?.ids ?? []);
+  const slotIds = parseTemplate(template).slots.flatMap((s) => best.selected.slots[s.name]?.ids ?? []);
   const refinedIds = Array.isArray(data?.slotTokens) ? data.slotTokens.map((t) => t?.id) : undefined;
   if (!refinedIds || refinedIds.length !== slotIds.length || refinedIds.some((id, k) => id !== slotIds[k])) {
     throw new UserError(`${softFile}: refined from other slot tokens than the run's best prompt; run \`promptsearch refine ${runDir}\` again`);

@@ -59,8 +59,8 @@ async function refineLocked(
   const ct = compileTemplate(template, tokenizer, train.textColumn, maxLength);
   const enc = (d: typeof train) => d.examples.map((ex) => encodeExample(ct, tokenizer, ex));
   const [trainEx, devEx, testEx] = [enc(train), enc(dev), test ? enc(test) : undefined];
-  const slots: Record<string, number[]> = Object.fromEntries(Object.entries(best.slots).map(([k, v]) => [k, v.ids]));
-  const labelIds = best.labelIds;
+  const slots: Record<string, number[]> = Object.fromEntries(Object.entries(best.selected.slots).map(([k, v]) => [k, v.ids]));
+  const labelIds = best.selected.labelIds;
 
   const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
   const backend = await SoftPromptBackend.load(await prepareEmbedsModel(folder.onnxPath, cacheDir()), emb, maxLength, tokenizer.special.pad, opts.threads);
@@ -94,7 +94,7 @@ async function refineLocked(
 
     run.startLines('refineProgress');
     // The discrete prompt keeps the run's decision rule (best.json's offsets).
-    const discreteOffsets = best.calibration?.offsets ?? undefined;
+    const discreteOffsets = best.selected.calibration?.offsets ?? undefined;
     const baseTrain = await evaluate(null, trainEx, discreteOffsets);
     const baseDev = await evaluate(null, devEx, discreteOffsets);
     let chosen = { z: null as Float64Array | null, train: baseTrain.accuracy, dev: baseDev.accuracy, generation: -1, offsets: discreteOffsets };
@@ -177,7 +177,7 @@ async function refineLocked(
       hidden: emb.hidden,
       vectors,
       modelSha256: sha256File(folder.onnxPath),
-      calibration: { mode: chosen.offsets ? (chosen.z ? 'inputs' : (best.calibration?.mode ?? 'inputs')) : 'none', offsets: chosen.offsets ?? null },
+      calibration: { mode: chosen.offsets ? (chosen.z ? 'inputs' : (best.selected.calibration?.mode ?? 'inputs')) : 'none', offsets: chosen.offsets ?? null },
     };
     run.writeRefine(result, softData);
     return result;

@@ -17,7 +17,7 @@ export type RunConfigFile = SearchConfig & { resolved?: Partial<ResolvedRun> };
  * best.json. Its `calibration` (mode and per-label offsets) is shown when present; older or
  * other writers' shapes (`calibrationOffsets`, a bare list, `{name: offset}`) are accepted too.
  */
-export type RunBest = Omit<BestResult, 'calibration'> & { calibration?: unknown; calibrationOffsets?: unknown };
+export type RunBest = BestResult;
 
 /** A progress.jsonl line: the best train candidate so far, or (last) the dev selection. */
 export interface ProgressLine {
@@ -60,7 +60,7 @@ export function readRunConfig(dir: string): RunConfigFile {
 }
 
 export function readRunBest(dir: string): RunBest | undefined {
-  return new RunDir(dir).readBest() as RunBest | undefined;
+  return new RunDir(dir).readBest();
 }
 
 /** test-predictions.json with the path it was read from (for errors). */

@@ -48,7 +48,7 @@ export interface RunReportData {
   histogram: { accuracy: number; count: number }[];
   /** Candidates dropped early by racing (scored on part of train only). */
   raced: number;
-  best?: { prompt: string; labelWords: string[][]; train: number; dev: number | null; test: number | null; evaluations: number };
+  best?: { prompt: string; labelWords: string[][]; train: number | null; dev: number | null; test: number | null; evaluations: number };
   /**
    * The run's result on test: confusion[gold][predicted], per-class accuracy (null: no example of
    * that class). `of`: the selected prompt, or the ensemble of a search over several templates.
@@ -91,7 +91,7 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
     if (c.score.partialExamples !== undefined) raced++;
     else counts.set(c.score.accuracy, (counts.get(c.score.accuracy) ?? 0) + 1);
   }
-  const labelNames = config.resolved?.labelNames ?? best?.labelIds.map((_, i) => String(i)) ?? [];
+  const labelNames = config.resolved?.labelNames ?? best?.selected.labelIds.map((_, i) => String(i)) ?? [];
   const report: RunReportData = {
     dir: path.resolve(dir),
     runId: path.basename(path.resolve(dir)),
@@ -109,14 +109,19 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
     raced,
   };
   if (best) {
-    report.best = { prompt: best.prompt, labelWords: best.labelWords, train: best.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy, evaluations: best.evaluations };
-    const calibration = best.calibration ?? best.calibrationOffsets;
-    if (calibration !== undefined) report.calibration = calibrationOf(calibration, labelNames);
+    report.best = {
+      prompt: best.prompt,
+      labelWords: best.selected.labelWords,
+      train: best.trainAccuracy,
+      dev: best.devAccuracy,
+      test: best.testAccuracy,
+      evaluations: best.evaluations,
+    };
+    report.calibration = calibrationOf(best.selected.calibration, labelNames);
   }
-  if (best?.ensemble) {
-    const e = best.ensemble;
+  if (best?.members) {
     report.ensemble = {
-      members: e.members.map((m) => ({
+      members: best.members.map((m) => ({
         template: m.template ?? config.template,
         prompt: m.prompt,
         // A discriminant twin reads the same words for every label: show each label's most weighted.
@@ -125,8 +130,8 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
         ...(m.readout ? { wordsRead: m.labelWords[0].length } : {}),
         ...(m.fit ? { scale: m.fit.scale, bias: m.fit.bias } : {}),
       })),
-      dev: e.devAccuracy,
-      test: e.testAccuracy,
+      dev: best.devAccuracy,
+      test: best.testAccuracy,
     };
   }
   if ((config.templates?.length ?? 1) > 1) {

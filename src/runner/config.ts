@@ -4,18 +4,24 @@ import { SearchConfig, parseSearchConfig } from './schema';
 
 /**
  * A search experiment, as written in `searches/*.json` (schema: src/runner/schema.ts, published
- * as searches/search-config.schema.json). Every field but `template`, the data (`task` or
- * `data`), the strategy and the verbalizer (or `searchVerbalizer`) has a default.
+ * as searches/search-config.schema.json, documented in docs/configuration.md). Only the data
+ * (`task` or `data`) is required; the rest defaults to the recommended engine (version 2).
  */
 export type { SearchConfig } from './schema';
 
-/** Validates a parsed config object and fills defaults. `where` names the file in errors. */
-export function validateConfig(raw: unknown, where: string): SearchConfig {
-  return parseSearchConfig(raw, where);
+/** Validates a parsed config object and fills defaults. `where` names the file in errors; `notes` collects what the user should be told. */
+export function validateConfig(raw: unknown, where: string, notes?: string[]): SearchConfig {
+  return parseSearchConfig(raw, where, notes);
 }
 
-export function readConfig(file: string): SearchConfig {
-  return validateConfig(readJsonFile(file, 'search config'), file);
+/** Reads a search config file; a run directory's config.json is accepted as it is (its `resolved` record is set aside). */
+export function readConfig(file: string, notes?: string[]): SearchConfig {
+  const raw = readJsonFile(file, 'search config');
+  if (raw && typeof raw === 'object' && !Array.isArray(raw) && 'resolved' in raw) {
+    const { resolved: _resolved, ...config } = raw as Record<string, unknown>;
+    return validateConfig(config, file, notes);
+  }
+  return validateConfig(raw, file, notes);
 }
 
 /** Where a config's split comes from (`modelLabels`: the model's id2label names, see DataSource). */

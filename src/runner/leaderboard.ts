@@ -35,6 +35,7 @@ export function readSuite(file: string): Suite {
 export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where: string) {
   return validateConfig(
     {
+      ...(s.version !== undefined ? { version: s.version } : {}),
       ...s.base,
       ...(s.perTask?.[task] ?? {}),
       ...(m.config ?? {}),
@@ -43,7 +44,7 @@ export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number,
       seed,
       strategy: m.strategy,
       ...(m.strategyParams ? { strategyParams: m.strategyParams } : {}),
-      ...(m.searchVerbalizer !== undefined ? { searchVerbalizer: m.searchVerbalizer } : {}),
+      ...(m.findLabelWords !== undefined ? { findLabelWords: m.findLabelWords } : m.searchVerbalizer !== undefined ? { searchVerbalizer: m.searchVerbalizer } : {}),
       ...(m.refine !== undefined ? { refine: m.refine } : {}),
       ...(m.ensemble !== undefined ? { ensemble: m.ensemble } : {}),
     },
@@ -231,33 +232,16 @@ async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: numb
 /** A search cell from its finished run (undefined when the run stopped early). */
 export function searchCellFrom(m: SuiteMethod, task: string, seed: number, config: SearchConfig, best: BestResult, refined: RefineResult | undefined, runDirRel: string): Cell | undefined {
   if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
-  // A search over several templates is its ensemble (runner/templates.ts).
-  if (m.ensemble || (config.templates?.length ?? 1) > 1) {
-    const e = best.ensemble;
-    if (!e || e.testAccuracy === null) return undefined;
-    return {
-      method: m.name,
-      task,
-      seed,
-      testAccuracy: e.testAccuracy,
-      devAccuracy: e.devAccuracy,
-      trainAccuracy: best.trainAccuracy,
-      prompt: `ensemble of ${e.members.length}: ${e.members.map((x) => x.prompt).join(' | ')}`,
-      labelWords: best.labelWords,
-      evaluations: best.evaluations,
-      seconds: best.seconds,
-      runDir: runDirRel,
-    };
-  }
+  // The entry reports the run's result: its ensemble where there is one (best.json's top level).
   const cell: Cell = {
     method: m.name,
     task,
     seed,
     testAccuracy: best.testAccuracy,
     devAccuracy: best.devAccuracy,
-    trainAccuracy: best.trainAccuracy,
-    prompt: best.prompt,
-    labelWords: best.labelWords,
+    trainAccuracy: best.trainAccuracy ?? best.selected.trainAccuracy,
+    prompt: best.members ? `${best.prompt}: ${best.members.map((x) => x.prompt).join(' | ')}` : best.prompt,
+    labelWords: best.selected.labelWords,
     evaluations: best.evaluations,
     seconds: best.seconds,
     runDir: runDirRel,

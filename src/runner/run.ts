@@ -18,7 +18,7 @@ import { requireExactFill, tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
 import { SearchConfig, configDataSource } from './config';
-import { expandLabelWordsOf, labelWordSearchOf } from './schema';
+import { expandLabelWordsOf, findLabelWordsOf } from './schema';
 import { BudgetedEvaluator, stratifiedOrder } from './evaluator';
 import { Decoded, Judged, MemberScores, selectWinner } from './select';
 import { contentFreeLike } from '../prompt/calibration';
@@ -26,7 +26,7 @@ import { expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
-import { BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, fieldDiffs } from './runDir';
+import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, fieldDiffs } from './runDir';
 import { StoppedError } from '../errors';
 import { packageVersions } from './versions';
 
@@ -114,14 +114,14 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
   const numLabels = train.numLabels;
   const tokenizer = PromptTokenizer.fromFolder(folder);
 
-  const labelSearch = labelWordSearchOf(config);
-  const searchLabels = labelSearch?.method === 'joint';
+  const labelSearch = findLabelWordsOf(config);
+  const searchLabels = labelSearch?.method === 'withSlots';
   // The context must fill this template's slots; checked here, before any template's search runs.
   if (labelSearch?.context) {
     try {
       requireExactFill(template.slots, tokenizeFill(template, tokenizer, labelSearch.context));
     } catch (e) {
-      if (e instanceof UserError) throw new UserError(`searchVerbalizer.context for template '${config.template}': ${e.message}`);
+      if (e instanceof UserError) throw new UserError(`findLabelWords.context for template '${config.template}': ${e.message}`);
       throw e;
     }
   }
@@ -134,7 +134,7 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
     );
   }
 
-  return { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, dataWords: labelSearch?.method === 'data', numLabels, reserve, t0, log };
+  return { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, dataWords: labelSearch?.method === 'fromData', numLabels, reserve, t0, log };
 }
 
 interface Loaded {
@@ -146,7 +146,7 @@ interface Loaded {
   tokenizer: PromptTokenizer;
   fixedVerbalizer: { ids: WordIds[][] } | undefined;
   searchLabels: boolean;
-  /** The label words are chosen from the labelled examples before the search (searchVerbalizer method `data`), recorded in space.json. */
+  /** The label words are chosen from the labelled examples before the search (findLabelWords method `fromData`), recorded in space.json. */
   dataWords: boolean;
   numLabels: number;
   reserve: number;
@@ -235,7 +235,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const saved = opts.resume ? run.readSpace<SlotGroup>(dataWords ? { numLabels, vocabSize: tokenizer.vocabSize } : undefined) : undefined;
   const recorded = saved ? run.readLines<CandidateLine>('candidates') : undefined;
   log(`${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
-  // Train in a seeded, label-stratified order: racing's slices then hold every class.
+  // Train in a seeded, label-stratified order: early rejection's slices then hold every class.
   const trainExamples = stratifiedOrder(
     train.examples.map((e) => e.label),
     config.randomSeed ?? config.seed,
@@ -307,7 +307,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     objective: config.objective,
     seed: config.randomSeed ?? config.seed,
     replay,
-    racing: config.racing,
+    racing: config.earlyRejection,
     stopRequested: opts.stopRequested,
     onScored: (batch) => {
       const lines: CandidateLine[] = [];
@@ -332,7 +332,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   try {
     await createStrategy(config.strategy, config.strategyParams).run(evaluator);
     const interrupted = opts.stopRequested?.() ?? false;
-    // Only candidates scored on the whole train split compete (racing drops the rest early).
+    // Only candidates scored on the whole train split compete (early rejection drops the rest).
     const ranked = evaluator
       .all()
       .filter((c) => c.score.partialExamples === undefined)
@@ -391,8 +391,22 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
         };
       }
     }
-    const result = bestResult(runId, interrupted ? 'interrupted' : 'done', chosen, devScore, testAccuracy, ensemble, spent, evaluator.all().length, elapsed(), config, template, tokenizer, decode);
-    if (testPredicted) run.writeTestPredictions({ of: 'prompt', predicted: testPredicted });
+    const result = bestResult({
+      runId,
+      status: interrupted ? 'interrupted' : 'done',
+      chosen,
+      dev: devScore,
+      testAccuracy,
+      ensemble,
+      evaluations: spent,
+      candidatesScored: evaluator.all().length,
+      seconds: elapsed(),
+      config,
+      template,
+      tokenizer,
+      decode,
+    });
+    if (testPredicted) run.writeTestPredictions({ of: ensemble ? 'ensemble' : 'prompt', predicted: testPredicted });
     run.writeBest(result);
     run.writeState({ status: result.status, evaluations: spent, seconds: result.seconds });
     return result;
@@ -432,7 +446,7 @@ export async function runSearchAndRefine(config: SearchConfig, opts: RunOptions)
 
 /**
  * The search space: each slot's candidate pools and, with searched label words, each label's. With
- * label words from the data (searchVerbalizer method `data`) they are chosen first, from the
+ * label words from the data (findLabelWords method `fromData`) they are chosen first, from the
  * labelled train and dev examples, and returned as `labelIds` (fixed for the search; no slot may
  * propose them unless `allowLabelWords`).
  */
@@ -449,13 +463,13 @@ async function buildSpace(
   const maxLength = modelMaxLength(resolveModel(config.model, config.dtype));
   const backend = await FullLogitsBackend.load(onnxPath, maxLength, tokenizer.special.pad);
   try {
-    const labelSearch = labelWordSearchOf(config);
+    const labelSearch = findLabelWordsOf(config);
     const compiled = compileTemplate(template, tokenizer, train.textColumn, maxLength);
     const examples = train.examples.map((ex) => encodeExample(compiled, tokenizer, ex));
     // The slots' filling while label words are proposed or chosen, when the config gives one.
     const fill = labelSearch?.context ? tokenizeFill(template, tokenizer, labelSearch.context) : undefined;
     let labelIds: number[][] | undefined;
-    if (labelSearch?.method === 'data') {
+    if (labelSearch?.method === 'fromData') {
       // Read at the template with its slots left out (or filled with the given context).
       const at = fill ? compiled : compileTemplate(parseTemplate(renderTemplate(template, Object.fromEntries(template.slots.map((sl) => [sl.name, ''])))), tokenizer, train.textColumn, maxLength);
       labelIds = await chooseDataLabelWords({
@@ -472,7 +486,7 @@ async function buildSpace(
     const exclude = new Set<number>(config.candidates.allowLabelWords ? [] : (labelIds ?? fixedLabelIds ?? []).flat().flatMap(wordTokens));
     const slotPools = await proposeSlotPools({ backend, tokenizer, compiled, examples, topK: config.candidates.topK, exclude, wordLists: config.candidates.words });
     const groups: SlotGroup[] = template.slots.map((s) => ({ name: s.name, minLength: s.length, maxLength: s.length, pools: slotPools[s.name] }));
-    if (labelSearch?.method === 'joint') {
+    if (labelSearch?.method === 'withSlots') {
       const fixedSlots = fill ?? firstTokenFill(slotPools);
       const labelPools = await proposeLabelWordPools({ backend, tokenizer, compiled, examples, numLabels, topK: labelSearch.candidates ?? DEFAULT_LABEL_TOP_K, fixedSlots });
       const k = labelSearch.wordsPerLabel ?? 1;
@@ -491,9 +505,9 @@ async function buildSpace(
 function expandVerbalizer(v: { ids: WordIds[][] }, spec: SearchConfig['expandLabelWords'], onnxPath: string, tokenizer: PromptTokenizer): { ids: WordIds[][] } {
   const { words: k, minCosine } = expandLabelWordsOf(spec);
   if (k <= 0) return v;
+  // Neighbours are looked up per token: words of several tokens are kept as they are, not expanded.
   const single = v.ids.map((ws) => ws.filter((w): w is number => typeof w === 'number'));
-  if (single.some((ws, l) => ws.length !== v.ids[l].length))
-    throw new UserError('expandLabelWords: label words of several tokens cannot be expanded (their neighbours are looked up per token); use one-token words or expandLabelWords 0');
+  const several = v.ids.map((ws) => ws.filter((w) => typeof w !== 'number'));
   // Decoding the model for its embeddings takes a fraction of a second; a search over several
   // templates expands the same words once for its checks and once per template.
   const stat = fs.statSync(onnxPath);
@@ -506,7 +520,7 @@ function expandVerbalizer(v: { ids: WordIds[][] }, spec: SearchConfig['expandLab
     ids = expandLabelWordIds(emb, single, eligible, k, minCosine);
     expansions.set(key, ids);
   }
-  return { ids: ids.map((ws) => [...ws]) };
+  return { ids: ids.map((ws, l) => [...ws, ...several[l]]) };
 }
 
 /** Expanded label word ids by model file (path, size, mtime), tokenizer size, words, k and threshold. */
@@ -552,7 +566,7 @@ function candidateLine(
 
 /** A decoded candidate as best.json and prompt files show it. */
 function describe(d: { slots: Record<string, number[]>; labelIds: WordIds[][] }, template: Template, tokenizer: PromptTokenizer): Pick<EnsembleMember, 'prompt' | 'slots' | 'labelWords' | 'labelIds'> {
-  const slots: BestResult['slots'] = {};
+  const slots: SelectedPrompt['slots'] = {};
   for (const [name, ids] of Object.entries(d.slots)) slots[name] = { ids, tokens: ids.map((i) => tokenizer.token(i)), text: tokenizer.decode(ids) };
   return {
     prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)),
@@ -562,38 +576,54 @@ function describe(d: { slots: Record<string, number[]>; labelIds: WordIds[][] },
   };
 }
 
-function bestResult(
-  runId: string,
-  status: BestResult['status'],
-  chosen: Judged,
-  dev: Score | null,
-  testAccuracy: number | null,
-  ensemble: EnsembleResult | undefined,
-  evaluations: number,
-  candidatesScored: number,
-  seconds: number,
-  config: SearchConfig,
-  template: Template,
-  tokenizer: PromptTokenizer,
-  decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: WordIds[][] },
-): BestResult {
+/** What a search writes to best.json: its result (the ensemble where there is one), the selected prompt under it. */
+function bestResult(r: {
+  runId: string;
+  status: BestResult['status'];
+  chosen: Judged;
+  dev: Score | null;
+  testAccuracy: number | null;
+  ensemble: EnsembleResult | undefined;
+  evaluations: number;
+  candidatesScored: number;
+  seconds: number;
+  config: SearchConfig;
+  template: Template;
+  tokenizer: PromptTokenizer;
+  decode: (c: Candidate) => { slots: Record<string, number[]>; labelIds: WordIds[][] };
+}): BestResult {
+  const { config, chosen, dev, ensemble } = r;
   const train = chosen.candidate.score;
-  return {
-    runId,
-    status,
+  const selected: SelectedPrompt = {
     template: config.template,
-    ...describe(decode(chosen.candidate.candidate), template, tokenizer),
+    ...describe(r.decode(chosen.candidate.candidate), r.template, r.tokenizer),
     trainAccuracy: train.accuracy,
     trainMargin: train.margin,
     devAccuracy: dev?.accuracy ?? null,
-    testAccuracy,
+    testAccuracy: r.testAccuracy,
     calibration: { mode: config.calibration, offsets: chosen.offsets ?? null },
     objective: { name: config.objective, train: train.objective, dev: dev?.objective ?? null },
-    ...(ensemble ? { ensemble } : {}),
-    evaluations,
+  };
+  const headline = ensemble
+    ? {
+        result: 'ensemble' as const,
+        prompt: describeEnsemble(ensemble.members, config.template),
+        trainAccuracy: null,
+        devAccuracy: ensemble.devAccuracy,
+        testAccuracy: ensemble.testAccuracy,
+        members: ensemble.members,
+      }
+    : { result: 'prompt' as const, prompt: selected.prompt, trainAccuracy: selected.trainAccuracy, devAccuracy: selected.devAccuracy, testAccuracy: selected.testAccuracy };
+  return {
+    version: BEST_VERSION,
+    runId: r.runId,
+    status: r.status,
+    ...headline,
+    selected,
+    evaluations: r.evaluations,
     budget: config.budget,
-    candidatesScored,
-    seconds,
+    candidatesScored: r.candidatesScored,
+    seconds: r.seconds,
     model: config.model,
     dtype: config.dtype,
     strategy: config.strategy,

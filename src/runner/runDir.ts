@@ -49,10 +49,8 @@ export const RUN_FILES = {
 } as const;
 export type RunFile = keyof typeof RUN_FILES;
 
-/** What `best.json` holds. */
-export interface BestResult {
-  runId: string;
-  status: 'done' | 'interrupted';
+/** The prompt the search selected on one template (for a run over several templates: the member with the best dev accuracy). */
+export interface SelectedPrompt {
   template: string;
   prompt: string;
   slots: Record<string, { ids: number[]; tokens: string[]; text: string }>;
@@ -66,8 +64,31 @@ export interface BestResult {
   calibration: Calibration;
   /** The search objective and its value on train and dev. */
   objective: { name: string; train: number; dev: number | null };
-  /** The best few prompts' averaged calibrated log-probabilities (config `ensemble` > 1). */
-  ensemble?: EnsembleResult;
+}
+
+/** best.json's format version (1: the files before it, whose top level was the selected prompt's). */
+export const BEST_VERSION = 2;
+
+/**
+ * What `best.json` holds. The top level is the run's result, what `promptsearch export` writes and
+ * `predict` applies: the selected prompt, or the ensemble of `members` where there is one.
+ */
+export interface BestResult {
+  version: typeof BEST_VERSION;
+  runId: string;
+  status: 'done' | 'interrupted';
+  /** What the result is: one prompt, or an ensemble of `members`. */
+  result: 'prompt' | 'ensemble';
+  /** The prompt, or a one-line description of the ensemble. */
+  prompt: string;
+  /** The result's accuracies (an ensemble's train accuracy is null where it was not scored). */
+  trainAccuracy: number | null;
+  devAccuracy: number | null;
+  testAccuracy: number | null;
+  /** An ensemble's members (prompt members and readout members), each with its own numbers. */
+  members?: EnsembleMember[];
+  /** The search's selected single prompt (the result itself when `result` is `prompt`). */
+  selected: SelectedPrompt;
   evaluations: number;
   budget: number;
   candidatesScored: number;
@@ -79,19 +100,76 @@ export interface BestResult {
   seed: number;
 }
 
+/** An ensemble's one-line description: "ensemble of 6 members over 3 templates". */
+export function describeEnsemble(members: readonly EnsembleMember[], template: string): string {
+  const templates = new Set(members.map((m) => m.template ?? template)).size;
+  return `ensemble of ${members.length} members${templates > 1 ? ` over ${templates} templates` : ''}`;
+}
+
+/** A best.json of version 1 (top level: the selected prompt; the ensemble nested) in today's form. */
+export function upgradeBest(raw: Record<string, unknown>): BestResult {
+  if (raw.version === BEST_VERSION) return raw as unknown as BestResult;
+  const o = raw as unknown as SelectedPrompt & {
+    runId: string;
+    status: BestResult['status'];
+    ensemble?: { members: EnsembleMember[]; devAccuracy: number | null; testAccuracy: number | null };
+  } & Pick<BestResult, 'evaluations' | 'budget' | 'candidatesScored' | 'seconds' | 'model' | 'dtype' | 'strategy' | 'seed'>;
+  const selected: SelectedPrompt = {
+    template: o.template,
+    prompt: o.prompt,
+    slots: o.slots,
+    labelWords: o.labelWords,
+    labelIds: o.labelIds,
+    trainAccuracy: o.trainAccuracy,
+    trainMargin: o.trainMargin,
+    devAccuracy: o.devAccuracy,
+    testAccuracy: o.testAccuracy,
+    // Runs from before calibration decided on raw scores.
+    calibration: o.calibration ?? { mode: 'none', offsets: null },
+    objective: o.objective,
+  };
+  const rest = { evaluations: o.evaluations, budget: o.budget, candidatesScored: o.candidatesScored, seconds: o.seconds, model: o.model, dtype: o.dtype, strategy: o.strategy, seed: o.seed };
+  if (o.ensemble)
+    return {
+      version: BEST_VERSION,
+      runId: o.runId,
+      status: o.status,
+      result: 'ensemble',
+      prompt: describeEnsemble(o.ensemble.members, o.template),
+      trainAccuracy: null,
+      devAccuracy: o.ensemble.devAccuracy,
+      testAccuracy: o.ensemble.testAccuracy,
+      members: o.ensemble.members,
+      selected,
+      ...rest,
+    };
+  return {
+    version: BEST_VERSION,
+    runId: o.runId,
+    status: o.status,
+    result: 'prompt',
+    prompt: o.prompt,
+    trainAccuracy: o.trainAccuracy,
+    devAccuracy: o.devAccuracy,
+    testAccuracy: o.testAccuracy,
+    selected,
+    ...rest,
+  };
+}
+
 export interface EnsembleMember {
   /** The member's own template, in a search over several templates (absent: the run's template). */
   template?: string;
   prompt: string;
-  slots: BestResult['slots'];
+  slots: SelectedPrompt['slots'];
   labelWords: string[][];
   labelIds: WordIds[][];
-  /** How its label words make a label's score (a twin of `dataLabelWords` with `labelScore` `mean` or `discriminant`); absent: logsumexp. */
+  /** How its label words make a label's score (a readout member with method `mean` or `discriminant`); absent: logsumexp. */
   labelScore?: LabelScoreRule;
   /** A `discriminant` twin's weights (one per label word, in `labelIds` order) and biases. */
   readout?: Readout;
   offsets: number[] | null;
-  /** Its fit on the labelled train and dev examples (config `fitMembers`); absent: none. */
+  /** Its weights fitted on the labelled train and dev examples (config `fitMemberWeights`); absent: none. */
   fit?: MemberFit;
   /** The member's own accuracies (calibrated, before any fit). */
   trainAccuracy: number;
@@ -197,20 +275,6 @@ type Kind = 'string' | 'number' | 'object' | 'array' | 'boolean' | 'number|null'
 
 /** Fields a typed read insists on (a file of the right name but the wrong content is named). */
 const REQUIRED: Partial<Record<RunFile, Record<string, Kind>>> = {
-  best: {
-    runId: 'string',
-    status: 'string',
-    template: 'string',
-    prompt: 'string',
-    slots: 'object',
-    labelWords: 'array',
-    labelIds: 'array',
-    trainAccuracy: 'number',
-    devAccuracy: 'number|null',
-    testAccuracy: 'number|null',
-    evaluations: 'number',
-    seconds: 'number',
-  },
   state: { status: 'string' },
   space: { groups: 'array' },
   config: { resolved: 'object' },
@@ -228,6 +292,36 @@ function kindOf(v: unknown): Kind {
   if (Array.isArray(v)) return 'array';
   return typeof v as Kind;
 }
+
+/** The fields a version 1 best.json must have (its top level was the selected prompt). */
+const BEST_V1: Record<string, Kind> = {
+    runId: 'string',
+    status: 'string',
+    template: 'string',
+    prompt: 'string',
+    slots: 'object',
+    labelWords: 'array',
+    labelIds: 'array',
+    trainAccuracy: 'number',
+    devAccuracy: 'number|null',
+    testAccuracy: 'number|null',
+    evaluations: 'number',
+    seconds: 'number',
+};
+/** The fields of a best.json of today's version, and of its `selected`. */
+const BEST_V2: Record<string, Kind> = {
+  runId: 'string',
+  status: 'string',
+  result: 'string',
+  prompt: 'string',
+  trainAccuracy: 'number|null',
+  devAccuracy: 'number|null',
+  testAccuracy: 'number|null',
+  selected: 'object',
+  evaluations: 'number',
+  seconds: 'number',
+};
+const SELECTED: Record<string, Kind> = { template: 'string', prompt: 'string', slots: 'object', labelWords: 'array', labelIds: 'array', trainAccuracy: 'number' };
 
 function missingField(v: unknown, fields: Record<string, Kind> | undefined): string | undefined {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return '(expected a JSON object)';
@@ -432,8 +526,14 @@ export class RunDir {
     this.writeJson('space', { groups, ...(labelIds ? { labelIds } : {}) });
   }
 
+  /** best.json in today's form (a version 1 file is read as version 2). */
   readBest(): BestResult | undefined {
-    return this.has('best') ? this.readJson<BestResult>('best', 'run result') : undefined;
+    if (!this.has('best')) return undefined;
+    const raw = this.readJson<Record<string, unknown>>('best', 'run result');
+    const v2 = raw.version === BEST_VERSION;
+    const bad = missingField(raw, v2 ? BEST_V2 : BEST_V1) ?? (v2 ? missingField(raw.selected, SELECTED)?.replace("field '", "field 'selected.") : undefined);
+    if (bad) throw new UserError(`${this.file('best')}: not a run result: ${bad}`);
+    return upgradeBest(raw);
   }
 
   writeBest(best: BestResult): void {

@@ -27,125 +27,150 @@ const nonNegInt = () => z.number(says('expected an integer >= 0')).int(says('exp
 
 // ---- search config, by section ---------------------------------------------------------------
 
+/** The search config format this code writes: configs without `version` and with `strategy` are version 1. */
+export const CONFIG_VERSION = 2;
+
+/** The recommended default's templates (version 2, when a config names none): three generic prompt shapes. */
+export const DEFAULT_TEMPLATES: readonly string[] = ['{x} <A:2> [MASK] .', '<A:2> [MASK] : {x}', '{x} . <A:1> [MASK] <B:1> .'];
+/** With the default templates and no label words given: where label words from the data are read (one context per template). */
+export const DEFAULT_LABEL_WORD_CONTEXTS: readonly Record<string, string>[] = [{ A: 'it was' }, { A: 'it was' }, { A: 'very', B: '!' }];
+/** The recommended default's readout members: a discriminant over the words the model finds likeliest at the mask. */
+export const DEFAULT_READOUT = { method: 'discriminant', topWords: 200 } as const;
+
+const wordList = () =>
+  z.union(
+    [z.string(), words(), z.record(z.string(), z.union([z.string(), words()], says('expected "word,word" or a list of words')))],
+    says('expected "word,word", a list of words, or {"0": [...], ...}'),
+  );
+
+const expandSchema = z.union(
+  [
+    nonNegInt(),
+    z.strictObject({
+      words: nonNegInt(),
+      minCosine: z.number(says('expected a number in [-1, 1]')).min(-1, says('expected a number in [-1, 1]')).max(1, says('expected a number in [-1, 1]')).optional(),
+    }),
+  ],
+  says('expected an integer >= 0 or {words, minCosine}'),
+);
+
+/** Readout members: `false`, or how each selected prompt's extra member reads the mask. */
+export const READOUT_METHODS = ['discriminant', 'mean', 'logsumexp'] as const;
+const readoutSchema = z.union(
+  [
+    z.literal(false, says('expected false or {method, topWords | wordsPerLabel}')),
+    z.strictObject({ method: oneOf(READOUT_METHODS), topWords: posInt().optional(), wordsPerLabel: posInt().optional() }, says('expected an object')),
+  ],
+  says(`expected false or {method, topWords | wordsPerLabel} with method ${READOUT_METHODS.join(', ')}`),
+);
+
+const findLabelWordsSchema = z.union(
+  [
+    bool(),
+    z.strictObject({
+      method: oneOf(LABEL_WORD_METHODS).optional(),
+      candidates: posInt().optional(),
+      // One context for every template, or a list with one per template (`templates`), for
+      // templates whose slots differ.
+      context: z
+        .union(
+          [z.record(z.string(), text()), z.array(z.record(z.string(), text())).min(1, says('expected at least one context'))],
+          says('expected an object of slot fills, or a list of them (one per template)'),
+        )
+        .optional(),
+      wordsPerLabel: posInt().optional(),
+    }),
+  ],
+  says('expected true, false or {method, candidates, context, wordsPerLabel}'),
+);
+
 /** Model, data, template and label words: what is being prompted. */
 export const experimentFields = {
   $schema: z.string().optional(),
-  description: z.string().optional(),
-  name: text().optional(),
-  model: text().default(DEFAULT_MODEL),
-  dtype: oneOf(DTYPES).default(DEFAULT_DTYPE),
-  /** Bundled task (datasets/16-shot/NAME); or give `data`. */
-  task: text().optional(),
-  /** Data split seed (13, 21, 42, 87, 100). */
-  seed: int().default(13),
-  /** Explicit data files (.tsv, .csv, .jsonl, .json) instead of a bundled task; `format` overrides the extension. */
+  version: z
+    .union([z.literal(1), z.literal(2)], says('expected 1 or 2'))
+    .optional()
+    .describe('Config format: 2 (the recommended defaults). Without it, a config that has `strategy` is read as version 1 (the old defaults).'),
+  description: z.string().optional().describe('Free text.'),
+  name: text().optional().describe('Names the run directory (`results/<name>-s<seed>-<time>`); default: the file name.'),
+  model: text().default(DEFAULT_MODEL).describe('A bundled model name or a model folder (see docs/own-model.md).'),
+  dtype: oneOf(DTYPES).default(DEFAULT_DTYPE).describe('Which ONNX file: fp32 `onnx/model.onnx` or int8 `onnx/model_quantized.onnx`.'),
+  task: text().optional().describe('A bundled task (`datasets/16-shot/NAME`): sst-2, sst-5, agnews, trec. Or give `data`.'),
+  seed: int().default(13).describe('Data split seed of a bundled task (13, 21, 42, 87, 100); also the search RNG seed unless `randomSeed`.'),
   data: z
     .strictObject(
-      { train: text(), dev: text(), test: text().optional(), textColumn: text().optional(), labelColumn: text().optional(), format: oneOf(DATA_FORMATS).optional() },
+      {
+        train: text().describe('Training file: the search signal.'),
+        dev: text().describe('Development file: picks the winner among the best train candidates.'),
+        test: text().optional().describe('Test file: scored once for the report, never for a choice.'),
+        textColumn: text().optional().describe('Column of the input text (default `sentence` or `text`).'),
+        labelColumn: text().optional().describe('Column of the label (default `label`).'),
+        format: oneOf(DATA_FORMATS).optional().describe('File format when the extension does not say it.'),
+      },
       says('expected an object'),
     )
-    .optional(),
-  /** Label names in label order ("negative,positive" or a list): the data's labels may be these names. */
-  labels: z.union([z.string(), z.array(z.string(says('expected a name')))], says('expected "name,name" or a list of names')).optional(),
-  /** The template; or give `templates`. */
-  template: text().optional(),
-  /**
-   * Several templates: the budget is split evenly, each template gets its own search (the run's
-   * `t1`, `t2`... sub-runs), and the result is the ensemble of every template's selected prompts
-   * (each template's best `ensemble`); runner/templates.ts.
-   */
-  templates: z.array(text(), says('expected a list of templates')).min(1, says('expected at least one template')).optional(),
-  /** Fixed label words (`"terrible,great"`, a list, or `{"0": [...]}`); ignored for labels searched. */
-  verbalizer: z
-    .union(
-      [z.string(), words(), z.record(z.string(), z.union([z.string(), words()], says('expected "word,word" or a list of words')))],
-      says('expected "word,word", a list of words, or {"0": [...], ...}'),
-    )
-    .optional(),
-  /**
-   * Add to each label up to K words nearest (cosine, the model's input embeddings) to its given
-   * words, each word in one label only and only words with cosine >= `minCosine` (default 0.5;
-   * prompt/labelExpansion.ts); 0 keeps the given words only. A number K means `{words: K}`.
-   * Applies to fixed label words (`verbalizer`), not to searched ones.
-   */
-  expandLabelWords: z
-    .union(
-      [
-        nonNegInt(),
-        z.strictObject({
-          words: nonNegInt(),
-          minCosine: z.number(says('expected a number in [-1, 1]')).min(-1, says('expected a number in [-1, 1]')).max(1, says('expected a number in [-1, 1]')).optional(),
-        }),
-      ],
-      says('expected an integer >= 0 or {words, minCosine}'),
-    )
-    .default(0),
-  /**
-   * With several `templates`: K > 0 gives each selected prompt a twin in the ensemble that reads
-   * the same filled prompt through K label words per label taken from the labelled train and dev
-   * examples (the words whose log-probability at the mask best separates each class from the
-   * others; runner/dataLabelWords.ts); 0: no twins. `labelScore`: how the twin's words make a
-   * label's score, `mean` of their log-probabilities (each word one vote) or `logsumexp` (as for
-   * given label words); `discriminant` (the recommended default search's): the twin reads the K
-   * words the model finds most likely at the mask, K in all, through a linear discriminant fitted
-   * on the labelled examples (prompt/discriminant.ts). A number K means
-   * `{words: K, labelScore: "logsumexp"}`, what it meant before `labelScore` existed.
-   */
-  dataLabelWords: z
-    .union(
-      [nonNegInt(), z.strictObject({ words: nonNegInt(), labelScore: oneOf(LABEL_SCORE_RULES).optional() })],
-      says(`expected an integer >= 0 or {words, labelScore} with labelScore ${LABEL_SCORE_RULES.join(', ')}`),
-    )
-    .default(0),
-  /**
-   * With several `templates`: fit each ensemble member's scale and per-label bias on the labelled
-   * train and dev examples (prompt/calibration.ts fitMember), so the ensemble weighs its members
-   * and places its decision boundaries by the labels; false: members count equally, unshifted.
-   */
-  fitMembers: bool().default(false),
-  /**
-   * Find the label words instead of taking them from `verbalizer`. `method` `joint` (default):
-   * searched with the slots from model-proposed candidates (`candidates` per label, default 16;
-   * `context` fills the slots while they are proposed, e.g. {"A": "it was"}, or a list with one
-   * such object per template where the templates' slots differ; default each
-   * position's likeliest token; `wordsPerLabel` default 1). `data`: chosen from the labelled train
-   * and dev examples before the slot search, then fixed: among the `candidates` (default 200)
-   * likeliest words at the mask, the `wordsPerLabel` (default 10) that best separate each class
-   * from the others (search/candidatePools.ts chooseDataLabelWords), read at the template with its
-   * slots left out (or filled with `context`). A label's score is the log-sum-exp of its words'.
-   */
-  searchVerbalizer: z
-    .union(
-      [
-        bool(),
-        z.strictObject({
-          method: oneOf(LABEL_WORD_METHODS).optional(),
-          candidates: posInt().optional(),
-          // One context for every template, or a list with one per template (`templates`), for
-          // templates whose slots differ.
-          context: z
-            .union(
-              [z.record(z.string(), text()), z.array(z.record(z.string(), text())).min(1, says('expected at least one context'))],
-              says('expected an object of slot fills, or a list of them (one per template)'),
-            )
-            .optional(),
-          wordsPerLabel: posInt().optional(),
-        }),
-      ],
-      says('expected true, false or {method, candidates, context, wordsPerLabel}'),
-    )
-    .default(false),
+    .optional()
+    .describe("Your own data files (.tsv, .csv, .jsonl, .json) instead of a bundled task; relative paths are read from the config's folder."),
+  labels: z
+    .union([z.string(), z.array(z.string(says('expected a name')))], says('expected "name,name" or a list of names'))
+    .optional()
+    .describe('Label names in label order ("negative,positive" or a list): the data\'s labels may be these names.'),
+  template: text().optional().describe('One template, e.g. `{x} <A:2> [MASK] .` (see docs/concepts.md). Or give `templates`.'),
+  templates: z
+    .array(text(), says('expected a list of templates'))
+    .min(1, says('expected at least one template'))
+    .optional()
+    .describe('Several templates: the budget is split evenly and the result is the ensemble of their selected prompts. Default (version 2): three generic shapes.'),
+  verbalizer: wordList().optional().describe('The label words, in label order (`"terrible,great"`, a list, or `{"0": [...]}`). Without it (version 2), label words are found in the data.'),
+  expandLabelWords: expandSchema
+    .optional()
+    .describe("Add to each label up to K words nearest to its given words in the model's embeddings (cosine >= `minCosine`, default 0.5). Default: 10 (version 2), 0 (version 1)."),
+  readoutMembers: readoutSchema
+    .optional()
+    .describe(
+      'With several templates: give each selected prompt a readout member that reads its mask through words chosen from the labelled data. Default (version 2): `{"method": "discriminant", "topWords": 200}`; `false`: none.',
+    ),
+  fitMemberWeights: bool().optional().describe("With several templates: fit each ensemble member's scale and per-label bias on the labelled train and dev examples. Default: true (version 2)."),
+  findLabelWords: findLabelWordsSchema
+    .optional()
+    .describe(
+      'Find the label words instead of giving them: `method` `fromData` (chosen from the labelled examples before the search; the version 2 default without `verbalizer`) or `withSlots` (searched with the slots).',
+    ),
 };
+
+/** Version 1 names, still read: each maps to its version 2 field (a config using one gets a note). */
+export const RENAMED_FIELDS: Readonly<Record<string, string>> = { dataLabelWords: 'readoutMembers', fitMembers: 'fitMemberWeights', searchVerbalizer: 'findLabelWords', racing: 'earlyRejection' };
+
+const oldDataLabelWords = z.union(
+  [nonNegInt(), z.strictObject({ words: nonNegInt(), labelScore: oneOf(LABEL_SCORE_RULES).optional() })],
+  says(`expected an integer >= 0 or {words, labelScore} with labelScore ${LABEL_SCORE_RULES.join(', ')}`),
+);
+
+/** A version 1 field's value in its version 2 form (validated as the old field first, so errors name it). */
+function renamedValue(old: string, value: unknown, where: string): unknown {
+  if (old === 'dataLabelWords') {
+    const d = parseWith(z.strictObject({ dataLabelWords: oldDataLabelWords }), { dataLabelWords: value }, where).dataLabelWords;
+    const { words: k, labelScore } = typeof d === 'number' ? { words: d, labelScore: 'logsumexp' as const } : { words: d.words, labelScore: d.labelScore ?? 'logsumexp' };
+    if (k === 0) return false;
+    return labelScore === 'discriminant' ? { method: 'discriminant', topWords: k } : { method: labelScore, wordsPerLabel: k };
+  }
+  if (old === 'searchVerbalizer' && value && typeof value === 'object' && !Array.isArray(value)) {
+    const o = value as Record<string, unknown>;
+    const method = o.method === 'joint' ? 'withSlots' : o.method === 'data' ? 'fromData' : o.method;
+    value = method === undefined ? o : { ...o, method };
+  }
+  // Checked under the name the config used, so an error names the field as written.
+  const schema = { fitMembers: bool(), searchVerbalizer: findLabelWordsSchema, racing: earlyRejectionSchema }[old];
+  if (schema) parseWith(z.strictObject({ [old]: schema }), { [old]: value }, where);
+  return value;
+}
 
 /** The candidate pools of the slots. */
 export const candidatesSchema = z.strictObject(
   {
-    /** Model-proposed tokens per slot position. */
-    topK: posInt().default(64),
-    /** Hand-crafted words per slot name (or "*" for every slot), tried first. */
-    words: z.record(z.string(), words()).optional(),
-    /** Let slots use the label words (off: a prompt that names the answer is a leak). */
-    allowLabelWords: bool().default(false),
+    topK: posInt().optional().describe('Model-proposed tokens per slot position. Default: 32 (version 2), 64 (version 1).'),
+    words: z.record(z.string(), words()).optional().describe('Hand-written words per slot name (or "*" for every slot), tried first.'),
+    allowLabelWords: bool().default(false).describe('Let slots use the label words (off: a prompt that names the answer is a leak).'),
   },
   says('expected an object'),
 );
@@ -155,45 +180,40 @@ export const candidatesSchema = z.strictObject(
  * reach the current `topK`-th best train accuracy (z = 0: provably; z > 0: with z standard
  * errors of optimism). fraction 0 turns it off.
  */
-export const racingSchema = z.strictObject(
+export const earlyRejectionSchema = z.strictObject(
   {
-    fraction: z.number(says('expected a number in [0, 1)')).min(0, says('expected a number in [0, 1)')).lt(1, says('expected a number in [0, 1)')).default(0),
-    topK: posInt().default(16),
-    z: z.number(says('expected a number >= 0')).min(0, says('expected a number >= 0')).default(0),
+    fraction: z
+      .number(says('expected a number in [0, 1)'))
+      .min(0, says('expected a number in [0, 1)'))
+      .lt(1, says('expected a number in [0, 1)'))
+      .default(0)
+      .describe('Part of train scored first; 0 turns early rejection off.'),
+    topK: posInt().default(16).describe('A candidate is dropped when it cannot reach the topK-th best train accuracy.'),
+    z: z.number(says('expected a number >= 0')).min(0, says('expected a number >= 0')).default(0).describe('Standard errors of optimism (0: drop only what provably cannot reach it).'),
   },
   says('expected an object'),
 );
 
 /** Budget, objective and selection. */
 export const searchFields = {
-  candidates: candidatesSchema.prefault({}),
-  /** What the search maximises on train: calibrated cross-entropy (`ce`), accuracy or margin. */
-  objective: oneOf(OBJECTIVES).default(DEFAULT_OBJECTIVE),
-  /** How label priors are removed before deciding (prompt/calibration.ts). */
-  calibration: oneOf(CALIBRATIONS).default(DEFAULT_CALIBRATION),
-  /** What picks the winner among the top `selectTopK` by train: its dev objective, or train and dev together. */
-  selection: oneOf(SELECTIONS).default('dev'),
-  /** K > 1: also an ensemble of the K best selected prompts (mean of calibrated log-probabilities). */
-  ensemble: posInt().default(1),
-  /** Hard cap on example evaluations (candidate × example forward passes), train and dev together. */
-  budget: posInt().default(50_000),
-  /** How many of the best train candidates are scored on dev to pick the winner. */
-  selectTopK: posInt().default(5),
-  /** Search RNG seed; default: the data seed. */
-  randomSeed: int().optional(),
-  racing: racingSchema.prefault({}),
+  candidates: candidatesSchema.prefault({}).describe('The candidate pools of the slots.'),
+  strategy: oneOf(STRATEGY_NAMES).optional().describe('The search: beam (version 2 default), genetic, reinforce or random. Required in version 1.'),
+  objective: oneOf(OBJECTIVES).default(DEFAULT_OBJECTIVE).describe('What the search maximises on train: calibrated cross-entropy (`ce`), accuracy or margin.'),
+  calibration: oneOf(CALIBRATIONS).default(DEFAULT_CALIBRATION).describe('How label priors are removed before deciding (see docs/concepts.md).'),
+  selection: oneOf(SELECTIONS).default('dev').describe('What picks the winner among the top `selectTopK` by train: its dev objective, or train and dev together.'),
+  ensemble: posInt().default(1).describe('K > 1: the result is the ensemble of the K best selected prompts of each template.'),
+  budget: posInt().default(50_000).describe('Cap on example evaluations (one candidate on one example), train and dev together.'),
+  selectTopK: posInt().default(5).describe('How many of the best train candidates are scored on dev to pick the winner.'),
+  randomSeed: int().optional().describe('Search RNG seed; default: `seed`.'),
+  earlyRejection: earlyRejectionSchema.prefault({}).describe('Drop a candidate early when a slice of train shows it cannot win.'),
 };
 
 /** How the work is run: never changes a score. */
 export const computeFields = {
-  workers: posInt().optional(),
-  threadsPerWorker: posInt().optional(),
-  scorer: oneOf(SCORERS).default('mask-head'),
-  /**
-   * Causal models, mask-head scorer: compute each example's prefix once and score candidates on
-   * their own suffix tokens (default true); false recomputes whole rows (for speed comparisons).
-   */
-  prefixReuse: bool().optional(),
+  workers: posInt().optional().describe('Scoring worker threads (default: one per core).'),
+  threadsPerWorker: posInt().optional().describe('onnxruntime threads in each worker.'),
+  scorer: oneOf(SCORERS).default('mask-head').describe('`mask-head`: the fast rewritten graph; `full`: the model as exported.'),
+  prefixReuse: bool().optional().describe("Causal models: compute each example's prefix once and score candidates on their own suffix tokens (default true)."),
 };
 
 /** After the search, refine the winner into a soft prompt (see `promptsearch refine`). */
@@ -248,10 +268,24 @@ export const searchConfigSchema = z.discriminatedUnion('strategy', [
   withStrategy('reinforce', paramsOf('reinforce')),
 ]);
 
-export type SearchConfig = z.output<typeof searchConfigSchema> & { name: string; template: string };
-
-/** Fields every search cell of a leaderboard suite (and `base`) may set. */
-export const SEARCH_CONFIG_FIELDS = Object.keys(configFields).concat('strategy', 'strategyParams');
+type ParsedConfig = z.output<typeof searchConfigSchema>;
+/** Fields whose defaults depend on the config's version: resolved by parseSearchConfig. */
+type Resolved = 'version' | 'expandLabelWords' | 'readoutMembers' | 'fitMemberWeights' | 'findLabelWords' | 'candidates';
+type ResolvedConfig<T> = T extends unknown
+  ? Omit<T, Resolved> & {
+      /** Always 2 once parsed: every field is explicit, so the config means the same under either version's defaults. */
+      version: 2;
+      name: string;
+      template: string;
+      expandLabelWords: z.output<typeof expandSchema>;
+      readoutMembers: z.output<typeof readoutSchema>;
+      fitMemberWeights: boolean;
+      findLabelWords: z.output<typeof findLabelWordsSchema>;
+      candidates: ParsedConfig['candidates'] & { topK: number };
+    }
+  : never;
+/** A parsed search config: every default filled in, written to a run's config.json as it is. */
+export type SearchConfig = ResolvedConfig<ParsedConfig>;
 
 // ---- leaderboard suite --------------------------------------------------------------------
 
@@ -270,8 +304,9 @@ export const suiteMethodSchema = z.strictObject({
   ensemble: int().min(2, says('expected an integer >= 2')).optional(),
   strategy: z.string().optional(),
   strategyParams: looseObject().optional(),
-  // Without the search config's default (false), which would override a `searchVerbalizer` in `config`.
-  searchVerbalizer: experimentFields.searchVerbalizer.unwrap().optional(),
+  /** Sets the entry config's `findLabelWords` (`searchVerbalizer`: its version 1 name). */
+  findLabelWords: findLabelWordsSchema.optional(),
+  searchVerbalizer: findLabelWordsSchema.optional(),
   /** Refine the search's winner into a soft prompt; the cell reports the refined test accuracy. */
   refine: refineSchema.optional(),
   /** Any other search config fields for this method (e.g. `{"objective": "margin"}`). */
@@ -280,6 +315,8 @@ export const suiteMethodSchema = z.strictObject({
 
 export const suiteSchema = z.strictObject({
   $schema: z.string().optional(),
+  /** 2: every entry's search config is read with the version 2 (recommended) defaults; without it, version 1. */
+  version: z.union([z.literal(1), z.literal(2)], says('expected 1 or 2')).optional(),
   name: text(),
   description: z.string().optional(),
   tasks: z.array(z.string()).min(1, says('expected at least one task')),
@@ -296,10 +333,11 @@ export const suiteSchema = z.strictObject({
 export type SuiteMethod = z.output<typeof suiteMethodSchema>;
 export type Suite = z.output<typeof suiteSchema>;
 
-/** A config's `dataLabelWords` as `{words, labelScore}` (a number K: K words read by log-sum-exp). */
-export function dataLabelWordsOf(c: Pick<SearchConfig, 'dataLabelWords'>): { words: number; labelScore: LabelScoreRule } {
-  const d = c.dataLabelWords;
-  return typeof d === 'number' ? { words: d, labelScore: 'logsumexp' } : { words: d.words, labelScore: d.labelScore ?? 'logsumexp' };
+/** A config's readout members as `{words, labelScore}`: words 0 means none (how the ensemble code reads them). */
+export function readoutOf(c: Pick<SearchConfig, 'readoutMembers'>): { words: number; labelScore: LabelScoreRule } {
+  const r = c.readoutMembers;
+  if (!r) return { words: 0, labelScore: 'logsumexp' };
+  return r.method === 'discriminant' ? { words: r.topWords ?? DEFAULT_READOUT.topWords, labelScore: 'discriminant' } : { words: r.wordsPerLabel ?? 10, labelScore: r.method };
 }
 
 /** A config's `expandLabelWords` as `{words, minCosine}` (a number K: K words, the default cosine floor). */
@@ -307,44 +345,91 @@ export function expandLabelWordsOf(e: SearchConfig['expandLabelWords']): { words
   return typeof e === 'number' ? { words: e, minCosine: DEFAULT_MIN_COSINE } : { words: e.words, minCosine: e.minCosine ?? DEFAULT_MIN_COSINE };
 }
 
-/** A config's `searchVerbalizer` with its method and defaults filled in; undefined when the label words are given. */
-export function labelWordSearchOf(c: Pick<SearchConfig, 'searchVerbalizer'>): { method: LabelWordMethod; candidates?: number; context?: Record<string, string>; wordsPerLabel?: number } | undefined {
-  const sv = c.searchVerbalizer;
+/** A config's `findLabelWords` with its method filled in; undefined when the label words are given. */
+export function findLabelWordsOf(c: Pick<SearchConfig, 'findLabelWords'>): { method: LabelWordMethod; candidates?: number; context?: Record<string, string>; wordsPerLabel?: number } | undefined {
+  const sv = c.findLabelWords;
   if (!sv) return undefined;
   const o = typeof sv === 'object' ? sv : {};
   // A list of contexts is split over the templates (runner/templates.ts templateConfig) before a template's search reads it.
-  if (Array.isArray(o.context)) throw new Error('searchVerbalizer.context: a list of contexts is read per template (templateConfig), not here');
-  return { ...o, context: o.context, method: (o.method || 'joint') as LabelWordMethod };
+  if (Array.isArray(o.context)) throw new Error('findLabelWords.context: a list of contexts is read per template (templateConfig), not here');
+  return { ...o, context: o.context, method: (o.method || 'withSlots') as LabelWordMethod };
 }
 
-/** Validates a parsed search config object and fills defaults. `where` names the file in errors. */
-export function parseSearchConfig(raw: unknown, where: string): SearchConfig {
+/** Which format version a raw config is in: its `version`, else 1 when it has `strategy` (a version 1 reader required it), else 2. */
+export function configVersion(raw: Record<string, unknown>): 1 | 2 {
+  if (raw.version === 1 || raw.version === 2) return raw.version;
+  return raw.strategy !== undefined ? 1 : 2;
+}
+
+/**
+ * Validates a parsed search config object and fills defaults. `where` names the file in errors.
+ * Notes a user should see (an old version, a renamed field) are pushed onto `notes`.
+ */
+export function parseSearchConfig(raw: unknown, where: string, notes?: string[]): SearchConfig {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`${where}: expected a JSON object`);
-  const r = raw as Record<string, unknown>;
-  if (r.strategy === undefined) throw new UserError(`${where}: missing field 'strategy' (one of ${STRATEGY_NAMES.join(', ')})`);
+  const r: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  if (r.version !== undefined && r.version !== 1 && r.version !== 2) throw new UserError(`${where}: version: expected 1 or 2 (this promptsearch reads config versions 1 and 2)`);
+  const version = configVersion(r);
+  if (r.version === undefined && version === 1)
+    notes?.push(
+      `${where}: read as a version 1 config (it has 'strategy' and no 'version'): one template, 64 candidates per slot position, no label-word expansion, no readout members; add "version": 2 for the recommended defaults (docs/configuration.md)`,
+    );
+  for (const [old, renamed] of Object.entries(RENAMED_FIELDS)) {
+    if (!(old in r)) continue;
+    if (renamed in r) throw new UserError(`${where}: ${old}: is the old name of '${renamed}'; give only '${renamed}'`);
+    r[renamed] = renamedValue(old, r[old], where);
+    delete r[old];
+    if (version === 2) notes?.push(`${where}: '${old}' is now called '${renamed}' (read as "${renamed}": ${JSON.stringify(r[renamed])})`);
+  }
+  if (version === 1 && r.strategy === undefined) throw new UserError(`${where}: missing field 'strategy' (one of ${STRATEGY_NAMES.join(', ')})`);
+  r.strategy ??= 'beam';
   if (!(STRATEGY_NAMES as readonly unknown[]).includes(r.strategy)) throw new UserError(`${where}: strategy: expected one of ${STRATEGY_NAMES.join(', ')}`);
   const schema = searchConfigSchema.options[STRATEGY_NAMES.indexOf(r.strategy as StrategyName)];
-  const c = parseWith(schema, raw, where) as SearchConfig;
-  if (c.template === undefined && c.templates === undefined) throw new UserError(`${where}: missing field 'template' (or 'templates', a list)`);
-  if (c.templates !== undefined && c.template !== undefined && c.template !== c.templates[0])
+  const p = parseWith(schema, r, where) as ParsedConfig;
+  if (version === 1 && p.template === undefined && p.templates === undefined) throw new UserError(`${where}: missing field 'template' (or 'templates', a list)`);
+  if (p.templates !== undefined && p.template !== undefined && p.template !== p.templates[0])
     throw new UserError(`${where}: template: give 'template' or 'templates', not both (with 'templates' the first one is the template)`);
-  c.template ??= c.templates![0];
+  const defaultTemplates = p.template === undefined && p.templates === undefined;
+  const templates = defaultTemplates ? [...DEFAULT_TEMPLATES] : p.templates;
+  const many = (templates?.length ?? 1) > 1;
+  const v2 = version === 2;
+  if (p.task === undefined && p.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
+  if (p.verbalizer === undefined && p.findLabelWords === false) throw new UserError(`${where}: missing field 'verbalizer' (or leave out findLabelWords to find label words in the data)`);
+  let findLabelWords = p.findLabelWords ?? (v2 && p.verbalizer === undefined ? { method: 'fromData' as const } : false);
+  if (version === 1 && p.verbalizer === undefined && !findLabelWords) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
+  // The default templates' slots differ: label words from the data are read after each one's own context.
+  if (defaultTemplates && typeof findLabelWords === 'object' && findLabelWords.method === 'fromData' && findLabelWords.context === undefined)
+    findLabelWords = { ...findLabelWords, context: DEFAULT_LABEL_WORD_CONTEXTS.map((c) => ({ ...c })) };
+  const c = {
+    ...p,
+    version: 2,
+    template: p.template ?? templates?.[0],
+    ...(templates ? { templates } : {}),
+    candidates: { ...p.candidates, topK: p.candidates.topK ?? (v2 ? 32 : 64) },
+    expandLabelWords: p.expandLabelWords ?? (v2 && !findLabelWords ? 10 : 0),
+    readoutMembers: p.readoutMembers ?? (v2 && many ? { ...DEFAULT_READOUT } : false),
+    fitMemberWeights: p.fitMemberWeights ?? (v2 && many),
+    findLabelWords,
+    // Every strategy parameter explicit: a config says what its run did, whatever the defaults become.
+    strategyParams: { ...STRATEGY_DEFAULTS[p.strategy], ...p.strategyParams },
+  } as SearchConfig;
   if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
-  if (dataLabelWordsOf(c).words > 0 && (c.templates?.length ?? 1) < 2)
-    throw new UserError(`${where}: dataLabelWords: adds twins to the ensemble of several templates; give 'templates' (two or more) or dataLabelWords 0`);
-  if (c.fitMembers && (c.templates?.length ?? 1) < 2)
-    throw new UserError(`${where}: fitMembers: fits the members of the ensemble of several templates; give 'templates' (two or more) or fitMembers false`);
-  if (c.templates !== undefined && c.templates.length > 1 && c.refine) throw new UserError(`${where}: refine: refines one prompt, not the ensemble of several templates`);
-  if (c.task === undefined && c.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
-  if (c.verbalizer === undefined && !c.searchVerbalizer) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
-  if (c.searchVerbalizer && expandLabelWordsOf(c.expandLabelWords).words > 0)
-    throw new UserError(`${where}: expandLabelWords: expands the given label words, not searched ones; set it to 0 with searchVerbalizer`);
-  const sv = c.searchVerbalizer;
+  const readout = c.readoutMembers;
+  if (readout && readout.method === 'discriminant' && readout.wordsPerLabel !== undefined)
+    throw new UserError(`${where}: readoutMembers.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask, not words per label`);
+  if (readout && readout.method !== 'discriminant' && readout.topWords !== undefined)
+    throw new UserError(`${where}: readoutMembers.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`);
+  if (readout && !many) throw new UserError(`${where}: readoutMembers: adds members to the ensemble of several templates; give 'templates' (two or more) or readoutMembers false`);
+  if (c.fitMemberWeights && !many) throw new UserError(`${where}: fitMemberWeights: fits the members of the ensemble of several templates; give 'templates' (two or more) or fitMemberWeights false`);
+  if (many && c.refine) throw new UserError(`${where}: refine: a config's refine block refines one prompt; refine a run over several templates with: promptsearch refine RUN_DIR`);
+  if (c.findLabelWords && expandLabelWordsOf(c.expandLabelWords).words > 0)
+    throw new UserError(`${where}: expandLabelWords: expands the given label words, not found ones; set it to 0 with findLabelWords`);
+  const sv = c.findLabelWords;
   if (typeof sv === 'object' && Array.isArray(sv.context)) {
     const count = c.templates?.length ?? 1;
-    if (sv.context.length !== count) throw new UserError(`${where}: searchVerbalizer.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`);
+    if (sv.context.length !== count) throw new UserError(`${where}: findLabelWords.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`);
     // One template, a list of one: its context.
-    if (count === 1) c.searchVerbalizer = { ...sv, context: sv.context[0] };
+    if (count === 1) c.findLabelWords = { ...sv, context: sv.context[0] };
   }
   if (c.ensemble > c.selectTopK)
     throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);

@@ -63,7 +63,7 @@ export interface SelectionOutcome {
   ensemble?: EnsembleOutcome;
   /** Raw label log-probabilities of the run's members (the ensemble's, else the chosen prompt) on dev and test. */
   memberScores: MemberScores[];
-  /** The chosen prompt's predicted label per test example (undefined without a test split). */
+  /** The run's result's predicted label per test example (the ensemble's where there is one; undefined without a test split). */
   testPredicted?: number[];
 }
 
@@ -145,7 +145,10 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     if (inp.testLabels) {
       const lps = [];
       for (const i of ids) lps.push({ logProbs: await test(i), offsets: judged[i].offsets });
-      ensTest = accuracyOf(ensembleLogProbs(lps), inp.testLabels, undefined, inp.numLabels);
+      const judgedEns = judgeAll(ensembleLogProbs(lps), inp.testLabels, undefined);
+      ensTest = summarize(judgedEns, inp.numLabels).accuracy;
+      // The run's result is the ensemble: its predictions are the ones test-predictions.json keeps.
+      testPredicted = judgedEns.map((e) => e.predicted);
     }
     ensemble = { members, devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels), testAccuracy: ensTest };
   }

@@ -5,8 +5,8 @@
  * budget is split evenly, each template gets its own search, a complete run directory of its own
  * (`<run>/t1`, `<run>/t2`, ...: exportable on their own), and the run's result is the ensemble of
  * every template's selected prompts (the mean of their calibrated label log-probabilities, as for
- * `ensemble`), each member applied with its own template; with `dataLabelWords`, also each
- * member's twin read through label words from the labelled data (runner/dataLabelWords.ts). The
+ * `ensemble`), each member applied with its own template; with `readoutMembers`, also each
+ * member's readout member, read through words from the labelled data (runner/dataLabelWords.ts). The
  * templates' searches share one pool of scoring workers (run.ts SharedPool).
  */
 import { loadExamples } from '../data/load';
@@ -20,9 +20,9 @@ import { slotIds } from '../prompt/fill';
 import { judgeAll, summarize } from '../scoring/metrics';
 import { Reading, promptReading } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
-import { dataLabelWordsOf } from './schema';
+import { readoutOf } from './schema';
 import { TwinSplits, dataLabelWordTwins, twinReading } from './dataLabelWords';
-import { BestResult, EnsembleMember, ResolvedRun, RunDir } from './runDir';
+import { BEST_VERSION, BestResult, EnsembleMember, ResolvedRun, RunDir, describeEnsemble } from './runDir';
 import type { RunOptions, SharedPool } from './run';
 import type { MemberScores } from './select';
 
@@ -37,27 +37,28 @@ export function splitBudget(total: number, parts: number): number[] {
 
 /** The search config of template i's sub-run: that template, its share of the budget. */
 export function templateConfig(config: SearchConfig, i: number, budget: number): SearchConfig {
-  // The twins of dataLabelWords and the members' fits belong to the run's ensemble, not to a template's own run.
-  const sub: SearchConfig = { ...config, name: `${config.name}-t${i + 1}`, template: config.templates![i], budget, dataLabelWords: 0, fitMembers: false };
+  // The readout members and the member weights belong to the run's ensemble, not to a template's own run.
+  const sub: SearchConfig = { ...config, name: `${config.name}-t${i + 1}`, template: config.templates![i], budget, readoutMembers: false, fitMemberWeights: false };
   delete sub.templates;
   // A list of label-word contexts gives each template its own.
-  const sv = config.searchVerbalizer;
-  if (typeof sv === 'object' && Array.isArray(sv.context)) sub.searchVerbalizer = { ...sv, context: sv.context[i] };
+  const sv = config.findLabelWords;
+  if (typeof sv === 'object' && Array.isArray(sv.context)) sub.findLabelWords = { ...sv, context: sv.context[i] };
   return sub;
 }
 
 /** A sub-run's members: its ensemble's, or its one selected prompt (with the sub-run's template). */
 export function membersOf(best: BestResult): EnsembleMember[] {
+  const sel = best.selected;
   const own: EnsembleMember = {
-    prompt: best.prompt,
-    slots: best.slots,
-    labelWords: best.labelWords,
-    labelIds: best.labelIds,
-    offsets: best.calibration?.offsets ?? null,
-    trainAccuracy: best.trainAccuracy,
-    devAccuracy: best.devAccuracy ?? 0,
+    prompt: sel.prompt,
+    slots: sel.slots,
+    labelWords: sel.labelWords,
+    labelIds: sel.labelIds,
+    offsets: sel.calibration?.offsets ?? null,
+    trainAccuracy: sel.trainAccuracy,
+    devAccuracy: sel.devAccuracy ?? 0,
   };
-  return (best.ensemble?.members ?? [own]).map((m) => ({ ...m, template: best.template }));
+  return (best.members ?? [own]).map((m) => ({ ...m, template: sel.template }));
 }
 
 /**
@@ -113,7 +114,7 @@ async function runAll(
   const templates = config.templates!;
   const bests: BestResult[] = [];
   const splits = runSplits(config);
-  const dataWords = dataLabelWordsOf(config);
+  const dataWords = readoutOf(config);
   // A twin's label words are chosen as soon as its template's run has chosen the member, so that
   // the member's test pass reads them too (one pass over test for both).
   const twinReadingOf = (template: string) =>
@@ -175,7 +176,7 @@ async function runAll(
     const scored = new Map<keyof TwinSplits, Promise<number[][][]>>();
     const logProbs = (name: keyof TwinSplits) => scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
     let members = unfitted;
-    if (config.fitMembers) {
+    if (config.fitMemberWeights) {
       opts.log?.(`fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`);
       const trainLp = await logProbs('train');
       const devLp = await logProbs('dev');
@@ -186,7 +187,7 @@ async function runAll(
         return { ...m, fit: fitMember(calibrated, golds, splits.train.numLabels) };
       });
     }
-    const judged = async (name: 'dev' | 'test') => {
+    const judged = async (name: 'train' | 'dev' | 'test') => {
       const lps = await logProbs(name);
       const scores = ensembleLogProbs(members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })));
       return judgeAll(
@@ -198,21 +199,29 @@ async function runAll(
     const numLabels = splits.train.numLabels;
     // Dev was charged by the sub-runs' selection; nothing here is charged.
     const devAccuracy = summarize(await judged('dev'), numLabels).accuracy;
+    // In-sample where the members' weights were fitted on train and dev.
+    const trainAccuracy = summarize(await judged('train'), numLabels).accuracy;
     const test = splits.test ? await judged('test') : undefined;
     const testPredicted = test?.map((e) => e.predicted);
     const testAccuracy = test ? summarize(test, numLabels).accuracy : null;
-    // The run's own prompt: the member with the best dev accuracy (ties: the earlier template).
+    // The run's selected prompt: the template's with the best dev accuracy (ties: the earlier template).
     let primary = 0;
     bests.forEach((b, i) => {
-      if ((b.devAccuracy ?? -1) > (bests[primary].devAccuracy ?? -1)) primary = i;
+      if ((b.selected.devAccuracy ?? -1) > (bests[primary].selected.devAccuracy ?? -1)) primary = i;
     });
     const p = bests[primary];
     // The templates' own times (each counts its resumed sessions) plus the ensemble's scoring.
     const seconds = bests.reduce((s, b) => s + b.seconds, 0) + (Date.now() - tEnsemble) / 1000;
     const result: BestResult = {
       ...p,
+      version: BEST_VERSION,
       runId: run.id,
-      ensemble: { members, devAccuracy, testAccuracy },
+      result: 'ensemble',
+      prompt: describeEnsemble(members, p.selected.template),
+      trainAccuracy,
+      devAccuracy,
+      testAccuracy,
+      members,
       evaluations: bests.reduce((s, b) => s + b.evaluations, 0),
       budget: config.budget,
       candidatesScored: bests.reduce((s, b) => s + b.candidatesScored, 0),

@@ -170,14 +170,14 @@ export async function proposeLabelWordPools(opts: LabelPoolOptions): Promise<num
 }
 
 /**
- * How `searchVerbalizer` finds label words: `joint`, searched with the slots from model-proposed
- * pools (proposeLabelWordPools); `data`, chosen from the labelled examples before the slot search
- * and then fixed (chooseDataLabelWords).
+ * How `findLabelWords` finds label words: `withSlots`, searched with the slots from model-proposed
+ * pools (proposeLabelWordPools); `fromData`, chosen from the labelled examples before the slot
+ * search and then fixed (chooseDataLabelWords).
  */
-export const LABEL_WORD_METHODS = ['joint', 'data'] as const;
+export const LABEL_WORD_METHODS = ['withSlots', 'fromData'] as const;
 export type LabelWordMethod = (typeof LABEL_WORD_METHODS)[number];
 
-/** Label words chosen from the data (`searchVerbalizer` method `data`) are ranked among this many likeliest whole words at the mask. */
+/** Label words chosen from the data (`findLabelWords` method `fromData`) are ranked among this many likeliest whole words at the mask. */
 export const DATA_WORD_CANDIDATES = 200;
 /** Words per label when they are chosen from the data. */
 export const DEFAULT_DATA_WORDS_PER_LABEL = 10;
@@ -263,8 +263,7 @@ export async function chooseDataLabelWords(opts: LabelPoolOptions & { candidates
   });
   const pools = assignLabelPools(scores, candidates, opts.topK ?? DEFAULT_DATA_WORDS_PER_LABEL);
   const empty = pools.findIndex((p) => p.length === 0);
-  if (empty >= 0)
-    throw new UserError(`no label word left for label ${empty} among the ${candidates.length} likeliest words at the mask (searchVerbalizer: raise 'candidates' or lower 'wordsPerLabel')`);
+  if (empty >= 0) throw new UserError(`no label word left for label ${empty} among the ${candidates.length} likeliest words at the mask (findLabelWords: raise 'candidates' or lower 'wordsPerLabel')`);
   return pools;
 }
 

@@ -16,7 +16,7 @@ export function builder(y: Argv) {
     .option('ensemble', {
       type: 'boolean',
       describe:
-        'export the run\'s prompt ensemble (a search with "ensemble": K > 1, or over several templates): predict averages its members\' calibrated log-probabilities. Default: on for a run over several templates (its result is the ensemble, as the recommended default search), off otherwise; --no-ensemble exports its best single prompt',
+        'export the run\'s prompt ensemble (a search with "ensemble": K > 1, or over several templates): predict averages its members\' calibrated log-probabilities. Default: on when the run\'s result is an ensemble (best.json "result"); --no-ensemble exports its selected single prompt',
     })
     .option('top', { type: 'number', describe: 'several runs: keep the K best by dev accuracy (ties: train accuracy); default all' })
     .example('$0 export results/sst2-beam-s13-20261126-101500', 'the default search (3 templates): writes its ensemble to results/sst2-beam-s13-.../prompt.ensemble.json')
@@ -32,7 +32,7 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 export async function handler(argv: Args): Promise<void> {
   const dirs = (argv['run-dir'] ?? []).map(String);
   if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1)) throw new UserError(`--top ${argv.top}: expected a positive integer`);
-  const ensembles = dirs.map((d) => argv.ensemble ?? (argv.soft !== true && overSeveralTemplates(d)));
+  const ensembles = dirs.map((d) => argv.ensemble ?? (argv.soft !== true && resultIsEnsemble(d)));
   const prompts = dirs.map((d, i) => promptFileFromRun(d, { soft: argv.soft === true, ensemble: ensembles[i] }));
   if (prompts.length === 1) {
     const out = argv.out ?? new RunDir(dirs[0]).promptFile(argv.soft ? 'soft' : ensembles[0] ? 'ensemble' : 'discrete');
@@ -46,10 +46,10 @@ export async function handler(argv: Args): Promise<void> {
   process.stdout.write(`${argv.out}: ${ranked.length} of ${prompts.length} runs, best first\n${ranked.map((p, i) => `  ${i + 1}. ${summary(p)}`).join('\n')}\n`);
 }
 
-/** A run over several templates: its result is its ensemble (runner/templates.ts). */
-function overSeveralTemplates(dir: string): boolean {
+/** A run whose result is an ensemble (best.json `result`): a search over several templates or with `ensemble` > 1. */
+function resultIsEnsemble(dir: string): boolean {
   const run = new RunDir(dir);
-  return run.isRun() && (run.readConfig().config.templates?.length ?? 1) > 1;
+  return run.isRun() && run.readBest()?.result === 'ensemble';
 }
 
 /** Best first: dev accuracy, then train accuracy; then run directory, so the order is stable. */

@@ -12,7 +12,7 @@ import { formatRefine } from './refine';
 import { queuedSearch } from '../remote';
 
 export const command = 'search [config]';
-export const describe = 'Run a search experiment from a searches/*.json config (or --resume a stopped run)';
+export const describe = 'Search prompts: from a config file, from data files (--train/--dev), or --resume a stopped run';
 
 export function builder(y: Argv) {
   return y
@@ -31,7 +31,20 @@ export function builder(y: Argv) {
     .option('redis', { type: 'string', describe: 'run on the queue at this Redis URL (workers: promptsearch worker); rerun to re-attach' })
     .option('queue', { type: 'string', describe: 'with --redis: queue name (default promptsearch)' })
     .option('report', { type: 'boolean', default: true, describe: 'write <run-dir>/report.html when done (see `promptsearch report`; --no-report skips it)' })
-    .example('$0 search searches/sst2-beam.json', 'beam search on SST-2 (bundled TSV files) with the bundled model')
+    .option('train', { type: 'string', describe: 'without a config: the training file (.tsv, .csv, .jsonl, .json); runs the recommended default' })
+    .option('dev', { type: 'string', describe: 'without a config: the dev file (picks the winner)' })
+    .option('test', { type: 'string', describe: 'without a config: the test file (scored once, for the report)' })
+    .option('verbalizer', { type: 'string', describe: 'without a config: label words in label order (e.g. terrible,great); none: found in the data' })
+    .option('labels', { type: 'string', describe: 'without a config: label names in label order, when the files hold names' })
+    .option('text-column', { type: 'string', describe: 'without a config: the text column (default sentence or text)' })
+    .option('label-column', { type: 'string', describe: 'without a config: the label column (default label)' })
+    .option('template', { type: 'string', array: true, describe: 'without a config: a template (repeat for several; default: the three generic ones)' })
+    .option('name', { type: 'string', describe: "without a config: the run name (default: the train file's folder)" })
+    .example('$0 search searches/sst2-beam.json', 'the recommended default on SST-2 (bundled files and model)')
+    .example(
+      '$0 search --train train.csv --dev dev.csv --test test.csv --verbalizer terrible,great --labels negative,positive',
+      'the recommended default on your own files, no config (the run writes the config it used)',
+    )
     .example('$0 search searches/sst2-csv.json', 'your own CSV files with label names: "data" {train, dev, test} and "labels" in the config')
     .example('$0 search searches/sst2-jsonl.json', 'the same with JSON Lines files (.json arrays work the same way)')
     .example('$0 search searches/sst2-genetic.json --seed 42 --budget 10000', 'override fields from the command line')
@@ -60,6 +73,28 @@ export function applyOverrides(c: SearchConfig, a: Partial<Args>, where: string)
   return validateConfig(o, where);
 }
 
+const CONFIG_ONLY_FLAGS = ['train', 'dev', 'test', 'verbalizer', 'labels', 'text-column', 'label-column', 'template', 'name'] as const;
+
+/** The config of a search given by flags (--train, --dev, ...): version 2, the recommended default. */
+export function configFromFlags(a: Partial<Args>): Record<string, unknown> {
+  if (a.dev === undefined) throw new UserError('--train needs --dev FILE (the dev split picks the winner)');
+  const abs = (f: string) => path.resolve(f);
+  const folder = path.basename(path.dirname(abs(a.train!)));
+  const data: Record<string, string> = { train: abs(a.train!), dev: abs(a.dev) };
+  if (a.test !== undefined) data.test = abs(a.test);
+  if (a['text-column'] !== undefined) data.textColumn = a['text-column'];
+  if (a['label-column'] !== undefined) data.labelColumn = a['label-column'];
+  const templates = (a.template ?? []).map(String);
+  return {
+    version: 2,
+    name: a.name ?? (folder && folder !== '.' && folder !== path.sep ? folder : 'search'),
+    data,
+    ...(a.verbalizer !== undefined ? { verbalizer: a.verbalizer } : {}),
+    ...(a.labels !== undefined ? { labels: a.labels } : {}),
+    ...(templates.length === 1 ? { template: templates[0] } : templates.length > 1 ? { templates } : {}),
+  };
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
@@ -69,6 +104,9 @@ export async function handler(argv: Args): Promise<void> {
   let config: SearchConfig;
   let runDir: string;
   if (argv.queue && !argv.redis) throw new UserError('--queue needs --redis URL');
+  const given = CONFIG_ONLY_FLAGS.filter((f) => argv[f] !== undefined);
+  if (given.length && argv.train === undefined) throw new UserError(`--${given[0]} describes a search without a config file: give --train and --dev with it`);
+  if (given.length && argv.resume) throw new UserError(`--${given[0]}: --resume continues a run with its own config`);
   if (argv.resume) {
     runDir = argv.resume;
     if (argv.redis) throw new UserError('--resume runs locally; with --redis, rerun the original command to re-attach');
@@ -79,8 +117,13 @@ export async function handler(argv: Args): Promise<void> {
     // Overrides that would change the results are refused by the resume's check against config.json.
     config = applyOverrides(run.readConfig().config, argv, run.file('config'));
   } else {
-    if (!argv.config) throw new UserError('give a search config (e.g. searches/sst2-beam.json) or --resume RUN_DIR');
-    config = applyOverrides(readConfig(argv.config), argv, argv.config);
+    const notes: string[] = [];
+    const where = argv.config ?? 'the command line';
+    if (argv.config && argv.train !== undefined) throw new UserError('give a config file or --train/--dev, not both (a config names its data in "data")');
+    if (argv.config) config = applyOverrides(readConfig(argv.config, notes), argv, argv.config);
+    else if (argv.train !== undefined) config = applyOverrides(validateConfig(configFromFlags(argv), where, notes), argv, where);
+    else throw new UserError('give a search config (e.g. searches/sst2-beam.json), data files (--train F --dev F [--test F]), or --resume RUN_DIR');
+    for (const n of notes) process.stderr.write(`promptsearch: note: ${n}\n`);
     if (argv.redis) {
       const q = await queuedSearch(config, argv.out, argv.redis, argv.queue);
       if (q) process.stdout.write(argv.json ? JSON.stringify(q.best, null, 2) + '\n' : formatBest(q.best, q.runDir) + (q.refined ? formatRefine(q.refined, q.runDir) : ''));
@@ -103,21 +146,26 @@ export async function handler(argv: Args): Promise<void> {
 
 export function formatBest(r: BestResult, runDir: string): string {
   const f = (x: number | null) => (x === null ? '–' : x.toFixed(4));
+  const sel = r.selected;
+  const ensemble = r.result === 'ensemble';
+  const q = (p: string) => (/^[\w./@:+-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`);
+  const dir = q(runDir);
   return [
-    r.status === 'interrupted' ? `stopped early (best so far, by train); resume with --resume ${runDir}` : 'search complete',
-    `prompt       ${r.prompt}`,
-    `label words  ${r.labelWords.map((w) => w.join('/')).join(', ')}`,
-    `accuracy     train ${f(r.trainAccuracy)}  dev ${f(r.devAccuracy)}  test ${f(r.testAccuracy)}`,
-    ...(r.ensemble
-      ? [`ensemble     ${r.ensemble.members.length} prompts${templatesOf(r) > 1 ? ` over ${templatesOf(r)} templates` : ''}: dev ${f(r.ensemble.devAccuracy)}  test ${f(r.ensemble.testAccuracy)}`]
-      : []),
+    r.status === 'interrupted' ? `stopped early (best so far, by train); resume with: promptsearch search --resume ${dir}` : 'search complete',
+    `result       ${r.prompt}`,
+    ...(ensemble ? r.members!.map((m) => `  member     ${m.prompt}${m.readout ? ' (readout member)' : ''}`) : [`label words  ${sel.labelWords.map((w) => w.join('/')).join(', ')}`]),
+    `accuracy     train ${f(r.trainAccuracy)}  dev ${f(r.devAccuracy)}  test ${f(r.testAccuracy)}${ensemble && r.trainAccuracy !== null ? '  (train and dev also fitted the members)' : ''}`,
     `evaluations  ${r.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')} (${r.candidatesScored} candidates) in ${r.seconds.toFixed(1)} s`,
     `results      ${runDir}/best.json`,
+    ...(r.status === 'done'
+      ? [
+          'next',
+          `  promptsearch export ${dir}                     # the result as a prompt file`,
+          `  promptsearch predict --prompt ${q(path.join(runDir, ensemble ? 'prompt.ensemble.json' : 'prompt.json'))} --data FILE   # apply it`,
+          `  promptsearch report ${dir}                     # the run as a page`,
+          `  promptsearch refine ${dir}                     # refine into a soft prompt`,
+        ]
+      : []),
     '',
   ].join('\n');
-}
-
-/** How many templates a result's ensemble spans (several for a search over `templates`). */
-function templatesOf(r: BestResult): number {
-  return new Set((r.ensemble?.members ?? []).map((m) => m.template ?? r.template)).size;
 }
