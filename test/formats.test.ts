@@ -123,7 +123,7 @@ describe('shipped examples', () => {
       for (const fmt of ['csv', 'jsonl']) {
         const config = readConfig(path.join(ROOT, 'searches', `sst2-${fmt}.json`));
         expect(config.labels).toEqual(NAMES);
-        expect(configDataSource(config, split).file).toBe(`datasets/examples/sst2-${split}.${fmt}`);
+        expect(configDataSource(config, split).file).toBe(path.join(ROOT, 'datasets', 'examples', `sst2-${split}.${fmt}`)); // against the config's folder
       }
     }
   });

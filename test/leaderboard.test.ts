@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Suite, cellConfig, readSuite, runLeaderboard } from '../src/runner/leaderboard';
+import { Suite, baselineSetting, cellConfig, readSuite, runLeaderboard } from '../src/runner/leaderboard';
 import { Cell, aggregate, publishedRows, toMarkdown } from '../src/reports/leaderboardTable';
 import { meanStd } from '../src/reports/stats';
 import { toHtml } from '../src/reports/leaderboardHtml';
@@ -225,5 +225,203 @@ describe('leaderboard run', () => {
     const buf = fs.readFileSync(png);
     expect(buf.subarray(1, 4).toString()).toBe('PNG');
     expect(buf.length).toBeGreaterThan(10_000); // a blank page compresses to a few hundred bytes
+  });
+});
+
+describe('leaderboards on your own data', () => {
+  const EXAMPLES = path.join(ROOT, 'datasets', 'examples');
+  const cli = (args: string[], cwd = ROOT) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, maxBuffer: 64 << 20 });
+  const search = { template: '{x} <A:2> [MASK] .', budget: 600, selectTopK: 2, candidates: { topK: 8 }, workers: 1, threadsPerWorker: 1 };
+  /** A suite file in its own folder, its data copied beside it (paths relative to the suite's folder). */
+  function project(suite: Record<string, unknown>): { dir: string; file: string } {
+    const dir = tmp();
+    fs.mkdirSync(path.join(dir, 'data'));
+    for (const split of ['train', 'dev', 'test']) fs.copyFileSync(path.join(EXAMPLES, `sst2-${split}.csv`), path.join(dir, 'data', `${split}.csv`));
+    const file = path.join(dir, 'suite.json');
+    fs.writeFileSync(file, JSON.stringify(suite));
+    return { dir, file };
+  }
+  const reviews = { name: 'reviews', train: 'data/train.csv', dev: 'data/dev.csv', test: 'data/test.csv', labels: 'negative,positive', verbalizer: 'terrible,great' };
+
+  test("a data object task runs on those files: its manual row is `eval`'s accuracy of that prompt on the test file", () => {
+    const { dir, file } = project({
+      name: 'own',
+      tasks: [reviews],
+      seeds: [13, 21],
+      base: search,
+      methods: [
+        { name: 'manual', manual: true },
+        { name: 'manual + calibration', manual: true, calibration: 'inputs' },
+        { name: 'linear probe', probe: true },
+        { name: 'random', strategy: 'random' },
+      ],
+    });
+    // Run from another folder: the suite's paths are its own folder's.
+    const out = path.join(tmp(), 'board');
+    const r = cli(['leaderboard', file, '--out', out], tmp());
+    expect(r.stderr).not.toMatch(/cannot read|Error/);
+    expect(r.status).toBe(0);
+    const board = JSON.parse(fs.readFileSync(path.join(out, 'leaderboard.json'), 'utf8'));
+    expect(board.tasks).toEqual(['reviews']);
+    expect(board.cells).toHaveLength(8);
+    const cellOf = (method: string, seed: number) => board.cells.find((c: Cell) => c.method === method && c.seed === seed) as Cell;
+    const manual = cellOf('manual', 13);
+    expect(manual.prompt).toBe('{x} it was [MASK] .');
+    const ev = cli([
+      'eval',
+      '--data',
+      path.join(dir, 'data', 'test.csv'),
+      '--labels',
+      'negative,positive',
+      '--template',
+      '{x} it was [MASK] .',
+      '--verbalizer',
+      'terrible,great',
+      '--calibration',
+      'none',
+      '--json',
+    ]);
+    expect(ev.status).toBe(0);
+    const evOut = JSON.parse(ev.stdout);
+    expect(evOut.n).toBe(200);
+    expect(manual.testAccuracy).toBe(evOut.accuracy);
+    // The same files for every seed: the raw manual prompt's numbers do not move; the seed seeds the search only.
+    expect(cellOf('manual', 21).testAccuracy).toBe(manual.testAccuracy);
+    expect(cellOf('manual', 21).devAccuracy).toBe(manual.devAccuracy);
+    for (const m of ['manual + calibration', 'linear probe', 'random']) for (const seed of [13, 21]) expect(cellOf(m, seed).testAccuracy).toBeGreaterThan(0.4);
+    // The search cells read the user's files (their config.json names them, absolute).
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'runs', 'random', 'reviews-s21', 'config.json'), 'utf8'));
+    expect(cfg.data.test).toBe(path.join(dir, 'data', 'test.csv'));
+    expect(cfg.task).toBeUndefined();
+    expect(cfg.seed).toBe(21);
+    // The tables name the task.
+    expect(fs.readFileSync(path.join(out, 'leaderboard.md'), 'utf8')).toMatch(/\| reviews \|/);
+    // Rerun: every cell is found finished (the files' contents, not their paths, decide).
+    const again = cli(['leaderboard', file, '--out', out], tmp());
+    expect(again.status).toBe(0);
+    expect(again.stderr).not.toMatch(/^\[\d+\/8\]/m);
+  }, 300_000);
+
+  test('a folder in the bundled layout is a task named by the folder', async () => {
+    const dir = tmp();
+    const task = path.join(dir, 'my-reviews');
+    fs.mkdirSync(path.join(task, '16-13'), { recursive: true });
+    fs.copyFileSync(path.join(EXAMPLES, 'sst2-train.csv'), path.join(task, '16-13', 'train.csv'));
+    fs.copyFileSync(path.join(EXAMPLES, 'sst2-dev.jsonl'), path.join(task, '16-13', 'dev.jsonl'));
+    fs.copyFileSync(path.join(EXAMPLES, 'sst2-test.tsv'), path.join(task, 'test.tsv'));
+    const file = path.join(dir, 'suite.json');
+    const suiteJson = {
+      name: 'folder',
+      tasks: ['my-reviews'],
+      seeds: [13],
+      base: { labels: 'negative,positive', verbalizer: 'terrible,great' },
+      methods: [
+        { name: 'manual', manual: true },
+        { name: 'linear probe', probe: true },
+      ],
+    };
+    fs.writeFileSync(file, JSON.stringify(suiteJson));
+    const suite = readSuite(file);
+    expect(suite.tasks).toEqual(['my-reviews']);
+    expect(suite.userTasks!['my-reviews'].test).toBe(path.join(task, 'test.tsv'));
+    const out = tmp();
+    const r = await runLeaderboard(suite, { outDir: out });
+    expect(r.complete).toBe(true);
+    // The TSV test file holds the same 200 rows as the CSV: the same accuracy as `eval` on it.
+    const ev = cli([
+      'eval',
+      '--data',
+      path.join(EXAMPLES, 'sst2-test.csv'),
+      '--labels',
+      'negative,positive',
+      '--template',
+      '{x} it was [MASK] .',
+      '--verbalizer',
+      'terrible,great',
+      '--calibration',
+      'none',
+      '--json',
+    ]);
+    expect(r.cells.find((c) => c.method === 'manual')!.testAccuracy).toBe(JSON.parse(ev.stdout).accuracy);
+    expect(fs.existsSync(path.join(out, 'runs', 'linear probe', 'my-reviews-s13', 'cell.json'))).toBe(true);
+    // A seed without its split folder is refused up front, naming the folder.
+    fs.writeFileSync(file, JSON.stringify({ ...suiteJson, seeds: [13, 21] }));
+    expect(() => readSuite(file)).toThrow(new RegExp(`tasks\\[0\\]: ${path.join(task, '16-21')} has no train`));
+  }, 300_000);
+
+  test("a queued manual cell of a user task: the worker reads the job's copies of the files", async () => {
+    const { runJob } = await import('../src/distributed/runJob');
+    const { modelRef } = await import('../src/distributed/submit');
+    const { sha256Text } = await import('../src/distributed/queue');
+    const { packageVersions } = await import('../src/runner/versions');
+    const { manualCell } = await import('../src/runner/baselines');
+    const { DEFAULT_DTYPE, DEFAULT_MODEL } = await import('../src/model/modelFolder');
+    const { file } = project({ name: 'q', tasks: [reviews], seeds: [13], methods: [{ name: 'manual', manual: true }] });
+    const suite = readSuite(file);
+    const setting = baselineSetting(suite, suite.methods[0], 'reviews', 13);
+    const ref = (f: string) => {
+      const content = fs.readFileSync(f, 'utf8');
+      return { sha256: sha256Text(content), file: { name: path.basename(f), content } };
+    };
+    // As submitLeaderboard queues it: the submitter's paths mean nothing on the worker.
+    const d = setting.data!;
+    const payload = {
+      v: 1 as const,
+      kind: 'manual' as const,
+      method: 'manual',
+      task: 'reviews',
+      seed: 13,
+      base: JSON.parse(JSON.stringify({ ...setting, data: { ...d, train: '/gone/train.csv', dev: '/gone/dev.csv', test: '/gone/test.csv' } })),
+      model: modelRef(DEFAULT_MODEL, DEFAULT_DTYPE),
+      data: { train: ref(d.train), dev: ref(d.dev), test: ref(d.test) },
+      version: packageVersions().promptsearch,
+    };
+    const r = await runJob(payload, {}, () => false);
+    const local = await manualCell('manual', 'reviews', 13, setting, 'none');
+    expect(r.cell!.testAccuracy).toBe(local.testAccuracy);
+    expect(r.cell!.devAccuracy).toBe(local.devAccuracy);
+  }, 120_000);
+
+  test('bad suites are refused with one line: base.data, perTask keys, method names, missing files, label words', () => {
+    const { dir, file } = project({});
+    const ok = { name: 'x', tasks: [reviews], seeds: [13], base: {}, methods: [{ name: 'manual', manual: true }] };
+    const write = (s: object) => {
+      fs.writeFileSync(file, JSON.stringify(s));
+      return file;
+    };
+    expect(readSuite(write(ok)).userTasks!.reviews.train).toBe(path.join(dir, 'data', 'train.csv'));
+    const cases: [object, RegExp][] = [
+      [{ ...ok, tasks: ['sst-2'], base: { data: { train: 'a.csv', dev: 'b.csv' } } }, /base\.data: a suite's data are its 'tasks'/],
+      [{ ...ok, base: { task: 'sst-2' } }, /base\.task: a suite's data are its 'tasks'/],
+      [{ ...ok, methods: [{ name: 'b', strategy: 'beam', config: { data: {} } }] }, /methods\[0\]\.config\.data: a suite's data are its 'tasks'/],
+      [{ ...ok, perTask: { 'sst-2': { budget: 10 } } }, /perTask\.sst-2: not one of the suite's tasks \(reviews\)/],
+      [{ ...ok, methods: [{ name: '../../evil', manual: true }] }, /methods\[0\]: method name '\.\.\/\.\.\/evil' is used as a folder name/],
+      [{ ...ok, methods: [{ name: 'a/b', manual: true }] }, /method name 'a\/b' is used as a folder name/],
+      [
+        {
+          ...ok,
+          methods: [
+            { name: 'm', manual: true },
+            { name: 'm', probe: true },
+          ],
+        },
+        /methods\[1\]: method 'm' is listed twice/,
+      ],
+      [{ ...ok, tasks: [{ ...reviews, name: '../up' }] }, /task name '\.\.\/up' is used as a folder name/],
+      [{ ...ok, tasks: [reviews, reviews] }, /task 'reviews' is listed twice/],
+      [{ ...ok, tasks: [{ ...reviews, test: 'data/nope.csv' }] }, new RegExp(`tasks\\[0\\] 'reviews': test: no file ${path.join(dir, 'data', 'nope.csv')}`)],
+      [{ ...ok, tasks: [{ ...reviews, dev: undefined }] }, /missing field 'dev'/],
+      [{ ...ok, tasks: [{ ...reviews, verbalizer: undefined }] }, /method 'manual', task 'reviews': the manual prompt needs label words/],
+      [{ ...ok, tasks: ['no-such-folder'] }, /unknown task 'no-such-folder' .*or a folder in the bundled layout/],
+    ];
+    for (const [s, pattern] of cases) expect(() => readSuite(write(s))).toThrow(pattern);
+    // Through the CLI: one line, exit 2, naming the field.
+    const r = cli(['leaderboard', write(cases[0][0])]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^promptsearch: .*suite\.json: base\.data: /);
+    // A task's own manual prompt and label words.
+    const own = readSuite(write({ ...ok, tasks: [{ ...reviews, manual: { template: 'review : {x} . [MASK]', verbalizer: 'bad,good' } }] }));
+    expect(baselineSetting(own, own.methods[0], 'reviews', 13)).toMatchObject({ template: 'review : {x} . [MASK]', verbalizer: 'bad,good' });
   });
 });

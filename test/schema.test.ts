@@ -29,7 +29,8 @@ describe('search config schema', () => {
     });
     expect(c.candidates).toEqual({ topK: 64, allowLabelWords: false });
     expect(c.earlyRejection).toEqual({ fraction: 0, topK: 16, z: 0 });
-    expect(c.strategyParams).toEqual({ width: 2 });
+    // Every parameter explicit: the strategy's defaults for the ones the config leaves out.
+    expect(c.strategyParams).toEqual({ width: 2, candidatesPerPosition: 8, restarts: true });
   });
 
   test.each([
@@ -63,8 +64,8 @@ describe('search config schema', () => {
     ],
     [{ searchVerbalizer: { method: 'data', context: [] } }, /^searches\/x\.json: searchVerbalizer\.context: expected at least one context$/],
     [{ searchVerbalizer: { method: 'guess' } }, /^searches\/x\.json: searchVerbalizer\.method: expected one of joint, data$/],
-    [{ searchVerbalizer: { method: 'data' }, expandLabelWords: 10 }, /^searches\/x\.json: expandLabelWords: expands the given label words, not searched ones; set it to 0 with searchVerbalizer$/],
-    [{ strategy: undefined }, /missing field 'strategy' \(one of random, beam, genetic, reinforce\)/],
+    [{ searchVerbalizer: { method: 'data' }, expandLabelWords: 10 }, /^searches\/x\.json: expandLabelWords: expands the given label words, not found ones; set it to 0 with searchVerbalizer$/],
+    [{ strategy: undefined, version: 1 }, /missing field 'strategy' \(one of random, beam, genetic, reinforce\)/],
   ])('rejects %j with one line naming the file and field', (extra, msg) => {
     expect(bad(extra)).toThrow(msg);
   });
@@ -95,7 +96,7 @@ describe('suite schema', () => {
   const ok = { name: 's', tasks: ['sst-2'], seeds: [13], base: { template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great' }, methods: [{ name: 'beam', strategy: 'beam' }] };
 
   test.each([
-    [{ ...ok, colour: 1 }, /suite\.json: unknown field 'colour' \(allowed: name, description, tasks/],
+    [{ ...ok, colour: 1 }, /suite\.json: unknown field 'colour' \(allowed: version, name, description, tasks/],
     [{ ...ok, seeds: [13.5] }, /suite\.json: seeds\[0\]: expected an integer/],
     [{ ...ok, methods: [{ name: 'beam', strategy: 'beam', strategyParams: { widht: 4 } }] }, /method 'beam', task 'sst-2': strategyParams: unknown field 'widht'/],
     [{ ...ok, methods: [{ name: 'm', manual: true, colour: 1 }] }, /methods\[0\]: unknown field 'colour'/],

@@ -41,7 +41,8 @@ describe('search config', () => {
     for (const f of files) {
       const c = readConfig(path.join(dir, f));
       // SST-2: the bundled task, or its rows as your own files (datasets/examples, sst2-csv/-jsonl).
-      if (c.task === undefined) expect(c.data!.train).toMatch(/^datasets\/examples\/sst2-train\.\w+$/);
+      if (c.task === undefined)
+        expect(path.relative(ROOT, c.data!.train)).toMatch(/^datasets\/examples\/sst2-train\.\w+$/); // resolved against searches/
       else expect(c.task).toBe('sst-2');
     }
   });

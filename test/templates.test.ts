@@ -85,11 +85,11 @@ describe('several templates: pure parts', () => {
     [{ expandLabelWords: -1 }, /^searches\/m\.json: expandLabelWords: expected an integer >= 0$/],
     [{ expandLabelWords: { words: 3, minCosine: 2 } }, /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/],
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
-    [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: readoutMembers: adds members to the ensemble of several templates/],
+    [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds members to the ensemble of several templates/],
     [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
     [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords\.labelScore: expected one of logsumexp, mean, discriminant$/],
-    [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: readoutMembers: adds members to the ensemble of several templates/],
-    [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMemberWeights: fits the members of the ensemble of several templates/],
+    [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: dataLabelWords: adds members to the ensemble of several templates/],
+    [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/],
     [{ fitMembers: 'yes' }, /^searches\/m\.json: fitMembers: expected true or false$/],
   ])('rejects %j with one line naming the field', (extra, msg) => {
     expect(() => parseSearchConfig({ ...base, ...extra }, 'searches/m.json')).toThrow(msg);

@@ -40,7 +40,7 @@ export function loadExamples(src: DataSource, split: Split): LoadedData {
     const names = src.labels ?? info?.labelNames ?? fittingModelLabels(table, labelColumn, src.modelLabels);
     const examples = toExamples(table, { labelColumn, requiredColumns: [textColumn], labelNames: names });
     const negative = examples.find((e) => e.label < 0);
-    if (negative) throw new UserError(`${src.file}: label ${negative.label} is negative (labels are 0, 1, ...)`);
+    if (negative) throw new UserError(`${table.file}: label ${negative.label} is negative (labels are 0, 1, ...)`);
     const maxLabel = examples.reduce((m, e) => Math.max(m, e.label), 0);
     const numLabels = names ? names.length : maxLabel + 1;
     const labelNames = names ?? Array.from({ length: numLabels }, (_, i) => String(i));

@@ -48,7 +48,8 @@ export function readText(file: string): string {
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    // The absolute path: a relative one does not say where it was looked for.
+    throw new UserError(`${path.resolve(file)}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   const nul = bytes.indexOf(0);
   if (nul >= 0) throw new UserError(`${file}: not a text file (binary data at byte ${nul}); expected a data file (.tsv, .csv, .jsonl, .json)`);

@@ -99,13 +99,19 @@ async function runSearchJob(p: SearchJob, dir: string, opts: JobRunOptions, stop
 }
 
 async function runManual(p: ManualJob, worker: string): Promise<JobResult> {
-  const dir = os.tmpdir();
-  if (p.data.train) resolveData(p.data.train, 'train', dir);
-  resolveData(p.data.dev, 'dev', dir);
-  resolveData(p.data.test, 'test', dir);
-  const setting = p.base as BaselineSetting;
-  const cell = p.probe ? await probeCell(p.method, p.task, p.seed, setting) : await manualCell(p.method, p.task, p.seed, setting, p.calibration ?? 'none');
-  return { kind: 'manual', cell, worker };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promptsearch-job-'));
+  try {
+    const train = p.data.train ? resolveData(p.data.train, 'train', dir) : undefined;
+    const dev = resolveData(p.data.dev, 'dev', dir);
+    const test = resolveData(p.data.test, 'test', dir);
+    const setting = p.base as BaselineSetting;
+    // A user task's files: the job's copies, written here.
+    if (setting.data && train && dev && test) setting.data = { ...setting.data, train, dev, test };
+    const cell = p.probe ? await probeCell(p.method, p.task, p.seed, setting) : await manualCell(p.method, p.task, p.seed, setting, p.calibration ?? 'none');
+    return { kind: 'manual', cell, worker };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Every file under dir, relative path → base64 content. */

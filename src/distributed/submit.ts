@@ -64,7 +64,7 @@ function fileRef(file: string): DataRef {
   try {
     content = fs.readFileSync(file, 'utf8');
   } catch {
-    throw new UserError(`${file}: cannot read the data file`);
+    throw new UserError(`${path.resolve(file)}: cannot read the data file`);
   }
   return { sha256: sha256Text(content), file: { name: path.basename(file).replace(/[^A-Za-z0-9._-]/g, '_'), content } };
 }
@@ -133,8 +133,12 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
         if (m.manual || m.probe) {
           // Baselines: the manual prompt (raw or calibrated, on the seed's train + dev inputs) or the linear probe.
           // As JSON: a manual row's `template: undefined` (the task's own prompt) is left out.
-          const base = JSON.parse(JSON.stringify(baselineSetting(suite, m, task))) as Record<string, unknown>;
+          const setting = baselineSetting(suite, m, task, seed);
+          const base = JSON.parse(JSON.stringify(setting)) as Record<string, unknown>;
           const needsTrain = m.probe || (m.calibration !== undefined && m.calibration !== 'none');
+          // A user task's files travel with the job (the worker writes them and points `base.data` at them).
+          const d = setting.data;
+          const ref = (split: 'train' | 'dev' | 'test') => (d ? fileRef(d[split]) : taskRef(task, split, seed));
           const payload: JobPayload = {
             v: 1,
             kind: 'manual',
@@ -144,7 +148,7 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
             base,
             ...(m.probe ? { probe: true } : m.calibration && m.calibration !== 'none' ? { calibration: m.calibration } : {}),
             model: modelRef((base.model as string) ?? DEFAULT_MODEL, (base.dtype as Dtype) ?? DEFAULT_DTYPE),
-            data: { ...(needsTrain ? { train: taskRef(task, 'train', seed) } : {}), dev: taskRef(task, 'dev', seed), test: taskRef(task, 'test', seed) },
+            data: { ...(needsTrain || d ? { train: ref('train') } : {}), dev: ref('dev'), test: ref('test') },
             version,
           };
           items.push({

@@ -1,3 +1,4 @@
+import * as path from 'path';
 import { DataSource, parseLabelList } from '../data/load';
 import { readJsonFile } from '../util/jsonFile';
 import { SearchConfig, parseSearchConfig } from './schema';
@@ -14,14 +15,26 @@ export function validateConfig(raw: unknown, where: string, notes?: string[]): S
   return parseSearchConfig(raw, where, notes);
 }
 
-/** Reads a search config file; a run directory's config.json is accepted as it is (its `resolved` record is set aside). */
+/**
+ * Reads a search config file; a run directory's config.json is accepted as it is (its `resolved`
+ * record is set aside). Its data paths (`data.train`, `data.dev`, `data.test`) resolve against the
+ * config file's own folder, not the current one, and are made absolute here (so a run's
+ * config.json records where the files were).
+ */
 export function readConfig(file: string, notes?: string[]): SearchConfig {
-  const raw = readJsonFile(file, 'search config');
+  let raw = readJsonFile(file, 'search config');
   if (raw && typeof raw === 'object' && !Array.isArray(raw) && 'resolved' in raw) {
     const { resolved: _resolved, ...config } = raw as Record<string, unknown>;
-    return validateConfig(config, file, notes);
+    raw = config;
   }
-  return validateConfig(raw, file, notes);
+  return resolveDataPaths(validateConfig(raw, file, notes), path.dirname(path.resolve(file)));
+}
+
+/** The config with its data files made absolute against `dir` (absolute ones kept). */
+export function resolveDataPaths(c: SearchConfig, dir: string): SearchConfig {
+  const d = c.data;
+  if (!d) return c;
+  return { ...c, data: { ...d, train: path.resolve(dir, d.train), dev: path.resolve(dir, d.dev), ...(d.test !== undefined ? { test: path.resolve(dir, d.test) } : {}) } };
 }
 
 /** Where a config's split comes from (`modelLabels`: the model's id2label names, see DataSource). */

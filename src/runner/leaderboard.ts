@@ -10,6 +10,7 @@ import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import { validateConfig } from './config';
 import { readJsonFile } from '../util/jsonFile';
 import { SearchConfig, Suite, SuiteMethod, parseSuite } from './schema';
+import { USER_MANUAL_TEMPLATE, UserTask, userTaskData, userTaskFiles } from './suiteTasks';
 import { BestResult, RESUME_FREE, runSearchAndRefine, runSetupDiffs } from './run';
 import { RefineResult, RunDir, fieldDiffs } from './runDir';
 
@@ -24,23 +25,45 @@ export const PUBLISHED: Record<string, Record<string, number | null>> = {
   'Fine-tuning (all weights)': { 'sst-2': 80.6, 'sst-5': 40.7, agnews: 84.9, trec: 83.9 },
 };
 
+/**
+ * Reads a suite file. Its tasks' paths (folders, data objects' files) resolve against the suite
+ * file's folder, not the current one, and are kept absolute (runner/suiteTasks.ts).
+ */
 export function readSuite(file: string): Suite {
-  const raw = parseSuite(readJsonFile(file, 'suite'), file);
+  const raw = parseSuite(readJsonFile(file, 'suite'), file, path.dirname(path.resolve(file)));
   // Validate every search cell's config now, so a typo fails before hours of work.
   for (const task of raw.tasks) for (const m of raw.methods.filter((x) => !x.manual && !x.probe)) cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
+  // A manual row of a user task needs label words from somewhere.
+  for (const task of raw.tasks)
+    for (const m of raw.methods.filter((x) => x.manual))
+      if (raw.userTasks?.[task] && baselineSetting(raw, m, task, raw.seeds[0]).verbalizer === undefined)
+        throw new UserError(
+          `${file}: method '${m.name}', task '${task}': the manual prompt needs label words: give 'verbalizer' (or 'manual': {template, verbalizer}) in the task, or 'verbalizer' in base, perTask or the method's config`,
+        );
   return raw;
+}
+
+/** The fields a user task gives its cells (label names and words), below perTask and a method's config. */
+function userTaskFields(u: UserTask | undefined): Record<string, unknown> {
+  if (!u) return {};
+  return { ...(u.labels !== undefined ? { labels: u.labels } : {}), ...(u.verbalizer !== undefined ? { verbalizer: u.verbalizer } : {}) };
 }
 
 /** The search config of one cell (suite base, per-task override, method fields). */
 export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number, where: string) {
+  const u = s.userTasks?.[task];
+  // A user task's data: its files for this seed (a data object: the same files for every seed,
+  // where the seed only seeds the search's random choices). parseSuite refuses `data` and `task`
+  // in base, perTask and a method's config.
   return validateConfig(
     {
       ...(s.version !== undefined ? { version: s.version } : {}),
       ...s.base,
+      ...userTaskFields(u),
       ...(s.perTask?.[task] ?? {}),
       ...(m.config ?? {}),
       name: `${s.name}-${m.name}-${task}`,
-      task,
+      ...(u ? { data: userTaskData(u, seed) } : { task }),
       seed,
       strategy: m.strategy,
       ...(m.strategyParams ? { strategyParams: m.strategyParams } : {}),
@@ -56,10 +79,27 @@ export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number,
  * The setting of a manual or probe cell: the suite's base and per-task fields. A manual row runs
  * the task's hand-written prompt unless the method's `config` names its own template (the suite's
  * `template` is the searches', with slots).
+ *
+ * A user task (runner/suiteTasks.ts) has no hand-written prompt in src/data/tasks.ts: its manual
+ * prompt is the task's `manual` ({template, verbalizer}), else `{x} it was [MASK] .` read through
+ * the label words of the method's config, the task's `manual`, perTask, the task, or base (first
+ * given); its probe reads the mask of that template. The setting then carries the seed's files.
  */
-export function baselineSetting(s: Suite, m: SuiteMethod, task: string): BaselineSetting {
-  const setting = { ...s.base, ...(s.perTask?.[task] ?? {}) } as BaselineSetting;
-  return m.manual ? { ...setting, template: undefined, ...(m.config ?? {}) } : setting;
+export function baselineSetting(s: Suite, m: SuiteMethod, task: string, seed: number): BaselineSetting {
+  const u = s.userTasks?.[task];
+  const setting = { ...s.base, ...userTaskFields(u), ...(s.perTask?.[task] ?? {}) } as BaselineSetting & Record<string, unknown>;
+  if (!u) return m.manual ? { ...setting, template: undefined, ...(m.config ?? {}) } : setting;
+  const data: NonNullable<BaselineSetting['data']> = { ...userTaskFiles(u, seed) };
+  if (u.format !== undefined) data.format = u.format;
+  if (u.textColumn !== undefined) data.textColumn = u.textColumn;
+  if (u.labelColumn !== undefined) data.labelColumn = u.labelColumn;
+  if (setting.labels !== undefined) data.labels = setting.labels as string | string[];
+  delete setting.labels;
+  const config = (m.config ?? {}) as Partial<BaselineSetting>;
+  const template = (m.manual ? config.template : undefined) ?? u.manual?.template ?? USER_MANUAL_TEMPLATE;
+  if (!m.manual) return { ...setting, template, data };
+  const verbalizer = config.verbalizer ?? (u.manual?.verbalizer as BaselineSetting['verbalizer']) ?? setting.verbalizer;
+  return { ...setting, ...config, template, verbalizer, data };
 }
 
 /**
@@ -79,18 +119,27 @@ function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record
     // carries the method's name, so a renamed method keeps its cells).
     for (const k of RESUME_FREE) delete setup[k];
     const d = config.data;
-    if (d) setup.dataSha256 = [d.train, d.dev, d.test ?? null].map((f) => (f === null ? null : sha256File(f)));
+    if (d) {
+      // The files' contents decide, not their paths (a suite's folder may move).
+      setup.dataSha256 = [d.train, d.dev, d.test ?? null].map((f) => (f === null ? null : sha256File(f)));
+      const { train: _train, dev: _dev, test: _test, ...how } = d;
+      setup.data = how;
+    }
     return setup;
   }
-  const setting = baselineSetting(s, m, task);
-  const info = getTask(task);
-  if (m.probe) return { kind: 'probe', template: info.manualTemplate, ...files(setting.model, setting.dtype) };
+  const setting = baselineSetting(s, m, task, seed);
+  const d = setting.data;
+  // A user task's cell is for its files' contents (not their paths: the folder may move).
+  const data = d ? { dataSha256: [d.train, d.dev, d.test].map((f) => sha256File(f)), ...(d.labels !== undefined ? { labels: d.labels } : {}) } : {};
+  const info = d ? undefined : getTask(task);
+  if (m.probe) return { kind: 'probe', template: info?.manualTemplate ?? setting.template, ...files(setting.model, setting.dtype), ...data };
   return {
     kind: 'manual',
-    template: setting.template ?? info.manualTemplate,
-    verbalizer: setting.verbalizer ?? info.manualLabelWords,
+    template: setting.template ?? info!.manualTemplate,
+    verbalizer: setting.verbalizer ?? info!.manualLabelWords,
     calibration: m.calibration ?? 'none',
     ...files(setting.model, setting.dtype),
+    ...data,
   };
 }
 
@@ -180,7 +229,7 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
         }
         log(`[${k}/${total}] ${m.name} on ${task}, seed ${seed}`);
         const t = Date.now();
-        const setting = baselineSetting(suite, m, task);
+        const setting = baselineSetting(suite, m, task, seed);
         const cell = m.manual
           ? await manualCell(m.name, task, seed, setting, m.calibration ?? 'none', manualTest.get(`${m.name}/${task}`))
           : m.probe

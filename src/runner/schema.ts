@@ -6,6 +6,8 @@
  * To add a config field, add one line to the section it belongs to (experiment, candidates,
  * search, compute, refine); the JSON Schema (`npm run schema`) and the types follow.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { z } from 'zod';
 import { parseLabelList } from '../data/load';
 import { DATA_FORMATS } from '../data/table';
@@ -19,6 +21,7 @@ import { DEFAULT_MIN_COSINE } from '../prompt/labelExpansion';
 import { DEFAULT_OBJECTIVE, LABEL_SCORE_RULES, LabelScoreRule, OBJECTIVES } from '../scoring/metrics';
 import { SELECTIONS } from './select';
 import { LABEL_WORD_METHODS, LabelWordMethod } from '../search/candidatePools';
+import { UserTask, dataObjectTask, folderTask, safeName } from './suiteTasks';
 import { KIND_TEXT, PARAM_KINDS, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
 
 export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES, CALIBRATIONS, SELECTIONS };
@@ -154,13 +157,21 @@ function renamedValue(old: string, value: unknown, where: string): unknown {
     if (k === 0) return false;
     return labelScore === 'discriminant' ? { method: 'discriminant', topWords: k } : { method: labelScore, wordsPerLabel: k };
   }
+  if (old === 'searchVerbalizer') {
+    // Its version 1 method names.
+    const oldMethods = z.union(
+      [bool(), z.strictObject({ ...findLabelWordsSchema.options[1].shape, method: oneOf(['joint', 'data'] as const).optional() })],
+      says('expected true, false or {method, candidates, context, wordsPerLabel}'),
+    );
+    parseWith(z.strictObject({ searchVerbalizer: oldMethods }), { searchVerbalizer: value }, where);
+  }
   if (old === 'searchVerbalizer' && value && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as Record<string, unknown>;
     const method = o.method === 'joint' ? 'withSlots' : o.method === 'data' ? 'fromData' : o.method;
     value = method === undefined ? o : { ...o, method };
   }
   // Checked under the name the config used, so an error names the field as written.
-  const schema = { fitMembers: bool(), searchVerbalizer: findLabelWordsSchema, racing: earlyRejectionSchema }[old];
+  const schema = { fitMembers: bool(), racing: earlyRejectionSchema }[old];
   if (schema) parseWith(z.strictObject({ [old]: schema }), { [old]: value }, where);
   return value;
 }
@@ -313,13 +324,37 @@ export const suiteMethodSchema = z.strictObject({
   config: looseObject().optional(),
 });
 
+/**
+ * A task of the user's own in a suite: the fields of a search config's `data` (or `folder`, a
+ * folder in the bundled layout), a name (its row/column in the tables and its folder name), label
+ * names, label words, and the manual prompt of its manual rows.
+ */
+export const suiteTaskSchema = z.strictObject(
+  {
+    name: text(),
+    train: text().optional(),
+    dev: text().optional(),
+    test: text().optional(),
+    folder: text().optional(),
+    textColumn: text().optional(),
+    labelColumn: text().optional(),
+    format: oneOf(DATA_FORMATS).optional(),
+    labels: experimentFields.labels,
+    verbalizer: experimentFields.verbalizer,
+    /** The manual rows' prompt (default `{x} it was [MASK] .` with the task's label words). */
+    manual: z.strictObject({ template: text(), verbalizer: experimentFields.verbalizer }, says('expected {template, verbalizer}')).optional(),
+  },
+  says('expected an object'),
+);
+
 export const suiteSchema = z.strictObject({
   $schema: z.string().optional(),
   /** 2: every entry's search config is read with the version 2 (recommended) defaults; without it, version 1. */
   version: z.union([z.literal(1), z.literal(2)], says('expected 1 or 2')).optional(),
   name: text(),
   description: z.string().optional(),
-  tasks: z.array(z.string()).min(1, says('expected at least one task')),
+  /** Bundled task names, folders in the bundled layout, or data objects (runner/suiteTasks.ts). */
+  tasks: z.array(z.union([z.string(says('expected a task name or folder')), suiteTaskSchema], says('expected a task name, a folder or a data object'))).min(1, says('expected at least one task')),
   seeds: z.array(int()).min(1, says('expected at least one seed')),
   /** Search config fields shared by every search cell (template, verbalizer, budget, dtype...). */
   base: looseObject().prefault({}),
@@ -331,7 +366,8 @@ export const suiteSchema = z.strictObject({
 });
 
 export type SuiteMethod = z.output<typeof suiteMethodSchema>;
-export type Suite = z.output<typeof suiteSchema>;
+/** A parsed suite: `tasks` are the tasks' names; the user's own tasks (not bundled) are in `userTasks`. */
+export type Suite = Omit<z.output<typeof suiteSchema>, 'tasks'> & { tasks: string[]; userTasks?: Record<string, UserTask> };
 
 /** A config's readout members as `{words, labelScore}`: words 0 means none (how the ensemble code reads them). */
 export function readoutOf(c: Pick<SearchConfig, 'readoutMembers'>): { words: number; labelScore: LabelScoreRule } {
@@ -374,8 +410,12 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     notes?.push(
       `${where}: read as a version 1 config (it has 'strategy' and no 'version'): one template, 64 candidates per slot position, no label-word expansion, no readout members; add "version": 2 for the recommended defaults (docs/configuration.md)`,
     );
+  /** The name the config gave a renamed field, for errors about it. */
+  const written: Record<string, string> = {};
+  const as = (field: string) => written[field] ?? field;
   for (const [old, renamed] of Object.entries(RENAMED_FIELDS)) {
     if (!(old in r)) continue;
+    written[renamed] = old;
     if (renamed in r) throw new UserError(`${where}: ${old}: is the old name of '${renamed}'; give only '${renamed}'`);
     r[renamed] = renamedValue(old, r[old], where);
     delete r[old];
@@ -416,18 +456,20 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
   if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
   const readout = c.readoutMembers;
   if (readout && readout.method === 'discriminant' && readout.wordsPerLabel !== undefined)
-    throw new UserError(`${where}: readoutMembers.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask, not words per label`);
+    throw new UserError(`${where}: ${as('readoutMembers')}.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask, not words per label`);
   if (readout && readout.method !== 'discriminant' && readout.topWords !== undefined)
-    throw new UserError(`${where}: readoutMembers.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`);
-  if (readout && !many) throw new UserError(`${where}: readoutMembers: adds members to the ensemble of several templates; give 'templates' (two or more) or readoutMembers false`);
-  if (c.fitMemberWeights && !many) throw new UserError(`${where}: fitMemberWeights: fits the members of the ensemble of several templates; give 'templates' (two or more) or fitMemberWeights false`);
+    throw new UserError(`${where}: ${as('readoutMembers')}.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`);
+  if (readout && !many)
+    throw new UserError(`${where}: ${as('readoutMembers')}: adds members to the ensemble of several templates; give 'templates' (two or more) or ${as('readoutMembers')} ${as('readoutMembers') === 'readoutMembers' ? 'false' : '0'}`);
+  if (c.fitMemberWeights && !many)
+    throw new UserError(`${where}: ${as('fitMemberWeights')}: fits the members of the ensemble of several templates; give 'templates' (two or more) or ${as('fitMemberWeights')} false`);
   if (many && c.refine) throw new UserError(`${where}: refine: a config's refine block refines one prompt; refine a run over several templates with: promptsearch refine RUN_DIR`);
   if (c.findLabelWords && expandLabelWordsOf(c.expandLabelWords).words > 0)
-    throw new UserError(`${where}: expandLabelWords: expands the given label words, not found ones; set it to 0 with findLabelWords`);
+    throw new UserError(`${where}: expandLabelWords: expands the given label words, not found ones; set it to 0 with ${as('findLabelWords')}`);
   const sv = c.findLabelWords;
   if (typeof sv === 'object' && Array.isArray(sv.context)) {
     const count = c.templates?.length ?? 1;
-    if (sv.context.length !== count) throw new UserError(`${where}: findLabelWords.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`);
+    if (sv.context.length !== count) throw new UserError(`${where}: ${as('findLabelWords')}.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`);
     // One template, a list of one: its context.
     if (count === 1) c.findLabelWords = { ...sv, context: sv.context[0] };
   }
@@ -438,18 +480,48 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
   return c;
 }
 
-/** Validates a leaderboard suite's structure (its cells are checked as search configs by the caller). */
-export function parseSuite(raw: unknown, where: string): Suite {
-  const s = parseWith(suiteSchema, raw, where);
-  s.tasks.forEach((t, i) => {
-    if (!TASKS[t]) throw new UserError(`${where}: tasks[${i}]: unknown task '${t}' (bundled tasks: ${Object.keys(TASKS).join(', ')})`);
+/**
+ * Validates a leaderboard suite's structure (its cells are checked as search configs by the
+ * caller) and resolves its tasks: a bundled name, a folder in the bundled layout, or a data object;
+ * paths resolve against `baseDir` (the suite file's folder) and are kept absolute.
+ */
+export function parseSuite(raw: unknown, where: string, baseDir = process.cwd()): Suite {
+  const parsed = parseWith(suiteSchema, raw, where);
+  const userTasks: Record<string, UserTask> = {};
+  const tasks = parsed.tasks.map((t, i) => {
+    const at = `${where}: tasks[${i}]`;
+    if (typeof t === 'string') {
+      if (TASKS[t]) return t;
+      const dir = path.resolve(baseDir, t);
+      if (!fs.existsSync(dir))
+        throw new UserError(`${at}: unknown task '${t}' (bundled tasks: ${Object.keys(TASKS).join(', ')}; or a folder in the bundled layout, here ${dir}, or a data object {name, train, dev, test})`);
+      const u = folderTask(dir, parsed.seeds, at);
+      userTasks[u.name] = u;
+      return u.name;
+    }
+    const u = dataObjectTask(t, baseDir, parsed.seeds, `${at} '${t.name}'`);
+    userTasks[u.name] = u;
+    return u.name;
   });
-  s.methods.forEach((m, i) => {
+  tasks.forEach((name, i) => {
+    if (!safeName(name)) throw new UserError(`${where}: tasks[${i}]: task name '${name}' is used as a folder name: no '/', '\\' or '..'`);
+    if (tasks.indexOf(name) !== i) throw new UserError(`${where}: tasks[${i}]: task '${name}' is listed twice (give each task its own name)`);
+  });
+  for (const field of ['data', 'task'])
+    if (parsed.base[field] !== undefined)
+      throw new UserError(`${where}: base.${field}: a suite's data are its 'tasks' (a bundled name, a folder, or a data object {name, train, dev, test}), not base.${field}`);
+  for (const key of Object.keys(parsed.perTask ?? {})) if (!tasks.includes(key)) throw new UserError(`${where}: perTask.${key}: not one of the suite's tasks (${tasks.join(', ')})`);
+  for (const [key, o] of Object.entries(parsed.perTask ?? {}))
+    for (const field of ['data', 'task']) if (o[field] !== undefined) throw new UserError(`${where}: perTask.${key}.${field}: a suite's data are its 'tasks', not perTask.${key}.${field}`);
+  parsed.methods.forEach((m, i) => {
+    for (const field of ['data', 'task']) if (m.config?.[field] !== undefined) throw new UserError(`${where}: methods[${i}].config.${field}: a suite's data are its 'tasks', not a method's config`);
+    if (!safeName(m.name)) throw new UserError(`${where}: methods[${i}]: method name '${m.name}' is used as a folder name: no '/', '\\' or '..'`);
+    if (parsed.methods.findIndex((x) => x.name === m.name) !== i) throw new UserError(`${where}: methods[${i}]: method '${m.name}' is listed twice (give each method its own name)`);
     if (!m.manual && !m.probe && !(STRATEGY_NAMES as readonly string[]).includes(m.strategy ?? '')) {
       throw new UserError(`${where}: methods[${i}]: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, probe: true, or ${STRATEGY_NAMES.join(', ')})`);
     }
   });
-  return s;
+  return { ...parsed, tasks, ...(Object.keys(userTasks).length ? { userTasks } : {}) };
 }
 
 /** The JSON Schema of a search config (`searches/search-config.schema.json`), for editors. */

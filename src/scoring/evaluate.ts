@@ -20,6 +20,11 @@ export interface EvalRequest extends LoadOptions, BatchOptions {
   split: Split;
   /** How label priors are removed (default `inputs`; see prompt/calibration.ts). */
   calibration?: CalibrationMode;
+  /**
+   * Calibration `inputs`: the files whose inputs the offsets are computed on (e.g. a user task's
+   * train and dev, as a bundled task's seed); default: see calibrationReference.
+   */
+  calibrationFrom?: DataSource[];
 }
 
 export interface EvalReport extends Summary {
@@ -54,7 +59,7 @@ export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
     const logProbs = await promptLogProbs(model.backend, ct, encoded, slots, verbalizer.ids, req);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const mode = req.calibration ?? DEFAULT_CALIBRATION;
-    const reference = await calibrationReference(mode, req.data, data.examples, Object.values(ct.columns), model.tokenizer);
+    const reference = await calibrationReference(mode, req.data, data.examples, Object.values(ct.columns), model.tokenizer, req.calibrationFrom);
     const offsets = reference
       ? meanOffsets(
           reference.examples === data.examples
@@ -114,9 +119,14 @@ async function calibrationReference(
   scored: Example[],
   columns: string[],
   tokenizer: PromptTokenizer,
+  from?: DataSource[],
 ): Promise<{ examples: Example[]; describe: string } | undefined> {
   if (mode === 'none') return undefined;
   if (mode === 'content-free') return { examples: contentFreeExamples(columns, tokenizer.token(tokenizer.special.mask)), describe: 'content-free inputs ("N/A", "", the mask token)' };
+  if (from?.length) {
+    const loaded = from.map((f) => loadExamples(f, 'train'));
+    return { examples: loaded.flatMap((l) => l.examples), describe: `the ${loaded.reduce((n, l) => n + l.examples.length, 0)} inputs of ${loaded.map((l) => l.origin).join(' + ')}` };
+  }
   if (src.file || !src.task) return { examples: scored, describe: `the ${scored.length} scored inputs` };
   const train = loadExamples(src, 'train').examples;
   const dev = loadExamples(src, 'dev').examples;

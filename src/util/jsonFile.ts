@@ -1,5 +1,6 @@
 /** Reading user-written JSON files, and the plain words for file-system errors a user can cause. */
 import * as fs from 'fs';
+import * as path from 'path';
 import { UserError } from '../errors';
 
 /** Errors a user can cause (a read-only folder, a full disk...): one line naming the file. */
@@ -25,7 +26,7 @@ export function readJsonFile(file: string, what: string): unknown {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UserError(`${file}: cannot read the ${what} (${userIoProblem(e) ?? (e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new UserError(`${path.resolve(file)}: cannot read the ${what} (${userIoProblem(e) ?? (e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   if (!text.trim()) throw new UserError(`${file}: empty file (expected the ${what}, JSON)`);
   try {

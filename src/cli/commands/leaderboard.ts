@@ -21,6 +21,11 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 
 export async function handler(argv: Args): Promise<void> {
   const suite = readSuite(argv.suite!);
+  // An entry of a suite without a version is read as a version 1 search config (its old meaning).
+  if (suite.version === undefined && suite.methods.some((m) => m.strategy !== undefined))
+    process.stderr.write(
+      `promptsearch: note: ${argv.suite}: a suite without "version" reads its entries as version 1 search configs (the old defaults); add "version": 2 for the recommended defaults (docs/configuration.md)\n`,
+    );
   const outDir = argv.out ?? path.join('results', 'leaderboards', suite.name);
   if (argv.queue && !argv.redis) throw new UserError('--queue needs --redis URL');
   if (argv.redis) return queuedLeaderboard(suite, outDir, argv.redis, argv.queue);

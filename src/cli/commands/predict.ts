@@ -24,7 +24,10 @@ export function builder(y: Argv) {
     })
     .option('data-format', { choices: DATA_FORMATS, describe: 'format of --data (default: by extension; other extensions read as TSV)' })
     .option('text-column', { type: 'string', describe: "the column {x} reads (default: the run's text column, 'sentence' or 'text')" })
-    .option('label-column', { type: 'string', default: 'label', describe: "if --data has this column (label ids or the prompt's label names), accuracy is printed to stderr" })
+    .option('label-column', {
+      type: 'string',
+      describe: "if --data has this column (label ids or the prompt's label names), accuracy is printed to stderr (default: the run's label column, else 'label')",
+    })
     .option('format', { choices: OUTPUT_FORMATS, describe: 'output: one row per input with text, label, score, labelId, scores (CSV: scores as a JSON list); default: by --out extension, else jsonl' })
     .option('top-k', { type: 'number', describe: "keep the K best labels in 'scores' (default: all), like the Hugging Face pipeline's top_k" })
     .option('out', { type: 'string', describe: 'write here instead of stdout' })
@@ -46,6 +49,8 @@ interface Inputs {
   rows: Record<string, string>[];
   labels?: number[];
   origin: string;
+  /** Which columns of the data file were read, for one stderr line. */
+  columns?: string;
 }
 
 export async function handler(argv: Args): Promise<void> {
@@ -55,6 +60,7 @@ export async function handler(argv: Args): Promise<void> {
   if (argv['top-k'] !== undefined && (!Number.isInteger(argv['top-k']) || argv['top-k'] < 1)) throw new UserError(`--top-k ${argv['top-k']}: expected a positive integer`);
   const input = argv.data ? readFileInputs(readTable(argv.data, argv['data-format']), prompt, argv['text-column'], argv['label-column']) : linesToInputs(await readStdin(), prompt);
   if (input.rows.length === 0) throw new UserError(`${input.origin}: no input to classify`);
+  if (input.columns) process.stderr.write(`promptsearch: ${input.columns}\n`);
   const loaded = await loadPrompt(prompt, {
     model: argv.model,
     dtype: argv.dtype as Dtype | undefined,
@@ -97,9 +103,23 @@ function linesToInputs(text: string, prompt: PromptFile): Inputs {
   return { rows: lines.map((x) => ({ x })), origin: 'stdin' };
 }
 
-/** A data file whose label column is optional (ids or the prompt's label names); rows in file order. */
-function readFileInputs(table: Table, prompt: PromptFile, textColumn: string | undefined, labelColumn: string): Inputs {
+/** The run's label column (its config's `data.labelColumn`), from the prompt file's `search`; undefined when the run named none. */
+export function runLabelColumn(prompt: PromptFile): string | undefined {
+  const c = prompt.search?.data?.labelColumn;
+  return typeof c === 'string' && c !== '' ? c : undefined;
+}
+
+/**
+ * A data file whose label column is optional (ids or the prompt's label names); rows in file
+ * order. The label column: `--label-column`, else the run's (the prompt file's `search.data`),
+ * else `label`.
+ */
+function readFileInputs(table: Table, prompt: PromptFile, textColumn: string | undefined, givenLabelColumn: string | undefined): Inputs {
   const file = table.file;
+  const runLabel = runLabelColumn(prompt);
+  const labelColumn = givenLabelColumn ?? (runLabel !== undefined && table.columns.includes(runLabel) ? runLabel : 'label');
+  const labelWhy =
+    givenLabelColumn !== undefined ? '--label-column' : labelColumn === runLabel ? "the run's label column" : runLabel !== undefined ? `the run's '${runLabel}' is not in this file` : "the run's";
   const needsX = templateFields(prompt).includes('x');
   const col = needsX ? pickTextColumn(file, table.columns, prompt, textColumn, labelColumn) : undefined;
   const required = [...templateFields(prompt).filter((f) => f !== 'x'), ...(col ? [col] : [])];
@@ -108,8 +128,14 @@ function readFileInputs(table: Table, prompt: PromptFile, textColumn: string | u
     ? toExamples(table, { labelColumn, requiredColumns: required, labelNames: prompt.labels.map((l) => l.name) })
     : toFieldRows(table, required).map((fields) => ({ fields, label: -1 }));
   const rows = examples.map((e) => (col ? { ...e.fields, x: e.fields[col] } : e.fields));
-  if (!labeled) return { rows, origin: file };
-  return { rows, labels: examples.map((e) => e.label), origin: `the '${labelColumn}' column of ${file}` };
+  const runText = prompt.search?.data?.textColumn ?? (prompt.search?.task ? TASKS[prompt.search.task]?.textColumn : undefined);
+  const textWhy = textColumn !== undefined ? ' (--text-column)' : col === runText ? " (the run's text column)" : '';
+  const text = col ? `text from column '${col}'${textWhy}` : `columns ${required.map((c) => `'${c}'`).join(', ')}`;
+  const missing = givenLabelColumn ?? runLabel ?? 'label';
+  const labels = labeled ? `labels from column '${labelColumn}' (${labelWhy})` : `no label column '${missing}': no accuracy`;
+  const columns = `${file}: ${text}, ${labels}`;
+  if (!labeled) return { rows, origin: file, columns };
+  return { rows, labels: examples.map((e) => e.label), origin: `the '${labelColumn}' column of ${file}`, columns };
 }
 
 /** --text-column, else the run's text column, 'sentence' or 'text', else the only non-label column. */
