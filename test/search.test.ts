@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { readConfig, validateConfig } from '../src/runner/config';
-import { runSearch } from '../src/runner/run';
+import { BestResult, runSearch } from '../src/runner/run';
 import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-search-'));
@@ -53,7 +53,7 @@ describe('search config', () => {
 });
 
 describe('search run', () => {
-  const runs: Record<string, { best: Record<string, unknown>; candidates: string }> = {};
+  const runs: Record<string, { best: BestResult; candidates: string }> = {};
   const read = (dir: string) => ({
     best: JSON.parse(fs.readFileSync(path.join(dir, 'best.json'), 'utf8')),
     candidates: fs.readFileSync(path.join(dir, 'candidates.jsonl'), 'utf8'),
@@ -88,7 +88,7 @@ describe('search run', () => {
 
   test('same seed, 1 or 2 workers: the same candidates, scores and best prompt', () => {
     expect(runs[2].candidates).toBe(runs[1].candidates);
-    const strip = (b: Record<string, unknown>) => ({ ...b, seconds: 0, runId: '' });
+    const strip = (b: BestResult) => ({ ...b, seconds: 0, runId: '' });
     expect(strip(runs[2].best)).toEqual(strip(runs[1].best));
   });
 
@@ -110,11 +110,11 @@ describe('search run', () => {
 describe('label words from the data (searchVerbalizer method data)', () => {
   const config = validateConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', wordsPerLabel: 3 }, workers: 1, threadsPerWorker: 1 }, 'x');
   let dir: string;
-  let best: Record<string, unknown> & { labelWords: string[][]; labelIds: number[][] };
+  let best: BestResult;
 
   beforeAll(async () => {
     dir = tmp();
-    best = (await runSearch(config, { runDir: dir })) as unknown as typeof best;
+    best = (await runSearch(config, { runDir: dir }));
   });
 
   test('chosen before the search, recorded in space.json, read by every candidate and the result', () => {
@@ -188,7 +188,7 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     const swapped = [space.labelIds[1], space.labelIds[0]];
     fs.writeFileSync(spaceFile, JSON.stringify({ ...space, labelIds: swapped }));
     const resumed = (await runSearch(config, { runDir: stopped, resume: true })) as unknown as typeof best;
-    expect(resumed.labelIds).toEqual(swapped);
+    expect(resumed.selected.labelIds).toEqual(swapped);
     const noWords = tmp();
     batches = 0;
     await runSearch(config, { runDir: noWords, stopRequested: () => ++batches > 10 });
