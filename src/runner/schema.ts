@@ -22,7 +22,7 @@ import { DEFAULT_OBJECTIVE, LABEL_SCORE_RULES, LabelScoreRule, OBJECTIVES } from
 import { SELECTIONS } from './select';
 import { LABEL_WORD_METHODS, LabelWordMethod } from '../search/candidatePools';
 import { UserTask, dataObjectTask, folderTask, safeName } from './suiteTasks';
-import { KIND_TEXT, PARAM_KINDS, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
+import { KIND_TEXT, PARAM_KINDS, PARAM_TEXT, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
 
 export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES, CALIBRATIONS, SELECTIONS };
 
@@ -50,8 +50,13 @@ const expandSchema = z.union(
   [
     nonNegInt(),
     z.strictObject({
-      words: nonNegInt(),
-      minCosine: z.number(says('expected a number in [-1, 1]')).min(-1, says('expected a number in [-1, 1]')).max(1, says('expected a number in [-1, 1]')).optional(),
+      words: nonNegInt().describe('Words added to each label at most.'),
+      minCosine: z
+        .number(says('expected a number in [-1, 1]'))
+        .min(-1, says('expected a number in [-1, 1]'))
+        .max(1, says('expected a number in [-1, 1]'))
+        .optional()
+        .describe("Only words at least this close (cosine) to the label's given words; default 0.5."),
     }),
   ],
   says('expected an integer >= 0 or {words, minCosine}'),
@@ -62,7 +67,14 @@ export const READOUT_METHODS = ['discriminant', 'mean', 'logsumexp'] as const;
 const readoutSchema = z.union(
   [
     z.literal(false, says('expected false or {method, topWords | wordsPerLabel}')),
-    z.strictObject({ method: oneOf(READOUT_METHODS), topWords: posInt().optional(), wordsPerLabel: posInt().optional() }, says('expected an object')),
+    z.strictObject(
+      {
+        method: oneOf(READOUT_METHODS).describe('`discriminant`: a linear readout fitted over the likeliest words; `mean` / `logsumexp`: words per label from the data.'),
+        topWords: posInt().optional().describe('discriminant: the words the model finds likeliest at the mask that it reads (default 200).'),
+        wordsPerLabel: posInt().optional().describe('mean, logsumexp: words chosen from the data per label (default 10).'),
+      },
+      says('expected an object'),
+    ),
   ],
   says(`expected false or {method, topWords | wordsPerLabel} with method ${READOUT_METHODS.join(', ')}`),
 );
@@ -71,8 +83,8 @@ const findLabelWordsSchema = z.union(
   [
     bool(),
     z.strictObject({
-      method: oneOf(LABEL_WORD_METHODS).optional(),
-      candidates: posInt().optional(),
+      method: oneOf(LABEL_WORD_METHODS).optional().describe('`fromData` (chosen from the labelled examples, then fixed) or `withSlots` (searched with the slots; the default of `true`).'),
+      candidates: posInt().optional().describe('Likeliest words at the mask to choose from: fromData 200, withSlots 16 per label.'),
       // One context for every template, or a list with one per template (`templates`), for
       // templates whose slots differ.
       context: z
@@ -80,8 +92,9 @@ const findLabelWordsSchema = z.union(
           [z.record(z.string(), text()), z.array(z.record(z.string(), text())).min(1, says('expected at least one context'))],
           says('expected an object of slot fills, or a list of them (one per template)'),
         )
-        .optional(),
-      wordsPerLabel: posInt().optional(),
+        .optional()
+        .describe('Slot fills the label words are read after, e.g. {"A": "it was"}; or one per template.'),
+      wordsPerLabel: posInt().optional().describe('Words per label: fromData 10, withSlots 1.'),
     }),
   ],
   says('expected true, false or {method, candidates, context, wordsPerLabel}'),
@@ -89,7 +102,7 @@ const findLabelWordsSchema = z.union(
 
 /** Model, data, template and label words: what is being prompted. */
 export const experimentFields = {
-  $schema: z.string().optional(),
+  $schema: z.string().optional().describe('For editors: the JSON Schema of this file.'),
   version: z
     .union([z.literal(1), z.literal(2)], says('expected 1 or 2'))
     .optional()
@@ -228,17 +241,21 @@ export const computeFields = {
 };
 
 /** After the search, refine the winner into a soft prompt (see `promptsearch refine`). */
-export const refineSchema = z.strictObject(
-  {
-    budget: posInt().optional(),
-    dim: posInt().optional(),
-    popSize: posInt().optional(),
-    sigma0: positive().optional(),
-    seed: int().optional(),
-    loss: oneOf(['ce', 'margin'] as const).optional(),
-  },
-  says('expected an object'),
-);
+export const refineSchema = z
+  .strictObject(
+    {
+      budget: posInt().optional().describe('Example evaluations for the refinement (train for CMA-ES, dev for selection).'),
+      dim: posInt().optional().describe('Dimension of the low-dimensional search space the soft prompt is projected from.'),
+      popSize: posInt().optional().describe('CMA-ES population; default 4 + 3 ln(dim).'),
+      sigma0: positive().optional().describe('Initial CMA-ES step size.'),
+      seed: int().optional().describe('Refinement RNG seed; default the search seed.'),
+      loss: oneOf(['ce', 'margin'] as const)
+        .optional()
+        .describe('What CMA-ES minimises on train: cross-entropy or margin.'),
+    },
+    says('expected an object'),
+  )
+  .describe('After the search, refine the selected prompt into a soft prompt (see docs/refine.md).');
 
 const PARAM_SCHEMA: Record<ParamKind, () => z.ZodType> = {
   positiveInt: () => posInt(),
@@ -259,8 +276,15 @@ const PARAM_SCHEMA: Record<ParamKind, () => z.ZodType> = {
 
 /** A strategy's parameters, from the strategy's own parameter table (every one optional: defaults). */
 function paramsOf<N extends StrategyName>(name: N) {
-  const shape = Object.fromEntries(Object.entries(PARAM_KINDS[name] as Record<string, ParamKind>).map(([k, kind]) => [k, PARAM_SCHEMA[kind]().optional()]));
-  return z.strictObject(shape, says('expected an object')).prefault({});
+  const shape = Object.fromEntries(
+    Object.entries(PARAM_KINDS[name] as Record<string, ParamKind>).map(([k, kind]) => [
+      k,
+      PARAM_SCHEMA[kind]()
+        .optional()
+        .describe(PARAM_TEXT[k] ?? ''),
+    ]),
+  );
+  return z.strictObject(shape, says('expected an object')).prefault({}).describe("The strategy's parameters; each left out takes the strategy's default.");
 }
 
 const geneticParams = paramsOf('genetic').check((ctx) => {
@@ -269,7 +293,8 @@ const geneticParams = paramsOf('genetic').check((ctx) => {
 });
 
 const configFields = { ...experimentFields, ...searchFields, ...computeFields, refine: refineSchema.optional() };
-const withStrategy = <N extends StrategyName, P extends z.ZodType>(name: N, params: P) => z.strictObject({ ...configFields, strategy: z.literal(name), strategyParams: params });
+const withStrategy = <N extends StrategyName, P extends z.ZodType>(name: N, params: P) =>
+  z.strictObject({ ...configFields, strategy: z.literal(name).describe('The search: beam (the version 2 default), genetic, reinforce or random. Required in version 1.'), strategyParams: params });
 
 /** A search config: its strategy picks which `strategyParams` are allowed. */
 export const searchConfigSchema = z.discriminatedUnion('strategy', [
@@ -304,24 +329,17 @@ const looseObject = () => z.record(z.string(), z.unknown(), says('expected an ob
 
 /** A method of a suite: a hand-written prompt, or a search strategy with its settings. */
 export const suiteMethodSchema = z.strictObject({
-  name: text(),
-  /** The task's hand-written prompt (datasets README); otherwise a search config fragment. */
-  manual: bool().optional(),
-  /** With `manual`: how label priors are removed (default `none`: the raw prompt). */
-  calibration: oneOf(CALIBRATIONS).optional(),
-  /** The linear probe baseline (logistic regression on the mask's vocabulary log-probabilities). */
-  probe: bool().optional(),
-  /** A search whose cell reports its ensemble of the best `ensemble` prompts (sets the config's `ensemble`). */
-  ensemble: int().min(2, says('expected an integer >= 2')).optional(),
-  strategy: z.string().optional(),
-  strategyParams: looseObject().optional(),
-  /** Sets the entry config's `findLabelWords` (`searchVerbalizer`: its version 1 name). */
-  findLabelWords: findLabelWordsSchema.optional(),
-  searchVerbalizer: findLabelWordsSchema.optional(),
-  /** Refine the search's winner into a soft prompt; the cell reports the refined test accuracy. */
-  refine: refineSchema.optional(),
-  /** Any other search config fields for this method (e.g. `{"objective": "margin"}`). */
-  config: looseObject().optional(),
+  name: text().describe("The method's row name in the tables (no '/', '\\\\' or '..')."),
+  manual: bool().optional().describe("The task's hand-written prompt (datasets README); otherwise a search config fragment."),
+  calibration: oneOf(CALIBRATIONS).optional().describe('With `manual`: how label priors are removed (default `none`: the raw prompt).'),
+  probe: bool().optional().describe("The linear probe baseline (logistic regression on the mask's vocabulary log-probabilities)."),
+  ensemble: int().min(2, says('expected an integer >= 2')).optional().describe("A search whose cell reports its ensemble of the best `ensemble` prompts (sets the config's `ensemble`)."),
+  strategy: z.string().optional().describe('A search method: its strategy (random, beam, genetic, reinforce).'),
+  strategyParams: looseObject().optional().describe("The strategy's parameters."),
+  findLabelWords: findLabelWordsSchema.optional().describe("Sets the entry config's `findLabelWords` (`searchVerbalizer`: its version 1 name)."),
+  searchVerbalizer: findLabelWordsSchema.optional().describe('Version 1 name of `findLabelWords`.'),
+  refine: refineSchema.optional().describe("Refine the search's winner into a soft prompt; the cell reports the refined test accuracy."),
+  config: looseObject().optional().describe('Any other search config fields for this method (e.g. `{"objective": "margin"}`).'),
 });
 
 /**
@@ -331,38 +349,41 @@ export const suiteMethodSchema = z.strictObject({
  */
 export const suiteTaskSchema = z.strictObject(
   {
-    name: text(),
-    train: text().optional(),
-    dev: text().optional(),
-    test: text().optional(),
-    folder: text().optional(),
-    textColumn: text().optional(),
-    labelColumn: text().optional(),
-    format: oneOf(DATA_FORMATS).optional(),
+    name: text().describe("The task's name in the tables."),
+    train: text().optional().describe("Training file (relative paths: from the suite's folder)."),
+    dev: text().optional().describe('Development file.'),
+    test: text().optional().describe('Test file: the tables report it.'),
+    folder: text().optional().describe('Instead of the files: a folder in the bundled layout (16-<seed>/train|dev.<ext>, test.<ext>).'),
+    textColumn: text().optional().describe('Column of the input text.'),
+    labelColumn: text().optional().describe('Column of the label.'),
+    format: oneOf(DATA_FORMATS).optional().describe('File format when the extension does not say it.'),
     labels: experimentFields.labels,
     verbalizer: experimentFields.verbalizer,
-    /** The manual rows' prompt (default `{x} it was [MASK] .` with the task's label words). */
-    manual: z.strictObject({ template: text(), verbalizer: experimentFields.verbalizer }, says('expected {template, verbalizer}')).optional(),
+    manual: z
+      .strictObject({ template: text(), verbalizer: experimentFields.verbalizer }, says('expected {template, verbalizer}'))
+      .optional()
+      .describe("The manual rows' prompt (default `{x} it was [MASK] .` with the task's label words)."),
   },
   says('expected an object'),
 );
 
 export const suiteSchema = z.strictObject({
   $schema: z.string().optional(),
-  /** 2: every entry's search config is read with the version 2 (recommended) defaults; without it, version 1. */
-  version: z.union([z.literal(1), z.literal(2)], says('expected 1 or 2')).optional(),
-  name: text(),
-  description: z.string().optional(),
-  /** Bundled task names, folders in the bundled layout, or data objects (runner/suiteTasks.ts). */
-  tasks: z.array(z.union([z.string(says('expected a task name or folder')), suiteTaskSchema], says('expected a task name, a folder or a data object'))).min(1, says('expected at least one task')),
-  seeds: z.array(int()).min(1, says('expected at least one seed')),
-  /** Search config fields shared by every search cell (template, verbalizer, budget, dtype...). */
-  base: looseObject().prefault({}),
-  /** Per-task overrides of `base` (e.g. another template for AG News). */
-  perTask: z.record(z.string(), looseObject()).optional(),
-  methods: z.array(suiteMethodSchema).min(1, says('expected at least one method')),
-  /** Show the published RoBERTa-large rows of datasets/README.md as reference rows. */
-  published: bool().optional(),
+  version: z
+    .union([z.literal(1), z.literal(2)], says('expected 1 or 2'))
+    .optional()
+    .describe("2: every entry's search config is read with the version 2 (recommended) defaults; without it, version 1."),
+  name: text().describe('Names the leaderboard and its output folder.'),
+  description: z.string().optional().describe('Free text.'),
+  tasks: z
+    .array(z.union([z.string(says('expected a task name or folder')), suiteTaskSchema], says('expected a task name, a folder or a data object')))
+    .min(1, says('expected at least one task'))
+    .describe('Bundled task names, folders in the bundled layout, or data objects (runner/suiteTasks.ts).'),
+  seeds: z.array(int()).min(1, says('expected at least one seed')).describe('Data split seeds (bundled tasks); each entry runs once per seed.'),
+  base: looseObject().prefault({}).describe('Search config fields shared by every search cell (template, verbalizer, budget, dtype...).'),
+  perTask: z.record(z.string(), looseObject()).optional().describe('Per-task overrides of `base` (e.g. another template for AG News).'),
+  methods: z.array(suiteMethodSchema).min(1, says('expected at least one method')).describe('The rows: hand-written prompts, the linear probe, searches.'),
+  published: bool().optional().describe('Show the published RoBERTa-large rows of datasets/README.md as reference rows.'),
 });
 
 export type SuiteMethod = z.output<typeof suiteMethodSchema>;
@@ -460,7 +481,9 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
   if (readout && readout.method !== 'discriminant' && readout.topWords !== undefined)
     throw new UserError(`${where}: ${as('readoutMembers')}.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`);
   if (readout && !many)
-    throw new UserError(`${where}: ${as('readoutMembers')}: adds members to the ensemble of several templates; give 'templates' (two or more) or ${as('readoutMembers')} ${as('readoutMembers') === 'readoutMembers' ? 'false' : '0'}`);
+    throw new UserError(
+      `${where}: ${as('readoutMembers')}: adds members to the ensemble of several templates; give 'templates' (two or more) or ${as('readoutMembers')} ${as('readoutMembers') === 'readoutMembers' ? 'false' : '0'}`,
+    );
   if (c.fitMemberWeights && !many)
     throw new UserError(`${where}: ${as('fitMemberWeights')}: fits the members of the ensemble of several templates; give 'templates' (two or more) or ${as('fitMemberWeights')} false`);
   if (many && c.refine) throw new UserError(`${where}: refine: a config's refine block refines one prompt; refine a run over several templates with: promptsearch refine RUN_DIR`);

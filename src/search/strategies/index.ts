@@ -74,6 +74,22 @@ export const PARAM_KINDS: { [N in StrategyName]: Record<keyof StrategyOptions[N]
   },
 };
 
+/** One line per parameter, for the configuration reference (docs/configuration.md); the default is each strategy's. */
+export const PARAM_TEXT: Readonly<Record<string, string>> = {
+  batchSize: 'Candidates drawn per round (random, reinforce).',
+  width: 'Prompts kept after each slot position (beam).',
+  candidatesPerPosition: 'Tokens tried at a position for each kept prompt (beam).',
+  restarts: 'Start again from a fresh draw when every neighbour is scored (beam, reinforce).',
+  population: 'Prompts in each generation (genetic).',
+  eliteCount: 'Best prompts copied unchanged into the next generation (genetic).',
+  mutationRate: 'Chance that a token is replaced by another from its pool (genetic).',
+  crossoverRate: 'Chance that two parents swap tokens (genetic).',
+  tournamentSize: 'Prompts compared to pick each parent (genetic).',
+  learningRate: 'Step size of the policy update (reinforce).',
+  entropyWeight: 'Weight of the entropy bonus that keeps the policy from collapsing early (reinforce).',
+  conditionOnPrevious: "Condition each token's distribution on the previous token (reinforce).",
+};
+
 export const KIND_TEXT: Record<ParamKind, string> = {
   positiveInt: 'an integer >= 1',
   nonNegativeInt: 'an integer >= 0',
