@@ -329,16 +329,16 @@ const looseObject = () => z.record(z.string(), z.unknown(), says('expected an ob
 
 /** A method of a suite: a hand-written prompt, or a search strategy with its settings. */
 export const suiteMethodSchema = z.strictObject({
-  name: text().describe("The method's row name in the tables (no '/', '\\\\' or '..')."),
+  name: text().describe("The method's row name in the tables (no slash, backslash or '..')."),
   manual: bool().optional().describe("The task's hand-written prompt (datasets README); otherwise a search config fragment."),
   calibration: oneOf(CALIBRATIONS).optional().describe('With `manual`: how label priors are removed (default `none`: the raw prompt).'),
   probe: bool().optional().describe("The linear probe baseline (logistic regression on the mask's vocabulary log-probabilities)."),
-  ensemble: int().min(2, says('expected an integer >= 2')).optional().describe("A search whose cell reports its ensemble of the best `ensemble` prompts (sets the config's `ensemble`)."),
+  ensemble: int().min(2, says('expected an integer >= 2')).optional().describe("A search whose entry reports its ensemble of the best `ensemble` prompts (sets the config's `ensemble`)."),
   strategy: z.string().optional().describe('A search method: its strategy (random, beam, genetic, reinforce).'),
   strategyParams: looseObject().optional().describe("The strategy's parameters."),
   findLabelWords: findLabelWordsSchema.optional().describe("Sets the entry config's `findLabelWords` (`searchVerbalizer`: its version 1 name)."),
   searchVerbalizer: findLabelWordsSchema.optional().describe('Version 1 name of `findLabelWords`.'),
-  refine: refineSchema.optional().describe("Refine the search's winner into a soft prompt; the cell reports the refined test accuracy."),
+  refine: refineSchema.optional().describe("Refine the search's winner into a soft prompt; the entry reports the refined test accuracy."),
   config: looseObject().optional().describe('Any other search config fields for this method (e.g. `{"objective": "margin"}`).'),
 });
 
@@ -380,7 +380,7 @@ export const suiteSchema = z.strictObject({
     .min(1, says('expected at least one task'))
     .describe('Bundled task names, folders in the bundled layout, or data objects (runner/suiteTasks.ts).'),
   seeds: z.array(int()).min(1, says('expected at least one seed')).describe('Data split seeds (bundled tasks); each entry runs once per seed.'),
-  base: looseObject().prefault({}).describe('Search config fields shared by every search cell (template, verbalizer, budget, dtype...).'),
+  base: looseObject().prefault({}).describe('Search config fields shared by every search entry (template, verbalizer, budget, dtype...).'),
   perTask: z.record(z.string(), looseObject()).optional().describe('Per-task overrides of `base` (e.g. another template for AG News).'),
   methods: z.array(suiteMethodSchema).min(1, says('expected at least one method')).describe('The rows: hand-written prompts, the linear probe, searches.'),
   published: bool().optional().describe('Show the published RoBERTa-large rows of datasets/README.md as reference rows.'),
