@@ -306,13 +306,13 @@ function runSection(r: RunReportData, color: string, heading = r.runId): string 
   const b = r.best;
   const words = b ? b.labelWords.map((w) => w.join('/')).join(', ') : '';
   const summary = b
-    ? `<p class="prompt"><code>${esc(b.prompt)}</code> with label words <code>${esc(words)}</code></p><table class="scores"><tr><th>train</th><th>dev</th><th>test</th><th>evaluations</th></tr><tr><td data-train="${b.train}">${pct(b.train, 2)}</td><td data-dev="${b.dev ?? ''}">${pct(b.dev, 2)}</td><td data-test="${b.test ?? ''}">${pct(b.test, 2)}</td><td>${b.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')}</td></tr></table>`
+    ? `<p class="prompt"><code>${esc(b.prompt)}</code>${r.ensemble ? '' : ` with label words <code>${esc(words)}</code>`}</p><table class="scores"><tr><th>train</th><th>dev</th><th>test</th><th>evaluations</th></tr><tr><td data-train="${b.train}">${pct(b.train, 2)}</td><td data-dev="${b.dev ?? ''}">${pct(b.dev, 2)}</td><td data-test="${b.test ?? ''}">${pct(b.test, 2)}</td><td>${b.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')}</td></tr></table>`
     : '<p>No best.json yet (the search is running or was stopped before its first candidate).</p>';
   const sel = r.selection
     ? `<details><summary>Dev selection (${r.selection.candidates.length} best by train)</summary><table><tr><th>prompt</th><th>train</th><th>dev</th></tr>${r.selection.candidates.map((c) => `<tr><td class="l">${esc(c.prompt)}</td><td>${pct(c.train)}</td><td>${pct(c.dev)}</td></tr>`).join('')}</table></details>`
     : '';
   return `<section class="run" data-run="${esc(r.runId)}"><h2><span class="sw" style="background:${color}"></span>${esc(heading)} <small>${esc(r.strategy)}, ${esc(r.data)}, ${esc(r.model)} (${esc(r.dtype)})${r.status !== 'done' ? `, ${esc(r.status)}` : ''}</small></h2>
-<h3>Winning prompt</h3>${summary}${sel}${testSection(r)}${calibrationSection(r)}
+<h3>Result</h3>${summary}${r.ensemble ? ensembleSection(r) : ''}${sel}${testSection(r)}${calibrationSection(r)}
 <h3>Candidates' train accuracy</h3>${histogram(r, color)}${refineSection(r)}</section>`;
 }
 
