@@ -66,14 +66,15 @@ export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOpti
   const prompt = typeof file === 'string' ? readPromptFile(file) : validatePromptFile(file, '(prompt object)');
   const warnings: string[] = [];
   const softMembers = prompt.ensemble?.members.some((m) => m.soft) ?? false;
-  const model = prompt.soft || softMembers
-    ? await loadSoftModel(prompt, opts)
-    : await loadModel({
-        model: opts.model ?? prompt.model.name,
-        dtype: opts.dtype ?? (prompt.model.dtype as Dtype),
-        scorer: opts.scorer ?? prompt.search?.scorer ?? 'mask-head',
-        threads: opts.threads,
-      });
+  const model =
+    prompt.soft || softMembers
+      ? await loadSoftModel(prompt, opts)
+      : await loadModel({
+          model: opts.model ?? prompt.model.name,
+          dtype: opts.dtype ?? (prompt.model.dtype as Dtype),
+          scorer: opts.scorer ?? prompt.search?.scorer ?? 'mask-head',
+          threads: opts.threads,
+        });
   try {
     checkIds(prompt, model);
     if (!opts.force) checkTokenizer(prompt, model);

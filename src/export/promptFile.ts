@@ -282,7 +282,8 @@ function readSoftMembers(run: RunDir, refine: { result: RefineResult; soft: Soft
     if (sm === null) return null;
     const slotIds = parseTemplate(members[k].template ?? best.template).slots.flatMap((s) => members[k].slots[s.name]?.ids ?? []);
     const ids = Array.isArray(sm?.slotTokens) ? sm.slotTokens.map((t) => t?.id) : undefined;
-    if (!ids || ids.length !== slotIds.length || ids.some((id, j) => id !== slotIds[j])) throw new UserError(`${softFile}: member ${k + 1} was refined from other slot tokens than the run's; ${again}`);
+    if (!ids || ids.length !== slotIds.length || ids.some((id, j) => id !== slotIds[j]))
+      throw new UserError(`${softFile}: member ${k + 1} was refined from other slot tokens than the run's; ${again}`);
     const soft: MemberSoftPrompt = { hidden: refine.soft.hidden, vectors: sm.vectors, modelSha256 };
     checkSoft(soft, slotIds.length, (field, what) => new UserError(`${softFile}: members[${k}]: '${field}' ${what}`));
     return { soft, calibration: sm.calibration, ...(sm.fit ? { fit: sm.fit } : {}) };
@@ -295,7 +296,12 @@ function readSoftMembers(run: RunDir, refine: { result: RefineResult; soft: Soft
  * refinement that kept the discrete prompt (refined by this promptsearch: `of` recorded) has no
  * `soft`: the file is then the run's own prompt, with the summary.
  */
-function readSoft(run: RunDir, template: string, best: BestResult, refine: { result: RefineResult; soft: SoftPromptData }): { soft?: SoftPrompt; calibration: PromptCalibration; summary: RefineSummary } {
+function readSoft(
+  run: RunDir,
+  template: string,
+  best: BestResult,
+  refine: { result: RefineResult; soft: SoftPromptData },
+): { soft?: SoftPrompt; calibration: PromptCalibration; summary: RefineSummary } {
   const softFile = run.file('refineSoft');
   const { soft: data, result } = refine;
   const slotIds = parseTemplate(template).slots.flatMap((s) => best.slots[s.name]?.ids ?? []);
@@ -472,7 +478,8 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
     if (m.fit && m.fit.bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].fit.bias`, `must list ${m.labels.length} finite numbers, one per label`);
     const soft = m.soft;
     if (soft !== undefined) {
-      if ((p.version as number) < PROMPT_VERSION_SOFT_MEMBERS) throw bad(`ensemble.members[${k}].soft`, `needs version ${PROMPT_VERSION_SOFT_MEMBERS} or later (the file says ${JSON.stringify(p.version)})`);
+      if ((p.version as number) < PROMPT_VERSION_SOFT_MEMBERS)
+        throw bad(`ensemble.members[${k}].soft`, `needs version ${PROMPT_VERSION_SOFT_MEMBERS} or later (the file says ${JSON.stringify(p.version)})`);
       const template = parseTemplate(m.template ?? parsed.template);
       checkSoft(
         soft,

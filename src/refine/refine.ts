@@ -150,9 +150,7 @@ async function refineLocked(
   const parsed = members.map((m) => parseTemplate(m.template));
   const prompts = members.map((m, i) => i).filter((i) => !members[i].readout && parsed[i].slots.length > 0);
   if (prompts.length === 0)
-    throw new UserError(
-      target.of === 'prompt' ? `${runDir}: the template has no slots to refine` : `${runDir}: no member of the run's ensemble has slots to refine (its templates have no <slots>)`,
-    );
+    throw new UserError(target.of === 'prompt' ? `${runDir}: the template has no slots to refine` : `${runDir}: no member of the run's ensemble has slots to refine (its templates have no <slots>)`);
   const sameIds = (a: BestResult['slots'], b: BestResult['slots']) => JSON.stringify(Object.entries(a).map(([k, v]) => [k, v.ids])) === JSON.stringify(Object.entries(b).map(([k, v]) => [k, v.ids]));
   const readoutsOf = (i: number) => members.map((m, k) => k).filter((k) => members[k].readout && members[k].template === members[i].template && sameIds(members[k].slots, members[i].slots));
   for (const [k, m] of members.entries()) {
@@ -236,7 +234,7 @@ async function refineLocked(
     // A soft prompt is accepted only above both the rescored ensemble and the run's dev.
     let currentDev = rescored.dev;
     log(
-      `refine: ${target.of === 'prompt' ? 'the run\'s prompt' : `the run's ensemble of ${members.length} members, ${prompts.length} prompt member(s) in turn`}: train ${discrete.train.toFixed(4)} dev ${discrete.dev.toFixed(4)}; CMA-ES d=${opts.dim}, λ=${lambda}`,
+      `refine: ${target.of === 'prompt' ? "the run's prompt" : `the run's ensemble of ${members.length} members, ${prompts.length} prompt member(s) in turn`}: train ${discrete.train.toFixed(4)} dev ${discrete.dev.toFixed(4)}; CMA-ES d=${opts.dim}, λ=${lambda}`,
     );
 
     run.startLines('refineProgress');
@@ -262,10 +260,17 @@ async function refineLocked(
       // Calibration as in the search: each candidate's own offsets from the inputs it is scored on;
       // a prompt that is kept gets offsets from the train + dev inputs.
       const ownOffsets = (lp: number[][]) => (settings.calibrated ? meanOffsets(lp, numLabels) : undefined);
-      const keptOffsets = (trainLp: number[][], devLp: number[][]) => (settings.calibrated ? mergeOffsets(meanOffsets(trainLp, numLabels), nTrain, meanOffsets(devLp, numLabels), devLp.length) : undefined);
+      const keptOffsets = (trainLp: number[][], devLp: number[][]) =>
+        settings.calibrated ? mergeOffsets(meanOffsets(trainLp, numLabels), nTrain, meanOffsets(devLp, numLabels), devLp.length) : undefined;
       // A member the run fitted is fitted again, on the same labelled train + dev examples.
       const refit = (fit: MemberFit | undefined, trainLp: number[][], devLp: number[][], offsets: number[] | undefined) =>
-        fit ? fitMember([...trainLp, ...devLp].map((lp) => calibrate(lp, offsets)), [...train.golds, ...dev.golds], numLabels) : undefined;
+        fit
+          ? fitMember(
+              [...trainLp, ...devLp].map((lp) => calibrate(lp, offsets)),
+              [...train.golds, ...dev.golds],
+              numLabels,
+            )
+          : undefined;
       let chosen: { state: MemberState; dev: number } | undefined;
       const es = new CMAES({ dim: opts.dim, x0: new Float64Array(opts.dim), sigma0: opts.sigma0, popSize: opts.popSize, seed });
       while (spent - memberStart + generationCost <= memberBudget && !(hooks.stopRequested?.() ?? false)) {
@@ -349,7 +354,9 @@ async function refineLocked(
         generations: es.generation,
       });
       if (target.of === 'ensemble')
-        log(`refine: member ${i + 1} (${m.prompt}): ${chosen ? `soft prompt kept${readSoft.length ? `, ${readSoft.length} readout member(s) read through it` : ''}` : 'no generation raised the ensemble\'s dev: kept discrete'}; ensemble dev ${currentDev.toFixed(4)}`);
+        log(
+          `refine: member ${i + 1} (${m.prompt}): ${chosen ? `soft prompt kept${readSoft.length ? `, ${readSoft.length} readout member(s) read through it` : ''}` : "no generation raised the ensemble's dev: kept discrete"}; ensemble dev ${currentDev.toFixed(4)}`,
+        );
     }
 
     const improved = states.some((s) => s.soft !== null);

@@ -12,7 +12,11 @@ export function builder(y: Argv) {
   return y
     .positional('run-dir', { type: 'string', array: true, demandOption: true, describe: 'finished run directories (results/...)' })
     .option('out', { type: 'string', describe: 'output file (one run: default <run-dir>/prompt.json, with --soft <run-dir>/prompt.soft.json; several runs: required)' })
-    .option('soft', { type: 'boolean', default: false, describe: 'export the refined result (<run-dir>/refine/soft.json, from `promptsearch refine`) with its refined scores: the soft prompt, or the refined ensemble (its refined members soft)' })
+    .option('soft', {
+      type: 'boolean',
+      default: false,
+      describe: 'export the refined result (<run-dir>/refine/soft.json, from `promptsearch refine`) with its refined scores: the soft prompt, or the refined ensemble (its refined members soft)',
+    })
     .option('ensemble', {
       type: 'boolean',
       describe:
@@ -24,7 +28,10 @@ export function builder(y: Argv) {
     .example('$0 export results/sst2-csv-s13-20261126-101500', 'a run on CSV data: the prompt file names the labels of its "labels" (negative, positive)')
     .example('$0 export results/sst2-* --top 3 --out best3.json', 'the 3 best runs by dev accuracy, as a JSON array, best first')
     .example('$0 export results/sst2-beam-s13-20261126-101500 --no-ensemble', "the default search's best single prompt: results/sst2-beam-s13-.../prompt.json")
-    .example('$0 export results/sst2-beam-s13-20261126-101500 --soft', 'a refined run: writes its refined result (the default search: the ensemble, members soft) to results/sst2-beam-s13-.../prompt.soft.json');
+    .example(
+      '$0 export results/sst2-beam-s13-20261126-101500 --soft',
+      'a refined run: writes its refined result (the default search: the ensemble, members soft) to results/sst2-beam-s13-.../prompt.soft.json',
+    );
 }
 
 type Args = Awaited<ReturnType<typeof builder>['argv']>;
