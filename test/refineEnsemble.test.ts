@@ -10,7 +10,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { isUserError } from '../src/errors';
 import { loadPrompt } from '../src/export/applyPrompt';
-import { PROMPT_VERSION_SOFT_MEMBERS, promptFileFromRun, readPromptFile, validatePromptFile } from '../src/export/promptFile';
+import { EnsembleMemberFile, PROMPT_VERSION_SOFT_MEMBERS, promptFileFromRun, readPromptFile, validatePromptFile } from '../src/export/promptFile';
 import { RefineResult, SoftPromptData, refineTarget, runRefine } from '../src/refine/refine';
 import { validateConfig } from '../src/runner/config';
 import { BestResult, runSearch } from '../src/runner/run';
@@ -121,7 +121,7 @@ describe('refine a run over two templates (readout members, member fits)', () =>
     const p = readPromptFile(exported);
     const k = p.ensemble!.members.findIndex((m) => m.soft);
     const withMember =
-      (f: (m: (typeof p.ensemble.members)[number]) => object, version = p.version) =>
+      (f: (m: EnsembleMemberFile) => object, version = p.version) =>
       () =>
         validatePromptFile({ ...p, version, ensemble: { members: p.ensemble!.members.map((m, j) => (j === k ? { ...m, ...f(m) } : m)) } }, 'f.json');
     expect(withMember(() => ({}))).not.toThrow();
