@@ -12,7 +12,7 @@ import { promptReading, Reading } from '../scoring/scorer';
 import { judgeAll, summarize } from '../scoring/metrics';
 import { CalibrationMode, calibrate, ensembleLogProbs, fitMember, meanOffsets, MemberFit, mergeOffsets } from '../prompt/calibration';
 import { SearchConfig, configDataSource } from '../runner/config';
-import { BestResult, RefinedMember, RefineOptions, RefineResult, RunDir, SoftMemberData, SoftPromptData } from '../runner/runDir';
+import { BestResult, EnsembleMember, RefinedMember, RefineOptions, RefineResult, RunDir, SoftMemberData, SoftPromptData } from '../runner/runDir';
 import { CMAES, defaultPopSize } from './cmaes';
 import { project, randomProjection, std } from './projection';
 import { SoftPromptBackend } from './softPromptBackend';
@@ -52,38 +52,52 @@ export interface RefineTarget {
  * else the selected prompt.
  */
 export function refineTarget(best: BestResult): RefineTarget {
-  const reading = (m: { labelIds: Reading['labelIds']; labelScore?: Reading['labelScore']; readout?: Reading['readout'] }): Reading => ({
-    labelIds: m.labelIds,
-    ...(m.labelScore ? { labelScore: m.labelScore } : {}),
-    ...(m.readout ? { readout: m.readout } : {}),
-  });
-  const calibrationMode = best.calibration?.mode ?? 'none';
+  // best.json version 2 (issue 30): the result's numbers at the top, its `members`, the search's `selected` prompt.
+  const v2 = best as unknown as { version?: number; result?: 'prompt' | 'ensemble'; members?: EnsembleMember[]; selected?: BestResult; trainAccuracy: number | null };
+  if (v2.version === 2 && v2.selected) {
+    const selected = v2.selected;
+    const members = v2.result === 'ensemble' ? v2.members : undefined;
+    return {
+      ...(members ? { of: 'ensemble' as const, members: members.map((m) => memberOf(m, selected.template)) } : { of: 'prompt' as const, members: [promptOf(selected)] }),
+      train: v2.trainAccuracy,
+      dev: best.devAccuracy,
+      test: best.testAccuracy,
+      calibrationMode: selected.calibration?.mode ?? 'none',
+    };
+  }
   if (best.ensemble) {
     return {
       of: 'ensemble',
-      members: best.ensemble.members.map((m) => ({
-        template: m.template ?? best.template,
-        prompt: m.prompt,
-        slots: m.slots,
-        reading: reading(m),
-        offsets: m.offsets ?? undefined,
-        ...(m.fit ? { fit: m.fit } : {}),
-        readout: m.readout !== undefined || (m.labelScore !== undefined && m.labelScore !== 'logsumexp'),
-      })),
+      members: best.ensemble.members.map((m) => memberOf(m, best.template)),
       train: null,
       dev: best.ensemble.devAccuracy,
       test: best.ensemble.testAccuracy,
-      calibrationMode,
+      calibrationMode: best.calibration?.mode ?? 'none',
     };
   }
+  return { of: 'prompt', members: [promptOf(best)], train: best.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy, calibrationMode: best.calibration?.mode ?? 'none' };
+}
+
+function readingOf(m: { labelIds: Reading['labelIds']; labelScore?: Reading['labelScore']; readout?: Reading['readout'] }): Reading {
+  return { labelIds: m.labelIds, ...(m.labelScore ? { labelScore: m.labelScore } : {}), ...(m.readout ? { readout: m.readout } : {}) };
+}
+
+/** An ensemble member of best.json (its template, or the run's). */
+function memberOf(m: EnsembleMember, runTemplate: string): ResultMember {
   return {
-    of: 'prompt',
-    members: [{ template: best.template, prompt: best.prompt, slots: best.slots, reading: reading(best), offsets: best.calibration?.offsets ?? undefined, readout: false }],
-    train: best.trainAccuracy,
-    dev: best.devAccuracy,
-    test: best.testAccuracy,
-    calibrationMode,
+    template: m.template ?? runTemplate,
+    prompt: m.prompt,
+    slots: m.slots,
+    reading: readingOf(m),
+    offsets: m.offsets ?? undefined,
+    ...(m.fit ? { fit: m.fit } : {}),
+    readout: m.readout !== undefined || (m.labelScore !== undefined && m.labelScore !== 'logsumexp'),
   };
+}
+
+/** The run's one prompt as a member: its template, slots, label words and offsets. */
+function promptOf(p: Pick<BestResult, 'template' | 'prompt' | 'slots' | 'labelIds' | 'calibration'>): ResultMember {
+  return { template: p.template, prompt: p.prompt, slots: p.slots, reading: readingOf(p), offsets: p.calibration?.offsets ?? undefined, readout: false };
 }
 
 /** Everything refine reads of the run's config, in one place (config field names are changing: switch them here). */
