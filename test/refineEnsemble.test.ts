@@ -110,7 +110,7 @@ describe('refine a run over two templates (readout members, member fits)', () =>
     expect(predictAccuracy(exported)).toBe(result.refined.test);
   }, 600_000);
 
-  test("the plain export is still the run's discrete ensemble, and predict reproduces best.json's test accuracy", () => {
+  test("the plain export is still the run's discrete ensemble, with best.json's numbers", () => {
     const plain = promptFileFromRun(runDir, { ensemble: true });
     expect(plain.ensemble!.members.some((m) => m.soft)).toBe(false);
     expect(plain.version).toBe(5);

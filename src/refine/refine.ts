@@ -242,7 +242,7 @@ async function refineLocked(
       const scores = ensembleLogProbs(ss.map((s) => ({ logProbs: s.lp[split]!, offsets: s.offsets, fit: s.fit })));
       return summarize(judgeAll(scores, golds, undefined), numLabels).accuracy;
     };
-    const rescored = { train: accuracy(states, 'train'), dev: accuracy(states, 'dev'), test: test ? accuracy(states, 'test') : null };
+    const rescored = { train: accuracy(states, 'train'), dev: accuracy(states, 'dev') };
     // The discrete numbers are the run's own (best.json); an ensemble's train accuracy, which the run does not report, is scored here.
     const discrete = { train: target.train ?? rescored.train, dev: target.dev, test: target.test };
     // A soft prompt is accepted only above both the rescored ensemble and the run's dev.
@@ -251,6 +251,8 @@ async function refineLocked(
       `refine: ${target.of === 'prompt' ? "the run's prompt" : `the run's ensemble of ${members.length} members, ${prompts.length} prompt member(s) in turn`}: train ${discrete.train.toFixed(4)} dev ${discrete.dev.toFixed(4)}; CMA-ES d=${opts.dim}, λ=${lambda}`,
     );
 
+    if (rescored.dev !== target.dev)
+      log(`refine: note: the soft-prompt scorer reads the discrete ${target.of} at dev ${rescored.dev.toFixed(4)} (the run: ${target.dev.toFixed(4)}); a soft prompt must beat both`);
     run.startLines('refineProgress');
     const summaries: RefinedMember[] = [];
     let generations = 0;
