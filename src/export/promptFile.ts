@@ -1,10 +1,10 @@
 /**
  * The prompt file: a found prompt, self-contained, to apply without the run directory.
  *
- * Schema `promptsearch/prompt`, version 2, 3, 4 or 5 (JSON object):
+ * Schema `promptsearch/prompt`, version 2, 3, 4, 5 or 6 (JSON object):
  *
- * - `schema`, `version`: always `"promptsearch/prompt"`; `5` when an ensemble member has a
- *   `readout`, else `4` when one has a `labelScore`, else `3` when one has a `fit` (a reader that
+ * - `schema`, `version`: always `"promptsearch/prompt"`; `6` when an ensemble member has a
+ *   `soft` prompt (a refined ensemble), else `5` when one has a `readout`, else `4` when one has a `labelScore`, else `3` when one has a `fit` (a reader that
  *   ignored either would decide otherwise), `2` otherwise. Version 1 files (no
  *   calibration) are still read and applied as they were found (raw scores); readers refuse
  *   anything else.
