@@ -129,11 +129,11 @@ describe('export and predict', () => {
 
   test('a prompt file of another schema version: exit 2, one line', () => {
     const p = readPromptFile(promptPath);
-    const file = path.join(tmp(), 'v6.json');
-    fs.writeFileSync(file, JSON.stringify({ ...p, version: 6 }));
+    const file = path.join(tmp(), 'v7.json');
+    fs.writeFileSync(file, JSON.stringify({ ...p, version: 7 }));
     const r = cli(['predict', '--prompt', file], 'x\n');
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 6; this promptsearch reads versions 1, 2, 3, 4 and 5\n`);
+    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 7; this promptsearch reads versions 1, 2, 3, 4, 5 and 6\n`);
   });
 
   test('export errors: missing run dir, unfinished run, several runs without --out', () => {

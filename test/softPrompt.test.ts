@@ -126,6 +126,7 @@ describe('soft prompts: refine, export --soft, predict', () => {
         budget: 1500,
         generations: result.generations,
         options: result.options,
+        of: 'prompt',
       },
     });
     expect(p.soft!.modelSha256).toBe(p.model.onnxSha256);
@@ -206,10 +207,24 @@ describe('soft prompts: refine, export --soft, predict', () => {
     expect(() => promptFileFromRun(unrefinedDir, { soft: true })).toThrow(/has not been refined/);
   });
 
-  test('no generation within the budget: the refined prompt is the discrete one, z = 0', async () => {
-    const small = await runRefine(smallDir, { budget: 32 + 32 + 1, dim: 16, threads: 1 });
-    expect(small.generations).toBe(0);
+  test('a budget that cannot pay for one generation: refused with one line, nothing written', async () => {
+    const e = await rejection(runRefine(smallDir, { budget: 32 + 32 + 1, dim: 16, threads: 1 }));
+    expect(isUserError(e)).toBe(true);
+    // 12 candidates of dim 16 on 32 train examples, plus the 32 dev ones; and the discrete scoring.
+    expect(e.message).toBe('refine: a budget of 65 example evaluations cannot pay for one generation (scoring the discrete prompt costs 64, a generation 416); give --budget 480 or more');
+    expect(fs.existsSync(path.join(smallDir, 'refine'))).toBe(false);
+    const r = cli(['refine', smallDir, '--budget', '10', '--dim', '16']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^promptsearch: refine: a budget of 10 example evaluations cannot pay for one generation .* give --budget 480 or more\n$/);
+  });
+
+  test("no generation beats the discrete prompt on dev: the refined result is the run's own, exported as the discrete prompt", async () => {
+    // A step size so small that every candidate reads as the discrete prompt: ties keep it.
+    const small = await runRefine(smallDir, { budget: 480, dim: 16, sigma0: 1e-6, threads: 1 });
+    expect(small.generations).toBe(1);
     expect(small.improvedDev).toBe(false);
+    expect(small.discrete).toEqual({ train: best.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy });
     expect(small.refined).toEqual(small.discrete);
     expect(small.discrete).toEqual(result.discrete);
     // The stored vectors are p0: the slot tokens' rows of the embedding table, exactly.
@@ -217,8 +232,13 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const folder = resolveModel(best.model, best.dtype as 'int8');
     const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
     expect(soft.vectors).toEqual(best.selected.slots.A.ids.map((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))));
+    // export --soft: the run's discrete prompt (predict reproduces the run's numbers), with what refine did.
     const p = promptFileFromRun(smallDir, { soft: true });
+    expect(p.soft).toBeUndefined();
     expect(p.scores).toEqual(small.discrete);
-    expect(p.soft!.refine.improvedDev).toBe(false);
+    expect(p.refine).toMatchObject({ of: 'prompt', improvedDev: false, generations: 1, discrete: small.discrete });
+    const { refine: _r, createdAt: _c, ...rest } = p;
+    const { createdAt: _c2, ...plain } = promptFileFromRun(smallDir);
+    expect(rest).toEqual(plain);
   });
 });

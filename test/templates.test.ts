@@ -81,7 +81,6 @@ describe('several templates: pure parts', () => {
     [{ templates: [] }, /^searches\/m\.json: templates: expected at least one template$/],
     [{ templates: [T[0], T[0]] }, /^searches\/m\.json: templates: a template is listed twice$/],
     [{ templates: undefined }, /^searches\/m\.json: missing field 'template' \(or 'templates', a list\)$/],
-    [{ refine: {} }, /^searches\/m\.json: refine: a config's refine block refines one prompt; refine a run over several templates with: promptsearch refine RUN_DIR$/],
     [{ expandLabelWords: -1 }, /^searches\/m\.json: expandLabelWords: expected an integer >= 0$/],
     [{ expandLabelWords: { words: 3, minCosine: 2 } }, /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/],
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],

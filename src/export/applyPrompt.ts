@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
 import { LoadedModel, loadModel, modelMaxLength } from '../model/load';
+import type { MaskedLmBackend } from '../model/backend';
 import { Dtype, resolveModel, sha256File } from '../model/modelFolder';
 import { PromptTokenizer } from '../model/tokenizer';
 import { cacheDir } from '../paths';
@@ -64,14 +65,16 @@ export interface LoadedPrompt {
 export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOptions = {}): Promise<LoadedPrompt> {
   const prompt = typeof file === 'string' ? readPromptFile(file) : validatePromptFile(file, '(prompt object)');
   const warnings: string[] = [];
-  const model = prompt.soft
-    ? await loadSoftModel(prompt, opts)
-    : await loadModel({
-        model: opts.model ?? prompt.model.name,
-        dtype: opts.dtype ?? (prompt.model.dtype as Dtype),
-        scorer: opts.scorer ?? prompt.search?.scorer ?? 'mask-head',
-        threads: opts.threads,
-      });
+  const softMembers = prompt.ensemble?.members.some((m) => m.soft) ?? false;
+  const model =
+    prompt.soft || softMembers
+      ? await loadSoftModel(prompt, opts)
+      : await loadModel({
+          model: opts.model ?? prompt.model.name,
+          dtype: opts.dtype ?? (prompt.model.dtype as Dtype),
+          scorer: opts.scorer ?? prompt.search?.scorer ?? 'mask-head',
+          threads: opts.threads,
+        });
   try {
     checkIds(prompt, model);
     if (!opts.force) checkTokenizer(prompt, model);
@@ -90,7 +93,8 @@ export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOpti
  * file the vectors were refined on will do: checked by sha256 before anything is loaded.
  */
 async function loadSoftModel(prompt: PromptFile, opts: LoadPromptOptions): Promise<LoadedModel> {
-  const soft = prompt.soft!;
+  // The one soft prompt, or (a refined ensemble) the first soft member's: all belong to one model (validated).
+  const soft = prompt.soft ?? prompt.ensemble!.members.find((m) => m.soft)!.soft!;
   const folder = resolveModel(opts.model ?? prompt.model.name, opts.dtype ?? (prompt.model.dtype as Dtype));
   const sha = sha256File(folder.onnxPath);
   if (sha !== soft.modelSha256) {
@@ -111,10 +115,15 @@ async function loadSoftModel(prompt: PromptFile, opts: LoadPromptOptions): Promi
     throw new UserError(`${folder.onnxPath}: cannot prepare the soft-prompt scorer (${(e as Error).message})`);
   }
   const backend = await SoftPromptBackend.load(prepared, emb, maxLength, tokenizer.special.pad, opts.threads);
+  if (prompt.soft) backend.soft = softVectors(prompt.soft);
+  return { folder, tokenizer, backend, maxLength, dispose: () => backend.dispose() };
+}
+
+/** Row-major [slot tokens × hidden], as the soft-prompt scorer reads them. */
+function softVectors(soft: { hidden: number; vectors: number[][] }): Float32Array {
   const vectors = new Float32Array(soft.vectors.length * soft.hidden);
   soft.vectors.forEach((v, k) => vectors.set(v, k * soft.hidden));
-  backend.soft = vectors;
-  return { folder, tokenizer, backend, maxLength, dispose: () => backend.dispose() };
+  return vectors;
 }
 
 function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]): LoadedPrompt {
@@ -125,6 +134,7 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
     return compiled.get(t)!;
   };
   // One member, or the ensemble's: each applied with its own template, slots, label words, offsets and fit.
+  const softEnsemble = prompt.ensemble?.members.some((m) => m.soft) ?? false;
   const members = (prompt.ensemble?.members ?? [prompt]).map((m) => ({
     template: m.template ?? prompt.template,
     slots: slotIds(m.slots),
@@ -133,6 +143,8 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
     readout: 'readout' in m ? m.readout : undefined,
     offsets: m.calibration.offsets ?? undefined,
     fit: 'fit' in m ? m.fit : undefined,
+    // A refined ensemble (every member through the soft-prompt scorer): the member's vectors, or null for its discrete tokens.
+    vectors: softEnsemble ? ('soft' in m && m.soft ? softVectors(m.soft) : null) : undefined,
   }));
   members.forEach((m) => compile(m.template)); // a template that does not compile fails here, at load
   let disposed = false;
@@ -153,12 +165,14 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
       // A row's scores do not depend on its batch (int8 quantizes activations per row), so one
       // input classified alone gets the run's numbers exactly.
       const perMember = [];
-      for (const m of members)
+      for (const m of members) {
+        if (m.vectors !== undefined) (model.backend as MaskedLmBackend & { soft: Float32Array | null }).soft = m.vectors;
         perMember.push({
           logProbs: await promptReading(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m),
           offsets: m.offsets,
           fit: m.fit,
         });
+      }
       const scores = ensembleLogProbs(perMember);
       const names = prompt.labels.map((l) => l.name);
       const topK = checkTopK(opts.topK, names.length);

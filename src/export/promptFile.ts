@@ -1,10 +1,10 @@
 /**
  * The prompt file: a found prompt, self-contained, to apply without the run directory.
  *
- * Schema `promptsearch/prompt`, version 2, 3, 4 or 5 (JSON object):
+ * Schema `promptsearch/prompt`, version 2, 3, 4, 5 or 6 (JSON object):
  *
- * - `schema`, `version`: always `"promptsearch/prompt"`; `5` when an ensemble member has a
- *   `readout`, else `4` when one has a `labelScore`, else `3` when one has a `fit` (a reader that
+ * - `schema`, `version`: always `"promptsearch/prompt"`; `6` when an ensemble member has a
+ *   `soft` prompt (a refined ensemble), else `5` when one has a `readout`, else `4` when one has a `labelScore`, else `3` when one has a `fit` (a reader that
  *   ignored either would decide otherwise), `2` otherwise. Version 1 files (no
  *   calibration) are still read and applied as they were found (raw scores); readers refuse
  *   anything else.
@@ -49,6 +49,18 @@
  *   `improvedDev`, `evaluations`, `budget`, `generations`, `options`). With `soft`, `scores` are
  *   the refined scores and `slots` still lists the discrete tokens the vectors started from.
  *   Readers without soft-prompt support would apply the discrete tokens and get other scores.
+ * - Version 6, a refined ensemble (`promptsearch export --soft` of a refined ensemble run): an
+ *   ensemble member may carry its own `soft` `{hidden, vectors, modelSha256}` (as above, for the
+ *   member's template and slots): its slot tokens' embeddings are replaced by the vectors, and its
+ *   `calibration` and `fit` are the refined prompt's. A readout member of a refined prompt member
+ *   may carry the same vectors (it reads the same refined prompt's mask). The other members are
+ *   applied as they were found, through the same (inputs-embeds) scorer. `scores` are then the
+ *   refined ensemble's.
+ * - `refine` (optional, any version; ignored when applying): what `promptsearch refine` did, the
+ *   summary kept in `soft.refine` (`discrete`, `refined`, `improvedDev`, `evaluations`, `budget`,
+ *   `generations`, `options`, and for an ensemble `members`): in a version 6 file, and in the
+ *   file exported with `--soft` of a refinement that kept the discrete prompt (no `soft`: the file
+ *   is the run's own result).
  *
  * `promptsearch export` of several runs writes a JSON array of these objects, best first.
  */
@@ -57,7 +69,7 @@ import { getTask } from '../data/tasks';
 import { UserError } from '../errors';
 import { BUNDLED_MODELS_DIR } from '../paths';
 import type { SearchConfig } from '../runner/config';
-import { BestResult, RefineResult, RunDir } from '../runner/runDir';
+import { BestResult, RefineResult, RunDir, SoftPromptData } from '../runner/runDir';
 import { packageVersions } from '../runner/versions';
 import { z } from 'zod';
 import { DTYPES } from '../model/modelFolder';
@@ -77,8 +89,10 @@ export const PROMPT_VERSION_FIT = 3;
 export const PROMPT_VERSION_LABEL_SCORE = 4;
 /** The version of a file whose ensemble members read their words through a fitted readout (a discriminant). */
 export const PROMPT_VERSION_READOUT = 5;
-/** Versions this promptsearch reads: 1 (before calibration: applied raw), 2, 3 (member fits), 4 (member label scores) and 5 (member readouts). */
-export const READABLE_PROMPT_VERSIONS = [1, 2, 3, 4, 5];
+/** The version of a file whose ensemble members may be soft prompts (a refined ensemble). */
+export const PROMPT_VERSION_SOFT_MEMBERS = 6;
+/** Versions this promptsearch reads: 1 (before calibration: applied raw), 2, 3 (member fits), 4 (member label scores), 5 (member readouts) and 6 (soft members). */
+export const READABLE_PROMPT_VERSIONS = [1, 2, 3, 4, 5, 6];
 
 export type PromptCalibration = Calibration;
 
@@ -94,7 +108,12 @@ export interface EnsembleMemberFile {
   calibration: PromptCalibration;
   fit?: MemberFit;
   scores: { train: number; dev: number };
+  /** A refined member's soft prompt (version 6): vectors for the slot tokens of its template. */
+  soft?: MemberSoftPrompt;
 }
+
+/** A soft ensemble member's vectors (version 6). */
+export type MemberSoftPrompt = Omit<SoftPrompt, 'refine'>;
 
 export interface PromptLabel {
   id: number;
@@ -121,10 +140,12 @@ export interface PromptFile {
   createdAt: string;
   /** The refined soft prompt (export --soft); absent for a discrete prompt. */
   soft?: SoftPrompt;
+  /** What refine did (a refined ensemble, or a refinement that kept the discrete prompt); not applied. */
+  refine?: RefineSummary;
 }
 
 /** What a prompt file keeps of refine/result.json. */
-export type RefineSummary = Pick<RefineResult, 'discrete' | 'refined' | 'improvedDev' | 'evaluations' | 'budget' | 'generations' | 'options'>;
+export type RefineSummary = Pick<RefineResult, 'discrete' | 'refined' | 'improvedDev' | 'evaluations' | 'budget' | 'generations' | 'options' | 'of' | 'members'>;
 
 export interface SoftPrompt {
   hidden: number;
@@ -138,7 +159,11 @@ export interface SoftPrompt {
 export interface PromptFromRunOptions {
   /** Export the refined soft prompt (`<runDir>/refine/soft.json`) instead of the discrete one. */
   soft?: boolean;
-  /** Export the run's ensemble (best.json `members`: a search with `ensemble` > 1 or over several templates); default: the run's result. */
+  /**
+   * Export the run's ensemble (best.json `members`; default: the run's result). With
+   * `soft`, a refinement of the ensemble is exported as an ensemble unless this is `false`
+   * (refused: its vectors belong to the ensemble's members).
+   */
   ensemble?: boolean;
 }
 
@@ -149,11 +174,21 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
   const sel = best.selected;
   // The names the run resolved (--labels, the task's, the model's id2label); older runs: the task's.
   const names = resolved.labelNames ?? (search.task ? getTask(search.task).labelNames : sel.labelIds.map((_, i) => String(i)));
-  if (opts.soft && opts.ensemble) throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
-  const refined = opts.soft === true ? readSoft(run, search.template, best) : undefined;
+  let refined: ReturnType<typeof readSoft> | undefined;
+  let softMembers: ReturnType<typeof readSoftMembers> | undefined;
+  if (opts.soft === true) {
+    const refine = readRefineOf(run);
+    if (refine.soft.members || refine.result.of === 'ensemble') {
+      if (opts.ensemble === false) throw new UserError(`${runDir}: the run's refinement is of its ensemble (soft members): export it with --soft, without --no-ensemble`);
+      softMembers = readSoftMembers(run, refine, best);
+    } else {
+      if (opts.ensemble) throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
+      refined = readSoft(run, search.template, best, refine);
+    }
+  }
   // By default the run's result: its ensemble where it has one.
-  opts = { ...opts, ensemble: opts.ensemble ?? (opts.soft !== true && best.result === 'ensemble') };
-  if (opts.ensemble && !best.members) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
+  const ensemble = softMembers !== undefined || (opts.ensemble ?? (opts.soft !== true && best.result === 'ensemble'));
+  if (ensemble && !best.members) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
   const labelsOf = (labelIds: WordIds[][], labelWords: string[][]): PromptLabel[] => labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: labelWords[id], ids }));
   const calibration: PromptCalibration = { mode: sel.calibration.mode, offsets: sel.calibration.offsets };
   const file: PromptFile = {
@@ -174,13 +209,13 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
     promptsearchVersion: packageVersions().promptsearch,
     createdAt: new Date().toISOString(),
   };
-  if (refined) {
+  if (refined?.soft) {
     file.soft = refined.soft;
     file.scores = { ...refined.soft.refine.refined };
     // The refined prompt's own decision rule (none for soft prompts refined before calibration).
     file.calibration = refined.calibration;
-  }
-  if (opts.ensemble && best.members) {
+  } else if (refined) file.refine = refined.summary; // kept discrete: the run's own prompt
+  if (ensemble && best.members) {
     const members = best.members;
     file.ensemble = {
       members: members.map((m) => ({
@@ -199,40 +234,93 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
     if (file.ensemble.members.some((m) => m.readout)) file.version = PROMPT_VERSION_READOUT;
     // The ensemble's own train accuracy where it was scored (a run over several templates), else the selected prompt's.
     file.scores = { train: best.trainAccuracy ?? sel.trainAccuracy, dev: best.devAccuracy, test: best.testAccuracy };
+    if (softMembers) {
+      softMembers.members.forEach((sm, k) => {
+        if (!sm) return;
+        const m = file.ensemble!.members[k];
+        m.soft = sm.soft;
+        m.calibration = sm.calibration;
+        if (sm.fit) m.fit = sm.fit;
+      });
+      file.refine = softMembers.summary;
+      if (softMembers.members.some((sm) => sm)) {
+        file.version = PROMPT_VERSION_SOFT_MEMBERS;
+        const r = softMembers.summary.refined;
+        file.scores = { train: r.train, dev: r.dev, test: r.test };
+      }
+    }
   }
   return file;
 }
 
-/** The run's refine output as a prompt file's `soft`; checked against the run's best prompt. */
-function readSoft(run: RunDir, template: string, best: BestResult): { soft: SoftPrompt; calibration: PromptCalibration } {
-  const runDir = run.dir;
-  const softFile = run.file('refineSoft');
-  const resultFile = run.file('refineResult');
+/** refine/result.json and refine/soft.json, or the error that says to refine first. */
+function readRefineOf(run: RunDir): { result: RefineResult; soft: SoftPromptData } {
   const refine = run.readRefine();
-  if (!refine) throw new UserError(`${runDir}: the run has not been refined (no refine/${run.has('refineSoft') ? 'result' : 'soft'}.json); run \`promptsearch refine ${runDir}\` first`);
+  if (!refine) throw new UserError(`${run.dir}: the run has not been refined (no refine/${run.has('refineSoft') ? 'result' : 'soft'}.json); run \`promptsearch refine ${run.dir}\` first`);
+  if (!refine.result?.refined || typeof refine.result.refined.train !== 'number') throw new UserError(`${run.file('refineResult')}: not a refine result (no refined scores)`);
+  return refine;
+}
+
+/** What a prompt file keeps of a refine result. */
+function refineSummary(result: RefineResult): RefineSummary {
+  return {
+    discrete: result.discrete,
+    refined: result.refined,
+    improvedDev: result.improvedDev,
+    evaluations: result.evaluations,
+    budget: result.budget,
+    generations: result.generations,
+    options: result.options,
+    ...(result.of ? { of: result.of } : {}),
+    ...(result.members ? { members: result.members } : {}),
+  };
+}
+
+/** A refined ensemble's soft members (refine/soft.json `members`), checked against best.json's ensemble. */
+function readSoftMembers(run: RunDir, refine: { result: RefineResult; soft: SoftPromptData }, best: BestResult) {
+  const softFile = run.file('refineSoft');
+  const again = `run \`promptsearch refine ${run.dir}\` again`;
+  const members = best.members;
+  const entries = refine.soft.members;
+  if (!members || !Array.isArray(entries) || entries.length !== members.length) throw new UserError(`${softFile}: refined another ensemble than the run's (${members?.length ?? 0} members); ${again}`);
+  const modelSha256 = refine.soft.modelSha256;
+  const out = entries.map((sm, k) => {
+    if (sm === null) return null;
+    const slotIds = parseTemplate(members[k].template ?? best.selected.template).slots.flatMap((s) => members[k].slots[s.name]?.ids ?? []);
+    const ids = Array.isArray(sm?.slotTokens) ? sm.slotTokens.map((t) => t?.id) : undefined;
+    if (!ids || ids.length !== slotIds.length || ids.some((id, j) => id !== slotIds[j]))
+      throw new UserError(`${softFile}: member ${k + 1} was refined from other slot tokens than the run's; ${again}`);
+    const soft: MemberSoftPrompt = { hidden: refine.soft.hidden, vectors: sm.vectors, modelSha256 };
+    checkSoft(soft, slotIds.length, (field, what) => new UserError(`${softFile}: members[${k}]: '${field}' ${what}`));
+    return { soft, calibration: sm.calibration, ...(sm.fit ? { fit: sm.fit } : {}) };
+  });
+  return { members: out, summary: refineSummary(refine.result) };
+}
+
+/**
+ * The run's refine output as a prompt file's `soft`; checked against the run's best prompt. A
+ * refinement that kept the discrete prompt (refined by this promptsearch: `of` recorded) has no
+ * `soft`: the file is then the run's own prompt, with the summary.
+ */
+function readSoft(
+  run: RunDir,
+  template: string,
+  best: BestResult,
+  refine: { result: RefineResult; soft: SoftPromptData },
+): { soft?: SoftPrompt; calibration: PromptCalibration; summary: RefineSummary } {
+  const softFile = run.file('refineSoft');
   const { soft: data, result } = refine;
   const slotIds = parseTemplate(template).slots.flatMap((s) => best.selected.slots[s.name]?.ids ?? []);
   const refinedIds = Array.isArray(data?.slotTokens) ? data.slotTokens.map((t) => t?.id) : undefined;
   if (!refinedIds || refinedIds.length !== slotIds.length || refinedIds.some((id, k) => id !== slotIds[k])) {
-    throw new UserError(`${softFile}: refined from other slot tokens than the run's best prompt; run \`promptsearch refine ${runDir}\` again`);
+    throw new UserError(`${softFile}: refined from other slot tokens than the run's best prompt; run \`promptsearch refine ${run.dir}\` again`);
   }
-  if (!result?.refined || typeof result.refined.train !== 'number') throw new UserError(`${resultFile}: not a refine result (no refined scores)`);
-  const soft: SoftPrompt = {
-    hidden: data.hidden,
-    vectors: data.vectors,
-    modelSha256: data.modelSha256,
-    refine: {
-      discrete: result.discrete,
-      refined: result.refined,
-      improvedDev: result.improvedDev,
-      evaluations: result.evaluations,
-      budget: result.budget,
-      generations: result.generations,
-      options: result.options,
-    },
-  };
+  const summary = refineSummary(result);
+  const calibration = data.calibration ?? { mode: 'none', offsets: null };
+  if (result.of !== undefined && !result.improvedDev) return { calibration, summary };
+  const soft: SoftPrompt = { hidden: data.hidden, vectors: data.vectors, modelSha256: data.modelSha256, refine: summary };
   checkSoft(soft, slotIds.length, (field, what) => new UserError(`${softFile}: '${field}' ${what}`));
-  return { soft, calibration: data.calibration ?? { mode: 'none', offsets: null } };
+  return { soft, calibration, summary };
 }
 
 /** The fields a soft prompt is applied with: one finite vector of `hidden` numbers per slot token, and the model's sha256. */
@@ -322,6 +410,7 @@ const promptFileSchema = z.object({
                 )
                 .optional(),
               scores: z.object({ train: z.number(says('must be a number')), dev: z.number(says('must be a number')) }, says('must be {train, dev}')).optional(),
+              soft: z.unknown().optional(),
             }),
             says('must be a list'),
           )
@@ -393,6 +482,19 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
       if (bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].readout.bias`, `must list ${m.labels.length} finite numbers, one per label`);
     }
     if (m.fit && m.fit.bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].fit.bias`, `must list ${m.labels.length} finite numbers, one per label`);
+    const soft = m.soft;
+    if (soft !== undefined) {
+      if ((p.version as number) < PROMPT_VERSION_SOFT_MEMBERS)
+        throw bad(`ensemble.members[${k}].soft`, `needs version ${PROMPT_VERSION_SOFT_MEMBERS} or later (the file says ${JSON.stringify(p.version)})`);
+      const template = parseTemplate(m.template ?? parsed.template);
+      checkSoft(
+        soft,
+        template.slots.reduce((n, s) => n + m.slots[s.name].ids.length, 0),
+        (field, what) => bad(`ensemble.members[${k}].${field}`, what),
+      );
+      const sha = (x: unknown) => (x as { modelSha256: string }).modelSha256;
+      if (sha(soft) !== sha(parsed.ensemble!.members.find((x) => x.soft !== undefined)!.soft)) throw bad(`ensemble.members[${k}].soft.modelSha256`, 'must be the same model as the other soft members');
+    }
   });
   if (parsed.ensemble && p.soft !== undefined) throw bad('ensemble', 'cannot be combined with soft');
   if (p.soft !== undefined)

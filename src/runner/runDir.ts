@@ -240,6 +240,27 @@ export interface RefineResult {
   generations: number;
   seconds: number;
   options: RefineOptions;
+  /** What was refined: the run's one prompt, or (absent in older files: a prompt) its ensemble. */
+  of?: 'prompt' | 'ensemble';
+  /** An ensemble's refinement, per prompt member (best.json's member index). */
+  members?: RefinedMember[];
+}
+
+/** One prompt member of an ensemble's refinement. */
+export interface RefinedMember {
+  /** Its index among best.json's ensemble members. */
+  member: number;
+  prompt: string;
+  /** `soft`: its refined soft prompt was accepted (the ensemble's dev went up); `discrete`: kept. */
+  kept: 'soft' | 'discrete';
+  /** The readout members (indices) of this prompt that read through its soft prompt. */
+  readoutMembers: number[];
+  /** The ensemble's dev accuracy before and after this member. */
+  devBefore: number;
+  devAfter: number;
+  budget: number;
+  evaluations: number;
+  generations: number;
 }
 
 /** The soft prompt file (`refine/soft.json`): vectors per slot token, for the model they belong to. */
@@ -255,6 +276,19 @@ export interface SoftPromptData {
    * prompt keeps the run's rule. Absent in soft prompts refined before calibration (raw).
    */
   calibration?: Calibration;
+  /**
+   * An ensemble's refinement: one entry per member of best.json's ensemble, in order, null for a
+   * member kept discrete (then `slotTokens` and `vectors` above are empty lists).
+   */
+  members?: (SoftMemberData | null)[];
+}
+
+/** A member of a refined ensemble that reads through a soft prompt: its vectors, decision rule and fit. */
+export interface SoftMemberData {
+  slotTokens: { slot: string; id: number; token: string }[];
+  vectors: number[][];
+  calibration: Calibration;
+  fit?: MemberFit;
 }
 
 /** A finished run, as refine and export need it. */

@@ -486,7 +486,6 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     );
   if (c.fitMemberWeights && !many)
     throw new UserError(`${where}: ${as('fitMemberWeights')}: fits the members of the ensemble of several templates; give 'templates' (two or more) or ${as('fitMemberWeights')} false`);
-  if (many && c.refine) throw new UserError(`${where}: refine: a config's refine block refines one prompt; refine a run over several templates with: promptsearch refine RUN_DIR`);
   if (c.findLabelWords && expandLabelWordsOf(c.expandLabelWords).words > 0)
     throw new UserError(`${where}: expandLabelWords: expands the given label words, not found ones; set it to 0 with ${as('findLabelWords')}`);
   const sv = c.findLabelWords;

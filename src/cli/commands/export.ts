@@ -12,7 +12,11 @@ export function builder(y: Argv) {
   return y
     .positional('run-dir', { type: 'string', array: true, demandOption: true, describe: 'finished run directories (results/...)' })
     .option('out', { type: 'string', describe: 'output file (one run: default <run-dir>/prompt.json, with --soft <run-dir>/prompt.soft.json; several runs: required)' })
-    .option('soft', { type: 'boolean', default: false, describe: 'export the refined soft prompt (<run-dir>/refine/soft.json, from `promptsearch refine`) with its refined scores' })
+    .option('soft', {
+      type: 'boolean',
+      default: false,
+      describe: 'export the refined result (<run-dir>/refine/soft.json, from `promptsearch refine`) with its refined scores: the soft prompt, or the refined ensemble (its refined members soft)',
+    })
     .option('ensemble', {
       type: 'boolean',
       describe:
@@ -24,7 +28,10 @@ export function builder(y: Argv) {
     .example('$0 export results/sst2-csv-s13-20261126-101500', 'a run on CSV data: the prompt file names the labels of its "labels" (negative, positive)')
     .example('$0 export results/sst2-* --top 3 --out best3.json', 'the 3 best runs by dev accuracy, as a JSON array, best first')
     .example('$0 export results/sst2-beam-s13-20261126-101500 --no-ensemble', "the default search's best single prompt: results/sst2-beam-s13-.../prompt.json")
-    .example('$0 export results/sst2-beam-s13-20261126-101500 --soft', 'writes the refined soft prompt of a refined run to results/sst2-beam-s13-.../prompt.soft.json');
+    .example(
+      '$0 export results/sst2-beam-s13-20261126-101500 --soft',
+      'a refined run: writes its refined result (the default search: the ensemble, members soft) to results/sst2-beam-s13-.../prompt.soft.json',
+    );
 }
 
 type Args = Awaited<ReturnType<typeof builder>['argv']>;
@@ -32,7 +39,8 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 export async function handler(argv: Args): Promise<void> {
   const dirs = (argv['run-dir'] ?? []).map(String);
   if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1)) throw new UserError(`--top ${argv.top}: expected a positive integer`);
-  const ensembles = dirs.map((d) => argv.ensemble ?? (argv.soft !== true && resultIsEnsemble(d)));
+  // With --soft, the refinement says what it refined (a prompt, or the ensemble); --ensemble / --no-ensemble are checked against it.
+  const ensembles = dirs.map((d) => (argv.soft === true ? argv.ensemble : (argv.ensemble ?? resultIsEnsemble(d))));
   const prompts = dirs.map((d, i) => promptFileFromRun(d, { soft: argv.soft === true, ensemble: ensembles[i] }));
   if (prompts.length === 1) {
     const out = argv.out ?? new RunDir(dirs[0]).promptFile(argv.soft ? 'soft' : ensembles[0] ? 'ensemble' : 'discrete');
@@ -62,7 +70,8 @@ function summary(p: PromptFile): string {
   const f = (x: number | null) => (x === null ? '–' : x.toFixed(4));
   const text = Object.fromEntries(Object.entries(p.slots).map(([k, s]) => [k, s.text]));
   const words = p.labels.map((l) => l.words.join('/')).join(', ');
-  const ens = p.ensemble ? ` ensemble of ${p.ensemble.members.length}` : '';
-  const soft = p.soft ? ` soft (refined${p.soft.refine.improvedDev ? '' : ', no dev gain: the discrete tokens'})` : '';
+  const softCount = p.ensemble?.members.filter((m) => m.soft).length ?? 0;
+  const ens = p.ensemble ? ` ensemble of ${p.ensemble.members.length}${softCount ? ` (${softCount} soft, refined)` : p.refine ? ' (refined: no dev gain, the discrete members)' : ''}` : '';
+  const soft = p.soft ? ` soft (refined${p.soft.refine.improvedDev ? '' : ', no dev gain: the discrete tokens'})` : p.refine && !p.ensemble ? ' (refined: no dev gain, the discrete prompt)' : '';
   return `"${renderTemplate(parseTemplate(p.template), text)}"${soft}${ens} (${words}) dev ${f(p.scores.dev)} train ${f(p.scores.train)} test ${f(p.scores.test)} [${p.source.runId}]`;
 }
