@@ -159,6 +159,37 @@ describe('a search without a config file', () => {
     expect(same(second)).toEqual(same(first));
   }, 900_000);
 
+  /** predict's `(correct/n correct` count on a labelled file, from its stderr. */
+  const predicted = (prompt: string) => {
+    const r = cli(['predict', '--prompt', prompt, '--data', path.join(data, 'sst2-test.csv')]);
+    expect(r.status).toBe(0);
+    const m = r.stderr.match(/accuracy [0-9.]+ \((\d+)\/(\d+) correct/);
+    expect(m).not.toBeNull();
+    return Number(m![1]) / Number(m![2]);
+  };
+
+  test("best.json's headline test accuracy is what the exported prompt gives through predict", () => {
+    const r = cli(['export', runDir]);
+    expect(r.status).toBe(0);
+    // The default's result is its ensemble: export writes it by default.
+    expect(r.stdout).toContain(path.join(runDir, 'prompt.ensemble.json'));
+    expect(predicted(path.join(runDir, 'prompt.ensemble.json'))).toBe(first.testAccuracy);
+  }, 600_000);
+
+  test("refine on the default run: dev never below the run's, and predict reproduces the refined test accuracy", () => {
+    const r = cli(['refine', runDir, '--budget', '3000']);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.status).toBe(0);
+    const result = JSON.parse(fs.readFileSync(path.join(runDir, 'refine', 'result.json'), 'utf8'));
+    expect(result.of).toBe('ensemble');
+    expect(result.discrete.dev).toBe(first.devAccuracy);
+    expect(result.discrete.test).toBe(first.testAccuracy);
+    expect(result.refined.dev).toBeGreaterThanOrEqual(first.devAccuracy as number);
+    const soft = path.join(runDir, 'prompt.soft.json');
+    expect(cli(['export', runDir, '--soft', '--out', soft]).status).toBe(0);
+    expect(predicted(soft)).toBe(result.refined.test);
+  }, 900_000);
+
   test('flags that describe a config-free search are refused with a config, one line, exit 2', () => {
     const r = cli(['search', 'searches/sst2-beam.json', '--train', 'x.csv']);
     expect(r.status).toBe(2);
