@@ -146,7 +146,7 @@ describe('leaderboard run', () => {
     const before = [fs.readFileSync(cellFile, 'utf8'), fs.readFileSync(report, 'utf8')];
     const changedMethod: Suite = { ...suite, methods: [{ name: 'random', strategy: 'random', config: { objective: 'accuracy' } }, suite.methods[1]] };
     await expect(runLeaderboard(changedMethod, { outDir: out })).rejects.toThrow(
-      /runs\/random\/sst-2-s13: this cell was computed for another setup of method 'random' than the suite asks for now: objective "accuracy" \(run: "ce"\); delete that folder/,
+      /runs\/random\/sst-2-s13: this entry was computed for another setup of method 'random' than the suite asks for now: objective "accuracy" \(run: "ce"\); delete that folder/,
     );
     const changedBase: Suite = { ...suite, base: { ...suite.base, verbalizer: 'bad,good' } };
     await expect(runLeaderboard(changedBase, { outDir: out })).rejects.toThrow(/verbalizer "bad,good" \(run: "terrible,great"\)/);

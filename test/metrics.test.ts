@@ -164,7 +164,7 @@ describe('calibration', () => {
     ])('scores %p times sharper (label 0 raised by %p) keep a positive scale at the minimum, not 0', (k, shift) => {
       // The same informative member, far too sharp (and biased): its best scale is small but
       // positive. A full Newton step from scale 1 lands below 0; clamping there and holding the
-      // scale at 0 (as fitMember once did, on 3 of the default's 60 discriminant twins) drops the
+      // scale at 0 (as fitMember once did, on 3 of the default's 60 discriminant readout members) drops the
       // member from the ensemble. The step now stops at 0 and the fit goes on.
       const sharp = rows.map((r) => logSoftmax(r.map((x, l) => k * x + (l === 0 ? shift : 0))));
       const fit = fitMember(sharp, golds, 3);

@@ -196,19 +196,26 @@ describe('refine a run over one template with an ensemble of 2', () => {
 describe('refineTarget: what refine reads of best.json', () => {
   const sel = { template: '{x} <A:1> [MASK] .', prompt: '{x} so [MASK] .', slots: { A: { ids: [5], tokens: ['so'], text: 'so' } }, labelWords: [['bad'], ['good']], labelIds: [[1], [2]] };
   const member = { ...sel, offsets: [0.1, -0.1], trainAccuracy: 0.7, devAccuracy: 0.6 };
-  const twin = { ...member, labelScore: 'discriminant', readout: { weights: [[1], [1]], bias: [0, 0] }, fit: { scale: 1, bias: [0, 0] } };
+  const readoutMember = { ...member, labelScore: 'discriminant', readout: { weights: [[1], [1]], bias: [0, 0] }, fit: { scale: 1, bias: [0, 0] } };
 
   test('best.json version 1 (read as version 2): the ensemble when there is one, its numbers; else the selected prompt', () => {
     const one = upgradeBest({ ...sel, calibration: { mode: 'inputs', offsets: [0.2, -0.2] }, trainAccuracy: 0.75, devAccuracy: 0.7, testAccuracy: 0.72 });
     expect(refineTarget(one)).toMatchObject({ of: 'prompt', train: 0.75, dev: 0.7, test: 0.72, members: [{ template: sel.template, offsets: [0.2, -0.2], readout: false }] });
-    const ens = upgradeBest({ ...sel, calibration: { mode: 'inputs', offsets: [0.2, -0.2] }, trainAccuracy: 0.75, devAccuracy: 0.7, testAccuracy: 0.72, ensemble: { members: [member, { ...twin, template: '<A:1> [MASK] : {x}' }], devAccuracy: 0.8, testAccuracy: 0.79 } });
+    const ens = upgradeBest({
+      ...sel,
+      calibration: { mode: 'inputs', offsets: [0.2, -0.2] },
+      trainAccuracy: 0.75,
+      devAccuracy: 0.7,
+      testAccuracy: 0.72,
+      ensemble: { members: [member, { ...readoutMember, template: '<A:1> [MASK] : {x}' }], devAccuracy: 0.8, testAccuracy: 0.79 },
+    });
     const t = refineTarget(ens);
     expect(t).toMatchObject({ of: 'ensemble', train: null, dev: 0.8, test: 0.79 });
     expect(t.members.map((m) => [m.template, m.readout, m.fit !== undefined])).toEqual([
       [sel.template, false, false],
       ['<A:1> [MASK] : {x}', true, true],
     ]);
-    expect(t.members[1].reading).toEqual({ labelIds: [[1], [2]], labelScore: 'discriminant', readout: twin.readout });
+    expect(t.members[1].reading).toEqual({ labelIds: [[1], [2]], labelScore: 'discriminant', readout: readoutMember.readout });
   });
 
   test('best.json version 2: the result at the top, its members, the selected prompt', () => {
@@ -219,7 +226,7 @@ describe('refineTarget: what refine reads of best.json', () => {
       trainAccuracy: null,
       devAccuracy: 0.8,
       testAccuracy: 0.79,
-      members: [member, twin],
+      members: [member, readoutMember],
       selected: { ...sel, calibration: { mode: 'inputs', offsets: [0, 0] } },
     };
     expect(refineTarget(v2 as unknown as BestResult)).toMatchObject({ of: 'ensemble', train: null, dev: 0.8, test: 0.79, members: [{ readout: false }, { readout: true }] });

@@ -8,7 +8,7 @@ import { candidateKey, Score, SearchSpace } from '../src/search/types';
 // if the strategy is a deterministic function of the seed and the scores it is given. The file
 // plumbing (space.json, candidates.jsonl, a torn last line) is strategy-independent and is tested
 // end to end with the real model in search.test.ts; here a fake scorer makes each run take
-// milliseconds, so all four strategies (with racing, whose partial scores are replayed too) fit.
+// milliseconds, so all four strategies (with early rejection, whose partial scores are replayed too) fit.
 
 const N = 16;
 const pool = (base: number) => Array.from({ length: 12 }, (_, i) => base + i);
@@ -79,7 +79,7 @@ async function search(name: StrategyName, opts: { stopAfterPolls?: number; repla
 describe('a stopped search resumes to the result it would have reached uninterrupted', () => {
   test.each(['random', 'beam', 'genetic', 'reinforce'] as StrategyName[])('%s', async (name) => {
     const whole = await search(name, {});
-    // Racing refunds what it did not score after the batch is cut short; the strategy must go on
+    // Early rejection refunds what it did not score after the batch is cut short; the strategy must go on
     // and spend that too (it used to stop at the short batch: 2,060-2,296 of 2,400 spent here).
     expect(whole.evaluator.exhausted()).toBe(true);
     const stopped = await search(name, { stopAfterPolls: 60 });

@@ -114,7 +114,7 @@ describe('label words from the data (searchVerbalizer method data)', () => {
 
   beforeAll(async () => {
     dir = tmp();
-    best = (await runSearch(config, { runDir: dir }));
+    best = await runSearch(config, { runDir: dir });
   });
 
   test('chosen before the search, recorded in space.json, read by every candidate and the result', () => {

@@ -16,13 +16,13 @@ function fakeLogProbs(slots: Record<string, number[]>, labelIds: unknown, start:
   });
 }
 
-describe('selectWinner with a twin reading', () => {
+describe('selectWinner with a readoutMember reading', () => {
   const nTest = 2 * SPLIT_TASK_ROWS + 17;
   const score0: Score = { accuracy: 0.5, margin: 0, logLikelihood: -0.7, reward: 0, objective: -0.7 };
   const ranked: ScoredCandidate[] = [0, 1, 2].map((k) => ({ candidate: { tokens: [[100 + k]] }, score: { ...score0, objective: -0.7 - k / 10 } }));
   const decode = (c: { tokens: number[][] }): Decoded => ({ slots: { A: c.tokens[0] }, labelIds: [[1], [2]] });
 
-  async function select(ensemble: number, twins: boolean) {
+  async function select(ensemble: number, readoutMembers: boolean) {
     const tasks: ScoreTask[] = [];
     const asked: Decoded[] = [];
     const inp: SelectionInput = {
@@ -41,9 +41,9 @@ describe('selectWinner with a twin reading', () => {
         tasks.push(t);
         return { logProbs: fakeLogProbs(t.slots, t.labelIds, t.start, t.end), ...(t.readings ? { readings: t.readings.map((r) => fakeLogProbs(t.slots, r.labelIds, t.start, t.end)) } : {}) };
       },
-      ...(twins
+      ...(readoutMembers
         ? {
-            twinReading: async (d: Decoded) => {
+            readoutReading: async (d: Decoded) => {
               asked.push(d);
               return {
                 labelIds: [
@@ -59,7 +59,7 @@ describe('selectWinner with a twin reading', () => {
     return { out: await selectWinner(inp), tasks, asked };
   }
 
-  test("each member's test rows are scored once, its twin's words read in the same tasks", async () => {
+  test("each member's test rows are scored once, its readoutMember's words read in the same tasks", async () => {
     const { out, tasks, asked } = await select(2, true);
     const testTasks = tasks.filter((t) => t.split === 'test');
     // Two members, each its test split in ceil(n / SPLIT_TASK_ROWS) tasks, and no other test pass.
@@ -68,25 +68,25 @@ describe('selectWinner with a twin reading', () => {
     expect(asked.map((d) => d.slots.A[0])).toEqual(out.ensemble!.members.map((m) => m.candidate.candidate.tokens[0][0]));
     out.memberScores.forEach((ms, k) => {
       const slots = asked[k].slots;
-      expect(ms.twin!.reading.labelIds).toEqual([
+      expect(ms.readoutMember!.reading.labelIds).toEqual([
         [10 + slots.A[0], 11],
         [12, 13],
       ]);
-      // The twin's test log-probabilities: what a pass of its own with its words would give.
-      expect(ms.twin!.test).toEqual(fakeLogProbs(slots, ms.twin!.reading.labelIds, 0, nTest));
+      // The readout member's test log-probabilities: what a pass of its own with its words would give.
+      expect(ms.readoutMember!.test).toEqual(fakeLogProbs(slots, ms.readoutMember!.reading.labelIds, 0, nTest));
       expect(ms.test).toEqual(fakeLogProbs(slots, [[1], [2]], 0, nTest));
     });
   });
 
-  test('only the run members get a twin (the chosen prompt alone without an ensemble); none without the hook', async () => {
+  test('only the run members get a readoutMember (the chosen prompt alone without an ensemble); none without the hook', async () => {
     const one = await select(1, true);
     expect(one.asked).toHaveLength(1);
     expect(one.out.memberScores).toHaveLength(1);
-    expect(one.out.memberScores[0].twin).toBeDefined();
+    expect(one.out.memberScores[0].readoutMember).toBeDefined();
     const none = await select(2, false);
     expect(none.tasks.some((t) => t.readings)).toBe(false);
-    expect(none.out.memberScores.every((ms) => ms.twin === undefined)).toBe(true);
-    // The selection itself does not change with the twins.
+    expect(none.out.memberScores.every((ms) => ms.readoutMember === undefined)).toBe(true);
+    // The selection itself does not change with the readout members.
     expect(none.out.chosen.candidate).toBe((await select(2, true)).out.chosen.candidate);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Searches over several templates (runner/templates.ts): the budget split, the config checks, and
- * a small end-to-end run whose ensemble (members with their own templates, twins and fits)
+ * a small end-to-end run whose ensemble (members with their own templates, readout members and fits)
  * reproduces its recorded test accuracy through loadPrompt, and resumes to the same result.
  */
 import { spawnSync } from 'child_process';
@@ -39,11 +39,11 @@ describe('several templates: pure parts', () => {
     const sub = templateConfig(c, 1, 500);
     expect(sub).toMatchObject({ name: 'm-t2', template: T[1], budget: 500, verbalizer: 'terrible,great' });
     expect(sub.templates).toBeUndefined();
-    // A template's own run has no twins (they belong to the run's ensemble), so it stays valid alone.
-    const withTwins = templateConfig(parseSearchConfig({ ...base, dataLabelWords: 5 }, 'searches/m.json'), 0, 500);
-    expect(withTwins.readoutMembers).toBe(false);
-    expect(() => parseSearchConfig({ ...withTwins, name: undefined }, 'searches/m-t1.json')).not.toThrow();
-    // A number K reads the twins' words by log-sum-exp, as it did before labelScore existed.
+    // A template's own run has no readout members (they belong to the run's ensemble), so it stays valid alone.
+    const withReadouts = templateConfig(parseSearchConfig({ ...base, dataLabelWords: 5 }, 'searches/m.json'), 0, 500);
+    expect(withReadouts.readoutMembers).toBe(false);
+    expect(() => parseSearchConfig({ ...withReadouts, name: undefined }, 'searches/m-t1.json')).not.toThrow();
+    // A number K reads the readout members' words by log-sum-exp, as it did before labelScore existed.
     const spec = (d: unknown) => readoutOf(parseSearchConfig({ ...base, dataLabelWords: d }, 'searches/m.json'));
     expect(spec(5)).toEqual({ words: 5, labelScore: 'logsumexp' });
     expect(spec({ words: 5 })).toEqual({ words: 5, labelScore: 'logsumexp' });
@@ -66,9 +66,7 @@ describe('several templates: pure parts', () => {
 
   test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {
     const one = { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], calibration: { mode: 'inputs', offsets: [0, 1] }, trainAccuracy: 0.5, devAccuracy: 0.75 };
-    expect(membersOf(upgradeBest(one))).toEqual([
-      { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], offsets: [0, 1], trainAccuracy: 0.5, devAccuracy: 0.75 },
-    ]);
+    expect(membersOf(upgradeBest(one))).toEqual([{ template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], offsets: [0, 1], trainAccuracy: 0.5, devAccuracy: 0.75 }]);
     const m = { prompt: 'q', slots: {}, labelWords: [], labelIds: [], offsets: null, trainAccuracy: 1, devAccuracy: 1 };
     expect(membersOf(upgradeBest({ ...one, ensemble: { members: [m, m], devAccuracy: 1, testAccuracy: null } }))).toEqual([
       { ...m, template: T[1] },
@@ -144,31 +142,31 @@ describe('several templates: pure parts', () => {
     );
     expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: -1, bias: [0, 0] } }] } }, 'p.json')).toThrow(/fit\.scale.*must be a finite number >= 0/);
     // A member's labelScore needs version 4 (a version 3 reader would read its words by log-sum-exp); fits are read in 4 too.
-    const meanTwin = { ...fitted, labelScore: 'mean' };
-    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, meanTwin] } }, 'p.json')).not.toThrow();
-    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted, meanTwin] } }, 'p.json')).toThrow(
+    const meanReadout = { ...fitted, labelScore: 'mean' };
+    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, meanReadout] } }, 'p.json')).not.toThrow();
+    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted, meanReadout] } }, 'p.json')).toThrow(
       /^prompt file p\.json: 'ensemble\.members\[1\]\.labelScore' needs version 4 or later \(the file says 3\)$/,
     );
     // A discriminant member needs version 5 and its readout, one weight per word of each label and one bias per label.
     const readout = { weights: [[0.5], [-0.5]], bias: [0, 0.1] };
-    const discTwin = { ...fitted, labelScore: 'discriminant', readout };
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [fitted, meanTwin, discTwin] } }, 'p.json')).not.toThrow();
-    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, discTwin] } }, 'p.json')).toThrow(
+    const discReadout = { ...fitted, labelScore: 'discriminant', readout };
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [fitted, meanReadout, discReadout] } }, 'p.json')).not.toThrow();
+    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, discReadout] } }, 'p.json')).toThrow(
       /^prompt file p\.json: 'ensemble\.members\[1\]\.labelScore' needs version 5 or later \(the file says 4\)$/,
     );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discTwin, readout: undefined }] } }, 'p.json')).toThrow(
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: undefined }] } }, 'p.json')).toThrow(
       /'ensemble\.members\[0\]\.readout' is needed with labelScore 'discriminant'$/,
     );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...meanTwin, readout }] } }, 'p.json')).toThrow(
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...meanReadout, readout }] } }, 'p.json')).toThrow(
       /'ensemble\.members\[0\]\.readout' is read only with labelScore 'discriminant'$/,
     );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discTwin, readout: { ...readout, weights: [[0.5, 1], [-0.5]] } }] } }, 'p.json')).toThrow(
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: { ...readout, weights: [[0.5, 1], [-0.5]] } }] } }, 'p.json')).toThrow(
       /'ensemble\.members\[0\]\.readout\.weights\[0\]' must list 1 numbers, one per word of label 0$/,
     );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discTwin, readout: { ...readout, bias: [0] } }] } }, 'p.json')).toThrow(
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: { ...readout, bias: [0] } }] } }, 'p.json')).toThrow(
       /'ensemble\.members\[0\]\.readout\.bias' must list 2 finite numbers/,
     );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discTwin, readout: { ...readout, bias: [0, null] } }] } }, 'p.json')).toThrow(
+    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: { ...readout, bias: [0, null] } }] } }, 'p.json')).toThrow(
       /readout\.bias.*must hold finite numbers/,
     );
     expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [{ ...fitted, labelScore: 'max' }] } }, 'p.json')).toThrow(
@@ -218,7 +216,7 @@ describe('a search over two templates, end to end', () => {
     expect(poolStarts).toBe(1);
   });
 
-  test('each template got its own run with its share of the budget; the ensemble holds one member per template and its twin', () => {
+  test('each template got its own run with its share of the budget; the ensemble holds one member per template and its readoutMember', () => {
     const subs = [0, 1].map((i) => new RunDir(runDir).templateRun(i).readFinished());
     expect(subs.map((s) => s.config.template)).toEqual(T);
     expect(subs.map((s) => s.config.budget)).toEqual([400, 400]);
@@ -229,18 +227,18 @@ describe('a search over two templates, end to end', () => {
     expect(best.seconds).toBeLessThanOrEqual(wall);
     expect(best.members!.map((m) => m.template)).toEqual([...T, ...T]);
     const selected = best.members!.slice(0, 2);
-    const twins = best.members!.slice(2);
+    const readoutMembers = best.members!.slice(2);
     // expandLabelWords: 2 more words per label, the given word first.
     for (const m of selected) {
       expect(m.labelWords.map((w) => w[0])).toEqual(['terrible', 'great']);
       expect(m.labelIds.map((ids) => ids.length)).toEqual([3, 3]);
     }
-    // dataLabelWords {words: 16, labelScore: discriminant}: each selected prompt's twin, the same
+    // dataLabelWords {words: 16, labelScore: discriminant}: each selected prompt's readout member, the same
     // filled prompt read through the 16 likeliest words at the mask (the same list for each
     // label), weighted per label by a discriminant fitted on the labelled data, calibrated on its
     // own (the selected prompts keep log-sum-exp).
     expect(selected.map((m) => m.labelScore)).toEqual([undefined, undefined]);
-    twins.forEach((t, i) => {
+    readoutMembers.forEach((t, i) => {
       expect(t.labelScore).toBe('discriminant');
       expect(t.prompt).toBe(selected[i].prompt);
       expect(t.slots).toEqual(selected[i].slots);
@@ -266,7 +264,7 @@ describe('a search over two templates, end to end', () => {
   test('the exported ensemble reproduces its recorded test accuracy exactly through loadPrompt', async () => {
     const file = promptFileFromRun(runDir, { ensemble: true });
     expect(file.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
-    // Fits and the twins' discriminant readouts: version 5.
+    // Fits and the readout members' discriminant readouts: version 5.
     expect(file.version).toBe(5);
     expect(file.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
     expect(file.ensemble!.members.map((m) => m.readout)).toEqual(best.members!.map((m) => m.readout));
@@ -278,7 +276,7 @@ describe('a search over two templates, end to end', () => {
     try {
       const preds = await lp.classify(texts);
       expect(preds.filter((p, i) => p.labelId === testSet[i].label).length / testSet.length).toBe(best.testAccuracy);
-      // The twins read by log-sum-exp instead (what a reader ignoring labelScore and readout would do) decide otherwise.
+      // The readout members read by log-sum-exp instead (what a reader ignoring labelScore and readout would do) decide otherwise.
       const lse = await loadPrompt({ ...file, version: 3, ensemble: { members: file.ensemble!.members.map(({ labelScore: _, readout: __, ...m }) => m) } }, { threads: 1 });
       try {
         const other = await lse.classify(texts);
@@ -321,16 +319,16 @@ describe('a search over two templates, end to end', () => {
     const html = runReportHtml('x', [r]);
     expect(html).toContain('The ensemble on test (1821 examples)');
     expect(html.match(/<tr class="member">/g)).toHaveLength(4);
-    // The twins read through a discriminant, and the page says so, showing each label's 4 words weighted most against the other label.
+    // The readout members read through a discriminant, and the page says so, showing each label's 4 words weighted most against the other label.
     expect(r.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
     expect(r.ensemble!.members.map((m) => m.wordsRead)).toEqual([undefined, undefined, 16, 16]);
     r.ensemble!.members.slice(2).forEach((m, i) => {
-      const twin = best.members![2 + i];
+      const readoutMember = best.members![2 + i];
       // With two labels a word's weight for label 0 against the mean is half its difference to label 1.
-      const diff = twin.readout!.weights[0].map((w, k) => w - twin.readout!.weights[1][k]);
+      const diff = readoutMember.readout!.weights[0].map((w, k) => w - readoutMember.readout!.weights[1][k]);
       const top = diff.indexOf(Math.max(...diff));
       expect(m.labelWords.map((w) => w.length)).toEqual([4, 4]);
-      expect(m.labelWords[0][0]).toBe(twin.labelWords[0][top]);
+      expect(m.labelWords[0][0]).toBe(readoutMember.labelWords[0][top]);
     });
     expect(html.match(/<span class="discriminant-read">\(discriminant over 16 words; each label's most weighted against the others\)<\/span>/g)).toHaveLength(2);
     expect(html.match(/<polyline class="curve"/g)).toHaveLength(2);

@@ -9,7 +9,7 @@
  *
  * `--vs-scorer` runs only the default scorer and compares the search's wall time with its
  * evaluations at the in-process scorer's rate (measured first, in the same run), with the
- * breakdown: start-up until the first progress line, the search, after it (dev selection, test, twins, fits, the ensemble).
+ * breakdown: start-up until the first progress line, the search, after it (dev selection, test, readout members, fits, the ensemble).
  * The in-process rate is measured again after the search and the verdict given against both: on
  * a shared machine one process with all threads moves more between moments than the search does.
  *   npm run bench:search -- --config searches/sst2-beam.json --dtype int8 --budget 50000 --vs-scorer
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   }));
   for (const b of breakdown) {
     process.stdout.write(
-      `${b.scorer}: setup until the first progress line ${b.setupSeconds.toFixed(1)} s, search ${b.searchSeconds.toFixed(1)} s, after it (dev selection, test, twins, fits, the ensemble) ${b.afterSearchSeconds.toFixed(1)} s\n`,
+      `${b.scorer}: setup until the first progress line ${b.setupSeconds.toFixed(1)} s, search ${b.searchSeconds.toFixed(1)} s, after it (dev selection, test, readout members, fits, the ensemble) ${b.afterSearchSeconds.toFixed(1)} s\n`,
     );
   }
   const against = (rate: number) => ({

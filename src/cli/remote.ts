@@ -31,7 +31,7 @@ export async function queuedLeaderboard(suite: Suite, outDir: string, redisUrl: 
   if (process.stderr.isTTY) process.stderr.write('\n');
   reportFailed(r.failed);
   process.stdout.write(
-    `${r.complete ? 'complete' : r.failed.length ? `${r.failed.length} cell(s) failed; rerun to retry them` : 'detached; rerun to re-attach'}: ${path.join(outDir, 'leaderboard.md')}\n`,
+    `${r.complete ? 'complete' : r.failed.length ? `${r.failed.length} entries failed; rerun to retry them` : 'detached; rerun to re-attach'}: ${path.join(outDir, 'leaderboard.md')}\n`,
   );
   if (!r.complete) process.exitCode = r.failed.length ? 1 : 130;
 }

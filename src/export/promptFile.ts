@@ -23,9 +23,9 @@
  *   `templates`): `members`, each `{template?, slots, labels, labelScore?, readout?, calibration, fit?, scores: {train, dev}}`,
  *   with its own `template` when the run searched several (absent: the file's `template`) and,
  *   from a run with `fitMembers`, its `fit` `{scale, bias}` (version 3): the member's calibrated
- *   log-probabilities c are read as log_softmax(scale · c + bias), and, for a twin of a run with
+ *   log-probabilities c are read as log_softmax(scale · c + bias), and, for a readout member of a run with
  *   `dataLabelWords` `labelScore: "mean"`, its `labelScore` `"mean"` (version 4): a label's score
- *   is the mean of its words' logits instead of their log-sum-exp; for a twin of a run with
+ *   is the mean of its words' logits instead of their log-sum-exp; for a readout member of a run with
  *   `labelScore: "discriminant"`, its `labelScore` `"discriminant"` and its `readout` `{weights,
  *   bias}` (version 5): every label lists the same words, `weights[l]` one number per word of
  *   label l, and a label's score is weights[l] · x + bias[l], x the words' logits minus their

@@ -1,6 +1,6 @@
 /**
  * A linear discriminant over word log-probabilities (pure math): the reading of a
- * `dataLabelWords` twin with `labelScore: "discriminant"` (runner/dataLabelWords.ts).
+ * `dataLabelWords` readout member with `labelScore: "discriminant"` (runner/readoutMembers.ts).
  *
  * Each labelled example is a vector x of log-probabilities of the same P words at the mask
  * (log-softmax over those P words' logits). Each class is a Gaussian with its own mean µ_l and one
@@ -20,7 +20,7 @@
 
 /**
  * How far the within-class correlations are shrunk to none. 0.9 was chosen offline on the four
- * bundled tasks' test numbers (0.8, 0.9 and 0.95 each beat the mean-of-20-words twins on all four);
+ * bundled tasks' test numbers (0.8, 0.9 and 0.95 each beat the mean-of-20-words readout members on all four);
  * the statistical estimators (Ledoit–Wolf, OAS: 0.04–0.2) and cross-validation on the 80 labelled
  * examples chose too little shrinkage for the sentiment tasks.
  */

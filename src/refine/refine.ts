@@ -150,7 +150,8 @@ async function refineLocked(
   const prompts = members.map((m, i) => i).filter((i) => !members[i].readout && parsed[i].slots.length > 0);
   if (prompts.length === 0)
     throw new UserError(target.of === 'prompt' ? `${runDir}: the template has no slots to refine` : `${runDir}: no member of the run's ensemble has slots to refine (its templates have no <slots>)`);
-  const sameIds = (a: SelectedPrompt['slots'], b: SelectedPrompt['slots']) => JSON.stringify(Object.entries(a).map(([k, v]) => [k, v.ids])) === JSON.stringify(Object.entries(b).map(([k, v]) => [k, v.ids]));
+  const sameIds = (a: SelectedPrompt['slots'], b: SelectedPrompt['slots']) =>
+    JSON.stringify(Object.entries(a).map(([k, v]) => [k, v.ids])) === JSON.stringify(Object.entries(b).map(([k, v]) => [k, v.ids]));
   const readoutsOf = (i: number) => members.map((m, k) => k).filter((k) => members[k].readout && members[k].template === members[i].template && sameIds(members[k].slots, members[i].slots));
   for (const [k, m] of members.entries()) {
     if (m.reading.labelIds.some((ws) => ws.some((w) => Array.isArray(w))))

@@ -49,7 +49,7 @@ export interface RunReportData {
   selection?: { evaluations: number; candidates: { prompt: string; train: number; dev: number }[] };
   /** Candidates scored on the whole train split, by train accuracy. */
   histogram: { accuracy: number; count: number }[];
-  /** Candidates dropped early by racing (scored on part of train only). */
+  /** Candidates dropped early (early rejection) (scored on part of train only). */
   raced: number;
   /** best.json's top level: the run's result (what export writes and predict applies), with the selected prompt's label words. */
   best?: { prompt: string; labelWords: string[][]; train: number | null; dev: number | null; test: number | null; evaluations: number };
@@ -138,7 +138,7 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
       members: best.members.map((m) => ({
         template: m.template ?? config.template,
         prompt: m.prompt,
-        // A discriminant twin reads the same words for every label: show each label's most weighted.
+        // A discriminant readout member reads the same words for every label: show each label's most weighted.
         labelWords: m.readout ? mostWeighted(m.readout.weights, m.labelWords[0], 4) : m.labelWords,
         ...(m.labelScore ? { labelScore: m.labelScore } : {}),
         ...(m.readout ? { wordsRead: m.labelWords[0].length } : {}),

@@ -220,7 +220,7 @@ function histogram(r: RunReportData, color: string): string {
     .join('');
   const axis = `<line x1="${L}" x2="${W - 5}" y1="${H - B}" y2="${H - B}" stroke="#999"/><text x="${L - 4}" y="${T + 8}" text-anchor="end" font-size="10">${maxCount}</text><text x="${L - 4}" y="${H - B}" text-anchor="end" font-size="10">0</text><text x="${(L + W) / 2}" y="${H - 6}" text-anchor="middle" font-size="11">train accuracy (%), ${pct(lo)} to ${pct(hi)}</text>`;
   const total = r.histogram.reduce((a, h) => a + h.count, 0);
-  return `<p>${total} candidate(s) scored on the whole train split${r.raced ? `, ${r.raced} more dropped early by racing` : ''}.</p><svg class="histogram" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="candidates by train accuracy">${axis}${bars}</svg>`;
+  return `<p>${total} candidate(s) scored on the whole train split${r.raced ? `, ${r.raced} more dropped early (early rejection)` : ''}.</p><svg class="histogram" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="candidates by train accuracy">${axis}${bars}</svg>`;
 }
 
 function testSection(r: RunReportData): string {

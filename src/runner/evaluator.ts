@@ -15,7 +15,7 @@ export type CandidateDecoder = (c: Candidate) => { slots: Record<string, number[
  * could enter the top-k is ever dropped); z > 0 assumes the remainder scores at most the
  * slice's accuracy plus z standard errors, which rejects more, with a small risk.
  */
-export interface RacingOptions {
+export interface EarlyRejectionOptions {
   fraction: number;
   topK: number;
   z?: number;
@@ -37,7 +37,7 @@ export interface EvaluatorOptions {
   budget: number;
   objective: ObjectiveName;
   seed: number;
-  racing?: RacingOptions;
+  racing?: EarlyRejectionOptions;
   /** Scores (and what they cost) recorded by an interrupted run, by candidate key: replayed on resume. */
   replay?: Map<string, { score: Score; cost: number }>;
   /** Called after each scored batch, in candidate order (for the run log). */
@@ -58,7 +58,7 @@ export function scoreLogProbs(logProbs: number[][], golds: number[], numLabels: 
 }
 
 /**
- * Pure racing rule: can a candidate with `correct` of `m` slice examples right still reach
+ * Pure early rejection rule: can a candidate with `correct` of `m` slice examples right still reach
  * `threshold` accuracy over all `n`? Optimistic remainder accuracy: 1 when z = 0, else the slice
  * accuracy plus z standard errors (capped at 1).
  */
@@ -92,7 +92,7 @@ export class BudgetedEvaluator implements SearchContext {
   }
 
   exhausted(): boolean {
-    // A candidate is only started when its full cost fits, so the cap holds whatever racing decides.
+    // A candidate is only started when its full cost fits, so the cap holds whatever early rejection decides.
     return this.spent + this.fullCost() > this.opts.budget || (this.opts.stopRequested?.() ?? false);
   }
 
@@ -102,7 +102,7 @@ export class BudgetedEvaluator implements SearchContext {
   }
 
   /** The k-th best full train accuracy so far (−∞ until k candidates are fully scored). */
-  private racingThreshold(): number {
+  private rejectionThreshold(): number {
     const r = this.opts.racing;
     if (!r || r.fraction <= 0) return -Infinity;
     const full = this.order.filter((c) => c.score.partialExamples === undefined).map((c) => c.score.accuracy);
@@ -113,7 +113,7 @@ export class BudgetedEvaluator implements SearchContext {
 
   async evaluate(candidates: Candidate[]): Promise<ScoredCandidate[]> {
     const n = this.fullCost();
-    const threshold = this.racingThreshold(); // fixed for the batch: independent of worker timing
+    const threshold = this.rejectionThreshold(); // fixed for the batch: independent of worker timing
     const sliceSize = threshold === -Infinity ? this.opts.trainSize : Math.max(1, Math.ceil(this.opts.racing!.fraction * this.opts.trainSize));
     const out: (ScoredCandidate | Promise<ScoredCandidate>)[] = [];
     const fresh: { key: string; candidate: Candidate; cost: number; replayed: boolean }[] = [];
@@ -128,7 +128,7 @@ export class BudgetedEvaluator implements SearchContext {
       if (this.exhausted()) break;
       const replayed = this.opts.replay?.get(key);
       const entry = { key, candidate, cost: n, replayed: !!replayed };
-      this.spent += n; // provisional; racing refunds what it did not score
+      this.spent += n; // provisional; early rejection refunds what it did not score
       const p: Promise<ScoredCandidate> = replayed
         ? Promise.resolve({ candidate, score: replayed.score }).then((r) => ((entry.cost = replayed.cost), r))
         : this.scoreRacing(candidate, sliceSize, threshold).then(({ score, cost }) => ((entry.cost = cost), { candidate, score }));
@@ -176,7 +176,7 @@ export class BudgetedEvaluator implements SearchContext {
 
 /**
  * Pure: a seeded, label-stratified order of example indices. Every prefix holds the classes in
- * (nearly) their overall proportions, so a racing slice of the first m examples is never one
+ * (nearly) their overall proportions, so a early rejection slice of the first m examples is never one
  * class, whatever order the data file lists them in.
  */
 export function stratifiedOrder(labels: readonly number[], seed: number): number[] {

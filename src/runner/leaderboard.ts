@@ -168,7 +168,7 @@ export function finishedCell(s: Suite, m: SuiteMethod, task: string, seed: numbe
   const diffs = setup ? fieldDiffs(setup, cellSetup(s, m, task, seed)) : search && run.isRun() ? runSetupDiffs(run, cellConfig(s, m, task, seed, `${s.name}/${m.name}`), ['data']) : [];
   if (diffs.length)
     throw new UserError(
-      `${runDir}: this cell was computed for another setup of method '${m.name}' than the suite asks for now: ${diffs.join('; ')}; delete that folder to compute it again, or choose another --out`,
+      `${runDir}: this entry was computed for another setup of method '${m.name}' than the suite asks for now: ${diffs.join('; ')}; delete that folder to compute it again, or choose another --out`,
     );
   // Reported under the method's name now, and its run where its folder is now (a renamed method's
   // cell.json still names the old ones).
@@ -255,7 +255,7 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
 /** Writes the reports of a partial leaderboard, unless `outDir` holds a complete one (a shipped report). */
 function writeReportsUnlessComplete(suite: Suite, cells: Cell[], outDir: string, total: number, log: (line: string) => void): void {
   if (cells.length < total && reportIsComplete(outDir, total)) {
-    log(`keeping the complete report in ${outDir}: it is replaced when all ${total} cells are done (${cells.length} so far)`);
+    log(`keeping the complete report in ${outDir}: it is replaced when all ${total} entries are done (${cells.length} so far)`);
     return;
   }
   writeReports(suite, cells, outDir);

@@ -57,8 +57,8 @@ export interface RunOptions {
    * scores its ensemble from them instead of scoring every member again.
    */
   onMemberScores?: (scores: MemberScores[]) => void;
-  /** The label words a member's twin reads (runner/templates.ts), scored with the member's test rows; see SelectionInput. */
-  twinReading?: (slots: Record<string, number[]>) => Promise<Reading>;
+  /** The label words a member's readout member reads (runner/templates.ts), scored with the member's test rows; see SelectionInput. */
+  readoutReading?: (slots: Record<string, number[]>) => Promise<Reading>;
   /** A pool to share with other searches instead of starting and closing one's own (see SharedPool). */
   sharedPool?: SharedPool;
 }
@@ -370,7 +370,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
         testLabels: test?.examples.map((e) => e.label),
         decode,
         score,
-        ...(opts.twinReading ? { twinReading: (d: Decoded) => opts.twinReading!(d.slots) } : {}),
+        ...(opts.readoutReading ? { readoutReading: (d: Decoded) => opts.readoutReading!(d.slots) } : {}),
       });
       spent += sel.evaluations;
       opts.onMemberScores?.(sel.memberScores);

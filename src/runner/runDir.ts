@@ -166,7 +166,7 @@ export interface EnsembleMember {
   labelIds: WordIds[][];
   /** How its label words make a label's score (a readout member with method `mean` or `discriminant`); absent: logsumexp. */
   labelScore?: LabelScoreRule;
-  /** A `discriminant` twin's weights (one per label word, in `labelIds` order) and biases. */
+  /** A `discriminant` readout member's weights (one per label word, in `labelIds` order) and biases. */
   readout?: Readout;
   offsets: number[] | null;
   /** Its weights fitted on the labelled train and dev examples (config `fitMemberWeights`); absent: none. */
@@ -329,18 +329,18 @@ function kindOf(v: unknown): Kind {
 
 /** The fields a version 1 best.json must have (its top level was the selected prompt). */
 const BEST_V1: Record<string, Kind> = {
-    runId: 'string',
-    status: 'string',
-    template: 'string',
-    prompt: 'string',
-    slots: 'object',
-    labelWords: 'array',
-    labelIds: 'array',
-    trainAccuracy: 'number',
-    devAccuracy: 'number|null',
-    testAccuracy: 'number|null',
-    evaluations: 'number',
-    seconds: 'number',
+  runId: 'string',
+  status: 'string',
+  template: 'string',
+  prompt: 'string',
+  slots: 'object',
+  labelWords: 'array',
+  labelIds: 'array',
+  trainAccuracy: 'number',
+  devAccuracy: 'number|null',
+  testAccuracy: 'number|null',
+  evaluations: 'number',
+  seconds: 'number',
 };
 /** The fields of a best.json of today's version, and of its `selected`. */
 const BEST_V2: Record<string, Kind> = {

@@ -32,10 +32,10 @@ export interface SelectionInput {
   decode(c: Candidate): Decoded;
   score(task: ScoreTask): Promise<ScoreResult>;
   /**
-   * Another reading of each member's filled prompt (its label-word twin's words), asked for once
+   * Another reading of each member's filled prompt (its label-word readout member's words), asked for once
    * the member is chosen and scored in the same pass as its test rows (runner/templates.ts).
    */
-  twinReading?: (d: Decoded) => Promise<Reading>;
+  readoutReading?: (d: Decoded) => Promise<Reading>;
 }
 
 export interface Judged {
@@ -72,8 +72,8 @@ export interface MemberScores {
   train?: number[][];
   dev: number[][];
   test?: number[][];
-  /** Its twin's reading (`twinReading`: words, and a discriminant's readout) and its raw label log-probabilities on test. */
-  twin?: { reading: Reading; test: number[][] };
+  /** Its readout member's reading (`twinReading`: words, and a discriminant's readout) and its raw label log-probabilities on test. */
+  readoutMember?: { reading: Reading; test: number[][] };
 }
 
 /** Label log-probabilities of a whole split, scored in tasks of SPLIT_TASK_ROWS rows (spread over the pool). */
@@ -121,14 +121,14 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
   let testAccuracy: number | null = null;
   let testPredicted: number[] | undefined;
   const testLp = new Map<number, number[][]>();
-  const twins = new Map<number, NonNullable<MemberScores['twin']>>();
+  const readoutMembers = new Map<number, NonNullable<MemberScores['readoutMember']>>();
   const test = async (i: number) => {
     if (!testLp.has(i)) {
       const d = inp.decode(judged[i].candidate.candidate);
-      const reading = inp.twinReading && ids.includes(i) ? await inp.twinReading(d) : undefined;
-      const [lp, twin] = await splitReadings(inp.score, 'test', inp.testLabels!.length, d, reading ? [reading] : []);
+      const reading = inp.readoutReading && ids.includes(i) ? await inp.readoutReading(d) : undefined;
+      const [lp, readoutMember] = await splitReadings(inp.score, 'test', inp.testLabels!.length, d, reading ? [reading] : []);
       testLp.set(i, lp);
-      if (reading) twins.set(i, { reading, test: twin });
+      if (reading) readoutMembers.set(i, { reading, test: readoutMember });
     }
     return testLp.get(i)!;
   };
@@ -152,7 +152,7 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     }
     ensemble = { members, devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels), testAccuracy: ensTest };
   }
-  const memberScores = ids.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}), ...(twins.has(i) ? { twin: twins.get(i)! } : {}) }));
+  const memberScores = ids.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}), ...(readoutMembers.has(i) ? { readoutMember: readoutMembers.get(i)! } : {}) }));
   return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble, memberScores, testPredicted };
 }
 

@@ -6,7 +6,7 @@
  * (`<run>/t1`, `<run>/t2`, ...: exportable on their own), and the run's result is the ensemble of
  * every template's selected prompts (the mean of their calibrated label log-probabilities, as for
  * `ensemble`), each member applied with its own template; with `readoutMembers`, also each
- * member's readout member, read through words from the labelled data (runner/dataLabelWords.ts). The
+ * member's readout member, read through words from the labelled data (runner/readoutMembers.ts). The
  * templates' searches share one pool of scoring workers (run.ts SharedPool).
  */
 import { loadExamples } from '../data/load';
@@ -21,7 +21,7 @@ import { judgeAll, summarize } from '../scoring/metrics';
 import { Reading, promptReading } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
 import { readoutOf } from './schema';
-import { TwinSplits, dataLabelWordTwins, twinReading } from './dataLabelWords';
+import { RunSplits, readoutMembersFor, readoutReading } from './readoutMembers';
 import { BEST_VERSION, BestResult, EnsembleMember, ResolvedRun, RunDir, describeEnsemble } from './runDir';
 import type { RunOptions, SharedPool } from './run';
 import type { MemberScores } from './select';
@@ -90,7 +90,7 @@ export async function runTemplates(
     if (!opts.resume) run.writeConfig(config, resolve());
     run.writeState({ status: 'running' });
   });
-  // One in-process model for the twins and for members scored again, loaded only if needed.
+  // One in-process model for the readout members and for members scored again, loaded only if needed.
   let model: LoadedModel | undefined;
   const getModel = async () => (model ??= await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }));
   // One scoring pool for every template's search: its workers start once, not once per template.
@@ -116,13 +116,13 @@ async function runAll(
   const bests: BestResult[] = [];
   const splits = runSplits(config);
   const dataWords = readoutOf(config);
-  // A twin's label words are chosen as soon as its template's run has chosen the member, so that
+  // A readout member's label words are chosen as soon as its template's run has chosen the member, so that
   // the member's test pass reads them too (one pass over test for both).
-  const twinReadingOf = (template: string) =>
+  const readoutReadingOf = (template: string) =>
     dataWords.words > 0
       ? async (slots: Record<string, number[]>): Promise<Reading> => {
           const m = await getModel();
-          return twinReading(template, slots, dataWords, m.backend, m.tokenizer, splits);
+          return readoutReading(template, slots, dataWords, m.backend, m.tokenizer, splits);
         }
       : undefined;
   let spentBefore = 0;
@@ -141,7 +141,7 @@ async function runAll(
     const best =
       state?.status === 'done' && sub.readBest()
         ? sub.readBest()!
-        : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress, onMemberScores, twinReading: twinReadingOf(templates[i]) });
+        : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress, onMemberScores, readoutReading: readoutReadingOf(templates[i]) });
     if (best.status !== 'done') {
       run.writeState({ status: 'interrupted' });
       if (opts.stopRequested?.()) return { ...best, status: 'interrupted' };
@@ -157,26 +157,26 @@ async function runAll(
     if (dataWords.words > 0)
       opts.log?.(
         dataWords.labelScore === 'discriminant'
-          ? `label words from the data: a discriminant over the ${dataWords.words} likeliest words at the mask, a twin for each of the ${selected.length} selected prompts`
-          : `label words from the data: ${dataWords.words} per label (${dataWords.labelScore} of their log-probabilities), a twin for each of the ${selected.length} selected prompts`,
+          ? `label words from the data: a discriminant over the ${dataWords.words} likeliest words at the mask, a readout member for each of the ${selected.length} selected prompts`
+          : `label words from the data: ${dataWords.words} per label (${dataWords.labelScore} of their log-probabilities), a readout member for each of the ${selected.length} selected prompts`,
       );
     const model = dataWords.words > 0 ? await getModel() : undefined;
-    const twins = model
-      ? await dataLabelWordTwins(
+    const readoutMembers = model
+      ? await readoutMembersFor(
           selected,
           dataWords,
           config.calibration,
           model.backend,
           model.tokenizer,
           splits,
-          selectedScores.map((sc) => sc?.twin),
+          selectedScores.map((sc) => sc?.readoutMember),
         )
       : [];
-    const unfitted = [...selected, ...twins.map((t) => t.member)];
-    const known = [...selectedScores, ...twins.map((t) => t.scores)];
+    const unfitted = [...selected, ...readoutMembers.map((t) => t.member)];
+    const known = [...selectedScores, ...readoutMembers.map((t) => t.scores)];
     // Each split's member log-probabilities once (the fit and the accuracies both read dev).
-    const scored = new Map<keyof TwinSplits, Promise<number[][][]>>();
-    const logProbs = (name: keyof TwinSplits) => scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
+    const scored = new Map<keyof RunSplits, Promise<number[][][]>>();
+    const logProbs = (name: keyof RunSplits) => scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
     let members = unfitted;
     if (config.fitMemberWeights) {
       opts.log?.(`fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`);
@@ -237,7 +237,7 @@ async function runAll(
 }
 
 /** The run's splits as its templates' runs read them (no test split when the data files name none). */
-function runSplits(config: SearchConfig): TwinSplits {
+function runSplits(config: SearchConfig): RunSplits {
   const labels = modelLabelNames(resolveModel(config.model, config.dtype));
   const split = (name: 'train' | 'dev' | 'test') => loadExamples(configDataSource(config, name, labels), name);
   return { train: split('train'), dev: split('dev'), test: config.data && !config.data.test ? undefined : split('test') };
@@ -249,13 +249,7 @@ function runSplits(config: SearchConfig): TwinSplits {
  * not keep), are scored in this process with the member's own template (a row scores the same in
  * any batch, so the numbers are the same).
  */
-async function membersLogProbs(
-  splits: TwinSplits,
-  name: keyof TwinSplits,
-  members: EnsembleMember[],
-  known: (MemberScores | undefined)[],
-  getModel: () => Promise<LoadedModel>,
-): Promise<number[][][]> {
+async function membersLogProbs(splits: RunSplits, name: keyof RunSplits, members: EnsembleMember[], known: (MemberScores | undefined)[], getModel: () => Promise<LoadedModel>): Promise<number[][][]> {
   const split = splits[name]!;
   const out: number[][][] = [];
   for (const [i, m] of members.entries()) {

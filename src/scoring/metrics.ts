@@ -33,7 +33,7 @@ export interface ExampleScore {
  * How a label's words make its score: `logsumexp` (the probability of any of its words; the
  * default, for label words a user gives and their neighbours), `mean` (the mean of the words'
  * log-probabilities, each word one vote: the reading of label words taken from the data, chosen
- * because their mean log-probability separates the classes; runner/dataLabelWords.ts) or
+ * because their mean log-probability separates the classes; runner/readoutMembers.ts) or
  * `discriminant` (a weighted sum of the words' log-probabilities, normalised over the label's
  * words, plus a bias: a readout fitted on labelled examples, prompt/discriminant.ts; every label
  * lists the same words, each with its own weights).

@@ -39,7 +39,7 @@ export interface ScoreTask {
   labelIds: WordIds[][];
   start: number;
   end: number;
-  /** More readings of the same rows (other label words), scored in the same pass: an ensemble's twins (runner/dataLabelWords.ts). */
+  /** More readings of the same rows (other label words), scored in the same pass: an ensemble's readout members (runner/readoutMembers.ts). */
   readings?: Reading[];
 }
 

@@ -65,7 +65,7 @@ export interface ScoredCandidate {
  * What a strategy is given. `evaluate` scores candidates on the train split and charges the
  * budget; it returns fewer results than asked (a prefix) once the budget runs out, and an empty
  * array when nothing is left. Candidates already scored in this run are free and return their
- * cached score. A short prefix does not always end the run: early rejection (racing) charges a
+ * cached score. A short prefix does not always end the run: early rejection (early rejection) charges a
  * candidate in full up front and refunds what it did not score, so `exhausted()` can be false
  * again afterwards; strategies stop on a short prefix only when `exhausted()` says so.
  */

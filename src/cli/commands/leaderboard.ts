@@ -7,13 +7,13 @@ import { withGracefulStop } from '../common';
 import { queuedLeaderboard } from '../remote';
 
 export const command = 'leaderboard <suite>';
-export const describe = 'Run a suite (methods × tasks × seeds) and write leaderboard.json/.md/.html; finished cells are skipped';
+export const describe = 'Run a suite (methods × tasks × seeds) and write leaderboard.json/.md/.html; finished entries are skipped';
 
 export function builder(y: Argv) {
   return y
     .positional('suite', { type: 'string', demandOption: true, describe: 'suite file, e.g. searches/leaderboard-mini.json' })
     .option('out', { type: 'string', describe: 'output folder (default results/leaderboards/<suite name>)' })
-    .option('redis', { type: 'string', describe: 'run the cells on the queue at this Redis URL (workers: promptsearch worker); rerun to re-attach' })
+    .option('redis', { type: 'string', describe: 'run the entries on the queue at this Redis URL (workers: promptsearch worker); rerun to re-attach' })
     .option('queue', { type: 'string', describe: 'with --redis: queue name (default promptsearch)' });
 }
 
@@ -35,7 +35,7 @@ export async function handler(argv: Args): Promise<void> {
       outDir,
       stopRequested,
       log: (l) => process.stderr.write(l + '\n'),
-      onProgress: (p) => bar.update(p.cellsDone, `cells done (${p.status})`, p.cells, p.etaSeconds),
+      onProgress: (p) => bar.update(p.cellsDone, `entries done (${p.status})`, p.cells, p.etaSeconds),
     }),
   );
   bar.done();

@@ -1,5 +1,5 @@
 /**
- * Label words from the labelled data (runner/dataLabelWords.ts), on a fake backend whose logits at
+ * Label words from the labelled data (runner/readoutMembers.ts), on a fake backend whose logits at
  * the mask are made up from what each input says, so the right words are known.
  */
 import { MaskedLmBackend } from '../src/model/backend';
@@ -7,7 +7,7 @@ import { resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
 import { buildRow, compileTemplate, EncodedRow, encodeExample } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
-import { DATA_LABEL_PLAUSIBLE, dataLabelReading, vocabularyLogits } from '../src/runner/dataLabelWords';
+import { DATA_LABEL_PLAUSIBLE, dataLabelReading, vocabularyLogits } from '../src/runner/readoutMembers';
 import { labelLogProbsOfRow, wordLabels } from '../src/scoring/metrics';
 
 const tokenizer = PromptTokenizer.fromFolder(resolveModel('bert-mini-imdb-uncased', 'fp32'));

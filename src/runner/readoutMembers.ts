@@ -1,18 +1,18 @@
 /**
- * Label words from the labelled data: twins for an ensemble's members (config `dataLabelWords`).
+ * Label words from the labelled data: readout members for an ensemble's members (config `dataLabelWords`).
  *
- * A member reads its prompt through the label words the user gave (and their expansion). Its twin
+ * A member reads its prompt through the label words the user gave (and their expansion). Its readout member
  * reads the same filled prompt through K words per label taken from the labelled train and dev
  * examples: the model's log-probabilities at the mask, averaged per class, and each label gets the
  * words that most separate its class from the others (mean log-probability in the class minus the
  * mean over the other classes), among the DATA_LABEL_PLAUSIBLE words the model finds most likely
  * there overall; no word serves two labels (search/candidatePools.ts: classMeanLogProbs,
- * discriminativeScores, assignLabelPools). The twin is calibrated like its member and joins the ensemble, so the
+ * discriminativeScores, assignLabelPools). The readout member is calibrated like its member and joins the ensemble, so the
  * ensemble averages what the given words and what the data say about each input. Measured with the
  * default search on the bundled tasks (README, "Search quality"): hand-written label words can be
- * poor for the task (TREC's "description, entity, …"), and twins help most there.
+ * poor for the task (TREC's "description, entity, …"), and readout members help most there.
  *
- * With `labelScore: "discriminant"` the twin reads the K words the model finds most likely at the
+ * With `labelScore: "discriminant"` the readout member reads the K words the model finds most likely at the
  * mask (all classes pooled), every label the same words: the labelled examples' log-probabilities
  * of those words are fitted by a linear discriminant (prompt/discriminant.ts), each label's score
  * a weighted sum of them; no word belongs to one label.
@@ -32,7 +32,7 @@ import { assignLabelPools, classMeanLogProbs, discriminativeScores, likeliestWho
 import { EnsembleMember } from './runDir';
 import type { MemberScores } from './select';
 
-/** Twin label words are ranked among this many most likely words at the mask (all classes pooled). */
+/** Readout member label words are ranked among this many most likely words at the mask (all classes pooled). */
 export const DATA_LABEL_PLAUSIBLE = 200;
 
 /**
@@ -53,7 +53,7 @@ export function vocabularyLogits(backend: MaskedLmBackend, vocabSize: number): L
 }
 
 /**
- * A twin's reading from labelled examples read through one filled prompt (see the file comment):
+ * A readout member's reading from labelled examples read through one filled prompt (see the file comment):
  * K word ids per label (`logsumexp`, `mean`), or the K likeliest words and a discriminant fitted on
  * their log-probabilities (`discriminant`).
  */
@@ -87,20 +87,20 @@ export async function dataLabelReading(opts: {
   return { labelIds: readout.weights.map(() => [...read]), labelScore, readout };
 }
 
-export interface TwinSplits {
+export interface RunSplits {
   train: LoadedData;
   dev: LoadedData;
   test?: LoadedData;
 }
 
-/** The reading a member's twin reads its filled prompt (`template` with `slots`, token ids) with, from the labelled train and dev examples. */
-export async function twinReading(
+/** The reading a member's readout member reads its filled prompt (`template` with `slots`, token ids) with, from the labelled train and dev examples. */
+export async function readoutReading(
   template: string,
   slots: Record<string, number[]>,
   { words, labelScore }: { words: number; labelScore: LabelScoreRule },
   backend: MaskedLmBackend,
   tokenizer: PromptTokenizer,
-  splits: TwinSplits,
+  splits: RunSplits,
 ): Promise<Reading> {
   const { train, dev } = splits;
   const ct = compileTemplate(parseTemplate(template), tokenizer, train.textColumn, backend.maxLength);
@@ -109,28 +109,28 @@ export async function twinReading(
 }
 
 /**
- * Each member's twin with its label log-probabilities on train, dev and test (raw, as the ensemble takes
+ * Each member's readout member with its label log-probabilities on train, dev and test (raw, as the ensemble takes
  * them; a label's score the `labelScore` of its words' log-probabilities), calibrated with the run's mode: `inputs` on the train and dev inputs, `content-free` on
- * the content-free inputs, `none` not at all. `known[i]`: member i's twin words and test
+ * the content-free inputs, `none` not at all. `known[i]`: member i's readout member words and test
  * log-probabilities as its template's run scored them (runner/select.ts `twinReading`); the rest
  * is computed here, in this process (the same numbers: a row scores the same in any batch).
  */
-export async function dataLabelWordTwins(
+export async function readoutMembersFor(
   members: EnsembleMember[],
   { words, labelScore }: { words: number; labelScore: LabelScoreRule },
   calibration: CalibrationMode,
   backend: MaskedLmBackend,
   tokenizer: PromptTokenizer,
-  splits: TwinSplits,
-  known: (MemberScores['twin'] | undefined)[] = [],
+  splits: RunSplits,
+  known: (MemberScores['readoutMember'] | undefined)[] = [],
 ): Promise<{ member: EnsembleMember; scores: MemberScores }[]> {
   const { train, dev, test } = splits;
-  const twins: { member: EnsembleMember; scores: MemberScores }[] = [];
+  const readoutMembers: { member: EnsembleMember; scores: MemberScores }[] = [];
   for (const [i, m] of members.entries()) {
     const ct = compileTemplate(parseTemplate(m.template!), tokenizer, train.textColumn, backend.maxLength);
     const encode = (d: LoadedData) => d.examples.map((ex) => encodeExample(ct, tokenizer, ex));
     const slots = slotIds(m.slots);
-    const reading = known[i]?.reading ?? (await twinReading(m.template!, slots, { words, labelScore }, backend, tokenizer, splits));
+    const reading = known[i]?.reading ?? (await readoutReading(m.template!, slots, { words, labelScore }, backend, tokenizer, splits));
     const labelIds = reading.labelIds as number[][];
     const lp = (ex: EncodedExample[]) => promptReading(backend, ct, ex, slots, reading);
     const trainLp = await lp(encode(train));
@@ -152,7 +152,7 @@ export async function dataLabelWordTwins(
       ).accuracy;
     const labelWords = labelIds.map((ids) => ids.map((id) => wordText(tokenizer, id)));
     const testLp = test ? (known[i]?.test ?? (await lp(encode(test)))) : undefined;
-    twins.push({
+    readoutMembers.push({
       member: {
         ...m,
         labelWords,
@@ -166,5 +166,5 @@ export async function dataLabelWordTwins(
       scores: { train: trainLp, dev: devLp, ...(testLp ? { test: testLp } : {}) },
     });
   }
-  return twins;
+  return readoutMembers;
 }
