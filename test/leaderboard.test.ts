@@ -231,6 +231,9 @@ describe('leaderboard run', () => {
 describe('leaderboards on your own data', () => {
   const EXAMPLES = path.join(ROOT, 'datasets', 'examples');
   const cli = (args: string[], cwd = ROOT) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, maxBuffer: 64 << 20 });
+  /** `eval` of the manual row's prompt, raw, on a labelled test file (what a manual entry must report). */
+  const rawManual = (file: string) =>
+    cli(['eval', '--data', file, '--labels', 'negative,positive', '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great', '--calibration', 'none', '--json']);
   const search = { template: '{x} <A:2> [MASK] .', budget: 600, selectTopK: 2, candidates: { topK: 8 }, workers: 1, threadsPerWorker: 1 };
   /** A suite file in its own folder, its data copied beside it (paths relative to the suite's folder). */
   function project(suite: Record<string, unknown>): { dir: string; file: string } {
@@ -267,20 +270,7 @@ describe('leaderboards on your own data', () => {
     const cellOf = (method: string, seed: number) => board.cells.find((c: Cell) => c.method === method && c.seed === seed) as Cell;
     const manual = cellOf('manual', 13);
     expect(manual.prompt).toBe('{x} it was [MASK] .');
-    const ev = cli([
-      'eval',
-      '--data',
-      path.join(dir, 'data', 'test.csv'),
-      '--labels',
-      'negative,positive',
-      '--template',
-      '{x} it was [MASK] .',
-      '--verbalizer',
-      'terrible,great',
-      '--calibration',
-      'none',
-      '--json',
-    ]);
+    const ev = rawManual(path.join(dir, 'data', 'test.csv'));
     expect(ev.status).toBe(0);
     const evOut = JSON.parse(ev.stdout);
     expect(evOut.n).toBe(200);
@@ -328,20 +318,7 @@ describe('leaderboards on your own data', () => {
     const r = await runLeaderboard(suite, { outDir: out });
     expect(r.complete).toBe(true);
     // The TSV test file holds the same 200 rows as the CSV: the same accuracy as `eval` on it.
-    const ev = cli([
-      'eval',
-      '--data',
-      path.join(EXAMPLES, 'sst2-test.csv'),
-      '--labels',
-      'negative,positive',
-      '--template',
-      '{x} it was [MASK] .',
-      '--verbalizer',
-      'terrible,great',
-      '--calibration',
-      'none',
-      '--json',
-    ]);
+    const ev = rawManual(path.join(EXAMPLES, 'sst2-test.csv'));
     expect(r.cells.find((c) => c.method === 'manual')!.testAccuracy).toBe(JSON.parse(ev.stdout).accuracy);
     expect(fs.existsSync(path.join(out, 'runs', 'linear probe', 'my-reviews-s13', 'cell.json'))).toBe(true);
     // A seed without its split folder is refused up front, naming the folder.
