@@ -8,6 +8,7 @@ import { modelRef, searchPayload } from '../src/distributed/submit';
 import { checkModel, resolveData } from '../src/distributed/runJob';
 import { validateConfig } from '../src/runner/config';
 import { Suite, runLeaderboard } from '../src/runner/leaderboard';
+import { parseSuite } from '../src/runner/schema';
 import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-queue-'));
@@ -62,7 +63,7 @@ describe('queue payloads and URLs (no Redis needed)', () => {
   test('search --redis with no Redis listening: one line after the 10 s connect timeout, exit 2, nothing written', () => {
     const dir = tmp();
     const cfg = path.join(dir, 'c.json');
-    fs.writeFileSync(cfg, JSON.stringify({ task: 'sst-2', template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'random' }));
+    fs.writeFileSync(cfg, JSON.stringify({ version: 1, task: 'sst-2', template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'random' }));
     const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--redis', 'redis://:pw@127.0.0.1:1', '--out', path.join(dir, 'run')], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     const lines = r.stderr.trim().split('\n');
@@ -118,17 +119,16 @@ function smallData(dir: string, task: string) {
   return { train: path.join(src, '16-13', 'train.tsv'), dev: path.join(src, '16-13', 'dev.tsv'), test };
 }
 
-function makeSuite(dir: string, methods: Suite['methods'], tasks = ['sst-2', 'trec']): Suite {
+const VERBALIZERS: Record<string, string> = { 'sst-2': 'terrible,great', trec: 'description,entity,expression,human,location,number' };
+
+function makeSuite(dir: string, methods: Suite['methods'], tasks = ['sst-2', 'trec']): Record<string, unknown> {
   return {
     name: 'queue-test',
-    tasks,
-    // The data files are fixed per task (small test sets); the seed still seeds each search.
+    // Tasks of the user's own (data objects): the data files are fixed per task (small test sets); the seed still seeds each search.
+    tasks: tasks.map((t) => ({ name: t, ...smallData(dir, t), verbalizer: VERBALIZERS[t] })),
     seeds: [13, 21],
     base: { template: '{x} <A:1> [MASK] .', budget: 300, selectTopK: 1, candidates: { topK: 4 }, workers: 1, threadsPerWorker: 1 },
-    perTask: {
-      'sst-2': { data: smallData(dir, 'sst-2'), verbalizer: 'terrible,great' },
-      trec: { data: smallData(dir, 'trec'), verbalizer: 'description,entity,expression,human,location,number', budget: 400 },
-    },
+    perTask: tasks.includes('trec') ? { trec: { budget: 400 } } : undefined,
     methods,
   };
 }
@@ -206,7 +206,7 @@ describeRedis('leaderboard on the job queue (real Redis, 2 worker processes)', (
 
     // The same suite run locally gives the same cells, runs and leaderboard rows.
     const outL = path.join(dir, 'local');
-    const local = await runLeaderboard(makeSuite(dir, good), { outDir: outL });
+    const local = await runLeaderboard(parseSuite(makeSuite(dir, good), 'suite.json', dir), { outDir: outL });
     expect(local.complete).toBe(true);
     expectSameRuns(outQ, outL, ['random', 'genetic'], ['sst-2', 'trec'], [13, 21]);
     const rows = (f: string) => readJson(f).rows.filter((r: { method: string }) => r.method !== 'broken');
@@ -266,7 +266,7 @@ describe('the queue survives a Redis restart', () => {
       expect(await s.exited).toBe(0);
       expect(s.out()).toMatch(/re-queued random on sst-2, seed 1[3]/);
       const outL = path.join(dir, 'local');
-      await runLeaderboard(suite, { outDir: outL });
+      await runLeaderboard(parseSuite(suite, 'suite.json', dir), { outDir: outL });
       expectSameRuns(path.join(dir, 'queued'), outL, ['random'], ['sst-2'], [13, 21]);
       const rows = (out: string) => readJson(path.join(out, 'leaderboard.json')).rows;
       expect(rows(path.join(dir, 'queued'))).toEqual(rows(outL));
