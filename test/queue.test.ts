@@ -187,7 +187,7 @@ describeRedis('leaderboard on the job queue (real Redis, 2 worker processes)', (
     await s1.exited;
     const s2 = submit();
     expect(await s2.exited).toBe(1);
-    expect(s2.out()).toMatch(/4 cell\(s\) failed; rerun to retry them/);
+    expect(s2.out()).toMatch(/4 entries failed; rerun to retry them/);
     expect(s2.out()).toMatch(/job \S+ \(broken on sst-2, seed 13\) failed: budget 40 is too small/);
 
     // Every good job ran once, except the killed one, which ran again on another worker and finished there.
