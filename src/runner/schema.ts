@@ -162,6 +162,14 @@ const oldDataLabelWords = z.union(
   says(`expected an integer >= 0 or {words, labelScore} with labelScore ${LABEL_SCORE_RULES.join(', ')}`),
 );
 
+/** `searchVerbalizer` with its version 1 method names, checked before they are mapped. */
+const oldSearchVerbalizer = z.strictObject({
+  searchVerbalizer: z.union(
+    [bool(), z.strictObject({ ...findLabelWordsSchema.options[1].shape, method: oneOf(['joint', 'data'] as const).optional() })],
+    says('expected true, false or {method, candidates, context, wordsPerLabel}'),
+  ),
+});
+
 /** A version 1 field's value in its version 2 form (validated as the old field first, so errors name it). */
 function renamedValue(old: string, value: unknown, where: string): unknown {
   if (old === 'dataLabelWords') {
@@ -170,14 +178,7 @@ function renamedValue(old: string, value: unknown, where: string): unknown {
     if (k === 0) return false;
     return labelScore === 'discriminant' ? { method: 'discriminant', topWords: k } : { method: labelScore, wordsPerLabel: k };
   }
-  if (old === 'searchVerbalizer') {
-    // Its version 1 method names.
-    const oldMethods = z.union(
-      [bool(), z.strictObject({ ...findLabelWordsSchema.options[1].shape, method: oneOf(['joint', 'data'] as const).optional() })],
-      says('expected true, false or {method, candidates, context, wordsPerLabel}'),
-    );
-    parseWith(z.strictObject({ searchVerbalizer: oldMethods }), { searchVerbalizer: value }, where);
-  }
+  if (old === 'searchVerbalizer') parseWith(oldSearchVerbalizer, { searchVerbalizer: value }, where);
   if (old === 'searchVerbalizer' && value && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as Record<string, unknown>;
     const method = o.method === 'joint' ? 'withSlots' : o.method === 'data' ? 'fromData' : o.method;
