@@ -18,6 +18,19 @@ export class UserError extends ReportedError {
   }
 }
 
+/** A budget below one candidate's train evaluations plus dev selection; `needed` is that minimum. */
+export class BudgetTooSmallError extends UserError {
+  constructor(
+    readonly budget: number,
+    readonly needed: number,
+    topK: number,
+    devSize: number,
+    trainSize: number,
+  ) {
+    super(`budget ${budget} is too small: dev selection alone needs ${topK} × ${devSize} = ${topK * devSize}, plus ${trainSize} per candidate on train (give --budget ${needed} or more)`);
+  }
+}
+
 export function isUserError(e: unknown): e is UserError {
   return named(e, 'UserError');
 }

@@ -81,7 +81,9 @@ export function checkFlags(argv: Record<string, unknown>, rules: Record<string, 
     const v = argv[flag];
     if (v === undefined) continue;
     const ok = typeof v === 'number' && Number.isFinite(v) && (rule === 'positive' ? v > 0 : Number.isInteger(v) && (rule === 'int' || v >= 1));
-    if (!ok) throw new UserError(`--${flag} ${String(v)}: ${FLAG_TEXT[rule]}`);
+    // yargs reads `--budget abc` as NaN; the user never typed NaN.
+    const given = typeof v === 'number' && Number.isNaN(v) ? `--${flag} (not a number)` : `--${flag} ${String(v)}`;
+    if (!ok) throw new UserError(`${given}: ${FLAG_TEXT[rule]}`);
   }
 }
 

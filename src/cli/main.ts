@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import * as path from 'path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isStoppedError, isUserError } from '../errors';
@@ -30,6 +31,17 @@ function fail(e: unknown): never {
   process.exit(1);
 }
 
+/** Arguments that name files or folders: made absolute, so every message names its file unambiguously. */
+const PATH_ARGS = ['config', 'resume', 'suite', 'run-dir', 'runDir', 'prompt', 'data', 'train', 'dev', 'test', 'out'];
+
+function absolutePaths(argv: Record<string, unknown>): void {
+  for (const key of PATH_ARGS) {
+    const v = argv[key];
+    if (typeof v === 'string' && v !== '') argv[key] = path.resolve(v);
+    else if (Array.isArray(v)) argv[key] = v.map((x) => (typeof x === 'string' && x !== '' ? path.resolve(x) : x));
+  }
+}
+
 export async function main(args: string[]): Promise<void> {
   await yargs(args)
     .scriptName('promptsearch')
@@ -42,6 +54,7 @@ export async function main(args: string[]): Promise<void> {
     .command(predictCommand)
     .command(workerCommand)
     .command(reportCommand)
+    .middleware(absolutePaths)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

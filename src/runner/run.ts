@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DataSource, LoadedData, loadExamples } from '../data/load';
-import { UserError } from '../errors';
+import { BudgetTooSmallError, StoppedError, UserError } from '../errors';
 import { modelLabelNames, resolveModel, sha256File } from '../model/modelFolder';
 import { loadModel, modelMaxLength } from '../model/load';
 import { FullLogitsBackend } from '../model/onnxBackend';
@@ -27,7 +27,6 @@ import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
 import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, fieldDiffs } from './runDir';
-import { StoppedError } from '../errors';
 import { packageVersions } from './versions';
 import type { SearchProgress } from './progress';
 
@@ -129,11 +128,7 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
   const fixedWords = config.verbalizer !== undefined ? parseVerbalizerSpec(config.verbalizer, numLabels) : undefined;
   const fixedVerbalizer = fixedWords ? expandVerbalizer(buildVerbalizer(fixedWords, tokenizer), config.expandLabelWords, folder.onnxPath, tokenizer) : undefined;
   const reserve = config.selectTopK * dev.examples.length;
-  if (config.budget < reserve + train.examples.length) {
-    throw new UserError(
-      `budget ${config.budget} is too small: dev selection alone needs ${config.selectTopK} × ${dev.examples.length} = ${reserve}, plus ${train.examples.length} per candidate on train`,
-    );
-  }
+  if (config.budget < reserve + train.examples.length) throw new BudgetTooSmallError(config.budget, reserve + train.examples.length, config.selectTopK, dev.examples.length, train.examples.length);
 
   return { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, dataWords: labelSearch?.method === 'fromData', numLabels, reserve, t0, log };
 }

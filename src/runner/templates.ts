@@ -10,7 +10,7 @@
  * templates' searches share one pool of scoring workers (run.ts SharedPool).
  */
 import { loadExamples } from '../data/load';
-import { StoppedError, UserError } from '../errors';
+import { BudgetTooSmallError, StoppedError, UserError } from '../errors';
 import { LoadedModel, loadModel } from '../model/load';
 import { modelLabelNames, resolveModel } from '../model/modelFolder';
 import { calibrate, ensembleLogProbs, fitMember } from '../prompt/calibration';
@@ -85,7 +85,19 @@ export async function runTemplates(
   }
   const budgets = splitBudget(config.budget, templates.length);
   // Every template's search is checked (template, label words, budget) before anything is written.
-  if (!opts.resume) templates.forEach((_, i) => preflight(templateConfig(config, i, budgets[i])));
+  if (!opts.resume) {
+    templates.forEach((_, i) => {
+      try {
+        preflight(templateConfig(config, i, budgets[i]));
+      } catch (e) {
+        // The user gave the total: say it, and what the total must be, not one template's share.
+        if (!(e instanceof BudgetTooSmallError)) throw e;
+        throw new UserError(
+          `budget ${config.budget} is too small for ${templates.length} templates: each template's search gets a share (${budgets[i]}) and needs ${e.needed} (dev selection plus one candidate on train); give --budget ${e.needed * templates.length} or more, or fewer templates`,
+        );
+      }
+    });
+  }
   await run.locked(async () => {
     if (!opts.resume) run.writeConfig(config, resolve());
     run.writeState({ status: 'running' });

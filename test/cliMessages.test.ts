@@ -1,0 +1,44 @@
+/** The CLI's one-line errors name what the user gave: absolute file paths, the flag as typed, the total budget. */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CLI, ROOT } from './helpers';
+
+function cli(args: string[], cwd: string) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+describe('CLI error lines', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-msg-'));
+
+  test('a relative config, suite or run path is named absolute in the error', () => {
+    fs.writeFileSync(path.join(dir, 'arr.json'), '[]');
+    fs.mkdirSync(path.join(dir, 'run'));
+    fs.writeFileSync(path.join(dir, 'run', 'config.json'), '{"version": 2');
+    for (const [args, file] of [
+      [['search', 'arr.json'], path.join(dir, 'arr.json')],
+      [['leaderboard', 'arr.json'], path.join(dir, 'arr.json')],
+      [['report', 'run'], path.join(dir, 'run', 'config.json')],
+    ] as const) {
+      const r = cli([...args], dir);
+      expect(r.status).toBe(2);
+      expect(r.stderr.startsWith(`promptsearch: ${file}: `)).toBe(true);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  test('a flag that is not a number is quoted as such, not as NaN', () => {
+    const r = cli(['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--budget', 'abc'], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('promptsearch: --budget (not a number): expected a positive integer\n');
+  });
+
+  test("a total budget too small for the default's three templates names the total it needs", () => {
+    const r = cli(['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--budget', '30', '--out', path.join(dir, 'small')], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^promptsearch: budget 30 is too small for 3 templates: .*share \(10\) and needs 192 .*give --budget 576 or more/);
+    expect(fs.existsSync(path.join(dir, 'small'))).toBe(false);
+  });
+});
