@@ -14,11 +14,17 @@ import { CLI, ROOT } from './helpers';
 import { testIf } from './setup/requires';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-fault-'));
+// The bundled SST-2 seed-13 train and dev, and the first 48 rows of its test split (a test pass
+// of 48 rows, not 1,821, keeps each run to seconds).
+const SST2 = path.join(ROOT, 'datasets', '16-shot', 'sst-2');
+const TEST48 = path.join(tmp(), 'test48.tsv');
+fs.chmodSync(path.dirname(TEST48), 0o755); // readable by the unprivileged user of the permission test
+fs.writeFileSync(TEST48, fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n');
 const CONFIG = {
   // A version 1 config, said so: no note on stderr, whose lines the tests count.
   version: 1,
   name: 'fault',
-  task: 'sst-2',
+  data: { train: path.join(SST2, '16-13', 'train.tsv'), dev: path.join(SST2, '16-13', 'dev.tsv'), test: TEST48 },
   seed: 13,
   template: '{x} <A:2> [MASK] .',
   verbalizer: 'terrible,great',
@@ -248,19 +254,12 @@ describe('run directory faults', () => {
  * SIGKILL at fixed moments (PROMPTSEARCH_FAULT_AT, src/runner/faultPoint.ts: the run kills itself
  * there), then --resume: each kill is checked to have happened where it was asked (killed by
  * SIGKILL, no best.json, the run's files as that moment leaves them), and the resumed run's
- * best.json, candidates and test predictions equal an uninterrupted run's. Small data (a 48-row
- * test file) keeps each run to seconds.
+ * best.json, candidates and test predictions equal an uninterrupted run's.
  */
 describe('SIGKILL at fixed moments, then --resume', () => {
-  const dataDir = tmp();
-  const src = path.join(ROOT, 'datasets', '16-shot', 'sst-2');
-  const testFile = path.join(dataDir, 'test48.tsv');
-  fs.writeFileSync(testFile, fs.readFileSync(path.join(src, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n');
-  const data = { train: path.join(src, '16-13', 'train.tsv'), dev: path.join(src, '16-13', 'dev.tsv'), test: testFile };
-  const { task: _task, ...base } = CONFIG;
   const configFile = (extra: Record<string, unknown>) => {
     const f = path.join(tmp(), 'cfg.json');
-    fs.writeFileSync(f, JSON.stringify({ ...base, data, ...extra }));
+    fs.writeFileSync(f, JSON.stringify({ ...CONFIG, ...extra }));
     return f;
   };
   // One template with an ensemble of its top 2 (budget: 2 batches of 8 on train, then dev for 2);
