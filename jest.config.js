@@ -5,6 +5,8 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json' }] },
   setupFiles: ['<rootDir>/test/setup/sharedRealm.ts'],
+  // A loud line at the end naming the tests skipped for a missing Redis, Chromium or root (test/setup/requires.ts).
+  reporters: ['default', '<rootDir>/test/setup/skipReporter.js'],
   // One temp root per run, removed at the end (test/setup/tmpRoot.ts).
   globalSetup: '<rootDir>/test/setup/globalSetup.ts',
   globalTeardown: '<rootDir>/test/setup/globalTeardown.ts',

@@ -7,6 +7,7 @@ import { Cell, aggregate, publishedRows, toMarkdown } from '../src/reports/leade
 import { meanStd } from '../src/reports/stats';
 import { toHtml } from '../src/reports/leaderboardHtml';
 import { CLI, ROOT } from './helpers';
+import { testIf } from './setup/requires';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-lb-'));
 const cell = (method: string, task: string, seed: number, acc: number): Cell => ({
@@ -189,7 +190,7 @@ describe('leaderboard run', () => {
   }, 120_000);
 
   const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-  (chromium ? test : test.skip)('the HTML report renders in headless Chromium: table numbers equal leaderboard.json, chart drawn', () => {
+  testIf(chromium ? undefined : 'no chromium')('the HTML report renders in headless Chromium: table numbers equal leaderboard.json, chart drawn', () => {
     const html = path.join(out, 'leaderboard.html');
     expect(fs.existsSync(html)).toBe(true);
     const flags = [

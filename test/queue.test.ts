@@ -1,5 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Queue } from 'bullmq';
@@ -10,6 +11,7 @@ import { validateConfig } from '../src/runner/config';
 import { Suite, runLeaderboard } from '../src/runner/leaderboard';
 import { parseSuite } from '../src/runner/schema';
 import { CLI, ROOT } from './helpers';
+import { describeIf, testIf } from './setup/requires';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-queue-'));
 const REDIS = process.env.PROMPTSEARCH_TEST_REDIS;
@@ -100,6 +102,18 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 120_000): 
   }
 }
 
+/** A TCP port nothing listens on now (the kernel's pick), for a Redis of the test's own. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** "job ID: ... (attempt n)" lines, per job id. */
 function starts(log: string): string[] {
   return [...log.matchAll(/job (\S+): .* \(attempt \d+\)$/gm)].map((m) => m[1]);
@@ -148,10 +162,10 @@ function expectSameRuns(outA: string, outB: string, methods: string[], tasks: st
   }
 }
 
-const describeRedis = REDIS ? describe : describe.skip;
-if (!REDIS) process.stderr.write('queue.test.ts: PROMPTSEARCH_TEST_REDIS is not set (.ci/run sets it): the Redis integration tests are skipped\n');
+// Without a Redis these are skipped, and the run's last lines say so (test/setup/skipReporter.js).
+const NO_REDIS = REDIS ? undefined : 'no PROMPTSEARCH_TEST_REDIS; .ci/run starts a Redis';
 
-describeRedis('leaderboard on the job queue (real Redis, 2 worker processes)', () => {
+describeIf(NO_REDIS)('leaderboard on the job queue (real Redis, 2 worker processes)', () => {
   const dir = tmp();
   const queue = `test-${process.pid}-${Date.now()}`;
   const workerArgs = ['worker', '--redis', REDIS!, '--queue', queue, '--lock-seconds', '4', '--workers', '1', '--threads-per-worker', '1'];
@@ -233,10 +247,9 @@ describeRedis('leaderboard on the job queue (real Redis, 2 worker processes)', (
 
 describe('the queue survives a Redis restart', () => {
   const server = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
-  const t = REDIS && server ? test : test.skip;
-  t('Redis restarted (state lost) mid-suite: jobs are queued again and the suite completes with the local results', async () => {
+  testIf(NO_REDIS ?? (server ? undefined : 'no redis-server to restart'))('Redis restarted (state lost) mid-suite: jobs are queued again and the suite completes with the local results', async () => {
     const dir = tmp();
-    const port = 20000 + (process.pid % 20000);
+    const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;
     const redis = () => spawn(server, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
     let r = redis();

@@ -7,6 +7,7 @@ import { axisTo, fitRange } from '../src/reports/svg';
 import { RunReportData, collectRunReport, learningCurve } from '../src/reports/runReport';
 import { runReportHtml } from '../src/reports/runReportHtml';
 import { CLI, tinySearchRun } from './helpers';
+import { testIf } from './setup/requires';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-report-'));
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -106,7 +107,7 @@ describe('run report', () => {
     expect(bad.stderr).toMatch(/^promptsearch: .*nope: no such run directory\n$/);
   });
 
-  (chromium ? test : test.skip)('renders in headless Chromium: curves, histogram, confusion matrix and refinement equal the run files', () => {
+  testIf(chromium ? undefined : 'no chromium')('renders in headless Chromium: curves, histogram, confusion matrix and refinement equal the run files', () => {
     // The overlay page holds both runs (curves in one chart, then a section per run); run B's own page too.
     const overlay = dumpDom(path.join(root, 'overlay.html'));
     const ownB = dumpDom(path.join(runB, 'report.html'));

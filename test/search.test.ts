@@ -52,6 +52,14 @@ describe('search config', () => {
   });
 });
 
+// The runs: the bundled SST-2 seed-13 train and dev (what the search and the selection read), and
+// the first 200 rows of its test split (scored once for the report): a test pass of 200 rows, not 1,821.
+const SST2 = path.join(ROOT, 'datasets', '16-shot', 'sst-2');
+const TEST_FILE = path.join(tmp(), 'test200.tsv');
+fs.writeFileSync(TEST_FILE, fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8').split('\n').slice(0, 201).join('\n') + '\n');
+const { task: _task, ...withoutTask } = base;
+const runBase = { ...withoutTask, data: { train: path.join(SST2, '16-13', 'train.tsv'), dev: path.join(SST2, '16-13', 'dev.tsv'), test: TEST_FILE } };
+
 describe('search run', () => {
   const runs: Record<string, { best: BestResult; candidates: string }> = {};
   const read = (dir: string) => ({
@@ -62,7 +70,7 @@ describe('search run', () => {
   beforeAll(async () => {
     for (const workers of [1, 2]) {
       const dir = tmp();
-      await runSearch(validateConfig({ ...base, workers, threadsPerWorker: 1 }, 'x'), { runDir: dir });
+      await runSearch(validateConfig({ ...runBase, workers, threadsPerWorker: 1 }, 'x'), { runDir: dir });
       runs[workers] = read(dir);
     }
   });
@@ -94,7 +102,7 @@ describe('search run', () => {
 
   test('a stopped run resumes to the result it would have reached uninterrupted', async () => {
     const dir = tmp();
-    const config = validateConfig({ ...base, workers: 2, threadsPerWorker: 1 }, 'x');
+    const config = validateConfig({ ...runBase, workers: 2, threadsPerWorker: 1 }, 'x');
     let batches = 0;
     const first = await runSearch(config, { runDir: dir, stopRequested: () => ++batches > 20 });
     expect(first.status).toBe('interrupted');
@@ -108,7 +116,7 @@ describe('search run', () => {
 });
 
 describe('label words from the data (searchVerbalizer method data)', () => {
-  const config = validateConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', wordsPerLabel: 3 }, workers: 1, threadsPerWorker: 1 }, 'x');
+  const config = validateConfig({ ...runBase, verbalizer: undefined, searchVerbalizer: { method: 'data', wordsPerLabel: 3 }, workers: 1, threadsPerWorker: 1 }, 'x');
   let dir: string;
   let best: BestResult;
 
@@ -138,14 +146,20 @@ describe('label words from the data (searchVerbalizer method data)', () => {
   test("a context that does not fit one of the templates is refused before any template's search runs", async () => {
     const dir = path.join(tmp(), 'run');
     const both = validateConfig(
-      { ...base, verbalizer: undefined, template: undefined, templates: ['{x} <A:2> [MASK] .', '{x} . <A:1> [MASK] .'], searchVerbalizer: { method: 'data', context: { A: 'it was' } } },
+      { ...runBase, verbalizer: undefined, template: undefined, templates: ['{x} <A:2> [MASK] .', '{x} . <A:1> [MASK] .'], searchVerbalizer: { method: 'data', context: { A: 'it was' } } },
       'x',
     );
     await expect(runSearch(both, { runDir: dir })).rejects.toThrow("findLabelWords.context for template '{x} . <A:1> [MASK] .': slot <A:1> holds at most 1 token(s); 'it was' is 2");
     expect(fs.existsSync(dir)).toBe(false);
     // Too short for a later template's slot: refused before the first template's search too.
     const short = validateConfig(
-      { ...base, verbalizer: undefined, template: undefined, templates: ['{x} <A:2> [MASK] .', '<A:2> [MASK] : {x}'], searchVerbalizer: { method: 'data', context: [{ A: 'it was' }, { A: 'so' }] } },
+      {
+        ...runBase,
+        verbalizer: undefined,
+        template: undefined,
+        templates: ['{x} <A:2> [MASK] .', '<A:2> [MASK] : {x}'],
+        searchVerbalizer: { method: 'data', context: [{ A: 'it was' }, { A: 'so' }] },
+      },
       'x',
     );
     await expect(runSearch(short, { runDir: dir })).rejects.toThrow("findLabelWords.context for template '<A:2> [MASK] : {x}': slot <A:2> needs 2 token(s) while proposing label words, got 1");
@@ -157,7 +171,7 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     const contexts = [{ A: 'it was' }, { A: 'so' }];
     const dir = path.join(tmp(), 'run');
     const multi = validateConfig(
-      { ...base, verbalizer: undefined, template: undefined, templates, budget: 600, searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts }, workers: 1, threadsPerWorker: 1 },
+      { ...runBase, verbalizer: undefined, template: undefined, templates, budget: 600, searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts }, workers: 1, threadsPerWorker: 1 },
       'x',
     );
     await runSearch(multi, { runDir: dir });
@@ -165,7 +179,7 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     for (let i = 0; i < templates.length; i++) {
       const alone = tmp();
       const single = validateConfig(
-        { ...base, verbalizer: undefined, template: templates[i], budget: 300, searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts[i] }, workers: 1, threadsPerWorker: 1 },
+        { ...runBase, verbalizer: undefined, template: templates[i], budget: 300, searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts[i] }, workers: 1, threadsPerWorker: 1 },
         'x',
       );
       // The words are chosen before the search: a run stopped early has recorded them.
@@ -204,7 +218,7 @@ describe('search CLI', () => {
   test('Ctrl-C stops cleanly with the best so far, --resume finishes the run', async () => {
     const dir = path.join(tmp(), 'run');
     const cfg = path.join(tmp(), 'cfg.json');
-    fs.writeFileSync(cfg, JSON.stringify({ ...base, budget: 4000, workers: 1 }));
+    fs.writeFileSync(cfg, JSON.stringify({ ...runBase, budget: 4000, workers: 1 }));
     const child = spawn(process.execPath, [CLI, 'search', cfg, '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));

@@ -28,6 +28,7 @@ import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
 import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, fieldDiffs } from './runDir';
 import { packageVersions } from './versions';
+import { faultPoint } from './faultPoint';
 import type { SearchProgress } from './progress';
 
 export type { BestResult } from './runDir';
@@ -323,6 +324,7 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
           { evaluations: evaluator.spent, candidates: scoredCount, bestTrainAccuracy: best!.score.accuracy, bestTrainObjective: best!.score.objective, seconds: elapsed() },
         ]);
       }
+      if (batch.some((b) => !b.replayed)) faultPoint('candidate');
       const own = { evaluations: evaluator.spent, budget: config.budget };
       opts.onProgress?.({ ...own, search: { ...own, bestTrainAccuracy } });
     },

@@ -9,6 +9,7 @@ import { ScoreResult, ScoreTask, SplitName } from '../scoring/workerProtocol';
 import { Candidate, Score, ScoredCandidate } from '../search/types';
 import { scoreLogProbs } from './evaluator';
 import { WordIds } from '../prompt/verbalizer';
+import { faultPoint } from './faultPoint';
 
 export const SELECTIONS = ['dev', 'train+dev'] as const;
 export type SelectionRule = (typeof SELECTIONS)[number];
@@ -106,6 +107,7 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
   const top = inp.ranked.slice(0, inp.topK);
   const nDev = inp.devLabels.length;
   const devLp = await Promise.all(top.map((c) => splitLogProbs(inp.score, 'dev', nDev, inp.decode(c.candidate))));
+  faultPoint('selection');
   const judged: Judged[] = top.map((c, i) => {
     const offsets = finalOffsets(inp.calibration, c.score, inp.trainSize, devLp[i], inp.numLabels);
     const dev = scoreLogProbs(devLp[i], inp.devLabels, inp.numLabels, inp.objective, offsets);
@@ -134,6 +136,7 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
   };
   if (inp.testLabels) {
     const judgedTest = judgeAll(await test(order[0]), inp.testLabels, chosen.offsets);
+    faultPoint('test');
     testAccuracy = summarize(judgedTest, inp.numLabels).accuracy;
     testPredicted = judgedTest.map((e) => e.predicted);
   }
@@ -146,6 +149,7 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
       const lps = [];
       for (const i of ids) lps.push({ logProbs: await test(i), offsets: judged[i].offsets });
       const judgedEns = judgeAll(ensembleLogProbs(lps), inp.testLabels, undefined);
+      faultPoint('ensemble');
       ensTest = summarize(judgedEns, inp.numLabels).accuracy;
       // The run's result is the ensemble: its predictions are the ones test-predictions.json keeps.
       testPredicted = judgedEns.map((e) => e.predicted);

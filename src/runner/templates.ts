@@ -24,6 +24,7 @@ import { readoutOf } from './schema';
 import { RunSplits, readoutMembersFor, readoutReading } from './readoutMembers';
 import { BEST_VERSION, BestResult, EnsembleMember, ResolvedRun, RunDir, describeEnsemble } from './runDir';
 import type { RunOptions, SharedPool } from './run';
+import { faultPoint } from './faultPoint';
 import type { MemberScores } from './select';
 import type { SearchProgress } from './progress';
 
@@ -218,6 +219,7 @@ async function runAll(
     const test = splits.test ? await judged('test') : undefined;
     const testPredicted = test?.map((e) => e.predicted);
     const testAccuracy = test ? summarize(test, numLabels).accuracy : null;
+    faultPoint('ensemble');
     // The run's selected prompt: the template's with the best dev accuracy (ties: the earlier template).
     let primary = 0;
     bests.forEach((b, i) => {
