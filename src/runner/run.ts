@@ -26,7 +26,7 @@ import { expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
-import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, fieldDiffs } from './runDir';
+import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, editedConfigFields, fieldDiffs } from './runDir';
 import { packageVersions } from './versions';
 import { faultPoint } from './faultPoint';
 import type { SearchProgress } from './progress';
@@ -189,6 +189,8 @@ export const RESUME_FREE: readonly string[] = ['workers', 'threadsPerWorker', 'n
 function setupDiffs(run: RunDir, config: SearchConfig, resolved: ResolvedRun, ignore: readonly string[] = []): string[] {
   const saved = run.readConfig();
   const diffs = fieldDiffs(saved.config, config, [...RESUME_FREE, ...ignore]);
+  for (const f of editedConfigFields(saved.config, saved.resolved))
+    diffs.push(`field '${f}' of config.json was edited after the run started (its candidates were scored with the value it had then; put it back, or start a new run)`);
   if (saved.resolved.modelSha256 !== resolved.modelSha256)
     diffs.push(`model file ${resolved.onnxFile} sha256 ${resolved.modelSha256.slice(0, 12)}… (run: ${String(saved.resolved.modelSha256).slice(0, 12)}…)`);
   if (saved.resolved.tokenizerSha256 !== resolved.tokenizerSha256)

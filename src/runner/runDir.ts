@@ -20,6 +20,7 @@
  * else is an error naming the line and nothing is changed.
  */
 import type { Calibration, MemberFit } from '../prompt/calibration';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -200,6 +201,8 @@ export interface ResolvedRun {
   testExamples: number;
   /** The label names the run resolved (--labels / config labels, the task's, the model's id2label). */
   labelNames?: string[];
+  /** A short sha256 of each config field as the run started (configFieldHashes): an edited config.json is refused on resume. */
+  configFields?: Record<string, string>;
 }
 
 export interface RunState {
@@ -397,6 +400,45 @@ export function fieldDiffs(saved: object, current: object, ignore: readonly stri
   return diffs;
 }
 
+/**
+ * Config fields without a hash in `resolved.configFields`: those a resume may change (the speed
+ * settings and the name, RESUME_FREE in run.ts) and the data files' paths, which a queue worker
+ * rewrites; the data themselves are checked by their sizes and the label names.
+ */
+const UNHASHED_FIELDS: readonly string[] = ['workers', 'threadsPerWorker', 'name', 'data'];
+
+/** JSON with object keys sorted, so that a hash does not depend on the order fields were written in. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** A short sha256 of each config field's value, kept in config.json's `resolved` when the run starts. */
+export function configFieldHashes(config: SearchConfig): Record<string, string> {
+  const c = config as unknown as Record<string, unknown>;
+  const fields = Object.keys(c)
+    .filter((k) => !UNHASHED_FIELDS.includes(k) && c[k] !== undefined)
+    .sort();
+  return Object.fromEntries(fields.map((k) => [k, crypto.createHash('sha256').update(canonicalJson(c[k])).digest('hex').slice(0, 16)]));
+}
+
+/**
+ * The fields of a run's config.json whose value is not the one the run started with (edited by
+ * hand since): its candidates, space and state were computed from the old values. None for a run
+ * from before the hashes were kept.
+ */
+export function editedConfigFields(config: SearchConfig, resolved: ResolvedRun): string[] {
+  if (!resolved.configFields) return [];
+  const now = configFieldHashes(config);
+  return [...new Set([...Object.keys(resolved.configFields), ...Object.keys(now)])].filter((k) => !UNHASHED_FIELDS.includes(k) && resolved.configFields![k] !== now[k]).sort();
+}
+
 export class RunDir {
   constructor(readonly dir: string) {}
 
@@ -527,7 +569,7 @@ export class RunDir {
   }
 
   writeConfig(config: SearchConfig, resolved: ResolvedRun): void {
-    this.writeJson('config', { ...config, resolved });
+    this.writeJson('config', { ...config, resolved: { ...resolved, configFields: configFieldHashes(config) } });
   }
 
   readState(): RunState | undefined {
