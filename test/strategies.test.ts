@@ -4,7 +4,7 @@ import { createStrategy, STRATEGY_DEFAULTS, StrategyName } from '../src/search/s
 import { crossover, GeneticSearch, GeneticSearchOptions, mutateGroup } from '../src/search/strategies/genetic';
 import { Policy } from '../src/search/strategies/reinforce';
 import { entropy, entropyGradient, pickK, sampleCategorical, shuffle, softmax, zScores } from '../src/search/strategies/sampling';
-import { FixtureContext } from '../src/search/testing/fixtureContext';
+import { FixtureContext } from './fixtureContext';
 
 // ---------------------------------------------------------------------------------------------
 // Fixture: 2 groups (3 + 2 positions), 30-token pools drawn from ids 0..199 (so the groups'

@@ -48,10 +48,6 @@ function transformers(): Promise<typeof TJS> {
   return loaded;
 }
 
-export async function transformersJsVersion(): Promise<string> {
-  return (await transformers()).env.version;
-}
-
 export async function benchTransformersJs(o: TjsOptions): Promise<TjsResult> {
   const T = await transformers();
   T.env.allowRemoteModels = false;

@@ -1,12 +1,12 @@
 /**
- * A deterministic in-memory `SearchContext` for tests and benchmarks of strategies: no model,
+ * A deterministic in-memory `SearchContext` for the strategy tests: no model,
  * just an objective function over candidates, a seeded RNG, a cache and exact budget accounting.
  * It also enforces the contract: an invalid candidate, a group length outside
  * [minLength, maxLength], or a token at a position whose pool does not hold it makes `evaluate`
  * throw.
  */
 import seedrandom from 'seedrandom';
-import { Candidate, candidateKey, ScoredCandidate, SearchContext, SearchSpace } from '../types';
+import { Candidate, candidateKey, ScoredCandidate, SearchContext, SearchSpace } from '../src/search/types';
 
 export interface FixtureContextOptions {
   space: SearchSpace;
