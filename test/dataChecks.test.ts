@@ -205,6 +205,36 @@ describe('readers and the run directory say what is wrong', () => {
     });
   });
 
+  // A genuinely read-only file system: a folder bind-mounted read-only in a user and mount namespace of its own.
+  const roMount = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1"', 'sh', tmp()], { encoding: 'utf8' }).status === 0;
+  (roMount ? test : test.skip)(
+    `a run directory on a read-only file system says so, naming the folder (not "no such file or directory")${roMount ? '' : ' [skipped: unshare -rm cannot make a read-only bind mount here]'}`,
+    () => {
+      const ro = tmp();
+      const out = path.join(ro, 'a', 'run');
+      const search = [
+        CLI,
+        'search',
+        '--train',
+        path.join(EXAMPLES, 'sst2-train.tsv'),
+        '--dev',
+        path.join(EXAMPLES, 'sst2-dev.tsv'),
+        '--verbalizer',
+        'terrible,great',
+        '--budget',
+        '800',
+        '--workers',
+        '1',
+        '--out',
+        out,
+      ];
+      const script = `mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"`;
+      const r = spawnSync('unshare', ['-rm', 'sh', '-c', script, 'sh', ro, process.execPath, ...search], { encoding: 'utf8', timeout: 60_000 });
+      expect({ status: r.status, stderr: r.stderr.trim() }).toEqual({ status: 2, stderr: `promptsearch: ${path.join(ro, 'a')}: cannot create the run directory ${out} (read-only file system)` });
+      expect(fs.readdirSync(ro)).toEqual([]);
+    },
+  );
+
   // Root ignores a folder's mode bits: then a folder under /sys, where no one may create one.
   const root = process.getuid?.() === 0;
   const sysfs = fs.existsSync('/sys/fs') && fs.statSync('/sys/fs').isDirectory();
