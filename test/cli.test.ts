@@ -80,7 +80,7 @@ describe('promptsearch eval', () => {
     ['missing TSV', ['eval', '--data', '/nonexistent/x.tsv', '--template', '{x} [MASK]', '--verbalizer', 'a,b'], /cannot read/],
     ['wrong column', ['eval', '--data', '@review\tlabel\ngood\t1\n', '--template', '{x} [MASK]', '--verbalizer', 'bad,good'], /no 'sentence' or 'text' column.*--text-column/],
     ['non-integer label', ['eval', '--data', '@sentence\tlabel\ngood\tpos\n', '--template', '{x} [MASK]', '--verbalizer', 'bad,good'], /label 'pos' is not an integer/],
-    ['unknown label', ['eval', '--task', 'sst-2', '--data', '@sentence\tlabel\ngood\t3\n', '--template', '{x} [MASK]', '--verbalizer', 'bad,good'], /unknown label 3/],
+    ['unknown label', ['eval', '--labels', 'negative,positive', '--data', '@sentence\tlabel\ngood\t3\n', '--template', '{x} [MASK]', '--verbalizer', 'bad,good'], /unknown label 3/],
     ['empty file', ['eval', '--data', '@', '--template', '{x} [MASK]', '--verbalizer', 'bad,good'], /empty file/],
     ['no [MASK]', evalArgs().map((a) => (a === '{x} it was [MASK] .' ? '{x} it was .' : a)), /has no \[MASK\]/],
     ['two [MASK]s', evalArgs().map((a) => (a === '{x} it was [MASK] .' ? '{x} [MASK] [MASK]' : a)), /2 \[MASK\]s/],

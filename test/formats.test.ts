@@ -83,7 +83,11 @@ describe('data readers', () => {
     const odd = path.join(dir, 'data.txt');
     fs.copyFileSync(data.csv, odd);
     expect(as(odd, 'csv')).toEqual(want);
-    expect(readTable(odd).format).toBe('tsv');
+    // Other extensions read as TSV; a CSV among them is said to be one.
+    expect(() => readTable(odd)).toThrow(`${odd}: the header has one column 'label,sentence' (no tab) — is this a CSV file?`);
+    const txt = path.join(dir, 'tabs.txt');
+    fs.copyFileSync(data.tsv, txt);
+    expect(readTable(txt).format).toBe('tsv');
     // AG News test has fields like `"Open Letter ... a ""Music Manifesto"" campaign` (not CSV quoting).
     const raw = fs.readFileSync(path.join(ROOT, 'datasets', '16-shot', 'agnews', 'test.tsv'), 'utf8').split('\n');
     const i = raw.findIndex((l) => l.startsWith('"'));

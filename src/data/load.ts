@@ -29,6 +29,12 @@ export interface LoadedData {
   labelNames: string[];
   /** Human-readable origin, for reports. */
   origin: string;
+  /** The data file, absolute (undefined for a bundled split). */
+  file?: string;
+  /** The text columns every example has (all the file's columns but the label column). */
+  columns: string[];
+  /** Where each example is (`file:line`), for errors about one row; undefined for a bundled split. */
+  where?: string[];
 }
 
 export function loadExamples(src: DataSource, split: Split): LoadedData {
@@ -44,13 +50,16 @@ export function loadExamples(src: DataSource, split: Split): LoadedData {
     const maxLabel = examples.reduce((m, e) => Math.max(m, e.label), 0);
     const numLabels = names ? names.length : maxLabel + 1;
     const labelNames = names ?? Array.from({ length: numLabels }, (_, i) => String(i));
-    return { examples, textColumn, numLabels, labelNames, origin: src.file };
+    const columns = table.columns.filter((c) => c !== labelColumn);
+    return { examples, textColumn, numLabels, labelNames, origin: src.file, file: table.file, columns, where: table.rows.map((r) => r.where) };
   }
   if (!src.task) throw new UserError('no data: give --task NAME (bundled) or --data FILE (.tsv, .csv, .jsonl, .json)');
   const info = getTask(src.task);
   const seed = src.seed ?? SEEDS[0];
+  const examples = loadTaskSplit(src.task, split, seed);
   return {
-    examples: loadTaskSplit(src.task, split, seed),
+    examples,
+    columns: Object.keys(examples[0]?.fields ?? {}),
     textColumn: info.textColumn,
     numLabels: info.labelNames.length,
     labelNames: info.labelNames,

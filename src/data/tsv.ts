@@ -15,6 +15,11 @@ export function parseTsvTable(text: string, file: string): Table {
   while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
   if (lines.length === 0) throw new UserError(`${file}: empty file (expected a header line and rows)`);
   const columns = lines[0].split('\t').map((h) => h.trim());
+  // A CSV read as TSV has one column named like `sentence,label`: say so, not "columns: sentence,label".
+  if (columns.length === 1 && columns[0].includes(','))
+    throw new UserError(
+      `${file}: the header has one column '${columns[0]}' (no tab) — is this a CSV file? rename it .csv, or read it as CSV (eval --format csv, predict --data-format csv, "format": "csv" in a config's data)`,
+    );
   const rows: TableRow[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];

@@ -13,6 +13,7 @@ import { SearchConfig, Suite, SuiteMethod, parseSuite } from './schema';
 import { USER_MANUAL_TEMPLATE, UserTask, userTaskData, userTaskFiles } from './suiteTasks';
 import { BestResult, RESUME_FREE, runSearchAndRefine, runSetupDiffs } from './run';
 import { RefineResult, RunDir, fieldDiffs } from './runDir';
+import { checkRunData } from './dataChecks';
 
 export type { Suite, SuiteMethod } from './schema';
 
@@ -194,6 +195,8 @@ export interface LeaderboardOptions {
  * written when a cell finishes, but a complete report is never replaced by a partial one.
  */
 export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Promise<{ cells: Cell[]; complete: boolean }> {
+  // Every search cell's data (each task and seed), before the output folder or any cell is made.
+  for (const w of checkSuiteData(suite)) opts.log?.(`warning: ${w}`);
   const board = new RunDir(opts.outDir);
   return board.locked(() => leaderboardLocked(suite, opts));
 }
@@ -252,6 +255,22 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
   return { cells, complete };
 }
 
+/** checkRunData for every search cell of the suite, each setup once; its warnings, each once. */
+function checkSuiteData(suite: Suite): string[] {
+  const seen = new Set<string>();
+  const warnings = new Set<string>();
+  for (const m of suite.methods.filter((x) => !x.manual && !x.probe))
+    for (const task of suite.tasks)
+      for (const seed of suite.seeds) {
+        const c = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
+        const key = JSON.stringify([c.model, c.dtype, c.task, c.seed, c.data, c.labels, c.template, c.templates, c.verbalizer]);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        for (const w of checkRunData(c)) warnings.add(w);
+      }
+  return [...warnings];
+}
+
 /** Writes the reports of a partial leaderboard, unless `outDir` holds a complete one (a shipped report). */
 function writeReportsUnlessComplete(suite: Suite, cells: Cell[], outDir: string, total: number, log: (line: string) => void): void {
   if (cells.length < total && reportIsComplete(outDir, total)) {
@@ -274,7 +293,7 @@ async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: numb
   const config = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
   const resume = new RunDir(runDir).isRun();
   const onProgress = (p: { evaluations: number; budget: number }) => progress(`${m.name} on ${task}, seed ${seed}: ${p.evaluations.toLocaleString('en-US')}/${p.budget.toLocaleString('en-US')} evals`);
-  const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log, onProgress });
+  const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log, onProgress, dataChecked: true });
   return searchCellFrom(m, task, seed, config, best, refined, path.relative(opts.outDir, runDir));
 }
 

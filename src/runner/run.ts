@@ -26,6 +26,7 @@ import { expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
+import { checkRunData } from './dataChecks';
 import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, editedConfigFields, fieldDiffs } from './runDir';
 import { packageVersions } from './versions';
 import { faultPoint } from './faultPoint';
@@ -61,6 +62,8 @@ export interface RunOptions {
   readoutReading?: (slots: Record<string, number[]>) => Promise<Reading>;
   /** A pool to share with other searches instead of starting and closing one's own (see SharedPool). */
   sharedPool?: SharedPool;
+  /** The caller ran checkRunData on this config's data and said its warnings (a leaderboard, before its first cell). */
+  dataChecked?: boolean;
 }
 
 /**
@@ -80,6 +83,11 @@ function dataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabel
 
 /** Runs one search experiment end to end and writes its run directory. */
 export async function runSearch(config: SearchConfig, opts: RunOptions): Promise<BestResult> {
+  // Every split against the templates and the labels, before anything is scored or written.
+  if (!opts.dataChecked) {
+    for (const w of checkRunData(config)) opts.log?.(`warning: ${w}`);
+    opts = { ...opts, dataChecked: true };
+  }
   if (config.templates && config.templates.length > 1)
     return runTemplates(
       config,

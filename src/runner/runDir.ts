@@ -25,7 +25,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../errors';
-import { userIoProblem, writeJsonAtomic } from './atomic';
+import { MakeDirError, makeDirs, userIoProblem, writeJsonAtomic } from './atomic';
 import { SearchConfig, validateConfig } from './config';
 import { WordIds } from '../prompt/verbalizer';
 import type { LabelScoreRule } from '../scoring/metrics';
@@ -475,9 +475,10 @@ export class RunDir {
    */
   lock(): void {
     try {
-      fs.mkdirSync(this.dir, { recursive: true });
+      makeDirs(this.dir);
     } catch (e) {
-      throw ioError(this.dir, e, 'create the run directory');
+      const at = (e as MakeDirError).dir ?? this.dir;
+      throw ioError(at, e, at === path.resolve(this.dir) ? 'create the run directory' : `create the run directory ${path.resolve(this.dir)}`);
     }
     const file = this.file('lock');
     const me: LockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() };
@@ -727,7 +728,7 @@ export class RunDir {
 
 function writeJsonLinesStart(file: string): void {
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirs(path.dirname(file));
     fs.writeFileSync(file, '');
   } catch (e) {
     throw ioError(file, e, 'write');

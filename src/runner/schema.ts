@@ -456,6 +456,7 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
   const many = (templates?.length ?? 1) > 1;
   const v2 = version === 2;
   if (p.task === undefined && p.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
+  if (p.task !== undefined && p.data !== undefined) throw new UserError(`${where}: give 'task' or 'data', not both ('task' names a bundled task, 'data' your own files)`);
   if (p.verbalizer === undefined && p.findLabelWords === false) throw new UserError(`${where}: missing field 'verbalizer' (or leave out findLabelWords to find label words in the data)`);
   let findLabelWords = p.findLabelWords ?? (v2 && p.verbalizer === undefined ? { method: 'fromData' as const } : false);
   if (version === 1 && p.verbalizer === undefined && !findLabelWords) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);

@@ -13,6 +13,7 @@ const USER_IO_CODES: Record<string, string> = {
   EDQUOT: 'disk quota exceeded',
   ENOTDIR: 'a parent is not a directory',
   EISDIR: 'is a directory',
+  ENOTSUP: 'the file system does not allow it',
 };
 
 /** The plain words for a file-system error a user can cause; undefined for anything else. */

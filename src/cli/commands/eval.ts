@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { Split } from '../../data/tasks';
+import { UserError } from '../../errors';
 import { Dtype } from '../../model/modelFolder';
 import { parseFillArgs } from '../../prompt/fill';
 import { CALIBRATIONS, DEFAULT_CALIBRATION } from '../../prompt/calibration';
@@ -36,6 +37,7 @@ type Args = Awaited<ReturnType<typeof builder>['argv']>;
 
 export async function handler(argv: Args): Promise<void> {
   checkFlags(argv, { threads: 'positiveInt', seed: 'int' });
+  if (argv.task !== undefined && argv.data !== undefined) throw new UserError("give --task or --data, not both (--task scores a bundled task's split, --data your own file)");
   const report = await evaluateTemplate({
     model: argv.model,
     dtype: argv.dtype as Dtype,
