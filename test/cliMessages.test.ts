@@ -41,4 +41,29 @@ describe('CLI error lines', () => {
     expect(r.stderr).toMatch(/^promptsearch: budget 30 is too small for 3 templates: .*share \(10\) and needs 192 .*give --budget 576 or more/);
     expect(fs.existsSync(path.join(dir, 'small'))).toBe(false);
   });
+
+  test('--out naming an existing file says so', () => {
+    const file = path.join(dir, 'a-file');
+    fs.writeFileSync(file, 'x');
+    const r = cli(['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--out', file], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`promptsearch: ${file}: cannot create the run directory (a file of that name exists, not a folder)\n`);
+    expect(fs.readFileSync(file, 'utf8')).toBe('x');
+  });
+
+  test('a header naming one column twice is refused, in TSV and CSV; unnamed columns (a pandas index) are read', () => {
+    for (const [name, text] of [
+      ['dup.tsv', 'sentence\tlabel\tsentence\na\t0\tb\nc\t1\td\n'],
+      ['dup.csv', 'sentence,label,sentence\na,0,b\nc,1,d\n'],
+    ]) {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, text);
+      const r = cli(['eval', '--data', file, '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great'], dir);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(`promptsearch: ${file}:1: the header names column 'sentence' twice (columns 1 and 3); give each column its own name\n`);
+    }
+    const pandas = path.join(dir, 'pandas.csv');
+    fs.writeFileSync(pandas, ',sentence,label\n0,a fine film,1\n1,a dull film,0\n');
+    expect(cli(['eval', '--data', pandas, '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great', '--dtype', 'fp32'], dir).status).toBe(0);
+  });
 });

@@ -1,6 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors';
-import { Table, TableRow } from './table';
+import { Table, TableRow, checkHeader } from './table';
 
 /**
  * Parses a CSV with a header line (RFC 4180: quoted fields may hold commas, quotes doubled as
@@ -17,7 +17,10 @@ export function parseCsvTable(text: string, file: string): Table {
     throw new UserError(`${where}: not valid CSV (${err.message.replace(/^Invalid Record Length: /, '').replace(/\s+/g, ' ')})`);
   }
   if (records.length === 0) throw new UserError(`${file}: empty file (expected a header line and rows)`);
-  const columns = records[0].record.map((h) => h.trim());
+  const columns = checkHeader(
+    records[0].record.map((h) => h.trim()),
+    file,
+  );
   const rows: TableRow[] = [];
   for (const { record, info } of records.slice(1)) {
     // info.lines is the line the record ends on; quoted line breaks put its first line earlier.

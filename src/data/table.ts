@@ -97,6 +97,17 @@ export function parseLabel(value: unknown, where: string, opts: LabelOptions): n
   return label;
 }
 
+/**
+ * A header line's column names: each named once (a repeated name would let one column hide the
+ * other). Unnamed columns may repeat: pandas writes its index column without a name.
+ */
+export function checkHeader(columns: string[], file: string): string[] {
+  columns.forEach((c, i) => {
+    if (c !== '' && columns.indexOf(c) !== i) throw new UserError(`${file}:1: the header names column '${c}' twice (columns ${columns.indexOf(c) + 1} and ${i + 1}); give each column its own name`);
+  });
+  return columns;
+}
+
 /** A cell as text (JSON numbers and booleans become their string). */
 export function cellText(value: unknown, where: string, column: string): string {
   if (typeof value === 'string') return value;

@@ -1,5 +1,5 @@
 import { UserError } from '../errors';
-import { Example, LabelOptions, Table, TableRow, readText, toExamples } from './table';
+import { Example, LabelOptions, Table, TableRow, checkHeader, readText, toExamples } from './table';
 
 export { TEXT_COLUMN_NAMES, findTextColumn } from './table';
 export type { Example } from './table';
@@ -20,6 +20,7 @@ export function parseTsvTable(text: string, file: string): Table {
     throw new UserError(
       `${file}: the header has one column '${columns[0]}' (no tab) — is this a CSV file? rename it .csv, or read it as CSV (eval --format csv, predict --data-format csv, "format": "csv" in a config's data)`,
     );
+  checkHeader(columns, file);
   const rows: TableRow[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
@@ -41,9 +42,6 @@ export function parseLabeledTsv(text: string, file: string, opts: TsvOptions = {
 export function readLabeledTsv(file: string, opts: TsvOptions = {}): Example[] {
   return parseLabeledTsv(readText(file), file, opts);
 }
-
-/** Main's name for readText (kept for its callers). */
-export const readTextFile = readText;
 
 /** The header line's column names. Missing or empty file → UserError. */
 export function readTsvHeader(file: string): string[] {

@@ -14,6 +14,7 @@ const USER_IO_CODES: Record<string, string> = {
   ENOTDIR: 'a parent is not a directory',
   EISDIR: 'is a directory',
   ENOTSUP: 'the file system does not allow it',
+  EEXIST: 'a file of that name exists, not a folder',
 };
 
 /** The plain words for a file-system error a user can cause; undefined for anything else. */
