@@ -38,7 +38,7 @@ describe('CLI error lines', () => {
   test("a total budget too small for the default's three templates names the total it needs", () => {
     const r = cli(['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--budget', '30', '--out', path.join(dir, 'small')], dir);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^promptsearch: budget 30 is too small for 3 templates: .*share \(10\) and needs 192 .*give --budget 576 or more/);
+    expect(r.stderr).toMatch(/^promptsearch: budget 30 is too small for 3 templates: .*share \(10\) and needs 192 .*give a budget of 576 or more/);
     expect(fs.existsSync(path.join(dir, 'small'))).toBe(false);
   });
 

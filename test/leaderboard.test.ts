@@ -360,6 +360,29 @@ describe('leaderboards on your own data', () => {
     expect(r.cell!.devAccuracy).toBe(local.devAccuracy);
   }, 120_000);
 
+  test('an entry its search would refuse (the budget) stops the suite before any entry runs or a folder is made', () => {
+    const { dir, file } = project({});
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        version: 2,
+        name: 'x',
+        tasks: [reviews],
+        seeds: [13],
+        methods: [
+          { name: 'manual', manual: true },
+          { name: 'tiny', strategy: 'beam', config: { budget: 10 } },
+        ],
+      }),
+    );
+    const out = path.join(dir, 'out');
+    const r = cli(['leaderboard', file, '--out', out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^promptsearch: method 'tiny', task 'reviews', seed 13: budget 10 is too small for 3 templates: .*give a budget of \d+ or more/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   test('bad suites are refused with one line: base.data, perTask keys, method names, missing files, label words', () => {
     const { dir, file } = project({});
     const ok = { name: 'x', tasks: [reviews], seeds: [13], base: {}, methods: [{ name: 'manual', manual: true }] };
@@ -391,6 +414,7 @@ describe('leaderboards on your own data', () => {
       [{ ...ok, tasks: [{ ...reviews, dev: undefined }] }, /missing field 'dev'/],
       [{ ...ok, tasks: [{ ...reviews, verbalizer: undefined }] }, /method 'manual', task 'reviews': the manual prompt needs label words/],
       [{ ...ok, tasks: ['no-such-folder'] }, /unknown task 'no-such-folder' .*or a folder in the bundled layout/],
+      [{ ...ok, seeds: [13, 21, 13] }, /seeds\[2\]: seed 13 is listed twice/],
     ];
     for (const [s, pattern] of cases) expect(() => readSuite(write(s))).toThrow(pattern);
     // Through the CLI: one line, exit 2, naming the field.

@@ -110,7 +110,7 @@ describe('several templates: pure parts', () => {
     // Each template gets half of 300: below dev selection (5 × 32) plus one candidate's 32 train rows.
     // The message quotes the budget the user gave and the total it must reach, not one template's share.
     const small = validateConfig({ ...base, budget: 300 }, 'm.json');
-    await expect(runSearch(small, { runDir: dir })).rejects.toThrow(/^budget 300 is too small for 2 templates: .*share \(150\) and needs 192 .*give --budget 384 or more/);
+    await expect(runSearch(small, { runDir: dir })).rejects.toThrow(/^budget 300 is too small for 2 templates: .*share \(150\) and needs 192 .*give a budget of 384 or more/);
     expect(fs.existsSync(dir)).toBe(false);
   });
 

@@ -11,7 +11,7 @@ import { validateConfig } from './config';
 import { readJsonFile } from '../util/jsonFile';
 import { SearchConfig, Suite, SuiteMethod, parseSuite } from './schema';
 import { USER_MANUAL_TEMPLATE, UserTask, userTaskData, userTaskFiles } from './suiteTasks';
-import { BestResult, RESUME_FREE, runSearchAndRefine, runSetupDiffs } from './run';
+import { BestResult, RESUME_FREE, preflightSearch, runSearchAndRefine, runSetupDiffs } from './run';
 import { RefineResult, RunDir, fieldDiffs } from './runDir';
 import { checkRunData } from './dataChecks';
 
@@ -196,7 +196,7 @@ export interface LeaderboardOptions {
  */
 export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Promise<{ cells: Cell[]; complete: boolean }> {
   // Every search cell's data (each task and seed), before the output folder or any cell is made.
-  for (const w of checkSuiteData(suite)) opts.log?.(`warning: ${w}`);
+  for (const w of checkSuiteData(suite, opts.outDir)) opts.log?.(`warning: ${w}`);
   const board = new RunDir(opts.outDir);
   return board.locked(() => leaderboardLocked(suite, opts));
 }
@@ -255,18 +255,29 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
   return { cells, complete };
 }
 
-/** checkRunData for every search cell of the suite, each setup once; its warnings, each once. */
-function checkSuiteData(suite: Suite): string[] {
+/**
+ * checkRunData and preflightSearch for every unfinished search entry of the suite, each setup once, so that
+ * no entry fails at its turn after hours of others (its budget, label words, template); the
+ * data's warnings, each once.
+ */
+function checkSuiteData(suite: Suite, outDir: string): string[] {
   const seen = new Set<string>();
   const warnings = new Set<string>();
   for (const m of suite.methods.filter((x) => !x.manual && !x.probe))
     for (const task of suite.tasks)
       for (const seed of suite.seeds) {
+        if (new RunDir(path.join(outDir, cellRunDir(m, task, seed))).has('cell')) continue; // done: nothing left to refuse
         const c = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
-        const key = JSON.stringify([c.model, c.dtype, c.task, c.seed, c.data, c.labels, c.template, c.templates, c.verbalizer]);
+        const key = JSON.stringify({ ...c, name: undefined, randomSeed: undefined });
         if (seen.has(key)) continue;
         seen.add(key);
         for (const w of checkRunData(c)) warnings.add(w);
+        try {
+          preflightSearch(c);
+        } catch (e) {
+          if (e instanceof UserError) throw new UserError(`method '${m.name}', task '${task}', seed ${seed}: ${e.message}`);
+          throw e;
+        }
       }
   return [...warnings];
 }

@@ -25,7 +25,7 @@ import { contentFreeLike } from '../prompt/calibration';
 import { expandLabelWordIds } from '../prompt/labelExpansion';
 import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
-import { runTemplates } from './templates';
+import { preflightTemplates, runTemplates } from './templates';
 import { checkRunData } from './dataChecks';
 import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, editedConfigFields, fieldDiffs } from './runDir';
 import { packageVersions } from './versions';
@@ -106,6 +106,15 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
   } finally {
     run.unlock();
   }
+}
+
+/**
+ * Throws what runSearch would refuse before it starts (model folder, template, data, label words,
+ * budget), reading the files but writing nothing: a leaderboard checks every entry this way first.
+ */
+export function preflightSearch(config: SearchConfig): void {
+  if (config.templates && config.templates.length > 1) preflightTemplates(config, (c) => void loadRun(c, () => {}));
+  else loadRun(config, () => {});
 }
 
 /**

@@ -511,6 +511,9 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
  */
 export function parseSuite(raw: unknown, where: string, baseDir = process.cwd()): Suite {
   const parsed = parseWith(suiteSchema, raw, where);
+  parsed.seeds.forEach((seed, i) => {
+    if (parsed.seeds.indexOf(seed) !== i) throw new UserError(`${where}: seeds[${i}]: seed ${seed} is listed twice (each entry runs once per seed)`);
+  });
   const userTasks: Record<string, UserTask> = {};
   const tasks = parsed.tasks.map((t, i) => {
     const at = `${where}: tasks[${i}]`;

@@ -64,6 +64,26 @@ export function membersOf(best: BestResult): EnsembleMember[] {
 }
 
 /**
+ * Throws what one of the templates' searches would refuse before it starts (`preflight`: its
+ * template, label words, budget), each with its share of the budget. A share too small is told
+ * as the total the user gave and the total needed.
+ */
+export function preflightTemplates(config: SearchConfig, preflight: (sub: SearchConfig) => void): void {
+  const templates = config.templates!;
+  const budgets = splitBudget(config.budget, templates.length);
+  templates.forEach((_, i) => {
+    try {
+      preflight(templateConfig(config, i, budgets[i]));
+    } catch (e) {
+      if (!(e instanceof BudgetTooSmallError)) throw e;
+      throw new UserError(
+        `budget ${config.budget} is too small for ${templates.length} templates: each template's search gets a share (${budgets[i]}) and needs ${e.needed} (dev selection plus one candidate on train); give a budget of ${e.needed * templates.length} or more, or fewer templates`,
+      );
+    }
+  });
+}
+
+/**
  * Runs every template's search (resuming the unfinished ones), then scores the ensemble of their
  * selected prompts on dev and test. `runOne` is runSearch (passed in: run.ts imports this file);
  * `preflight` throws what a template's search would refuse before it starts.
@@ -86,19 +106,7 @@ export async function runTemplates(
   }
   const budgets = splitBudget(config.budget, templates.length);
   // Every template's search is checked (template, label words, budget) before anything is written.
-  if (!opts.resume) {
-    templates.forEach((_, i) => {
-      try {
-        preflight(templateConfig(config, i, budgets[i]));
-      } catch (e) {
-        // The user gave the total: say it, and what the total must be, not one template's share.
-        if (!(e instanceof BudgetTooSmallError)) throw e;
-        throw new UserError(
-          `budget ${config.budget} is too small for ${templates.length} templates: each template's search gets a share (${budgets[i]}) and needs ${e.needed} (dev selection plus one candidate on train); give --budget ${e.needed * templates.length} or more, or fewer templates`,
-        );
-      }
-    });
-  }
+  if (!opts.resume) preflightTemplates(config, preflight);
   await run.locked(async () => {
     if (!opts.resume) run.writeConfig(config, resolve());
     run.writeState({ status: 'running' });
