@@ -11,7 +11,7 @@ import { Template, parseTemplate, renderTemplate } from '../prompt/template';
 import { WordIds, buildVerbalizer, parseVerbalizerSpec, wordText, wordTokens } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
 import { Reading } from '../scoring/scorer';
-import { ScoringPool } from '../scoring/pool';
+import { ScoringPool, checkWorkers } from '../scoring/pool';
 import { ScoreTask, WorkerInit } from '../scoring/workerProtocol';
 import { DEFAULT_LABEL_TOP_K, chooseDataLabelWords, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
 import { requireExactFill, tokenizeFill } from '../prompt/fill';
@@ -27,7 +27,7 @@ import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { runTemplates } from './templates';
 import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, fieldDiffs } from './runDir';
-import { StoppedError } from '../errors';
+import { StoppedError, isStoppedError } from '../errors';
 import { packageVersions } from './versions';
 import type { SearchProgress } from './progress';
 
@@ -107,6 +107,8 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
 function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
   const t0 = Date.now();
   const folder = resolveModel(config.model, config.dtype);
+  // Before any model load: a thousand workers would take the machine's memory, not finish sooner.
+  checkWorkers(config.workers, folder.onnxPath, 'workers');
   const template = parseTemplate(config.template);
   const modelLabels = modelLabelNames(folder);
   const train = loadExamples(dataSource(config, 'train', modelLabels), 'train');
@@ -247,7 +249,9 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const splits: WorkerInit['splits'] = { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) };
   const poolKey = opts.sharedPool && JSON.stringify([folder.dir, config.dtype, config.scorer, config.prefixReuse, config.workers, config.threadsPerWorker, train.textColumn, splits]);
   const shared = opts.sharedPool && (opts.sharedPool.key ?? poolKey) === poolKey ? opts.sharedPool : undefined;
-  const poolReady = shared ? (shared.pool ??= startPool(config, folder.dir, train.textColumn, splits)) : startPool(config, folder.dir, train.textColumn, splits);
+  const poolReady = shared
+    ? (shared.pool ??= startPool(config, folder.dir, train.textColumn, splits, opts.stopRequested))
+    : startPool(config, folder.dir, train.textColumn, splits, opts.stopRequested);
   if (shared) shared.key = poolKey;
   poolReady.catch(() => {}); // handled below; a failure must not surface as an unhandled rejection meanwhile
   let pool: ScoringPool;
@@ -285,6 +289,11 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     pool = await poolReady;
   } catch (e) {
     if (!shared) await (await poolReady.catch(() => undefined))?.close();
+    // Ctrl-C while the workers started: nothing scored yet, the run resumable once its config is written.
+    if (isStoppedError(e) && run.isRun()) {
+      run.writeState({ status: 'interrupted', evaluations: 0, seconds: before + (Date.now() - t0) / 1000 });
+      throw new StoppedError(`stopped before the first candidate was scored; resume with: promptsearch search --resume ${runDir}`);
+    }
     throw e;
   }
   // A shared pool serves several templates: every task names this one.
@@ -420,11 +429,12 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
 }
 
 /** The scoring workers for a search; the model is prepared in this process first, so its errors are user errors, not worker crashes. */
-async function startPool(config: SearchConfig, modelDir: string, textColumn: string, splits: WorkerInit['splits']): Promise<ScoringPool> {
+async function startPool(config: SearchConfig, modelDir: string, textColumn: string, splits: WorkerInit['splits'], stopRequested?: () => boolean): Promise<ScoringPool> {
   await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: 1 })).dispose();
+  if (stopRequested?.()) throw new StoppedError('stopped before the scoring workers started');
   return ScoringPool.start(
     { model: modelDir, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, template: config.template, textColumn, splits, batch: {} },
-    { workers: config.workers, threadsPerWorker: config.threadsPerWorker },
+    { workers: config.workers, threadsPerWorker: config.threadsPerWorker, stopRequested },
   );
 }
 

@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
 import { QUEUE_NAME, checkQueueName, parseRedisUrl, redactUrl } from '../../distributed/queue';
 import { startWorker } from '../../distributed/worker';
+import { checkWorkers } from '../../scoring/pool';
 
 export const command = 'worker';
 export const describe = 'Take search and leaderboard jobs from a Redis queue and run them (see "Running on several machines")';
@@ -27,6 +28,8 @@ export async function handler(argv: Args): Promise<void> {
     if (v !== undefined && (!Number.isFinite(v) || v <= 0 || (k !== 'lock-seconds' && !Number.isInteger(v))))
       throw new UserError(`--${k}: expected a positive ${k === 'lock-seconds' ? 'number' : 'integer'}`);
   }
+  // The cores bound now; each job's model is checked against the free memory when it starts.
+  checkWorkers(argv.workers, undefined, '--workers');
   const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   const w = await startWorker({
     redisUrl: argv.redis,
