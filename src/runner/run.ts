@@ -343,7 +343,12 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   });
 
   try {
-    await createStrategy(config.strategy, config.strategyParams).run(evaluator);
+    try {
+      await createStrategy(config.strategy, config.strategyParams).run(evaluator);
+    } catch (e) {
+      // A stop refuses the tasks not yet begun: the batch under way is dropped, the earlier ones are kept.
+      if (!(isStoppedError(e) && opts.stopRequested?.())) throw e;
+    }
     const interrupted = opts.stopRequested?.() ?? false;
     // Only candidates scored on the whole train split compete (early rejection drops the rest).
     const ranked = evaluator
@@ -366,21 +371,28 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     if (!interrupted) {
       // Selection on dev among the top-k by train; charged to the budget (reserved up front).
       // Test is scored once, for the report; never used for a choice, never charged.
-      const sel = await selectWinner({
-        ranked,
-        topK: config.selectTopK,
-        ensemble: config.ensemble,
-        rule: config.selection,
-        objective: config.objective,
-        calibration: config.calibration,
-        numLabels,
-        trainSize: trainExamples.length,
-        devLabels: dev.examples.map((e) => e.label),
-        testLabels: test?.examples.map((e) => e.label),
-        decode,
-        score,
-        ...(opts.readoutReading ? { readoutReading: (d: Decoded) => opts.readoutReading!(d.slots) } : {}),
-      });
+      const sel = await stoppable(
+        selectWinner({
+          ranked,
+          topK: config.selectTopK,
+          ensemble: config.ensemble,
+          rule: config.selection,
+          objective: config.objective,
+          calibration: config.calibration,
+          numLabels,
+          trainSize: trainExamples.length,
+          devLabels: dev.examples.map((e) => e.label),
+          testLabels: test?.examples.map((e) => e.label),
+          decode,
+          score,
+          ...(opts.readoutReading ? { readoutReading: (d: Decoded) => opts.readoutReading!(d.slots) } : {}),
+        }),
+        () => {
+          run.writeState({ status: 'interrupted', evaluations: evaluator.spent, seconds: elapsed() });
+          return new StoppedError(`stopped during the selection on dev; resume with: promptsearch search --resume ${runDir}`);
+        },
+        opts.stopRequested,
+      );
       spent += sel.evaluations;
       opts.onMemberScores?.(sel.memberScores);
       chosen = sel.chosen;
@@ -425,6 +437,15 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     return result;
   } finally {
     if (!shared) await pool.close();
+  }
+}
+
+/** `work`, but a StoppedError of a requested stop becomes `stopped()`'s error. */
+async function stoppable<T>(work: Promise<T>, stopped: () => Error, stopRequested?: () => boolean): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    throw isStoppedError(e) && stopRequested?.() ? stopped() : e;
   }
 }
 

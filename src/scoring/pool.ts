@@ -14,7 +14,11 @@ export interface PoolOptions {
   workers?: number;
   /** onnxruntime intra-op threads per worker. Default: cores / workers (at least 1). */
   threadsPerWorker?: number;
-  /** Polled while the workers start: true destroys them and rejects with a StoppedError (Ctrl-C). */
+  /**
+   * Polled while the pool lives (Ctrl-C): while the workers start, true ends them and start()
+   * rejects with a StoppedError; later, tasks not yet begun reject with a StoppedError (the ones
+   * under way finish), so a stop does not wait for a whole batch.
+   */
   stopRequested?: () => boolean;
 }
 
@@ -66,8 +70,10 @@ export function checkWorkers(workers: number | undefined, onnxFile: string | und
 
 /** A piscina pool of scoring workers. Call `close()` when done. */
 export class ScoringPool {
-  /** Tasks sent and not yet settled: close() waits for them (see WorkerInit.startStop). */
+  /** Tasks sent and not yet settled: close() waits for them (see WorkerInit.stop). */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Sets WorkerInit.stop once stopRequested() is true. */
+  private stopTimer?: NodeJS.Timeout;
 
   private constructor(
     private readonly pool: Piscina,
@@ -81,10 +87,10 @@ export class ScoringPool {
    */
   static async start(init: Omit<WorkerInit, 'threads'>, opts: PoolOptions = {}): Promise<ScoringPool> {
     const { workers, threadsPerWorker } = resolvePoolSize(opts);
-    const startStop = new Int32Array(new SharedArrayBuffer(4));
+    const stop = new Int32Array(new SharedArrayBuffer(4));
     const pool = new Piscina({
       filename: WORKER_FILE,
-      workerData: { ...init, threads: threadsPerWorker, startStop } satisfies WorkerInit,
+      workerData: { ...init, threads: threadsPerWorker, stop } satisfies WorkerInit,
       minThreads: workers,
       maxThreads: workers,
       idleTimeout: 60_000,
@@ -95,23 +101,24 @@ export class ScoringPool {
     // Warm every worker now (model load, tokenization) rather than inside the first search step.
     const first = Object.keys(init.splits)[0] as ScoreTask['split'];
     const warm = Promise.allSettled(Array.from({ length: workers }, () => p.score({ split: first, slots: {}, labelIds: [], start: 0, end: 0 })));
-    let timer: NodeJS.Timeout | undefined;
     const stopped = new Promise<'stopped'>((resolve) => {
       if (!opts.stopRequested) return;
-      timer = setInterval(() => opts.stopRequested!() && resolve('stopped'), 100);
+      p.stopTimer = setInterval(() => {
+        if (!opts.stopRequested!()) return;
+        Atomics.store(stop, 0, 1);
+        clearInterval(p.stopTimer);
+        resolve('stopped');
+      }, 100);
+      p.stopTimer.unref();
     });
+    stopped.catch(() => {});
     try {
-      if ((await Promise.race([warm, stopped])) === 'stopped') {
-        Atomics.store(startStop, 0, 1);
-        throw new StoppedError('stopped while the scoring workers started');
-      }
+      if ((await Promise.race([warm, stopped])) === 'stopped') throw new StoppedError('stopped while the scoring workers started');
       const failed = (await warm).find((s) => s.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
     } catch (e) {
       await p.close();
       throw e;
-    } finally {
-      clearInterval(timer);
     }
     return p;
   }
@@ -133,6 +140,7 @@ export class ScoringPool {
    * works for it aborts the whole process (`terminate called after throwing 'Napi::Error'`).
    */
   async close(): Promise<void> {
+    clearInterval(this.stopTimer);
     await Promise.allSettled([...this.inFlight]);
     await this.pool.destroy();
   }

@@ -25,17 +25,17 @@ interface State {
 
 let state: Promise<State> | undefined;
 
-/** Throws a StoppedError once the pool asked its starting workers to give up. */
-function checkStartStop(init: WorkerInit): void {
-  if (init.startStop && Atomics.load(init.startStop, 0) !== 0) throw new StoppedError('stopped while the scoring workers started');
+/** Throws a StoppedError once the pool was asked to stop (WorkerInit.stop). */
+function checkStop(init: WorkerInit): void {
+  if (init.stop && Atomics.load(init.stop, 0) !== 0) throw new StoppedError('stopped');
 }
 
 async function setup(init: WorkerInit): Promise<State> {
-  checkStartStop(init);
+  checkStop(init);
   const model = await loadModel({ model: init.model, dtype: init.dtype, scorer: init.scorer, prefixReuse: init.prefixReuse, threads: init.threads, activations: init.activations });
   const s: State = { model, init, templates: new Map() };
   try {
-    checkStartStop(init);
+    checkStop(init);
   } catch (e) {
     await model.dispose();
     throw e;
@@ -70,6 +70,7 @@ export default async function score(task: ScoreTask): Promise<ScoreReply> {
 }
 
 async function scoreTask(task: ScoreTask): Promise<ScoreResult> {
+  checkStop(workerData as WorkerInit);
   state ??= setup(workerData as WorkerInit);
   const s = await state;
   const { ct, splits } = compiled(s, task.template ?? s.init.template);

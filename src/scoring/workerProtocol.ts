@@ -19,11 +19,12 @@ export interface WorkerInit {
   /** onnxruntime intra-op threads in each worker. */
   threads: number;
   /**
-   * Set (index 0 to 1) by the pool when it is stopped while its workers start: a worker not yet
-   * loaded gives up before its next step. A thread cannot be terminated while onnxruntime works
-   * for it (the process aborts), so the pool waits for each worker to give up instead.
+   * Set (index 0 to 1) by the pool once a stop is requested (Ctrl-C): a worker still starting
+   * gives up before its next step, and a task not yet begun answers a StoppedError. A thread
+   * cannot be terminated while onnxruntime works for it (the process aborts), so the pool lets
+   * each worker give up instead.
    */
-  startStop?: Int32Array;
+  stop?: Int32Array;
   /** int8 activations (model/load.ts); absent: per row, the default. The bench compares per tensor. */
   activations?: ActivationQuant;
   template: string;
