@@ -7,7 +7,7 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CLI } from './helpers';
+import { CLI, tinySearchRun } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-signal-'));
 const CONFIG = {
@@ -176,4 +176,22 @@ describe('promptsearch worker when Redis cannot be reached', () => {
     },
     60_000,
   );
+});
+
+describe('SIGTERM stops refine', () => {
+  test('before its first generation: one line, exit 130, no crash', async () => {
+    const dir = path.join(tmp(), 'run');
+    await tinySearchRun(dir);
+    const p = start(['refine', dir, '--budget', '2000', '--threads', '1']);
+    // Still loading the model or scoring the discrete prompt (seconds before the first generation).
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(p.child.exitCode).toBeNull();
+    const sent = Date.now();
+    p.child.kill('SIGTERM');
+    const { code, at } = await p.exit;
+    expect(at - sent).toBeLessThan(5000);
+    expect(code).toBe(130);
+    expect(p.out()).toMatch(/promptsearch: stopped before the first generation; nothing refined \(rerun: promptsearch refine [^\n]*\)\n$/);
+    expect(p.out()).not.toMatch(/internal error|\n\s+at /);
+  }, 120_000);
 });
