@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { loadExamples, LoadedData } from '../data/load';
-import { UserError } from '../errors';
+import { StoppedError, UserError } from '../errors';
 import { prepareEmbedsModel, readWordEmbeddings } from '../model/graph/embedsInput';
 import { modelMaxLength } from '../model/load';
 import { modelLabelNames, resolveModel, sha256File } from '../model/modelFolder';
@@ -199,10 +199,17 @@ async function refineLocked(
   const shares = splitShares(opts.budget - baseCost, prompts.length);
 
   const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
+  // Ctrl-C before the first generation began: nothing to keep (a refinement starts over when rerun).
+  let began = false;
+  const stopBeforeStart = () => {
+    if (!began && (hooks.stopRequested?.() ?? false)) throw new StoppedError(`stopped before the first generation; nothing refined (rerun: promptsearch refine ${runDir})`);
+  };
+  stopBeforeStart();
   const backend = await SoftPromptBackend.load(await prepareEmbedsModel(folder.onnxPath, cacheDir()), emb, maxLength, tokenizer.special.pad, opts.threads);
   try {
     let spent = 0;
     const score = async (i: number, soft: Float32Array | null, split: 'train' | 'dev' | 'test', charged = split !== 'test') => {
+      stopBeforeStart();
       const e = encodedOf(members[i].template);
       const examples = e[split]!;
       if (charged) spent += examples.length;
@@ -244,6 +251,8 @@ async function refineLocked(
     let generations = 0;
     let firstP0: Float32Array | undefined;
     for (const [pi, i] of prompts.entries()) {
+      stopBeforeStart();
+      began = true;
       if (hooks.stopRequested?.() ?? false) break;
       const m = members[i];
       const e = encodedOf(m.template);

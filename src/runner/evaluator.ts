@@ -136,7 +136,14 @@ export class BudgetedEvaluator implements SearchContext {
       out.push(p);
       fresh.push(entry);
     }
-    const results = await Promise.all(out);
+    let results: ScoredCandidate[];
+    try {
+      results = await Promise.all(out);
+    } catch (e) {
+      // Nothing of this batch is recorded (a stop: its tasks not yet begun were refused).
+      this.spent -= n * fresh.length;
+      throw e;
+    }
     for (const f of fresh) this.spent -= n - f.cost;
     // Record in candidate order, so the log and `all()` do not depend on worker timing.
     const recorded: { candidate: Candidate; score: Score; cost: number; replayed: boolean }[] = [];

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DataSource, LoadedData, loadExamples } from '../data/load';
-import { BudgetTooSmallError, StoppedError, UserError } from '../errors';
+import { BudgetTooSmallError, StoppedError, UserError, isStoppedError } from '../errors';
 import { modelLabelNames, resolveModel, sha256File } from '../model/modelFolder';
 import { loadModel, modelMaxLength } from '../model/load';
 import { FullLogitsBackend } from '../model/onnxBackend';
@@ -11,7 +11,7 @@ import { Template, parseTemplate, renderTemplate } from '../prompt/template';
 import { WordIds, buildVerbalizer, parseVerbalizerSpec, wordText, wordTokens } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
 import { Reading } from '../scoring/scorer';
-import { ScoringPool } from '../scoring/pool';
+import { ScoringPool, checkWorkers } from '../scoring/pool';
 import { ScoreTask, WorkerInit } from '../scoring/workerProtocol';
 import { DEFAULT_LABEL_TOP_K, chooseDataLabelWords, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
 import { requireExactFill, tokenizeFill } from '../prompt/fill';
@@ -124,6 +124,8 @@ export function preflightSearch(config: SearchConfig): void {
 function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
   const t0 = Date.now();
   const folder = resolveModel(config.model, config.dtype);
+  // Before any model load: a thousand workers would take the machine's memory, not finish sooner.
+  checkWorkers(config.workers, folder.onnxPath, 'workers');
   const template = parseTemplate(config.template);
   const modelLabels = modelLabelNames(folder);
   const train = loadExamples(dataSource(config, 'train', modelLabels), 'train');
@@ -262,7 +264,9 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const splits: WorkerInit['splits'] = { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) };
   const poolKey = opts.sharedPool && JSON.stringify([folder.dir, config.dtype, config.scorer, config.prefixReuse, config.workers, config.threadsPerWorker, train.textColumn, splits]);
   const shared = opts.sharedPool && (opts.sharedPool.key ?? poolKey) === poolKey ? opts.sharedPool : undefined;
-  const poolReady = shared ? (shared.pool ??= startPool(config, folder.dir, train.textColumn, splits)) : startPool(config, folder.dir, train.textColumn, splits);
+  const poolReady = shared
+    ? (shared.pool ??= startPool(config, folder.dir, train.textColumn, splits, opts.stopRequested))
+    : startPool(config, folder.dir, train.textColumn, splits, opts.stopRequested);
   if (shared) shared.key = poolKey;
   poolReady.catch(() => {}); // handled below; a failure must not surface as an unhandled rejection meanwhile
   let pool: ScoringPool;
@@ -300,6 +304,11 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     pool = await poolReady;
   } catch (e) {
     if (!shared) await (await poolReady.catch(() => undefined))?.close();
+    // Ctrl-C while the workers started: nothing scored yet, the run resumable once its config is written.
+    if (isStoppedError(e) && run.isRun()) {
+      run.writeState({ status: 'interrupted', evaluations: 0, seconds: before + (Date.now() - t0) / 1000 });
+      throw new StoppedError(`stopped before the first candidate was scored; resume with: promptsearch search --resume ${runDir}`);
+    }
     throw e;
   }
   // A shared pool serves several templates: every task names this one.
@@ -350,7 +359,12 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   });
 
   try {
-    await createStrategy(config.strategy, config.strategyParams).run(evaluator);
+    try {
+      await createStrategy(config.strategy, config.strategyParams).run(evaluator);
+    } catch (e) {
+      // A stop refuses the tasks not yet begun: the batch under way is dropped, the earlier ones are kept.
+      if (!(isStoppedError(e) && opts.stopRequested?.())) throw e;
+    }
     const interrupted = opts.stopRequested?.() ?? false;
     // Only candidates scored on the whole train split compete (early rejection drops the rest).
     const ranked = evaluator
@@ -373,21 +387,28 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     if (!interrupted) {
       // Selection on dev among the top-k by train; charged to the budget (reserved up front).
       // Test is scored once, for the report; never used for a choice, never charged.
-      const sel = await selectWinner({
-        ranked,
-        topK: config.selectTopK,
-        ensemble: config.ensemble,
-        rule: config.selection,
-        objective: config.objective,
-        calibration: config.calibration,
-        numLabels,
-        trainSize: trainExamples.length,
-        devLabels: dev.examples.map((e) => e.label),
-        testLabels: test?.examples.map((e) => e.label),
-        decode,
-        score,
-        ...(opts.readoutReading ? { readoutReading: (d: Decoded) => opts.readoutReading!(d.slots) } : {}),
-      });
+      const sel = await stoppable(
+        selectWinner({
+          ranked,
+          topK: config.selectTopK,
+          ensemble: config.ensemble,
+          rule: config.selection,
+          objective: config.objective,
+          calibration: config.calibration,
+          numLabels,
+          trainSize: trainExamples.length,
+          devLabels: dev.examples.map((e) => e.label),
+          testLabels: test?.examples.map((e) => e.label),
+          decode,
+          score,
+          ...(opts.readoutReading ? { readoutReading: (d: Decoded) => opts.readoutReading!(d.slots) } : {}),
+        }),
+        () => {
+          run.writeState({ status: 'interrupted', evaluations: evaluator.spent, seconds: elapsed() });
+          return new StoppedError(`stopped during the selection on dev; resume with: promptsearch search --resume ${runDir}`);
+        },
+        opts.stopRequested,
+      );
       spent += sel.evaluations;
       opts.onMemberScores?.(sel.memberScores);
       chosen = sel.chosen;
@@ -435,12 +456,22 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   }
 }
 
+/** `work`, but a StoppedError of a requested stop becomes `stopped()`'s error. */
+async function stoppable<T>(work: Promise<T>, stopped: () => Error, stopRequested?: () => boolean): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    throw isStoppedError(e) && stopRequested?.() ? stopped() : e;
+  }
+}
+
 /** The scoring workers for a search; the model is prepared in this process first, so its errors are user errors, not worker crashes. */
-async function startPool(config: SearchConfig, modelDir: string, textColumn: string, splits: WorkerInit['splits']): Promise<ScoringPool> {
+async function startPool(config: SearchConfig, modelDir: string, textColumn: string, splits: WorkerInit['splits'], stopRequested?: () => boolean): Promise<ScoringPool> {
   await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: 1 })).dispose();
+  if (stopRequested?.()) throw new StoppedError('stopped before the scoring workers started');
   return ScoringPool.start(
     { model: modelDir, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, template: config.template, textColumn, splits, batch: {} },
-    { workers: config.workers, threadsPerWorker: config.threadsPerWorker },
+    { workers: config.workers, threadsPerWorker: config.threadsPerWorker, stopRequested },
   );
 }
 

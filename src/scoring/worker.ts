@@ -4,11 +4,12 @@
  * examples, so how rows are batched never depends on how many workers there are.
  */
 import { workerData } from 'piscina';
+import { StoppedError } from '../errors';
 import { loadModel, LoadedModel } from '../model/load';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
 import { promptReadings } from './scorer';
-import { ScoreResult, ScoreTask, SplitName, WorkerInit } from './workerProtocol';
+import { ScoreReply, ScoreResult, ScoreTask, SplitName, WorkerInit, failureOf } from './workerProtocol';
 
 interface Compiled {
   ct: CompiledTemplate;
@@ -24,9 +25,21 @@ interface State {
 
 let state: Promise<State> | undefined;
 
+/** Throws a StoppedError once the pool was asked to stop (WorkerInit.stop). */
+function checkStop(init: WorkerInit): void {
+  if (init.stop && Atomics.load(init.stop, 0) !== 0) throw new StoppedError('stopped');
+}
+
 async function setup(init: WorkerInit): Promise<State> {
+  checkStop(init);
   const model = await loadModel({ model: init.model, dtype: init.dtype, scorer: init.scorer, prefixReuse: init.prefixReuse, threads: init.threads, activations: init.activations });
   const s: State = { model, init, templates: new Map() };
+  try {
+    checkStop(init);
+  } catch (e) {
+    await model.dispose();
+    throw e;
+  }
   compiled(s, init.template);
   return s;
 }
@@ -45,7 +58,19 @@ function compiled(s: State, template: string): Compiled {
   return c;
 }
 
-export default async function score(task: ScoreTask): Promise<ScoreResult> {
+/** Answers a task; a UserError (a template the tokenizer cannot encode, a missing column) comes back as a WorkerFailure, keeping its class. */
+export default async function score(task: ScoreTask): Promise<ScoreReply> {
+  try {
+    return await scoreTask(task);
+  } catch (e) {
+    const failure = failureOf(e);
+    if (failure) return failure;
+    throw e;
+  }
+}
+
+async function scoreTask(task: ScoreTask): Promise<ScoreResult> {
+  checkStop(workerData as WorkerInit);
   state ??= setup(workerData as WorkerInit);
   const s = await state;
   const { ct, splits } = compiled(s, task.template ?? s.init.template);

@@ -1,7 +1,8 @@
 import * as path from 'path';
 import type { Argv } from 'yargs';
 import { UserError } from '../../errors';
-import { Dtype } from '../../model/modelFolder';
+import { Dtype, resolveModel } from '../../model/modelFolder';
+import { checkWorkers } from '../../scoring/pool';
 import { SearchConfig, readConfig, validateConfig } from '../../runner/config';
 import { ProgressBar, SearchProgress, searchProgressLegend } from '../../runner/progress';
 import { RunDir } from '../../runner/runDir';
@@ -131,6 +132,12 @@ export async function handler(argv: Args): Promise<void> {
     }
     runDir = argv.out ?? path.join('results', `${config.name}-s${config.seed}-${timestamp()}`);
   }
+  // Before any model load: within the machine's cores and memory (a queued search's worker checks its own).
+  checkWorkers(
+    config.workers,
+    resolveModel(config.model, config.dtype).onnxPath,
+    argv.workers !== undefined ? '--workers' : `${argv.resume ? new RunDir(runDir).file('config') : (argv.config ?? 'the command line')}: workers`,
+  );
   const bar = new ProgressBar(config.budget);
   // A log line on a terminal takes the bar's place (the next update draws it again below).
   const log = (line: string) => {
