@@ -3,9 +3,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { tokenizeFill } from '../src/prompt/fill';
 import { parseTemplate } from '../src/prompt/template';
+import { buildVerbalizer } from '../src/prompt/verbalizer';
 import { parseSearchConfig } from '../src/runner/schema';
-import { CLI } from './helpers';
+import { CLI, bertTokenizer } from './helpers';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-input-'));
 
@@ -34,5 +36,33 @@ describe('a mistyped slot is refused, naming the syntax', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^promptsearch: .*typo\.json: template .*'<A: 2>' is not a slot; write a slot as <NAME:LENGTH>.*\n$/);
     expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
+describe('slot fills', () => {
+  const tok = bertTokenizer();
+  const t = parseTemplate('{x} <A:1> [MASK] .');
+  test('an empty fill is refused', () => {
+    expect(() => tokenizeFill(t, tok, { A: '' })).toThrow('--fill A=: empty; slot <A:1> needs 1 token');
+    expect(() => tokenizeFill(parseTemplate('{x} <A:2> [MASK] .'), tok, { A: ' ' })).toThrow('--fill A= : empty; slot <A:2> needs 1 to 2 tokens');
+  });
+  test.each(['[MASK]', '[CLS] it', '[SEP]', '[PAD]', '[UNK]'])('a fill with a special token: %s', (fill) => {
+    expect(() => tokenizeFill(t, tok, { A: fill })).toThrow(/is a special token of the model; a fill is words/);
+  });
+  test('eval --fill A=: one line, exit 2', () => {
+    const r = cli(['eval', '--task', 'sst-2', '--template', '{x} <A:1> [MASK] .', '--fill', 'A=', '--verbalizer', 'terrible,great', '--calibration', 'none']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('promptsearch: --fill A=: empty; slot <A:1> needs 1 token\n');
+  });
+});
+
+describe('label words', () => {
+  const tok = bertTokenizer();
+  test('a special token is not a label word, and says so', () => {
+    expect(() => buildVerbalizer([['[SEP]'], ['great']], tok)).toThrow("label word '[SEP]' is a special token of the model ('[SEP]'), which cannot be a label word");
+    expect(() => buildVerbalizer([['terrible'], ['[MASK]']], tok)).toThrow(/'\[MASK\]' is a special token/);
+  });
+  test('two words of two labels on one token are refused as such', () => {
+    expect(() => buildVerbalizer([['great'], ['Great']], tok)).toThrow("verbalizer: 'great' (label 0) and 'Great' (label 1) are the same token 'great' for this tokenizer");
   });
 });
