@@ -66,3 +66,15 @@ describe('label words', () => {
     expect(() => buildVerbalizer([['great'], ['Great']], tok)).toThrow("verbalizer: 'great' (label 0) and 'Great' (label 1) are the same token 'great' for this tokenizer");
   });
 });
+
+test('a causal model with text after [MASK]: one line, exit 2, no run directory (checked before any worker starts)', () => {
+  const config = path.join(root, 'causal.json');
+  fs.writeFileSync(config, JSON.stringify({ version: 2, task: 'sst-2', model: 'gpt-mini-imdb', template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', expandLabelWords: 0, budget: 200 }));
+  const out = path.join(root, 'causal-run');
+  const r = cli(['search', config, '--out', out]);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(
+    /^promptsearch: template '\{x\} <A:1> \[MASK\] \.': a causal model reads the label word as the next token, so \[MASK\] must be the last thing in the template \(found '\.' after it\)\n$/,
+  );
+  expect(fs.existsSync(out)).toBe(false);
+});
