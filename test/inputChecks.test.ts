@@ -3,9 +3,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { validatePromptFile } from '../src/export/promptFile';
 import { tokenizeFill } from '../src/prompt/fill';
 import { parseTemplate } from '../src/prompt/template';
 import { buildVerbalizer } from '../src/prompt/verbalizer';
+import { readSuite } from '../src/runner/leaderboard';
 import { parseSearchConfig } from '../src/runner/schema';
 import { CLI, bertTokenizer } from './helpers';
 
@@ -77,4 +79,42 @@ test('a causal model with text after [MASK]: one line, exit 2, no run directory 
     /^promptsearch: template '\{x\} <A:1> \[MASK\] \.': a causal model reads the label word as the next token, so \[MASK\] must be the last thing in the template \(found '\.' after it\)\n$/,
   );
   expect(fs.existsSync(out)).toBe(false);
+});
+
+test('a prompt file with two labels on one token id is refused, naming the file', () => {
+  const ok = {
+    schema: 'promptsearch/prompt',
+    version: 2,
+    template: '{x} <A:1> [MASK] .',
+    slots: { A: { ids: [5], tokens: ['it'], text: 'it' } },
+    labels: [
+      { id: 0, name: 'negative', words: ['bad'], ids: [1] },
+      { id: 1, name: 'positive', words: ['good', 'bad'], ids: [2, 1] },
+    ],
+    calibration: { mode: 'none', offsets: null },
+    model: { name: 'bert-mini-imdb-uncased', dtype: 'int8', onnxSha256: 'a'.repeat(64), tokenizerSha256: 'b'.repeat(64) },
+    scores: { train: 0.5, dev: null, test: null },
+  };
+  expect(() => validatePromptFile(ok, '/p/prompt.json')).toThrow(
+    "prompt file /p/prompt.json: 'labels[1].ids' holds token id 1, which labels[0] holds too: two labels on one token cannot be told apart",
+  );
+  expect(() => validatePromptFile({ ...ok, labels: [ok.labels[0], { ...ok.labels[1], ids: [2] }] }, '/p/prompt.json')).not.toThrow();
+});
+
+test("a suite's name that leaves the output folder is refused before anything runs", () => {
+  const file = path.join(root, 'suite.json');
+  const suite = {
+    version: 2,
+    name: '../../evil',
+    tasks: ['sst-2'],
+    seeds: [13],
+    base: { template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', budget: 200 },
+    methods: [{ name: 'manual', manual: true }],
+  };
+  fs.writeFileSync(file, JSON.stringify(suite));
+  expect(() => readSuite(file)).toThrow(`${file}: name: suite name '../../evil' is used as a folder name: no '/', '\\' or '..'`);
+  const r = cli(['leaderboard', file]);
+  expect(r.status).toBe(2);
+  expect(fs.readdirSync(root).filter((f) => !/\.json$/.test(f) && !/-run$/.test(f))).toEqual([]);
+  expect(fs.existsSync(path.join(root, 'evil'))).toBe(false);
 });

@@ -536,6 +536,8 @@ export function parseSuite(raw: unknown, where: string, baseDir = process.cwd())
     userTasks[u.name] = u;
     return u.name;
   });
+  // The suite's name is the default output folder's (results/leaderboards/<name>).
+  if (!safeName(parsed.name)) throw new UserError(`${where}: name: suite name '${parsed.name}' is used as a folder name: no '/', '\\' or '..'`);
   tasks.forEach((name, i) => {
     if (!safeName(name)) throw new UserError(`${where}: tasks[${i}]: task name '${name}' is used as a folder name: no '/', '\\' or '..'`);
     if (tasks.indexOf(name) !== i) throw new UserError(`${where}: tasks[${i}]: task '${name}' is listed twice (give each task its own name)`);
