@@ -77,7 +77,7 @@ export function buildVerbalizer(words: string[][], tokenizer: PromptTokenizer): 
       if (special.length > 0) {
         const names = special.map((id) => `'${tokenizer.token(id)}'`).join(', ');
         throw new UserError(
-          `label word '${w}' ${special.length === 1 && tokenizer.encode(w, true).length === 1 ? 'is' : 'holds'} a special token of the model (${names}), which cannot be a label word; give a word`,
+          `label word '${w}' ${special.length === 1 && tokenizer.token(special[0]) === w.trim() ? 'is' : 'holds'} a special token of the model (${names}), which cannot be a label word; give a word`,
         );
       }
       const t = tokenizer.labelWordIds(w);
