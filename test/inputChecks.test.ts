@@ -118,3 +118,17 @@ test("a suite's name that leaves the output folder is refused before anything ru
   expect(fs.readdirSync(root).filter((f) => !/\.json$/.test(f) && !/-run$/.test(f))).toEqual([]);
   expect(fs.existsSync(path.join(root, 'evil'))).toBe(false);
 });
+
+test("a manual method's mistyped template is refused when the suite is read, before any entry runs", () => {
+  const file = path.join(root, 'manual-suite.json');
+  const suite = {
+    version: 2,
+    name: 'm',
+    tasks: ['sst-2'],
+    seeds: [13],
+    base: { verbalizer: 'terrible,great', budget: 200 },
+    methods: [{ name: 'manual', manual: true, config: { template: '{x} <A: 2> [MASK] .' } }],
+  };
+  fs.writeFileSync(file, JSON.stringify(suite));
+  expect(() => readSuite(file)).toThrow(`${file}: method 'manual', task 'sst-2': template '{x} <A: 2> [MASK] .': '<A: 2>' is not a slot`);
+});
