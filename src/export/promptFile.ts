@@ -463,8 +463,10 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
       if (l.id !== i) throw bad(`${where}labels[${i}].id`, `must be ${i} (labels in label order)`);
     });
     if (m.labels.length !== parsed.labels.length) throw bad(`${where}labels`, `must list the same ${parsed.labels.length} labels`);
-    // Two labels read through one token cannot be told apart (a discriminant's labels share its words by design).
-    if (m.labelScore !== 'discriminant') {
+    // Two labels read through one token cannot be told apart. An ensemble member whose labels all
+    // list the same words is a readout member's shape (a discriminant reads every word for every label).
+    const readoutShape = where !== '' && (m.labelScore === 'discriminant' || m.labels.every((l) => JSON.stringify(l.ids) === JSON.stringify(m.labels[0].ids)));
+    if (!readoutShape) {
       const owner = new Map<string, number>();
       m.labels.forEach((l, i) =>
         l.ids.forEach((w) => {
