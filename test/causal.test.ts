@@ -67,7 +67,7 @@ describe('model kind and causal templates', () => {
 
   test('a label word of several tokens is kept as its tokens; one that gives no ordinary token is a user error', () => {
     expect(buildVerbalizer([['awful'], ['wonderfulness']], gptTokenizer()).ids).toEqual([[gptTokenizer().encode('awful', true)[0]], [gptTokenizer().encode('wonderfulness', true)]]);
-    expect(() => buildVerbalizer([['awful'], ['</s>']], gptTokenizer())).toThrow(/'<\/s>' is not a token after a space/);
+    expect(() => buildVerbalizer([['awful'], ['</s>']], gptTokenizer())).toThrow(/label word '<\/s>' is a special token of the model \('<\/s>'\), which cannot be a label word/);
   });
 });
 

@@ -175,6 +175,6 @@ describe('multi-token label words (gpt-mini-imdb, fp32)', () => {
     const r = spawnSync(process.execPath, [CLI, 'eval', '--model', GPT, '--task', 'sst-2', '--split', 'dev', '--template', '{x} It was [MASK]', '--verbalizer', 'awful,</s>'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^promptsearch: label word '<\/s>' is not a token after a space/);
+    expect(r.stderr).toMatch(/^promptsearch: label word '<\/s>' is a special token of the model \('<\/s>'\), which cannot be a label word/);
   });
 });

@@ -445,7 +445,10 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
     p.calibration = { mode: 'none', offsets: null } satisfies PromptCalibration;
   }
   const parsed = parseWith(promptFileSchema, raw, `prompt file ${file}`);
-  const applied = (where: string, m: { template?: string; slots: Record<string, { ids: number[] }>; labels: { id: number }[]; calibration: PromptCalibration }) => {
+  const applied = (
+    where: string,
+    m: { template?: string; slots: Record<string, { ids: number[] }>; labels: { id: number; ids: WordIds[] }[]; calibration: PromptCalibration; labelScore?: LabelScoreRule },
+  ) => {
     let template;
     try {
       template = parseTemplate(m.template ?? parsed.template);
@@ -460,6 +463,20 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
       if (l.id !== i) throw bad(`${where}labels[${i}].id`, `must be ${i} (labels in label order)`);
     });
     if (m.labels.length !== parsed.labels.length) throw bad(`${where}labels`, `must list the same ${parsed.labels.length} labels`);
+    // Two labels read through one token cannot be told apart. An ensemble member whose labels all
+    // list the same words is a readout member's shape (a discriminant reads every word for every label).
+    const readoutShape = where !== '' && (m.labelScore === 'discriminant' || m.labels.every((l) => JSON.stringify(l.ids) === JSON.stringify(m.labels[0].ids)));
+    if (!readoutShape) {
+      const owner = new Map<string, number>();
+      m.labels.forEach((l, i) =>
+        l.ids.forEach((w) => {
+          const key = JSON.stringify(w);
+          const prev = owner.get(key);
+          if (prev !== undefined && prev !== i) throw bad(`${where}labels[${i}].ids`, `holds token id ${key}, which labels[${prev}] holds too: two labels on one token cannot be told apart`);
+          owner.set(key, i);
+        }),
+      );
+    }
     const { mode, offsets } = m.calibration;
     if (mode === 'none' ? offsets !== null : offsets === null || offsets.length !== m.labels.length) {
       throw bad(`${where}calibration.offsets`, mode === 'none' ? "must be null with mode 'none'" : `must list ${m.labels.length} finite numbers, one per label`);

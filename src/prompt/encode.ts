@@ -48,17 +48,21 @@ export interface EncodedExample {
   label: number;
 }
 
+/** Refuses a template the model cannot read: a causal model needs [MASK] last. Cheap; run before any model session starts. */
+export function checkTemplateForModel(template: Template, tokenizer: PromptTokenizer): void {
+  if (!tokenizer.causal) return;
+  const maskAt = template.parts.findIndex((p) => p.kind === 'mask');
+  if (maskAt !== template.parts.length - 1) {
+    const after = template.parts.slice(maskAt + 1).map((p) => (p.kind === 'text' ? `'${p.text}'` : p.kind === 'input' ? `{${p.field}}` : p.kind === 'slot' ? `<${p.name}:${p.length}>` : '[MASK]'));
+    throw new UserError(`template '${template.source}': a causal model reads the label word as the next token, so [MASK] must be the last thing in the template (found ${after.join(' ')} after it)`);
+  }
+}
+
 export function compileTemplate(template: Template, tokenizer: PromptTokenizer, textColumn: string, maxLength: number): CompiledTemplate {
   const columns: Record<string, string> = {};
   for (const f of template.inputs) columns[f] = f === 'x' ? textColumn : f;
   const causal = tokenizer.causal;
-  if (causal) {
-    const maskAt = template.parts.findIndex((p) => p.kind === 'mask');
-    if (maskAt !== template.parts.length - 1) {
-      const after = template.parts.slice(maskAt + 1).map((p) => (p.kind === 'text' ? `'${p.text}'` : p.kind === 'input' ? `{${p.field}}` : p.kind === 'slot' ? `<${p.name}:${p.length}>` : '[MASK]'));
-      throw new UserError(`template '${template.source}': a causal model reads the label word as the next token, so [MASK] must be the last thing in the template (found ${after.join(' ')} after it)`);
-    }
-  }
+  checkTemplateForModel(template, tokenizer);
   const lastInput = template.parts.map((p) => p.kind).lastIndexOf('input');
   const reusablePrefix = causal && !template.parts.slice(0, lastInput).some((p) => p.kind === 'slot');
   let inputIndex = 0;

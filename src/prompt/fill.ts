@@ -27,6 +27,11 @@ export function tokenizeFill(template: Template, tokenizer: PromptTokenizer, fil
     const text = fill[part.name];
     if (text === undefined) throw new UserError(`slot <${part.name}:${part.length}> is not filled (e.g. --fill ${part.name}="it was")`);
     const ids = tokenizer.encode(text.trim(), part.spaceBefore);
+    const needs = `slot <${part.name}:${part.length}> needs ${part.length === 1 ? '1 token' : `1 to ${part.length} tokens`}`;
+    if (ids.length === 0) throw new UserError(`--fill ${part.name}=${text}: empty; ${needs}`);
+    const special = ids.filter((id) => tokenizer.special.all.has(id) || id === tokenizer.special.mask);
+    if (special.length > 0)
+      throw new UserError(`--fill ${part.name}=${text}: ${special.map((id) => `'${tokenizer.token(id)}'`).join(', ')} is a special token of the model; a fill is words (${needs})`);
     if (ids.length > part.length) {
       throw new UserError(`slot <${part.name}:${part.length}> holds at most ${part.length} token(s); '${text}' is ${ids.length}: ${ids.map((i) => tokenizer.token(i)).join(' ')}`);
     }

@@ -22,12 +22,27 @@ export interface Template {
 
 const TOKEN_RE = /\{([A-Za-z_][\w-]*)\}|\[MASK\]|<([A-Za-z_]\w*)(?::(\d+))?>/g;
 
+/**
+ * Fixed text that looks like a mistyped slot: `<` (spaces allowed) then a name, then `:`, `>` or a
+ * number and `>` (`<A: 2>`, `<A:x>`, `< A:2>`, `<A 2>`, `<A:2`), or `<:2>`. Text such as `a < b`,
+ * `<3` or `</b>` is not one.
+ */
+const SLOT_LIKE_RE = /<\s*[A-Za-z_][\w-]*\s*(?::|>|\d+\s*>)|<\s*:/;
+const SLOT_SYNTAX = 'write a slot as <NAME:LENGTH>, e.g. <A:2> (a name of letters, digits or _, then a length from 1 to 32, no spaces)';
+
 export function parseTemplate(source: string): Template {
   const parts: Part[] = [];
   let last = 0;
   let pendingSpace = false;
   const pushText = (raw: string) => {
     if (raw.length === 0) return;
+    const like = SLOT_LIKE_RE.exec(raw);
+    if (like) {
+      const rest = raw.slice(like.index);
+      const close = rest.indexOf('>');
+      const shown = (close >= 0 && close < 16 ? rest.slice(0, close + 1) : rest.slice(0, 8)).trim();
+      throw new UserError(`template '${source}': '${shown}' is not a slot; ${SLOT_SYNTAX}`);
+    }
     const text = raw.trim();
     if (text.length > 0) parts.push({ kind: 'text', text, spaceBefore: pendingSpace || /^\s/.test(raw) });
     pendingSpace = text.length === 0 ? pendingSpace || raw.length > 0 : /\s$/.test(raw);
@@ -39,9 +54,9 @@ export function parseTemplate(source: string): Template {
     if (m[0] === '[MASK]') parts.push({ kind: 'mask', spaceBefore });
     else if (m[1] !== undefined) parts.push({ kind: 'input', field: m[1], spaceBefore });
     else {
-      if (m[3] === undefined) throw new UserError(`template: slot <${m[2]}> needs a length, e.g. <${m[2]}:2>`);
+      if (m[3] === undefined) throw new UserError(`template '${source}': slot <${m[2]}> needs a length, e.g. <${m[2]}:2>; ${SLOT_SYNTAX}`);
       const length = Number(m[3]);
-      if (length < 1 || length > 32) throw new UserError(`template: slot <${m[2]}:${m[3]}> length must be between 1 and 32`);
+      if (length < 1 || length > 32) throw new UserError(`template '${source}': slot <${m[2]}:${m[3]}> length must be between 1 and 32`);
       parts.push({ kind: 'slot', name: m[2], length, spaceBefore });
     }
     last = m.index! + m[0].length;

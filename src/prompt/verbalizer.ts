@@ -73,17 +73,35 @@ function fromObject(obj: Record<string, string | string[]>, numLabels: number): 
 export function buildVerbalizer(words: string[][], tokenizer: PromptTokenizer): Verbalizer {
   const ids: WordIds[][] = words.map((ws) =>
     ws.map((w) => {
+      const special = tokenizer.encode(w, true).filter((id) => tokenizer.special.all.has(id));
+      if (special.length > 0) {
+        const names = special.map((id) => `'${tokenizer.token(id)}'`).join(', ');
+        throw new UserError(
+          `label word '${w}' ${special.length === 1 && tokenizer.token(special[0]) === w.trim() ? 'is' : 'holds'} a special token of the model (${names}), which cannot be a label word; give a word`,
+        );
+      }
       const t = tokenizer.labelWordIds(w);
       return t.length === 1 ? t[0] : t;
     }),
   );
-  const owner = new Map<string, number>();
+  const owner = new Map<string, [number, number]>();
   ids.forEach((ls, label) =>
     ls.forEach((id, j) => {
       const key = wordTokens(id).join(',');
       const prev = owner.get(key);
-      if (prev !== undefined) throw new UserError(`verbalizer: '${words[label][j]}' is used for label ${prev} and label ${label}`);
-      owner.set(key, label);
+      if (prev !== undefined) {
+        const [pl, pj] = prev;
+        const same = words[pl][pj] === words[label][j];
+        const tokens = wordTokens(id)
+          .map((t) => `'${tokenizer.token(t)}'`)
+          .join(' ');
+        throw new UserError(
+          same
+            ? `verbalizer: '${words[label][j]}' is used for label ${pl} and label ${label}`
+            : `verbalizer: '${words[pl][pj]}' (label ${pl}) and '${words[label][j]}' (label ${label}) are the same token${wordTokens(id).length > 1 ? 's' : ''} ${tokens} for this tokenizer; give each label word its own token`,
+        );
+      }
+      owner.set(key, [label, j]);
     }),
   );
   return { words, ids };

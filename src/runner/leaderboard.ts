@@ -14,6 +14,7 @@ import { USER_MANUAL_TEMPLATE, UserTask, userTaskData, userTaskFiles } from './s
 import { BestResult, RESUME_FREE, preflightSearch, runSearchAndRefine, runSetupDiffs } from './run';
 import { RefineResult, RunDir, fieldDiffs } from './runDir';
 import { checkRunData } from './dataChecks';
+import { parseTemplate } from '../prompt/template';
 
 export type { Suite, SuiteMethod } from './schema';
 
@@ -34,6 +35,17 @@ export function readSuite(file: string): Suite {
   const raw = parseSuite(readJsonFile(file, 'suite'), file, path.dirname(path.resolve(file)));
   // Validate every search cell's config now, so a typo fails before hours of work.
   for (const task of raw.tasks) for (const m of raw.methods.filter((x) => !x.manual && !x.probe)) cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
+  // A manual or probe method's own template (a mistyped slot), before any entry runs.
+  for (const task of raw.tasks)
+    for (const m of raw.methods.filter((x) => x.manual || x.probe)) {
+      const template = baselineSetting(raw, m, task, raw.seeds[0]).template;
+      try {
+        if (template !== undefined) parseTemplate(template);
+      } catch (e) {
+        if (e instanceof UserError) throw new UserError(`${file}: method '${m.name}', task '${task}': ${e.message}`);
+        throw e;
+      }
+    }
   // A manual row of a user task needs label words from somewhere.
   for (const task of raw.tasks)
     for (const m of raw.methods.filter((x) => x.manual))

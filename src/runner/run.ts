@@ -6,7 +6,7 @@ import { modelLabelNames, resolveModel, sha256File } from '../model/modelFolder'
 import { loadModel, modelMaxLength } from '../model/load';
 import { FullLogitsBackend } from '../model/onnxBackend';
 import { PromptTokenizer } from '../model/tokenizer';
-import { compileTemplate, encodeExample } from '../prompt/encode';
+import { checkTemplateForModel, compileTemplate, encodeExample } from '../prompt/encode';
 import { Template, parseTemplate, renderTemplate } from '../prompt/template';
 import { WordIds, buildVerbalizer, parseVerbalizerSpec, wordText, wordTokens } from '../prompt/verbalizer';
 import { renderPrompt } from '../scoring/evaluate';
@@ -133,6 +133,7 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
   const test = config.data && !config.data.test ? undefined : loadExamples(dataSource(config, 'test', modelLabels), 'test');
   const numLabels = train.numLabels;
   const tokenizer = PromptTokenizer.fromFolder(folder);
+  checkTemplateForModel(template, tokenizer);
 
   const labelSearch = findLabelWordsOf(config);
   const searchLabels = labelSearch?.method === 'withSlots';

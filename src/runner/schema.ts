@@ -22,6 +22,7 @@ import { DEFAULT_OBJECTIVE, LABEL_SCORE_RULES, LabelScoreRule, OBJECTIVES } from
 import { SELECTIONS } from './select';
 import { LABEL_WORD_METHODS, LabelWordMethod } from '../search/candidatePools';
 import { UserTask, dataObjectTask, folderTask, safeName } from './suiteTasks';
+import { parseTemplate } from '../prompt/template';
 import { KIND_TEXT, PARAM_KINDS, PARAM_TEXT, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
 
 export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES, CALIBRATIONS, SELECTIONS };
@@ -477,6 +478,15 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     strategyParams: { ...STRATEGY_DEFAULTS[p.strategy], ...p.strategyParams },
   } as SearchConfig;
   if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
+  // A template that does not parse (a mistyped slot) is refused here, naming the file and field.
+  for (const [i, t] of (p.templates ?? [c.template]).entries()) {
+    try {
+      parseTemplate(t);
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`${where}: ${p.templates ? `templates[${i}]: ` : ''}${e.message}`);
+      throw e;
+    }
+  }
   const readout = c.readoutMembers;
   if (readout && readout.method === 'discriminant' && readout.wordsPerLabel !== undefined)
     throw new UserError(`${where}: ${as('readoutMembers')}.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask, not words per label`);
@@ -530,6 +540,8 @@ export function parseSuite(raw: unknown, where: string, baseDir = process.cwd())
     userTasks[u.name] = u;
     return u.name;
   });
+  // The suite's name is the default output folder's (results/leaderboards/<name>).
+  if (!safeName(parsed.name)) throw new UserError(`${where}: name: suite name '${parsed.name}' is used as a folder name: no '/', '\\' or '..'`);
   tasks.forEach((name, i) => {
     if (!safeName(name)) throw new UserError(`${where}: tasks[${i}]: task name '${name}' is used as a folder name: no '/', '\\' or '..'`);
     if (tasks.indexOf(name) !== i) throw new UserError(`${where}: tasks[${i}]: task '${name}' is listed twice (give each task its own name)`);
