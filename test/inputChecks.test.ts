@@ -4,12 +4,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { validatePromptFile } from '../src/export/promptFile';
-import { tokenizeFill } from '../src/prompt/fill';
+import { parseFillArgs, tokenizeFill } from '../src/prompt/fill';
 import { parseTemplate } from '../src/prompt/template';
 import { buildVerbalizer } from '../src/prompt/verbalizer';
 import { readSuite } from '../src/runner/leaderboard';
 import { parseSearchConfig } from '../src/runner/schema';
-import { CLI, bertTokenizer } from './helpers';
+import { CLI, bertTokenizer, robertaTokenizer } from './helpers';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-input-'));
 
@@ -131,4 +131,43 @@ test("a manual method's mistyped template is refused when the suite is read, bef
   };
   fs.writeFileSync(file, JSON.stringify(suite));
   expect(() => readSuite(file)).toThrow(`${file}: method 'manual', task 'sst-2': template '{x} <A: 2> [MASK] .': '<A: 2>' is not a slot`);
+});
+
+describe('fills and prompt-file slots (second reading)', () => {
+  const t2 = parseTemplate('{x} <A:2> [MASK] .');
+
+  test.each(['<mask>', '</s>', '<s>', '<pad>'])('a RoBERTa fill holding %s is refused', (text) => {
+    expect(() => tokenizeFill(t2, robertaTokenizer(), { A: text })).toThrow(/is a special token of the model/);
+  });
+
+  test('a slot filled twice is refused', () => {
+    expect(() => parseFillArgs(['A=good', 'A=bad'])).toThrow("--fill: slot A is filled twice ('good' and 'bad')");
+    expect(() => parseFillArgs([' =x'])).toThrow(/expected NAME=TEXT/);
+    expect(parseFillArgs(['A=good', 'B=x=y'])).toEqual({ A: 'good', B: 'x=y' });
+  });
+
+  test('a prompt file whose slot holds the mask token is refused when applied; a version 1 file applies', async () => {
+    const { loadPrompt } = await import('../src/export/applyPrompt');
+    const { readPromptFile } = await import('../src/export/promptFile');
+    const tokenizer = bertTokenizer();
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ps-pf-')), 'p.json');
+    const prompt = (slot: number) => ({
+      schema: 'promptsearch/prompt',
+      version: 1,
+      template: '{x} <A:1> [MASK] .',
+      slots: { A: { ids: [slot] } },
+      labels: [
+        { id: 0, name: 'negative', words: ['bad'], ids: [tokenizer.labelWordId('bad')] },
+        { id: 1, name: 'positive', words: ['good'], ids: [tokenizer.labelWordId('good')] },
+      ],
+      model: { name: 'bert-mini-imdb-uncased', dtype: 'int8', onnxSha256: 'a'.repeat(64), tokenizerSha256: 'b'.repeat(64) },
+      scores: { train: 0.5, dev: null, test: null },
+    });
+    fs.writeFileSync(file, JSON.stringify(prompt(tokenizer.special.mask)));
+    await expect(loadPrompt(file, { force: true, warn: () => {} })).rejects.toThrow(`prompt file ${file}: slot <A> holds the special token '[MASK]' (id ${tokenizer.special.mask}) of this model`);
+    // predict reads the file, then applies the object it read: a version 1 file passes both checks.
+    fs.writeFileSync(file, JSON.stringify(prompt(tokenizer.labelWordId('it'))));
+    const loaded = await loadPrompt(readPromptFile(file), { force: true, warn: () => {} });
+    await loaded.dispose();
+  });
 });

@@ -12,7 +12,7 @@ import { ensembleLogProbs } from '../prompt/calibration';
 import { CompiledTemplate, EncodedExample, compileTemplate, encodeExample } from '../prompt/encode';
 import { PromptFile, PromptLabel, readPromptFile, validatePromptFile } from './promptFile';
 import { Prediction, ShapeOptions, checkTopK, shapePrediction } from './prediction';
-import { slotIds } from '../prompt/fill';
+import { checkSlotIds, slotIds } from '../prompt/fill';
 import { parseTemplate } from '../prompt/template';
 import { wordTokens } from '../prompt/verbalizer';
 
@@ -77,6 +77,10 @@ export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOpti
         });
   try {
     checkIds(prompt, model);
+    // Soft prompts' slot ids only place their vectors; other fills are read as tokens.
+    if (!prompt.soft)
+      for (const m of prompt.ensemble?.members ?? [prompt])
+        if (!('soft' in m && m.soft)) checkSlotIds(slotIds(m.slots), model.tokenizer, typeof file === 'string' ? `prompt file ${file}` : 'the prompt');
     if (!opts.force) checkTokenizer(prompt, model);
     const mismatch = modelMismatch(prompt, model);
     if (mismatch) (opts.warn ?? ((m: string) => warnings.push(m)))(mismatch);

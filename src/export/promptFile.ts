@@ -441,7 +441,9 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
   const bad = (field: string, what: string) => new UserError(`prompt file ${file}: '${field}' ${what}`);
   if (p.version === 1) {
     // Version 1 predates calibration: applied as it was found, on raw scores.
-    if (p.calibration !== undefined || p.ensemble !== undefined) throw bad('version', "1 has no 'calibration' or 'ensemble': use version 2");
+    // The check runs again on an object it already read (predict reads the file, then applies the object): the filled-in calibration is fine.
+    const filled = JSON.stringify(p.calibration) === JSON.stringify({ mode: 'none', offsets: null });
+    if ((p.calibration !== undefined && !filled) || p.ensemble !== undefined) throw bad('version', "1 has no 'calibration' or 'ensemble': use version 2");
     p.calibration = { mode: 'none', offsets: null } satisfies PromptCalibration;
   }
   const parsed = parseWith(promptFileSchema, raw, `prompt file ${file}`);

@@ -7,8 +7,10 @@ export function parseFillArgs(pairs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of pairs) {
     const eq = p.indexOf('=');
-    if (eq <= 0) throw new UserError(`--fill '${p}': expected NAME=TEXT, e.g. --fill A="it was"`);
-    out[p.slice(0, eq).trim()] = p.slice(eq + 1);
+    if (eq <= 0 || p.slice(0, eq).trim().length === 0) throw new UserError(`--fill '${p}': expected NAME=TEXT, e.g. --fill A="it was"`);
+    const name = p.slice(0, eq).trim();
+    if (Object.prototype.hasOwnProperty.call(out, name)) throw new UserError(`--fill: slot ${name} is filled twice ('${out[name]}' and '${p.slice(eq + 1)}'); give each slot one --fill`);
+    out[name] = p.slice(eq + 1);
   }
   return out;
 }
@@ -48,6 +50,20 @@ export function requireExactFill(slots: readonly { name: string; length: number 
   for (const s of slots) {
     const f = fill[s.name];
     if (f === undefined || f.length !== s.length) throw new UserError(`slot <${s.name}:${s.length}> needs ${s.length} token(s) while proposing label words, got ${f?.length ?? 'none'}`);
+  }
+}
+
+/**
+ * Refuses slot token ids that are special tokens of the model (a prompt file's fill, read as ids):
+ * the same rule as tokenizeFill's for fill text. `where` names the file.
+ */
+export function checkSlotIds(slots: Record<string, readonly number[]>, tokenizer: PromptTokenizer, where: string): void {
+  for (const [name, ids] of Object.entries(slots)) {
+    const special = ids.filter((id) => tokenizer.special.all.has(id));
+    if (special.length > 0)
+      throw new UserError(
+        `${where}: slot <${name}> holds the special token${special.length === 1 ? '' : 's'} ${special.map((id) => `'${tokenizer.token(id)}' (id ${id})`).join(', ')} of this model; a fill must be ordinary text`,
+      );
   }
 }
 
