@@ -22,6 +22,11 @@ function reportFailed(failed: FailedJob[]): void {
   for (const f of failed) process.stderr.write(`promptsearch: job ${f.id} (${f.label}) failed: ${f.error}\n`);
 }
 
+/** 2 when every failure is a user error (as a local run exits), else 1. */
+function failedExitCode(failed: FailedJob[]): number {
+  return failed.every((f) => f.userError) ? 2 : 1;
+}
+
 /** `promptsearch leaderboard SUITE --redis URL`. */
 export async function queuedLeaderboard(suite: Suite, outDir: string, redisUrl: string, queue = QUEUE_NAME): Promise<void> {
   parseRedisUrl(redisUrl);
@@ -33,7 +38,7 @@ export async function queuedLeaderboard(suite: Suite, outDir: string, redisUrl: 
   process.stdout.write(
     `${r.complete ? 'complete' : r.failed.length ? `${r.failed.length} entries failed; rerun to retry them` : 'detached; rerun to re-attach'}: ${path.join(outDir, 'leaderboard.md')}\n`,
   );
-  if (!r.complete) process.exitCode = r.failed.length ? 1 : 130;
+  if (!r.complete) process.exitCode = r.failed.length ? failedExitCode(r.failed) : 130;
 }
 
 /** `promptsearch search CONFIG --redis URL`; returns the run directory and result when it finished. */
@@ -51,7 +56,7 @@ export async function queuedSearch(config: SearchConfig, out: string | undefined
   }
   if ('failed' in r) {
     reportFailed([r.failed]);
-    process.exitCode = 1;
+    process.exitCode = failedExitCode([r.failed]);
     return undefined;
   }
   return { runDir, ...r };

@@ -1,6 +1,7 @@
 import { workerData } from 'worker_threads';
-import { SandboxedJob, WaitingError } from 'bullmq';
-import { JobResult, parsePayload } from './queue';
+import { SandboxedJob, UnrecoverableError, WaitingError } from 'bullmq';
+import { isUserError } from '../errors';
+import { JobResult, USER_ERROR_MARK, parsePayload } from './queue';
 import { JobRunOptions, runJob } from './runJob';
 
 /**
@@ -22,6 +23,8 @@ export default async function processJob(job: SandboxedJob, token?: string, sign
     await job.moveToWait(token);
     throw new WaitingError();
   }
+  // A user error fails the same way on every attempt and every machine: no retry.
+  if (isUserError(error)) throw new UnrecoverableError(USER_ERROR_MARK + (error as Error).message);
   if (error !== undefined) throw error;
   return result!;
 }

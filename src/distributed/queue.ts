@@ -18,6 +18,12 @@ export const PAYLOAD_VERSION = 1;
 /** Attempts per job before it is reported failed (a stalled worker's job counts as one too). */
 export const JOB_ATTEMPTS = 3;
 
+/**
+ * How a job's failure reason marks a user error (a bad config, data or budget): the job fails at
+ * once instead of being tried JOB_ATTEMPTS times, and the submitter exits 2 as a local run would.
+ */
+export const USER_ERROR_MARK = 'user error: ';
+
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256');
 const safeName = z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'expected letters, digits, . _ -');
 

@@ -11,7 +11,7 @@ import { BestResult } from '../runner/run';
 import { RUN_FILES, RunDir } from '../runner/runDir';
 import type { RefineResult } from '../refine/refine';
 import { packageVersions } from '../runner/versions';
-import { DataRef, JOB_ATTEMPTS, JobPayload, JobResult, ModelRef, QUEUE_NAME, SearchJob, connectionOptions, jobId, redactUrl, sha256Text } from './queue';
+import { DataRef, JOB_ATTEMPTS, JobPayload, JobResult, ModelRef, QUEUE_NAME, SearchJob, connectionOptions, jobId, redactUrl, sha256Text, USER_ERROR_MARK } from './queue';
 
 export interface SubmitProgress {
   total: number;
@@ -28,6 +28,8 @@ export interface FailedJob {
   id: string;
   label: string;
   error: string;
+  /** The job failed on a user error (config, data, budget): tried once, and the CLI exits 2. */
+  userError?: boolean;
 }
 
 export interface SubmitOptions {
@@ -254,8 +256,10 @@ async function runJobs(items: Item[], total: number, opts: SubmitOptions): Promi
           finishedHere++;
         } else if (state === 'failed') {
           const job = await queue.getJob(it.id);
-          failed.push({ id: it.id, label: it.label, error: job?.failedReason ?? 'unknown error' });
-          log(`failed after ${JOB_ATTEMPTS} attempts: ${it.label}: ${job?.failedReason}`);
+          const reason = job?.failedReason ?? 'unknown error';
+          const userError = reason.startsWith(USER_ERROR_MARK);
+          failed.push({ id: it.id, label: it.label, error: userError ? reason.slice(USER_ERROR_MARK.length) : reason, ...(userError ? { userError } : {}) });
+          if (!userError) log(`failed after ${JOB_ATTEMPTS} attempts: ${it.label}: ${reason}`);
           pending.delete(it.id);
         } else if (state === 'unknown') {
           log(`re-queued ${it.label} (Redis lost the job)`);
