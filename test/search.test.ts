@@ -235,7 +235,7 @@ describe('search CLI', () => {
       }, 100);
     });
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(out).toMatch(/stopping after the current batch/);
+    expect(out).toMatch(/stopping \(what is scored is kept\)/);
     expect(code).toBe(130);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'best.json'), 'utf8')).status).toBe('interrupted');
     const again = spawn(process.execPath, [CLI, 'search', '--resume', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -28,7 +28,10 @@ export function dataOptions<T>(y: Argv<T>) {
     .option('format', { choices: DATA_FORMATS, describe: 'format of --data (default: by extension; other extensions read as TSV)' })
     .option('text-column', { type: 'string', describe: "text column of --data (default: 'sentence' or 'text')" })
     .option('label-column', { type: 'string', default: 'label', describe: 'label column of --data: integers 0..L-1, or names (see --labels)' })
-    .option('labels', { type: 'string', describe: "label names in label order, e.g. negative,positive: --data's labels may be these names (default: the task's names, else the model's id2label)" });
+    .option('labels', {
+      type: 'string',
+      describe: "label names in label order, e.g. negative,positive: --data's labels may be these names (without it, --data's labels are integers 0..L-1; --task has its own names)",
+    });
 }
 
 /** The data options as a DataSource. */

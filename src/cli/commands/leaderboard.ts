@@ -30,7 +30,7 @@ export async function handler(argv: Args): Promise<void> {
   if (argv.queue && !argv.redis) throw new UserError('--queue needs --redis URL');
   if (argv.redis) return queuedLeaderboard(suite, outDir, argv.redis, argv.queue);
   const bar = new ProgressBar(suite.methods.length * suite.tasks.length * suite.seeds.length);
-  const { complete } = await withGracefulStop('stopping after the current batch; rerun the same command to resume', (stopRequested) =>
+  const { complete } = await withGracefulStop('stopping (finished entries and scored candidates are kept); rerun the same command to resume', (stopRequested) =>
     runLeaderboard(suite, {
       outDir,
       stopRequested,

@@ -151,7 +151,7 @@ export async function handler(argv: Args): Promise<void> {
     legend = true;
     bar.updateSearch(p);
   };
-  const { best: result, refined } = await withGracefulStop(`stopping after the current batch; resume with: promptsearch search --resume ${runDir}`, (stopRequested) =>
+  const { best: result, refined } = await withGracefulStop(`stopping (what is scored is kept); resume with: promptsearch search --resume ${runDir}`, (stopRequested) =>
     runSearchAndRefine(config, { runDir, resume: !!argv.resume, stopRequested, log, onProgress }),
   );
   bar.done();
