@@ -402,10 +402,11 @@ export function fieldDiffs(saved: object, current: object, ignore: readonly stri
 
 /**
  * Config fields without a hash in `resolved.configFields`: those a resume may change (the speed
- * settings and the name, RESUME_FREE in run.ts) and the data files' paths, which a queue worker
- * rewrites; the data themselves are checked by their sizes and the label names.
+ * settings and the name, RESUME_FREE in run.ts), the data files' paths, which a queue worker
+ * rewrites (the data are checked by their sizes and label names), and the model's path (a moved
+ * model folder is fine: its files are checked by their sha256).
  */
-const UNHASHED_FIELDS: readonly string[] = ['workers', 'threadsPerWorker', 'name', 'data'];
+const UNHASHED_FIELDS: readonly string[] = ['workers', 'threadsPerWorker', 'name', 'data', 'model'];
 
 /** JSON with object keys sorted, so that a hash does not depend on the order fields were written in. */
 function canonicalJson(v: unknown): string {
