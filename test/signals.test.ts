@@ -195,3 +195,49 @@ describe('SIGTERM stops refine', () => {
     expect(p.out()).not.toMatch(/internal error|\n\s+at /);
   }, 120_000);
 });
+
+describe('SIGTERM in the later phases', () => {
+  const sameBest = (a: string, b: string) => {
+    const strip = (f: string) => {
+      const { runId: _r, seconds: _s, ...rest } = readJson(f);
+      return rest;
+    };
+    expect(strip(b)).toEqual(strip(a));
+  };
+
+  test('during the selection on dev (a fault point sends it): exit 130, interrupted, and --resume gives the uninterrupted result', () => {
+    const cfg = writeConfig();
+    const ref = path.join(tmp(), 'ref');
+    expect(spawnSync(process.execPath, [CLI, 'search', cfg, '--out', ref, '--no-report'], { encoding: 'utf8' }).status).toBe(0);
+    const dir = path.join(tmp(), 'run');
+    const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--out', dir, '--no-report'], { encoding: 'utf8', env: { ...process.env, PROMPTSEARCH_FAULT_AT: 'selection:SIGTERM' } });
+    expect(r.status).toBe(130);
+    expect(r.stderr).toMatch(/stopped during the selection on dev; resume with: promptsearch search --resume /);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    expect(readJson(path.join(dir, 'state.json')).status).toBe('interrupted');
+    expect(fs.existsSync(path.join(dir, 'best.json'))).toBe(false);
+    expect(spawnSync(process.execPath, [CLI, 'search', '--resume', dir, '--no-report'], { encoding: 'utf8' }).status).toBe(0);
+    sameBest(path.join(ref, 'best.json'), path.join(dir, 'best.json'));
+  }, 180_000);
+
+  test('a leaderboard mid-entry: exit 130 within 5 s, and the same command finishes it', async () => {
+    const root = tmp();
+    const suite = path.join(root, 'suite.json');
+    const { version: _v, name: _n, task: _t, seed: _s, ...config } = CONFIG;
+    fs.writeFileSync(suite, JSON.stringify({ version: 1, name: 'sig', tasks: ['sst-2'], seeds: [13], methods: [{ name: 'random', strategy: 'random', config }] }));
+    const out = path.join(root, 'out');
+    const p = start(['leaderboard', suite, '--out', out]);
+    const candidates = path.join(out, 'runs', 'random', 'sst-2-s13', 'candidates.jsonl');
+    await waitFor(() => lines(candidates) >= 8 || p.child.exitCode !== null);
+    expect(p.child.exitCode).toBeNull();
+    const sent = Date.now();
+    p.child.kill('SIGTERM');
+    const { code, at } = await p.exit;
+    expect(at - sent).toBeLessThan(5000);
+    expect(code).toBe(130);
+    expect(p.out()).not.toMatch(/Napi|terminate called|internal error/);
+    const again = spawnSync(process.execPath, [CLI, 'leaderboard', suite, '--out', out], { encoding: 'utf8' });
+    expect(again.status).toBe(0);
+    expect(readJson(path.join(out, 'leaderboard.json')).complete).toBe(true);
+  }, 180_000);
+});
