@@ -66,4 +66,10 @@ describe('CLI error lines', () => {
     fs.writeFileSync(pandas, ',sentence,label\n0,a fine film,1\n1,a dull film,0\n');
     expect(cli(['eval', '--data', pandas, '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great', '--dtype', 'fp32'], dir).status).toBe(0);
   });
+
+  test("a flag value outside its choices is one line, not yargs' two", () => {
+    const r = cli(['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--strategy', 'nope'], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('promptsearch: Invalid values: Argument: strategy, Given: "nope", Choices: "random", "beam", "genetic", "reinforce"\n');
+  });
 });

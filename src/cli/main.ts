@@ -59,7 +59,7 @@ export async function main(args: string[]): Promise<void> {
     .strict()
     .fail((msg, err) => {
       if (err) fail(err);
-      process.stderr.write(`promptsearch: ${msg}\n`);
+      process.stderr.write(`promptsearch: ${String(msg).replace(/\s*\n\s*/g, ' ')}\n`);
       process.exit(2);
     })
     .help()
