@@ -52,4 +52,22 @@ describe('resume after config.json was edited', () => {
     expect(r.stderr).toMatch(/^promptsearch: .*config\.json: cannot resume, .*field 'templates' of config\.json was edited/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  test("a space.json whose groups are not the template's slots, or are malformed, is refused as damaged", () => {
+    const dir = path.join(root, 'space');
+    killedRun(dir, ['--template', '{x} <A:2> [MASK] .', '--budget', '800']);
+    const file = path.join(dir, 'space.json');
+    const good = fs.readFileSync(file, 'utf8');
+    for (const [space, why] of [
+      ['{"groups": []}', "its slot groups \\(none\\) are not the template's slots \\(A:2\\)"],
+      ['{"groups": [{"name": "A", "minLength": 2, "maxLength": 2, "pools": [[1]]}]}', "groups\\[0\\] 'A': expected 2 non-empty lists of token ids"],
+    ]) {
+      fs.writeFileSync(file, space);
+      const r = cli(['search', '--resume', dir]);
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n').pop()).toMatch(new RegExp(`^promptsearch: ${file}: ${why}.*the run directory is damaged$`));
+    }
+    fs.writeFileSync(file, good);
+    expect(cli(['search', '--resume', dir]).status).toBe(0);
+  });
 });

@@ -273,6 +273,13 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   let pool: ScoringPool;
   try {
     if (saved) {
+      const slots = template.slots.map((sl) => `${sl.name}:${sl.length}`).sort();
+      const groups = saved.groups
+        .filter((g) => !g.name.startsWith('label:'))
+        .map((g) => `${g.name}:${g.maxLength}`)
+        .sort();
+      if (JSON.stringify(slots) !== JSON.stringify(groups))
+        throw new UserError(`${run.file('space')}: its slot groups (${groups.join(', ') || 'none'}) are not the template's slots (${slots.join(', ') || 'none'}); the run directory is damaged`);
       space = { groups: saved.groups };
       if (saved.labelIds) fixedVerbalizer = { ids: saved.labelIds };
       replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));

@@ -440,6 +440,20 @@ export function editedConfigFields(config: SearchConfig, resolved: ResolvedRun):
   return [...new Set([...Object.keys(resolved.configFields), ...Object.keys(now)])].filter((k) => !UNHASHED_FIELDS.includes(k) && resolved.configFields![k] !== now[k]).sort();
 }
 
+/** What is wrong with space.json's `groups` (named slot groups of token-id pools), if anything. */
+function badGroups(groups: unknown): string | undefined {
+  if (!Array.isArray(groups)) return "'groups' is not a list";
+  const isId = (x: unknown) => Number.isInteger(x) && (x as number) >= 0;
+  for (const [i, g] of groups.entries()) {
+    const o = g as { name?: unknown; minLength?: unknown; maxLength?: unknown; pools?: unknown };
+    if (!o || typeof o !== 'object' || typeof o.name !== 'string') return `groups[${i}] has no name`;
+    if (!isId(o.minLength) || !isId(o.maxLength) || (o.maxLength as number) < 1 || (o.minLength as number) > (o.maxLength as number)) return `groups[${i}] '${o.name}': bad minLength/maxLength`;
+    if (!Array.isArray(o.pools) || o.pools.length !== o.maxLength || o.pools.some((p) => !Array.isArray(p) || p.length === 0 || !p.every(isId)))
+      return `groups[${i}] '${o.name}': expected ${String(o.maxLength)} non-empty lists of token ids in 'pools'`;
+  }
+  return undefined;
+}
+
 export class RunDir {
   constructor(readonly dir: string) {}
 
@@ -591,6 +605,8 @@ export class RunDir {
   readSpace<G>(dataWords?: { numLabels: number; vocabSize: number }): { groups: G[]; labelIds?: number[][] } | undefined {
     if (!this.has('space')) return undefined;
     const space = this.readJson<{ groups: G[]; labelIds?: unknown }>('space', 'search space');
+    const bad = badGroups(space.groups);
+    if (bad) throw new UserError(`${this.file('space')}: ${bad}; the run directory is damaged`);
     if (!dataWords) return { groups: space.groups };
     const ids = space.labelIds;
     if (!ids) throw new UserError(`${this.file('space')}: no labelIds; this run's label words come from the data and are recorded there`);
