@@ -98,7 +98,10 @@ test('a prompt file with two labels on one token id is refused, naming the file'
   expect(() => validatePromptFile(ok, '/p/prompt.json')).toThrow(
     "prompt file /p/prompt.json: 'labels[1].ids' holds token id 1, which labels[0] holds too: two labels on one token cannot be told apart",
   );
-  expect(() => validatePromptFile({ ...ok, labels: [ok.labels[0], { ...ok.labels[1], ids: [2] }] }, '/p/prompt.json')).not.toThrow();
+  const fine = { ...ok, labels: [ok.labels[0], { ...ok.labels[1], ids: [2] }] };
+  expect(() => validatePromptFile(fine, '/p/prompt.json')).not.toThrow();
+  // A fill for a slot the template lacks (a hand-edited template) would be dropped silently.
+  expect(() => validatePromptFile({ ...fine, template: '{x} [MASK] .' }, '/p/prompt.json')).toThrow("prompt file /p/prompt.json: 'slots.A' names no slot of the template '{x} [MASK] .'");
 });
 
 test("a suite's name that leaves the output folder is refused before anything runs", () => {

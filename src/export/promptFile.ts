@@ -461,6 +461,8 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
       const ids = m.slots[s.name]?.ids;
       if (!isIdList(ids) || ids.length > s.length) throw bad(`${where}slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
     }
+    // A fill for a slot the template does not have would be dropped without a word.
+    for (const name of Object.keys(m.slots)) if (!template.slots.some((s) => s.name === name)) throw bad(`${where}slots.${name}`, `names no slot of the template '${m.template ?? parsed.template}'`);
     m.labels.forEach((l, i) => {
       if (l.id !== i) throw bad(`${where}labels[${i}].id`, `must be ${i} (labels in label order)`);
     });
