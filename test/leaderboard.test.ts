@@ -113,9 +113,9 @@ describe('leaderboard run', () => {
 
   test('an interrupted suite resumes without redoing finished cells', async () => {
     // Ctrl-C in the middle of the second cell's search.
-    const firstCell = path.join(out, 'runs', 'random', 'sst-2-s13', 'cell.json');
-    let polls = 0;
-    const first = await runLeaderboard(suite, { outDir: out, stopRequested: () => fs.existsSync(firstCell) && ++polls > 20 });
+    // (Once the second cell has recorded candidates: the pool polls stopRequested on a timer too.)
+    const secondCandidates = path.join(out, 'runs', 'beam', 'sst-2-s13', 'candidates.jsonl');
+    const first = await runLeaderboard(suite, { outDir: out, stopRequested: () => fs.existsSync(secondCandidates) && fs.readFileSync(secondCandidates, 'utf8').trim() !== '' });
     expect(first.complete).toBe(false);
     const doneFirst = first.cells.length;
     expect(doneFirst).toBe(1);

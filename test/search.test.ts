@@ -60,6 +60,15 @@ fs.writeFileSync(TEST_FILE, fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8')
 const { task: _task, ...withoutTask } = base;
 const runBase = { ...withoutTask, data: { train: path.join(SST2, '16-13', 'train.tsv'), dev: path.join(SST2, '16-13', 'dev.tsv'), test: TEST_FILE } };
 
+/**
+ * A stop once `n` candidates are recorded in `dir` (stopRequested is polled by the pool on a
+ * timer too, so counting its calls would stop at a time, not a point of the search).
+ */
+const afterCandidates = (dir: string, n: number) => () => {
+  const f = path.join(dir, 'candidates.jsonl');
+  return fs.existsSync(f) && fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length >= n;
+};
+
 describe('search run', () => {
   const runs: Record<string, { best: BestResult; candidates: string }> = {};
   const read = (dir: string) => ({
@@ -103,8 +112,7 @@ describe('search run', () => {
   test('a stopped run resumes to the result it would have reached uninterrupted', async () => {
     const dir = tmp();
     const config = validateConfig({ ...runBase, workers: 2, threadsPerWorker: 1 }, 'x');
-    let batches = 0;
-    const first = await runSearch(config, { runDir: dir, stopRequested: () => ++batches > 20 });
+    const first = await runSearch(config, { runDir: dir, stopRequested: afterCandidates(dir, 40) });
     expect(first.status).toBe('interrupted');
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).status).toBe('interrupted');
     // Simulate a crash mid-append: a torn last line must not break the resume.
@@ -183,8 +191,7 @@ describe('label words from the data (searchVerbalizer method data)', () => {
         'x',
       );
       // The words are chosen before the search: a run stopped early has recorded them.
-      let batches = 0;
-      await runSearch(single, { runDir: alone, stopRequested: () => ++batches > 2 });
+      await runSearch(single, { runDir: alone, stopRequested: afterCandidates(alone, 1) });
       expect(words(path.join(dir, `t${i + 1}`))).toEqual(words(alone));
     }
     // The two contexts choose different words (one shared context could not fill both templates).
@@ -193,8 +200,7 @@ describe('label words from the data (searchVerbalizer method data)', () => {
 
   test('a resumed run reads the recorded words, not new ones; without them it refuses', async () => {
     const stopped = tmp();
-    let batches = 0;
-    expect((await runSearch(config, { runDir: stopped, stopRequested: () => ++batches > 10 })).status).toBe('interrupted');
+    expect((await runSearch(config, { runDir: stopped, stopRequested: afterCandidates(stopped, 10) })).status).toBe('interrupted');
     const spaceFile = path.join(stopped, 'space.json');
     const space = JSON.parse(fs.readFileSync(spaceFile, 'utf8'));
     expect(space.labelIds).toEqual(best.selected.labelIds);
@@ -204,8 +210,7 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     const resumed = (await runSearch(config, { runDir: stopped, resume: true })) as unknown as typeof best;
     expect(resumed.selected.labelIds).toEqual(swapped);
     const noWords = tmp();
-    batches = 0;
-    await runSearch(config, { runDir: noWords, stopRequested: () => ++batches > 10 });
+    await runSearch(config, { runDir: noWords, stopRequested: afterCandidates(noWords, 10) });
     const { labelIds: _dropped, ...rest } = JSON.parse(fs.readFileSync(path.join(noWords, 'space.json'), 'utf8'));
     fs.writeFileSync(path.join(noWords, 'space.json'), JSON.stringify(rest));
     await expect(runSearch(config, { runDir: noWords, resume: true })).rejects.toThrow(/space\.json: no labelIds; this run's label words come from the data/);

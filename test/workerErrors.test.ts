@@ -66,7 +66,7 @@ describe('errors inside scoring workers', () => {
     fs.writeFileSync(cfg, JSON.stringify(config));
     const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--out', path.join(dir, 'run'), '--workers', '2', '--threads-per-worker', '1'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/\npromptsearch: [^\n]*must be the last thing in the template[^\n]*\n$/);
+    expect(r.stderr).toMatch(/^promptsearch: [^\n]*must be the last thing in the template[^\n]*\n$/);
     expect(r.stderr).not.toMatch(/Napi|terminate called|internal error/);
   });
 });
