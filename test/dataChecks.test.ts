@@ -13,6 +13,22 @@ import { CLI, ROOT } from './helpers';
  */
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-datachecks-'));
 const EXAMPLES = path.join(ROOT, 'datasets', 'examples');
+/** A search of the bundled example files into `out`. */
+const exampleSearch = (out: string) => [
+  'search',
+  '--train',
+  path.join(EXAMPLES, 'sst2-train.tsv'),
+  '--dev',
+  path.join(EXAMPLES, 'sst2-dev.tsv'),
+  '--verbalizer',
+  'terrible,great',
+  '--budget',
+  '800',
+  '--workers',
+  '1',
+  '--out',
+  out,
+];
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
 const lines = (s: string) => s.split('\n').filter((l) => l.trim() !== '');
 
@@ -252,41 +268,13 @@ describe('readers and the run directory say what is wrong', () => {
       reason = 'permission denied';
     }
     const out = path.join(parent, 'run');
-    const r = cli([
-      'search',
-      '--train',
-      path.join(EXAMPLES, 'sst2-train.tsv'),
-      '--dev',
-      path.join(EXAMPLES, 'sst2-dev.tsv'),
-      '--verbalizer',
-      'terrible,great',
-      '--budget',
-      '800',
-      '--workers',
-      '1',
-      '--out',
-      out,
-    ]);
+    const r = cli(exampleSearch(out));
     expect({ status: r.status, stderr: r.stderr.trim() }).toEqual({ status: 2, stderr: `promptsearch: ${parent}: cannot create the run directory ${out} (${reason})` });
   });
 
   (fs.existsSync('/proc/self') ? test : test.skip)("a run directory under /proc (Linux) is refused at once: Node's recursive mkdir spins there forever", () => {
     const out = `/proc/promptsearch-test-${process.pid}/run`;
-    const r = cli([
-      'search',
-      '--train',
-      path.join(EXAMPLES, 'sst2-train.tsv'),
-      '--dev',
-      path.join(EXAMPLES, 'sst2-dev.tsv'),
-      '--verbalizer',
-      'terrible,great',
-      '--budget',
-      '800',
-      '--workers',
-      '1',
-      '--out',
-      out,
-    ]);
+    const r = cli(exampleSearch(out));
     expect({ status: r.status, stderr: r.stderr.trim() }).toEqual({
       status: 2,
       stderr: `promptsearch: ${path.dirname(out)}: cannot create the run directory ${out} (the file system does not allow it)`,

@@ -4,13 +4,13 @@
  * a user can cause must be one line naming the file or field, exit 2, no stack trace. A fault this
  * machine cannot set up is a skipped test naming why (test/setup/requires.ts), never a pass.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as evaluate from '../src/scoring/evaluate';
 import { Suite, runLeaderboard } from '../src/runner/leaderboard';
-import { CLI, ROOT } from './helpers';
+import { CLI, ROOT, lineCount, readJson, startCli, waitFor } from './helpers';
 import { testIf } from './setup/requires';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-fault-'));
@@ -59,28 +59,7 @@ function expectUserError(r: Result, pattern: RegExp): void {
   expect(r.stderr).not.toMatch(/\n\s+at |internal error/);
 }
 
-/** Starts the CLI; `until` resolves once stderr or the run directory shows the moment to act. */
-function start(args: string[]): { child: ChildProcess; out: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  return { child, out: () => out, exit };
-}
-
-const waitFor = (check: () => boolean, ms = 50) =>
-  new Promise<void>((resolve) => {
-    const t = setInterval(() => {
-      if (check()) {
-        clearInterval(t);
-        resolve();
-      }
-    }, ms);
-  });
-
-const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length : 0);
-const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
+const start = startCli;
 const comparable = (b: Record<string, unknown>) => ({ ...b, seconds: 0, runId: '' });
 
 /** Whether this machine lets us mount a tmpfs (asked once, when the tests are collected). */
@@ -106,7 +85,7 @@ describe('run directory faults', () => {
     await waitFor(() => fs.existsSync(path.join(reference, 'lock')));
     const b = cli(['search', cfg, '--out', reference]);
     expectUserError(b, new RegExp(`${reference}: in use by process ${a.child.pid} on `));
-    expect(await a.exit).toEqual({ code: 0, signal: null });
+    expect(await a.exit).toMatchObject({ code: 0, signal: null });
     expect(fs.existsSync(path.join(reference, 'lock'))).toBe(false);
   }, 300_000);
 
@@ -288,7 +267,7 @@ describe('SIGKILL at fixed moments, then --resume', () => {
     }
   }, 300_000);
 
-  const count = (f: string) => lines(f);
+  const count = (f: string) => lineCount(f);
   /** The files of a run (and of each template's run) that must equal the uninterrupted run's. */
   const expectSameAsReference = (dir: string, ref: string, subRuns: string[]) => {
     expect(comparable(readJson(path.join(dir, 'best.json')))).toEqual(comparable(readJson(path.join(ref, 'best.json'))));
@@ -409,7 +388,7 @@ describe('Ctrl-C', () => {
     const p = start(['search', writeConfig(), '--out', dir]);
     await waitFor(() => fs.existsSync(path.join(dir, 'lock')), 5); // the Ctrl-C handler is in place
     p.child.kill('SIGINT');
-    expect(await p.exit).toEqual({ code: 130, signal: null });
+    expect(await p.exit).toMatchObject({ code: 130, signal: null });
     expect(p.out()).toMatch(/promptsearch: stopped before the first candidate was scored; resume with: promptsearch search --resume /);
     expect(p.out()).not.toMatch(/scored no candidate|internal error/);
     expect(readJson(path.join(dir, 'state.json')).status).toBe('interrupted');
@@ -418,7 +397,7 @@ describe('Ctrl-C', () => {
   test('twice while scoring: dies of SIGINT (exit 130 in a shell), no native abort', async () => {
     const dir = path.join(tmp(), 'run');
     const p = start(['search', writeConfig({ budget: 4000 }), '--out', dir]);
-    await waitFor(() => lines(path.join(dir, 'candidates.jsonl')) > 0, 5);
+    await waitFor(() => lineCount(path.join(dir, 'candidates.jsonl')) > 0, 5);
     p.child.kill('SIGINT');
     await waitFor(() => /Ctrl-C again to abort/.test(p.out()), 5);
     p.child.kill('SIGINT');

@@ -1,3 +1,4 @@
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FullLogitsBackend } from '../src/model/onnxBackend';
@@ -52,3 +53,36 @@ export async function maskLogitsOfGraph(bytes: Uint8Array, file: string, rows: E
     await backend.dispose();
   }
 }
+
+export interface Started {
+  child: ChildProcess;
+  /** stdout and stderr so far, interleaved. */
+  out: () => string;
+  /** The exit, with the time it came (Date.now()). */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+/** Starts the built CLI with `args`, collecting its output. */
+export function startCli(args: string[], env?: NodeJS.ProcessEnv): Started {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+  return { child, out: () => out, exit };
+}
+
+/** Resolves once `check()` is true, polling every `ms`. */
+export const waitFor = (check: () => boolean, ms = 20) =>
+  new Promise<void>((resolve) => {
+    const t = setInterval(() => {
+      if (check()) {
+        clearInterval(t);
+        resolve();
+      }
+    }, ms);
+  });
+
+/** The non-empty lines of a file (0 when it does not exist yet). */
+export const lineCount = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length : 0);
+export const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));

@@ -3,11 +3,11 @@
  * and SIGTERM stops a search within seconds in each phase, leaving a run that --resume finishes.
  * Spawns the built CLI (dist/).
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CLI, tinySearchRun } from './helpers';
+import { CLI, lineCount, readJson, startCli, tinySearchRun, waitFor } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-signal-'));
 const CONFIG = {
@@ -32,26 +32,7 @@ function writeConfig(extra: Record<string, unknown> = {}): string {
   return f;
 }
 
-function start(args: string[]): { child: ChildProcess; out: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
-  return { child, out: () => out, exit };
-}
-
-const waitFor = (check: () => boolean, ms = 20) =>
-  new Promise<void>((resolve) => {
-    const t = setInterval(() => {
-      if (check()) {
-        clearInterval(t);
-        resolve();
-      }
-    }, ms);
-  });
-const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length : 0);
-const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
+const start = startCli;
 
 describe('worker limit', () => {
   test('--workers 1000 is refused within 2 s, exit 2, one line saying the limit and why, nothing written', () => {
@@ -104,13 +85,13 @@ describe('SIGTERM stops a search within seconds, resumable', () => {
   }, 120_000);
 
   test('mid-search', async () => {
-    await stopAndResume((dir) => lines(path.join(dir, 'candidates.jsonl')) >= 8);
+    await stopAndResume((dir) => lineCount(path.join(dir, 'candidates.jsonl')) >= 8);
   }, 120_000);
 
   test('mid-batch: the tasks of a batch not yet begun are dropped, not waited for', async () => {
     // A batch of 64 candidates on 32 train rows takes seconds on 2 cores; the stop waits only for
     // the tasks under way (one per worker), and the resume scores the dropped batch again.
-    await stopAndResume((dir) => lines(path.join(dir, 'candidates.jsonl')) >= 64, { strategyParams: { batchSize: 64 }, budget: 4000 }, 1500);
+    await stopAndResume((dir) => lineCount(path.join(dir, 'candidates.jsonl')) >= 64, { strategyParams: { batchSize: 64 }, budget: 4000 }, 1500);
   }, 120_000);
 });
 
@@ -228,7 +209,7 @@ describe('SIGTERM in the later phases', () => {
     const out = path.join(root, 'out');
     const p = start(['leaderboard', suite, '--out', out]);
     const candidates = path.join(out, 'runs', 'random', 'sst-2-s13', 'candidates.jsonl');
-    await waitFor(() => lines(candidates) >= 8 || p.child.exitCode !== null);
+    await waitFor(() => lineCount(candidates) >= 8 || p.child.exitCode !== null);
     expect(p.child.exitCode).toBeNull();
     const sent = Date.now();
     p.child.kill('SIGTERM');
