@@ -27,7 +27,9 @@ export class BudgetTooSmallError extends UserError {
     devSize: number,
     trainSize: number,
   ) {
-    super(`budget ${budget} is too small: dev selection alone needs ${topK} × ${devSize} = ${topK * devSize}, plus ${trainSize} per candidate on train (give a budget of ${needed} or more)`);
+    super(
+      `budget ${budget} is too small: dev selection alone needs ${topK} × ${devSize} = ${topK * devSize}, plus ${trainSize} per candidate on train (give a budget of ${needed} or more)`,
+    );
   }
 }
 

@@ -7,7 +7,13 @@
  */
 export { loadPrompt } from './export/applyPrompt';
 export type { LoadPromptOptions, LoadedPrompt, Prediction, PromptInput } from './export/applyPrompt';
-export { PROMPT_SCHEMA, PROMPT_VERSION, promptFileFromRun, readPromptFile, validatePromptFile } from './export/promptFile';
+export {
+  PROMPT_SCHEMA,
+  PROMPT_VERSION,
+  promptFileFromRun,
+  readPromptFile,
+  validatePromptFile,
+} from './export/promptFile';
 export type { PromptFile, PromptLabel } from './export/promptFile';
 export { evaluateTemplate } from './scoring/evaluate';
 export type { EvalReport, EvalRequest } from './scoring/evaluate';

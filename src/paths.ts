@@ -9,5 +9,8 @@ export const DATASETS_DIR = path.join(PACKAGE_ROOT, 'datasets');
 
 /** Where prepared (rewritten) models are cached: $PROMPTSEARCH_CACHE, else ~/.cache/promptsearch. */
 export function cacheDir(): string {
-  return process.env.PROMPTSEARCH_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'promptsearch');
+  return (
+    process.env.PROMPTSEARCH_CACHE ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'promptsearch')
+  );
 }

@@ -27,7 +27,10 @@ describe('planBatches', () => {
 
   test("a search task (one candidate's 32 SST-2 train rows) is cut by length instead of padded to its longest row", () => {
     // Seed 13's train rows under {x} <A:2> [MASK] . (11 to 60 tokens): one batch would pad 959 real tokens to 1,920.
-    const lengths = [11, 12, 12, 14, 15, 15, 16, 17, 20, 23, 23, 25, 26, 26, 28, 28, 29, 29, 30, 32, 33, 34, 34, 36, 38, 38, 41, 48, 54, 55, 57, 60];
+    const lengths = [
+      11, 12, 12, 14, 15, 15, 16, 17, 20, 23, 23, 25, 26, 26, 28, 28, 29, 29, 30, 32, 33, 34, 34, 36, 38, 38, 41, 48,
+      54, 55, 57, 60,
+    ];
     const plan = planBatches(lengths, 2048, 64);
     expect(plan.length).toBeGreaterThan(1);
     const total = plan.reduce((a, b) => a + padded(lengths, b), 0);

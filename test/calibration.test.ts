@@ -16,12 +16,20 @@ import { evaluateTemplate } from '../src/scoring/evaluate';
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-calib-'));
 
 /** A prediction's log-probabilities in label order (its `scores` are probabilities, best first). */
-const logProbsOf = (p: { scores: { label: string; score: number }[] }, names = ['negative', 'positive']) => names.map((n) => Math.log(p.scores.find((s) => s.label === n)!.score));
+const logProbsOf = (p: { scores: { label: string; score: number }[] }, names = ['negative', 'positive']) =>
+  names.map((n) => Math.log(p.scores.find((s) => s.label === n)!.score));
 const rel = (v: number[]) => v.map((x) => x - v[0]);
 const relLogProbs = (p: { scores: { label: string; score: number }[] }) => rel(logProbsOf(p));
 
 describe('eval: calibrated decision rule (fp32, SST-2 test, "{x} it was [MASK] ." terrible/great)', () => {
-  const req = { dtype: 'fp32' as const, template: '{x} it was [MASK] .', verbalizer: 'terrible,great', data: { task: 'sst-2', seed: 13 }, split: 'test' as const, threads: 1 };
+  const req = {
+    dtype: 'fp32' as const,
+    template: '{x} it was [MASK] .',
+    verbalizer: 'terrible,great',
+    data: { task: 'sst-2', seed: 13 },
+    split: 'test' as const,
+    threads: 1,
+  };
 
   test("raw 0.6282, calibrated on the seed's train + dev inputs 0.7831, content-free 0.7754", async () => {
     const raw = await evaluateTemplate({ ...req, calibration: 'none' });
@@ -94,7 +102,12 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
       // The ensemble's scores are the mean of its members' calibrated log-probabilities.
       const members = await Promise.all(
         promptFileFromRun(runDir, { ensemble: true }).ensemble!.members.map(async (m) => {
-          const file: PromptFile = { ...promptFileFromRun(runDir, { ensemble: false }), slots: m.slots, labels: m.labels, calibration: m.calibration };
+          const file: PromptFile = {
+            ...promptFileFromRun(runDir, { ensemble: false }),
+            slots: m.slots,
+            labels: m.labels,
+            calibration: m.calibration,
+          };
           const lp = await loadPrompt(file, { threads: 1 });
           try {
             // The same rows in the same batches as the ensemble's (int8 quantizes per batch).
@@ -105,7 +118,10 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
         }),
       );
       // (Compared as log-odds against label 0: predictions carry probabilities, softmax of the scores.)
-      for (let i = 0; i < 20; i++) relLogProbs(e[i]).forEach((v, l) => expect(v).toBeCloseTo(members.reduce((a, m) => a + m[i][l], 0) / members.length, 8));
+      for (let i = 0; i < 20; i++)
+        relLogProbs(e[i]).forEach((v, l) =>
+          expect(v).toBeCloseTo(members.reduce((a, m) => a + m[i][l], 0) / members.length, 8),
+        );
     } finally {
       await single.dispose();
       await ens.dispose();
@@ -127,7 +143,11 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
       const cal = await loadPrompt(v2, { threads: 1 });
       try {
         const pc = await cal.classify(texts.slice(0, 200));
-        pc.forEach((p, i) => relLogProbs(p).forEach((v, l) => expect(v).toBeCloseTo(rel(calibrate(logProbsOf(pb[i]), v2.calibration.offsets!))[l], 6)));
+        pc.forEach((p, i) =>
+          relLogProbs(p).forEach((v, l) =>
+            expect(v).toBeCloseTo(rel(calibrate(logProbsOf(pb[i]), v2.calibration.offsets!))[l], 6),
+          ),
+        );
         expect(pc.some((p, i) => p.labelId !== pb[i].labelId)).toBe(true);
       } finally {
         await cal.dispose();
@@ -140,8 +160,12 @@ describe('a calibrated search with an ensemble; exported prompts reproduce its n
 
   test('prompt files with bad calibration fields are refused with the field named', async () => {
     const v2 = promptFileFromRun(runDir, { ensemble: false });
-    await expect(loadPrompt({ ...v2, calibration: { mode: 'inputs', offsets: [1] } })).rejects.toThrow(/'calibration.offsets' must list 2 finite numbers/);
-    await expect(loadPrompt({ ...v2, calibration: { mode: 'bogus', offsets: null } } as unknown as PromptFile)).rejects.toThrow(/calibration.mode: expected one of inputs, content-free, none/);
+    await expect(loadPrompt({ ...v2, calibration: { mode: 'inputs', offsets: [1] } })).rejects.toThrow(
+      /'calibration.offsets' must list 2 finite numbers/,
+    );
+    await expect(
+      loadPrompt({ ...v2, calibration: { mode: 'bogus', offsets: null } } as unknown as PromptFile),
+    ).rejects.toThrow(/calibration.mode: expected one of inputs, content-free, none/);
     // --soft of a run that was not refined says so first (an ensemble's refinement exports as an ensemble).
     expect(() => promptFileFromRun(runDir, { ensemble: true, soft: true })).toThrow(/has not been refined/);
   });

@@ -4,7 +4,16 @@ import { resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
 import { compileTemplate, CompiledTemplate, EncodedExample, encodeExample } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
-import { assignLabelPools, chooseDataLabelWords, discriminativeScores, firstTokenFill, labelWordScores, proposeLabelWordPools, proposeSlotPools, separationScores } from '../src/search/candidatePools';
+import {
+  assignLabelPools,
+  chooseDataLabelWords,
+  discriminativeScores,
+  firstTokenFill,
+  labelWordScores,
+  proposeLabelWordPools,
+  proposeSlotPools,
+  separationScores,
+} from '../src/search/candidatePools';
 
 const TEMPLATE = '{x} <A:2> [MASK] .';
 const POSITIVE = ['great', 'good', 'wonderful', 'excellent', 'fantastic', 'amazing', 'perfect', 'best'];
@@ -80,7 +89,10 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
       expect(proposed.every((t) => tokenizer.isWholeWord(t))).toBe(true);
       expect(proposed.some((t) => exclude.has(t))).toBe(false);
     }
-    console.log(`slot A (${TEMPLATE}) top 10 per position:\n` + pools.A.map((p, i) => `  A[${i}]: ${words(p.slice(2, 12)).join(' ')}`).join('\n'));
+    console.log(
+      `slot A (${TEMPLATE}) top 10 per position:\n` +
+        pools.A.map((p, i) => `  A[${i}]: ${words(p.slice(2, 12)).join(' ')}`).join('\n'),
+    );
   });
 
   test('slot pools are deterministic', async () => {
@@ -89,9 +101,15 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
   });
 
   test('a bad hand-crafted word or slot name fails clearly, before running the model', async () => {
-    await expect(proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { A: ['it', 'zzqxv'] } })).rejects.toThrow(/slot <A>: hand-crafted word 'zzqxv' is not a single token/);
-    await expect(proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { '*': ['it was'] } })).rejects.toThrow(/slot <A>.*'it was'/);
-    await expect(proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { B: ['it'] } })).rejects.toThrow(/slot <B>.*no such slot/);
+    await expect(
+      proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { A: ['it', 'zzqxv'] } }),
+    ).rejects.toThrow(/slot <A>: hand-crafted word 'zzqxv' is not a single token/);
+    await expect(
+      proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { '*': ['it was'] } }),
+    ).rejects.toThrow(/slot <A>.*'it was'/);
+    await expect(
+      proposeSlotPools({ backend, tokenizer, compiled, examples, wordLists: { B: ['it'] } }),
+    ).rejects.toThrow(/slot <B>.*no such slot/);
   });
 
   test('firstTokenFill takes each position’s first pooled token', () => {
@@ -107,7 +125,11 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
     expect(labelPools.map((p) => p.length)).toEqual([16, 16]);
     expect(labelPools[0].filter((t) => labelPools[1].includes(t))).toEqual([]);
     expect(labelPools.flat().every((t) => tokenizer.isWholeWord(t))).toBe(true);
-    console.log(['negative', 'positive'].map((name, l) => `label ${name} top 10: ${words(labelPools[l].slice(0, 10)).join(' ')}`).join('\n'));
+    console.log(
+      ['negative', 'positive']
+        .map((name, l) => `label ${name} top 10: ${words(labelPools[l].slice(0, 10)).join(' ')}`)
+        .join('\n'),
+    );
 
     // With two labels the score contrast reduces to which label the model finds the word likelier for.
     const posWins = POSITIVE.filter((w) => scores[1][id(w)] > scores[0][id(w)]);
@@ -130,9 +152,14 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
     expect(chosen.map((p) => p.length)).toEqual([10, 10]);
     expect(chosen[0].filter((t) => chosen[1].includes(t))).toEqual([]);
     expect(chosen.flat().every((t) => tokenizer.isWholeWord(t))).toBe(true);
-    console.log(['negative', 'positive'].map((name, l) => `data words ${name}: ${words(chosen[l]).join(' ')}`).join('\n'));
+    console.log(
+      ['negative', 'positive'].map((name, l) => `data words ${name}: ${words(chosen[l]).join(' ')}`).join('\n'),
+    );
     // Sentiment words land on their side: of the hand-picked lists, the chosen ones sit with their label.
-    const misplaced = [...chosen[1].filter((t) => NEGATIVE.includes(words([t])[0])), ...chosen[0].filter((t) => POSITIVE.includes(words([t])[0]))];
+    const misplaced = [
+      ...chosen[1].filter((t) => NEGATIVE.includes(words([t])[0])),
+      ...chosen[0].filter((t) => POSITIVE.includes(words([t])[0])),
+    ];
     expect(misplaced).toEqual([]);
     // 6 candidates for 2 × 3 words: every candidate is used; excluded ids never are.
     const few = await chooseDataLabelWords({ ...opts, candidates: 6, topK: 3 });
@@ -140,13 +167,19 @@ describe('candidate pools on bert-mini-imdb, sst-2 seed 13', () => {
     const ex = new Set(chosen.flat());
     const without = await chooseDataLabelWords({ ...opts, exclude: ex });
     expect(without.flat().some((t) => ex.has(t))).toBe(false);
-    await expect(chooseDataLabelWords({ ...opts, candidates: 1 })).rejects.toThrow(/no label word left for label [01] among the 1 likeliest words/);
+    await expect(chooseDataLabelWords({ ...opts, candidates: 1 })).rejects.toThrow(
+      /no label word left for label [01] among the 1 likeliest words/,
+    );
   });
 
   test('label pools reject a label with no examples and a wrong slot filling', async () => {
     const base = { backend, tokenizer, compiled, numLabels: 2, fixedSlots: { A: [id('it'), id('was')] } };
-    await expect(labelWordScores({ ...base, examples: examples.filter((e) => e.label === 0) })).rejects.toThrow(/label 1 has no train examples/);
-    await expect(labelWordScores({ ...base, examples, fixedSlots: { A: [id('it')] } })).rejects.toThrow(/slot <A:2> needs 2 token/);
+    await expect(labelWordScores({ ...base, examples: examples.filter((e) => e.label === 0) })).rejects.toThrow(
+      /label 1 has no train examples/,
+    );
+    await expect(labelWordScores({ ...base, examples, fixedSlots: { A: [id('it')] } })).rejects.toThrow(
+      /slot <A:2> needs 2 token/,
+    );
   });
 });
 

@@ -56,18 +56,42 @@ describe('model kind and causal templates', () => {
 
   test('[MASK] not last is a one-line user error, exit 2', () => {
     const tok = gptTokenizer();
-    expect(() => compileTemplate(parseTemplate('{x} It was [MASK] .'), tok, 'sentence', 128)).toThrow(/\[MASK\] must be the last thing in the template \(found '\.' after it\)/);
-    const r = spawnSync(process.execPath, [CLI, 'eval', '--model', GPT, '--task', 'sst-2', '--split', 'dev', '--template', '{x} [MASK] indeed', '--verbalizer', 'awful,wonderful'], {
-      encoding: 'utf8',
-    });
+    expect(() => compileTemplate(parseTemplate('{x} It was [MASK] .'), tok, 'sentence', 128)).toThrow(
+      /\[MASK\] must be the last thing in the template \(found '\.' after it\)/,
+    );
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'eval',
+        '--model',
+        GPT,
+        '--task',
+        'sst-2',
+        '--split',
+        'dev',
+        '--template',
+        '{x} [MASK] indeed',
+        '--verbalizer',
+        'awful,wonderful',
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^promptsearch: .*found 'indeed' after it/);
   });
 
   test('a label word of several tokens is kept as its tokens; one that gives no ordinary token is a user error', () => {
-    expect(buildVerbalizer([['awful'], ['wonderfulness']], gptTokenizer()).ids).toEqual([[gptTokenizer().encode('awful', true)[0]], [gptTokenizer().encode('wonderfulness', true)]]);
-    expect(() => buildVerbalizer([['awful'], ['</s>']], gptTokenizer())).toThrow(/label word '<\/s>' is a special token of the model \('<\/s>'\), which cannot be a label word/);
+    expect(buildVerbalizer([['awful'], ['wonderfulness']], gptTokenizer()).ids).toEqual([
+      [gptTokenizer().encode('awful', true)[0]],
+      [gptTokenizer().encode('wonderfulness', true)],
+    ]);
+    expect(() => buildVerbalizer([['awful'], ['</s>']], gptTokenizer())).toThrow(
+      /label word '<\/s>' is a special token of the model \('<\/s>'\), which cannot be a label word/,
+    );
   });
 });
 
@@ -77,7 +101,12 @@ describe('causal scoring', () => {
     for (const scorer of ['mask-head', 'full'] as const) {
       const model = await loadModel({ model: GPT, dtype: 'fp32', scorer, threads: 1 });
       try {
-        const ct = compileTemplate(parseTemplate('{x} It was [MASK]'), model.tokenizer, data.textColumn, model.maxLength);
+        const ct = compileTemplate(
+          parseTemplate('{x} It was [MASK]'),
+          model.tokenizer,
+          data.textColumn,
+          model.maxLength,
+        );
         const labelIds = buildVerbalizer([['awful'], ['wonderful']], model.tokenizer).ids.flat() as number[];
         // 48 sentences of mixed lengths: batches of up to 16 rows, most of them padded.
         const rows = data.examples.slice(0, 48).map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), {}));
@@ -94,7 +123,15 @@ describe('causal scoring', () => {
   });
 
   test('model card parity through eval: SST-2 test, {x} It was + awful/wonderful, fp32 0.7633', async () => {
-    const r = await evaluateTemplate({ data: { task: 'sst-2' }, split: 'test', model: GPT, dtype: 'fp32', template: '{x} It was [MASK]', verbalizer: 'awful,wonderful', calibration: 'none' });
+    const r = await evaluateTemplate({
+      data: { task: 'sst-2' },
+      split: 'test',
+      model: GPT,
+      dtype: 'fp32',
+      template: '{x} It was [MASK]',
+      verbalizer: 'awful,wonderful',
+      calibration: 'none',
+    });
     expect(r.n).toBe(1821);
     expect(r.accuracy.toFixed(4)).toBe('0.7633');
   });
@@ -104,7 +141,8 @@ describe('soft prompts on a causal model (inputs_embeds)', () => {
   test("the inputs-embeds scorer reproduces the token scorer when the soft prompt is the slot tokens' embeddings", async () => {
     const fs = await import('fs');
     const { cacheDir } = await import('../src/paths');
-    const { analyzeInputsEmbeds, prepareEmbedsModel, readWordEmbeddings } = await import('../src/model/graph/embedsInput');
+    const { analyzeInputsEmbeds, prepareEmbedsModel, readWordEmbeddings } =
+      await import('../src/model/graph/embedsInput');
     const { SoftPromptBackend } = await import('../src/refine/softPromptBackend');
     const folder = resolveModel(GPT, 'fp32');
     // GPT-2 looks up Reshape(input_ids, [-1, seq]): the lookup is still found.
@@ -112,14 +150,24 @@ describe('soft prompts on a causal model (inputs_embeds)', () => {
     expect(info.quantization).toBe('gather-then-dequantize');
     const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath));
     const model = await loadModel({ model: GPT, dtype: 'fp32', scorer: 'full', threads: 1 });
-    const soft = await SoftPromptBackend.load(await prepareEmbedsModel(folder.onnxPath, cacheDir()), emb, model.maxLength, model.tokenizer.special.pad, 1);
+    const soft = await SoftPromptBackend.load(
+      await prepareEmbedsModel(folder.onnxPath, cacheDir()),
+      emb,
+      model.maxLength,
+      model.tokenizer.special.pad,
+      1,
+    );
     try {
       const data = loadExamples({ task: 'sst-2' }, 'test');
       const ct = compileTemplate(parseTemplate('{x} <A:2> [MASK]'), model.tokenizer, data.textColumn, model.maxLength);
       const slotIds = model.tokenizer.encode('It was', true);
-      const rows = data.examples.slice(0, 32).map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), { A: slotIds }));
+      const rows = data.examples
+        .slice(0, 32)
+        .map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), { A: slotIds }));
       const labelIds = buildVerbalizer([['awful'], ['wonderful']], model.tokenizer).ids.flat() as number[];
-      soft.soft = Float32Array.from(slotIds.flatMap((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))));
+      soft.soft = Float32Array.from(
+        slotIds.flatMap((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))),
+      );
       const got = await labelLogitsForRows(soft, rows, labelIds);
       const want = await labelLogitsForRows(model.backend, rows, labelIds);
       for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-4);
@@ -141,7 +189,10 @@ describe('the causal leaderboard suite', () => {
     expect(suite.base.model).toBe(GPT);
     expect(suite.methods.map((m) => m.name)).toEqual(expect.arrayContaining(['manual', 'genetic']));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-lb-causal-'));
-    const { cells, complete } = await runLeaderboard({ ...suite, seeds: [13], methods: suite.methods.filter((m) => m.manual) }, { outDir: out });
+    const { cells, complete } = await runLeaderboard(
+      { ...suite, seeds: [13], methods: suite.methods.filter((m) => m.manual) },
+      { outDir: out },
+    );
     expect(complete).toBe(true);
     expect(cells.map((c) => c.method)).toEqual(['manual', 'manual + calibration']);
     expect(cells[0].prompt).toBe('{x} It was [MASK]');
@@ -176,7 +227,10 @@ describe('search, export and loadPrompt on the causal model', () => {
     // The first 48 test sentences keep the run's test scoring short.
     const sst2 = path.join(ROOT, 'datasets', '16-shot', 'sst-2');
     const test = path.join(dir, 'test.tsv');
-    fs.writeFileSync(test, fs.readFileSync(path.join(sst2, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n');
+    fs.writeFileSync(
+      test,
+      fs.readFileSync(path.join(sst2, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n',
+    );
     const data = { train: path.join(sst2, '16-13', 'train.tsv'), dev: path.join(sst2, '16-13', 'dev.tsv'), test };
     const config = validateConfig(
       {
@@ -206,7 +260,15 @@ describe('search, export and loadPrompt on the causal model', () => {
     try {
       const got = await applied.classify(examples.examples.map((e) => e.fields[examples.textColumn]));
       const fill = Object.fromEntries(Object.entries(best.selected.slots).map(([k, v]) => [k, v.text]));
-      const r = await evaluateTemplate({ data: { file: test }, split: 'test', model: GPT, dtype: 'fp32', template: '{x} <A:2> [MASK]', verbalizer: 'awful,wonderful', fill });
+      const r = await evaluateTemplate({
+        data: { file: test },
+        split: 'test',
+        model: GPT,
+        dtype: 'fp32',
+        template: '{x} <A:2> [MASK]',
+        verbalizer: 'awful,wonderful',
+        fill,
+      });
       expect(r.n).toBe(48);
       expect(r.accuracy).toBeCloseTo(best.testAccuracy!, 10);
       expect(got.map((g) => g.labelId)).toEqual(r.examples.map((e) => e.predicted));

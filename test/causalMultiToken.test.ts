@@ -31,7 +31,11 @@ const WORDS = [
 const N = 16;
 
 /** Reference: each row alone, prompt + the word's tokens, log-softmax (float64) at every read position, summed. */
-async function referenceWordScores(full: FullLogitsBackend, rows: EncodedRow[], words: number[][]): Promise<number[][]> {
+async function referenceWordScores(
+  full: FullLogitsBackend,
+  rows: EncodedRow[],
+  words: number[][],
+): Promise<number[][]> {
   const out: number[][] = [];
   for (const r of rows) {
     const scores: number[] = [];
@@ -86,40 +90,49 @@ describe('multi-token label words (gpt-mini-imdb, fp32)', () => {
       const { resolveModel } = require('../src/model/modelFolder'); // eslint-disable-line @typescript-eslint/no-require-imports
       return PromptTokenizer.fromFolder(resolveModel('bert-mini-imdb-uncased', 'fp32'));
     })();
-    expect(() => buildVerbalizer([['awful'], ['wonderfulness']], bert)).toThrow(/'wonderfulness' is not a single token/);
+    expect(() => buildVerbalizer([['awful'], ['wonderfulness']], bert)).toThrow(
+      /'wonderfulness' is not a single token/,
+    );
   });
 
   test.each([
     ['{x} It was [MASK]', {}, 0],
     ['{x} <A:2> [MASK]', { A: 'In short' }, N],
-  ])('%s: word scores equal one-example-at-a-time forward passes within 1e-4, prefix reuse and whole rows', async (template, fill, from) => {
-    const ct = compileTemplate(parseTemplate(template), reuse.tokenizer, data.textColumn, reuse.maxLength);
-    const slots = Object.fromEntries(Object.entries(fill).map(([k, v]) => [k, reuse.tokenizer.encode(v as string, true)]));
-    const words = buildVerbalizer(WORDS, reuse.tokenizer).ids.flat().map(wordTokens);
-    // Each case its own sentences, so none of their prefixes is cached yet.
-    const sentences = data.examples.slice(from, from + N);
-    const rows = sentences.map((ex) => buildRow(ct, encodeExample(ct, reuse.tokenizer, ex), slots));
-    const want = await referenceWordScores(full.backend as FullLogitsBackend, rows, words);
-    const backend = reuse.backend as PrefixReuseBackend;
-    const prefixRows = backend.stats.prefixRows;
-    const suffixRows = backend.stats.suffixRows;
-    for (const m of [reuse, whole, full]) {
-      const got = await wordLogProbsForRows(m.backend, rows, words, { maxBatchRows: 16 });
-      for (let i = 0; i < N; i++) for (let w = 0; w < words.length; w++) expect(Math.abs(got[i * words.length + w] - want[i][w])).toBeLessThan(1e-4);
-    }
-    // Prefix reuse: one prefix per sentence, one suffix row per sentence and continuation.
-    expect(backend.stats.prefixRows - prefixRows).toBe(N);
-    expect(backend.stats.suffixRows - suffixRows).toBe(N * 3);
-    // The label log-probabilities: log-softmax over the labels of each label's log-sum-exp of its words.
-    const ids = buildVerbalizer(WORDS, reuse.tokenizer).ids;
-    const examples = sentences.map((ex) => encodeExample(ct, reuse.tokenizer, ex));
-    const lp = await promptLogProbs(reuse.backend, ct, examples, slots, ids);
-    const labelOfWord = wordLabels(ids);
-    lp.forEach((l, i) => {
-      const ref = labelLogProbsOfRow(want[i], 0, labelOfWord, 2);
-      for (let k = 0; k < 2; k++) expect(Math.abs(l[k] - ref[k])).toBeLessThan(1e-4);
-    });
-  });
+  ])(
+    '%s: word scores equal one-example-at-a-time forward passes within 1e-4, prefix reuse and whole rows',
+    async (template, fill, from) => {
+      const ct = compileTemplate(parseTemplate(template), reuse.tokenizer, data.textColumn, reuse.maxLength);
+      const slots = Object.fromEntries(
+        Object.entries(fill).map(([k, v]) => [k, reuse.tokenizer.encode(v as string, true)]),
+      );
+      const words = buildVerbalizer(WORDS, reuse.tokenizer).ids.flat().map(wordTokens);
+      // Each case its own sentences, so none of their prefixes is cached yet.
+      const sentences = data.examples.slice(from, from + N);
+      const rows = sentences.map((ex) => buildRow(ct, encodeExample(ct, reuse.tokenizer, ex), slots));
+      const want = await referenceWordScores(full.backend as FullLogitsBackend, rows, words);
+      const backend = reuse.backend as PrefixReuseBackend;
+      const prefixRows = backend.stats.prefixRows;
+      const suffixRows = backend.stats.suffixRows;
+      for (const m of [reuse, whole, full]) {
+        const got = await wordLogProbsForRows(m.backend, rows, words, { maxBatchRows: 16 });
+        for (let i = 0; i < N; i++)
+          for (let w = 0; w < words.length; w++)
+            expect(Math.abs(got[i * words.length + w] - want[i][w])).toBeLessThan(1e-4);
+      }
+      // Prefix reuse: one prefix per sentence, one suffix row per sentence and continuation.
+      expect(backend.stats.prefixRows - prefixRows).toBe(N);
+      expect(backend.stats.suffixRows - suffixRows).toBe(N * 3);
+      // The label log-probabilities: log-softmax over the labels of each label's log-sum-exp of its words.
+      const ids = buildVerbalizer(WORDS, reuse.tokenizer).ids;
+      const examples = sentences.map((ex) => encodeExample(ct, reuse.tokenizer, ex));
+      const lp = await promptLogProbs(reuse.backend, ct, examples, slots, ids);
+      const labelOfWord = wordLabels(ids);
+      lp.forEach((l, i) => {
+        const ref = labelLogProbsOfRow(want[i], 0, labelOfWord, 2);
+        for (let k = 0; k < 2; k++) expect(Math.abs(l[k] - ref[k])).toBeLessThan(1e-4);
+      });
+    },
+  );
 
   test('a one-token verbalizer reads the same logits as before (no log-normaliser on that path)', async () => {
     const ct = compileTemplate(parseTemplate('{x} It was [MASK]'), reuse.tokenizer, data.textColumn, reuse.maxLength);
@@ -148,7 +161,15 @@ describe('multi-token label words (gpt-mini-imdb, fp32)', () => {
     );
     const few = loadExamples({ file }, 'test');
     const verbalizer = JSON.stringify({ 0: WORDS[0], 1: WORDS[1] });
-    const r = await evaluateTemplate({ data: { file }, split: 'test', model: GPT, dtype: 'fp32', template: '{x} It was [MASK]', verbalizer, calibration: 'inputs' });
+    const r = await evaluateTemplate({
+      data: { file },
+      split: 'test',
+      model: GPT,
+      dtype: 'fp32',
+      template: '{x} It was [MASK]',
+      verbalizer,
+      calibration: 'inputs',
+    });
     const ct = compileTemplate(parseTemplate('{x} It was [MASK]'), full.tokenizer, few.textColumn, full.maxLength);
     const rows = few.examples.map((ex) => buildRow(ct, encodeExample(ct, full.tokenizer, ex), {}));
     const ids = buildVerbalizer(parseVerbalizerSpec(verbalizer, 2), full.tokenizer).ids;
@@ -165,16 +186,40 @@ describe('multi-token label words (gpt-mini-imdb, fp32)', () => {
 
   test('a scorer without log-probabilities (the soft-prompt scorer) refuses multi-token words with a user error', async () => {
     const { UserError } = await import('../src/errors');
-    const soft = { kind: 'soft-prompt', maxLength: 128, labelLogits: async () => new Float32Array(0), dispose: async () => undefined };
+    const soft = {
+      kind: 'soft-prompt',
+      maxLength: 128,
+      labelLogits: async () => new Float32Array(0),
+      dispose: async () => undefined,
+    };
     const call = wordLogProbsForRows(soft, [{ ids: [1, 2], maskPos: 1 }], [[3, 4]]);
     await expect(call).rejects.toThrow(UserError);
     await expect(call).rejects.toThrow(/multi-token label words need .* which the soft-prompt scorer does not give/);
   });
 
   test('CLI: a label word that gives no ordinary token is one line, exit 2', () => {
-    const r = spawnSync(process.execPath, [CLI, 'eval', '--model', GPT, '--task', 'sst-2', '--split', 'dev', '--template', '{x} It was [MASK]', '--verbalizer', 'awful,</s>'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'eval',
+        '--model',
+        GPT,
+        '--task',
+        'sst-2',
+        '--split',
+        'dev',
+        '--template',
+        '{x} It was [MASK]',
+        '--verbalizer',
+        'awful,</s>',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^promptsearch: label word '<\/s>' is a special token of the model \('<\/s>'\), which cannot be a label word/);
+    expect(r.stderr).toMatch(
+      /^promptsearch: label word '<\/s>' is a special token of the model \('<\/s>'\), which cannot be a label word/,
+    );
   });
 });

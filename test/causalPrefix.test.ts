@@ -51,7 +51,12 @@ describe('prefix reuse (gpt-mini-imdb)', () => {
     [2, 'It was'],
     [5, 'In short, it was'],
   ])('%i-token slot: logits equal the model as exported within 1e-4 (fp32)', async (length, fill) => {
-    const ct = compileTemplate(parseTemplate(`{x} <A:${length}> [MASK]`), reuse.tokenizer, data.textColumn, reuse.maxLength);
+    const ct = compileTemplate(
+      parseTemplate(`{x} <A:${length}> [MASK]`),
+      reuse.tokenizer,
+      data.textColumn,
+      reuse.maxLength,
+    );
     const slots = { A: reuse.tokenizer.encode(fill, true) };
     expect(slots.A).toHaveLength(length);
     const examples = data.examples.slice(0, N).map((ex) => encodeExample(ct, reuse.tokenizer, ex));
@@ -64,8 +69,15 @@ describe('prefix reuse (gpt-mini-imdb)', () => {
 
   test('a second candidate reuses the cached prefixes and still matches', async () => {
     const backend = reuse.backend as PrefixReuseBackend;
-    const ct = compileTemplate(parseTemplate('{x} <A:2> It was [MASK]'), reuse.tokenizer, data.textColumn, reuse.maxLength);
-    const examples: EncodedExample[] = data.examples.slice(300, 364).map((ex) => encodeExample(ct, reuse.tokenizer, ex));
+    const ct = compileTemplate(
+      parseTemplate('{x} <A:2> It was [MASK]'),
+      reuse.tokenizer,
+      data.textColumn,
+      reuse.maxLength,
+    );
+    const examples: EncodedExample[] = data.examples
+      .slice(300, 364)
+      .map((ex) => encodeExample(ct, reuse.tokenizer, ex));
     const first = examples.map((ex) => buildRow(ct, ex, { A: reuse.tokenizer.encode('so yes', true) }));
     await labelLogitsForRows(backend, first, labelIds);
     const prefixRows = backend.stats.prefixRows;
@@ -77,9 +89,16 @@ describe('prefix reuse (gpt-mini-imdb)', () => {
 
   test('a slot before {x}: whole rows, same logits as the model as exported', async () => {
     const backend = reuse.backend as PrefixReuseBackend;
-    const ct = compileTemplate(parseTemplate('<A:1> {x} It was [MASK]'), reuse.tokenizer, data.textColumn, reuse.maxLength);
+    const ct = compileTemplate(
+      parseTemplate('<A:1> {x} It was [MASK]'),
+      reuse.tokenizer,
+      data.textColumn,
+      reuse.maxLength,
+    );
     expect(ct.reusablePrefix).toBe(false);
-    const rows = data.examples.slice(0, 32).map((ex) => buildRow(ct, encodeExample(ct, reuse.tokenizer, ex), { A: reuse.tokenizer.encode('The') }));
+    const rows = data.examples
+      .slice(0, 32)
+      .map((ex) => buildRow(ct, encodeExample(ct, reuse.tokenizer, ex), { A: reuse.tokenizer.encode('The') }));
     const fallback = backend.stats.fallbackRows;
     const got = await labelLogitsForRows(backend, rows, labelIds);
     expect(backend.stats.fallbackRows).toBe(fallback + 32);
@@ -96,7 +115,11 @@ describe('prefix reuse (gpt-mini-imdb)', () => {
     try {
       const backend = small.backend as PrefixReuseBackend;
       const ct = compileTemplate(parseTemplate('{x} <A:2> [MASK]'), small.tokenizer, data.textColumn, small.maxLength);
-      const rows = data.examples.slice(0, 64).map((ex) => buildRow(ct, encodeExample(ct, small.tokenizer, ex), { A: small.tokenizer.encode('It was', true) }));
+      const rows = data.examples
+        .slice(0, 64)
+        .map((ex) =>
+          buildRow(ct, encodeExample(ct, small.tokenizer, ex), { A: small.tokenizer.encode('It was', true) }),
+        );
       const a = await labelLogitsForRows(backend, rows, labelIds);
       const b = await labelLogitsForRows(backend, rows, labelIds);
       expect(backend.stats.prefixRows).toBeGreaterThan(64);
@@ -114,27 +137,56 @@ describe('the causal prefix rewrite', () => {
     expect(p.layers).toHaveLength(6);
     expect(p.positionGather.input![0]).toMatch(/wpe/);
     const prefix = onnx.ModelProto.decode(rewriteForCausalPrefix(fs.readFileSync(gptOnnx), 'gpt'));
-    expect(prefix.graph!.output!.map((o) => o.name)).toEqual(Array.from({ length: 6 }, (_, l) => [`present_key_${l}`, `present_value_${l}`]).flat());
+    expect(prefix.graph!.output!.map((o) => o.name)).toEqual(
+      Array.from({ length: 6 }, (_, l) => [`present_key_${l}`, `present_value_${l}`]).flat(),
+    );
   });
 
   test('refuses masked-LM graphs with a reason', () => {
-    const bert = onnx.ModelProto.decode(fs.readFileSync(path.join(ROOT, 'models', 'bert-mini-imdb-uncased', 'onnx', 'model.onnx')));
+    const bert = onnx.ModelProto.decode(
+      fs.readFileSync(path.join(ROOT, 'models', 'bert-mini-imdb-uncased', 'onnx', 'model.onnx')),
+    );
     expect(() => findCausalPattern(bert, 'bert')).toThrow(/^bert: expected one position-embedding lookup .* found 2$/);
-    const roberta = onnx.ModelProto.decode(fs.readFileSync(path.join(ROOT, 'models', 'roberta-mini-imdb', 'onnx', 'model_quantized.onnx')));
+    const roberta = onnx.ModelProto.decode(
+      fs.readFileSync(path.join(ROOT, 'models', 'roberta-mini-imdb', 'onnx', 'model_quantized.onnx')),
+    );
     expect(() => findCausalPattern(roberta, 'roberta')).toThrow(/^roberta: /);
   });
 
   test('CLI: a causal model whose graph cannot be split is one line, exit 2', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-causal-'));
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(ROOT, 'models', GPT, f), path.join(dir, f));
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
+      fs.copyFileSync(path.join(ROOT, 'models', GPT, f), path.join(dir, f));
     fs.mkdirSync(path.join(dir, 'onnx'));
     // A masked LM's graph (same byte-level vocabulary) under a GPT-2 config.
-    fs.symlinkSync(path.join(ROOT, 'models', 'roberta-mini-imdb', 'onnx', 'model_quantized.onnx'), path.join(dir, 'onnx', 'model_quantized.onnx'));
-    const r = spawnSync(process.execPath, [CLI, 'eval', '--model', dir, '--task', 'sst-2', '--split', 'dev', '--template', '{x} It was [MASK]', '--verbalizer', 'awful,wonderful'], {
-      encoding: 'utf8',
-    });
+    fs.symlinkSync(
+      path.join(ROOT, 'models', 'roberta-mini-imdb', 'onnx', 'model_quantized.onnx'),
+      path.join(dir, 'onnx', 'model_quantized.onnx'),
+    );
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'eval',
+        '--model',
+        dir,
+        '--task',
+        'sst-2',
+        '--split',
+        'dev',
+        '--template',
+        '{x} It was [MASK]',
+        '--verbalizer',
+        'awful,wonderful',
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^promptsearch: .*model_quantized\.onnx: cannot prepare prefix reuse for this causal model \(.*\); --scorer full uses the model as exported/);
+    expect(r.stderr).toMatch(
+      /^promptsearch: .*model_quantized\.onnx: cannot prepare prefix reuse for this causal model \(.*\); --scorer full uses the model as exported/,
+    );
   });
 });

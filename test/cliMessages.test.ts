@@ -36,9 +36,14 @@ describe('CLI error lines', () => {
   });
 
   test("a total budget too small for the default's three templates names the total it needs", () => {
-    const r = cli(['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--budget', '30', '--out', path.join(dir, 'small')], dir);
+    const r = cli(
+      ['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--budget', '30', '--out', path.join(dir, 'small')],
+      dir,
+    );
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^promptsearch: budget 30 is too small for 3 templates: .*share \(10\) and needs 192 .*give a budget of 576 or more/);
+    expect(r.stderr).toMatch(
+      /^promptsearch: budget 30 is too small for 3 templates: .*share \(10\) and needs 192 .*give a budget of 576 or more/,
+    );
     expect(fs.existsSync(path.join(dir, 'small'))).toBe(false);
   });
 
@@ -47,7 +52,9 @@ describe('CLI error lines', () => {
     fs.writeFileSync(file, 'x');
     const r = cli(['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--out', file], dir);
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`promptsearch: ${file}: cannot create the run directory (a file of that name exists, not a folder)\n`);
+    expect(r.stderr).toBe(
+      `promptsearch: ${file}: cannot create the run directory (a file of that name exists, not a folder)\n`,
+    );
     expect(fs.readFileSync(file, 'utf8')).toBe('x');
   });
 
@@ -58,18 +65,40 @@ describe('CLI error lines', () => {
     ]) {
       const file = path.join(dir, name);
       fs.writeFileSync(file, text);
-      const r = cli(['eval', '--data', file, '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great'], dir);
+      const r = cli(
+        ['eval', '--data', file, '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great'],
+        dir,
+      );
       expect(r.status).toBe(2);
-      expect(r.stderr).toBe(`promptsearch: ${file}:1: the header names column 'sentence' twice (columns 1 and 3); give each column its own name\n`);
+      expect(r.stderr).toBe(
+        `promptsearch: ${file}:1: the header names column 'sentence' twice (columns 1 and 3); give each column its own name\n`,
+      );
     }
     const pandas = path.join(dir, 'pandas.csv');
     fs.writeFileSync(pandas, ',sentence,label\n0,a fine film,1\n1,a dull film,0\n');
-    expect(cli(['eval', '--data', pandas, '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great', '--dtype', 'fp32'], dir).status).toBe(0);
+    expect(
+      cli(
+        [
+          'eval',
+          '--data',
+          pandas,
+          '--template',
+          '{x} it was [MASK] .',
+          '--verbalizer',
+          'terrible,great',
+          '--dtype',
+          'fp32',
+        ],
+        dir,
+      ).status,
+    ).toBe(0);
   });
 
   test("a flag value outside its choices is one line, not yargs' two", () => {
     const r = cli(['search', path.join(ROOT, 'searches', 'sst2-beam.json'), '--strategy', 'nope'], dir);
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe('promptsearch: Invalid values: Argument: strategy, Given: "nope", Choices: "random", "beam", "genetic", "reinforce"\n');
+    expect(r.stderr).toBe(
+      'promptsearch: Invalid values: Argument: strategy, Given: "nope", Choices: "random", "beam", "genetic", "reinforce"\n',
+    );
   });
 });

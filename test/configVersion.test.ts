@@ -27,15 +27,19 @@ const SST2_BEAM_V1 = {
 };
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-config-'));
-const cli = (args: string[], cwd = ROOT) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, env: { ...process.env } });
-const without = <T extends object>(o: T, ...keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
+const cli = (args: string[], cwd = ROOT) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, env: { ...process.env } });
+const without = <T extends object>(o: T, ...keys: string[]) =>
+  Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 
 describe('config version 2', () => {
   test('a config of the task and its label words is the recommended engine, field for field', () => {
     const minimal = parseSearchConfig({ task: 'sst-2', verbalizer: 'terrible,great' }, 'searches/sst2-beam.json');
     const explicit = parseSearchConfig(SST2_BEAM_V1, 'searches/sst2-beam.json');
     expect(minimal).toEqual(explicit);
-    expect(without(readConfig(path.join(ROOT, 'searches', 'sst2-beam.json')), 'description', '$schema')).toEqual(explicit);
+    expect(without(readConfig(path.join(ROOT, 'searches', 'sst2-beam.json')), 'description', '$schema')).toEqual(
+      explicit,
+    );
     expect(minimal).toMatchObject({
       version: 2,
       templates: SST2_BEAM_V1.templates,
@@ -52,43 +56,88 @@ describe('config version 2', () => {
 
   test("without label words, they are found in the data, read after each default template's own context", () => {
     const c = parseSearchConfig({ task: 'sst-2' }, 'x.json');
-    expect(c.findLabelWords).toEqual({ method: 'fromData', context: [{ A: 'it was' }, { A: 'it was' }, { A: 'very', B: '!' }] });
+    expect(c.findLabelWords).toEqual({
+      method: 'fromData',
+      context: [{ A: 'it was' }, { A: 'it was' }, { A: 'very', B: '!' }],
+    });
     expect(c.expandLabelWords).toBe(0);
     // One template of one's own: no context, no readout members or member weights (they need several templates).
     const one = parseSearchConfig({ task: 'sst-2', template: '{x} <A:1> [MASK] .', verbalizer: 'bad,good' }, 'x.json');
-    expect(one).toMatchObject({ readoutMembers: false, fitMemberWeights: false, expandLabelWords: 10, candidates: { topK: 32 } });
+    expect(one).toMatchObject({
+      readoutMembers: false,
+      fitMemberWeights: false,
+      expandLabelWords: 10,
+      candidates: { topK: 32 },
+    });
     expect(one.templates).toBeUndefined();
   });
 
   test('a config with strategy and no version keeps its version 1 meaning, and says so once', () => {
     const notes: string[] = [];
-    const old = parseSearchConfig({ task: 'sst-2', template: '{x} <A:1> [MASK] .', verbalizer: 'bad,good', strategy: 'random' }, 'old.json', notes);
-    expect(old).toMatchObject({ version: 2, candidates: { topK: 64 }, expandLabelWords: 0, readoutMembers: false, fitMemberWeights: false, findLabelWords: false });
+    const old = parseSearchConfig(
+      { task: 'sst-2', template: '{x} <A:1> [MASK] .', verbalizer: 'bad,good', strategy: 'random' },
+      'old.json',
+      notes,
+    );
+    expect(old).toMatchObject({
+      version: 2,
+      candidates: { topK: 64 },
+      expandLabelWords: 0,
+      readoutMembers: false,
+      fitMemberWeights: false,
+      findLabelWords: false,
+    });
     expect(notes).toHaveLength(1);
     expect(notes[0]).toMatch(/^old\.json: read as a version 1 config .*add "version": 2/);
     // Parsed, the config is explicit: read again as version 2 it means the same.
     expect(parseSearchConfig(JSON.parse(JSON.stringify(old)), 'again.json')).toEqual({ ...old, name: old.name });
-    expect(() => parseSearchConfig({ task: 'sst-2', verbalizer: 'bad,good', version: 1 }, 'v1.json')).toThrow("v1.json: missing field 'strategy'");
-    expect(() => parseSearchConfig({ task: 'sst-2', verbalizer: 'bad,good', version: 3 }, 'v3.json')).toThrow('v3.json: version: expected 1 or 2');
+    expect(() => parseSearchConfig({ task: 'sst-2', verbalizer: 'bad,good', version: 1 }, 'v1.json')).toThrow(
+      "v1.json: missing field 'strategy'",
+    );
+    expect(() => parseSearchConfig({ task: 'sst-2', verbalizer: 'bad,good', version: 3 }, 'v3.json')).toThrow(
+      'v3.json: version: expected 1 or 2',
+    );
   });
 
   test('old field names read as the new ones, each with a note naming the new name', () => {
     const notes: string[] = [];
     const c = parseSearchConfig(
-      { version: 2, task: 'sst-2', verbalizer: 'bad,good', dataLabelWords: { words: 8, labelScore: 'mean' }, fitMembers: false, racing: { fraction: 0.25 } },
+      {
+        version: 2,
+        task: 'sst-2',
+        verbalizer: 'bad,good',
+        dataLabelWords: { words: 8, labelScore: 'mean' },
+        fitMembers: false,
+        racing: { fraction: 0.25 },
+      },
       'x.json',
       notes,
     );
-    expect(c).toMatchObject({ readoutMembers: { method: 'mean', wordsPerLabel: 8 }, fitMemberWeights: false, earlyRejection: { fraction: 0.25 } });
+    expect(c).toMatchObject({
+      readoutMembers: { method: 'mean', wordsPerLabel: 8 },
+      fitMemberWeights: false,
+      earlyRejection: { fraction: 0.25 },
+    });
     expect(notes.map((n) => n.match(/'(\w+)' is now called '(\w+)'/)!.slice(1))).toEqual([
       ['dataLabelWords', 'readoutMembers'],
       ['fitMembers', 'fitMemberWeights'],
       ['racing', 'earlyRejection'],
     ]);
-    expect(parseSearchConfig({ task: 'sst-2', searchVerbalizer: { method: 'joint' } }, 'y.json').findLabelWords).toEqual({ method: 'withSlots' });
-    expect(() => parseSearchConfig({ task: 'sst-2', verbalizer: 'a,b', fitMembers: true, fitMemberWeights: true }, 'z.json')).toThrow("z.json: fitMembers: is the old name of 'fitMemberWeights'");
-    expect(() => parseSearchConfig({ task: 'sst-2', verbalizer: 'a,b', dataLabelWords: 'many' }, 'w.json')).toThrow(/^w\.json: dataLabelWords: expected an integer >= 0/);
-    expect(() => parseSearchConfig({ task: 'sst-2', verbalizer: 'a,b', readoutMembers: { method: 'discriminant', wordsPerLabel: 3 } }, 'r.json')).toThrow(
+    expect(
+      parseSearchConfig({ task: 'sst-2', searchVerbalizer: { method: 'joint' } }, 'y.json').findLabelWords,
+    ).toEqual({ method: 'withSlots' });
+    expect(() =>
+      parseSearchConfig({ task: 'sst-2', verbalizer: 'a,b', fitMembers: true, fitMemberWeights: true }, 'z.json'),
+    ).toThrow("z.json: fitMembers: is the old name of 'fitMemberWeights'");
+    expect(() => parseSearchConfig({ task: 'sst-2', verbalizer: 'a,b', dataLabelWords: 'many' }, 'w.json')).toThrow(
+      /^w\.json: dataLabelWords: expected an integer >= 0/,
+    );
+    expect(() =>
+      parseSearchConfig(
+        { task: 'sst-2', verbalizer: 'a,b', readoutMembers: { method: 'discriminant', wordsPerLabel: 3 } },
+        'r.json',
+      ),
+    ).toThrow(
       "r.json: readoutMembers.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask",
     );
   });
@@ -143,7 +192,13 @@ describe('a search without a config file', () => {
 
   test('runs the recommended default on the files and records the config it used', () => {
     const saved = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8'));
-    expect(saved).toMatchObject({ version: 2, name: 'examples', readoutMembers: { method: 'discriminant' }, fitMemberWeights: true, budget: 900 });
+    expect(saved).toMatchObject({
+      version: 2,
+      name: 'examples',
+      readoutMembers: { method: 'discriminant' },
+      fitMemberWeights: true,
+      budget: 900,
+    });
     expect(saved.data.train).toBe(path.join(data, 'sst2-train.csv'));
     expect(first).toMatchObject({ version: 2, result: 'ensemble' });
     expect(first.members as unknown[]).toHaveLength(6);
@@ -193,7 +248,9 @@ describe('a search without a config file', () => {
   test('flags that describe a config-free search are refused with a config, one line, exit 2', () => {
     const r = cli(['search', 'searches/sst2-beam.json', '--train', 'x.csv']);
     expect(r.status).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual(['promptsearch: give a config file or --train/--dev, not both (a config names its data in "data")']);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'promptsearch: give a config file or --train/--dev, not both (a config names its data in "data")',
+    ]);
     const d = cli(['search', '--train', 'x.csv']);
     expect(d.status).toBe(2);
     expect(d.stderr).toMatch(/--train needs --dev FILE/);

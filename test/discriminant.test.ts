@@ -30,20 +30,23 @@ describe('fitDiscriminant', () => {
     return [(a[1][1] * b[0] - a[0][1] * b[1]) / det, (a[0][0] * b[1] - a[1][0] * b[0]) / det];
   };
 
-  test.each([0, 0.5, 1])('shrinkage %p: w_l = Σ⁻¹ µ_l and b_l = −½ w_l · µ_l with Σ = S off the diagonal × (1 − s), + ridge', (s) => {
-    const ridge = 0.01;
-    const sigma = [
-      [S[0][0] + ridge, S[0][1] * (1 - s)],
-      [S[1][0] * (1 - s), S[1][1] + ridge],
-    ];
-    const r = fitDiscriminant(x, golds, 2, s, ridge);
-    mus.forEach((mu, l) => {
-      const w = solve2(sigma, mu);
-      expect(r.weights[l][0]).toBeCloseTo(w[0], 10);
-      expect(r.weights[l][1]).toBeCloseTo(w[1], 10);
-      expect(r.bias[l]).toBeCloseTo(-0.5 * (w[0] * mu[0] + w[1] * mu[1]), 10);
-    });
-  });
+  test.each([0, 0.5, 1])(
+    'shrinkage %p: w_l = Σ⁻¹ µ_l and b_l = −½ w_l · µ_l with Σ = S off the diagonal × (1 − s), + ridge',
+    (s) => {
+      const ridge = 0.01;
+      const sigma = [
+        [S[0][0] + ridge, S[0][1] * (1 - s)],
+        [S[1][0] * (1 - s), S[1][1] + ridge],
+      ];
+      const r = fitDiscriminant(x, golds, 2, s, ridge);
+      mus.forEach((mu, l) => {
+        const w = solve2(sigma, mu);
+        expect(r.weights[l][0]).toBeCloseTo(w[0], 10);
+        expect(r.weights[l][1]).toBeCloseTo(w[1], 10);
+        expect(r.bias[l]).toBeCloseTo(-0.5 * (w[0] * mu[0] + w[1] * mu[1]), 10);
+      });
+    },
+  );
 
   test('separable classes: every training row is scored highest for its own label', () => {
     const r = fitDiscriminant(x, golds, 2);

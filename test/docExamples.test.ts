@@ -69,16 +69,23 @@ describe('doc example harness', () => {
   test('runs a file`s blocks in order in one folder, with promptsearch on PATH; a failing block fails naming file, line and stderr', async () => {
     const blocks = findShellBlocks(md, 'fixture.md');
     const { dir, env } = scratchFolder();
-    for (const d of ['datasets', 'searches', 'models']) expect(fs.realpathSync(path.join(dir, d))).toBe(fs.realpathSync(path.join(ROOT, d)));
+    for (const d of ['datasets', 'searches', 'models'])
+      expect(fs.realpathSync(path.join(dir, d))).toBe(fs.realpathSync(path.join(ROOT, d)));
     const ok = await runBlocks(blocks.slice(0, 2), dir, env, 60_000);
     expect(ok[0].stdout).toContain('promptsearch <command>');
     // pipefail: `false | cat` fails the block.
-    await expect(runBlocks(blocks, dir, env, 60_000)).rejects.toThrow(/^fixture\.md:23: the `sh test` example exited with 1\nstderr \(last lines\):\nto stderr$/);
+    await expect(runBlocks(blocks, dir, env, 60_000)).rejects.toThrow(
+      /^fixture\.md:23: the `sh test` example exited with 1\nstderr \(last lines\):\nto stderr$/,
+    );
   });
 
   test('npx promptsearch and require("promptsearch") reach this checkout', async () => {
     const { dir, env } = scratchFolder();
-    const block: ShellBlock = { file: 'x.md', line: 1, code: 'npx promptsearch --version\nnode -e "console.log(typeof require(\'promptsearch\').loadPrompt)"\n' };
+    const block: ShellBlock = {
+      file: 'x.md',
+      line: 1,
+      code: 'npx promptsearch --version\nnode -e "console.log(typeof require(\'promptsearch\').loadPrompt)"\n',
+    };
     const [r] = await runBlocks([block], dir, env, 60_000);
     const version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
     expect(r.stdout).toBe(`${version}\nfunction\n`);
@@ -87,7 +94,9 @@ describe('doc example harness', () => {
   test('a block that runs too long fails naming its limit', async () => {
     const { dir, env } = scratchFolder();
     const t0 = Date.now();
-    await expect(runBlocks([{ file: 'slow.md', line: 3, code: 'sleep 30 &\nwait\n' }], dir, env, 500)).rejects.toThrow(/^slow\.md:3: the `sh test` example did not finish in 1 s/);
+    await expect(runBlocks([{ file: 'slow.md', line: 3, code: 'sleep 30 &\nwait\n' }], dir, env, 500)).rejects.toThrow(
+      /^slow\.md:3: the `sh test` example did not finish in 1 s/,
+    );
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });

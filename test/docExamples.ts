@@ -79,14 +79,18 @@ export function scratchFolder(root: string = ROOT): { dir: string; env: NodeJS.P
   fs.symlinkSync(root, path.join(dir, 'node_modules', 'promptsearch'));
   const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'doc-examples-bin-'));
   const cli = path.join(root, 'dist', 'cli', 'main.js');
-  const shim = (name: string, text: string) => fs.writeFileSync(path.join(bin, name), `#!/usr/bin/env bash\n${text}\n`, { mode: 0o755 });
+  const shim = (name: string, text: string) =>
+    fs.writeFileSync(path.join(bin, name), `#!/usr/bin/env bash\n${text}\n`, { mode: 0o755 });
   shim('promptsearch', `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} "$@"`);
   // Only `npx promptsearch ...` is this checkout; the real npx is whatever PATH had before bin/.
   const realNpx = (process.env.PATH ?? '')
     .split(path.delimiter)
     .map((p) => path.join(p, 'npx'))
     .find((p) => fs.existsSync(p));
-  shim('npx', `if [ "\${1:-}" = promptsearch ]; then shift; exec ${JSON.stringify(path.join(bin, 'promptsearch'))} "$@"; fi\nexec ${JSON.stringify(realNpx ?? 'npx')} "$@"`);
+  shim(
+    'npx',
+    `if [ "\${1:-}" = promptsearch ]; then shift; exec ${JSON.stringify(path.join(bin, 'promptsearch'))} "$@"; fi\nexec ${JSON.stringify(realNpx ?? 'npx')} "$@"`,
+  );
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}` };
   // Runs write their cache where the test run keeps it (PROMPTSEARCH_CACHE, passed through as it is).
   return { dir, env };
@@ -107,7 +111,12 @@ export interface BlockRun {
 export function runBlock(block: ShellBlock, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<BlockRun> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `set -euo pipefail\n${block.code}`], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('bash', ['-c', `set -euo pipefail\n${block.code}`], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -136,8 +145,14 @@ function tail(text: string, lines: number): string {
 
 /** The one-paragraph failure of a block: where it is, how it ended, its stderr's (or stdout's) tail. */
 export function blockFailure(r: BlockRun, timeoutMs: number, what = 'the `sh test` example'): string {
-  const how = r.timedOut ? `did not finish in ${Math.round(timeoutMs / 1000)} s` : r.signal ? `was killed by ${r.signal}` : `exited with ${r.code}`;
-  const out = r.stderr.trim() ? `stderr (last lines):\n${tail(r.stderr, 20)}` : `stdout (last lines):\n${tail(r.stdout, 20)}`;
+  const how = r.timedOut
+    ? `did not finish in ${Math.round(timeoutMs / 1000)} s`
+    : r.signal
+      ? `was killed by ${r.signal}`
+      : `exited with ${r.code}`;
+  const out = r.stderr.trim()
+    ? `stderr (last lines):\n${tail(r.stderr, 20)}`
+    : `stdout (last lines):\n${tail(r.stdout, 20)}`;
   return `${r.block.file}:${r.block.line}: ${what} ${how}\n${out}`;
 }
 
@@ -145,7 +160,12 @@ export function blockFailure(r: BlockRun, timeoutMs: number, what = 'the `sh tes
  * Runs blocks in order in `cwd` (e.g. one file's blocks in a scratch folder); the first one that
  * fails throws an Error naming its file and line, with the tail of its stderr. Returns the runs.
  */
-export async function runBlocks(blocks: ShellBlock[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<BlockRun[]> {
+export async function runBlocks(
+  blocks: ShellBlock[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<BlockRun[]> {
   const runs: BlockRun[] = [];
   for (const b of blocks) {
     const r = await runBlock(b, cwd, env, timeoutMs);

@@ -3,7 +3,15 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { analyzeInputsEmbeds, embedIds, findWordEmbedding, prepareEmbedsModel, readWordEmbeddings, rewriteForInputsEmbeds, WordEmbeddings } from '../src/model/graph/embedsInput';
+import {
+  analyzeInputsEmbeds,
+  embedIds,
+  findWordEmbedding,
+  prepareEmbedsModel,
+  readWordEmbeddings,
+  rewriteForInputsEmbeds,
+  WordEmbeddings,
+} from '../src/model/graph/embedsInput';
 import { rewriteForMaskHead } from '../src/model/graph/maskHead';
 import { preparedTagSuffix } from '../src/model/graph/preparedCache';
 import { Dtype, resolveModel } from '../src/model/modelFolder';
@@ -39,12 +47,18 @@ function prepare(model: string, dtype: Dtype): Prepared {
   if (!cache.has(key)) {
     const folder = resolveModel(model, dtype);
     const maskHead = rewriteForMaskHead(fs.readFileSync(folder.onnxPath));
-    cache.set(key, { tok: PromptTokenizer.fromFolder(folder), maskHead, embeds: rewriteForInputsEmbeds(maskHead), table: readWordEmbeddings(maskHead) });
+    cache.set(key, {
+      tok: PromptTokenizer.fromFolder(folder),
+      maskHead,
+      embeds: rewriteForInputsEmbeds(maskHead),
+      table: readWordEmbeddings(maskHead),
+    });
   }
   return cache.get(key)!;
 }
 
-const int64 = (xs: ArrayLike<number | bigint>, dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(Array.from(xs, (x) => BigInt(x))), dims);
+const int64 = (xs: ArrayLike<number | bigint>, dims: number[]) =>
+  new ort.Tensor('int64', BigInt64Array.from(Array.from(xs, (x) => BigInt(x))), dims);
 
 /** label_logits of the mask-head model fed ids, and of the embeds model fed looked-up embeddings, same batch. */
 async function compare(
@@ -71,14 +85,22 @@ async function compare(
   };
   const ref = await ort.InferenceSession.create(p.maskHead, SESSION_OPTIONS);
   const emb = await ort.InferenceSession.create(p.embeds, SESSION_OPTIONS);
-  const withTypes = (s: ort.InferenceSession, f: Record<string, ort.Tensor>) => (s.inputNames.includes('token_type_ids') ? { ...f, token_type_ids: int64(new Array(B * S).fill(0), [B, S]) } : f);
+  const withTypes = (s: ort.InferenceSession, f: Record<string, ort.Tensor>) =>
+    s.inputNames.includes('token_type_ids') ? { ...f, token_type_ids: int64(new Array(B * S).fill(0), [B, S]) } : f;
 
   const refOut = (await ref.run(withTypes(ref, { ...common, input_ids: int64(ids, [B, S]) }))).label_logits;
-  const embFeeds: Record<string, ort.Tensor> = { ...common, inputs_embeds: new ort.Tensor('float32', embedIds(p.table, ids), [B, S, p.table.hidden]) };
+  const embFeeds: Record<string, ort.Tensor> = {
+    ...common,
+    inputs_embeds: new ort.Tensor('float32', embedIds(p.table, ids), [B, S, p.table.hidden]),
+  };
   if (emb.inputNames.includes('input_ids')) embFeeds.input_ids = int64(idsForEmbedsModel(ids, mask), [B, S]);
   const embOut = (await emb.run(withTypes(emb, embFeeds))).label_logits;
   expect(embOut.dims).toEqual([B, labelIds.length]);
-  const res = { ids: Float32Array.from(refOut.data as Float32Array), embeds: Float32Array.from(embOut.data as Float32Array), seq: S };
+  const res = {
+    ids: Float32Array.from(refOut.data as Float32Array),
+    embeds: Float32Array.from(embOut.data as Float32Array),
+    seq: S,
+  };
   await ref.release();
   await emb.release();
   return res;
@@ -87,7 +109,11 @@ async function compare(
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 /** Bitwise equality (jest's toEqual is very slow on millions of elements). */
 const sameFloats = (a: Float32Array, b: Float32Array) =>
-  a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+  a.length === b.length &&
+  Buffer.compare(
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  ) === 0;
 const inputNames = (bytes: Uint8Array) => onnx.ModelProto.decode(bytes).graph!.input!.map((i) => i.name);
 
 /** A [V,H] float table looked up by `ids` through Gather, or (variant 'noLookup') no lookup at all. */
@@ -96,7 +122,12 @@ function tinyModel(variant: 'lookup' | 'noLookup'): Uint8Array {
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const vi = (name: string, elemType: number, d: (string | number)[]) => ({
     name,
-    type: { tensorType: { elemType, shape: { dim: d.map((x) => (typeof x === 'string' ? { dimParam: x } : { dimValue: x })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: d.map((x) => (typeof x === 'string' ? { dimParam: x } : { dimValue: x })) },
+      },
+    },
   });
   const nodes: onnx.INodeProto[] =
     variant === 'lookup'
@@ -105,7 +136,13 @@ function tinyModel(variant: 'lookup' | 'noLookup'): Uint8Array {
           { opType: 'Relu', input: ['e'], output: ['y'] },
         ]
       : [
-          { name: 'cast', opType: 'Cast', input: ['input_ids'], output: ['f'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] },
+          {
+            name: 'cast',
+            opType: 'Cast',
+            input: ['input_ids'],
+            output: ['f'],
+            attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }],
+          },
           { opType: 'Relu', input: ['f'], output: ['y'] },
         ];
   return onnx.ModelProto.encode({
@@ -116,7 +153,14 @@ function tinyModel(variant: 'lookup' | 'noLookup'): Uint8Array {
       node: nodes,
       input: [vi('input_ids', onnx.TensorProto.DataType.INT64, ['batch', 'seq'])],
       output: [vi('y', FLOAT, variant === 'lookup' ? ['batch', 'seq', H] : ['batch', 'seq'])],
-      initializer: [{ name: 'table', dims: [V, H], dataType: FLOAT, floatData: Array.from({ length: V * H }, (_, i) => Math.sin(i) * 2) }],
+      initializer: [
+        {
+          name: 'table',
+          dims: [V, H],
+          dataType: FLOAT,
+          floatData: Array.from({ length: V * H }, (_, i) => Math.sin(i) * 2),
+        },
+      ],
     },
   }).finish();
 }
@@ -137,7 +181,13 @@ describe('rewriteForInputsEmbeds on bert-mini-imdb', () => {
       vocab: 16384,
       hidden: 256,
     });
-    expect(inputNames(p.embeds)).toEqual(['inputs_embeds', 'attention_mask', 'token_type_ids', 'mask_index', 'label_ids']);
+    expect(inputNames(p.embeds)).toEqual([
+      'inputs_embeds',
+      'attention_mask',
+      'token_type_ids',
+      'mask_index',
+      'label_ids',
+    ]);
     // Same lookup before and after the mask-head rewrite.
     const fromOriginal = readWordEmbeddings(fs.readFileSync(resolveModel('bert-mini-imdb-uncased', 'fp32').onnxPath));
     expect(sameFloats(fromOriginal.matrix, p.table.matrix)).toBe(true);
@@ -187,11 +237,19 @@ describe('rewriteForInputsEmbeds on roberta-mini-imdb', () => {
   test('fp32: input_ids stays (position ids are computed from it); same label_logits', async () => {
     const p = prepare('roberta-mini-imdb', 'fp32');
     const info = analyzeInputsEmbeds(p.maskHead);
-    expect(info).toMatchObject({ gather: '/m/roberta/embeddings/word_embeddings/Gather', quantization: 'none', keepsInputIds: true, vocab: 8192, hidden: 256 });
+    expect(info).toMatchObject({
+      gather: '/m/roberta/embeddings/word_embeddings/Gather',
+      quantization: 'none',
+      keepsInputIds: true,
+      vocab: 8192,
+      hidden: 256,
+    });
     expect(info.inputIdsUsers.some((u) => u.includes('(Equal)'))).toBe(true);
     expect(inputNames(p.embeds)).toEqual(['input_ids', 'inputs_embeds', 'attention_mask', 'mask_index', 'label_ids']);
     // Tied decoder: the table stays in the graph (read by the output head's Transpose).
-    expect(onnx.ModelProto.decode(p.embeds).graph!.initializer!.map((t) => t.name)).toContain('m.roberta.embeddings.word_embeddings.weight');
+    expect(onnx.ModelProto.decode(p.embeds).graph!.initializer!.map((t) => t.name)).toContain(
+      'm.roberta.embeddings.word_embeddings.weight',
+    );
 
     const { ids, embeds } = await compare(
       p,
@@ -202,7 +260,10 @@ describe('rewriteForInputsEmbeds on roberta-mini-imdb', () => {
 
   test('int8: quantized table, same label_logits', async () => {
     const p = prepare('roberta-mini-imdb', 'int8');
-    expect(analyzeInputsEmbeds(p.maskHead)).toMatchObject({ quantization: 'gather-then-dequantize', keepsInputIds: true });
+    expect(analyzeInputsEmbeds(p.maskHead)).toMatchObject({
+      quantization: 'gather-then-dequantize',
+      keepsInputIds: true,
+    });
     const { ids, embeds } = await compare(
       p,
       labelWords.map((w) => p.tok.labelWordId(w)),
@@ -215,7 +276,9 @@ describe('rewriteForInputsEmbeds on roberta-mini-imdb', () => {
     const p = prepare('roberta-mini-imdb', 'fp32');
     const other = p.tok.special.mask === 5 ? 6 : 5;
     expect(other).not.toBe(p.tok.special.pad);
-    const { ids, embeds } = await compare(p, [p.tok.labelWordId('great')], (ids, mask) => ids.map((t, i) => (mask[i] ? other : t)));
+    const { ids, embeds } = await compare(p, [p.tok.labelWordId('great')], (ids, mask) =>
+      ids.map((t, i) => (mask[i] ? other : t)),
+    );
     expect(maxAbsDiff(ids, embeds)).toBeLessThanOrEqual(1e-4);
   });
 });
@@ -223,25 +286,39 @@ describe('rewriteForInputsEmbeds on roberta-mini-imdb', () => {
 describe('rewriteForInputsEmbeds on tiny graphs', () => {
   test('replaces the lookup by an input; embedIds reproduces the output', async () => {
     const bytes = tinyModel('lookup');
-    expect(findWordEmbedding(bytes)).toMatchObject({ gather: 'emb', table: 'table', quantization: 'none', vocab: 5, hidden: 3 });
+    expect(findWordEmbedding(bytes)).toMatchObject({
+      gather: 'emb',
+      table: 'table',
+      quantization: 'none',
+      vocab: 5,
+      hidden: 3,
+    });
     const rewritten = rewriteForInputsEmbeds(bytes);
     expect(inputNames(rewritten)).toEqual(['inputs_embeds']);
     const ids = [4, 0, 2, 2, 1, 3];
     const y = (await (await ort.InferenceSession.create(bytes)).run({ input_ids: int64(ids, [2, 3]) })).y;
     const table = readWordEmbeddings(bytes);
-    const y2 = (await (await ort.InferenceSession.create(rewritten)).run({ inputs_embeds: new ort.Tensor('float32', embedIds(table, ids), [2, 3, 3]) })).y;
+    const y2 = (
+      await (
+        await ort.InferenceSession.create(rewritten)
+      ).run({ inputs_embeds: new ort.Tensor('float32', embedIds(table, ids), [2, 3, 3]) })
+    ).y;
     expect(Array.from(y2.data as Float32Array)).toEqual(Array.from(y.data as Float32Array));
     expect(() => embedIds(table, [5])).toThrow(/outside the vocabulary/);
   });
 
   test('fails clearly, naming the model, when there is no word-embedding Gather', () => {
-    expect(() => rewriteForInputsEmbeds(tinyModel('noLookup'), 'tiny.onnx')).toThrow(/tiny\.onnx: no word-embedding Gather found.*no Gather reads "input_ids"/);
+    expect(() => rewriteForInputsEmbeds(tinyModel('noLookup'), 'tiny.onnx')).toThrow(
+      /tiny\.onnx: no word-embedding Gather found.*no Gather reads "input_ids"/,
+    );
     expect(() => readWordEmbeddings(tinyModel('noLookup'))).toThrow(/model "tiny": no word-embedding Gather/);
   });
 
   test('refuses a model already rewritten', () => {
     const once = rewriteForInputsEmbeds(tinyModel('lookup'));
-    expect(() => rewriteForInputsEmbeds(once, 'once.onnx')).toThrow(/once\.onnx: .*(no "input_ids" input|already has an input named "inputs_embeds")/);
+    expect(() => rewriteForInputsEmbeds(once, 'once.onnx')).toThrow(
+      /once\.onnx: .*(no "input_ids" input|already has an input named "inputs_embeds")/,
+    );
   });
 });
 
@@ -253,7 +330,10 @@ describe('prepareEmbedsModel', () => {
     const first = await prepareEmbedsModel(src, cacheDir);
     const sha = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
     expect(first).toBe(path.join(cacheDir, `${sha}.embeds-v1.${RQ}.onnx`));
-    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.embeds-v1.${RQ}.onnx`, `${sha}.embeds-v1.${RQ}.onnx.sha256`]); // no tmp file left behind
+    expect(fs.readdirSync(cacheDir).sort()).toEqual([
+      `${sha}.embeds-v1.${RQ}.onnx`,
+      `${sha}.embeds-v1.${RQ}.onnx.sha256`,
+    ]); // no tmp file left behind
     const g = onnx.ModelProto.decode(fs.readFileSync(first)).graph!;
     expect(g.input!.map((i) => i.name)).toContain('inputs_embeds');
     expect(g.output!.map((o) => o.name)).toEqual(['label_logits']);

@@ -4,7 +4,9 @@ import { ScoreResult, ScoreTask } from '../src/scoring/workerProtocol';
 import { Candidate, SearchSpace } from '../src/search/types';
 
 const N = 40;
-const space: SearchSpace = { groups: [{ name: 'A', minLength: 1, maxLength: 1, pools: [Array.from({ length: 200 }, (_, i) => i)] }] };
+const space: SearchSpace = {
+  groups: [{ name: 'A', minLength: 1, maxLength: 1, pools: [Array.from({ length: 200 }, (_, i) => i)] }],
+};
 /** Gold labels: 0 for the first half, 1 for the second (like the bundled train files). */
 const LABELS = Array.from({ length: N }, (_, i) => (i < N / 2 ? 0 : 1));
 /**
@@ -21,7 +23,11 @@ const fakeScore = async (t: ScoreTask): Promise<ScoreResult> => {
   }
   return { logProbs };
 };
-const make = (budget: number, racing?: { fraction: number; topK: number; z?: number }, more: Partial<EvaluatorOptions> = {}) =>
+const make = (
+  budget: number,
+  racing?: { fraction: number; topK: number; z?: number },
+  more: Partial<EvaluatorOptions> = {},
+) =>
   new BudgetedEvaluator({
     space,
     decode: (c) => ({ slots: { A: c.tokens[0] }, labelIds: [[0], [1]] }),
@@ -56,24 +62,27 @@ describe('budgeted evaluator', () => {
     expect(canReach(8, 10, 40, 0.8, 1)).toBe(true);
   });
 
-  test.each([0, 1])('racing (z=%d) spends less, stays exact about the budget, keeps rejected out of the top-k', async (z) => {
-    const plain = make(1e9);
-    await plain.evaluate(all);
-    const raced = make(1e9, { fraction: 0.25, topK: 5, z });
-    for (let i = 0; i < all.length; i += 20) await raced.evaluate(all.slice(i, i + 20));
-    const full = raced.all().filter((c) => c.score.partialExamples === undefined);
-    const partial = raced.all().filter((c) => c.score.partialExamples !== undefined);
-    expect(partial.length).toBeGreaterThan(0);
-    expect(raced.spent).toBe(full.length * N + partial.length * 10);
-    expect(raced.spent).toBeLessThan(plain.spent);
-    const topAcc = (cs: typeof full) =>
-      cs
-        .map((c) => c.score.accuracy)
-        .sort((a, b) => b - a)
-        .slice(0, 5);
-    if (z === 0) expect(topAcc(full)).toEqual(topAcc(plain.all())); // provably nothing lost
-    for (const p of partial) expect(p.score.accuracy).toBeLessThan(topAcc(full)[4]);
-  });
+  test.each([0, 1])(
+    'racing (z=%d) spends less, stays exact about the budget, keeps rejected out of the top-k',
+    async (z) => {
+      const plain = make(1e9);
+      await plain.evaluate(all);
+      const raced = make(1e9, { fraction: 0.25, topK: 5, z });
+      for (let i = 0; i < all.length; i += 20) await raced.evaluate(all.slice(i, i + 20));
+      const full = raced.all().filter((c) => c.score.partialExamples === undefined);
+      const partial = raced.all().filter((c) => c.score.partialExamples !== undefined);
+      expect(partial.length).toBeGreaterThan(0);
+      expect(raced.spent).toBe(full.length * N + partial.length * 10);
+      expect(raced.spent).toBeLessThan(plain.spent);
+      const topAcc = (cs: typeof full) =>
+        cs
+          .map((c) => c.score.accuracy)
+          .sort((a, b) => b - a)
+          .slice(0, 5);
+      if (z === 0) expect(topAcc(full)).toEqual(topAcc(plain.all())); // provably nothing lost
+      for (const p of partial) expect(p.score.accuracy).toBeLessThan(topAcc(full)[4]);
+    },
+  );
 
   test('stratifiedOrder: a permutation whose every prefix is (nearly) balanced, seeded', () => {
     const labels = [...Array(16).fill(0), ...Array(16).fill(1)];
@@ -94,7 +103,13 @@ describe('budgeted evaluator', () => {
   test('calibration: each candidate gets its own offsets from the inputs it was scored on', async () => {
     const ev = make(1e9, undefined, { calibration: 'inputs', objective: 'ce' });
     const [r] = await ev.evaluate([all[37]]);
-    const { logProbs } = await fakeScore({ split: 'train', slots: { A: [37] }, labelIds: [[0], [1]], start: 0, end: N });
+    const { logProbs } = await fakeScore({
+      split: 'train',
+      slots: { A: [37] },
+      labelIds: [[0], [1]],
+      start: 0,
+      end: N,
+    });
     const expected = scoreLogProbs(logProbs, LABELS, 2, 'ce', meanOffsets(logProbs, 2));
     expect(r.score.offsets).toEqual(meanOffsets(logProbs, 2));
     expect(r.score.objective).toBeCloseTo(expected.logLikelihood, 12);

@@ -42,7 +42,13 @@ describe('export and predict', () => {
 
   test('the prompt file holds the run, in the documented schema', () => {
     const p = readPromptFile(promptPath);
-    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.selected.template, slots: best.selected.slots, calibration: best.selected.calibration });
+    expect(p).toMatchObject({
+      schema: 'promptsearch/prompt',
+      version: 2,
+      template: best.selected.template,
+      slots: best.selected.slots,
+      calibration: best.selected.calibration,
+    });
     expect(p.labels).toEqual([
       { id: 0, name: 'negative', words: ['terrible'], ids: best.selected.labelIds[0] },
       { id: 1, name: 'positive', words: ['great'], ids: best.selected.labelIds[1] },
@@ -89,7 +95,11 @@ describe('export and predict', () => {
   });
 
   test('stdin lines, CSV: the same predictions as the library', async () => {
-    const texts = ['a gorgeous , witty , seductive movie .', 'the plot is nothing but boilerplate clichés', 'it is , by all means , a film'];
+    const texts = [
+      'a gorgeous , witty , seductive movie .',
+      'the plot is nothing but boilerplate clichés',
+      'it is , by all means , a film',
+    ];
     const r = cli(['predict', '--prompt', promptPath, '--format', 'csv'], texts.join('\n\n') + '\n');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -100,7 +110,15 @@ describe('export and predict', () => {
     await loaded.dispose();
     expect(lines).toHaveLength(texts.length);
     const records = parse(r.stdout, { columns: true }) as Record<string, string>[];
-    expect(records.map((c) => ({ text: c.text, label: c.label, score: Number(c.score), labelId: Number(c.labelId), scores: JSON.parse(c.scores) }))).toEqual(preds);
+    expect(
+      records.map((c) => ({
+        text: c.text,
+        label: c.label,
+        score: Number(c.score),
+        labelId: Number(c.labelId),
+        scores: JSON.parse(c.scores),
+      })),
+    ).toEqual(preds);
   });
 
   test('another model: one warning, predictions still run', async () => {
@@ -110,7 +128,9 @@ describe('export and predict', () => {
     await loaded.dispose();
     expect(preds).toHaveLength(1);
     expect(warn).toHaveBeenCalledTimes(1);
-    expect(warn.mock.calls[0][0]).toMatch(/found with model bert-mini-imdb-uncased \(int8\).*differs: onnx sha256 .*will not match/);
+    expect(warn.mock.calls[0][0]).toMatch(
+      /found with model bert-mini-imdb-uncased \(int8\).*differs: onnx sha256 .*will not match/,
+    );
     expect(loaded.warnings).toEqual([]);
   });
 
@@ -133,7 +153,9 @@ describe('export and predict', () => {
     fs.writeFileSync(file, JSON.stringify({ ...p, version: 7 }));
     const r = cli(['predict', '--prompt', file], 'x\n');
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`promptsearch: prompt file ${file} has schema version 7; this promptsearch reads versions 1, 2, 3, 4, 5 and 6\n`);
+    expect(r.stderr).toBe(
+      `promptsearch: prompt file ${file} has schema version 7; this promptsearch reads versions 1, 2, 3, 4, 5 and 6\n`,
+    );
   });
 
   test('export errors: missing run dir, unfinished run, several runs without --out', () => {

@@ -19,7 +19,10 @@ const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-fault-'));
 const SST2 = path.join(ROOT, 'datasets', '16-shot', 'sst-2');
 const TEST48 = path.join(tmp(), 'test48.tsv');
 fs.chmodSync(path.dirname(TEST48), 0o755); // readable by the unprivileged user of the permission test
-fs.writeFileSync(TEST48, fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n');
+fs.writeFileSync(
+  TEST48,
+  fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n',
+);
 const CONFIG = {
   // A version 1 config, said so: no note on stderr, whose lines the tests count.
   version: 1,
@@ -48,13 +51,20 @@ function writeConfig(extra: Record<string, unknown> = {}): string {
 
 type Result = { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 const cli = (args: string[], opts: { input?: string; uid?: number } = {}): Result => {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input: opts.input, ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}) });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    input: opts.input,
+    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
+  });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 };
 
 /** One line on stderr naming the problem, exit code 2, no stack trace. */
 function expectUserError(r: Result, pattern: RegExp): void {
-  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 2, stderr: expect.stringMatching(/^promptsearch: [^\n]*\n$/) });
+  expect({ status: r.status, stderr: r.stderr }).toEqual({
+    status: 2,
+    stderr: expect.stringMatching(/^promptsearch: [^\n]*\n$/),
+  });
   expect(r.stderr).toMatch(pattern);
   expect(r.stderr).not.toMatch(/\n\s+at |internal error/);
 }
@@ -101,7 +111,10 @@ describe('run directory faults', () => {
 
   test('search --out on an existing run refuses unless --resume; a finished run cannot be resumed', () => {
     const before = fs.readFileSync(path.join(reference, 'best.json'), 'utf8');
-    expectUserError(cli(['search', cfg, '--out', reference]), /already holds a run; continue it with: promptsearch search --resume/);
+    expectUserError(
+      cli(['search', cfg, '--out', reference]),
+      /already holds a run; continue it with: promptsearch search --resume/,
+    );
     expectUserError(cli(['search', '--resume', reference]), /already complete/);
     expect(fs.readFileSync(path.join(reference, 'best.json'), 'utf8')).toBe(before);
   });
@@ -135,7 +148,10 @@ describe('run directory faults', () => {
     recs[3] = recs[3].slice(0, 20);
     fs.writeFileSync(f, recs.join('\n'));
     const before = fs.readFileSync(f);
-    expectUserError(cli(['search', '--resume', dir]), /candidates\.jsonl: line 4 is not valid JSON; the file is damaged \(nothing was changed/);
+    expectUserError(
+      cli(['search', '--resume', dir]),
+      /candidates\.jsonl: line 4 is not valid JSON; the file is damaged \(nothing was changed/,
+    );
     expect(fs.readFileSync(f).equals(before)).toBe(true);
   });
 
@@ -144,23 +160,35 @@ describe('run directory faults', () => {
     const f = path.join(dir, 'candidates.jsonl');
     const first = fs.readFileSync(f, 'utf8').split('\n')[0];
     fs.appendFileSync(f, first + '\n');
-    expectUserError(cli(['search', '--resume', dir]), /line \d+ has index 0, expected \d+ \(written by two processes at once\?\)/);
+    expectUserError(
+      cli(['search', '--resume', dir]),
+      /line \d+ has index 0, expected \d+ \(written by two processes at once\?\)/,
+    );
   });
 
   test('model file or dtype changed between stop and --resume → refused, config.json kept', () => {
     const dir = stoppedCopy();
     const cfgBefore = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
-    expectUserError(cli(['search', '--resume', dir, '--dtype', 'fp32']), /cannot resume, this run was started with another setup: dtype "fp32" \(run: "int8"\)/);
+    expectUserError(
+      cli(['search', '--resume', dir, '--dtype', 'fp32']),
+      /cannot resume, this run was started with another setup: dtype "fp32" \(run: "int8"\)/,
+    );
     // A model folder whose onnx file changes after the run started.
     const model = path.join(tmp(), 'model');
     fs.cpSync(readJson(path.join(dir, 'config.json')).resolved.modelDir, model, { recursive: true });
     const saved = readJson(path.join(dir, 'config.json'));
-    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...saved, model, resolved: { ...saved.resolved, modelDir: model } }));
+    fs.writeFileSync(
+      path.join(dir, 'config.json'),
+      JSON.stringify({ ...saved, model, resolved: { ...saved.resolved, modelDir: model } }),
+    );
     const onnx = path.join(model, 'onnx', 'model_quantized.onnx');
     const bytes = fs.readFileSync(onnx);
     bytes[bytes.length - 100] ^= 0xff;
     fs.writeFileSync(onnx, bytes);
-    expectUserError(cli(['search', '--resume', dir]), /another setup: model file onnx\/model_quantized\.onnx sha256 [0-9a-f]{12}… \(run: [0-9a-f]{12}…\)/);
+    expectUserError(
+      cli(['search', '--resume', dir]),
+      /another setup: model file onnx\/model_quantized\.onnx sha256 [0-9a-f]{12}… \(run: [0-9a-f]{12}…\)/,
+    );
     expect(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).not.toBe(cfgBefore); // our edit, not the CLI's
     expect(readJson(path.join(dir, 'config.json')).resolved.modelSha256).toBe(saved.resolved.modelSha256);
   });
@@ -172,7 +200,10 @@ describe('run directory faults', () => {
     fs.writeFileSync(path.join(dir, 'space.json'), ''); // stop right after the lock is taken
     expectUserError(cli(['search', '--resume', dir]), /space\.json: empty file/);
     expect(fs.existsSync(path.join(dir, 'lock'))).toBe(false); // taken over, then released
-    fs.writeFileSync(path.join(dir, 'lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: 'now' }));
+    fs.writeFileSync(
+      path.join(dir, 'lock'),
+      JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: 'now' }),
+    );
     expectUserError(cli(['search', '--resume', dir]), new RegExp(`in use by process ${process.pid}`));
   });
 
@@ -183,7 +214,9 @@ describe('run directory faults', () => {
       cli(['predict', '--prompt', out, '--model', 'roberta-mini-imdb', '--dtype', 'int8'], { input: 'a fine film\n' }),
       /found with the tokenizer of bert-mini-imdb-uncased .* another .*--force/,
     );
-    const forced = cli(['predict', '--prompt', out, '--model', 'roberta-mini-imdb', '--force'], { input: 'a fine film\n' });
+    const forced = cli(['predict', '--prompt', out, '--model', 'roberta-mini-imdb', '--force'], {
+      input: 'a fine film\n',
+    });
     expect(forced.status).toBe(0);
     expect(forced.stdout.trim().split('\n')).toHaveLength(1);
   });
@@ -192,7 +225,13 @@ describe('run directory faults', () => {
 
   const root = process.getuid?.() === 0;
   // Root writes anywhere, so the CLI runs as nobody; that needs a clone nobody can read (mktemp -d makes its folder 0700).
-  const nobodyReads = !root || spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CLI)}, require('fs').constants.R_OK)`], { uid: 65534, gid: 65534 }).status === 0;
+  const nobodyReads =
+    !root ||
+    spawnSync(
+      process.execPath,
+      ['-e', `require('fs').accessSync(${JSON.stringify(CLI)}, require('fs').constants.R_OK)`],
+      { uid: 65534, gid: 65534 },
+    ).status === 0;
   testIf(nobodyReads ? undefined : 'run as root and user 65534 cannot read the clone', { ci: 'may-skip' })(
     'results folder not writable: one line naming it, exit 2 (as an unprivileged user when run as root)',
     () => {
@@ -209,27 +248,30 @@ describe('run directory faults', () => {
 
   // A real full disk: a 64 KiB tmpfs (root or CAP_SYS_ADMIN). `ulimit -f` would need no root, but it
   // fails a write with EFBIG (file too large), not ENOSPC: another error than a full disk gives.
-  testIf(tmpfsMountable() ? undefined : 'cannot mount a tmpfs (not root)', { ci: 'may-skip' })('disk full: one line, exit 2, no temp file left', () => {
-    const mnt = tmp();
-    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]).status).toBe(0);
-    try {
-      const run = path.join(mnt, 'run');
-      fs.cpSync(reference, run, { recursive: true, filter: (f) => !f.endsWith('candidates.jsonl') });
-      // Fill the rest of the disk.
-      const fd = fs.openSync(path.join(mnt, 'filler'), 'w');
+  testIf(tmpfsMountable() ? undefined : 'cannot mount a tmpfs (not root)', { ci: 'may-skip' })(
+    'disk full: one line, exit 2, no temp file left',
+    () => {
+      const mnt = tmp();
+      expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]).status).toBe(0);
       try {
-        for (;;) fs.writeSync(fd, Buffer.alloc(1024));
-      } catch (e) {
-        expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+        const run = path.join(mnt, 'run');
+        fs.cpSync(reference, run, { recursive: true, filter: (f) => !f.endsWith('candidates.jsonl') });
+        // Fill the rest of the disk.
+        const fd = fs.openSync(path.join(mnt, 'filler'), 'w');
+        try {
+          for (;;) fs.writeSync(fd, Buffer.alloc(1024));
+        } catch (e) {
+          expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+        } finally {
+          fs.closeSync(fd);
+        }
+        expectUserError(cli(['export', run]), /prompt\.json: cannot write \(no space left on device\)/);
+        expect(fs.readdirSync(run).filter((f) => f.endsWith('.tmp'))).toEqual([]);
       } finally {
-        fs.closeSync(fd);
+        spawnSync('umount', [mnt]);
       }
-      expectUserError(cli(['export', run]), /prompt\.json: cannot write \(no space left on device\)/);
-      expect(fs.readdirSync(run).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    } finally {
-      spawnSync('umount', [mnt]);
-    }
-  });
+    },
+  );
 });
 
 /**
@@ -247,14 +289,21 @@ describe('SIGKILL at fixed moments, then --resume', () => {
   // One template with an ensemble of its top 2 (budget: 2 batches of 8 on train, then dev for 2);
   // two templates of that budget each (the result: the ensemble of their selected prompts).
   const single = configFile({ ensemble: 2 });
-  const multi = configFile({ template: undefined, templates: ['{x} <A:2> [MASK] .', '<A:2> {x} [MASK] .'], budget: 1200 });
+  const multi = configFile({
+    template: undefined,
+    templates: ['{x} <A:2> [MASK] .', '<A:2> {x} [MASK] .'],
+    budget: 1200,
+  });
   const withoutFault = () => {
     const env = { ...process.env };
     delete env.PROMPTSEARCH_FAULT_AT;
     return env;
   };
   const search = (args: string[], faultAt?: string) =>
-    spawnSync(process.execPath, [CLI, 'search', ...args], { encoding: 'utf8', env: faultAt ? { ...withoutFault(), PROMPTSEARCH_FAULT_AT: faultAt } : withoutFault() });
+    spawnSync(process.execPath, [CLI, 'search', ...args], {
+      encoding: 'utf8',
+      env: faultAt ? { ...withoutFault(), PROMPTSEARCH_FAULT_AT: faultAt } : withoutFault(),
+    });
   const refs: Record<string, string> = {};
   beforeAll(() => {
     for (const [name, cfgFile] of [
@@ -263,18 +312,29 @@ describe('SIGKILL at fixed moments, then --resume', () => {
     ]) {
       refs[name] = path.join(tmp(), 'ref');
       const r = search([cfgFile, '--out', refs[name]]);
-      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: expect.not.stringMatching(/internal error/) });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({
+        status: 0,
+        stderr: expect.not.stringMatching(/internal error/),
+      });
     }
   }, 300_000);
 
   const count = (f: string) => lineCount(f);
   /** The files of a run (and of each template's run) that must equal the uninterrupted run's. */
   const expectSameAsReference = (dir: string, ref: string, subRuns: string[]) => {
-    expect(comparable(readJson(path.join(dir, 'best.json')))).toEqual(comparable(readJson(path.join(ref, 'best.json'))));
-    expect(readJson(path.join(dir, 'test-predictions.json'))).toEqual(readJson(path.join(ref, 'test-predictions.json')));
+    expect(comparable(readJson(path.join(dir, 'best.json')))).toEqual(
+      comparable(readJson(path.join(ref, 'best.json'))),
+    );
+    expect(readJson(path.join(dir, 'test-predictions.json'))).toEqual(
+      readJson(path.join(ref, 'test-predictions.json')),
+    );
     for (const sub of subRuns) {
-      expect(fs.readFileSync(path.join(dir, sub, 'candidates.jsonl'), 'utf8')).toBe(fs.readFileSync(path.join(ref, sub, 'candidates.jsonl'), 'utf8'));
-      expect(comparable(readJson(path.join(dir, sub, 'best.json')))).toEqual(comparable(readJson(path.join(ref, sub, 'best.json'))));
+      expect(fs.readFileSync(path.join(dir, sub, 'candidates.jsonl'), 'utf8')).toBe(
+        fs.readFileSync(path.join(ref, sub, 'candidates.jsonl'), 'utf8'),
+      );
+      expect(comparable(readJson(path.join(dir, sub, 'best.json')))).toEqual(
+        comparable(readJson(path.join(ref, sub, 'best.json'))),
+      );
     }
   };
 
@@ -288,7 +348,10 @@ describe('SIGKILL at fixed moments, then --resume', () => {
     (faultAt) => {
       const dir = path.join(tmp(), 'run');
       const killed = search([single, '--out', dir], faultAt);
-      expect({ signal: killed.signal, stderr: killed.stderr }).toEqual({ signal: 'SIGKILL', stderr: expect.not.stringMatching(/internal error/) });
+      expect({ signal: killed.signal, stderr: killed.stderr }).toEqual({
+        signal: 'SIGKILL',
+        stderr: expect.not.stringMatching(/internal error/),
+      });
       expect(fs.existsSync(path.join(dir, 'best.json'))).toBe(false);
       expect(readJson(path.join(dir, 'state.json')).status).toBe('running');
       const scored = count(path.join(dir, 'candidates.jsonl'));
@@ -308,7 +371,10 @@ describe('SIGKILL at fixed moments, then --resume', () => {
       // A torn last line, as a crash mid-append leaves it: repaired before the resume appends.
       fs.appendFileSync(progress, '{"evaluations": 12');
       const resumed = search(['--resume', dir, '--json']);
-      expect({ status: resumed.status, stderr: resumed.stderr }).toEqual({ status: 0, stderr: expect.not.stringMatching(/internal error/) });
+      expect({ status: resumed.status, stderr: resumed.stderr }).toEqual({
+        status: 0,
+        stderr: expect.not.stringMatching(/internal error/),
+      });
       expectSameAsReference(dir, refs.single, ['.']);
       expect(readJson(path.join(dir, 'best.json')).seconds).toBeGreaterThanOrEqual(killedAfter);
       const text = fs.readFileSync(progress, 'utf8');
@@ -330,7 +396,10 @@ describe('SIGKILL at fixed moments, then --resume', () => {
     (faultAt) => {
       const dir = path.join(tmp(), 'run');
       const killed = search([multi, '--out', dir], faultAt);
-      expect({ signal: killed.signal, stderr: killed.stderr }).toEqual({ signal: 'SIGKILL', stderr: expect.not.stringMatching(/internal error/) });
+      expect({ signal: killed.signal, stderr: killed.stderr }).toEqual({
+        signal: 'SIGKILL',
+        stderr: expect.not.stringMatching(/internal error/),
+      });
       expect(fs.existsSync(path.join(dir, 'best.json'))).toBe(false);
       expect(readJson(path.join(dir, 't1', 'state.json')).status).toBe('done');
       if (faultAt === 'candidate:3') {
@@ -339,7 +408,10 @@ describe('SIGKILL at fixed moments, then --resume', () => {
         expect(fs.existsSync(path.join(dir, 't2', 'best.json'))).toBe(false);
       } else expect(readJson(path.join(dir, 't2', 'state.json')).status).toBe('done');
       const resumed = search(['--resume', dir]);
-      expect({ status: resumed.status, stderr: resumed.stderr }).toEqual({ status: 0, stderr: expect.not.stringMatching(/internal error/) });
+      expect({ status: resumed.status, stderr: resumed.stderr }).toEqual({
+        status: 0,
+        stderr: expect.not.stringMatching(/internal error/),
+      });
       expectSameAsReference(dir, refs.multi, ['t1', 't2']);
     },
     300_000,
@@ -352,7 +424,10 @@ describe('bad input, one line each', () => {
     [['refine', refineRun, '--dim', '0'], /--dim 0: expected a positive integer/],
     [['refine', refineRun, '--sigma', '-1'], /--sigma -1: expected a number > 0/],
     [['refine', refineRun, '--budget', '-1'], /--budget -1: expected a positive integer/],
-    [['eval', '--task', 'sst-2', '--template', '{x} [MASK]', '--verbalizer', 'bad,good', '--threads', '-3'], /--threads -3: expected a positive integer/],
+    [
+      ['eval', '--task', 'sst-2', '--template', '{x} [MASK]', '--verbalizer', 'bad,good', '--threads', '-3'],
+      /--threads -3: expected a positive integer/,
+    ],
     [['search', 'CFG', '--workers', '0'], /--workers 0: expected a positive integer/],
   ])('%j', (args, pattern) => {
     const cfg = writeConfig();
@@ -361,7 +436,10 @@ describe('bad input, one line each', () => {
 
   test('strategyParams {"widht": 4}: refused before any model loads', () => {
     const r = cli(['search', writeConfig({ strategy: 'beam', strategyParams: { widht: 4 } })]);
-    expectUserError(r, /cfg\.json: strategyParams: unknown field 'widht' \(allowed: width, candidatesPerPosition, restarts\)/);
+    expectUserError(
+      r,
+      /cfg\.json: strategyParams: unknown field 'widht' \(allowed: width, candidatesPerPosition, restarts\)/,
+    );
   });
 
   test('a binary file as --data: a short message, no raw bytes', () => {
@@ -389,7 +467,9 @@ describe('Ctrl-C', () => {
     await waitFor(() => fs.existsSync(path.join(dir, 'lock')), 5); // the Ctrl-C handler is in place
     p.child.kill('SIGINT');
     expect(await p.exit).toMatchObject({ code: 130, signal: null });
-    expect(p.out()).toMatch(/promptsearch: stopped before the first candidate was scored; resume with: promptsearch search --resume /);
+    expect(p.out()).toMatch(
+      /promptsearch: stopped before the first candidate was scored; resume with: promptsearch search --resume /,
+    );
     expect(p.out()).not.toMatch(/scored no candidate|internal error/);
     expect(readJson(path.join(dir, 'state.json')).status).toBe('interrupted');
   }, 120_000);
@@ -408,11 +488,25 @@ describe('Ctrl-C', () => {
 });
 
 describe('leaderboard reports', () => {
-  const suite: Suite = { name: 'manual-only', tasks: ['sst-2'], seeds: [13, 21], base: {}, methods: [{ name: 'manual', manual: true }] };
+  const suite: Suite = {
+    name: 'manual-only',
+    tasks: ['sst-2'],
+    seeds: [13, 21],
+    base: {},
+    methods: [{ name: 'manual', manual: true }],
+  };
 
   test('an interrupted run never replaces a complete report; the seed-independent test split is scored once', async () => {
     const out = tmp();
-    const complete = { suite: 'manual-only', tasks: ['sst-2'], seeds: [13, 21], methods: ['manual'], complete: true, rows: [], cells: [{}, {}] };
+    const complete = {
+      suite: 'manual-only',
+      tasks: ['sst-2'],
+      seeds: [13, 21],
+      methods: ['manual'],
+      complete: true,
+      rows: [],
+      cells: [{}, {}],
+    };
     fs.writeFileSync(path.join(out, 'leaderboard.json'), JSON.stringify(complete));
     fs.writeFileSync(path.join(out, 'leaderboard.md'), 'the shipped report\n');
     const spy = jest.spyOn(evaluate, 'evaluateTemplate');

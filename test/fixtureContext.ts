@@ -92,7 +92,10 @@ export class FixtureContext implements SearchContext {
   private score(candidate: Candidate): ScoredCandidate {
     const value = this.objective(candidate);
     const copy: Candidate = { tokens: candidate.tokens.map((g) => g.slice()) };
-    return { candidate: copy, score: { objective: value, accuracy: value, margin: value, reward: value, logLikelihood: value } };
+    return {
+      candidate: copy,
+      score: { objective: value, accuracy: value, margin: value, reward: value, logLikelihood: value },
+    };
   }
 
   private checkContract(c: Candidate): void {

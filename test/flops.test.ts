@@ -1,8 +1,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { encoderMatmulParams, encoderShape, flopsPerTokenPerLayer, sentenceFlops, totalFlops } from '../src/bench/flops';
+import {
+  encoderMatmulParams,
+  encoderShape,
+  flopsPerTokenPerLayer,
+  sentenceFlops,
+  totalFlops,
+} from '../src/bench/flops';
 
-const config = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'models', 'bert-mini-imdb-uncased', 'config.json'), 'utf8'));
+const config = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', 'models', 'bert-mini-imdb-uncased', 'config.json'), 'utf8'),
+);
 
 describe('necessary FLOPs (bundled bert-mini config)', () => {
   const s = encoderShape(config);

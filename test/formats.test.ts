@@ -12,18 +12,29 @@ import { shapePrediction } from '../src/export/prediction';
 import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-formats-'));
-const cli = (args: string[], input?: string) => spawnSync(process.execPath, [CLI, ...args], { input, encoding: 'utf8', maxBuffer: 64 << 20 });
+const cli = (args: string[], input?: string) =>
+  spawnSync(process.execPath, [CLI, ...args], { input, encoding: 'utf8', maxBuffer: 64 << 20 });
 const NAMES = ['negative', 'positive'];
 
 /** RFC 4180 writing, independent of the reader under test. */
 const csvCell = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 /** The same rows as .tsv (integer labels), .csv and .jsonl and .json (label names). */
-function writeAllFormats(dir: string, base: string, rows: { text: string; label: number }[]): Record<'tsv' | 'csv' | 'jsonl' | 'json', string> {
+function writeAllFormats(
+  dir: string,
+  base: string,
+  rows: { text: string; label: number }[],
+): Record<'tsv' | 'csv' | 'jsonl' | 'json', string> {
   const f = (ext: string) => path.join(dir, `${base}.${ext}`);
   fs.writeFileSync(f('tsv'), 'sentence\tlabel\n' + rows.map((r) => `${r.text}\t${r.label}\n`).join(''));
-  fs.writeFileSync(f('csv'), 'label,sentence\r\n' + rows.map((r) => `${NAMES[r.label]},${csvCell(r.text)}\r\n`).join(''));
-  fs.writeFileSync(f('jsonl'), rows.map((r) => JSON.stringify({ sentence: r.text, label: NAMES[r.label] }) + '\n').join(''));
+  fs.writeFileSync(
+    f('csv'),
+    'label,sentence\r\n' + rows.map((r) => `${NAMES[r.label]},${csvCell(r.text)}\r\n`).join(''),
+  );
+  fs.writeFileSync(
+    f('jsonl'),
+    rows.map((r) => JSON.stringify({ sentence: r.text, label: NAMES[r.label] }) + '\n').join(''),
+  );
   fs.writeFileSync(f('json'), JSON.stringify(rows.map((r) => ({ sentence: r.text, label: NAMES[r.label] }))));
   return { tsv: f('tsv'), csv: f('csv'), jsonl: f('jsonl'), json: f('json') };
 }
@@ -49,22 +60,38 @@ describe('data readers', () => {
     ]);
     expect(() => parseTable('{"text": "a"}\n{oops\n', 'f.jsonl', 'jsonl')).toThrow(/^f\.jsonl:2: not valid JSON/);
     expect(() => parseTable('[1]\n', 'f.jsonl', 'jsonl')).toThrow(/^f\.jsonl:1: expected a JSON object per line/);
-    expect(() => toExamples(parseTable('{"label": 1}\n', 'f.jsonl', 'jsonl'), { requiredColumns: ['text'] })).toThrow(/no 'text' column/);
-    expect(() => toExamples(parseTable('{"text": "a", "label": 1}\n{"label": 0}\n', 'f.jsonl', 'jsonl'), { requiredColumns: ['text'] })).toThrow(/^f\.jsonl:2: no 'text' value/);
-    expect(toExamples(parseTable('[{"text": "a", "label": "positive"}]', 'f.json', 'json'), { labelNames: NAMES })).toEqual([{ fields: { text: 'a' }, label: 1 }]);
-    expect(() => parseTable('{"text": "a"}', 'f.json', 'json')).toThrow(/expected a JSON array of objects/);
-    expect(() => toExamples(parseTable('[{"text": "a", "label": true}]', 'f.json', 'json'))).toThrow('f.json: item 0: label true is neither an integer nor a name');
-    expect(() => toExamples(parseTable('[{"text": "a"}, {"text": "b", "label": 1}]', 'f.json', 'json'))).toThrow('f.json: item 0: missing label');
-    expect(() => toExamples(parseTable('[{"text": "a", "label": "meh"}]', 'f.json', 'json'), { labelNames: NAMES })).toThrow(
-      "f.json: item 0: unknown label 'meh' (expected one of: negative, positive)",
+    expect(() => toExamples(parseTable('{"label": 1}\n', 'f.jsonl', 'jsonl'), { requiredColumns: ['text'] })).toThrow(
+      /no 'text' column/,
     );
+    expect(() =>
+      toExamples(parseTable('{"text": "a", "label": 1}\n{"label": 0}\n', 'f.jsonl', 'jsonl'), {
+        requiredColumns: ['text'],
+      }),
+    ).toThrow(/^f\.jsonl:2: no 'text' value/);
+    expect(
+      toExamples(parseTable('[{"text": "a", "label": "positive"}]', 'f.json', 'json'), { labelNames: NAMES }),
+    ).toEqual([{ fields: { text: 'a' }, label: 1 }]);
+    expect(() => parseTable('{"text": "a"}', 'f.json', 'json')).toThrow(/expected a JSON array of objects/);
+    expect(() => toExamples(parseTable('[{"text": "a", "label": true}]', 'f.json', 'json'))).toThrow(
+      'f.json: item 0: label true is neither an integer nor a name',
+    );
+    expect(() => toExamples(parseTable('[{"text": "a"}, {"text": "b", "label": 1}]', 'f.json', 'json'))).toThrow(
+      'f.json: item 0: missing label',
+    );
+    expect(() =>
+      toExamples(parseTable('[{"text": "a", "label": "meh"}]', 'f.json', 'json'), { labelNames: NAMES }),
+    ).toThrow("f.json: item 0: unknown label 'meh' (expected one of: negative, positive)");
   });
 
   test('labels: names or ids with a list; names without a list say how to give one', () => {
     const t = parseTable('text\tlabel\na\tpositive\nb\t0\nc\tnegative\n', 'f.tsv', 'tsv');
     expect(toExamples(t, { labelNames: NAMES }).map((e) => e.label)).toEqual([1, 0, 0]);
-    expect(() => toExamples(t)).toThrow(/f\.tsv:2: label 'positive' is not an integer; name the labels in order with --labels/);
-    expect(() => toExamples(parseTable('text\tlabel\na\t2\n', 'f.tsv', 'tsv'), { labelNames: NAMES })).toThrow(/f\.tsv:2: unknown label 2 \(expected 0\.\.1 or a name: negative, positive\)/);
+    expect(() => toExamples(t)).toThrow(
+      /f\.tsv:2: label 'positive' is not an integer; name the labels in order with --labels/,
+    );
+    expect(() => toExamples(parseTable('text\tlabel\na\t2\n', 'f.tsv', 'tsv'), { labelNames: NAMES })).toThrow(
+      /f\.tsv:2: unknown label 2 \(expected 0\.\.1 or a name: negative, positive\)/,
+    );
   });
 
   test('by extension or --format; bundled TSV fields that begin with a quote are read verbatim', () => {
@@ -84,7 +111,9 @@ describe('data readers', () => {
     fs.copyFileSync(data.csv, odd);
     expect(as(odd, 'csv')).toEqual(want);
     // Other extensions read as TSV; a CSV among them is said to be one.
-    expect(() => readTable(odd)).toThrow(`${odd}: the header has one column 'label,sentence' (no tab) — is this a CSV file?`);
+    expect(() => readTable(odd)).toThrow(
+      `${odd}: the header has one column 'label,sentence' (no tab) — is this a CSV file?`,
+    );
     const txt = path.join(dir, 'tabs.txt');
     fs.copyFileSync(data.tsv, txt);
     expect(readTable(txt).format).toBe('tsv');
@@ -99,16 +128,37 @@ describe('data readers', () => {
     const dir = tmp();
     const bert = resolveModel('bert-mini-imdb-uncased', 'int8');
     fs.cpSync(bert.dir, dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...bert.config, id2label: { 0: 'NEG', 1: 'POS' } }));
+    fs.writeFileSync(
+      path.join(dir, 'config.json'),
+      JSON.stringify({ ...bert.config, id2label: { 0: 'NEG', 1: 'POS' } }),
+    );
     expect(modelLabelNames(resolveModel(dir, 'int8'))).toEqual(['NEG', 'POS']);
     expect(modelLabelNames(bert)).toBeUndefined();
     const f = path.join(dir, 'd.csv');
     fs.writeFileSync(f, 'text,label\na,POS\nb,NEG\n');
-    expect(loadExamples({ file: f, modelLabels: ['NEG', 'POS'] }, 'test')).toMatchObject({ labelNames: ['NEG', 'POS'], numLabels: 2 });
+    expect(loadExamples({ file: f, modelLabels: ['NEG', 'POS'] }, 'test')).toMatchObject({
+      labelNames: ['NEG', 'POS'],
+      numLabels: 2,
+    });
     expect(loadExamples({ file: f, modelLabels: ['NEG', 'POS'] }, 'test').examples.map((e) => e.label)).toEqual([1, 0]);
-    expect(() => loadExamples({ file: f, modelLabels: ['negative', 'positive'] }, 'test')).toThrow(/label 'POS' is not an integer/);
+    expect(() => loadExamples({ file: f, modelLabels: ['negative', 'positive'] }, 'test')).toThrow(
+      /label 'POS' is not an integer/,
+    );
     // The CLI reads it from --model.
-    const r = cli(['eval', '--model', dir, '--data', f, '--template', '{x} it was [MASK] .', '--verbalizer', 'bad,good', '--json', '--threads', '1']);
+    const r = cli([
+      'eval',
+      '--model',
+      dir,
+      '--data',
+      f,
+      '--template',
+      '{x} it was [MASK] .',
+      '--verbalizer',
+      'bad,good',
+      '--json',
+      '--threads',
+      '1',
+    ]);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout).labelNames).toEqual(['NEG', 'POS']);
   });
@@ -122,12 +172,17 @@ describe('shipped examples', () => {
       const want = loadExamples({ file: path.join(ROOT, 'datasets', 'examples', `sst2-${split}.tsv`) }, split).examples;
       if (split !== 'test') expect(want).toEqual(loadTaskSplit('sst-2', split, 13));
       for (const fmt of ['csv', 'jsonl', ...(split === 'test' ? ['json'] : [])]) {
-        expect(loadExamples({ file: path.join(ROOT, 'datasets', 'examples', `sst2-${split}.${fmt}`), labels: NAMES }, split).examples).toEqual(want);
+        expect(
+          loadExamples({ file: path.join(ROOT, 'datasets', 'examples', `sst2-${split}.${fmt}`), labels: NAMES }, split)
+            .examples,
+        ).toEqual(want);
       }
       for (const fmt of ['csv', 'jsonl']) {
         const config = readConfig(path.join(ROOT, 'searches', `sst2-${fmt}.json`));
         expect(config.labels).toEqual(NAMES);
-        expect(configDataSource(config, split).file).toBe(path.join(ROOT, 'datasets', 'examples', `sst2-${split}.${fmt}`)); // against the config's folder
+        expect(configDataSource(config, split).file).toBe(
+          path.join(ROOT, 'datasets', 'examples', `sst2-${split}.${fmt}`),
+        ); // against the config's folder
       }
     }
   });
@@ -165,36 +220,78 @@ describe('predictions in the Hugging Face pipeline shape', () => {
 
 describe('CSV and JSONL with string labels through eval, search, export and predict', () => {
   const dir = tmp();
-  const split = (s: 'train' | 'dev') => loadTaskSplit('sst-2', s, 13).map((e) => ({ text: e.fields.sentence, label: e.label }));
+  const split = (s: 'train' | 'dev') =>
+    loadTaskSplit('sst-2', s, 13).map((e) => ({ text: e.fields.sentence, label: e.label }));
   // 120 test rows keep the run short; sentences with commas and quotes exercise CSV quoting.
   const testRows = loadTaskSplit('sst-2', 'test', 13)
     .slice(0, 120)
     .map((e) => ({ text: e.fields.sentence, label: e.label }));
   testRows.push({ text: 'a "so-called" comedy, without jokes', label: 0 });
-  const files = { train: writeAllFormats(dir, 'train', split('train')), dev: writeAllFormats(dir, 'dev', split('dev')), test: writeAllFormats(dir, 'test', testRows) };
+  const files = {
+    train: writeAllFormats(dir, 'train', split('train')),
+    dev: writeAllFormats(dir, 'dev', split('dev')),
+    test: writeAllFormats(dir, 'test', testRows),
+  };
   const FORMATS = ['tsv', 'csv', 'jsonl'] as const;
 
   test('eval: the same accuracy from every format (names mapped by --labels)', () => {
     const acc = (file: string) => {
-      const r = cli(['eval', '--data', file, '--labels', 'negative,positive', '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great', '--json', '--threads', '1']);
+      const r = cli([
+        'eval',
+        '--data',
+        file,
+        '--labels',
+        'negative,positive',
+        '--template',
+        '{x} it was [MASK] .',
+        '--verbalizer',
+        'terrible,great',
+        '--json',
+        '--threads',
+        '1',
+      ]);
       expect(r.stderr).toBe('');
       return JSON.parse(r.stdout) as { accuracy: number; n: number; labelNames: string[] };
     };
     const tsv = acc(files.test.tsv);
     expect(tsv.n).toBe(testRows.length);
     expect(tsv.labelNames).toEqual(NAMES);
-    for (const f of [files.test.csv, files.test.jsonl]) expect(acc(f)).toMatchObject({ accuracy: tsv.accuracy, n: tsv.n });
-    const noLabels = cli(['eval', '--data', files.test.csv, '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great']);
+    for (const f of [files.test.csv, files.test.jsonl])
+      expect(acc(f)).toMatchObject({ accuracy: tsv.accuracy, n: tsv.n });
+    const noLabels = cli([
+      'eval',
+      '--data',
+      files.test.csv,
+      '--template',
+      '{x} it was [MASK] .',
+      '--verbalizer',
+      'terrible,great',
+    ]);
     expect(noLabels.status).toBe(2);
-    expect(noLabels.stderr).toMatch(/^promptsearch: .*test\.csv:2: label '(negative|positive)' is not an integer; name the labels in order with --labels/);
-    const unknown = cli(['eval', '--data', files.test.csv, '--labels', 'neg,pos', '--template', '{x} it was [MASK] .', '--verbalizer', 'terrible,great']);
+    expect(noLabels.stderr).toMatch(
+      /^promptsearch: .*test\.csv:2: label '(negative|positive)' is not an integer; name the labels in order with --labels/,
+    );
+    const unknown = cli([
+      'eval',
+      '--data',
+      files.test.csv,
+      '--labels',
+      'neg,pos',
+      '--template',
+      '{x} it was [MASK] .',
+      '--verbalizer',
+      'terrible,great',
+    ]);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
     expect(unknown.stderr).toMatch(/test\.csv:2: unknown label '(negative|positive)' \(expected one of: neg, pos\)/);
   });
 
   test('search → export → predict: the same prompt and accuracy; predict output has the pipeline shape in JSONL and CSV', () => {
-    const runs: Record<string, { best: { testAccuracy: number; prompt: string; devAccuracy: number }; prompt: string }> = {};
+    const runs: Record<
+      string,
+      { best: { testAccuracy: number; prompt: string; devAccuracy: number }; prompt: string }
+    > = {};
     for (const fmt of FORMATS) {
       const config = path.join(dir, `search-${fmt}.json`);
       fs.writeFileSync(
@@ -231,7 +328,17 @@ describe('CSV and JSONL with string labels through eval, search, export and pred
     const outputs: Record<string, Record<string, unknown>[]> = {};
     for (const fmt of FORMATS) {
       const out = path.join(dir, `pred-${fmt}.jsonl`);
-      const r = cli(['predict', '--prompt', runs.csv.prompt, '--data', files.test[fmt], '--out', out, '--threads', '1']);
+      const r = cli([
+        'predict',
+        '--prompt',
+        runs.csv.prompt,
+        '--data',
+        files.test[fmt],
+        '--out',
+        out,
+        '--threads',
+        '1',
+      ]);
       expect(r.status).toBe(0);
       const m = r.stderr.match(/^accuracy \d\.\d{4} \((\d+)\/(\d+) correct/m);
       expect(Number(m![1]) / Number(m![2])).toBe(runs.tsv.best.testAccuracy);
@@ -242,7 +349,13 @@ describe('CSV and JSONL with string labels through eval, search, export and pred
         .map((l) => JSON.parse(l));
     }
     for (const fmt of ['csv', 'jsonl']) expect(outputs[fmt]).toEqual(outputs.tsv);
-    const rows = outputs.jsonl as { text: string; label: string; score: number; labelId: number; scores: { label: string; score: number }[] }[];
+    const rows = outputs.jsonl as {
+      text: string;
+      label: string;
+      score: number;
+      labelId: number;
+      scores: { label: string; score: number }[];
+    }[];
     expect(rows.map((r) => r.text)).toEqual(testRows.map((t) => t.text));
     for (const row of rows) {
       expect(Object.keys(row)).toEqual(['text', 'label', 'score', 'labelId', 'scores']);
@@ -255,12 +368,30 @@ describe('CSV and JSONL with string labels through eval, search, export and pred
     expect(badK.stderr).toBe('promptsearch: --top-k 0: expected a positive integer\n');
     // CSV output: the same field names and values (scores as a JSON list), --top-k like the pipeline's.
     const csvOut = path.join(dir, 'pred.csv');
-    const r = cli(['predict', '--prompt', runs.csv.prompt, '--data', files.test.jsonl, '--out', csvOut, '--top-k', '1', '--threads', '1']);
+    const r = cli([
+      'predict',
+      '--prompt',
+      runs.csv.prompt,
+      '--data',
+      files.test.jsonl,
+      '--out',
+      csvOut,
+      '--top-k',
+      '1',
+      '--threads',
+      '1',
+    ]);
     expect(r.status).toBe(0);
     const records = parse(fs.readFileSync(csvOut, 'utf8'), { columns: true }) as Record<string, string>[];
     expect(Object.keys(records[0])).toEqual(['text', 'label', 'score', 'labelId', 'scores']);
-    expect(records.map((c) => ({ text: c.text, label: c.label, score: Number(c.score), labelId: Number(c.labelId), scores: JSON.parse(c.scores) }))).toEqual(
-      rows.map((p) => ({ ...p, scores: p.scores.slice(0, 1) })),
-    );
+    expect(
+      records.map((c) => ({
+        text: c.text,
+        label: c.label,
+        score: Number(c.score),
+        labelId: Number(c.labelId),
+        scores: JSON.parse(c.scores),
+      })),
+    ).toEqual(rows.map((p) => ({ ...p, scores: p.scores.slice(0, 1) })));
   });
 });

@@ -40,7 +40,12 @@ export async function tinySearchRun(runDir: string) {
 }
 
 /** A graph's full-vocabulary logits at each row's mask, flat [rows × vocab]: `bytes` written to `file` and run as the model as exported. */
-export async function maskLogitsOfGraph(bytes: Uint8Array, file: string, rows: EncodedRow[], threads: number): Promise<Float32Array> {
+export async function maskLogitsOfGraph(
+  bytes: Uint8Array,
+  file: string,
+  rows: EncodedRow[],
+  threads: number,
+): Promise<Float32Array> {
   fs.writeFileSync(file, bytes);
   const backend = await FullLogitsBackend.load(file, 128, 0, { threads });
   try {
@@ -68,7 +73,9 @@ export function startCli(args: string[], env?: NodeJS.ProcessEnv): Started {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
   return { child, out: () => out, exit };
 }
 
@@ -84,5 +91,6 @@ export const waitFor = (check: () => boolean, ms = 20) =>
   });
 
 /** The non-empty lines of a file (0 when it does not exist yet). */
-export const lineCount = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length : 0);
+export const lineCount = (f: string) =>
+  fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length : 0;
 export const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));

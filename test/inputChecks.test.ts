@@ -20,23 +20,44 @@ function cli(args: string[]) {
 
 describe('a mistyped slot is refused, naming the syntax', () => {
   test.each(['<A: 2>', '<A:x>', '<A 2>', '< A:2>', '<A:2', '<:2>', '<A:2.5>', '<A:-1>'])('%s', (slot) => {
-    expect(() => parseTemplate(`{x} ${slot} [MASK] .`)).toThrow(/is not a slot; write a slot as <NAME:LENGTH>, e\.g\. <A:2>/);
+    expect(() => parseTemplate(`{x} ${slot} [MASK] .`)).toThrow(
+      /is not a slot; write a slot as <NAME:LENGTH>, e\.g\. <A:2>/,
+    );
   });
-  test.each(['{x} a < b [MASK] .', '{x} <3 [MASK] .', '{x} </b> [MASK] .', '{x} 1<2 [MASK] .'])('literal text %s is kept', (t) => {
-    expect(parseTemplate(t).slots).toEqual([]);
-  });
+  test.each(['{x} a < b [MASK] .', '{x} <3 [MASK] .', '{x} </b> [MASK] .', '{x} 1<2 [MASK] .'])(
+    'literal text %s is kept',
+    (t) => {
+      expect(parseTemplate(t).slots).toEqual([]);
+    },
+  );
   test('a config names its file and the templates entry', () => {
     const base = { task: 'sst-2', verbalizer: 'terrible,great' };
-    expect(() => parseSearchConfig({ ...base, template: '{x} <A: 2> [MASK] .' }, '/x/c.json')).toThrow(/^\/x\/c\.json: template '\{x\} <A: 2> \[MASK\] \.': '<A: 2>' is not a slot/);
-    expect(() => parseSearchConfig({ ...base, templates: ['{x} <A:2> [MASK] .', '[MASK] <B:x> {x}'] }, '/x/c.json')).toThrow(/^\/x\/c\.json: templates\[1\]: template .*'<B:x>' is not a slot/);
+    expect(() => parseSearchConfig({ ...base, template: '{x} <A: 2> [MASK] .' }, '/x/c.json')).toThrow(
+      /^\/x\/c\.json: template '\{x\} <A: 2> \[MASK\] \.': '<A: 2>' is not a slot/,
+    );
+    expect(() =>
+      parseSearchConfig({ ...base, templates: ['{x} <A:2> [MASK] .', '[MASK] <B:x> {x}'] }, '/x/c.json'),
+    ).toThrow(/^\/x\/c\.json: templates\[1\]: template .*'<B:x>' is not a slot/);
   });
   test('search: one line, exit 2, no run directory', () => {
     const config = path.join(root, 'typo.json');
-    fs.writeFileSync(config, JSON.stringify({ version: 2, task: 'sst-2', template: '{x} <A: 2> [MASK] .', verbalizer: 'terrible,great', budget: 200, workers: 1 }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        version: 2,
+        task: 'sst-2',
+        template: '{x} <A: 2> [MASK] .',
+        verbalizer: 'terrible,great',
+        budget: 200,
+        workers: 1,
+      }),
+    );
     const out = path.join(root, 'typo-run');
     const r = cli(['search', config, '--out', out]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^promptsearch: .*typo\.json: template .*'<A: 2>' is not a slot; write a slot as <NAME:LENGTH>.*\n$/);
+    expect(r.stderr).toMatch(
+      /^promptsearch: .*typo\.json: template .*'<A: 2>' is not a slot; write a slot as <NAME:LENGTH>.*\n$/,
+    );
     expect(fs.existsSync(out)).toBe(false);
   });
 });
@@ -46,13 +67,27 @@ describe('slot fills', () => {
   const t = parseTemplate('{x} <A:1> [MASK] .');
   test('an empty fill is refused', () => {
     expect(() => tokenizeFill(t, tok, { A: '' })).toThrow('--fill A=: empty; slot <A:1> needs 1 token');
-    expect(() => tokenizeFill(parseTemplate('{x} <A:2> [MASK] .'), tok, { A: ' ' })).toThrow('--fill A= : empty; slot <A:2> needs 1 to 2 tokens');
+    expect(() => tokenizeFill(parseTemplate('{x} <A:2> [MASK] .'), tok, { A: ' ' })).toThrow(
+      '--fill A= : empty; slot <A:2> needs 1 to 2 tokens',
+    );
   });
   test.each(['[MASK]', '[CLS] it', '[SEP]', '[PAD]', '[UNK]'])('a fill with a special token: %s', (fill) => {
     expect(() => tokenizeFill(t, tok, { A: fill })).toThrow(/is a special token of the model; a fill is words/);
   });
   test('eval --fill A=: one line, exit 2', () => {
-    const r = cli(['eval', '--task', 'sst-2', '--template', '{x} <A:1> [MASK] .', '--fill', 'A=', '--verbalizer', 'terrible,great', '--calibration', 'none']);
+    const r = cli([
+      'eval',
+      '--task',
+      'sst-2',
+      '--template',
+      '{x} <A:1> [MASK] .',
+      '--fill',
+      'A=',
+      '--verbalizer',
+      'terrible,great',
+      '--calibration',
+      'none',
+    ]);
     expect(r.status).toBe(2);
     expect(r.stderr).toBe('promptsearch: --fill A=: empty; slot <A:1> needs 1 token\n');
   });
@@ -61,17 +96,32 @@ describe('slot fills', () => {
 describe('label words', () => {
   const tok = bertTokenizer();
   test('a special token is not a label word, and says so', () => {
-    expect(() => buildVerbalizer([['[SEP]'], ['great']], tok)).toThrow("label word '[SEP]' is a special token of the model ('[SEP]'), which cannot be a label word");
+    expect(() => buildVerbalizer([['[SEP]'], ['great']], tok)).toThrow(
+      "label word '[SEP]' is a special token of the model ('[SEP]'), which cannot be a label word",
+    );
     expect(() => buildVerbalizer([['terrible'], ['[MASK]']], tok)).toThrow(/'\[MASK\]' is a special token/);
   });
   test('two words of two labels on one token are refused as such', () => {
-    expect(() => buildVerbalizer([['great'], ['Great']], tok)).toThrow("verbalizer: 'great' (label 0) and 'Great' (label 1) are the same token 'great' for this tokenizer");
+    expect(() => buildVerbalizer([['great'], ['Great']], tok)).toThrow(
+      "verbalizer: 'great' (label 0) and 'Great' (label 1) are the same token 'great' for this tokenizer",
+    );
   });
 });
 
 test('a causal model with text after [MASK]: one line, exit 2, no run directory (checked before any worker starts)', () => {
   const config = path.join(root, 'causal.json');
-  fs.writeFileSync(config, JSON.stringify({ version: 2, task: 'sst-2', model: 'gpt-mini-imdb', template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', expandLabelWords: 0, budget: 200 }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      version: 2,
+      task: 'sst-2',
+      model: 'gpt-mini-imdb',
+      template: '{x} <A:1> [MASK] .',
+      verbalizer: 'terrible,great',
+      expandLabelWords: 0,
+      budget: 200,
+    }),
+  );
   const out = path.join(root, 'causal-run');
   const r = cli(['search', config, '--out', out]);
   expect(r.status).toBe(2);
@@ -92,7 +142,12 @@ test('a prompt file with two labels on one token id is refused, naming the file'
       { id: 1, name: 'positive', words: ['good', 'bad'], ids: [2, 1] },
     ],
     calibration: { mode: 'none', offsets: null },
-    model: { name: 'bert-mini-imdb-uncased', dtype: 'int8', onnxSha256: 'a'.repeat(64), tokenizerSha256: 'b'.repeat(64) },
+    model: {
+      name: 'bert-mini-imdb-uncased',
+      dtype: 'int8',
+      onnxSha256: 'a'.repeat(64),
+      tokenizerSha256: 'b'.repeat(64),
+    },
     scores: { train: 0.5, dev: null, test: null },
   };
   expect(() => validatePromptFile(ok, '/p/prompt.json')).toThrow(
@@ -101,7 +156,9 @@ test('a prompt file with two labels on one token id is refused, naming the file'
   const fine = { ...ok, labels: [ok.labels[0], { ...ok.labels[1], ids: [2] }] };
   expect(() => validatePromptFile(fine, '/p/prompt.json')).not.toThrow();
   // A fill for a slot the template lacks (a hand-edited template) would be dropped silently.
-  expect(() => validatePromptFile({ ...fine, template: '{x} [MASK] .' }, '/p/prompt.json')).toThrow("prompt file /p/prompt.json: 'slots.A' names no slot of the template '{x} [MASK] .'");
+  expect(() => validatePromptFile({ ...fine, template: '{x} [MASK] .' }, '/p/prompt.json')).toThrow(
+    "prompt file /p/prompt.json: 'slots.A' names no slot of the template '{x} [MASK] .'",
+  );
 });
 
 test("a suite's name that leaves the output folder is refused before anything runs", () => {
@@ -115,7 +172,9 @@ test("a suite's name that leaves the output folder is refused before anything ru
     methods: [{ name: 'manual', manual: true }],
   };
   fs.writeFileSync(file, JSON.stringify(suite));
-  expect(() => readSuite(file)).toThrow(`${file}: name: suite name '../../evil' is used as a folder name: no '/', '\\' or '..'`);
+  expect(() => readSuite(file)).toThrow(
+    `${file}: name: suite name '../../evil' is used as a folder name: no '/', '\\' or '..'`,
+  );
   const r = cli(['leaderboard', file]);
   expect(r.status).toBe(2);
   expect(fs.readdirSync(root).filter((f) => !/\.json$/.test(f) && !/-run$/.test(f))).toEqual([]);
@@ -133,7 +192,9 @@ test("a manual method's mistyped template is refused when the suite is read, bef
     methods: [{ name: 'manual', manual: true, config: { template: '{x} <A: 2> [MASK] .' } }],
   };
   fs.writeFileSync(file, JSON.stringify(suite));
-  expect(() => readSuite(file)).toThrow(`${file}: method 'manual', task 'sst-2': template '{x} <A: 2> [MASK] .': '<A: 2>' is not a slot`);
+  expect(() => readSuite(file)).toThrow(
+    `${file}: method 'manual', task 'sst-2': template '{x} <A: 2> [MASK] .': '<A: 2>' is not a slot`,
+  );
 });
 
 describe('fills and prompt-file slots (second reading)', () => {
@@ -163,11 +224,18 @@ describe('fills and prompt-file slots (second reading)', () => {
         { id: 0, name: 'negative', words: ['bad'], ids: [tokenizer.labelWordId('bad')] },
         { id: 1, name: 'positive', words: ['good'], ids: [tokenizer.labelWordId('good')] },
       ],
-      model: { name: 'bert-mini-imdb-uncased', dtype: 'int8', onnxSha256: 'a'.repeat(64), tokenizerSha256: 'b'.repeat(64) },
+      model: {
+        name: 'bert-mini-imdb-uncased',
+        dtype: 'int8',
+        onnxSha256: 'a'.repeat(64),
+        tokenizerSha256: 'b'.repeat(64),
+      },
       scores: { train: 0.5, dev: null, test: null },
     });
     fs.writeFileSync(file, JSON.stringify(prompt(tokenizer.special.mask)));
-    await expect(loadPrompt(file, { force: true, warn: () => {} })).rejects.toThrow(`prompt file ${file}: slot <A> holds the special token '[MASK]' (id ${tokenizer.special.mask}) of this model`);
+    await expect(loadPrompt(file, { force: true, warn: () => {} })).rejects.toThrow(
+      `prompt file ${file}: slot <A> holds the special token '[MASK]' (id ${tokenizer.special.mask}) of this model`,
+    );
     // predict reads the file, then applies the object it read: a version 1 file passes both checks.
     fs.writeFileSync(file, JSON.stringify(prompt(tokenizer.labelWordId('it'))));
     const loaded = await loadPrompt(readPromptFile(file), { force: true, warn: () => {} });

@@ -80,7 +80,8 @@ function makeBatch(tok: Tok, sentences: string[], inputNames: readonly string[])
     input_ids: new ort.Tensor('int64', inputIds, [rows, seq]),
     attention_mask: new ort.Tensor('int64', attention, [rows, seq]),
   };
-  if (inputNames.includes('token_type_ids')) feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(rows * seq), [rows, seq]);
+  if (inputNames.includes('token_type_ids'))
+    feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(rows * seq), [rows, seq]);
   expect(maskPos.every((p) => p > 0)).toBe(true);
   return { feeds, rows, seq, maskPos };
 }
@@ -88,7 +89,11 @@ function makeBatch(tok: Tok, sentences: string[], inputNames: readonly string[])
 const int64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), [xs.length]);
 
 /** label logits [row][k] from the original model and from the rewritten one, same batch. */
-async function compareModels(dir: string, file: string, labelIds: number[]): Promise<{ original: number[][]; rewritten: number[][] }> {
+async function compareModels(
+  dir: string,
+  file: string,
+  labelIds: number[],
+): Promise<{ original: number[][]; rewritten: number[][] }> {
   const tok = loadTokenizer(dir);
   const bytes = fs.readFileSync(path.join(dir, 'onnx', file));
   const original = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
@@ -98,17 +103,21 @@ async function compareModels(dir: string, file: string, labelIds: number[]): Pro
   const full = (await original.run(batch.feeds)).logits;
   const vocab = full.dims[2];
   const fullData = full.data as Float32Array;
-  const originalRows = batch.maskPos.map((pos, b) => labelIds.map((id) => fullData[(b * batch.seq + pos) * vocab + id]));
+  const originalRows = batch.maskPos.map((pos, b) =>
+    labelIds.map((id) => fullData[(b * batch.seq + pos) * vocab + id]),
+  );
 
   const flatMask = batch.maskPos.map((pos, b) => b * batch.seq + pos);
-  const out = (await rewritten.run({ ...batch.feeds, mask_index: int64(flatMask), label_ids: int64(labelIds) })).label_logits;
+  const out = (await rewritten.run({ ...batch.feeds, mask_index: int64(flatMask), label_ids: int64(labelIds) }))
+    .label_logits;
   expect(out.dims).toEqual([batch.rows, labelIds.length]);
   const outData = out.data as Float32Array;
   const rewrittenRows = flatMask.map((_, b) => labelIds.map((_, k) => outData[b * labelIds.length + k]));
   return { original: originalRows, rewritten: rewrittenRows };
 }
 
-const maxAbsDiff = (a: number[][], b: number[][]) => Math.max(...a.flatMap((row, i) => row.map((v, k) => Math.abs(v - b[i][k]))));
+const maxAbsDiff = (a: number[][], b: number[][]) =>
+  Math.max(...a.flatMap((row, i) => row.map((v, k) => Math.abs(v - b[i][k]))));
 
 /**
  * Tiny float models over x [B,S,H]:
@@ -121,8 +130,13 @@ function tinyModel(variant: 'softmaxThenHead' | 'headThenTranspose' | 'identity'
   const V = 6;
   const INT = onnx.AttributeProto.AttributeType.INT;
   const INTS = onnx.AttributeProto.AttributeType.INTS;
-  const dims = (d: (string | number)[]) => ({ dim: d.map((x) => (typeof x === 'string' ? { dimParam: x } : { dimValue: x })) });
-  const vi = (name: string, d: (string | number)[]) => ({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: dims(d) } } });
+  const dims = (d: (string | number)[]) => ({
+    dim: d.map((x) => (typeof x === 'string' ? { dimParam: x } : { dimValue: x })),
+  });
+  const vi = (name: string, d: (string | number)[]) => ({
+    name,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: dims(d) } },
+  });
   const init = (name: string, d: number[], f: (i: number) => number) => ({
     name,
     dims: d,
@@ -138,7 +152,13 @@ function tinyModel(variant: 'softmaxThenHead' | 'headThenTranspose' | 'identity'
     ],
     headThenTranspose: [
       { opType: 'MatMul', input: ['x', 'W'], output: ['mm'] },
-      { opType: 'Transpose', name: 'swap_batch_seq', input: ['mm'], output: [outputName], attribute: [{ name: 'perm', type: INTS, ints: [1, 0, 2] }] },
+      {
+        opType: 'Transpose',
+        name: 'swap_batch_seq',
+        input: ['mm'],
+        output: [outputName],
+        attribute: [{ name: 'perm', type: INTS, ints: [1, 0, 2] }],
+      },
     ],
     identity: [{ opType: 'Identity', input: ['x'], output: [outputName] }],
   };
@@ -181,14 +201,24 @@ describe('rewriteForMaskHead on a tiny graph', () => {
     const rewritten = await ort.InferenceSession.create(rewriteForMaskHead(bytes));
     const pos = [4, 0, 2];
     const labels = [5, 1, 3];
-    const out = (await rewritten.run({ x, mask_index: int64(pos.map((p, b) => b * S + p)), label_ids: int64(labels) })).label_logits;
+    const out = (await rewritten.run({ x, mask_index: int64(pos.map((p, b) => b * S + p)), label_ids: int64(labels) }))
+      .label_logits;
     expect(out.dims).toEqual([B, labels.length]);
     const V = full.dims[2];
-    pos.forEach((p, b) => labels.forEach((l, k) => expect((out.data as Float32Array)[b * labels.length + k]).toBeCloseTo((full.data as Float32Array)[(b * S + p) * V + l], 6)));
+    pos.forEach((p, b) =>
+      labels.forEach((l, k) =>
+        expect((out.data as Float32Array)[b * labels.length + k]).toBeCloseTo(
+          (full.data as Float32Array)[(b * S + p) * V + l],
+          6,
+        ),
+      ),
+    );
   });
 
   test('fails clearly when no position-wise cut exists', () => {
-    expect(() => rewriteForMaskHead(tinyModel('headThenTranspose'))).toThrow(/model "tiny".*no position-wise cut.*swap_batch_seq.*Transpose/);
+    expect(() => rewriteForMaskHead(tinyModel('headThenTranspose'))).toThrow(
+      /model "tiny".*no position-wise cut.*swap_batch_seq.*Transpose/,
+    );
   });
 
   test('fails clearly when the model has no logits output', () => {
@@ -246,7 +276,10 @@ describe('prepareMaskHeadModel', () => {
     const first = await prepareMaskHeadModel(src, cacheDir);
     const sha = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
     expect(first).toBe(path.join(cacheDir, `${sha}.maskhead-v1.${RQ}.onnx`));
-    expect(fs.readdirSync(cacheDir).sort()).toEqual([`${sha}.maskhead-v1.${RQ}.onnx`, `${sha}.maskhead-v1.${RQ}.onnx.sha256`]); // no tmp file left behind
+    expect(fs.readdirSync(cacheDir).sort()).toEqual([
+      `${sha}.maskhead-v1.${RQ}.onnx`,
+      `${sha}.maskhead-v1.${RQ}.onnx.sha256`,
+    ]); // no tmp file left behind
     expect(onnx.ModelProto.decode(fs.readFileSync(first)).graph!.output!.map((o) => o.name)).toEqual(['label_logits']);
 
     // Backdate the cached file: a rewrite would give it a fresh mtime.
@@ -279,7 +312,11 @@ describe('prepareMaskHeadModel', () => {
       expect(await prepareMaskHeadModel(src, cacheDir)).toBe(first);
       expect(fs.readFileSync(first).equals(good)).toBe(true);
       expect(notices).toHaveLength(1);
-      expect(notices[0]).toMatch(new RegExp(`^cached model .*maskhead-v1\\.${RQ}\\.onnx: sha256 .* differs from the one recorded .*; rebuilding it$`));
+      expect(notices[0]).toMatch(
+        new RegExp(
+          `^cached model .*maskhead-v1\\.${RQ}\\.onnx: sha256 .* differs from the one recorded .*; rebuilding it$`,
+        ),
+      );
       await prepareMaskHeadModel(src, cacheDir); // now intact: no second notice
       expect(notices).toHaveLength(1);
     } finally {
@@ -291,7 +328,9 @@ describe('prepareMaskHeadModel', () => {
     const dir = tmpDir();
     const bad = path.join(dir, 'no-logits.onnx');
     fs.writeFileSync(bad, tinyModel('identity', 'y'));
-    await expect(prepareMaskHeadModel(bad, path.join(dir, 'cache'))).rejects.toThrow(/no-logits\.onnx.*no "logits" output/);
+    await expect(prepareMaskHeadModel(bad, path.join(dir, 'cache'))).rejects.toThrow(
+      /no-logits\.onnx.*no "logits" output/,
+    );
     expect(fs.existsSync(path.join(dir, 'cache'))).toBe(false);
   });
 });

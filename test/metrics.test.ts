@@ -1,6 +1,16 @@
 import { judgeAll, labelLogProbsOfRow, objectiveValue, scoreRow, softmax, summarize } from '../src/scoring/metrics';
 import seedrandom from 'seedrandom';
-import { applyFit, calibrate, contentFreeExamples, ensembleLogProbs, fitMember, FIT_L2, logSoftmax, meanOffsets, mergeOffsets } from '../src/prompt/calibration';
+import {
+  applyFit,
+  calibrate,
+  contentFreeExamples,
+  ensembleLogProbs,
+  fitMember,
+  FIT_L2,
+  logSoftmax,
+  meanOffsets,
+  mergeOffsets,
+} from '../src/prompt/calibration';
 
 describe('verbalizer metrics', () => {
   test('several words per label combine by log-sum-exp (summed probability)', () => {
@@ -49,8 +59,12 @@ describe('verbalizer metrics', () => {
   });
 
   test('objective: accuracy dominates, margin breaks ties', () => {
-    expect(objectiveValue({ accuracy: 0.5, margin: 1, logLikelihood: 0 }, 'accuracy')).toBeLessThan(objectiveValue({ accuracy: 0.5 + 1 / 4999, margin: -1, logLikelihood: 0 }, 'accuracy'));
-    expect(objectiveValue({ accuracy: 0.5, margin: 0.2, logLikelihood: 0 }, 'accuracy')).toBeGreaterThan(objectiveValue({ accuracy: 0.5, margin: 0.1, logLikelihood: 0 }, 'accuracy'));
+    expect(objectiveValue({ accuracy: 0.5, margin: 1, logLikelihood: 0 }, 'accuracy')).toBeLessThan(
+      objectiveValue({ accuracy: 0.5 + 1 / 4999, margin: -1, logLikelihood: 0 }, 'accuracy'),
+    );
+    expect(objectiveValue({ accuracy: 0.5, margin: 0.2, logLikelihood: 0 }, 'accuracy')).toBeGreaterThan(
+      objectiveValue({ accuracy: 0.5, margin: 0.1, logLikelihood: 0 }, 'accuracy'),
+    );
     expect(objectiveValue({ accuracy: 0.9, margin: 0.1, logLikelihood: -0.3 }, 'margin')).toBe(0.1);
     expect(objectiveValue({ accuracy: 0.9, margin: 0.1, logLikelihood: -0.3 }, 'ce')).toBe(-0.3);
   });
@@ -93,7 +107,9 @@ describe('calibration', () => {
     const other = lp.map(([a, b]) => [b, a]);
     const offA = meanOffsets(lp, 2);
     const e = ensembleLogProbs([{ logProbs: lp, offsets: offA }, { logProbs: other }]);
-    e.forEach((row, i) => row.forEach((v, l) => expect(v).toBeCloseTo((calibrate(lp[i], offA)[l] + other[i][l]) / 2, 12)));
+    e.forEach((row, i) =>
+      row.forEach((v, l) => expect(v).toBeCloseTo((calibrate(lp[i], offA)[l] + other[i][l]) / 2, 12)),
+    );
     // one member: exactly its calibrated log-probabilities
     expect(ensembleLogProbs([{ logProbs: lp, offsets: offA }])).toEqual(lp.map((r) => calibrate(r, offA)));
   });
@@ -109,7 +125,8 @@ describe('calibration', () => {
       golds.push(y);
       rows.push(logSoftmax([0, 1, 2].map((l) => (l === y ? 0.3 : 0) + (l === 0 ? 0.25 : 0) + 0.5 * (rng() - 0.5))));
     }
-    const meanLoss = (rs: number[][], fit?: Parameters<typeof applyFit>[1]) => -rs.reduce((s, r, i) => s + applyFit(r, fit)[golds[i]], 0) / rs.length;
+    const meanLoss = (rs: number[][], fit?: Parameters<typeof applyFit>[1]) =>
+      -rs.reduce((s, r, i) => s + applyFit(r, fit)[golds[i]], 0) / rs.length;
     const accuracy = (rs: number[][], fit?: Parameters<typeof applyFit>[1]) =>
       rs.filter((r, i) => {
         const a = applyFit(r, fit);
@@ -117,11 +134,15 @@ describe('calibration', () => {
       }).length / rs.length;
     /** No step of ±d in one of the fit's numbers lowers its penalised cross-entropy on `rs`. */
     const expectLocalMinimum = (rs: number[][], fit: { scale: number; bias: number[] }, d: number) => {
-      const objective = (f: { scale: number; bias: number[] }) => meanLoss(rs, f) + FIT_L2 * ((f.scale - 1) ** 2 + f.bias.reduce((s, b) => s + b * b, 0));
+      const objective = (f: { scale: number; bias: number[] }) =>
+        meanLoss(rs, f) + FIT_L2 * ((f.scale - 1) ** 2 + f.bias.reduce((s, b) => s + b * b, 0));
       const at = objective(fit);
       for (let k = 0; k <= fit.bias.length; k++)
         for (const step of [d, -d]) {
-          const moved = { scale: fit.scale + (k === 0 ? step : 0), bias: fit.bias.map((b, l) => b + (k === l + 1 ? step : 0)) };
+          const moved = {
+            scale: fit.scale + (k === 0 ? step : 0),
+            bias: fit.bias.map((b, l) => b + (k === l + 1 ? step : 0)),
+          };
           expect(objective(moved)).toBeGreaterThan(at);
         }
     };

@@ -17,6 +17,8 @@ describe('onnxruntime sessions', () => {
     fs.writeFileSync(file, 'not a model');
     const err = await createSession(file).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: onnxruntime cannot load this model \\(`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: onnxruntime cannot load this model \\(`),
+    );
   });
 });

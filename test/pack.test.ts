@@ -27,7 +27,9 @@ const OFFLINE_ENV: NodeJS.ProcessEnv = {
 function installSteps(): { pack: ShellBlock; session: ShellBlock[] } {
   const md = fs.readFileSync(path.join(ROOT, INSTALL_DOC), 'utf8');
   const end = md.indexOf('\n## From a clone');
-  const blocks = findFencedBlocks(end < 0 ? md : md.slice(0, end), INSTALL_DOC).filter((b) => b.info === 'sh' || b.info === 'sh test');
+  const blocks = findFencedBlocks(end < 0 ? md : md.slice(0, end), INSTALL_DOC).filter(
+    (b) => b.info === 'sh' || b.info === 'sh test',
+  );
   return { pack: blocks[0], session: blocks.slice(1) };
 }
 
@@ -53,13 +55,24 @@ describe('install like a library', () => {
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pack-'));
       const clone = path.join(tmp, 'promptsearch');
       fs.mkdirSync(clone);
-      const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', clone], { cwd: ROOT, encoding: 'utf8', timeout: STEP_TIMEOUT_MS, maxBuffer: 64 << 20 });
+      const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', clone], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: STEP_TIMEOUT_MS,
+        maxBuffer: 64 << 20,
+      });
       expect(packed.stderr).not.toMatch(/npm warn/i);
       expect(packed.status).toBe(0);
       const [info] = JSON.parse(packed.stdout) as { filename: string; size: number; files: { path: string }[] }[];
       const files = info.files.map((f) => f.path);
       // What the library needs at run time, and nothing of the repository's own work.
-      for (const f of ['dist/index.js', 'dist/cli/main.js', 'models/bert-mini-imdb-uncased/tokenizer.json', 'datasets/16-shot/sst-2/16-13/train.tsv', 'searches/sst2-beam.json'])
+      for (const f of [
+        'dist/index.js',
+        'dist/cli/main.js',
+        'models/bert-mini-imdb-uncased/tokenizer.json',
+        'datasets/16-shot/sst-2/16-13/train.tsv',
+        'searches/sst2-beam.json',
+      ])
         expect(files).toContain(f);
       expect(files.filter((f) => /^(src|test|results|\.ci)\//.test(f))).toEqual([]);
       expect(info.size).toBeLessThan(150e6);
@@ -68,11 +81,16 @@ describe('install like a library', () => {
       expect(named?.[1]).toBe(info.filename);
 
       // The documented steps after packing, typed in one shell that starts in the clone, with no network.
-      const script = ['trap \'echo "$__where: the step failed" >&2\' ERR', ...session.map((b) => `__where=${b.file}:${b.line}\n${b.code}`)].join('\n');
+      const script = [
+        'trap \'echo "$__where: the step failed" >&2\' ERR',
+        ...session.map((b) => `__where=${b.file}:${b.line}\n${b.code}`),
+      ].join('\n');
       const env = { ...process.env, ...OFFLINE_ENV };
       const r = await runBlock({ file: INSTALL_DOC, line: session[0].line, code: script }, clone, env, STEP_TIMEOUT_MS);
       if (r.timedOut || r.code !== 0) {
-        const hint = /ENOTCACHED/.test(r.stderr) ? "\n(npm's cache lacks a dependency of promptsearch: .ci/run fills it once, online, before the tests)" : '';
+        const hint = /ENOTCACHED/.test(r.stderr)
+          ? "\n(npm's cache lacks a dependency of promptsearch: .ci/run fills it once, online, before the tests)"
+          : '';
         throw new Error(blockFailure(r, STEP_TIMEOUT_MS, 'the install steps') + hint);
       }
       const project = path.join(tmp, 'my-classifier');

@@ -11,23 +11,45 @@ const sst2 = { data: { task: 'sst-2' }, split: 'test' as const, calibration: 'no
 
 describe('parity with the model cards (SST-2 test)', () => {
   test('bert-mini fp32, mask-head scorer: 0.7941', async () => {
-    const r = await evaluateTemplate({ ...sst2, dtype: 'fp32', template: '{x} it was [MASK] .', verbalizer: 'awful,wonderful' });
+    const r = await evaluateTemplate({
+      ...sst2,
+      dtype: 'fp32',
+      template: '{x} it was [MASK] .',
+      verbalizer: 'awful,wonderful',
+    });
     expect(r.n).toBe(1821);
     expect(r.accuracy.toFixed(4)).toBe('0.7941');
   });
 
   test('bert-mini fp32, full model as exported: 0.7941', async () => {
-    const r = await evaluateTemplate({ ...sst2, dtype: 'fp32', scorer: 'full', template: '{x} it was [MASK] .', verbalizer: 'awful,wonderful' });
+    const r = await evaluateTemplate({
+      ...sst2,
+      dtype: 'fp32',
+      scorer: 'full',
+      template: '{x} it was [MASK] .',
+      verbalizer: 'awful,wonderful',
+    });
     expect(r.accuracy.toFixed(4)).toBe('0.7941');
   });
 
   test('bert-mini int8: 0.7930 within 0.006 (CPU- and batch-dependent)', async () => {
-    const r = await evaluateTemplate({ ...sst2, dtype: 'int8', template: '{x} it was [MASK] .', verbalizer: 'awful,wonderful' });
+    const r = await evaluateTemplate({
+      ...sst2,
+      dtype: 'int8',
+      template: '{x} it was [MASK] .',
+      verbalizer: 'awful,wonderful',
+    });
     expect(Math.abs(r.accuracy - 0.793)).toBeLessThanOrEqual(0.006);
   });
 
   test('roberta-mini fp32 (byte-level BPE, <mask>, no token_type_ids): 0.7057', async () => {
-    const r = await evaluateTemplate({ ...sst2, model: 'roberta-mini-imdb', dtype: 'fp32', template: '{x} It was [MASK].', verbalizer: 'awful,wonderful' });
+    const r = await evaluateTemplate({
+      ...sst2,
+      model: 'roberta-mini-imdb',
+      dtype: 'fp32',
+      template: '{x} It was [MASK].',
+      verbalizer: 'awful,wonderful',
+    });
     expect(r.accuracy.toFixed(4)).toBe('0.7057');
   });
 });

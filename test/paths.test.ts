@@ -7,7 +7,8 @@ import { CLI, ROOT } from './helpers';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-paths-'));
 const EXAMPLES = path.join(ROOT, 'datasets', 'examples');
-const cli = (args: string[], cwd: string) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, maxBuffer: 64 << 20 });
+const cli = (args: string[], cwd: string) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, maxBuffer: 64 << 20 });
 
 /** The SST-2 example CSVs with their columns renamed to review,sentiment, in `dir`. */
 function reviewFiles(dir: string): void {
@@ -40,7 +41,11 @@ describe("paths resolve against the config's own folder", () => {
     fs.mkdirSync(path.dirname(file));
     fs.writeFileSync(file, JSON.stringify(tinyConfig({ test: '/elsewhere/test.csv' })));
     const c = readConfig(file);
-    expect(c.data).toMatchObject({ train: path.join(dir, 'nested', 'data', 'train.csv'), dev: path.join(dir, 'nested', 'data', 'dev.csv'), test: '/elsewhere/test.csv' });
+    expect(c.data).toMatchObject({
+      train: path.join(dir, 'nested', 'data', 'train.csv'),
+      dev: path.join(dir, 'nested', 'data', 'dev.csv'),
+      test: '/elsewhere/test.csv',
+    });
   });
 
   test('a config run from another folder finds its relative data paths; predict reads the run’s label column', () => {
@@ -59,9 +64,24 @@ describe("paths resolve against the config's own folder", () => {
     const best = JSON.parse(fs.readFileSync(path.join(runDir, 'best.json'), 'utf8'));
     // predict on the run's test file: the label column is the run's 'sentiment', said on stderr.
     expect(cli(['export', runDir], elsewhere).status).toBe(0);
-    const p = cli(['predict', '--prompt', path.join(runDir, 'prompt.json'), '--data', path.join(project, 'data', 'test.csv'), '--out', path.join(elsewhere, 'p.jsonl'), '--threads', '1'], elsewhere);
+    const p = cli(
+      [
+        'predict',
+        '--prompt',
+        path.join(runDir, 'prompt.json'),
+        '--data',
+        path.join(project, 'data', 'test.csv'),
+        '--out',
+        path.join(elsewhere, 'p.jsonl'),
+        '--threads',
+        '1',
+      ],
+      elsewhere,
+    );
     expect(p.status).toBe(0);
-    expect(p.stderr).toMatch(/text from column 'review' \(the run's text column\), labels from column 'sentiment' \(the run's label column\)/);
+    expect(p.stderr).toMatch(
+      /text from column 'review' \(the run's text column\), labels from column 'sentiment' \(the run's label column\)/,
+    );
     const m = p.stderr.match(/^accuracy \d\.\d{4} \((\d+)\/(\d+) correct, gold labels from the 'sentiment' column/m);
     expect(m).not.toBeNull();
     expect(Number(m![2])).toBe(200);
@@ -91,10 +111,14 @@ describe("paths resolve against the config's own folder", () => {
     fs.writeFileSync(path.join(elsewhere, 'bad.csv'), 'sentence,label\na fine film,maybe\n');
     const b = cli(['eval', '--data', 'bad.csv', '--template', '{x} [MASK]', '--verbalizer', 'bad,good'], elsewhere);
     expect(b.status).toBe(2);
-    expect(b.stderr).toContain(`${path.join(fs.realpathSync(elsewhere), 'bad.csv')}:2: label 'maybe' is not an integer`);
+    expect(b.stderr).toContain(
+      `${path.join(fs.realpathSync(elsewhere), 'bad.csv')}:2: label 'maybe' is not an integer`,
+    );
     // The config file itself.
     const c = cli(['search', 'absent.json'], elsewhere);
     expect(c.status).toBe(2);
-    expect(c.stderr).toContain(`${path.join(fs.realpathSync(elsewhere), 'absent.json')}: cannot read the search config`);
+    expect(c.stderr).toContain(
+      `${path.join(fs.realpathSync(elsewhere), 'absent.json')}: cannot read the search config`,
+    );
   });
 });

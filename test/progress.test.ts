@@ -1,5 +1,12 @@
 import { PassThrough } from 'stream';
-import { ProgressBar, RateMeter, SearchProgress, formatSearchProgress, formatSeconds, searchProgressLegend } from '../src/runner/progress';
+import {
+  ProgressBar,
+  RateMeter,
+  SearchProgress,
+  formatSearchProgress,
+  formatSeconds,
+  searchProgressLegend,
+} from '../src/runner/progress';
 
 /** ESC[K: clear to the end of the line. */
 const CLEAR = '\x1b[K';
@@ -12,8 +19,20 @@ function capture() {
 }
 
 /** A search's progress report: `own` of its `budget` with its best, `before` evaluations of earlier templates. */
-function searchProgress(own: number, budget: number, best: number | null, template?: { index: number; count: number }, before = 0, total = budget): SearchProgress {
-  return { evaluations: before + own, budget: total, search: { evaluations: own, budget, bestTrainAccuracy: best }, ...(template ? { template } : {}) };
+function searchProgress(
+  own: number,
+  budget: number,
+  best: number | null,
+  template?: { index: number; count: number },
+  before = 0,
+  total = budget,
+): SearchProgress {
+  return {
+    evaluations: before + own,
+    budget: total,
+    search: { evaluations: own, budget, bestTrainAccuracy: best },
+    ...(template ? { template } : {}),
+  };
 }
 
 describe('progress without a terminal', () => {
@@ -67,7 +86,11 @@ describe('progress without a terminal', () => {
     jest.setSystemTime(64_000);
     bar.update(4_032, 'evals'); // 4,000 in 4 s: 1,000/s, 45,968 to go
     bar.done();
-    expect(out.text().split('\n').filter(Boolean)).toEqual(['progress: 32/50,000 evals  ETA --', 'progress: 1,032/50,000 evals  ETA --', 'progress: 4,032/50,000 evals  ETA 46s']);
+    expect(out.text().split('\n').filter(Boolean)).toEqual([
+      'progress: 32/50,000 evals  ETA --',
+      'progress: 1,032/50,000 evals  ETA --',
+      'progress: 4,032/50,000 evals  ETA 46s',
+    ]);
   });
 
   test('a rate meter: none before minSeconds, restart keeps the last rate until a new one is measured', () => {
@@ -91,7 +114,9 @@ describe('a search over several templates', () => {
   afterEach(() => jest.useRealTimers());
 
   test("each template's own count, budget and best; then the run's count", () => {
-    expect(formatSearchProgress(searchProgress(5_123, 16_667, 0.8125))).toBe('5,123/16,667 evals, best train accuracy 0.8125');
+    expect(formatSearchProgress(searchProgress(5_123, 16_667, 0.8125))).toBe(
+      '5,123/16,667 evals, best train accuracy 0.8125',
+    );
     expect(formatSearchProgress(searchProgress(0, 16_667, null))).toBe('0/16,667 evals, best train accuracy –');
     expect(formatSearchProgress(searchProgress(5_123, 16_667, 0.8125, { index: 1, count: 3 }, 16_650, 50_000))).toBe(
       'template 2 of 3: 5,123/16,667 evals, best train accuracy 0.8125 (this template); run 21,773/50,000',

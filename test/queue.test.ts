@@ -16,13 +16,38 @@ import { describeIf, testIf } from './setup/requires';
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ps-queue-'));
 const REDIS = process.env.PROMPTSEARCH_TEST_REDIS;
 const tinyConfig = (seed = 13) =>
-  validateConfig({ name: 't', task: 'sst-2', seed, template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', candidates: { topK: 4 }, budget: 300, selectTopK: 2 }, 'x');
+  validateConfig(
+    {
+      name: 't',
+      task: 'sst-2',
+      seed,
+      template: '{x} <A:1> [MASK] .',
+      verbalizer: 'terrible,great',
+      strategy: 'random',
+      candidates: { topK: 4 },
+      budget: 300,
+      selectTopK: 2,
+    },
+    'x',
+  );
 
 describe('queue payloads and URLs (no Redis needed)', () => {
   test('redis URLs: password, user, db, TLS; other schemes refused', () => {
     expect(parseRedisUrl('redis://127.0.0.1:6390')).toEqual({ host: '127.0.0.1', port: 6390, db: 0 });
-    expect(parseRedisUrl('redis://:p%40ss%3Aword@host.example/3')).toEqual({ host: 'host.example', port: 6379, db: 3, password: 'p@ss:word' });
-    expect(parseRedisUrl('rediss://alice:secret@cache.example:6380')).toEqual({ host: 'cache.example', port: 6380, db: 0, username: 'alice', password: 'secret', tls: {} });
+    expect(parseRedisUrl('redis://:p%40ss%3Aword@host.example/3')).toEqual({
+      host: 'host.example',
+      port: 6379,
+      db: 3,
+      password: 'p@ss:word',
+    });
+    expect(parseRedisUrl('rediss://alice:secret@cache.example:6380')).toEqual({
+      host: 'cache.example',
+      port: 6380,
+      db: 0,
+      username: 'alice',
+      password: 'secret',
+      tls: {},
+    });
     expect(() => parseRedisUrl('http://host')).toThrow(/unsupported scheme 'http:'/);
     expect(() => parseRedisUrl('redis://host/x')).toThrow(/database 'x' is not a number/);
     expect(() => parseRedisUrl('localhost:6379')).toThrow(/unsupported scheme|not a URL/);
@@ -34,7 +59,9 @@ describe('queue payloads and URLs (no Redis needed)', () => {
     expect(jobId(p)).toBe(jobId(searchPayload(tinyConfig(), 'sst-2-s13')));
     expect(jobId(p)).not.toBe(jobId(searchPayload(tinyConfig(21), 'sst-2-s13')));
     expect(jobId(p)).toMatch(/^search-[0-9a-f]{24}$/);
-    expect(() => parsePayload({ ...p, model: { ...p.model, sha256: 'abc' } }, 'job 7')).toThrow(/^job 7: invalid job payload at 'model\.sha256'/);
+    expect(() => parsePayload({ ...p, model: { ...p.model, sha256: 'abc' } }, 'job 7')).toThrow(
+      /^job 7: invalid job payload at 'model\.sha256'/,
+    );
     expect(() => parsePayload({ ...p, extra: 1 }, 'job 7')).toThrow(/invalid job payload/);
     expect(() => parsePayload({ ...p, kind: 'shell' }, 'job 7')).toThrow(/invalid job payload at 'kind'/);
   });
@@ -45,19 +72,29 @@ describe('queue payloads and URLs (no Redis needed)', () => {
     expect(() => checkModel({ ...m, sha256: '0'.repeat(64) })).toThrow(
       /model 'bert-mini-imdb-uncased' \(int8\) differs on this worker: .*model_quantized\.onnx has sha256 [0-9a-f]{12}…, the job needs 000000000000…/,
     );
-    expect(() => checkModel({ ...m, name: 'no-such-model' })).toThrow(/model 'no-such-model' \(int8\) is not on this worker/);
+    expect(() => checkModel({ ...m, name: 'no-such-model' })).toThrow(
+      /model 'no-such-model' \(int8\) is not on this worker/,
+    );
     const d = searchPayload(tinyConfig(), 'r').data;
     const dir = tmp();
     expect(resolveData(d.train, 'train', dir)).toBeUndefined();
-    expect(() => resolveData({ ...d.train, sha256: 'f'.repeat(64) }, 'train', dir)).toThrow(/data sst-2 train \(seed 13\) differs on this worker: .*train\.tsv has sha256/);
-    expect(() => resolveData({ sha256: 'f'.repeat(64), file: { name: 'x.tsv', content: 'sentence\tlabel\n' } }, 'dev', dir)).toThrow(/corrupted in transit/);
+    expect(() => resolveData({ ...d.train, sha256: 'f'.repeat(64) }, 'train', dir)).toThrow(
+      /data sst-2 train \(seed 13\) differs on this worker: .*train\.tsv has sha256/,
+    );
+    expect(() =>
+      resolveData({ sha256: 'f'.repeat(64), file: { name: 'x.tsv', content: 'sentence\tlabel\n' } }, 'dev', dir),
+    ).toThrow(/corrupted in transit/);
   });
 
   test('worker: a bad --redis is one line, exit 2; --queue without --redis too', () => {
     const r = spawnSync(process.execPath, [CLI, 'worker', '--redis', 'http://127.0.0.1:1'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^promptsearch: --redis: unsupported scheme/)]);
-    const q = spawnSync(process.execPath, [CLI, 'leaderboard', path.join(ROOT, 'searches', 'queue-demo.json'), '--queue', 'x'], { encoding: 'utf8' });
+    const q = spawnSync(
+      process.execPath,
+      [CLI, 'leaderboard', path.join(ROOT, 'searches', 'queue-demo.json'), '--queue', 'x'],
+      { encoding: 'utf8' },
+    );
     expect(q.status).toBe(2);
     expect(q.stderr.trim()).toBe('promptsearch: --queue needs --redis URL');
   });
@@ -65,11 +102,26 @@ describe('queue payloads and URLs (no Redis needed)', () => {
   test('search --redis with no Redis listening: one line after the 10 s connect timeout, exit 2, nothing written', () => {
     const dir = tmp();
     const cfg = path.join(dir, 'c.json');
-    fs.writeFileSync(cfg, JSON.stringify({ version: 1, task: 'sst-2', template: '{x} <A:1> [MASK] .', verbalizer: 'terrible,great', strategy: 'random' }));
-    const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--redis', 'redis://:pw@127.0.0.1:1', '--out', path.join(dir, 'run')], { encoding: 'utf8' });
+    fs.writeFileSync(
+      cfg,
+      JSON.stringify({
+        version: 1,
+        task: 'sst-2',
+        template: '{x} <A:1> [MASK] .',
+        verbalizer: 'terrible,great',
+        strategy: 'random',
+      }),
+    );
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'search', cfg, '--redis', 'redis://:pw@127.0.0.1:1', '--out', path.join(dir, 'run')],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(2);
     const lines = r.stderr.trim().split('\n');
-    expect(lines[lines.length - 1]).toMatch(/^promptsearch: --redis: cannot reach redis:\/\/:\*\*\*@127\.0\.0\.1:1 within 10 s/);
+    expect(lines[lines.length - 1]).toMatch(
+      /^promptsearch: --redis: cannot reach redis:\/\/:\*\*\*@127\.0\.0\.1:1 within 10 s/,
+    );
     expect(lines.filter((l) => !l.startsWith('promptsearch: queueing'))).toHaveLength(1);
     expect(r.stderr).not.toMatch(/pw@/);
     expect(fs.existsSync(path.join(dir, 'run'))).toBe(false);
@@ -129,11 +181,17 @@ const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
 function smallData(dir: string, task: string) {
   const src = path.join(ROOT, 'datasets', '16-shot', task);
   const test = path.join(dir, `${task}-test48.tsv`);
-  fs.writeFileSync(test, fs.readFileSync(path.join(src, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n');
+  fs.writeFileSync(
+    test,
+    fs.readFileSync(path.join(src, 'test.tsv'), 'utf8').split('\n').slice(0, 49).join('\n') + '\n',
+  );
   return { train: path.join(src, '16-13', 'train.tsv'), dev: path.join(src, '16-13', 'dev.tsv'), test };
 }
 
-const VERBALIZERS: Record<string, string> = { 'sst-2': 'terrible,great', trec: 'description,entity,expression,human,location,number' };
+const VERBALIZERS: Record<string, string> = {
+  'sst-2': 'terrible,great',
+  trec: 'description,entity,expression,human,location,number',
+};
 
 function makeSuite(dir: string, methods: Suite['methods'], tasks = ['sst-2', 'trec']): Record<string, unknown> {
   return {
@@ -141,7 +199,14 @@ function makeSuite(dir: string, methods: Suite['methods'], tasks = ['sst-2', 'tr
     // Tasks of the user's own (data objects): the data files are fixed per task (small test sets); the seed still seeds each search.
     tasks: tasks.map((t) => ({ name: t, ...smallData(dir, t), verbalizer: VERBALIZERS[t] })),
     seeds: [13, 21],
-    base: { template: '{x} <A:1> [MASK] .', budget: 300, selectTopK: 1, candidates: { topK: 4 }, workers: 1, threadsPerWorker: 1 },
+    base: {
+      template: '{x} <A:1> [MASK] .',
+      budget: 300,
+      selectTopK: 1,
+      candidates: { topK: 4 },
+      workers: 1,
+      threadsPerWorker: 1,
+    },
     perTask: tasks.includes('trec') ? { trec: { budget: 400 } } : undefined,
     methods,
   };
@@ -155,8 +220,12 @@ function expectSameRuns(outA: string, outB: string, methods: string[], tasks: st
         const b = path.join(outB, 'runs', m, `${t}-s${s}`);
         expect(strip(readJson(path.join(a, 'cell.json')))).toEqual(strip(readJson(path.join(b, 'cell.json'))));
         expect(strip(readJson(path.join(a, 'best.json')))).toEqual(strip(readJson(path.join(b, 'best.json'))));
-        expect(fs.readFileSync(path.join(a, 'candidates.jsonl'), 'utf8')).toBe(fs.readFileSync(path.join(b, 'candidates.jsonl'), 'utf8'));
-        expect(fs.readFileSync(path.join(a, 'space.json'), 'utf8')).toBe(fs.readFileSync(path.join(b, 'space.json'), 'utf8'));
+        expect(fs.readFileSync(path.join(a, 'candidates.jsonl'), 'utf8')).toBe(
+          fs.readFileSync(path.join(b, 'candidates.jsonl'), 'utf8'),
+        );
+        expect(fs.readFileSync(path.join(a, 'space.json'), 'utf8')).toBe(
+          fs.readFileSync(path.join(b, 'space.json'), 'utf8'),
+        );
       }
     }
   }
@@ -168,7 +237,19 @@ const NO_REDIS = REDIS ? undefined : 'no PROMPTSEARCH_TEST_REDIS; .ci/run starts
 describeIf(NO_REDIS)('leaderboard on the job queue (real Redis, 2 worker processes)', () => {
   const dir = tmp();
   const queue = `test-${process.pid}-${Date.now()}`;
-  const workerArgs = ['worker', '--redis', REDIS!, '--queue', queue, '--lock-seconds', '4', '--workers', '1', '--threads-per-worker', '1'];
+  const workerArgs = [
+    'worker',
+    '--redis',
+    REDIS!,
+    '--queue',
+    queue,
+    '--lock-seconds',
+    '4',
+    '--workers',
+    '1',
+    '--threads-per-worker',
+    '1',
+  ];
   const good = [
     { name: 'random', strategy: 'random' },
     { name: 'genetic', strategy: 'genetic', strategyParams: { population: 4 } },
@@ -195,7 +276,11 @@ describeIf(NO_REDIS)('leaderboard on the job queue (real Redis, 2 worker process
     expect(workers[0].out()).not.toContain(`job ${killedJob}: done`);
     workers.push(start(workerArgs));
     // Kill the submitter once a cell has come back; rerunning the command re-attaches.
-    const cellFiles = () => (fs.existsSync(path.join(outQ, 'runs')) ? fs.readdirSync(path.join(outQ, 'runs'), { recursive: true }).filter((f) => String(f).endsWith('cell.json')).length : 0);
+    const cellFiles = () =>
+      fs.existsSync(path.join(outQ, 'runs'))
+        ? fs.readdirSync(path.join(outQ, 'runs'), { recursive: true }).filter((f) => String(f).endsWith('cell.json'))
+            .length
+        : 0;
     await waitFor('a first cell', () => cellFiles() > 0);
     s1.proc.kill('SIGKILL');
     await s1.exited;
@@ -249,67 +334,100 @@ describeIf(NO_REDIS)('leaderboard on the job queue (real Redis, 2 worker process
 
 describe('the queue survives a Redis restart', () => {
   const server = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
-  testIf(NO_REDIS ?? (server ? undefined : 'no redis-server to restart'))('Redis restarted (state lost) mid-suite: jobs are queued again and the suite completes with the local results', async () => {
-    const dir = tmp();
-    const port = await freePort();
-    const url = `redis://127.0.0.1:${port}`;
-    const redis = () => spawn(server, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-    let r = redis();
-    const procs: Proc[] = [];
-    try {
-      await waitFor('redis', () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG', 10_000);
-      // The manual row runs the task's own prompt on the worker too (the suite's template has slots).
-      const suite = makeSuite(
-        dir,
-        [
-          { name: 'random', strategy: 'random' },
-          { name: 'manual', manual: true },
-        ],
-        ['sst-2'],
-      );
-      const suiteFile = path.join(dir, 'suite.json');
-      fs.writeFileSync(suiteFile, JSON.stringify(suite));
-      const w = start(['worker', '--redis', url, '--lock-seconds', '4', '--workers', '1', '--threads-per-worker', '1']);
-      procs.push(w);
-      const s = start(['leaderboard', suiteFile, '--redis', url, '--out', path.join(dir, 'queued')]);
-      procs.push(s);
-      await waitFor('a job to start', () => starts(w.out()).length > 0);
-      r.kill('SIGKILL');
-      await new Promise((res) => r.on('exit', res));
-      await new Promise((res) => setTimeout(res, 1000));
-      r = redis();
-      expect(await s.exited).toBe(0);
-      expect(s.out()).toMatch(/re-queued random on sst-2, seed 1[3]/);
-      const outL = path.join(dir, 'local');
-      await runLeaderboard(parseSuite(suite, 'suite.json', dir), { outDir: outL });
-      expectSameRuns(path.join(dir, 'queued'), outL, ['random'], ['sst-2'], [13, 21]);
-      const rows = (out: string) => readJson(path.join(out, 'leaderboard.json')).rows;
-      expect(rows(path.join(dir, 'queued'))).toEqual(rows(outL));
-      expect(rows(outL).map((r: { method: string }) => r.method)).toEqual(['random', 'manual']);
-
-      // Ctrl-C twice on a busy worker: the search stops and its job goes back to the queue, no attempt spent.
-      const cfg = path.join(dir, 'search.json');
-      fs.writeFileSync(cfg, JSON.stringify({ name: 'handback', task: 'sst-2', seed: 42, template: '{x} <A:2> [MASK] .', verbalizer: 'terrible,great', strategy: 'random', budget: 3000 }));
-      const seen = starts(w.out()).length;
-      const s2 = start(['search', cfg, '--redis', url, '--out', path.join(dir, 'handback')]);
-      procs.push(s2);
-      await waitFor('the search job to start', () => starts(w.out()).length > seen);
-      const id = starts(w.out())[seen];
-      w.proc.kill('SIGINT');
-      await new Promise((res) => setTimeout(res, 300));
-      w.proc.kill('SIGINT');
-      expect(await w.exited).toBe(0);
-      expect(w.out()).toMatch(/handing the current job back to the queue/);
-      const q = new Queue('promptsearch', { connection: connectionOptions(url) });
+  testIf(NO_REDIS ?? (server ? undefined : 'no redis-server to restart'))(
+    'Redis restarted (state lost) mid-suite: jobs are queued again and the suite completes with the local results',
+    async () => {
+      const dir = tmp();
+      const port = await freePort();
+      const url = `redis://127.0.0.1:${port}`;
+      const redis = () =>
+        spawn(
+          server,
+          ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+          { stdio: 'ignore' },
+        );
+      let r = redis();
+      const procs: Proc[] = [];
       try {
-        expect(await q.getJobState(id)).toBe('waiting');
-        expect((await q.getJob(id))!.attemptsMade).toBe(0);
+        await waitFor(
+          'redis',
+          () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG',
+          10_000,
+        );
+        // The manual row runs the task's own prompt on the worker too (the suite's template has slots).
+        const suite = makeSuite(
+          dir,
+          [
+            { name: 'random', strategy: 'random' },
+            { name: 'manual', manual: true },
+          ],
+          ['sst-2'],
+        );
+        const suiteFile = path.join(dir, 'suite.json');
+        fs.writeFileSync(suiteFile, JSON.stringify(suite));
+        const w = start([
+          'worker',
+          '--redis',
+          url,
+          '--lock-seconds',
+          '4',
+          '--workers',
+          '1',
+          '--threads-per-worker',
+          '1',
+        ]);
+        procs.push(w);
+        const s = start(['leaderboard', suiteFile, '--redis', url, '--out', path.join(dir, 'queued')]);
+        procs.push(s);
+        await waitFor('a job to start', () => starts(w.out()).length > 0);
+        r.kill('SIGKILL');
+        await new Promise((res) => r.on('exit', res));
+        await new Promise((res) => setTimeout(res, 1000));
+        r = redis();
+        expect(await s.exited).toBe(0);
+        expect(s.out()).toMatch(/re-queued random on sst-2, seed 1[3]/);
+        const outL = path.join(dir, 'local');
+        await runLeaderboard(parseSuite(suite, 'suite.json', dir), { outDir: outL });
+        expectSameRuns(path.join(dir, 'queued'), outL, ['random'], ['sst-2'], [13, 21]);
+        const rows = (out: string) => readJson(path.join(out, 'leaderboard.json')).rows;
+        expect(rows(path.join(dir, 'queued'))).toEqual(rows(outL));
+        expect(rows(outL).map((r: { method: string }) => r.method)).toEqual(['random', 'manual']);
+
+        // Ctrl-C twice on a busy worker: the search stops and its job goes back to the queue, no attempt spent.
+        const cfg = path.join(dir, 'search.json');
+        fs.writeFileSync(
+          cfg,
+          JSON.stringify({
+            name: 'handback',
+            task: 'sst-2',
+            seed: 42,
+            template: '{x} <A:2> [MASK] .',
+            verbalizer: 'terrible,great',
+            strategy: 'random',
+            budget: 3000,
+          }),
+        );
+        const seen = starts(w.out()).length;
+        const s2 = start(['search', cfg, '--redis', url, '--out', path.join(dir, 'handback')]);
+        procs.push(s2);
+        await waitFor('the search job to start', () => starts(w.out()).length > seen);
+        const id = starts(w.out())[seen];
+        w.proc.kill('SIGINT');
+        await new Promise((res) => setTimeout(res, 300));
+        w.proc.kill('SIGINT');
+        expect(await w.exited).toBe(0);
+        expect(w.out()).toMatch(/handing the current job back to the queue/);
+        const q = new Queue('promptsearch', { connection: connectionOptions(url) });
+        try {
+          expect(await q.getJobState(id)).toBe('waiting');
+          expect((await q.getJob(id))!.attemptsMade).toBe(0);
+        } finally {
+          await q.close();
+        }
       } finally {
-        await q.close();
+        procs.forEach((p) => p.proc.kill('SIGKILL'));
+        r.kill('SIGKILL');
       }
-    } finally {
-      procs.forEach((p) => p.proc.kill('SIGKILL'));
-      r.kill('SIGKILL');
-    }
-  });
+    },
+  );
 });

@@ -17,7 +17,10 @@ const id = (w: string) => tokenizer.labelWordId(w);
  * Logits over the whole vocabulary: a flat −5 floor, the plausible words (`common`) at 0, and per
  * input class (the input holds "bad", "okay" or "good") a boost of its own words.
  */
-function fakeBackend(common: number[], boosts: Map<number, Map<number, number>>): MaskedLmBackend & { calls: number[][] } {
+function fakeBackend(
+  common: number[],
+  boosts: Map<number, Map<number, number>>,
+): MaskedLmBackend & { calls: number[][] } {
   const calls: number[][] = [];
   return {
     maxLength: 128,
@@ -57,7 +60,16 @@ describe('dataLabelReading', () => {
 
   test('each label gets the words that separate its class, best first; no word in two labels; generic words in none', async () => {
     const backend = fakeBackend([...neg, ...mid, ...pos, ...neutral], boosts);
-    const { labelIds: words, labelScore } = await dataLabelReading({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: 2, labelScore: 'mean' });
+    const { labelIds: words, labelScore } = await dataLabelReading({
+      backend,
+      tokenizer,
+      compiled: ct,
+      examples,
+      numLabels: 3,
+      slots: {},
+      words: 2,
+      labelScore: 'mean',
+    });
     expect(words).toEqual([neg.slice(0, 2), mid, pos.slice(0, 2)]);
     expect(labelScore).toBe('mean');
     // The whole vocabulary was read at the mask, in one call per batch.
@@ -68,12 +80,22 @@ describe('dataLabelReading', () => {
     // "jealous" gets a large boost in class 0 but sits at the floor everywhere else, far below the
     // DATA_LABEL_PLAUSIBLE most likely words (filled here with other whole words at 0).
     const filler: number[] = [];
-    for (let i = 0; filler.length < DATA_LABEL_PLAUSIBLE; i++) if (tokenizer.isWholeWord(i) && ![...neg, ...mid, ...pos].includes(i)) filler.push(i);
+    for (let i = 0; filler.length < DATA_LABEL_PLAUSIBLE; i++)
+      if (tokenizer.isWholeWord(i) && ![...neg, ...mid, ...pos].includes(i)) filler.push(i);
     const rare = id('jealous');
     const withRare = new Map(boosts);
     withRare.set(id('bad'), new Map([...boosts.get(id('bad'))!, [rare, 4]]));
     const backend = fakeBackend([...neg, ...mid, ...pos, ...filler], withRare);
-    const { labelIds: words } = await dataLabelReading({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: 2, labelScore: 'mean' });
+    const { labelIds: words } = await dataLabelReading({
+      backend,
+      tokenizer,
+      compiled: ct,
+      examples,
+      numLabels: 3,
+      slots: {},
+      words: 2,
+      labelScore: 'mean',
+    });
     expect(words.flat()).not.toContain(rare);
     expect(words[0]).toEqual(neg.slice(0, 2));
   });
@@ -81,11 +103,22 @@ describe('dataLabelReading', () => {
   test('discriminant: every label reads the K likeliest words, with weights fitted so that each class wins its own examples', async () => {
     const backend = fakeBackend([...neg, ...mid, ...pos, ...neutral], boosts);
     const K = 8;
-    const r = await dataLabelReading({ backend, tokenizer, compiled: ct, examples, numLabels: 3, slots: {}, words: K, labelScore: 'discriminant' });
+    const r = await dataLabelReading({
+      backend,
+      tokenizer,
+      compiled: ct,
+      examples,
+      numLabels: 3,
+      slots: {},
+      words: K,
+      labelScore: 'discriminant',
+    });
     expect(r.labelScore).toBe('discriminant');
     // The K words with the highest mean log-probability over the classes (boosted words first), the same list for every label.
     expect(r.labelIds).toHaveLength(3);
-    expect(r.labelIds.every((ids) => ids.length === K && JSON.stringify(ids) === JSON.stringify(r.labelIds[0]))).toBe(true);
+    expect(r.labelIds.every((ids) => ids.length === K && JSON.stringify(ids) === JSON.stringify(r.labelIds[0]))).toBe(
+      true,
+    );
     expect(r.labelIds[0].slice(0, 2).sort()).toEqual([neg[0], pos[0]].sort());
     expect(r.readout!.weights.map((w) => w.length)).toEqual([K, K, K]);
     // Read back through the scorer's rule, each training example goes to its own class.

@@ -10,7 +10,13 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { isUserError } from '../src/errors';
 import { loadPrompt } from '../src/export/applyPrompt';
-import { EnsembleMemberFile, PROMPT_VERSION_SOFT_MEMBERS, promptFileFromRun, readPromptFile, validatePromptFile } from '../src/export/promptFile';
+import {
+  EnsembleMemberFile,
+  PROMPT_VERSION_SOFT_MEMBERS,
+  promptFileFromRun,
+  readPromptFile,
+  validatePromptFile,
+} from '../src/export/promptFile';
 import { RefineResult, SoftPromptData, refineTarget, runRefine } from '../src/refine/refine';
 import { validateConfig } from '../src/runner/config';
 import { BestResult, runSearch } from '../src/runner/run';
@@ -30,8 +36,15 @@ const SINGLE_BUDGET = 1200;
 // rows of its test split (scored for the report only): a test pass is 200 rows, not 1,821.
 const SST2 = path.join(__dirname, '..', 'datasets', '16-shot', 'sst-2');
 const TEST_FILE = path.join(tmp(), 'test200.tsv');
-fs.writeFileSync(TEST_FILE, fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8').split('\n').slice(0, 201).join('\n') + '\n');
-const DATA = { train: path.join(SST2, '16-13', 'train.tsv'), dev: path.join(SST2, '16-13', 'dev.tsv'), test: TEST_FILE };
+fs.writeFileSync(
+  TEST_FILE,
+  fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8').split('\n').slice(0, 201).join('\n') + '\n',
+);
+const DATA = {
+  train: path.join(SST2, '16-13', 'train.tsv'),
+  dev: path.join(SST2, '16-13', 'dev.tsv'),
+  test: TEST_FILE,
+};
 
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -40,14 +53,34 @@ function cli(args: string[]): { code: number | null; stdout: string; stderr: str
 
 /** `predict` on the runs' test file: its accuracy as a fraction (correct / total). */
 function predictAccuracy(promptFile: string): number {
-  const r = cli(['predict', '--prompt', promptFile, '--data', TEST_FILE, '--threads', '1', '--out', path.join(tmp(), 'p.jsonl')]);
+  const r = cli([
+    'predict',
+    '--prompt',
+    promptFile,
+    '--data',
+    TEST_FILE,
+    '--threads',
+    '1',
+    '--out',
+    path.join(tmp(), 'p.jsonl'),
+  ]);
   expect(r.code).toBe(0);
   const m = /accuracy [\d.]+ \((\d+)\/(\d+) correct/.exec(r.stderr);
   expect(m).not.toBeNull();
   return Number(m![1]) / Number(m![2]);
 }
 
-const base = { data: DATA, seed: 13, verbalizer: 'terrible,great', dtype: 'fp32', strategy: 'random', candidates: { topK: 8 }, selectTopK: 2, workers: 1, threadsPerWorker: 1 };
+const base = {
+  data: DATA,
+  seed: 13,
+  verbalizer: 'terrible,great',
+  dtype: 'fp32',
+  strategy: 'random',
+  candidates: { topK: 8 },
+  selectTopK: 2,
+  workers: 1,
+  threadsPerWorker: 1,
+};
 
 describe('refine a run over two templates (readout members, member fits)', () => {
   let runDir: string;
@@ -58,11 +91,34 @@ describe('refine a run over two templates (readout members, member fits)', () =>
   beforeAll(async () => {
     runDir = path.join(tmp(), 'run');
     const config = validateConfig(
-      { ...base, name: 'm', templates: ['{x} <A:1> [MASK] .', '<A:1> [MASK] : {x}'], dataLabelWords: { words: 16, labelScore: 'discriminant' }, fitMembers: true, budget: 800 },
+      {
+        ...base,
+        name: 'm',
+        templates: ['{x} <A:1> [MASK] .', '<A:1> [MASK] : {x}'],
+        dataLabelWords: { words: 16, labelScore: 'discriminant' },
+        fitMembers: true,
+        budget: 800,
+      },
       'x',
     );
     best = await runSearch(config, { runDir });
-    const r = cli(['refine', runDir, '--budget', String(REFINE_BUDGET), '--dim', '8', '--pop', '4', '--sigma', '1', '--seed', String(REFINE_SEED), '--threads', '1', '--json']);
+    const r = cli([
+      'refine',
+      runDir,
+      '--budget',
+      String(REFINE_BUDGET),
+      '--dim',
+      '8',
+      '--pop',
+      '4',
+      '--sigma',
+      '1',
+      '--seed',
+      String(REFINE_SEED),
+      '--threads',
+      '1',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     result = JSON.parse(r.stdout) as RefineResult;
     const e = cli(['export', runDir, '--soft']);
@@ -102,7 +158,9 @@ describe('refine a run over two templates (readout members, member fits)', () =>
       expect(sm.fit!.bias).toHaveLength(2);
     });
     const kept = result.members!.filter((m) => m.kept === 'soft');
-    expect(soft.members!.map((sm, k) => (sm ? k : -1)).filter((k) => k >= 0)).toEqual(kept.flatMap((m) => [m.member, ...m.readoutMembers]).sort());
+    expect(soft.members!.map((sm, k) => (sm ? k : -1)).filter((k) => k >= 0)).toEqual(
+      kept.flatMap((m) => [m.member, ...m.readoutMembers]).sort(),
+    );
   });
 
   test("export --soft: a version 6 prompt file of the refined ensemble; predict reproduces refine's test accuracy exactly", () => {
@@ -112,7 +170,12 @@ describe('refine a run over two templates (readout members, member fits)', () =>
     expect(p.ensemble!.members.map((m) => m.template)).toEqual(best.members!.map((m) => m.template));
     expect(p.ensemble!.members.some((m) => m.soft)).toBe(true);
     expect(p.scores).toEqual(result.refined);
-    expect(p.refine).toMatchObject({ of: 'ensemble', discrete: result.discrete, refined: result.refined, members: result.members });
+    expect(p.refine).toMatchObject({
+      of: 'ensemble',
+      discrete: result.discrete,
+      refined: result.refined,
+      members: result.members,
+    });
     expect(predictAccuracy(exported)).toBe(result.refined.test);
   }, 600_000);
 
@@ -129,19 +192,32 @@ describe('refine a run over two templates (readout members, member fits)', () =>
     const withMember =
       (f: (m: EnsembleMemberFile) => object, version = p.version) =>
       () =>
-        validatePromptFile({ ...p, version, ensemble: { members: p.ensemble!.members.map((m, j) => (j === k ? { ...m, ...f(m) } : m)) } }, 'f.json');
+        validatePromptFile(
+          {
+            ...p,
+            version,
+            ensemble: { members: p.ensemble!.members.map((m, j) => (j === k ? { ...m, ...f(m) } : m)) },
+          },
+          'f.json',
+        );
     expect(withMember(() => ({}))).not.toThrow();
     expect(withMember(() => ({}), 5)).toThrow(new RegExp(`'ensemble.members\\[${k}\\].soft' needs version 6 or later`));
-    expect(withMember((m) => ({ soft: { ...m.soft!, vectors: [...m.soft!.vectors, m.soft!.vectors[0]] } }))).toThrow(new RegExp(`'ensemble.members\\[${k}\\].soft.vectors' must list 1 vector\\(s\\)`));
+    expect(withMember((m) => ({ soft: { ...m.soft!, vectors: [...m.soft!.vectors, m.soft!.vectors[0]] } }))).toThrow(
+      new RegExp(`'ensemble.members\\[${k}\\].soft.vectors' must list 1 vector\\(s\\)`),
+    );
     expect(withMember((m) => ({ soft: { ...m.soft!, modelSha256: 'abc' } }))).toThrow(/soft.modelSha256/);
-    expect(() => validatePromptFile({ ...p, soft: p.ensemble!.members[k].soft }, 'f.json')).toThrow(/'ensemble' cannot be combined with soft/);
+    expect(() => validatePromptFile({ ...p, soft: p.ensemble!.members[k].soft }, 'f.json')).toThrow(
+      /'ensemble' cannot be combined with soft/,
+    );
   });
 
   test('refine --budget 10: refused with one line, exit 2', () => {
     const r = cli(['refine', runDir, '--budget', '10', '--dim', '8', '--pop', '4']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^promptsearch: refine: a budget of 10 example evaluations cannot pay for one generation for each of the 2 prompt members .*; give --budget \d+ or more\n$/);
+    expect(r.stderr).toMatch(
+      /^promptsearch: refine: a budget of 10 example evaluations cannot pay for one generation for each of the 2 prompt members .*; give --budget \d+ or more\n$/,
+    );
   });
 
   test('export --soft --no-ensemble of a refined ensemble: refused', () => {
@@ -158,9 +234,19 @@ describe('refine a run over one template with an ensemble of 2', () => {
 
   beforeAll(async () => {
     runDir = path.join(tmp(), 'run');
-    const config = validateConfig({ ...base, name: 's', template: '{x} <A:2> [MASK] .', ensemble: 2, selectTopK: 3, budget: 600 }, 'x');
+    const config = validateConfig(
+      { ...base, name: 's', template: '{x} <A:2> [MASK] .', ensemble: 2, selectTopK: 3, budget: 600 },
+      'x',
+    );
     best = await runSearch(config, { runDir });
-    result = await runRefine(runDir, { budget: SINGLE_BUDGET, dim: 8, popSize: 4, sigma0: 1, seed: SINGLE_SEED, threads: 1 });
+    result = await runRefine(runDir, {
+      budget: SINGLE_BUDGET,
+      dim: 8,
+      popSize: 4,
+      sigma0: 1,
+      seed: SINGLE_SEED,
+      threads: 1,
+    });
   }, 1_200_000);
 
   test("the run's result is its ensemble: discrete = best.json's ensemble, both members refined, dev not below", () => {
@@ -199,20 +285,47 @@ describe('refine a run over one template with an ensemble of 2', () => {
 });
 
 describe('refineTarget: what refine reads of best.json', () => {
-  const sel = { template: '{x} <A:1> [MASK] .', prompt: '{x} so [MASK] .', slots: { A: { ids: [5], tokens: ['so'], text: 'so' } }, labelWords: [['bad'], ['good']], labelIds: [[1], [2]] };
+  const sel = {
+    template: '{x} <A:1> [MASK] .',
+    prompt: '{x} so [MASK] .',
+    slots: { A: { ids: [5], tokens: ['so'], text: 'so' } },
+    labelWords: [['bad'], ['good']],
+    labelIds: [[1], [2]],
+  };
   const member = { ...sel, offsets: [0.1, -0.1], trainAccuracy: 0.7, devAccuracy: 0.6 };
-  const readoutMember = { ...member, labelScore: 'discriminant', readout: { weights: [[1], [1]], bias: [0, 0] }, fit: { scale: 1, bias: [0, 0] } };
+  const readoutMember = {
+    ...member,
+    labelScore: 'discriminant',
+    readout: { weights: [[1], [1]], bias: [0, 0] },
+    fit: { scale: 1, bias: [0, 0] },
+  };
 
   test('best.json version 1 (read as version 2): the ensemble when there is one, its numbers; else the selected prompt', () => {
-    const one = upgradeBest({ ...sel, calibration: { mode: 'inputs', offsets: [0.2, -0.2] }, trainAccuracy: 0.75, devAccuracy: 0.7, testAccuracy: 0.72 });
-    expect(refineTarget(one)).toMatchObject({ of: 'prompt', train: 0.75, dev: 0.7, test: 0.72, members: [{ template: sel.template, offsets: [0.2, -0.2], readout: false }] });
+    const one = upgradeBest({
+      ...sel,
+      calibration: { mode: 'inputs', offsets: [0.2, -0.2] },
+      trainAccuracy: 0.75,
+      devAccuracy: 0.7,
+      testAccuracy: 0.72,
+    });
+    expect(refineTarget(one)).toMatchObject({
+      of: 'prompt',
+      train: 0.75,
+      dev: 0.7,
+      test: 0.72,
+      members: [{ template: sel.template, offsets: [0.2, -0.2], readout: false }],
+    });
     const ens = upgradeBest({
       ...sel,
       calibration: { mode: 'inputs', offsets: [0.2, -0.2] },
       trainAccuracy: 0.75,
       devAccuracy: 0.7,
       testAccuracy: 0.72,
-      ensemble: { members: [member, { ...readoutMember, template: '<A:1> [MASK] : {x}' }], devAccuracy: 0.8, testAccuracy: 0.79 },
+      ensemble: {
+        members: [member, { ...readoutMember, template: '<A:1> [MASK] : {x}' }],
+        devAccuracy: 0.8,
+        testAccuracy: 0.79,
+      },
     });
     const t = refineTarget(ens);
     expect(t).toMatchObject({ of: 'ensemble', train: null, dev: 0.8, test: 0.79 });
@@ -220,7 +333,11 @@ describe('refineTarget: what refine reads of best.json', () => {
       [sel.template, false, false],
       ['<A:1> [MASK] : {x}', true, true],
     ]);
-    expect(t.members[1].reading).toEqual({ labelIds: [[1], [2]], labelScore: 'discriminant', readout: readoutMember.readout });
+    expect(t.members[1].reading).toEqual({
+      labelIds: [[1], [2]],
+      labelScore: 'discriminant',
+      readout: readoutMember.readout,
+    });
   });
 
   test('best.json version 2: the result at the top, its members, the selected prompt', () => {
@@ -234,8 +351,19 @@ describe('refineTarget: what refine reads of best.json', () => {
       members: [member, readoutMember],
       selected: { ...sel, calibration: { mode: 'inputs', offsets: [0, 0] } },
     };
-    expect(refineTarget(v2 as unknown as BestResult)).toMatchObject({ of: 'ensemble', train: null, dev: 0.8, test: 0.79, members: [{ readout: false }, { readout: true }] });
+    expect(refineTarget(v2 as unknown as BestResult)).toMatchObject({
+      of: 'ensemble',
+      train: null,
+      dev: 0.8,
+      test: 0.79,
+      members: [{ readout: false }, { readout: true }],
+    });
     const p = { ...v2, result: 'prompt', members: undefined, trainAccuracy: 0.75 };
-    expect(refineTarget(p as unknown as BestResult)).toMatchObject({ of: 'prompt', train: 0.75, dev: 0.8, members: [{ prompt: sel.prompt, offsets: [0, 0] }] });
+    expect(refineTarget(p as unknown as BestResult)).toMatchObject({
+      of: 'prompt',
+      train: 0.75,
+      dev: 0.8,
+      members: [{ prompt: sel.prompt, offsets: [0, 0] }],
+    });
   });
 });

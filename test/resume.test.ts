@@ -46,7 +46,12 @@ interface Line {
 }
 
 /** An evaluator over the fake scorer that logs new lines, stops after `stopAfterPolls` polls and replays `replay`. */
-function evaluatorFor(opts: { budget: number; racing?: EvaluatorOptions['racing']; stopAfterPolls?: number; replay?: Line[] }) {
+function evaluatorFor(opts: {
+  budget: number;
+  racing?: EvaluatorOptions['racing'];
+  stopAfterPolls?: number;
+  replay?: Line[];
+}) {
   let polls = 0;
   const lines: Line[] = [];
   const evaluator = new BudgetedEvaluator({
@@ -64,7 +69,8 @@ function evaluatorFor(opts: { budget: number; racing?: EvaluatorOptions['racing'
     replay: opts.replay && new Map(opts.replay.map((l) => [l.key, { score: l.score, cost: l.cost }])),
     stopRequested: opts.stopAfterPolls === undefined ? undefined : () => ++polls > opts.stopAfterPolls!,
     onScored: (batch) => {
-      for (const b of batch) if (!b.replayed) lines.push({ key: candidateKey(b.candidate), score: b.score, cost: b.cost });
+      for (const b of batch)
+        if (!b.replayed) lines.push({ key: candidateKey(b.candidate), score: b.score, cost: b.cost });
     },
   });
   return { evaluator, lines };
@@ -89,7 +95,9 @@ describe('a stopped search resumes to the result it would have reached uninterru
     // The log of the stopped run followed by the resumed run's new lines is the uninterrupted log.
     expect([...stopped.lines, ...resumed.lines]).toEqual(whole.lines);
     expect(resumed.evaluator.spent).toBe(whole.evaluator.spent);
-    expect(resumed.evaluator.all().map((s) => candidateKey(s.candidate))).toEqual(whole.evaluator.all().map((s) => candidateKey(s.candidate)));
+    expect(resumed.evaluator.all().map((s) => candidateKey(s.candidate))).toEqual(
+      whole.evaluator.all().map((s) => candidateKey(s.candidate)),
+    );
   });
 
   test('the check can fail: a strategy that draws from Math.random does not resume', async () => {

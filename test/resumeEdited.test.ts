@@ -6,10 +6,24 @@ import * as path from 'path';
 import { CLI, ROOT } from './helpers';
 
 const E = path.join(ROOT, 'datasets', 'examples');
-const FLAGS = ['--train', path.join(E, 'sst2-train.csv'), '--dev', path.join(E, 'sst2-dev.csv'), '--verbalizer', 'terrible,great', '--labels', 'negative,positive', '--no-report'];
+const FLAGS = [
+  '--train',
+  path.join(E, 'sst2-train.csv'),
+  '--dev',
+  path.join(E, 'sst2-dev.csv'),
+  '--verbalizer',
+  'terrible,great',
+  '--labels',
+  'negative,positive',
+  '--no-report',
+];
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, signal: r.signal, stderr: r.stderr };
 }
 
@@ -39,7 +53,9 @@ describe('resume after config.json was edited', () => {
     fs.writeFileSync(file, JSON.stringify(JSON.parse(original)));
     const ok = cli(['search', '--resume', dir, '--workers', '1']);
     expect(ok.status).toBe(0);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'best.json'), 'utf8')).prompt).toMatch(/^\{x\} \S+ \S+ \[MASK\] \.$/);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'best.json'), 'utf8')).prompt).toMatch(
+      /^\{x\} \S+ \S+ \[MASK\] \.$/,
+    );
   });
 
   test("the default's templates changed in a multi-template run's config.json: refused", () => {
@@ -49,7 +65,9 @@ describe('resume after config.json was edited', () => {
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('<B:1>', '<B:2>'));
     const r = cli(['search', '--resume', dir]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^promptsearch: .*config\.json: cannot resume, .*field 'templates' of config\.json was edited/);
+    expect(r.stderr).toMatch(
+      /^promptsearch: .*config\.json: cannot resume, .*field 'templates' of config\.json was edited/,
+    );
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
@@ -60,12 +78,17 @@ describe('resume after config.json was edited', () => {
     const good = fs.readFileSync(file, 'utf8');
     for (const [space, why] of [
       ['{"groups": []}', "its slot groups \\(none\\) are not the template's slots \\(A:2\\)"],
-      ['{"groups": [{"name": "A", "minLength": 2, "maxLength": 2, "pools": [[1]]}]}', "groups\\[0\\] 'A': expected 2 non-empty lists of token ids"],
+      [
+        '{"groups": [{"name": "A", "minLength": 2, "maxLength": 2, "pools": [[1]]}]}',
+        "groups\\[0\\] 'A': expected 2 non-empty lists of token ids",
+      ],
     ]) {
       fs.writeFileSync(file, space);
       const r = cli(['search', '--resume', dir]);
       expect(r.status).toBe(2);
-      expect(r.stderr.trim().split('\n').pop()).toMatch(new RegExp(`^promptsearch: ${file}: ${why}.*the run directory is damaged$`));
+      expect(r.stderr.trim().split('\n').pop()).toMatch(
+        new RegExp(`^promptsearch: ${file}: ${why}.*the run directory is damaged$`),
+      );
     }
     fs.writeFileSync(file, good);
     expect(cli(['search', '--resume', dir]).status).toBe(0);

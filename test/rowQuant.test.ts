@@ -36,7 +36,10 @@ async function aloneVsBatched(m: LoadedModel, rows: EncodedRow[], labelIds: numb
   return differ;
 }
 
-async function withModel<T>(opts: { model?: string; activations?: ActivationQuant; prefixReuse?: boolean }, f: (m: LoadedModel) => Promise<T>): Promise<T> {
+async function withModel<T>(
+  opts: { model?: string; activations?: ActivationQuant; prefixReuse?: boolean },
+  f: (m: LoadedModel) => Promise<T>,
+): Promise<T> {
   const m = await loadModel({ dtype: 'int8', threads: 2, ...opts });
   try {
     return await f(m);
@@ -55,13 +58,17 @@ describe('int8 with per-row activation quantization', () => {
     });
     expect(perRow).toBe(0);
     // The check can fail: the exported graph's one scale per batch changes rows alone.
-    const perTensor = await withModel({ activations: 'per-tensor' }, async (m) => aloneVsBatched(m, await rowsOf(m, '{x} it was [MASK] .', 64), labelIds(m, labels)));
+    const perTensor = await withModel({ activations: 'per-tensor' }, async (m) =>
+      aloneVsBatched(m, await rowsOf(m, '{x} it was [MASK] .', 64), labelIds(m, labels)),
+    );
     expect(perTensor).toBeGreaterThan(0);
   });
 
   test('causal model: whole rows alone equal batched; prefix reuse within its fp32 noise', async () => {
     const words = ['awful', 'wonderful'];
-    const whole = await withModel({ model: 'gpt-mini-imdb', prefixReuse: false }, async (m) => aloneVsBatched(m, await rowsOf(m, '{x} It was [MASK]', 96), labelIds(m, words)));
+    const whole = await withModel({ model: 'gpt-mini-imdb', prefixReuse: false }, async (m) =>
+      aloneVsBatched(m, await rowsOf(m, '{x} It was [MASK]', 96), labelIds(m, words)),
+    );
     expect(whole).toBe(0);
     // Prefix reuse attends to cached prefixes padded to the batch's longest: its fp32 sums differ by
     // ~1e-6 with the batch (measured 2.4e-6), which per-row rounding can carry to ~1e-2 in int8.
@@ -70,7 +77,10 @@ describe('int8 with per-row activation quantization', () => {
       const ids = labelIds(m, words);
       const batched = await labelLogitsForRows(m.backend, rows, ids);
       let max = 0;
-      for (let i = 0; i < rows.length; i++) (await m.backend.labelLogits([rows[i]], ids)).forEach((v, k) => (max = Math.max(max, Math.abs(v - batched[i * 2 + k]))));
+      for (let i = 0; i < rows.length; i++)
+        (await m.backend.labelLogits([rows[i]], ids)).forEach(
+          (v, k) => (max = Math.max(max, Math.abs(v - batched[i * 2 + k]))),
+        );
       return max;
     });
     expect(drift).toBeLessThan(0.05);
@@ -81,7 +91,12 @@ describe('int8 with per-row activation quantization', () => {
     await withModel({}, async (m) => {
       const rows = await rowsOf(m, '{x} it was [MASK] .', 128);
       const head = await labelLogitsForRows(m.backend, rows, labelIds(m, ids));
-      const whole = await FullLogitsBackend.load(await prepareRowQuantModel(m.folder.onnxPath, cacheDir()), m.maxLength, m.tokenizer.special.pad, { threads: 2 });
+      const whole = await FullLogitsBackend.load(
+        await prepareRowQuantModel(m.folder.onnxPath, cacheDir()),
+        m.maxLength,
+        m.tokenizer.special.pad,
+        { threads: 2 },
+      );
       try {
         const full = await labelLogitsForRows(whole, rows, labelIds(m, ids));
         let maxDiff = 0;
@@ -104,7 +119,8 @@ describe('int8 with per-row activation quantization', () => {
         }
       });
     const fp32 = await logits({ dtype: 'fp32' });
-    const meanErr = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, v, i) => a + Math.abs(v - fp32[i]), 0) / fp32.length;
+    const meanErr = (xs: ArrayLike<number>) =>
+      Array.from(xs).reduce((a, v, i) => a + Math.abs(v - fp32[i]), 0) / fp32.length;
     const perRow = meanErr(await logits({ dtype: 'int8' }));
     const perTensor = meanErr(await logits({ dtype: 'int8', activations: 'per-tensor' }));
     // Measured: mean error per-row 0.063, per-tensor 0.062; with MatMulIntegerToFloat's bias input 0.28.
@@ -113,7 +129,13 @@ describe('int8 with per-row activation quantization', () => {
   });
 
   test('accuracy within 0.5 points of fp32 (SST-2, {x} it was [MASK] ., awful/wonderful: fp32 0.7941)', async () => {
-    const sst2 = { data: { task: 'sst-2' }, split: 'test' as const, calibration: 'none' as const, template: '{x} it was [MASK] .', verbalizer: 'awful,wonderful' };
+    const sst2 = {
+      data: { task: 'sst-2' },
+      split: 'test' as const,
+      calibration: 'none' as const,
+      template: '{x} it was [MASK] .',
+      verbalizer: 'awful,wonderful',
+    };
     const r = await evaluateTemplate({ ...sst2, dtype: 'int8' });
     expect(Math.abs(r.accuracy - 0.7941)).toBeLessThanOrEqual(0.005);
   });
@@ -157,12 +179,19 @@ describe('rewriteForRowQuant', () => {
     for (const [block, k] of ks) expect(block).toBe(k);
     expect(ks.filter(([block]) => block === 1024)).toHaveLength(6);
     expect(opset(d)).toBe(17);
-    expect(d.graph!.node!.filter((n) => n.opType === 'QuantizeLinear').every((n) => !n.attribute?.some((a) => a.name === 'block_size'))).toBe(true);
+    expect(
+      d
+        .graph!.node!.filter((n) => n.opType === 'QuantizeLinear')
+        .every((n) => !n.attribute?.some((a) => a.name === 'block_size')),
+    ).toBe(true);
     // Both graphs on the same batch of 48 SST-2 rows (padded to the longest).
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rowquant-blocked-'));
     const m = await loadModel({ dtype: 'fp32', scorer: 'full' });
     const rows = await rowsOf(m, '{x} it was [MASK] .', 48).finally(() => m.dispose());
-    const outputs = [await maskLogitsOfGraph(blocked, path.join(dir, 'blocked.onnx'), rows, 1), await maskLogitsOfGraph(divided, path.join(dir, 'divided.onnx'), rows, 1)];
+    const outputs = [
+      await maskLogitsOfGraph(blocked, path.join(dir, 'blocked.onnx'), rows, 1),
+      await maskLogitsOfGraph(divided, path.join(dir, 'divided.onnx'), rows, 1),
+    ];
     expect(outputs[0].length).toBe(48 * 16384);
     expect(outputs[0].every((v, i) => v === outputs[1][i])).toBe(true);
   });
@@ -179,8 +208,14 @@ describe('rewriteForRowQuant', () => {
     });
     const after = onnx.ModelProto.decode(rewriteForRowQuant(onnx.ModelProto.encode(model).finish()));
     expect(Number(after.opsetImport!.find((o) => !o.domain)!.version)).toBe(17);
-    expect(after.graph!.node!.filter((n) => n.opType === 'QuantizeLinear').every((n) => !n.attribute?.some((a) => a.name === 'block_size'))).toBe(true);
-    expect(after.graph!.node!.filter((n) => n.opType === 'Div' && n.name!.startsWith('row_quant/')).length).toBeGreaterThan(0);
+    expect(
+      after
+        .graph!.node!.filter((n) => n.opType === 'QuantizeLinear')
+        .every((n) => !n.attribute?.some((a) => a.name === 'block_size')),
+    ).toBe(true);
+    expect(
+      after.graph!.node!.filter((n) => n.opType === 'Div' && n.name!.startsWith('row_quant/')).length,
+    ).toBeGreaterThan(0);
   });
 
   test('opset 17 to 21: Reduce axes become an input, an equal Split gets num_outputs (the causal model)', () => {
@@ -190,8 +225,13 @@ describe('rewriteForRowQuant', () => {
     const splits = after.graph!.node!.filter((n) => n.opType === 'Split');
     expect(splits.length).toBe(before.graph!.node!.filter((n) => n.opType === 'Split').length);
     expect(splits.length).toBeGreaterThan(0);
-    for (const n of splits) expect(n.input![1] || Number(n.attribute!.find((a) => a.name === 'num_outputs')?.i) === n.output!.length).toBeTruthy();
-    for (const n of after.graph!.node!.filter((x) => x.opType === 'ReduceMax' || x.opType === 'ReduceMin' || x.opType === 'ReduceMean')) {
+    for (const n of splits)
+      expect(
+        n.input![1] || Number(n.attribute!.find((a) => a.name === 'num_outputs')?.i) === n.output!.length,
+      ).toBeTruthy();
+    for (const n of after.graph!.node!.filter(
+      (x) => x.opType === 'ReduceMax' || x.opType === 'ReduceMin' || x.opType === 'ReduceMean',
+    )) {
       expect(n.attribute?.some((a) => a.name === 'axes')).toBeFalsy();
       expect(n.input).toHaveLength(2);
     }
@@ -202,6 +242,8 @@ describe('rewriteForRowQuant', () => {
     const model = onnx.ModelProto.decode(bytes);
     const dql = model.graph!.node!.find((n) => n.opType === 'DynamicQuantizeLinear')!;
     model.graph!.node!.push({ name: 'stray', opType: 'Identity', input: [dql.output![0]], output: ['stray_out'] });
-    expect(() => rewriteForRowQuant(onnx.ModelProto.encode(model).finish(), 'x.onnx')).toThrow(/^x\.onnx: ".*" \(DynamicQuantizeLinear\) feeds "stray" \(Identity\) other than as MatMulInteger's A/);
+    expect(() => rewriteForRowQuant(onnx.ModelProto.encode(model).finish(), 'x.onnx')).toThrow(
+      /^x\.onnx: ".*" \(DynamicQuantizeLinear\) feeds "stray" \(Identity\) other than as MatMulInteger's A/,
+    );
   });
 });

@@ -19,9 +19,22 @@ const jsonl = (file: string) =>
     .map((l) => JSON.parse(l));
 const json = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const dumpDom = (html: string) =>
-  execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, '--dump-dom', `file://${html}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+  execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, '--dump-dom', `file://${html}`], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 60_000,
+  });
 
 /** The `data-points` of every `<polyline class="cls" ... data-run="run">`, as [x, y] pairs. */
 function polylinePoints(dom: string, cls: string, run: string): [number, number][][] {
@@ -68,8 +81,10 @@ describe('run report', () => {
     const dir = path.join(root, 'data');
     fs.mkdirSync(dir);
     const names = ['negative', 'positive'];
-    const csv = (rows: { fields: Record<string, string>; label: number }[]) => 'sentence,label\n' + rows.map((e) => `"${e.fields.sentence.replace(/"/g, '""')}",${names[e.label]}\n`).join('');
-    for (const s of ['train', 'dev'] as const) fs.writeFileSync(path.join(dir, `${s}.csv`), csv(loadTaskSplit('sst-2', s, 21)));
+    const csv = (rows: { fields: Record<string, string>; label: number }[]) =>
+      'sentence,label\n' + rows.map((e) => `"${e.fields.sentence.replace(/"/g, '""')}",${names[e.label]}\n`).join('');
+    for (const s of ['train', 'dev'] as const)
+      fs.writeFileSync(path.join(dir, `${s}.csv`), csv(loadTaskSplit('sst-2', s, 21)));
     fs.writeFileSync(path.join(dir, 'test.csv'), csv(loadTaskSplit('sst-2', 'test', 21).slice(0, 150)));
     const config = path.join(dir, 'search.json');
     fs.writeFileSync(
@@ -107,97 +122,138 @@ describe('run report', () => {
     expect(bad.stderr).toMatch(/^promptsearch: .*nope: no such run directory\n$/);
   });
 
-  testIf(chromium ? undefined : 'no chromium')('renders in headless Chromium: curves, histogram, confusion matrix and refinement equal the run files', () => {
-    // The overlay page holds both runs (curves in one chart, then a section per run); run B's own page too.
-    const overlay = dumpDom(path.join(root, 'overlay.html'));
-    const ownB = dumpDom(path.join(runB, 'report.html'));
-    const section = (dom: string, id: string) => {
-      const start = dom.indexOf(`<section class="run" data-run="${id}">`);
-      expect(start).toBeGreaterThan(0);
-      return dom.slice(start, dom.indexOf('</section>', start));
-    };
-    for (const [dom, run] of [
-      [overlay, runA],
-      [overlay, runB],
-      [ownB, runB],
-    ]) {
-      const id = path.basename(run);
-      const sec = section(dom, id);
-      const best = json(path.join(run, 'best.json'));
-      // Learning curve: the highest train accuracy so far over candidates.jsonl (never falling); it ends where progress.jsonl's last train line is.
-      const candidates = jsonl(path.join(run, 'candidates.jsonl'));
-      const curve = polylinePoints(dom, 'curve', id);
-      expect(curve).toHaveLength(1);
-      expect(curve[0].length).toBeGreaterThan(1);
-      let spent = 0;
-      let bestAcc = -1;
-      const want: [number, number][] = [];
-      for (const c of candidates) {
-        spent += c.cost;
-        if (c.score.partialExamples === undefined && c.score.accuracy > bestAcc) {
-          bestAcc = c.score.accuracy;
-          want.push([spent, c.score.accuracy]);
+  testIf(chromium ? undefined : 'no chromium')(
+    'renders in headless Chromium: curves, histogram, confusion matrix and refinement equal the run files',
+    () => {
+      // The overlay page holds both runs (curves in one chart, then a section per run); run B's own page too.
+      const overlay = dumpDom(path.join(root, 'overlay.html'));
+      const ownB = dumpDom(path.join(runB, 'report.html'));
+      const section = (dom: string, id: string) => {
+        const start = dom.indexOf(`<section class="run" data-run="${id}">`);
+        expect(start).toBeGreaterThan(0);
+        return dom.slice(start, dom.indexOf('</section>', start));
+      };
+      for (const [dom, run] of [
+        [overlay, runA],
+        [overlay, runB],
+        [ownB, runB],
+      ]) {
+        const id = path.basename(run);
+        const sec = section(dom, id);
+        const best = json(path.join(run, 'best.json'));
+        // Learning curve: the highest train accuracy so far over candidates.jsonl (never falling); it ends where progress.jsonl's last train line is.
+        const candidates = jsonl(path.join(run, 'candidates.jsonl'));
+        const curve = polylinePoints(dom, 'curve', id);
+        expect(curve).toHaveLength(1);
+        expect(curve[0].length).toBeGreaterThan(1);
+        let spent = 0;
+        let bestAcc = -1;
+        const want: [number, number][] = [];
+        for (const c of candidates) {
+          spent += c.cost;
+          if (c.score.partialExamples === undefined && c.score.accuracy > bestAcc) {
+            bestAcc = c.score.accuracy;
+            want.push([spent, c.score.accuracy]);
+          }
         }
+        if (want[want.length - 1][0] < spent) want.push([spent, want[want.length - 1][1]]);
+        expect(curve[0]).toEqual(want);
+        expectNonDecreasing(curve[0]);
+        const lastTrain = jsonl(path.join(run, 'progress.jsonl'))
+          .filter((p) => p.bestTrainAccuracy !== undefined)
+          .pop();
+        expect(curve[0][curve[0].length - 1][0]).toBe(lastTrain.evaluations);
+        expect(
+          attrOf(
+            dom,
+            new RegExp(`class="dev" data-run="${id}" data-evaluations="(\\d+)" data-accuracy="([\\d.]+)"`, 'g'),
+          ).map(([, a]) => Number(a)),
+        ).toEqual([best.devAccuracy]);
+        // Histogram: candidates by train accuracy, counted here from candidates.jsonl.
+        const counts = new Map<number, number>();
+        for (const c of jsonl(path.join(run, 'candidates.jsonl')))
+          if (c.score.partialExamples === undefined)
+            counts.set(c.score.accuracy, (counts.get(c.score.accuracy) ?? 0) + 1);
+        const bars = attrOf(sec, /class="hist" data-accuracy="([\d.]+)" data-count="(\d+)"/g).map(([a, n]) => [
+          Number(a),
+          Number(n),
+        ]);
+        expect(bars).toEqual([...counts.entries()].sort((a, b) => a[0] - b[0]));
+        // The winner on test: the confusion matrix's accuracy is the run's test accuracy.
+        expect(attrOf(sec, /class="test-accuracy" data-accuracy="([\d.]+)"/g)).toEqual([[String(best.testAccuracy)]]);
+        const cm = attrOf(sec, /data-gold="(\d+)" data-pred="(\d+)" data-count="(\d+)"/g).map((m) => m.map(Number));
+        expect(cm).toHaveLength(4);
+        const n = cm.reduce((a, [, , c]) => a + c, 0);
+        expect(n).toBe(json(path.join(run, 'config.json')).resolved.testExamples);
+        expect(cm.filter(([g, p]) => g === p).reduce((a, [, , c]) => a + c, 0) / n).toBe(best.testAccuracy);
+        const report =
+          dom === ownB
+            ? json(path.join(run, 'report.json'))
+            : json(path.join(root, 'overlay.json'))[id === 'random-run' ? 0 : 1];
+        expect(
+          attrOf(sec, /class="per-class" data-label="[^"]*" data-accuracy="([\d.]*)"/g).map(([a]) => Number(a)),
+        ).toEqual(report.test.perClass);
+        expect(sec).toContain(
+          `<code>${best.prompt.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</code>`,
+        );
       }
-      if (want[want.length - 1][0] < spent) want.push([spent, want[want.length - 1][1]]);
-      expect(curve[0]).toEqual(want);
-      expectNonDecreasing(curve[0]);
-      const lastTrain = jsonl(path.join(run, 'progress.jsonl'))
-        .filter((p) => p.bestTrainAccuracy !== undefined)
-        .pop();
-      expect(curve[0][curve[0].length - 1][0]).toBe(lastTrain.evaluations);
-      expect(attrOf(dom, new RegExp(`class="dev" data-run="${id}" data-evaluations="(\\d+)" data-accuracy="([\\d.]+)"`, 'g')).map(([, a]) => Number(a))).toEqual([best.devAccuracy]);
-      // Histogram: candidates by train accuracy, counted here from candidates.jsonl.
-      const counts = new Map<number, number>();
-      for (const c of jsonl(path.join(run, 'candidates.jsonl'))) if (c.score.partialExamples === undefined) counts.set(c.score.accuracy, (counts.get(c.score.accuracy) ?? 0) + 1);
-      const bars = attrOf(sec, /class="hist" data-accuracy="([\d.]+)" data-count="(\d+)"/g).map(([a, n]) => [Number(a), Number(n)]);
-      expect(bars).toEqual([...counts.entries()].sort((a, b) => a[0] - b[0]));
-      // The winner on test: the confusion matrix's accuracy is the run's test accuracy.
-      expect(attrOf(sec, /class="test-accuracy" data-accuracy="([\d.]+)"/g)).toEqual([[String(best.testAccuracy)]]);
-      const cm = attrOf(sec, /data-gold="(\d+)" data-pred="(\d+)" data-count="(\d+)"/g).map((m) => m.map(Number));
-      expect(cm).toHaveLength(4);
-      const n = cm.reduce((a, [, , c]) => a + c, 0);
-      expect(n).toBe(json(path.join(run, 'config.json')).resolved.testExamples);
-      expect(cm.filter(([g, p]) => g === p).reduce((a, [, , c]) => a + c, 0) / n).toBe(best.testAccuracy);
-      const report = dom === ownB ? json(path.join(run, 'report.json')) : json(path.join(root, 'overlay.json'))[id === 'random-run' ? 0 : 1];
-      expect(attrOf(sec, /class="per-class" data-label="[^"]*" data-accuracy="([\d.]*)"/g).map(([a]) => Number(a))).toEqual(report.test.perClass);
-      expect(sec).toContain(`<code>${best.prompt.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</code>`);
-    }
-    // Refinement curve and result (run B only).
-    const dom = ownB;
-    const gens = jsonl(path.join(runB, 'refine', 'progress.jsonl'));
-    expect(gens.length).toBeGreaterThan(0);
-    expect(polylinePoints(dom, 'refine-best-dev', 'beam-refined')).toEqual([gens.map((g) => [g.evaluations, g.bestDevAccuracy])]);
-    const refined = json(path.join(runB, 'refine', 'result.json')).refined;
-    expect(dom).toContain(`data-test="${refined.test}"`);
-    expect(polylinePoints(overlay, 'refine-best-dev', 'random-run')).toEqual([]);
-    expect(polylinePoints(overlay, 'refine-best-dev', 'beam-refined')).toEqual([gens.map((g) => [g.evaluations, g.bestDevAccuracy])]);
-    // Overlay: both runs' curves, one colour and one marker shape per run; the x-axis ends at the larger budget; a table of the runs.
-    const strokes = ['random-run', 'beam-refined'].map((id) => new RegExp(`<polyline class="curve" data-run="${id}" data-strategy="(\\w+)"[^>]* stroke="(#[0-9a-f]{6})"`).exec(overlay)!.slice(1));
-    expect(strokes.map((s) => s[0])).toEqual(['random', 'beam']);
-    expect(strokes[0][1]).not.toBe(strokes[1][1]);
-    const shapes = attrOf(overlay, /class="dev" data-run="([^"]+)"[^>]* data-shape="([\w-]+)"/g);
-    expect(shapes.map(([run]) => run)).toEqual(['random-run', 'beam-refined']);
-    expect(shapes[0][1]).not.toBe(shapes[1][1]);
-    const budgets = [runA, runB].map((r) => json(path.join(r, 'best.json')).budget as number);
-    expect(xMaxOf(overlay)).toBe(Math.max(...budgets));
-    expect(xMaxOf(ownB)).toBe(budgets[1]);
-    const rows = attrOf(overlay, /class="run-row" data-run="([^"]+)" data-dev="([\d.]*)" data-test="([\d.]*)" data-evaluations="(\d*)"/g);
-    expect(rows).toEqual(
-      [runA, runB].map((r) => {
-        const b = json(path.join(r, 'best.json'));
-        return [path.basename(r), String(b.devAccuracy), String(b.testAccuracy), String(b.evaluations)];
-      }),
-    );
-    expect(ownB).not.toContain('class="run-row"');
-    // A picture, not a blank page.
-    const png = path.join(tmp(), 'shot.png');
-    execFileSync(chromium!, [...FLAGS, `--user-data-dir=${tmp()}`, `--screenshot=${png}`, '--window-size=1000,1400', `file://${path.join(root, 'overlay.html')}`], {
-      stdio: 'ignore',
-      timeout: 60_000,
-    });
-    expect(fs.readFileSync(png).length).toBeGreaterThan(20_000);
-  });
+      // Refinement curve and result (run B only).
+      const dom = ownB;
+      const gens = jsonl(path.join(runB, 'refine', 'progress.jsonl'));
+      expect(gens.length).toBeGreaterThan(0);
+      expect(polylinePoints(dom, 'refine-best-dev', 'beam-refined')).toEqual([
+        gens.map((g) => [g.evaluations, g.bestDevAccuracy]),
+      ]);
+      const refined = json(path.join(runB, 'refine', 'result.json')).refined;
+      expect(dom).toContain(`data-test="${refined.test}"`);
+      expect(polylinePoints(overlay, 'refine-best-dev', 'random-run')).toEqual([]);
+      expect(polylinePoints(overlay, 'refine-best-dev', 'beam-refined')).toEqual([
+        gens.map((g) => [g.evaluations, g.bestDevAccuracy]),
+      ]);
+      // Overlay: both runs' curves, one colour and one marker shape per run; the x-axis ends at the larger budget; a table of the runs.
+      const strokes = ['random-run', 'beam-refined'].map((id) =>
+        new RegExp(`<polyline class="curve" data-run="${id}" data-strategy="(\\w+)"[^>]* stroke="(#[0-9a-f]{6})"`)
+          .exec(overlay)!
+          .slice(1),
+      );
+      expect(strokes.map((s) => s[0])).toEqual(['random', 'beam']);
+      expect(strokes[0][1]).not.toBe(strokes[1][1]);
+      const shapes = attrOf(overlay, /class="dev" data-run="([^"]+)"[^>]* data-shape="([\w-]+)"/g);
+      expect(shapes.map(([run]) => run)).toEqual(['random-run', 'beam-refined']);
+      expect(shapes[0][1]).not.toBe(shapes[1][1]);
+      const budgets = [runA, runB].map((r) => json(path.join(r, 'best.json')).budget as number);
+      expect(xMaxOf(overlay)).toBe(Math.max(...budgets));
+      expect(xMaxOf(ownB)).toBe(budgets[1]);
+      const rows = attrOf(
+        overlay,
+        /class="run-row" data-run="([^"]+)" data-dev="([\d.]*)" data-test="([\d.]*)" data-evaluations="(\d*)"/g,
+      );
+      expect(rows).toEqual(
+        [runA, runB].map((r) => {
+          const b = json(path.join(r, 'best.json'));
+          return [path.basename(r), String(b.devAccuracy), String(b.testAccuracy), String(b.evaluations)];
+        }),
+      );
+      expect(ownB).not.toContain('class="run-row"');
+      // A picture, not a blank page.
+      const png = path.join(tmp(), 'shot.png');
+      execFileSync(
+        chromium!,
+        [
+          ...FLAGS,
+          `--user-data-dir=${tmp()}`,
+          `--screenshot=${png}`,
+          '--window-size=1000,1400',
+          `file://${path.join(root, 'overlay.html')}`,
+        ],
+        {
+          stdio: 'ignore',
+          timeout: 60_000,
+        },
+      );
+      expect(fs.readFileSync(png).length).toBeGreaterThan(20_000);
+    },
+  );
 
   test("the confusion matrix is the search's recorded test predictions; without them the prompt file is scored again, to the same matrix", async () => {
     const best = json(path.join(runA, 'best.json'));
@@ -219,7 +275,9 @@ describe('run report', () => {
     const saved = fs.readFileSync(file, 'utf8');
     try {
       fs.writeFileSync(file, JSON.stringify({ of: 'prompt', predicted: recorded.predicted.slice(1) }));
-      await expect(collectRunReport(runA)).rejects.toThrow(/test-predictions\.json: \d+ predictions .* but the test split has \d+ examples and 2 labels/);
+      await expect(collectRunReport(runA)).rejects.toThrow(
+        /test-predictions\.json: \d+ predictions .* but the test split has \d+ examples and 2 labels/,
+      );
       fs.writeFileSync(file, JSON.stringify({ of: 'prompt', predicted: 'x' }));
       await expect(collectRunReport(runA)).rejects.toThrow(/test-predictions\.json: not test predictions/);
     } finally {
@@ -242,7 +300,13 @@ describe('run report', () => {
     fs.cpSync(runA, copy, { recursive: true });
     const best = json(path.join(copy, 'best.json'));
     // best.json version 2: the selected prompt's decision rule.
-    fs.writeFileSync(path.join(copy, 'best.json'), JSON.stringify({ ...best, selected: { ...best.selected, calibration: { mode: 'inputs', offsets: [0.125, -0.5] } } }));
+    fs.writeFileSync(
+      path.join(copy, 'best.json'),
+      JSON.stringify({
+        ...best,
+        selected: { ...best.selected, calibration: { mode: 'inputs', offsets: [0.125, -0.5] } },
+      }),
+    );
     const r = cli(['report', copy, '--no-test']);
     expect(r.status).toBe(0);
     const html = fs.readFileSync(path.join(copy, 'report.html'), 'utf8');
@@ -329,7 +393,9 @@ describe('report pictures (made-up runs)', () => {
         result: result(0.7 + i / 50, 0.7, budget),
       }),
     );
-    const dom = runReportHtml('r', [fakeRun('run', { budget: 50_000, templates, result: result(0.8, 0.79, 50_000, 'ensemble') })]);
+    const dom = runReportHtml('r', [
+      fakeRun('run', { budget: 50_000, templates, result: result(0.8, 0.79, 50_000, 'ensemble') }),
+    ]);
     const curves = curveOf(dom);
     expect(curves).toHaveLength(3);
     for (const c of curves) {
@@ -339,7 +405,10 @@ describe('report pictures (made-up runs)', () => {
     expect(xMaxOf(dom)).toBe(16_667);
     const ticks = attrOf(dom, /class="x-tick" data-x="([\d.]+)"/g).map(([t]) => Number(t));
     expect(ticks[ticks.length - 1]).toBe(16_667);
-    const markers = attrOf(dom, /class="dev" data-run="([^"]+)"[^>]*data-accuracy="([\d.]+)"[^>]* data-shape="([\w-]+)"[^>]* stroke="(#[0-9a-f]{6})"/g);
+    const markers = attrOf(
+      dom,
+      /class="dev" data-run="([^"]+)"[^>]*data-accuracy="([\d.]+)"[^>]* data-shape="([\w-]+)"[^>]* stroke="(#[0-9a-f]{6})"/g,
+    );
     expect(markers.map((m) => m[0])).toEqual(['t1', 't2', 't3']);
     expect(markers.map((m) => Number(m[1]))).toEqual([0.7, 0.72, 0.74]);
     expect(new Set(markers.map((m) => m[2])).size).toBe(3);
@@ -375,19 +444,30 @@ describe('report pictures (made-up runs)', () => {
     const dom = runReportHtml('r', runs);
     const curves = curveOf(dom);
     // beam-b's two templates one after the other: the second starts where the first ended.
-    expect(curves.map((c) => /data-run="([^"]+)"/.exec(c.attrs)![1])).toEqual(['beam-a', 'beam-b', 'beam-b', 'random-c']);
+    expect(curves.map((c) => /data-run="([^"]+)"/.exec(c.attrs)![1])).toEqual([
+      'beam-a',
+      'beam-b',
+      'beam-b',
+      'random-c',
+    ]);
     expect(curves[2].points[0][0]).toBe(1500 + 32);
     for (const c of curves) expectNonDecreasing(c.points);
     const colour = (c: { attrs: string }) => /stroke="(#[0-9a-f]{6})"/.exec(c.attrs)![1];
     expect(colour(curves[1])).toBe(colour(curves[2]));
     expect(new Set([curves[0], curves[1], curves[3]].map(colour)).size).toBe(3);
     expect(xMaxOf(dom)).toBe(3000);
-    const markers = attrOf(dom, /class="dev" data-run="([^"]+)" data-evaluations="(\d+)"[^>]* data-of="(\w+)" data-shape="([\w-]+)"/g);
+    const markers = attrOf(
+      dom,
+      /class="dev" data-run="([^"]+)" data-evaluations="(\d+)"[^>]* data-of="(\w+)" data-shape="([\w-]+)"/g,
+    );
     expect(markers).toEqual([
       ['beam-a', '1000', 'prompt', 'circle'],
       ['beam-b', '3000', 'ensemble', 'square'],
     ]);
-    const rows = attrOf(dom, /<tr class="run-row" data-run="([^"]+)" data-dev="([\d.]*)" data-test="([\d.]*)" data-evaluations="(\d*)" data-seconds="([\d.]*)">(.*?)<\/tr>/g);
+    const rows = attrOf(
+      dom,
+      /<tr class="run-row" data-run="([^"]+)" data-dev="([\d.]*)" data-test="([\d.]*)" data-evaluations="(\d*)" data-seconds="([\d.]*)">(.*?)<\/tr>/g,
+    );
     expect(rows.map((r) => r.slice(0, 5))).toEqual([
       ['beam-a', '0.75', '0.74', '1000', '12.5'],
       ['beam-b', '0.8', '0.79', '3000', '12.5'],

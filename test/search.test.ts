@@ -36,7 +36,14 @@ describe('search config', () => {
   test('every shipped config is valid', () => {
     const dir = path.join(ROOT, 'searches');
     // Leaderboard suites (with `tasks`) live beside search configs; leaderboard.test.ts checks those.
-    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json') && !f.endsWith('.schema.json') && !('tasks' in JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))));
+    const files = fs
+      .readdirSync(dir)
+      .filter(
+        (f) =>
+          f.endsWith('.json') &&
+          !f.endsWith('.schema.json') &&
+          !('tasks' in JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))),
+      );
     expect(files.length).toBeGreaterThanOrEqual(4);
     for (const f of files) {
       const c = readConfig(path.join(dir, f));
@@ -48,7 +55,9 @@ describe('search config', () => {
   });
 
   test('a budget too small for dev selection is refused', async () => {
-    await expect(runSearch(validateConfig({ ...base, budget: 70 }, 'x'), { runDir: tmp() })).rejects.toThrow(/budget 70 is too small/);
+    await expect(runSearch(validateConfig({ ...base, budget: 70 }, 'x'), { runDir: tmp() })).rejects.toThrow(
+      /budget 70 is too small/,
+    );
   });
 });
 
@@ -56,9 +65,15 @@ describe('search config', () => {
 // the first 200 rows of its test split (scored once for the report): a test pass of 200 rows, not 1,821.
 const SST2 = path.join(ROOT, 'datasets', '16-shot', 'sst-2');
 const TEST_FILE = path.join(tmp(), 'test200.tsv');
-fs.writeFileSync(TEST_FILE, fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8').split('\n').slice(0, 201).join('\n') + '\n');
+fs.writeFileSync(
+  TEST_FILE,
+  fs.readFileSync(path.join(SST2, 'test.tsv'), 'utf8').split('\n').slice(0, 201).join('\n') + '\n',
+);
 const { task: _task, ...withoutTask } = base;
-const runBase = { ...withoutTask, data: { train: path.join(SST2, '16-13', 'train.tsv'), dev: path.join(SST2, '16-13', 'dev.tsv'), test: TEST_FILE } };
+const runBase = {
+  ...withoutTask,
+  data: { train: path.join(SST2, '16-13', 'train.tsv'), dev: path.join(SST2, '16-13', 'dev.tsv'), test: TEST_FILE },
+};
 
 /**
  * A stop once `n` candidates are recorded in `dir` (stopRequested is polled by the pool on a
@@ -86,10 +101,21 @@ describe('search run', () => {
 
   test('writes the run files and respects the budget exactly', () => {
     const { best, candidates } = runs[1];
-    expect(best).toMatchObject({ version: 2, status: 'done', result: 'prompt', selected: { template: base.template, labelWords: [['terrible'], ['great']] } });
-    for (const k of ['prompt', 'trainAccuracy', 'devAccuracy', 'testAccuracy', 'evaluations', 'seconds']) expect(best).toHaveProperty(k);
+    expect(best).toMatchObject({
+      version: 2,
+      status: 'done',
+      result: 'prompt',
+      selected: { template: base.template, labelWords: [['terrible'], ['great']] },
+    });
+    for (const k of ['prompt', 'trainAccuracy', 'devAccuracy', 'testAccuracy', 'evaluations', 'seconds'])
+      expect(best).toHaveProperty(k);
     // One prompt: the headline is the selected prompt's.
-    expect([best.prompt, best.trainAccuracy, best.devAccuracy, best.testAccuracy]).toEqual([best.selected.prompt, best.selected.trainAccuracy, best.selected.devAccuracy, best.selected.testAccuracy]);
+    expect([best.prompt, best.trainAccuracy, best.devAccuracy, best.testAccuracy]).toEqual([
+      best.selected.prompt,
+      best.selected.trainAccuracy,
+      best.selected.devAccuracy,
+      best.selected.testAccuracy,
+    ]);
     const lines = candidates
       .trim()
       .split('\n')
@@ -124,7 +150,16 @@ describe('search run', () => {
 });
 
 describe('label words from the data (searchVerbalizer method data)', () => {
-  const config = validateConfig({ ...runBase, verbalizer: undefined, searchVerbalizer: { method: 'data', wordsPerLabel: 3 }, workers: 1, threadsPerWorker: 1 }, 'x');
+  const config = validateConfig(
+    {
+      ...runBase,
+      verbalizer: undefined,
+      searchVerbalizer: { method: 'data', wordsPerLabel: 3 },
+      workers: 1,
+      threadsPerWorker: 1,
+    },
+    'x',
+  );
   let dir: string;
   let best: BestResult;
 
@@ -145,7 +180,9 @@ describe('label words from the data (searchVerbalizer method data)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(new Set(lines.map((l) => l.labelWords.join('|')))).toEqual(new Set([best.selected.labelWords.map((ws) => ws.join('/')).join('|')]));
+    expect(new Set(lines.map((l) => l.labelWords.join('|')))).toEqual(
+      new Set([best.selected.labelWords.map((ws) => ws.join('/')).join('|')]),
+    );
     // No slot proposes a chosen label word.
     const chosen = new Set(best.selected.labelIds.flat());
     expect(space.groups[0].pools.flat().some((id: number) => chosen.has(id))).toBe(false);
@@ -154,10 +191,18 @@ describe('label words from the data (searchVerbalizer method data)', () => {
   test("a context that does not fit one of the templates is refused before any template's search runs", async () => {
     const dir = path.join(tmp(), 'run');
     const both = validateConfig(
-      { ...runBase, verbalizer: undefined, template: undefined, templates: ['{x} <A:2> [MASK] .', '{x} . <A:1> [MASK] .'], searchVerbalizer: { method: 'data', context: { A: 'it was' } } },
+      {
+        ...runBase,
+        verbalizer: undefined,
+        template: undefined,
+        templates: ['{x} <A:2> [MASK] .', '{x} . <A:1> [MASK] .'],
+        searchVerbalizer: { method: 'data', context: { A: 'it was' } },
+      },
       'x',
     );
-    await expect(runSearch(both, { runDir: dir })).rejects.toThrow("findLabelWords.context for template '{x} . <A:1> [MASK] .': slot <A:1> holds at most 1 token(s); 'it was' is 2");
+    await expect(runSearch(both, { runDir: dir })).rejects.toThrow(
+      "findLabelWords.context for template '{x} . <A:1> [MASK] .': slot <A:1> holds at most 1 token(s); 'it was' is 2",
+    );
     expect(fs.existsSync(dir)).toBe(false);
     // Too short for a later template's slot: refused before the first template's search too.
     const short = validateConfig(
@@ -170,7 +215,9 @@ describe('label words from the data (searchVerbalizer method data)', () => {
       },
       'x',
     );
-    await expect(runSearch(short, { runDir: dir })).rejects.toThrow("findLabelWords.context for template '<A:2> [MASK] : {x}': slot <A:2> needs 2 token(s) while proposing label words, got 1");
+    await expect(runSearch(short, { runDir: dir })).rejects.toThrow(
+      "findLabelWords.context for template '<A:2> [MASK] : {x}': slot <A:2> needs 2 token(s) while proposing label words, got 1",
+    );
     expect(fs.existsSync(dir)).toBe(false);
   });
 
@@ -179,7 +226,16 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     const contexts = [{ A: 'it was' }, { A: 'so' }];
     const dir = path.join(tmp(), 'run');
     const multi = validateConfig(
-      { ...runBase, verbalizer: undefined, template: undefined, templates, budget: 600, searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts }, workers: 1, threadsPerWorker: 1 },
+      {
+        ...runBase,
+        verbalizer: undefined,
+        template: undefined,
+        templates,
+        budget: 600,
+        searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts },
+        workers: 1,
+        threadsPerWorker: 1,
+      },
       'x',
     );
     await runSearch(multi, { runDir: dir });
@@ -187,7 +243,15 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     for (let i = 0; i < templates.length; i++) {
       const alone = tmp();
       const single = validateConfig(
-        { ...runBase, verbalizer: undefined, template: templates[i], budget: 300, searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts[i] }, workers: 1, threadsPerWorker: 1 },
+        {
+          ...runBase,
+          verbalizer: undefined,
+          template: templates[i],
+          budget: 300,
+          searchVerbalizer: { method: 'data', wordsPerLabel: 3, context: contexts[i] },
+          workers: 1,
+          threadsPerWorker: 1,
+        },
         'x',
       );
       // The words are chosen before the search: a run stopped early has recorded them.
@@ -200,7 +264,9 @@ describe('label words from the data (searchVerbalizer method data)', () => {
 
   test('a resumed run reads the recorded words, not new ones; without them it refuses', async () => {
     const stopped = tmp();
-    expect((await runSearch(config, { runDir: stopped, stopRequested: afterCandidates(stopped, 10) })).status).toBe('interrupted');
+    expect((await runSearch(config, { runDir: stopped, stopRequested: afterCandidates(stopped, 10) })).status).toBe(
+      'interrupted',
+    );
     const spaceFile = path.join(stopped, 'space.json');
     const space = JSON.parse(fs.readFileSync(spaceFile, 'utf8'));
     expect(space.labelIds).toEqual(best.selected.labelIds);
@@ -213,9 +279,13 @@ describe('label words from the data (searchVerbalizer method data)', () => {
     await runSearch(config, { runDir: noWords, stopRequested: afterCandidates(noWords, 10) });
     const { labelIds: _dropped, ...rest } = JSON.parse(fs.readFileSync(path.join(noWords, 'space.json'), 'utf8'));
     fs.writeFileSync(path.join(noWords, 'space.json'), JSON.stringify(rest));
-    await expect(runSearch(config, { runDir: noWords, resume: true })).rejects.toThrow(/space\.json: no labelIds; this run's label words come from the data/);
+    await expect(runSearch(config, { runDir: noWords, resume: true })).rejects.toThrow(
+      /space\.json: no labelIds; this run's label words come from the data/,
+    );
     fs.writeFileSync(path.join(noWords, 'space.json'), JSON.stringify({ ...rest, labelIds: [[1, 2], [-5]] }));
-    await expect(runSearch(config, { runDir: noWords, resume: true })).rejects.toThrow(/space\.json: labelIds: expected 2 lists of token ids, one per label/);
+    await expect(runSearch(config, { runDir: noWords, resume: true })).rejects.toThrow(
+      /space\.json: labelIds: expected 2 lists of token ids, one per label/,
+    );
   });
 });
 
@@ -243,7 +313,9 @@ describe('search CLI', () => {
     expect(out).toMatch(/stopping \(what is scored is kept\)/);
     expect(code).toBe(130);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'best.json'), 'utf8')).status).toBe('interrupted');
-    const again = spawn(process.execPath, [CLI, 'search', '--resume', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const again = spawn(process.execPath, [CLI, 'search', '--resume', dir, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let json = '';
     again.stdout.on('data', (d) => (json += d));
     expect(await new Promise((resolve) => again.on('exit', resolve))).toBe(0);

@@ -19,7 +19,10 @@ function fakeLogProbs(slots: Record<string, number[]>, labelIds: unknown, start:
 describe('selectWinner with a readoutMember reading', () => {
   const nTest = 2 * SPLIT_TASK_ROWS + 17;
   const score0: Score = { accuracy: 0.5, margin: 0, logLikelihood: -0.7, reward: 0, objective: -0.7 };
-  const ranked: ScoredCandidate[] = [0, 1, 2].map((k) => ({ candidate: { tokens: [[100 + k]] }, score: { ...score0, objective: -0.7 - k / 10 } }));
+  const ranked: ScoredCandidate[] = [0, 1, 2].map((k) => ({
+    candidate: { tokens: [[100 + k]] },
+    score: { ...score0, objective: -0.7 - k / 10 },
+  }));
   const decode = (c: { tokens: number[][] }): Decoded => ({ slots: { A: c.tokens[0] }, labelIds: [[1], [2]] });
 
   async function select(ensemble: number, readoutMembers: boolean) {
@@ -39,7 +42,10 @@ describe('selectWinner with a readoutMember reading', () => {
       decode,
       async score(t: ScoreTask): Promise<ScoreResult> {
         tasks.push(t);
-        return { logProbs: fakeLogProbs(t.slots, t.labelIds, t.start, t.end), ...(t.readings ? { readings: t.readings.map((r) => fakeLogProbs(t.slots, r.labelIds, t.start, t.end)) } : {}) };
+        return {
+          logProbs: fakeLogProbs(t.slots, t.labelIds, t.start, t.end),
+          ...(t.readings ? { readings: t.readings.map((r) => fakeLogProbs(t.slots, r.labelIds, t.start, t.end)) } : {}),
+        };
       },
       ...(readoutMembers
         ? {
@@ -65,7 +71,9 @@ describe('selectWinner with a readoutMember reading', () => {
     // Two members, each its test split in ceil(n / SPLIT_TASK_ROWS) tasks, and no other test pass.
     expect(testTasks).toHaveLength(2 * 3);
     expect(testTasks.every((t) => t.readings?.length === 1 && t.readings[0].labelScore === 'mean')).toBe(true);
-    expect(asked.map((d) => d.slots.A[0])).toEqual(out.ensemble!.members.map((m) => m.candidate.candidate.tokens[0][0]));
+    expect(asked.map((d) => d.slots.A[0])).toEqual(
+      out.ensemble!.members.map((m) => m.candidate.candidate.tokens[0][0]),
+    );
     out.memberScores.forEach((ms, k) => {
       const slots = asked[k].slots;
       expect(ms.readoutMember!.reading.labelIds).toEqual([
@@ -110,7 +118,8 @@ describe('promptReadings', () => {
         },
       ];
       const together = await promptReadings(m.backend, ct, examples, {}, readings);
-      for (const [k, r] of readings.entries()) expect(together[k]).toEqual(await promptReading(m.backend, ct, examples, {}, r));
+      for (const [k, r] of readings.entries())
+        expect(together[k]).toEqual(await promptReading(m.backend, ct, examples, {}, r));
       expect(together[0]).not.toEqual(together[1]);
     } finally {
       await m.dispose();

@@ -38,10 +38,14 @@ describe('worker limit', () => {
   test('--workers 1000 is refused within 2 s, exit 2, one line saying the limit and why, nothing written', () => {
     const out = path.join(tmp(), 'run');
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, [CLI, 'search', writeConfig(), '--workers', '1000', '--out', out], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'search', writeConfig(), '--workers', '1000', '--out', out], {
+      encoding: 'utf8',
+    });
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^promptsearch: --workers 1000: at most \d+ on this machine \(\d+ cores? × 4; each worker holds a ~\d+ MB model session, [\d.]+ GB free\)\n$/);
+    expect(r.stderr).toMatch(
+      /^promptsearch: --workers 1000: at most \d+ on this machine \(\d+ cores? × 4; each worker holds a ~\d+ MB model session, [\d.]+ GB free\)\n$/,
+    );
     expect(fs.existsSync(out)).toBe(false);
   });
 
@@ -49,18 +53,27 @@ describe('worker limit', () => {
     const cfg = writeConfig({ workers: 1000 });
     const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--out', path.join(tmp(), 'run')], { encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`promptsearch: ${cfg}: workers 1000: at most ${/at most (\d+)/.exec(r.stderr)?.[1]} on this machine (${/\(([^)]*)\)/.exec(r.stderr)?.[1]})\n`);
+    expect(r.stderr).toBe(
+      `promptsearch: ${cfg}: workers 1000: at most ${/at most (\d+)/.exec(r.stderr)?.[1]} on this machine (${/\(([^)]*)\)/.exec(r.stderr)?.[1]})\n`,
+    );
   });
 
   test('promptsearch worker --workers 1000 is refused before it connects', () => {
-    const r = spawnSync(process.execPath, [CLI, 'worker', '--redis', 'redis://127.0.0.1:1', '--workers', '1000'], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync(process.execPath, [CLI, 'worker', '--redis', 'redis://127.0.0.1:1', '--workers', '1000'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^promptsearch: --workers 1000: at most \d+ on this machine \(\d+ cores? × 4\)\n$/);
   });
 });
 
 describe('SIGTERM stops a search within seconds, resumable', () => {
-  const stopAndResume = async (moment: (dir: string, out: () => string) => boolean, extra: Record<string, unknown> = {}, within = 5000) => {
+  const stopAndResume = async (
+    moment: (dir: string, out: () => string) => boolean,
+    extra: Record<string, unknown> = {},
+    within = 5000,
+  ) => {
     const dir = path.join(tmp(), 'run');
     const p = start(['search', writeConfig(extra), '--out', dir]);
     await waitFor(() => moment(dir, p.out) || p.child.exitCode !== null);
@@ -81,7 +94,9 @@ describe('SIGTERM stops a search within seconds, resumable', () => {
   test('while the scoring workers start', async () => {
     // The search's first line is logged just before its workers start; 8 take seconds to start on
     // 2 cores (before issue 31 the stop waited for all of them, or aborted destroying them mid-load).
-    await stopAndResume((_dir, out) => / random search 'sig' on /.test(out()), { workers: Math.min(8, os.availableParallelism() * 4) });
+    await stopAndResume((_dir, out) => / random search 'sig' on /.test(out()), {
+      workers: Math.min(8, os.availableParallelism() * 4),
+    });
   }, 120_000);
 
   test('mid-search', async () => {
@@ -91,7 +106,11 @@ describe('SIGTERM stops a search within seconds, resumable', () => {
   test('mid-batch: the tasks of a batch not yet begun are dropped, not waited for', async () => {
     // A batch of 64 candidates on 32 train rows takes seconds on 2 cores; the stop waits only for
     // the tasks under way (one per worker), and the resume scores the dropped batch again.
-    await stopAndResume((dir) => lineCount(path.join(dir, 'candidates.jsonl')) >= 64, { strategyParams: { batchSize: 64 }, budget: 4000 }, 1500);
+    await stopAndResume(
+      (dir) => lineCount(path.join(dir, 'candidates.jsonl')) >= 64,
+      { strategyParams: { batchSize: 64 }, budget: 4000 },
+      1500,
+    );
   }, 120_000);
 });
 
@@ -108,7 +127,9 @@ describe('promptsearch worker when Redis cannot be reached', () => {
     expect(code).toBe(0);
     // Said once (the next in 30 s), naming the server.
     expect(w.out().match(/cannot reach Redis/g)).toHaveLength(1);
-    expect(w.out()).toMatch(/queue: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED [^\n]*\(retrying; said again every 30 s while it lasts\)/);
+    expect(w.out()).toMatch(
+      /queue: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED [^\n]*\(retrying; said again every 30 s while it lasts\)/,
+    );
     expect(w.out()).toMatch(/worker stopped/);
   }, 30_000);
 
@@ -172,7 +193,9 @@ describe('SIGTERM stops refine', () => {
     const { code, at } = await p.exit;
     expect(at - sent).toBeLessThan(5000);
     expect(code).toBe(130);
-    expect(p.out()).toMatch(/promptsearch: stopped before the first generation; nothing refined \(rerun: promptsearch refine [^\n]*\)\n$/);
+    expect(p.out()).toMatch(
+      /promptsearch: stopped before the first generation; nothing refined \(rerun: promptsearch refine [^\n]*\)\n$/,
+    );
     expect(p.out()).not.toMatch(/internal error|\n\s+at /);
   }, 120_000);
 });
@@ -189,15 +212,22 @@ describe('SIGTERM in the later phases', () => {
   test('during the selection on dev (a fault point sends it): exit 130, interrupted, and --resume gives the uninterrupted result', () => {
     const cfg = writeConfig();
     const ref = path.join(tmp(), 'ref');
-    expect(spawnSync(process.execPath, [CLI, 'search', cfg, '--out', ref, '--no-report'], { encoding: 'utf8' }).status).toBe(0);
+    expect(
+      spawnSync(process.execPath, [CLI, 'search', cfg, '--out', ref, '--no-report'], { encoding: 'utf8' }).status,
+    ).toBe(0);
     const dir = path.join(tmp(), 'run');
-    const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--out', dir, '--no-report'], { encoding: 'utf8', env: { ...process.env, PROMPTSEARCH_FAULT_AT: 'selection:SIGTERM' } });
+    const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--out', dir, '--no-report'], {
+      encoding: 'utf8',
+      env: { ...process.env, PROMPTSEARCH_FAULT_AT: 'selection:SIGTERM' },
+    });
     expect(r.status).toBe(130);
     expect(r.stderr).toMatch(/stopped during the selection on dev; resume with: promptsearch search --resume /);
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     expect(readJson(path.join(dir, 'state.json')).status).toBe('interrupted');
     expect(fs.existsSync(path.join(dir, 'best.json'))).toBe(false);
-    expect(spawnSync(process.execPath, [CLI, 'search', '--resume', dir, '--no-report'], { encoding: 'utf8' }).status).toBe(0);
+    expect(
+      spawnSync(process.execPath, [CLI, 'search', '--resume', dir, '--no-report'], { encoding: 'utf8' }).status,
+    ).toBe(0);
     sameBest(path.join(ref, 'best.json'), path.join(dir, 'best.json'));
   }, 180_000);
 
@@ -205,7 +235,16 @@ describe('SIGTERM in the later phases', () => {
     const root = tmp();
     const suite = path.join(root, 'suite.json');
     const { version: _v, name: _n, task: _t, seed: _s, ...config } = CONFIG;
-    fs.writeFileSync(suite, JSON.stringify({ version: 1, name: 'sig', tasks: ['sst-2'], seeds: [13], methods: [{ name: 'random', strategy: 'random', config }] }));
+    fs.writeFileSync(
+      suite,
+      JSON.stringify({
+        version: 1,
+        name: 'sig',
+        tasks: ['sst-2'],
+        seeds: [13],
+        methods: [{ name: 'random', strategy: 'random', config }],
+      }),
+    );
     const out = path.join(root, 'out');
     const p = start(['leaderboard', suite, '--out', out]);
     const candidates = path.join(out, 'runs', 'random', 'sst-2-s13', 'candidates.jsonl');

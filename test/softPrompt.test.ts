@@ -101,7 +101,11 @@ describe('soft prompts: refine, export --soft, predict', () => {
     expect(result.refined.dev).toBeGreaterThanOrEqual(result.discrete.dev);
     expect(result.generations).toBeGreaterThan(0);
     expect(result.evaluations).toBeLessThanOrEqual(1500);
-    expect(readJson<RefineResult>(path.join(runDir, 'refine', 'result.json'))).toMatchObject({ discrete: result.discrete, refined: result.refined, generations: result.generations });
+    expect(readJson<RefineResult>(path.join(runDir, 'refine', 'result.json'))).toMatchObject({
+      discrete: result.discrete,
+      refined: result.refined,
+      generations: result.generations,
+    });
     const soft = readJson<SoftPromptData>(path.join(runDir, 'refine', 'soft.json'));
     expect(soft.slotTokens.map((t) => t.id)).toEqual(best.selected.slots.A.ids);
     expect(soft.vectors).toHaveLength(best.selected.slots.A.ids.length);
@@ -112,7 +116,13 @@ describe('soft prompts: refine, export --soft, predict', () => {
   test("export --soft: the schema's soft field, refined scores", () => {
     const p = readPromptFile(softPromptPath);
     const soft = readJson<SoftPromptData>(path.join(runDir, 'refine', 'soft.json'));
-    expect(p).toMatchObject({ schema: 'promptsearch/prompt', version: 2, template: best.selected.template, slots: best.selected.slots, calibration: soft.calibration });
+    expect(p).toMatchObject({
+      schema: 'promptsearch/prompt',
+      version: 2,
+      template: best.selected.template,
+      slots: best.selected.slots,
+      calibration: soft.calibration,
+    });
     expect(p.scores).toEqual(result.refined);
     expect(p.soft).toEqual({
       hidden: soft.hidden,
@@ -153,22 +163,29 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const p = readPromptFile(softPromptPath);
     const folder = resolveModel(best.model, best.dtype as 'int8');
     const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
-    const p0 = best.selected.slots.A.ids.map((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden)));
+    const p0 = best.selected.slots.A.ids.map((id) =>
+      Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden)),
+    );
     const noisy = p0.map((v) => v.map((x, j) => x + (j % 2 ? 0.5 : -0.5)));
     const texts = ['a gorgeous , witty , seductive movie .', 'the plot is nothing but boilerplate clichés'];
     const scoresOf = async (prompt: PromptFile) => {
       const loaded = await loadPrompt(prompt, { threads: 1 });
       try {
         // Log-odds negative : positive, i.e. the difference of the two label scores (logits).
-        const prob = (x: { scores: { label: string; score: number }[] }, label: string) => x.scores.find((s) => s.label === label)!.score;
-        return (await loaded.classify(texts)).map((x) => [Math.log(prob(x, 'negative')) - Math.log(prob(x, 'positive'))]);
+        const prob = (x: { scores: { label: string; score: number }[] }, label: string) =>
+          x.scores.find((s) => s.label === label)!.score;
+        return (await loaded.classify(texts)).map((x) => [
+          Math.log(prob(x, 'negative')) - Math.log(prob(x, 'positive')),
+        ]);
       } finally {
         await loaded.dispose();
       }
     };
     const { soft: _s, ...discrete } = p;
     const discreteScores = await scoresOf(discrete as PromptFile);
-    expect(await scoresOf({ ...p, soft: { ...p.soft!, vectors: p0 } })).toEqual(discreteScores.map((r) => r.map((x) => expect.closeTo(x, 4))));
+    expect(await scoresOf({ ...p, soft: { ...p.soft!, vectors: p0 } })).toEqual(
+      discreteScores.map((r) => r.map((x) => expect.closeTo(x, 4))),
+    );
     const noisyScores = (await scoresOf({ ...p, soft: { ...p.soft!, vectors: noisy } })).flat();
     discreteScores.flat().forEach((x, i) => expect(Math.abs(noisyScores[i] - x)).toBeGreaterThan(1e-3));
   });
@@ -192,9 +209,15 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const s = p.soft!;
     const check = (soft: unknown) => () => validatePromptFile({ ...p, soft }, 'f.json');
     expect(check(s)).not.toThrow();
-    expect(check({ ...s, vectors: s.vectors.slice(1) })).toThrow(/'soft.vectors' must list 2 vector\(s\), one per slot token/);
-    expect(check({ ...s, vectors: [s.vectors[0], s.vectors[1].slice(1)] })).toThrow(/'soft.vectors\[1\]' must be a list of \d+ numbers/);
-    expect(check({ ...s, vectors: [s.vectors[0], [null, ...s.vectors[1].slice(1)]] })).toThrow(/'soft.vectors\[1\]' must hold finite numbers only/);
+    expect(check({ ...s, vectors: s.vectors.slice(1) })).toThrow(
+      /'soft.vectors' must list 2 vector\(s\), one per slot token/,
+    );
+    expect(check({ ...s, vectors: [s.vectors[0], s.vectors[1].slice(1)] })).toThrow(
+      /'soft.vectors\[1\]' must be a list of \d+ numbers/,
+    );
+    expect(check({ ...s, vectors: [s.vectors[0], [null, ...s.vectors[1].slice(1)]] })).toThrow(
+      /'soft.vectors\[1\]' must hold finite numbers only/,
+    );
     expect(check({ ...s, hidden: 0 })).toThrow(/'soft.hidden'/);
     expect(check({ ...s, modelSha256: 'abc' })).toThrow(/'soft.modelSha256'/);
     expect(check([s])).toThrow(/'soft' must be an object/);
@@ -203,7 +226,9 @@ describe('soft prompts: refine, export --soft, predict', () => {
   test('export --soft of a run that was not refined: a clear error', () => {
     const r = cli(['export', unrefinedDir, '--soft']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`promptsearch: ${unrefinedDir}: the run has not been refined (no refine/soft.json); run \`promptsearch refine ${unrefinedDir}\` first\n`);
+    expect(r.stderr).toBe(
+      `promptsearch: ${unrefinedDir}: the run has not been refined (no refine/soft.json); run \`promptsearch refine ${unrefinedDir}\` first\n`,
+    );
     expect(() => promptFileFromRun(unrefinedDir, { soft: true })).toThrow(/has not been refined/);
   });
 
@@ -211,12 +236,16 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const e = await rejection(runRefine(smallDir, { budget: 32 + 32 + 1, dim: 16, threads: 1 }));
     expect(isUserError(e)).toBe(true);
     // 12 candidates of dim 16 on 32 train examples, plus the 32 dev ones; and the discrete scoring.
-    expect(e.message).toBe('refine: a budget of 65 example evaluations cannot pay for one generation (scoring the discrete prompt costs 64, a generation 416); give --budget 480 or more');
+    expect(e.message).toBe(
+      'refine: a budget of 65 example evaluations cannot pay for one generation (scoring the discrete prompt costs 64, a generation 416); give --budget 480 or more',
+    );
     expect(fs.existsSync(path.join(smallDir, 'refine'))).toBe(false);
     const r = cli(['refine', smallDir, '--budget', '10', '--dim', '16']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^promptsearch: refine: a budget of 10 example evaluations cannot pay for one generation .* give --budget 480 or more\n$/);
+    expect(r.stderr).toMatch(
+      /^promptsearch: refine: a budget of 10 example evaluations cannot pay for one generation .* give --budget 480 or more\n$/,
+    );
   });
 
   test("no generation beats the discrete prompt on dev: the refined result is the run's own, exported as the discrete prompt", async () => {
@@ -231,7 +260,9 @@ describe('soft prompts: refine, export --soft, predict', () => {
     const soft = readJson<SoftPromptData>(path.join(smallDir, 'refine', 'soft.json'));
     const folder = resolveModel(best.model, best.dtype as 'int8');
     const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
-    expect(soft.vectors).toEqual(best.selected.slots.A.ids.map((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))));
+    expect(soft.vectors).toEqual(
+      best.selected.slots.A.ids.map((id) => Array.from(emb.matrix.subarray(id * emb.hidden, (id + 1) * emb.hidden))),
+    );
     // export --soft: the run's discrete prompt (predict reproduces the run's numbers), with what refine did.
     const p = promptFileFromRun(smallDir, { soft: true });
     expect(p.soft).toBeUndefined();

@@ -3,7 +3,15 @@ import { Candidate, candidateKey, ScoredCandidate, SearchContext, SearchSpace, S
 import { createStrategy, STRATEGY_DEFAULTS, StrategyName } from '../src/search/strategies';
 import { crossover, GeneticSearch, GeneticSearchOptions, mutateGroup } from '../src/search/strategies/genetic';
 import { Policy } from '../src/search/strategies/reinforce';
-import { entropy, entropyGradient, pickK, sampleCategorical, shuffle, softmax, zScores } from '../src/search/strategies/sampling';
+import {
+  entropy,
+  entropyGradient,
+  pickK,
+  sampleCategorical,
+  shuffle,
+  softmax,
+  zScores,
+} from '../src/search/strategies/sampling';
 import { FixtureContext } from './fixtureContext';
 
 // ---------------------------------------------------------------------------------------------
@@ -183,7 +191,11 @@ describe('budget accounting', () => {
       name: 'rogue',
       async run(ctx: SearchContext): Promise<void> {
         for (let i = 0; i < 5; i++) {
-          await ctx.evaluate(Array.from({ length: 10 }, () => ({ tokens: ctx.space.groups.map((g) => g.pools.map((p) => p[Math.floor(ctx.random() * p.length)])) })));
+          await ctx.evaluate(
+            Array.from({ length: 10 }, () => ({
+              tokens: ctx.space.groups.map((g) => g.pools.map((p) => p[Math.floor(ctx.random() * p.length)])),
+            })),
+          );
         }
       },
     };
@@ -207,8 +219,19 @@ function smallSpace(): SearchSpace {
   };
 }
 
-function smallRun(name: StrategyName, seed: number, budget: number, params: Record<string, unknown> = {}): Promise<FixtureContext> {
-  const ctx = new FixtureContext({ space: smallSpace(), budget, costPerCandidate: 1, seed, objective: (c) => hashNoise(candidateKey(c)) });
+function smallRun(
+  name: StrategyName,
+  seed: number,
+  budget: number,
+  params: Record<string, unknown> = {},
+): Promise<FixtureContext> {
+  const ctx = new FixtureContext({
+    space: smallSpace(),
+    budget,
+    costPerCandidate: 1,
+    seed,
+    objective: (c) => hashNoise(candidateKey(c)),
+  });
   return createStrategy(name, params)
     .run(ctx)
     .then(() => ctx);
@@ -408,7 +431,13 @@ describe('genetic operators', () => {
     }
     const options: GeneticSearchOptions = { ...STRATEGY_DEFAULTS.genetic, population: 8, eliteCount: 3 };
     for (const seed of [1, 2, 3]) {
-      const ctx = new FixtureContext({ space: smallSpace(), budget: 200, costPerCandidate: 1, seed, objective: (c) => hashNoise(candidateKey(c)) });
+      const ctx = new FixtureContext({
+        space: smallSpace(),
+        budget: 200,
+        costPerCandidate: 1,
+        seed,
+        objective: (c) => hashNoise(candidateKey(c)),
+      });
       await new Recording(options).run(ctx);
     }
     expect(elitesPerGeneration.length).toBeGreaterThan(20);
@@ -485,7 +514,13 @@ describe('beam restarts', () => {
     };
     const budget = 3000; // far more than one climb needs
     const run = async (seed: number, params: Record<string, unknown>) => {
-      const ctx = new FixtureContext({ space, budget, costPerCandidate: 1, seed, objective: (c) => hashNoise(candidateKey(c)) });
+      const ctx = new FixtureContext({
+        space,
+        budget,
+        costPerCandidate: 1,
+        seed,
+        objective: (c) => hashNoise(candidateKey(c)),
+      });
       await createStrategy('beam', params).run(ctx);
       return ctx;
     };
@@ -540,13 +575,20 @@ describe('search invariants on random spaces (property test)', () => {
     it(`${name}: respects lengths, pools and validity, and stops at the first short prefix`, async () => {
       let spentAll = 0;
       for (const { i, space, budget, cost, fullSize } of cases) {
-        const ctx = new FixtureContext({ space, budget, costPerCandidate: cost, seed: i, objective: (c) => hashNoise(candidateKey(c)) });
+        const ctx = new FixtureContext({
+          space,
+          budget,
+          costPerCandidate: cost,
+          seed: i,
+          objective: (c) => hashNoise(candidateKey(c)),
+        });
         await createStrategy(name, {}).run(ctx);
         expect(ctx.refusals).toBeLessThanOrEqual(1);
         expect(ctx.callsAfterRefusal).toBe(0);
         // Far more full-length prompts than the budget affords (and no constraint): all spent.
         if (!space.isValid && fullSize >= 4 * Math.floor(budget / cost)) {
-          if (!ctx.exhausted()) throw new Error(`${name} left budget on space ${i}: spent ${ctx.spent} of ${budget} (${fullSize} prompts)`);
+          if (!ctx.exhausted())
+            throw new Error(`${name} left budget on space ${i}: spent ${ctx.spent} of ${budget} (${fullSize} prompts)`);
           spentAll++;
         }
       }
@@ -562,11 +604,15 @@ describe('createStrategy', () => {
   });
 
   it('rejects an unknown strategy', () => {
-    expect(() => createStrategy('annealing', {})).toThrow(/Unknown strategy "annealing".*random, beam, genetic, reinforce/);
+    expect(() => createStrategy('annealing', {})).toThrow(
+      /Unknown strategy "annealing".*random, beam, genetic, reinforce/,
+    );
   });
 
   it('rejects an unknown parameter and names the allowed ones', () => {
-    expect(() => createStrategy('beam', { depth: 3 })).toThrow(/Unknown parameter "depth".*allowed: width, candidatesPerPosition/);
+    expect(() => createStrategy('beam', { depth: 3 })).toThrow(
+      /Unknown parameter "depth".*allowed: width, candidatesPerPosition/,
+    );
   });
 
   it.each([

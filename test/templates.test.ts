@@ -53,22 +53,64 @@ describe('several templates: pure parts', () => {
 
   test('a list of label-word contexts gives each template sub-run its own; one context serves them all', () => {
     const contexts = [{ A: 'so' }, { A: 'very' }];
-    const c = parseSearchConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', context: contexts } }, 'searches/m.json');
-    expect(T.map((_, i) => templateConfig(c, i, 500).findLabelWords)).toEqual(contexts.map((context) => ({ method: 'fromData', context })));
+    const c = parseSearchConfig(
+      { ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', context: contexts } },
+      'searches/m.json',
+    );
+    expect(T.map((_, i) => templateConfig(c, i, 500).findLabelWords)).toEqual(
+      contexts.map((context) => ({ method: 'fromData', context })),
+    );
     // Each sub-run's config stands alone with its one context.
     expect(findLabelWordsOf(templateConfig(c, 1, 500))).toEqual({ method: 'fromData', context: { A: 'very' } });
-    const shared = parseSearchConfig({ ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', context: { A: 'so' } } }, 'searches/m.json');
-    expect(T.map((_, i) => findLabelWordsOf(templateConfig(shared, i, 500))!.context)).toEqual([{ A: 'so' }, { A: 'so' }]);
+    const shared = parseSearchConfig(
+      { ...base, verbalizer: undefined, searchVerbalizer: { method: 'data', context: { A: 'so' } } },
+      'searches/m.json',
+    );
+    expect(T.map((_, i) => findLabelWordsOf(templateConfig(shared, i, 500))!.context)).toEqual([
+      { A: 'so' },
+      { A: 'so' },
+    ]);
     // One template: a list of one is its context.
-    const one = parseSearchConfig({ ...base, templates: undefined, template: T[0], verbalizer: undefined, searchVerbalizer: { method: 'data', context: [{ A: 'so' }] } }, 'searches/m.json');
+    const one = parseSearchConfig(
+      {
+        ...base,
+        templates: undefined,
+        template: T[0],
+        verbalizer: undefined,
+        searchVerbalizer: { method: 'data', context: [{ A: 'so' }] },
+      },
+      'searches/m.json',
+    );
     expect(findLabelWordsOf(one)!.context).toEqual({ A: 'so' });
   });
 
   test("a sub-run's members carry its template: its ensemble's, or its one prompt", () => {
-    const one = { template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], calibration: { mode: 'inputs', offsets: [0, 1] }, trainAccuracy: 0.5, devAccuracy: 0.75 };
-    expect(membersOf(upgradeBest(one))).toEqual([{ template: T[1], prompt: 'p', slots: {}, labelWords: [['a'], ['b']], labelIds: [[1], [2]], offsets: [0, 1], trainAccuracy: 0.5, devAccuracy: 0.75 }]);
+    const one = {
+      template: T[1],
+      prompt: 'p',
+      slots: {},
+      labelWords: [['a'], ['b']],
+      labelIds: [[1], [2]],
+      calibration: { mode: 'inputs', offsets: [0, 1] },
+      trainAccuracy: 0.5,
+      devAccuracy: 0.75,
+    };
+    expect(membersOf(upgradeBest(one))).toEqual([
+      {
+        template: T[1],
+        prompt: 'p',
+        slots: {},
+        labelWords: [['a'], ['b']],
+        labelIds: [[1], [2]],
+        offsets: [0, 1],
+        trainAccuracy: 0.5,
+        devAccuracy: 0.75,
+      },
+    ]);
     const m = { prompt: 'q', slots: {}, labelWords: [], labelIds: [], offsets: null, trainAccuracy: 1, devAccuracy: 1 };
-    expect(membersOf(upgradeBest({ ...one, ensemble: { members: [m, m], devAccuracy: 1, testAccuracy: null } }))).toEqual([
+    expect(
+      membersOf(upgradeBest({ ...one, ensemble: { members: [m, m], devAccuracy: 1, testAccuracy: null } })),
+    ).toEqual([
       { ...m, template: T[1] },
       { ...m, template: T[1] },
     ]);
@@ -80,13 +122,28 @@ describe('several templates: pure parts', () => {
     [{ templates: [T[0], T[0]] }, /^searches\/m\.json: templates: a template is listed twice$/],
     [{ templates: undefined }, /^searches\/m\.json: missing field 'template' \(or 'templates', a list\)$/],
     [{ expandLabelWords: -1 }, /^searches\/m\.json: expandLabelWords: expected an integer >= 0$/],
-    [{ expandLabelWords: { words: 3, minCosine: 2 } }, /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/],
+    [
+      { expandLabelWords: { words: 3, minCosine: 2 } },
+      /^searches\/m\.json: expandLabelWords\.minCosine: expected a number in \[-1, 1\]$/,
+    ],
     [{ expandLabelWords: { word: 3 } }, /^searches\/m\.json: expandLabelWords: /],
-    [{ templates: [T[0]], dataLabelWords: 3 }, /^searches\/m\.json: dataLabelWords: adds members to the ensemble of several templates/],
+    [
+      { templates: [T[0]], dataLabelWords: 3 },
+      /^searches\/m\.json: dataLabelWords: adds members to the ensemble of several templates/,
+    ],
     [{ dataLabelWords: -2 }, /^searches\/m\.json: dataLabelWords: expected an integer >= 0$/],
-    [{ dataLabelWords: { words: 20, labelScore: 'max' } }, /^searches\/m\.json: dataLabelWords\.labelScore: expected one of logsumexp, mean, discriminant$/],
-    [{ templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } }, /^searches\/m\.json: dataLabelWords: adds members to the ensemble of several templates/],
-    [{ templates: [T[0]], fitMembers: true }, /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/],
+    [
+      { dataLabelWords: { words: 20, labelScore: 'max' } },
+      /^searches\/m\.json: dataLabelWords\.labelScore: expected one of logsumexp, mean, discriminant$/,
+    ],
+    [
+      { templates: [T[0]], dataLabelWords: { words: 3, labelScore: 'mean' } },
+      /^searches\/m\.json: dataLabelWords: adds members to the ensemble of several templates/,
+    ],
+    [
+      { templates: [T[0]], fitMembers: true },
+      /^searches\/m\.json: fitMembers: fits the members of the ensemble of several templates/,
+    ],
     [{ fitMembers: 'yes' }, /^searches\/m\.json: fitMembers: expected true or false$/],
   ])('rejects %j with one line naming the field', (extra, msg) => {
     expect(() => parseSearchConfig({ ...base, ...extra }, 'searches/m.json')).toThrow(msg);
@@ -105,12 +162,16 @@ describe('several templates: pure parts', () => {
   test('a search one template would refuse (label word, budget) is refused before the run directory is written', async () => {
     const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ps-tpl-')), 'run');
     const multiToken = validateConfig({ ...base, verbalizer: 'terrible,geopolitics', budget: 2000 }, 'm.json');
-    await expect(runSearch(multiToken, { runDir: dir })).rejects.toThrow(/label word 'geopolitics' is not a single token/);
+    await expect(runSearch(multiToken, { runDir: dir })).rejects.toThrow(
+      /label word 'geopolitics' is not a single token/,
+    );
     expect(fs.existsSync(dir)).toBe(false);
     // Each template gets half of 300: below dev selection (5 × 32) plus one candidate's 32 train rows.
     // The message quotes the budget the user gave and the total it must reach, not one template's share.
     const small = validateConfig({ ...base, budget: 300 }, 'm.json');
-    await expect(runSearch(small, { runDir: dir })).rejects.toThrow(/^budget 300 is too small for 2 templates: .*share \(150\) and needs 192 .*give a budget of 384 or more/);
+    await expect(runSearch(small, { runDir: dir })).rejects.toThrow(
+      /^budget 300 is too small for 2 templates: .*share \(150\) and needs 192 .*give a budget of 384 or more/,
+    );
     expect(fs.existsSync(dir)).toBe(false);
   });
 
@@ -128,49 +189,103 @@ describe('several templates: pure parts', () => {
       model: { name: 'm', dtype: 'int8', onnxSha256: 'a'.repeat(64), tokenizerSha256: 'b'.repeat(64) },
       scores: { train: 0.5, dev: null, test: null },
     };
-    const member = (template: string, slots: Record<string, { ids: number[] }>) => ({ template, slots, labels: ok.labels, calibration: ok.calibration });
-    expect(() => validatePromptFile({ ...ok, ensemble: { members: [member(T[0], ok.slots), member('{x} <B:2> [MASK] .', { B: { ids: [3, 4] } })] } }, 'p.json')).not.toThrow();
-    expect(() => validatePromptFile({ ...ok, ensemble: { members: [member('{x} <B:2> [MASK] .', { A: { ids: [3] } })] } }, 'p.json')).toThrow(
-      /'ensemble\.members\[0\]\.slots\.B\.ids' must be a list of at most 2 token id/,
-    );
-    expect(() => validatePromptFile({ ...ok, ensemble: { members: [member('{x} no mask', ok.slots)] } }, 'p.json')).toThrow(/'ensemble\.members\[0\]\.template' is not a template/);
+    const member = (template: string, slots: Record<string, { ids: number[] }>) => ({
+      template,
+      slots,
+      labels: ok.labels,
+      calibration: ok.calibration,
+    });
+    expect(() =>
+      validatePromptFile(
+        {
+          ...ok,
+          ensemble: { members: [member(T[0], ok.slots), member('{x} <B:2> [MASK] .', { B: { ids: [3, 4] } })] },
+        },
+        'p.json',
+      ),
+    ).not.toThrow();
+    expect(() =>
+      validatePromptFile(
+        { ...ok, ensemble: { members: [member('{x} <B:2> [MASK] .', { A: { ids: [3] } })] } },
+        'p.json',
+      ),
+    ).toThrow(/'ensemble\.members\[0\]\.slots\.B\.ids' must be a list of at most 2 token id/);
+    expect(() =>
+      validatePromptFile({ ...ok, ensemble: { members: [member('{x} no mask', ok.slots)] } }, 'p.json'),
+    ).toThrow(/'ensemble\.members\[0\]\.template' is not a template/);
     // A member's fit needs version 3 (a version 2 reader would ignore it and decide otherwise).
     const fitted = { ...member(T[0], ok.slots), fit: { scale: 1.5, bias: [0.1, -0.1] } };
     expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted] } }, 'p.json')).not.toThrow();
-    expect(() => validatePromptFile({ ...ok, ensemble: { members: [fitted] } }, 'p.json')).toThrow(/^prompt file p\.json: 'ensemble\.members\[0\]\.fit' needs version 3 or later \(the file says 2\)$/);
-    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: 1, bias: [0] } }] } }, 'p.json')).toThrow(
-      /'ensemble\.members\[0\]\.fit\.bias' must list 2 finite numbers/,
+    expect(() => validatePromptFile({ ...ok, ensemble: { members: [fitted] } }, 'p.json')).toThrow(
+      /^prompt file p\.json: 'ensemble\.members\[0\]\.fit' needs version 3 or later \(the file says 2\)$/,
     );
-    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: -1, bias: [0, 0] } }] } }, 'p.json')).toThrow(/fit\.scale.*must be a finite number >= 0/);
+    expect(() =>
+      validatePromptFile(
+        { ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: 1, bias: [0] } }] } },
+        'p.json',
+      ),
+    ).toThrow(/'ensemble\.members\[0\]\.fit\.bias' must list 2 finite numbers/);
+    expect(() =>
+      validatePromptFile(
+        { ...ok, version: 3, ensemble: { members: [{ ...fitted, fit: { scale: -1, bias: [0, 0] } }] } },
+        'p.json',
+      ),
+    ).toThrow(/fit\.scale.*must be a finite number >= 0/);
     // A member's labelScore needs version 4 (a version 3 reader would read its words by log-sum-exp); fits are read in 4 too.
     const meanReadout = { ...fitted, labelScore: 'mean' };
-    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, meanReadout] } }, 'p.json')).not.toThrow();
-    expect(() => validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted, meanReadout] } }, 'p.json')).toThrow(
+    expect(() =>
+      validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, meanReadout] } }, 'p.json'),
+    ).not.toThrow();
+    expect(() =>
+      validatePromptFile({ ...ok, version: 3, ensemble: { members: [fitted, meanReadout] } }, 'p.json'),
+    ).toThrow(
       /^prompt file p\.json: 'ensemble\.members\[1\]\.labelScore' needs version 4 or later \(the file says 3\)$/,
     );
     // A discriminant member needs version 5 and its readout, one weight per word of each label and one bias per label.
     const readout = { weights: [[0.5], [-0.5]], bias: [0, 0.1] };
     const discReadout = { ...fitted, labelScore: 'discriminant', readout };
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [fitted, meanReadout, discReadout] } }, 'p.json')).not.toThrow();
-    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, discReadout] } }, 'p.json')).toThrow(
+    expect(() =>
+      validatePromptFile({ ...ok, version: 5, ensemble: { members: [fitted, meanReadout, discReadout] } }, 'p.json'),
+    ).not.toThrow();
+    expect(() =>
+      validatePromptFile({ ...ok, version: 4, ensemble: { members: [fitted, discReadout] } }, 'p.json'),
+    ).toThrow(
       /^prompt file p\.json: 'ensemble\.members\[1\]\.labelScore' needs version 5 or later \(the file says 4\)$/,
     );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: undefined }] } }, 'p.json')).toThrow(
-      /'ensemble\.members\[0\]\.readout' is needed with labelScore 'discriminant'$/,
-    );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...meanReadout, readout }] } }, 'p.json')).toThrow(
-      /'ensemble\.members\[0\]\.readout' is read only with labelScore 'discriminant'$/,
-    );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: { ...readout, weights: [[0.5, 1], [-0.5]] } }] } }, 'p.json')).toThrow(
-      /'ensemble\.members\[0\]\.readout\.weights\[0\]' must list 1 numbers, one per word of label 0$/,
-    );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: { ...readout, bias: [0] } }] } }, 'p.json')).toThrow(
-      /'ensemble\.members\[0\]\.readout\.bias' must list 2 finite numbers/,
-    );
-    expect(() => validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: { ...readout, bias: [0, null] } }] } }, 'p.json')).toThrow(
-      /readout\.bias.*must hold finite numbers/,
-    );
-    expect(() => validatePromptFile({ ...ok, version: 4, ensemble: { members: [{ ...fitted, labelScore: 'max' }] } }, 'p.json')).toThrow(
+    expect(() =>
+      validatePromptFile(
+        { ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: undefined }] } },
+        'p.json',
+      ),
+    ).toThrow(/'ensemble\.members\[0\]\.readout' is needed with labelScore 'discriminant'$/);
+    expect(() =>
+      validatePromptFile({ ...ok, version: 5, ensemble: { members: [{ ...meanReadout, readout }] } }, 'p.json'),
+    ).toThrow(/'ensemble\.members\[0\]\.readout' is read only with labelScore 'discriminant'$/);
+    expect(() =>
+      validatePromptFile(
+        {
+          ...ok,
+          version: 5,
+          ensemble: { members: [{ ...discReadout, readout: { ...readout, weights: [[0.5, 1], [-0.5]] } }] },
+        },
+        'p.json',
+      ),
+    ).toThrow(/'ensemble\.members\[0\]\.readout\.weights\[0\]' must list 1 numbers, one per word of label 0$/);
+    expect(() =>
+      validatePromptFile(
+        { ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: { ...readout, bias: [0] } }] } },
+        'p.json',
+      ),
+    ).toThrow(/'ensemble\.members\[0\]\.readout\.bias' must list 2 finite numbers/);
+    expect(() =>
+      validatePromptFile(
+        { ...ok, version: 5, ensemble: { members: [{ ...discReadout, readout: { ...readout, bias: [0, null] } }] } },
+        'p.json',
+      ),
+    ).toThrow(/readout\.bias.*must hold finite numbers/);
+    expect(() =>
+      validatePromptFile({ ...ok, version: 4, ensemble: { members: [{ ...fitted, labelScore: 'max' }] } }, 'p.json'),
+    ).toThrow(
       /^prompt file p\.json: ensemble\.members\[0\]\.labelScore: expected one of logsumexp, mean, discriminant$/,
     );
   });
@@ -183,7 +298,10 @@ describe('a search over two templates, end to end', () => {
   // its test split (scored for the report, and here by loadPrompt): 200 rows a pass, not 1,821.
   const sst2 = path.join(__dirname, '..', 'datasets', '16-shot', 'sst-2');
   const testFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ps-tpl-')), 'test200.tsv');
-  fs.writeFileSync(testFile, fs.readFileSync(path.join(sst2, 'test.tsv'), 'utf8').split('\n').slice(0, 201).join('\n') + '\n');
+  fs.writeFileSync(
+    testFile,
+    fs.readFileSync(path.join(sst2, 'test.tsv'), 'utf8').split('\n').slice(0, 201).join('\n') + '\n',
+  );
   const config = validateConfig(
     {
       name: 'm',
@@ -272,7 +390,12 @@ describe('a search over two templates, end to end', () => {
     expect(file.ensemble!.members.map((m) => m.template)).toEqual([...T, ...T]);
     // Fits and the readout members' discriminant readouts: version 5.
     expect(file.version).toBe(5);
-    expect(file.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
+    expect(file.ensemble!.members.map((m) => m.labelScore)).toEqual([
+      undefined,
+      undefined,
+      'discriminant',
+      'discriminant',
+    ]);
     expect(file.ensemble!.members.map((m) => m.readout)).toEqual(best.members!.map((m) => m.readout));
     expect(file.ensemble!.members.map((m) => m.fit)).toEqual(best.members!.map((m) => m.fit));
     // The single prompt of the same run has no fit: version 2.
@@ -283,7 +406,14 @@ describe('a search over two templates, end to end', () => {
       const preds = await lp.classify(texts);
       expect(preds.filter((p, i) => p.labelId === testSet[i].label).length / testSet.length).toBe(best.testAccuracy);
       // The readout members read by log-sum-exp instead (what a reader ignoring labelScore and readout would do) decide otherwise.
-      const lse = await loadPrompt({ ...file, version: 3, ensemble: { members: file.ensemble!.members.map(({ labelScore: _, readout: __, ...m }) => m) } }, { threads: 1 });
+      const lse = await loadPrompt(
+        {
+          ...file,
+          version: 3,
+          ensemble: { members: file.ensemble!.members.map(({ labelScore: _, readout: __, ...m }) => m) },
+        },
+        { threads: 1 },
+      );
       try {
         const other = await lse.classify(texts);
         expect(other.some((p, i) => p.score !== preds[i].score)).toBe(true);
@@ -296,7 +426,8 @@ describe('a search over two templates, end to end', () => {
   }, 600_000);
 
   test('export writes the ensemble of a run over several templates by default (its result); --no-ensemble its best single prompt', () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'export', runDir, ...args], { encoding: 'utf8' });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI, 'export', runDir, ...args], { encoding: 'utf8' });
     const r = run();
     expect(r.status).toBe(0);
     const ens = JSON.parse(fs.readFileSync(path.join(runDir, 'prompt.ensemble.json'), 'utf8'));
@@ -326,7 +457,12 @@ describe('a search over two templates, end to end', () => {
     expect(html).toContain(`The ensemble on test (${testSet.length} examples)`);
     expect(html.match(/<tr class="member">/g)).toHaveLength(4);
     // The readout members read through a discriminant, and the page says so, showing each label's 4 words weighted most against the other label.
-    expect(r.ensemble!.members.map((m) => m.labelScore)).toEqual([undefined, undefined, 'discriminant', 'discriminant']);
+    expect(r.ensemble!.members.map((m) => m.labelScore)).toEqual([
+      undefined,
+      undefined,
+      'discriminant',
+      'discriminant',
+    ]);
     expect(r.ensemble!.members.map((m) => m.wordsRead)).toEqual([undefined, undefined, 16, 16]);
     r.ensemble!.members.slice(2).forEach((m, i) => {
       const readoutMember = best.members![2 + i];
@@ -336,7 +472,11 @@ describe('a search over two templates, end to end', () => {
       expect(m.labelWords.map((w) => w.length)).toEqual([4, 4]);
       expect(m.labelWords[0][0]).toBe(readoutMember.labelWords[0][top]);
     });
-    expect(html.match(/<span class="discriminant-read">\(discriminant over 16 words; each label's most weighted against the others\)<\/span>/g)).toHaveLength(2);
+    expect(
+      html.match(
+        /<span class="discriminant-read">\(discriminant over 16 words; each label's most weighted against the others\)<\/span>/g,
+      ),
+    ).toHaveLength(2);
     expect(html.match(/<polyline class="curve"/g)).toHaveLength(2);
     for (const t of T) expect(html).toContain(esc(t));
   });
@@ -369,7 +509,13 @@ describe('a leaderboard entry of a search over several templates', () => {
       seconds: 1,
       ensemble: { members: [{ prompt: 'p' }, { prompt: 'q' }], devAccuracy: 0.65, testAccuracy: 0.8 },
     });
-    expect(best).toMatchObject({ result: 'ensemble', prompt: 'ensemble of 2 members', devAccuracy: 0.65, testAccuracy: 0.8, selected: { prompt: 'p', testAccuracy: 0.7 } });
+    expect(best).toMatchObject({
+      result: 'ensemble',
+      prompt: 'ensemble of 2 members',
+      devAccuracy: 0.65,
+      testAccuracy: 0.8,
+      selected: { prompt: 'p', testAccuracy: 0.7 },
+    });
     const cell = searchCellFrom({ name: 'm', strategy: 'beam' }, 'sst-2', 13, config, best, undefined, 'r');
     expect(cell).toMatchObject({ testAccuracy: 0.8, devAccuracy: 0.65, prompt: 'ensemble of 2 members: p | q' });
   });
@@ -407,7 +553,17 @@ describe('the search command prints one headline', () => {
     expect(text).toContain("promptsearch export 'results/run 1'");
     expect(text).toContain("promptsearch predict --prompt 'results/run 1/prompt.ensemble.json' --data FILE");
     const single = formatBest(
-      upgradeBest({ ...r, version: undefined, ensemble: undefined, template: T[0], prompt: 'p', labelWords: [['a'], ['b']], trainAccuracy: 1, devAccuracy: 0.5, testAccuracy: 0.25 } as never),
+      upgradeBest({
+        ...r,
+        version: undefined,
+        ensemble: undefined,
+        template: T[0],
+        prompt: 'p',
+        labelWords: [['a'], ['b']],
+        trainAccuracy: 1,
+        devAccuracy: 0.5,
+        testAccuracy: 0.25,
+      } as never),
       'run',
     );
     expect(single).toContain('result       p\n');
@@ -432,7 +588,13 @@ describe('a scoring pool serves several templates', () => {
       ScoringPool.start({ ...init, template: T[1] }, { workers: 1, threadsPerWorker: 1 }),
     ]);
     try {
-      const task = { split: 'dev' as const, slots: { A: [244] }, labelIds: [[1544], [516]], start: 0, end: dev.examples.length };
+      const task = {
+        split: 'dev' as const,
+        slots: { A: [244] },
+        labelIds: [[1544], [516]],
+        start: 0,
+        end: dev.examples.length,
+      };
       const own = await b.score(task);
       const shared = await a.score({ ...task, template: T[1] });
       expect(shared.logProbs).toEqual(own.logProbs);

@@ -24,11 +24,19 @@ function toyModel(exposed: boolean): Uint8Array {
   const graph: onnx.IGraphProto = {
     name: 'toy',
     node: [
-      { name: 't', opType: 'Transpose', input: ['W'], output: ['Wt'], attribute: [{ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 0] }] },
+      {
+        name: 't',
+        opType: 'Transpose',
+        input: ['W'],
+        output: ['Wt'],
+        attribute: [{ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 0] }],
+      },
       { name: 'mm', opType: 'MatMul', input: ['X', 'Wt'], output: ['Y'] },
     ],
     initializer: [{ name: 'W', dataType: FLOAT, dims: [5, 4], floatData: Array.from(w) }],
-    input: [{ name: 'X', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 3 }, { dimValue: 4 }] } } } }],
+    input: [
+      { name: 'X', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 3 }, { dimValue: 4 }] } } } },
+    ],
     output: [
       { name: 'Y', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 3 }, { dimValue: 5 }] } } } },
       ...(exposed ? [{ name: 'Wt', type: { tensorType: { elemType: FLOAT } } }] : []),
@@ -68,8 +76,14 @@ describe('foldTransposesIntoMatMul', () => {
     const folded = foldTransposesIntoMatMul(fp32);
     expect(nodes(fp32).filter((n) => n.opType === 'Transpose' && perm(n) === '0,2,3,1')).toHaveLength(6);
     expect(nodes(folded).filter((n) => n.opType === 'Transpose' && perm(n) === '0,2,3,1')).toHaveLength(0);
-    expect(nodes(folded).filter((n) => n.opType === 'FusedMatMul' && n.attribute?.some((a) => a.name === 'transB' && Number(a.i) === 1))).toHaveLength(6);
-    expect(nodes(folded).filter((n) => n.opType === 'Transpose')).toHaveLength(nodes(fp32).filter((n) => n.opType === 'Transpose').length);
+    expect(
+      nodes(folded).filter(
+        (n) => n.opType === 'FusedMatMul' && n.attribute?.some((a) => a.name === 'transB' && Number(a.i) === 1),
+      ),
+    ).toHaveLength(6);
+    expect(nodes(folded).filter((n) => n.opType === 'Transpose')).toHaveLength(
+      nodes(fp32).filter((n) => n.opType === 'Transpose').length,
+    );
 
     const int8 = rewriteForRowQuant(fs.readFileSync(path.join(BERT, 'model_quantized.onnx')));
     const m = await loadModel({ dtype: 'fp32', scorer: 'full' });
@@ -84,7 +98,8 @@ describe('foldTransposesIntoMatMul', () => {
     ] as const) {
       const outputs: Float32Array[] = [];
       // Two threads: where the unfolded permutation is slow and the fold pays off.
-      for (const [i, bytes] of [graph, foldTransposesIntoMatMul(graph)].entries()) outputs.push(await maskLogitsOfGraph(bytes, path.join(dir, `${name}-${i}.onnx`), rows, 2));
+      for (const [i, bytes] of [graph, foldTransposesIntoMatMul(graph)].entries())
+        outputs.push(await maskLogitsOfGraph(bytes, path.join(dir, `${name}-${i}.onnx`), rows, 2));
       expect(outputs[0].length).toBe(40 * 16384);
       expect(outputs[1].every((v, i) => v === outputs[0][i])).toBe(true);
     }

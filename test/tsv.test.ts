@@ -25,7 +25,9 @@ describe('labeled TSV', () => {
 
   test('unknown label and missing text column', () => {
     expect(() => parseLabeledTsv('sentence\tlabel\nx\t5\n', 'f.tsv', { labels: [0, 1] })).toThrow(/unknown label 5/);
-    expect(() => parseLabeledTsv('review\tlabel\nx\t1\n', 'f.tsv', { requiredColumns: ['sentence'] })).toThrow(/no 'sentence' column.*--text-column/);
+    expect(() => parseLabeledTsv('review\tlabel\nx\t1\n', 'f.tsv', { requiredColumns: ['sentence'] })).toThrow(
+      /no 'sentence' column.*--text-column/,
+    );
   });
 
   test('--data with a task checks labels against the task; without, infers the label count', () => {

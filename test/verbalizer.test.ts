@@ -7,7 +7,10 @@ describe('verbalizer', () => {
 
   test('comma list and JSON forms', () => {
     expect(parseVerbalizerSpec('terrible, great', 2)).toEqual([['terrible'], ['great']]);
-    expect(parseVerbalizerSpec('{"0": ["terrible", "awful"], "1": "great"}', 2)).toEqual([['terrible', 'awful'], ['great']]);
+    expect(parseVerbalizerSpec('{"0": ["terrible", "awful"], "1": "great"}', 2)).toEqual([
+      ['terrible', 'awful'],
+      ['great'],
+    ]);
     const v = buildVerbalizer([['terrible', 'awful'], ['great']], tok);
     expect(v.ids[0]).toHaveLength(2);
   });
@@ -31,7 +34,9 @@ describe('verbalizer', () => {
   });
 
   test('BPE: a word split into pieces is refused too', () => {
-    expect(() => buildVerbalizer([['awful'], ['supercalifragilistic']], robertaTokenizer())).toThrow(/not a single token/);
+    expect(() => buildVerbalizer([['awful'], ['supercalifragilistic']], robertaTokenizer())).toThrow(
+      /not a single token/,
+    );
   });
 
   test('the same word for two labels is refused', () => {

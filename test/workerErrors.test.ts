@@ -29,7 +29,9 @@ const init = (over: Record<string, unknown>) => ({
 
 describe('errors inside scoring workers', () => {
   test('a UserError while the workers start keeps its class', async () => {
-    const e = await ScoringPool.start(init({ textColumn: 'text' }), { workers: 2, threadsPerWorker: 1 }).catch((x) => x);
+    const e = await ScoringPool.start(init({ textColumn: 'text' }), { workers: 2, threadsPerWorker: 1 }).catch(
+      (x) => x,
+    );
     expect(e).toBeInstanceOf(UserError);
     expect(isUserError(e)).toBe(true);
     expect(e.message).toMatch(/template field \{x\} needs column 'text'/);
@@ -38,7 +40,16 @@ describe('errors inside scoring workers', () => {
   test('a UserError from one task keeps its class; the pool goes on serving', async () => {
     const pool = await ScoringPool.start(init({}), { workers: 1, threadsPerWorker: 1 });
     try {
-      const e = await pool.score({ template: '{x} <A:1> [MASK] .', split: 'train', slots: {}, labelIds: [[2204], [2307]], start: 0, end: 2 }).catch((x) => x);
+      const e = await pool
+        .score({
+          template: '{x} <A:1> [MASK] .',
+          split: 'train',
+          slots: {},
+          labelIds: [[2204], [2307]],
+          start: 0,
+          end: 2,
+        })
+        .catch((x) => x);
       expect(e).toBeInstanceOf(UserError);
       const ok = await pool.score({ split: 'train', slots: {}, labelIds: [[2204], [2307]], start: 0, end: 2 });
       expect(ok.logProbs).toHaveLength(2);
@@ -64,7 +75,11 @@ describe('errors inside scoring workers', () => {
       selectTopK: 2,
     };
     fs.writeFileSync(cfg, JSON.stringify(config));
-    const r = spawnSync(process.execPath, [CLI, 'search', cfg, '--out', path.join(dir, 'run'), '--workers', '2', '--threads-per-worker', '1'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'search', cfg, '--out', path.join(dir, 'run'), '--workers', '2', '--threads-per-worker', '1'],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^promptsearch: [^\n]*must be the last thing in the template[^\n]*\n$/);
     expect(r.stderr).not.toMatch(/Napi|terminate called|internal error/);
@@ -77,6 +92,8 @@ describe('worker limit', () => {
     expect(limit).toBeGreaterThanOrEqual(1);
     expect(why).toMatch(/cores? × 4; each worker holds a ~\d+ MB model session, [\d.]+ GB free/);
     expect(() => checkWorkers(limit, undefined, '--workers')).not.toThrow();
-    expect(() => checkWorkers(100_000, undefined, '--workers')).toThrow(/^--workers 100000: at most \d+ on this machine \(\d+ cores? × 4\)$/);
+    expect(() => checkWorkers(100_000, undefined, '--workers')).toThrow(
+      /^--workers 100000: at most \d+ on this machine \(\d+ cores? × 4\)$/,
+    );
   });
 });

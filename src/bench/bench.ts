@@ -32,7 +32,21 @@ import { benchCausal, causalLines } from './causal';
 import { encoderShape, totalFlops, weightMatmulFlops } from './flops';
 import { batchDependence } from './int8';
 import { measureMatmulPeak } from './matmulPeak';
-import { BATCH, InProcess, LABEL_WORDS, PASSES, TEMPLATE, Timed, benchInProcess, best, interleave, now, openInProcess, r2, since } from './inProcess';
+import {
+  BATCH,
+  InProcess,
+  LABEL_WORDS,
+  PASSES,
+  TEMPLATE,
+  Timed,
+  benchInProcess,
+  best,
+  interleave,
+  now,
+  openInProcess,
+  r2,
+  since,
+} from './inProcess';
 import { WordIds } from '../prompt/verbalizer';
 
 const DTYPES: Dtype[] = ['fp32', 'int8'];
@@ -50,11 +64,21 @@ async function openPool(
   activations: ActivationQuant = 'per-row',
 ): Promise<{ pass(): Promise<void>; predictions(): number[]; close(): Promise<void> }> {
   const pool = await ScoringPool.start(
-    { model: DEFAULT_MODEL, dtype, scorer: 'mask-head', template: TEMPLATE, textColumn, splits: { test: examples }, batch: {}, activations },
+    {
+      model: DEFAULT_MODEL,
+      dtype,
+      scorer: 'mask-head',
+      template: TEMPLATE,
+      textColumn,
+      splits: { test: examples },
+      batch: {},
+      activations,
+    },
     { workers, threadsPerWorker },
   );
   const tasks: ScoreTask[] = [];
-  for (let start = 0; start < examples.length; start += BATCH) tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
+  for (let start = 0; start < examples.length; start += BATCH)
+    tasks.push({ split: 'test', slots: {}, labelIds, start, end: Math.min(examples.length, start + BATCH) });
   try {
     await Promise.all(tasks.slice(0, Math.max(workers, 2)).map((t) => pool.score(t)));
   } catch (e) {
@@ -64,7 +88,9 @@ async function openPool(
   let predictions: number[] = [];
   return {
     async pass() {
-      predictions = (await Promise.all(tasks.map((t) => pool.score(t)))).flatMap((r) => r.logProbs.map((lp) => judge(lp, 0).predicted));
+      predictions = (await Promise.all(tasks.map((t) => pool.score(t)))).flatMap((r) =>
+        r.logProbs.map((lp) => judge(lp, 0).predicted),
+      );
     },
     predictions: () => predictions,
     close: () => pool.close(),
@@ -72,7 +98,14 @@ async function openPool(
 }
 
 /** One pool layout, timed alone. */
-async function benchPool(dtype: Dtype, examples: Example[], textColumn: string, labelIds: WordIds[][], workers: number, threadsPerWorker = 1): Promise<Timed & { predictions: number[] }> {
+async function benchPool(
+  dtype: Dtype,
+  examples: Example[],
+  textColumn: string,
+  labelIds: WordIds[][],
+  workers: number,
+  threadsPerWorker = 1,
+): Promise<Timed & { predictions: number[] }> {
   const p = await openPool(dtype, examples, textColumn, labelIds, workers, threadsPerWorker);
   try {
     const [timed] = await interleave(examples.length, [() => p.pass()]);
@@ -90,7 +123,14 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { n: { type: 'string' }, quick: { type: 'boolean', default: false }, out: { type: 'string' }, 'no-causal': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'no-causal': { type: 'boolean', default: false },
+    },
+  });
   const quick = !!values.quick;
   const n = values.n !== undefined ? Number(values.n) : quick ? 64 : 512;
   if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integer (got ${values.n})`);
@@ -100,7 +140,8 @@ async function main(): Promise<number> {
   const tStart = now();
 
   const data = loadExamples({ task: 'sst-2' }, 'test');
-  if (data.examples.length < n) throw new Error(`--n ${n}: the SST-2 test split has only ${data.examples.length} sentences`);
+  if (data.examples.length < n)
+    throw new Error(`--n ${n}: the SST-2 test split has only ${data.examples.length} sentences`);
   const examples = data.examples.slice(0, n);
   const folder = resolveModel(DEFAULT_MODEL, 'fp32');
   const labelIds = buildVerbalizer(
@@ -112,7 +153,8 @@ async function main(): Promise<number> {
   log(`${n} SST-2 test sentences, ${cores} cores, template '${TEMPLATE}', label words ${LABEL_WORDS.join('/')}`);
 
   // Measured at the start and again at the end; the better one counts (a busy moment only lowers it).
-  const peakRun = (kind: 'fp32' | 'int8' = 'fp32') => measureMatmulPeak({ threads: cores, size: 1024, runs: quick ? 4 : 10, kind });
+  const peakRun = (kind: 'fp32' | 'int8' = 'fp32') =>
+    measureMatmulPeak({ threads: cores, size: 1024, runs: quick ? 4 : 10, kind });
   log('fp32 and int8 MatMul peaks');
   const peakStart = await peakRun();
   const int8PeakStart = await peakRun('int8');
@@ -137,7 +179,11 @@ async function main(): Promise<number> {
       const poolRow = await openPool(dtype, examples, data.textColumn, labelIds, cores, 1, 'per-row');
       const poolTensor = await openPool(dtype, examples, data.textColumn, labelIds, cores, 1, 'per-tensor');
       try {
-        const [pRow, pTensor] = await interleave(n, [() => poolRow.pass(), () => poolTensor.pass()], INTERLEAVED_ROUNDS);
+        const [pRow, pTensor] = await interleave(
+          n,
+          [() => poolRow.pass(), () => poolTensor.pass()],
+          INTERLEAVED_ROUNDS,
+        );
         pool[dtype] = { ...pRow, predictions: poolRow.predictions() };
         poolPerTensor = pTensor;
       } finally {
@@ -168,20 +214,37 @@ async function main(): Promise<number> {
 
   const causal = values['no-causal']
     ? undefined
-    : await benchCausal({ examples: examples.slice(0, 256), textColumn: data.textColumn, threads: cores, passes: PASSES, warmupBatches: quick ? 1 : 2, log });
+    : await benchCausal({
+        examples: examples.slice(0, 256),
+        textColumn: data.textColumn,
+        threads: cores,
+        passes: PASSES,
+        warmupBatches: quick ? 1 : 2,
+        log,
+      });
 
   // Pool layouts for int8: 1..cores workers × 1 thread, and 1 worker × all cores.
-  const layouts = [...Array.from({ length: cores }, (_, i) => ({ workers: i + 1, threadsPerWorker: 1 })), ...(cores > 1 ? [{ workers: 1, threadsPerWorker: cores }] : [])];
+  const layouts = [
+    ...Array.from({ length: cores }, (_, i) => ({ workers: i + 1, threadsPerWorker: 1 })),
+    ...(cores > 1 ? [{ workers: 1, threadsPerWorker: cores }] : []),
+  ];
   const poolScaling = [];
   for (const l of layouts) {
     log(`int8: pool ${l.workers}×${l.threadsPerWorker}`);
-    poolScaling.push({ ...l, sentencesPerSecond: r2((await benchPool('int8', examples, data.textColumn, labelIds, l.workers, l.threadsPerWorker)).sentencesPerSecond) });
+    poolScaling.push({
+      ...l,
+      sentencesPerSecond: r2(
+        (await benchPool('int8', examples, data.textColumn, labelIds, l.workers, l.threadsPerWorker))
+          .sentencesPerSecond,
+      ),
+    });
   }
 
   const dependenceRows = examples.slice(0, Math.min(n, 256));
   log(`int8: each of ${dependenceRows.length} sentences alone vs batched, per-tensor and per-row activations`);
   const dependence = [];
-  for (const a of ['per-tensor', 'per-row'] as const) dependence.push(await batchDependence(a, TEMPLATE, LABEL_WORDS, dependenceRows, data.textColumn, cores));
+  for (const a of ['per-tensor', 'per-row'] as const)
+    dependence.push(await batchDependence(a, TEMPLATE, LABEL_WORDS, dependenceRows, data.textColumn, cores));
 
   log('fp32 and int8 MatMul peaks, again');
   const peakEnd = await peakRun();
@@ -205,11 +268,16 @@ async function main(): Promise<number> {
           n,
           identical: sameCount(o.predictions, t.predictions),
           maxAbsLogitDiff: maxAbsDiff(o.labelLogits, t.labelLogits),
-          inputIdsIdentical: o.ids.filter((ids, i) => ids.length === t.ids[i].length && ids.every((x, j) => x === t.ids[i][j])).length,
+          inputIdsIdentical: o.ids.filter(
+            (ids, i) => ids.length === t.ids[i].length && ids.every((x, j) => x === t.ids[i][j]),
+          ).length,
           poolVsOurs: sameCount(pool[d]!.predictions, o.predictions),
           fullVsOurs: sameCount(full[d]!.predictions, o.predictions),
           // The model as exported, batched our way: separates batching effects from the mask-head rewrite.
-          fullVsTransformersjs: { identical: sameCount(full[d]!.predictions, t.predictions), maxAbsLogitDiff: maxAbsDiff(full[d]!.labelLogits, t.labelLogits) },
+          fullVsTransformersjs: {
+            identical: sameCount(full[d]!.predictions, t.predictions),
+            maxAbsLogitDiff: maxAbsDiff(full[d]!.labelLogits, t.labelLogits),
+          },
           accuracy: {
             ours:
               sameCount(
@@ -226,7 +294,10 @@ async function main(): Promise<number> {
       ];
     }),
   );
-  const sps = (m: Partial<Record<Dtype, Timed>>) => ({ fp32: r2(m.fp32!.sentencesPerSecond), int8: r2(m.int8!.sentencesPerSecond) });
+  const sps = (m: Partial<Record<Dtype, Timed>>) => ({
+    fp32: r2(m.fp32!.sentencesPerSecond),
+    int8: r2(m.int8!.sentencesPerSecond),
+  });
   const result = {
     date: new Date().toISOString(),
     n,
@@ -245,18 +316,31 @@ async function main(): Promise<number> {
     versions: { ...packageVersions(), '@huggingface/transformers': tjs.fp32!.version },
     ours: sps(ours),
     transformersjs: sps(tjs),
-    ratio: { fp32: r2(ours.fp32!.sentencesPerSecond / tjs.fp32!.sentencesPerSecond), int8: r2(ours.int8!.sentencesPerSecond / tjs.int8!.sentencesPerSecond) },
+    ratio: {
+      fp32: r2(ours.fp32!.sentencesPerSecond / tjs.fp32!.sentencesPerSecond),
+      int8: r2(ours.int8!.sentencesPerSecond / tjs.int8!.sentencesPerSecond),
+    },
     pool: { workers: cores, threadsPerWorker: 1, taskSize: BATCH, ...sps(pool) },
     full: sps(full),
     peakGflops: r2(peak.gflops),
-    peakMatmul: { ...peak, gflops: r2(peak.gflops), medianGflops: r2(peak.medianGflops), startGflops: r2(peakStart.gflops), endGflops: r2(peakEnd.gflops) },
+    peakMatmul: {
+      ...peak,
+      gflops: r2(peak.gflops),
+      medianGflops: r2(peak.medianGflops),
+      startGflops: r2(peakStart.gflops),
+      endGflops: r2(peakEnd.gflops),
+    },
     oursGflops: r2(oursGflops),
     peakShare: Math.round((oursGflops / peak.gflops) * 1000) / 1000,
     int8: {
       perTensor: r2(perTensor!.sentencesPerSecond),
       perRow: r2(ours.int8!.sentencesPerSecond),
       perRowVsPerTensor: r2(ours.int8!.sentencesPerSecond / perTensor!.sentencesPerSecond),
-      pool: { perTensor: r2(poolPerTensor!.sentencesPerSecond), perRow: r2(pool.int8!.sentencesPerSecond), perRowVsPerTensor: r2(pool.int8!.sentencesPerSecond / poolPerTensor!.sentencesPerSecond) },
+      pool: {
+        perTensor: r2(poolPerTensor!.sentencesPerSecond),
+        perRow: r2(pool.int8!.sentencesPerSecond),
+        perRowVsPerTensor: r2(pool.int8!.sentencesPerSecond / poolPerTensor!.sentencesPerSecond),
+      },
       accuracy: {
         perTensor:
           sameCount(
@@ -277,13 +361,23 @@ async function main(): Promise<number> {
       batchDependence: dependence,
       poolScaling,
       peakGops: r2(int8Peak.gflops),
-      peakMatmul: { ...int8Peak, gflops: r2(int8Peak.gflops), medianGflops: r2(int8Peak.medianGflops), startGflops: r2(int8PeakStart.gflops), endGflops: r2(int8PeakEnd.gflops) },
+      peakMatmul: {
+        ...int8Peak,
+        gflops: r2(int8Peak.gflops),
+        medianGflops: r2(int8Peak.medianGflops),
+        startGflops: r2(int8PeakStart.gflops),
+        endGflops: r2(int8PeakEnd.gflops),
+      },
       oursGops: r2(oursInt8Gops),
       peakShare: Math.round((oursInt8Gops / int8Peak.gflops) * 1000) / 1000,
       integerOps,
     },
     transformersjsGflops: r2(necessary / best(tjs.fp32!) / 1e9),
-    necessaryFlops: { total: necessary, realTokens: lengths.reduce((a, b) => a + b, 0), meanTokensPerSentence: r2(lengths.reduce((a, b) => a + b, 0) / n) },
+    necessaryFlops: {
+      total: necessary,
+      realTokens: lengths.reduce((a, b) => a + b, 0),
+      meanTokensPerSentence: r2(lengths.reduce((a, b) => a + b, 0) / n),
+    },
     agreement,
     seconds: Object.fromEntries(
       DTYPES.map((d) => [
@@ -314,7 +408,10 @@ async function main(): Promise<number> {
   }
   const lines = [
     `${'scorer'.padEnd(36)} ${'dtype'.padEnd(5)} ${'sentences/s'.padStart(12)} ${'vs transformers.js'.padStart(19)}`,
-    ...rows.map(([s, d, v, b]) => `${s.padEnd(36)} ${d.padEnd(5)} ${v.toFixed(1).padStart(12)} ${(v / b).toFixed(2).padStart(18)}×`),
+    ...rows.map(
+      ([s, d, v, b]) =>
+        `${s.padEnd(36)} ${d.padEnd(5)} ${v.toFixed(1).padStart(12)} ${(v / b).toFixed(2).padStart(18)}×`,
+    ),
     '',
     `MatMul peak (fp32, ${peak.shape.join('×')}, ${cores} threads): ${peak.gflops.toFixed(1)} GFLOP/s (best of start ${peakStart.gflops.toFixed(1)} / end ${peakEnd.gflops.toFixed(1)})`,
     `ours fp32 on necessary FLOPs: ${oursGflops.toFixed(1)} GFLOP/s = ${(100 * result.peakShare).toFixed(1)}% of peak (transformers.js fp32: ${result.transformersjsGflops} GFLOP/s)`,
@@ -322,7 +419,10 @@ async function main(): Promise<number> {
     `ours int8 on the weight matmuls' integer ops: ${oursInt8Gops.toFixed(1)} GOP/s = ${(100 * result.int8.peakShare).toFixed(1)}% of the int8 peak`,
     `int8 activations per row vs per tensor (as exported): ${result.int8.perRowVsPerTensor}× the speed in one ${cores}-thread process, ${result.int8.pool.perRowVsPerTensor}× in the pool (${cores}×1, the searches' layout: ${result.int8.pool.perRow.toFixed(1)} vs ${result.int8.pool.perTensor.toFixed(1)} sentences/s); accuracy on these ${n}: per-row ${result.int8.accuracy.perRow.toFixed(4)}, per-tensor ${result.int8.accuracy.perTensor.toFixed(4)}, fp32 ${result.int8.accuracy.fp32.toFixed(4)}`,
     `int8 pool scaling (sentences/s; in-process ${cores} threads ${ours.int8!.sentencesPerSecond.toFixed(1)}): ${poolScaling.map((p) => `${p.workers}×${p.threadsPerWorker} ${p.sentencesPerSecond.toFixed(1)}`).join(', ')}`,
-    ...dependence.map((b) => `int8 ${b.activations}: ${b.differAlone}/${b.n} sentences score differently alone than batched (${b.labelChanges} change label)`),
+    ...dependence.map(
+      (b) =>
+        `int8 ${b.activations}: ${b.differAlone}/${b.n} sentences score differently alone than batched (${b.labelChanges} change label)`,
+    ),
     ...DTYPES.map((d) => {
       const a = agreement[d] as {
         identical: number;
@@ -346,7 +446,9 @@ async function main(): Promise<number> {
   process.stdout.write(lines.join('\n') + '\n');
   const fp32 = agreement.fp32 as { identical: number };
   if (fp32.identical !== n) {
-    process.stderr.write(`bench: FAIL: fp32 predictions differ from transformers.js on ${n - fp32.identical} of ${n} sentences\n`);
+    process.stderr.write(
+      `bench: FAIL: fp32 predictions differ from transformers.js on ${n - fp32.identical} of ${n} sentences\n`,
+    );
     return 1;
   }
   return 0;

@@ -71,7 +71,15 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 const same = (a: number[], b: number[]) => a.reduce((s, x, i) => s + (x === b[i] ? 1 : 0), 0);
 
-async function inProcess(label: string, scorer: 'full' | 'mask-head', prefixReuse: boolean, examples: Example[], textColumn: string, threads: number, passes: number): Promise<InProcessRun> {
+async function inProcess(
+  label: string,
+  scorer: 'full' | 'mask-head',
+  prefixReuse: boolean,
+  examples: Example[],
+  textColumn: string,
+  threads: number,
+  passes: number,
+): Promise<InProcessRun> {
   const model = await loadModel({ model: CAUSAL_MODEL, dtype: 'fp32', scorer, prefixReuse, threads });
   try {
     const labelIds = buildVerbalizer(
@@ -109,7 +117,11 @@ async function inProcess(label: string, scorer: 'full' | 'mask-head', prefixReus
         for (const slots of fills) await scorePrompt(backend, ct, encoded, slots, labelIds);
         warmSeconds.push(since(t0));
       }
-      warm = { scorer: 'prefix-reuse (warm cache)', evaluationsPerSecond: evaluations / Math.min(...warmSeconds), passSeconds: warmSeconds };
+      warm = {
+        scorer: 'prefix-reuse (warm cache)',
+        evaluationsPerSecond: evaluations / Math.min(...warmSeconds),
+        passSeconds: warmSeconds,
+      };
     }
     return {
       row: { scorer: label, evaluationsPerSecond: evaluations / Math.min(...passSeconds), passSeconds },
@@ -123,7 +135,14 @@ async function inProcess(label: string, scorer: 'full' | 'mask-head', prefixReus
   }
 }
 
-export async function benchCausal(o: { examples: Example[]; textColumn: string; threads: number; passes: number; warmupBatches: number; log: (s: string) => void }): Promise<CausalBench> {
+export async function benchCausal(o: {
+  examples: Example[];
+  textColumn: string;
+  threads: number;
+  passes: number;
+  warmupBatches: number;
+  log: (s: string) => void;
+}): Promise<CausalBench> {
   const runs: InProcessRun[] = [];
   for (const [label, scorer, reuse] of [
     ['full', 'full', false],
@@ -147,7 +166,14 @@ export async function benchCausal(o: { examples: Example[]; textColumn: string; 
     warmupBatches: o.warmupBatches,
     passes: o.passes,
   });
-  const rows = [...runs.flatMap((r) => (r.warm ? [r.row, r.warm] : [r.row])), { scorer: `transformers.js ${tjs.version}`, evaluationsPerSecond: tjs.sentencesPerSecond, passSeconds: tjs.passSeconds }];
+  const rows = [
+    ...runs.flatMap((r) => (r.warm ? [r.row, r.warm] : [r.row])),
+    {
+      scorer: `transformers.js ${tjs.version}`,
+      evaluationsPerSecond: tjs.sentencesPerSecond,
+      passSeconds: tjs.passSeconds,
+    },
+  ];
   const [full, , prefix] = runs;
   const reuseRate = prefix.warm!.evaluationsPerSecond;
   return {
@@ -158,13 +184,19 @@ export async function benchCausal(o: { examples: Example[]; textColumn: string; 
     sentences: o.examples.length,
     evaluations: texts.length,
     rows,
-    prefixReuseSpeedup: Object.fromEntries(rows.filter((r) => r !== prefix.warm).map((r) => [r.scorer, Math.round((reuseRate / r.evaluationsPerSecond) * 100) / 100])),
+    prefixReuseSpeedup: Object.fromEntries(
+      rows
+        .filter((r) => r !== prefix.warm)
+        .map((r) => [r.scorer, Math.round((reuseRate / r.evaluationsPerSecond) * 100) / 100]),
+    ),
     agreement: {
       prefixVsFull: same(prefix.predictions, full.predictions),
       prefixVsTransformersjs: same(prefix.predictions, tjs.predictions),
       maxAbsLogitDiffVsFull: maxAbsDiff(prefix.logits, full.logits),
       maxAbsLogitDiffVsTransformersjs: maxAbsDiff(prefix.logits, tjs.labelLogits),
-      inputIdsIdenticalToTransformersjs: prefix.ids.filter((ids, i) => ids.length === tjs.ids[i].length && ids.every((x, j) => x === tjs.ids[i][j])).length,
+      inputIdsIdenticalToTransformersjs: prefix.ids.filter(
+        (ids, i) => ids.length === tjs.ids[i].length && ids.every((x, j) => x === tjs.ids[i][j]),
+      ).length,
     },
     transformersjsVersion: tjs.version,
   };
@@ -177,7 +209,10 @@ export function causalLines(c: CausalBench): string[] {
   return [
     `causal: ${c.model} fp32, '${c.template}', ${c.candidates} candidates × ${c.sentences} sentences = ${c.evaluations} evaluations per pass`,
     `${'scorer'.padEnd(36)} ${'evaluations/s'.padStart(14)} ${'vs transformers.js'.padStart(19)}`,
-    ...c.rows.map((r) => `${r.scorer.padEnd(36)} ${r.evaluationsPerSecond.toFixed(1).padStart(14)} ${(r.evaluationsPerSecond / base).toFixed(2).padStart(18)}×`),
+    ...c.rows.map(
+      (r) =>
+        `${r.scorer.padEnd(36)} ${r.evaluationsPerSecond.toFixed(1).padStart(14)} ${(r.evaluationsPerSecond / base).toFixed(2).padStart(18)}×`,
+    ),
     `prefix reuse (warm) vs full ${c.prefixReuseSpeedup.full}×, vs mask-head on whole rows ${c.prefixReuseSpeedup['mask-head (whole rows)']}×, vs its cold start ${c.prefixReuseSpeedup['prefix-reuse (cold cache)']}×; ` +
       `predictions identical to full ${a.prefixVsFull}/${c.evaluations} (max |Δlogit| ${a.maxAbsLogitDiffVsFull.toExponential(2)}), ` +
       `to transformers.js ${a.prefixVsTransformersjs}/${c.evaluations} (max |Δlogit| ${a.maxAbsLogitDiffVsTransformersjs.toExponential(2)}, input ids identical ${a.inputIdsIdenticalToTransformersjs}/${c.evaluations})`,
@@ -198,11 +233,26 @@ async function main(): Promise<void> {
   const data = loadExamples({ task: 'sst-2' }, 'test');
   const cores = os.availableParallelism?.() ?? os.cpus().length;
   const loadavgStart = os.loadavg();
-  const c = await benchCausal({ examples: data.examples.slice(0, n), textColumn: data.textColumn, threads: cores, passes: 2, warmupBatches: 2, log: (s) => process.stderr.write(`[bench] ${s}\n`) });
+  const c = await benchCausal({
+    examples: data.examples.slice(0, n),
+    textColumn: data.textColumn,
+    threads: cores,
+    passes: 2,
+    warmupBatches: 2,
+    log: (s) => process.stderr.write(`[bench] ${s}\n`),
+  });
   const out = path.join(PACKAGE_ROOT, 'results', 'bench', 'causal-latest.json');
-  writeJsonAtomic(out, { date: new Date().toISOString(), machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores, loadavgStart, loadavgEnd: os.loadavg() }, ...c });
+  writeJsonAtomic(out, {
+    date: new Date().toISOString(),
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores, loadavgStart, loadavgEnd: os.loadavg() },
+    ...c,
+  });
   process.stdout.write(
-    [...causalLines(c), `load avg ${loadavgStart.map((x) => x.toFixed(2)).join(' ')} at start (a shared machine lowers every row; compare ratios within one run)`, `wrote ${out}`].join('\n') + '\n',
+    [
+      ...causalLines(c),
+      `load avg ${loadavgStart.map((x) => x.toFixed(2)).join(' ')} at start (a shared machine lowers every row; compare ratios within one run)`,
+      `wrote ${out}`,
+    ].join('\n') + '\n',
   );
 }
 

@@ -72,7 +72,12 @@ export async function openInProcess(
           // Raw label-word logits (not the log-probabilities the scorer decides on), to compare with transformers.js.
           const rows = encoded.map((ex) => buildRow(ct, ex, {}));
           const labelLogits = Array.from(await labelLogitsForRows(model.backend, rows, labelIds.flat() as number[]));
-          return { predictions: last!.scores.map((s) => s.predicted), labelLogits, ids: rows.map((r) => r.ids), encodeSeconds };
+          return {
+            predictions: last!.scores.map((s) => s.predicted),
+            labelLogits,
+            ids: rows.map((r) => r.ids),
+            encodeSeconds,
+          };
         } finally {
           await model.dispose();
         }

@@ -20,7 +20,14 @@ export interface BatchDependence {
 }
 
 /** Scores `examples` batched as every path does, then each alone, and counts the differences. */
-export async function batchDependence(activations: ActivationQuant, template: string, labelWords: string[], examples: Example[], textColumn: string, threads: number): Promise<BatchDependence> {
+export async function batchDependence(
+  activations: ActivationQuant,
+  template: string,
+  labelWords: string[],
+  examples: Example[],
+  textColumn: string,
+  threads: number,
+): Promise<BatchDependence> {
   const model = await loadModel({ dtype: 'int8', activations, threads });
   try {
     const ids = labelWords.map((w) => model.tokenizer.labelWordId(w));
@@ -28,7 +35,8 @@ export async function batchDependence(activations: ActivationQuant, template: st
     const rows = examples.map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), {}));
     const batched = await labelLogitsForRows(model.backend, rows, ids);
     const k = ids.length;
-    const argmax = (v: ArrayLike<number>, off: number) => Array.from({ length: k }, (_, j) => v[off + j]).reduce((b, x, j, a) => (x > a[b] ? j : b), 0);
+    const argmax = (v: ArrayLike<number>, off: number) =>
+      Array.from({ length: k }, (_, j) => v[off + j]).reduce((b, x, j, a) => (x > a[b] ? j : b), 0);
     let differAlone = 0;
     let labelChanges = 0;
     for (let i = 0; i < rows.length; i++) {

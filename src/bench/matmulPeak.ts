@@ -24,8 +24,13 @@ export interface MatmulPeak {
 export function matmulModel(n: number, k: number, m: number, kind: PeakKind = 'fp32'): Uint8Array {
   const DT = onnx.TensorProto.DataType;
   const int8 = kind === 'int8';
-  const b = int8 ? Int8Array.from({ length: k * m }, (_, i) => ((i * 7919) % 255) - 127) : Float32Array.from({ length: k * m }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
-  const vi = (name: string, elemType: number, dims: number[]): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+  const b = int8
+    ? Int8Array.from({ length: k * m }, (_, i) => ((i * 7919) % 255) - 127)
+    : Float32Array.from({ length: k * m }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const vi = (name: string, elemType: number, dims: number[]): onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+  });
   const model: onnx.IModelProto = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
@@ -34,13 +39,21 @@ export function matmulModel(n: number, k: number, m: number, kind: PeakKind = 'f
       node: [{ opType: int8 ? 'MatMulInteger' : 'MatMul', input: ['A', 'B'], output: ['C'] }],
       input: [vi('A', int8 ? DT.UINT8 : DT.FLOAT, [n, k])],
       output: [vi('C', int8 ? DT.INT32 : DT.FLOAT, [n, m])],
-      initializer: [{ name: 'B', dims: [k, m], dataType: int8 ? DT.INT8 : DT.FLOAT, rawData: new Uint8Array(b.buffer) }],
+      initializer: [
+        { name: 'B', dims: [k, m], dataType: int8 ? DT.INT8 : DT.FLOAT, rawData: new Uint8Array(b.buffer) },
+      ],
     },
   };
   return onnx.ModelProto.encode(model).finish();
 }
 
-export async function measureMatmulPeak(opts: { size?: number; runs?: number; warmup?: number; threads: number; kind?: PeakKind }): Promise<MatmulPeak> {
+export async function measureMatmulPeak(opts: {
+  size?: number;
+  runs?: number;
+  warmup?: number;
+  threads: number;
+  kind?: PeakKind;
+}): Promise<MatmulPeak> {
   const n = opts.size ?? 1024;
   const runs = opts.runs ?? 10;
   const kind = opts.kind ?? 'fp32';
@@ -75,7 +88,14 @@ export async function measureMatmulPeak(opts: { size?: number; runs?: number; wa
     }
     times.sort((x, y) => x - y);
     const flops = 2 * n * n * n;
-    return { kind, gflops: flops / times[0] / 1e9, medianGflops: flops / times[Math.floor(times.length / 2)] / 1e9, shape: [n, n, n], threads: opts.threads, runs };
+    return {
+      kind,
+      gflops: flops / times[0] / 1e9,
+      medianGflops: flops / times[Math.floor(times.length / 2)] / 1e9,
+      shape: [n, n, n],
+      threads: opts.threads,
+      runs,
+    };
   } finally {
     await session.release();
   }

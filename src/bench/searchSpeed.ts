@@ -30,7 +30,15 @@ import { benchInProcess } from './inProcess';
 /** Sentences/s of the in-process mask-head scorer on 512 SST-2 test sentences (npm run bench's measurement). */
 async function inProcessRate(dtype: Dtype): Promise<number> {
   const data = loadExamples({ task: 'sst-2' }, 'test');
-  return (await benchInProcess(dtype, 'mask-head', data.examples.slice(0, 512), data.textColumn, os.availableParallelism?.() ?? os.cpus().length)).sentencesPerSecond;
+  return (
+    await benchInProcess(
+      dtype,
+      'mask-head',
+      data.examples.slice(0, 512),
+      data.textColumn,
+      os.availableParallelism?.() ?? os.cpus().length,
+    )
+  ).sentencesPerSecond;
 }
 
 function flag(name: string, dflt: string): string {
@@ -44,16 +52,31 @@ function flag(name: string, dflt: string): string {
  * `setupSeconds`: until the first progress line (start-up, candidate pools, the first batch).
  * A search over several templates sums its sub-runs' phases (each starts its own workers).
  */
-function searchPhaseRate(runDir: string, templates: number): { evaluationsPerSecond: number; seconds: number; setupSeconds: number; lastSeconds: number } {
+function searchPhaseRate(
+  runDir: string,
+  templates: number,
+): { evaluationsPerSecond: number; seconds: number; setupSeconds: number; lastSeconds: number } {
   const run = new RunDir(runDir);
   const phases = (templates > 1 ? Array.from({ length: templates }, (_, i) => run.templateRun(i)) : [run]).map((r) => {
-    const lines = r.readLines<{ evaluations: number; seconds?: number }>('progress').filter((l): l is { evaluations: number; seconds: number } => l.seconds !== undefined);
+    const lines = r
+      .readLines<{ evaluations: number; seconds?: number }>('progress')
+      .filter((l): l is { evaluations: number; seconds: number } => l.seconds !== undefined);
     const first = lines[0];
     const last = lines[lines.length - 1];
-    return { evaluations: last.evaluations - first.evaluations, seconds: last.seconds - first.seconds, setupSeconds: first.seconds, lastSeconds: last.seconds };
+    return {
+      evaluations: last.evaluations - first.evaluations,
+      seconds: last.seconds - first.seconds,
+      setupSeconds: first.seconds,
+      lastSeconds: last.seconds,
+    };
   });
   const sum = (k: 'evaluations' | 'seconds' | 'setupSeconds' | 'lastSeconds') => phases.reduce((a, p) => a + p[k], 0);
-  return { evaluationsPerSecond: sum('seconds') > 0 ? sum('evaluations') / sum('seconds') : NaN, seconds: sum('seconds'), setupSeconds: sum('setupSeconds'), lastSeconds: sum('lastSeconds') };
+  return {
+    evaluationsPerSecond: sum('seconds') > 0 ? sum('evaluations') / sum('seconds') : NaN,
+    seconds: sum('seconds'),
+    setupSeconds: sum('setupSeconds'),
+    lastSeconds: sum('lastSeconds'),
+  };
 }
 
 async function main(): Promise<void> {
@@ -71,14 +94,22 @@ async function main(): Promise<void> {
   // --vs-scorer: only the default scorer, against the in-process scorer's rate measured here first.
   const vsScorer = process.argv.includes('--vs-scorer');
   const scorerRate = vsScorer ? await inProcessRate(dtype as Dtype) : undefined;
-  if (scorerRate) process.stdout.write(`in-process mask-head scorer (${dtype}, ${os.cpus().length} threads, SST-2 test): ${scorerRate.toFixed(0)} sentences/s\n`);
+  if (scorerRate)
+    process.stdout.write(
+      `in-process mask-head scorer (${dtype}, ${os.cpus().length} threads, SST-2 test): ${scorerRate.toFixed(0)} sentences/s\n`,
+    );
   const all = [
     { label: 'full', scorer: 'full' as const, prefixReuse: false },
     { label: causal ? 'mask-head (whole rows)' : 'mask-head', scorer: 'mask-head' as const, prefixReuse: false },
     ...(causal ? [{ label: 'prefix-reuse', scorer: 'mask-head' as const, prefixReuse: true }] : []),
   ];
-  const variants = vsScorer ? all.slice(causal ? 2 : 1) : all.filter((v) => only === undefined || only.includes(v.label));
-  if (!vsScorer && variants.length < 2) throw new Error(`--scorers must name at least two of: full, mask-head${causal ? ' (whole rows), prefix-reuse' : ''} (got ${flag('scorers', '')})`);
+  const variants = vsScorer
+    ? all.slice(causal ? 2 : 1)
+    : all.filter((v) => only === undefined || only.includes(v.label));
+  if (!vsScorer && variants.length < 2)
+    throw new Error(
+      `--scorers must name at least two of: full, mask-head${causal ? ' (whole rows), prefix-reuse' : ''} (got ${flag('scorers', '')})`,
+    );
   const rows: {
     scorer: string;
     seconds: number;
@@ -160,7 +191,10 @@ async function main(): Promise<void> {
   const phaseSpeedup = last.searchPhase.evaluationsPerSecond / rows[0].searchPhase.evaluationsPerSecond;
   const samePrompt = rows.every((r) => r.prompt === rows[0].prompt);
   const whole = rows.find((r) => r.scorer === 'mask-head (whole rows)');
-  const vsWhole = causal && whole && whole !== last ? last.searchPhase.evaluationsPerSecond / whole.searchPhase.evaluationsPerSecond : undefined;
+  const vsWhole =
+    causal && whole && whole !== last
+      ? last.searchPhase.evaluationsPerSecond / whole.searchPhase.evaluationsPerSecond
+      : undefined;
   process.stdout.write(
     `speed-up ${speedup.toFixed(2)}x vs full end to end; search phase ${phaseSpeedup.toFixed(2)}x vs full${vsWhole !== undefined ? `, ${vsWhole.toFixed(2)}x vs mask-head on whole rows` : ''} at budget ${budget.toLocaleString('en-US')} (${dtype}); same prompt: ${samePrompt}\n`,
   );

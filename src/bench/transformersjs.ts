@@ -42,7 +42,10 @@ let loaded: Promise<typeof TJS> | undefined;
 /** The package has a CommonJS build for Node, so a plain (lazy) require-style import works. */
 function transformers(): Promise<typeof TJS> {
   loaded ??= import('@huggingface/transformers').catch((e: NodeJS.ErrnoException) => {
-    if (e?.code === 'MODULE_NOT_FOUND') throw new Error('the benchmark compares against @huggingface/transformers, a devDependency: run `npm install` (with dev dependencies) first');
+    if (e?.code === 'MODULE_NOT_FOUND')
+      throw new Error(
+        'the benchmark compares against @huggingface/transformers, a devDependency: run `npm install` (with dev dependencies) first',
+      );
     throw e;
   });
   return loaded;
@@ -105,7 +108,8 @@ export async function benchTransformersJs(o: TjsOptions): Promise<TjsResult> {
     for (let p = 0; p < o.passes; p++) {
       let tok = 0;
       const t0 = process.hrtime.bigint();
-      for (let start = 0; start < n; start += o.batchSize) tok += await runBatch(o.texts.slice(start, start + o.batchSize), labelLogits, start);
+      for (let start = 0; start < n; start += o.batchSize)
+        tok += await runBatch(o.texts.slice(start, start + o.batchSize), labelLogits, start);
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
       if (s < Math.min(...passSeconds, Infinity)) tokenizeSeconds = tok;
       passSeconds.push(s);
@@ -118,7 +122,16 @@ export async function benchTransformersJs(o: TjsOptions): Promise<TjsResult> {
     // Untimed: the ids transformers.js feeds the model, to check both sides read the same input.
     const ids = o.texts.map((t) => tokenizer.encode(t));
     const seconds = Math.min(...passSeconds);
-    return { version: T.env.version, seconds, passSeconds, sentencesPerSecond: n / seconds, tokenizeSeconds, predictions, labelLogits, ids };
+    return {
+      version: T.env.version,
+      seconds,
+      passSeconds,
+      sentencesPerSecond: n / seconds,
+      tokenizeSeconds,
+      predictions,
+      labelLogits,
+      ids,
+    };
   } finally {
     await model.dispose();
   }
@@ -191,7 +204,8 @@ export async function benchTransformersJsCausal(o: TjsCausalOptions): Promise<Tj
     for (let p = 0; p < o.passes; p++) {
       let tok = 0;
       const t0 = process.hrtime.bigint();
-      for (let start = 0; start < n; start += o.batchSize) tok += await runBatch(o.texts.slice(start, start + o.batchSize), labelLogits, start);
+      for (let start = 0; start < n; start += o.batchSize)
+        tok += await runBatch(o.texts.slice(start, start + o.batchSize), labelLogits, start);
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
       if (s < Math.min(...passSeconds, Infinity)) tokenizeSeconds = tok;
       passSeconds.push(s);
@@ -203,7 +217,16 @@ export async function benchTransformersJsCausal(o: TjsCausalOptions): Promise<Tj
     });
     const ids = o.texts.map((t) => tokenizer.encode(t, { add_special_tokens: false }));
     const seconds = Math.min(...passSeconds);
-    return { version: T.env.version, seconds, passSeconds, sentencesPerSecond: n / seconds, tokenizeSeconds, predictions, labelLogits, ids };
+    return {
+      version: T.env.version,
+      seconds,
+      passSeconds,
+      sentencesPerSecond: n / seconds,
+      tokenizeSeconds,
+      predictions,
+      labelLogits,
+      ids,
+    };
   } finally {
     await model.dispose();
   }

@@ -101,7 +101,11 @@ export function typeText(s0: JsonSchema, root: JsonSchema = s0): string {
     }
     case 'object': {
       if (s.properties) return 'object';
-      if (s.additionalProperties && typeof s.additionalProperties === 'object' && Object.keys(s.additionalProperties).length > 0) {
+      if (
+        s.additionalProperties &&
+        typeof s.additionalProperties === 'object' &&
+        Object.keys(s.additionalProperties).length > 0
+      ) {
         const of = typeText(s.additionalProperties, root);
         return `object of name → ${/ /.test(of) ? `(${of})` : of}`;
       }
@@ -136,7 +140,13 @@ function objectRows(obj: JsonSchema, root: JsonSchema, prefix: string, only: str
     const p = deref(p0, root);
     const field = prefix + name;
     const dflt = p.default !== undefined ? json(p.default) : required.has(name) ? 'required' : '';
-    rows.push({ field, type: typeText(p, root), default: dflt, description: oneLine(p.description ?? p.title) + (p.deprecated ? ' (deprecated)' : ''), only });
+    rows.push({
+      field,
+      type: typeText(p, root),
+      default: dflt,
+      description: oneLine(p.description ?? p.title) + (p.deprecated ? ' (deprecated)' : ''),
+      only,
+    });
     // Depth-limited (a recursive schema would not end); a field two alternatives share is listed once.
     if (prefix.split('.').length > 8) continue;
     const seen = new Set<string>();
@@ -153,7 +163,11 @@ function objectRows(obj: JsonSchema, root: JsonSchema, prefix: string, only: str
 /** The property every branch of a union fixes to a constant (zod's discriminated union), if any. */
 function discriminator(branches: JsonSchema[], root: JsonSchema): string | undefined {
   const first = deref(branches[0], root).properties ?? {};
-  return Object.keys(first).find((k) => branches.every((b) => deref(b, root).properties?.[k] && deref(deref(b, root).properties![k], root).const !== undefined));
+  return Object.keys(first).find((k) =>
+    branches.every(
+      (b) => deref(b, root).properties?.[k] && deref(deref(b, root).properties![k], root).const !== undefined,
+    ),
+  );
 }
 
 /**
@@ -168,14 +182,18 @@ export function fieldRows(schema: JsonSchema): FieldRow[] {
   const branches = alternatives(top);
   if (!branches || !branches.every((b) => deref(b, root).properties)) return objectRows(top, root, '', []);
   const key = discriminator(branches, root);
-  const labelOf = (b: JsonSchema, i: number) => (key ? String(deref(deref(b, root).properties![key], root).const) : `form ${i + 1}`);
+  const labelOf = (b: JsonSchema, i: number) =>
+    key ? String(deref(deref(b, root).properties![key], root).const) : `form ${i + 1}`;
   // Each branch's rows merged into one list: a row identical in several branches is listed once,
   // qualified by all of them; a row only some branches have goes where those branches put it.
   const rows = new Map<string, FieldRow>();
   const order: string[] = [];
   branches.forEach((b, i) => {
     const label = labelOf(b, i);
-    const own = objectRows(deref(b, root), root, '', [label]).map((r) => ({ r, id: r.field === key ? r.field : [r.field, r.type, r.default, r.description].join('\u0000') }));
+    const own = objectRows(deref(b, root), root, '', [label]).map((r) => ({
+      r,
+      id: r.field === key ? r.field : [r.field, r.type, r.default, r.description].join('\u0000'),
+    }));
     const known = new Set(rows.keys());
     own.forEach(({ r, id }, j) => {
       const seen = rows.get(id);
@@ -206,7 +224,9 @@ export function fieldTable(rows: FieldRow[], onlyName?: string): string {
   const lines = ['| Field | Type / allowed values | Default | Description |', '| --- | --- | --- | --- |'];
   for (const r of rows) {
     const only = r.only.length ? ` (${onlyName ? `${onlyName}: ` : ''}${r.only.join(', ')})` : '';
-    lines.push(`| ${cell(code(r.field))}${cell(only)} | ${cell(r.type)} | ${cell(r.default === 'required' ? r.default : code(r.default))} | ${cell(r.description)} |`);
+    lines.push(
+      `| ${cell(code(r.field))}${cell(only)} | ${cell(r.type)} | ${cell(r.default === 'required' ? r.default : code(r.default))} | ${cell(r.description)} |`,
+    );
   }
   return lines.join('\n') + '\n';
 }

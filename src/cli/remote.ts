@@ -28,11 +28,18 @@ function failedExitCode(failed: FailedJob[]): number {
 }
 
 /** `promptsearch leaderboard SUITE --redis URL`. */
-export async function queuedLeaderboard(suite: Suite, outDir: string, redisUrl: string, queue = QUEUE_NAME): Promise<void> {
+export async function queuedLeaderboard(
+  suite: Suite,
+  outDir: string,
+  redisUrl: string,
+  queue = QUEUE_NAME,
+): Promise<void> {
   parseRedisUrl(redisUrl);
   checkQueueName(queue);
   log(`promptsearch: queueing suite '${suite.name}' on ${redactUrl(redisUrl)} → ${outDir}`);
-  const r = await withGracefulStop(stopMessage, (stopRequested) => submitLeaderboard(suite, outDir, { redisUrl, queue, stopRequested, log, onProgress: progressPrinter('cells') }));
+  const r = await withGracefulStop(stopMessage, (stopRequested) =>
+    submitLeaderboard(suite, outDir, { redisUrl, queue, stopRequested, log, onProgress: progressPrinter('cells') }),
+  );
   if (process.stderr.isTTY) process.stderr.write('\n');
   reportFailed(r.failed);
   process.stdout.write(
@@ -42,12 +49,21 @@ export async function queuedLeaderboard(suite: Suite, outDir: string, redisUrl: 
 }
 
 /** `promptsearch search CONFIG --redis URL`; returns the run directory and result when it finished. */
-export async function queuedSearch(config: SearchConfig, out: string | undefined, redisUrl: string, queue = QUEUE_NAME) {
+export async function queuedSearch(
+  config: SearchConfig,
+  out: string | undefined,
+  redisUrl: string,
+  queue = QUEUE_NAME,
+) {
   parseRedisUrl(redisUrl);
   checkQueueName(queue);
   const runDir = out ?? path.join('results', queuedRunName(config));
-  log(`promptsearch: queueing ${config.strategy} search '${config.name}' (seed ${config.seed}) on ${redactUrl(redisUrl)} → ${runDir}`);
-  const r = await withGracefulStop(stopMessage, (stopRequested) => submitSearch(config, runDir, { redisUrl, queue, stopRequested, log, onProgress: progressPrinter('search') }));
+  log(
+    `promptsearch: queueing ${config.strategy} search '${config.name}' (seed ${config.seed}) on ${redactUrl(redisUrl)} → ${runDir}`,
+  );
+  const r = await withGracefulStop(stopMessage, (stopRequested) =>
+    submitSearch(config, runDir, { redisUrl, queue, stopRequested, log, onProgress: progressPrinter('search') }),
+  );
   if (process.stderr.isTTY) process.stderr.write('\n');
   if (!r) {
     process.stdout.write(`detached; rerun the same command to re-attach\n`);

@@ -27,7 +27,8 @@ export function configReferenceText(): string {
   return configReferenceMarkdown([
     {
       title: 'Search config',
-      intro: 'A search experiment: the file `promptsearch search CONFIG` reads (searches/*.json), and the `config.json` a run directory records.',
+      intro:
+        'A search experiment: the file `promptsearch search CONFIG` reads (searches/*.json), and the `config.json` a run directory records.',
       schema: searchConfigJsonSchema() as JsonSchema,
     },
     {

@@ -10,11 +10,18 @@ import { Table, TableRow, checkHeader } from './table';
 export function parseCsvTable(text: string, file: string): Table {
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parse(text, { bom: true, info: true, skip_empty_lines: true, relax_column_count: false }) as unknown as typeof records;
+    records = parse(text, {
+      bom: true,
+      info: true,
+      skip_empty_lines: true,
+      relax_column_count: false,
+    }) as unknown as typeof records;
   } catch (e) {
     const err = e as Error & { lines?: number };
     const where = err.lines !== undefined ? `${file}:${err.lines}` : file;
-    throw new UserError(`${where}: not valid CSV (${err.message.replace(/^Invalid Record Length: /, '').replace(/\s+/g, ' ')})`);
+    throw new UserError(
+      `${where}: not valid CSV (${err.message.replace(/^Invalid Record Length: /, '').replace(/\s+/g, ' ')})`,
+    );
   }
   if (records.length === 0) throw new UserError(`${file}: empty file (expected a header line and rows)`);
   const columns = checkHeader(

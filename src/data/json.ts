@@ -10,7 +10,8 @@ export function parseJsonTable(text: string, file: string): Table {
   } catch (e) {
     throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  if (!Array.isArray(v)) throw new UserError(`${file}: expected a JSON array of objects (or use .jsonl, one object per line)`);
+  if (!Array.isArray(v))
+    throw new UserError(`${file}: expected a JSON array of objects (or use .jsonl, one object per line)`);
   if (v.length === 0) throw new UserError(`${file}: empty array (expected objects with a text and a label)`);
   const rows = v.map((item, i) => {
     const where = `${file}: item ${i}`;

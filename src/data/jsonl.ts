@@ -14,7 +14,8 @@ export function parseJsonlTable(text: string, file: string): Table {
     } catch (e) {
       throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
     }
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UserError(`${where}: expected a JSON object per line`);
+    if (!v || typeof v !== 'object' || Array.isArray(v))
+      throw new UserError(`${where}: expected a JSON object per line`);
     rows.push({ where, cells: v as Record<string, unknown> });
   });
   if (rows.length === 0) throw new UserError(`${file}: empty file (expected one JSON object per line)`);

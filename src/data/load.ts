@@ -51,7 +51,16 @@ export function loadExamples(src: DataSource, split: Split): LoadedData {
     const numLabels = names ? names.length : maxLabel + 1;
     const labelNames = names ?? Array.from({ length: numLabels }, (_, i) => String(i));
     const columns = table.columns.filter((c) => c !== labelColumn);
-    return { examples, textColumn, numLabels, labelNames, origin: src.file, file: table.file, columns, where: table.rows.map((r) => r.where) };
+    return {
+      examples,
+      textColumn,
+      numLabels,
+      labelNames,
+      origin: src.file,
+      file: table.file,
+      columns,
+      where: table.rows.map((r) => r.where),
+    };
   }
   if (!src.task) throw new UserError('no data: give --task NAME (bundled) or --data FILE (.tsv, .csv, .jsonl, .json)');
   const info = getTask(src.task);
@@ -70,14 +79,19 @@ export function loadExamples(src: DataSource, split: Split): LoadedData {
 /** `--labels a,b,c` (or a list) → names; blanks and duplicates are errors. */
 export function parseLabelList(spec: string | string[], where = '--labels'): string[] {
   const names = (Array.isArray(spec) ? spec : spec.split(',')).map((s) => s.trim());
-  if (names.length < 2 || names.some((n) => n === '')) throw new UserError(`${where}: expected at least 2 label names, comma-separated (e.g. negative,positive)`);
+  if (names.length < 2 || names.some((n) => n === ''))
+    throw new UserError(`${where}: expected at least 2 label names, comma-separated (e.g. negative,positive)`);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup !== undefined) throw new UserError(`${where}: label '${dup}' is listed twice`);
   return names;
 }
 
 /** The model's id2label names, when the file's labels are names and all of them are among these. */
-function fittingModelLabels(table: Table, labelColumn: string, modelLabels: string[] | undefined): string[] | undefined {
+function fittingModelLabels(
+  table: Table,
+  labelColumn: string,
+  modelLabels: string[] | undefined,
+): string[] | undefined {
   if (!modelLabels || modelLabels.length < 2) return undefined;
   const values = new Set(
     table.rows

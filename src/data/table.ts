@@ -29,7 +29,8 @@ export interface Table {
 /** The format of `file`: `given`, else its extension (.csv, .jsonl/.ndjson, .json); anything else reads as TSV. */
 export function formatOf(file: string, given?: string): DataFormat {
   if (given !== undefined) {
-    if (!(DATA_FORMATS as readonly string[]).includes(given)) throw new UserError(`format '${given}': expected one of ${DATA_FORMATS.join(', ')}`);
+    if (!(DATA_FORMATS as readonly string[]).includes(given))
+      throw new UserError(`format '${given}': expected one of ${DATA_FORMATS.join(', ')}`);
     return given as DataFormat;
   }
   const ext = path.extname(file).toLowerCase();
@@ -52,10 +53,16 @@ export function readText(file: string): string {
     throw new UserError(`${path.resolve(file)}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   const nul = bytes.indexOf(0);
-  if (nul >= 0) throw new UserError(`${file}: not a text file (binary data at byte ${nul}); expected a data file (.tsv, .csv, .jsonl, .json)`);
+  if (nul >= 0)
+    throw new UserError(
+      `${file}: not a text file (binary data at byte ${nul}); expected a data file (.tsv, .csv, .jsonl, .json)`,
+    );
   const text = bytes.toString('utf8');
   const bad = text.indexOf('\ufffd');
-  if (bad >= 0 && !bytes.includes(Buffer.from('\ufffd'))) throw new UserError(`${file}: not UTF-8 text (undecodable bytes near character ${bad}); expected a data file (.tsv, .csv, .jsonl, .json)`);
+  if (bad >= 0 && !bytes.includes(Buffer.from('\ufffd')))
+    throw new UserError(
+      `${file}: not UTF-8 text (undecodable bytes near character ${bad}); expected a data file (.tsv, .csv, .jsonl, .json)`,
+    );
   return text;
 }
 
@@ -76,7 +83,8 @@ export interface LabelOptions {
 /** The label of one cell: a name from `names` (first), or an integer. Errors name the row. */
 export function parseLabel(value: unknown, where: string, opts: LabelOptions): number {
   if (value === undefined || value === null) throw new UserError(`${where}: missing label`);
-  if (typeof value !== 'number' && typeof value !== 'string') throw new UserError(`${where}: label ${JSON.stringify(value)} is neither an integer nor a name`);
+  if (typeof value !== 'number' && typeof value !== 'string')
+    throw new UserError(`${where}: label ${JSON.stringify(value)} is neither an integer nor a name`);
   const raw = String(value).trim();
   if (raw === '') throw new UserError(`${where}: missing label`);
   const names = opts.labelNames;
@@ -85,15 +93,20 @@ export function parseLabel(value: unknown, where: string, opts: LabelOptions): n
     if (byName >= 0) return byName;
     if (/^-?\d+$/.test(raw)) {
       if (Number(raw) >= 0 && Number(raw) < names.length) return Number(raw);
-      throw new UserError(`${where}: unknown label ${raw} (expected 0..${names.length - 1} or a name: ${names.join(', ')})`);
+      throw new UserError(
+        `${where}: unknown label ${raw} (expected 0..${names.length - 1} or a name: ${names.join(', ')})`,
+      );
     }
     throw new UserError(`${where}: unknown label '${raw}' (expected one of: ${names.join(', ')})`);
   }
   if (!/^-?\d+$/.test(raw)) {
-    throw new UserError(`${where}: label '${raw}' is not an integer; name the labels in order with --labels (e.g. --labels ${raw},other) or "labels" in the search config`);
+    throw new UserError(
+      `${where}: label '${raw}' is not an integer; name the labels in order with --labels (e.g. --labels ${raw},other) or "labels" in the search config`,
+    );
   }
   const label = Number(raw);
-  if (opts.labels && !opts.labels.includes(label)) throw new UserError(`${where}: unknown label ${label} (expected one of ${opts.labels.join(', ')})`);
+  if (opts.labels && !opts.labels.includes(label))
+    throw new UserError(`${where}: unknown label ${label} (expected one of ${opts.labels.join(', ')})`);
   return label;
 }
 
@@ -103,7 +116,10 @@ export function parseLabel(value: unknown, where: string, opts: LabelOptions): n
  */
 export function checkHeader(columns: string[], file: string): string[] {
   columns.forEach((c, i) => {
-    if (c !== '' && columns.indexOf(c) !== i) throw new UserError(`${file}:1: the header names column '${c}' twice (columns ${columns.indexOf(c) + 1} and ${i + 1}); give each column its own name`);
+    if (c !== '' && columns.indexOf(c) !== i)
+      throw new UserError(
+        `${file}:1: the header names column '${c}' twice (columns ${columns.indexOf(c) + 1} and ${i + 1}); give each column its own name`,
+      );
   });
   return columns;
 }
@@ -121,13 +137,18 @@ export function toExamples(table: Table, opts: LabelOptions = {}): Example[] {
   const labelColumn = opts.labelColumn ?? 'label';
   const { file, columns } = table;
   if (!columns.includes(labelColumn))
-    throw new UserError(`${file}: no '${labelColumn}' column (columns: ${columns.join(', ')}); set data.labelColumn in a config (--label-column on the command line)`);
+    throw new UserError(
+      `${file}: no '${labelColumn}' column (columns: ${columns.join(', ')}); set data.labelColumn in a config (--label-column on the command line)`,
+    );
   checkColumns(table, opts.requiredColumns ?? []);
   if (table.rows.length === 0) throw new UserError(`${file}: no rows after the header`);
   return table.rows.map((row) => {
     const fields: Record<string, string> = {};
-    for (const c of columns) if (c !== labelColumn && row.cells[c] !== undefined && row.cells[c] !== null) fields[c] = cellText(row.cells[c], row.where, c);
-    for (const c of opts.requiredColumns ?? []) if (fields[c] === undefined) throw new UserError(`${row.where}: no '${c}' value`);
+    for (const c of columns)
+      if (c !== labelColumn && row.cells[c] !== undefined && row.cells[c] !== null)
+        fields[c] = cellText(row.cells[c], row.where, c);
+    for (const c of opts.requiredColumns ?? [])
+      if (fields[c] === undefined) throw new UserError(`${row.where}: no '${c}' value`);
     return { fields, label: parseLabel(row.cells[labelColumn], row.where, opts) };
   });
 }
@@ -137,7 +158,8 @@ export function toFieldRows(table: Table, required: string[]): Record<string, st
   checkColumns(table, required);
   return table.rows.map((row) => {
     const fields: Record<string, string> = {};
-    for (const c of table.columns) if (row.cells[c] !== undefined && row.cells[c] !== null) fields[c] = cellText(row.cells[c], row.where, c);
+    for (const c of table.columns)
+      if (row.cells[c] !== undefined && row.cells[c] !== null) fields[c] = cellText(row.cells[c], row.where, c);
     for (const c of required) if (fields[c] === undefined) throw new UserError(`${row.where}: no '${c}' value`);
     return fields;
   });
@@ -146,7 +168,9 @@ export function toFieldRows(table: Table, required: string[]): Record<string, st
 function checkColumns(table: Table, required: string[]): void {
   for (const col of required) {
     if (!table.columns.includes(col))
-      throw new UserError(`${table.file}: no '${col}' column (columns: ${table.columns.join(', ')}); set data.textColumn in a config (--text-column on the command line)`);
+      throw new UserError(
+        `${table.file}: no '${col}' column (columns: ${table.columns.join(', ')}); set data.textColumn in a config (--text-column on the command line)`,
+      );
   }
 }
 

@@ -50,7 +50,10 @@ export type Split = 'train' | 'dev' | 'test';
 
 export function getTask(name: string): TaskInfo {
   const t = TASKS[name];
-  if (!t) throw new UserError(`unknown task '${name}' (bundled tasks: ${Object.keys(TASKS).join(', ')}); use --data FILE.tsv for your own`);
+  if (!t)
+    throw new UserError(
+      `unknown task '${name}' (bundled tasks: ${Object.keys(TASKS).join(', ')}); use --data FILE.tsv for your own`,
+    );
   return t;
 }
 
@@ -58,7 +61,10 @@ export function getTask(name: string): TaskInfo {
 export function splitPath(task: string, split: Split, seed: number, root = DATASETS_DIR): string {
   getTask(task);
   if (!SEEDS.includes(seed)) throw new UserError(`unknown seed ${seed} (splits exist for ${SEEDS.join(', ')})`);
-  const p = split === 'test' ? path.join(root, '16-shot', task, 'test.tsv') : path.join(root, '16-shot', task, `16-${seed}`, `${split}.tsv`);
+  const p =
+    split === 'test'
+      ? path.join(root, '16-shot', task, 'test.tsv')
+      : path.join(root, '16-shot', task, `16-${seed}`, `${split}.tsv`);
   if (!fs.existsSync(p)) throw new UserError(`${p}: missing dataset file`);
   return p;
 }

@@ -10,7 +10,8 @@ import type { RefineResult } from '../refine/refine';
 export const QUEUE_NAME = 'promptsearch';
 
 export function checkQueueName(name: string): string {
-  if (!/^[A-Za-z0-9._-]{1,100}$/.test(name)) throw new UserError(`--queue: '${name}' is not a queue name (letters, digits, . _ -)`);
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(name))
+    throw new UserError(`--queue: '${name}' is not a queue name (letters, digits, . _ -)`);
   return name;
 }
 /** Job payload format version; a worker refuses other versions. */
@@ -40,7 +41,9 @@ const dataRef = z
   .strict()
   .refine((d) => !!d.task !== !!d.file, 'needs exactly one of task, file');
 
-const modelRef = z.object({ name: z.string().min(1), dtype: z.enum(['fp32', 'int8']), sha256, tokenizerSha256: sha256 }).strict();
+const modelRef = z
+  .object({ name: z.string().min(1), dtype: z.enum(['fp32', 'int8']), sha256, tokenizerSha256: sha256 })
+  .strict();
 
 const searchJob = z
   .object({
@@ -139,9 +142,12 @@ export function parseRedisUrl(url: string): RedisConnection {
   try {
     u = new URL(url);
   } catch {
-    throw new UserError(`--redis: '${url}' is not a URL (expected redis://[user:password@]host[:port][/db] or rediss://...)`);
+    throw new UserError(
+      `--redis: '${url}' is not a URL (expected redis://[user:password@]host[:port][/db] or rediss://...)`,
+    );
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UserError(`--redis: unsupported scheme '${u.protocol}' (use redis:// or rediss:// for TLS)`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new UserError(`--redis: unsupported scheme '${u.protocol}' (use redis:// or rediss:// for TLS)`);
   if (!u.hostname) throw new UserError(`--redis: '${redactUrl(url)}' has no host`);
   const port = u.port ? Number(u.port) : 6379;
   const dbText = u.pathname.replace(/^\//, '');
@@ -169,5 +175,10 @@ export function redactUrl(url: string): string {
  * worker or the submitter) and reconnects back off up to 2 s.
  */
 export function connectionOptions(url: string) {
-  return { ...parseRedisUrl(url), maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: (times: number) => Math.min(100 * times, 2000) };
+  return {
+    ...parseRedisUrl(url),
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    retryStrategy: (times: number) => Math.min(100 * times, 2000),
+  };
 }

@@ -45,7 +45,10 @@ export function describeJob(p: JobPayload): string {
 
 function checkVersion(p: JobPayload): void {
   const ours = packageVersions().promptsearch;
-  if (p.version !== ours) throw new UserError(`this worker runs promptsearch ${ours}, the job was submitted by ${p.version}; run the same version everywhere`);
+  if (p.version !== ours)
+    throw new UserError(
+      `this worker runs promptsearch ${ours}, the job was submitted by ${p.version}; run the same version everywhere`,
+    );
 }
 
 /** Refuses a job whose model files differ from this machine's (by sha256). */
@@ -60,9 +63,15 @@ export function checkModel(m: ModelRef): void {
     throw new UserError(`model '${m.name}' (${m.dtype}) is not on this worker: ${(e as Error).message}`);
   }
   const have = sha256File(onnx);
-  if (have !== m.sha256) throw new UserError(`model '${m.name}' (${m.dtype}) differs on this worker: ${onnx} has sha256 ${have.slice(0, 12)}…, the job needs ${m.sha256.slice(0, 12)}…`);
+  if (have !== m.sha256)
+    throw new UserError(
+      `model '${m.name}' (${m.dtype}) differs on this worker: ${onnx} has sha256 ${have.slice(0, 12)}…, the job needs ${m.sha256.slice(0, 12)}…`,
+    );
   const tok = sha256File(tokenizer);
-  if (tok !== m.tokenizerSha256) throw new UserError(`model '${m.name}': ${tokenizer} has sha256 ${tok.slice(0, 12)}…, the job needs ${m.tokenizerSha256.slice(0, 12)}…`);
+  if (tok !== m.tokenizerSha256)
+    throw new UserError(
+      `model '${m.name}': ${tokenizer} has sha256 ${tok.slice(0, 12)}…, the job needs ${m.tokenizerSha256.slice(0, 12)}…`,
+    );
 }
 
 /** The local path of a data split after checking its sha256: the bundled file, or the job's content written to `dir`. */
@@ -71,28 +80,51 @@ export function resolveData(ref: DataRef, split: 'train' | 'dev' | 'test', dir: 
     const file = splitPath(ref.task.name, split, ref.task.seed);
     const have = sha256File(file);
     if (have !== ref.sha256)
-      throw new UserError(`data ${ref.task.name} ${split} (seed ${ref.task.seed}) differs on this worker: ${file} has sha256 ${have.slice(0, 12)}…, the job needs ${ref.sha256.slice(0, 12)}…`);
+      throw new UserError(
+        `data ${ref.task.name} ${split} (seed ${ref.task.seed}) differs on this worker: ${file} has sha256 ${have.slice(0, 12)}…, the job needs ${ref.sha256.slice(0, 12)}…`,
+      );
     return undefined;
   }
   const content = ref.file!.content;
   const have = sha256Text(content);
-  if (have !== ref.sha256) throw new UserError(`data ${split} (${ref.file!.name}): the job's content has sha256 ${have.slice(0, 12)}…, expected ${ref.sha256.slice(0, 12)}… (corrupted in transit)`);
+  if (have !== ref.sha256)
+    throw new UserError(
+      `data ${split} (${ref.file!.name}): the job's content has sha256 ${have.slice(0, 12)}…, expected ${ref.sha256.slice(0, 12)}… (corrupted in transit)`,
+    );
   const file = path.join(dir, `${split}-${ref.file!.name}`);
   fs.writeFileSync(file, content);
   return file;
 }
 
-async function runSearchJob(p: SearchJob, dir: string, opts: JobRunOptions, stopRequested: () => boolean, worker: string): Promise<JobResult> {
+async function runSearchJob(
+  p: SearchJob,
+  dir: string,
+  opts: JobRunOptions,
+  stopRequested: () => boolean,
+  worker: string,
+): Promise<JobResult> {
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir);
-  const files = { train: resolveData(p.data.train, 'train', dataDir), dev: resolveData(p.data.dev, 'dev', dataDir), test: p.data.test ? resolveData(p.data.test, 'test', dataDir) : undefined };
+  const files = {
+    train: resolveData(p.data.train, 'train', dataDir),
+    dev: resolveData(p.data.dev, 'dev', dataDir),
+    test: p.data.test ? resolveData(p.data.test, 'test', dataDir) : undefined,
+  };
   const raw: Record<string, unknown> = { ...p.config };
-  if (raw.data) raw.data = { ...(raw.data as object), train: files.train, dev: files.dev, ...(files.test ? { test: files.test } : {}) };
+  if (raw.data)
+    raw.data = {
+      ...(raw.data as object),
+      train: files.train,
+      dev: files.dev,
+      ...(files.test ? { test: files.test } : {}),
+    };
   if (opts.workers !== undefined) raw.workers = opts.workers;
   if (opts.threadsPerWorker !== undefined) raw.threadsPerWorker = opts.threadsPerWorker;
   const config = validateConfig(raw, `job config '${String(p.config.name)}'`);
   if (config.model !== p.model.name || config.dtype !== p.model.dtype)
-    throw new UserError(`job config names model '${config.model}' (${config.dtype}) but carries the sha256 of '${p.model.name}' (${p.model.dtype})`);
+    throw new UserError(
+      `job config names model '${config.model}' (${config.dtype}) but carries the sha256 of '${p.model.name}' (${p.model.dtype})`,
+    );
   const runDir = path.join(dir, p.runName);
   const { best, refined } = await runSearchAndRefine(config, { runDir, stopRequested });
   return { kind: 'search', files: readTree(runDir), best, refined, worker };
@@ -107,7 +139,9 @@ async function runManual(p: ManualJob, worker: string): Promise<JobResult> {
     const setting = p.base as BaselineSetting;
     // A user task's files: the job's copies, written here.
     if (setting.data && train && dev && test) setting.data = { ...setting.data, train, dev, test };
-    const cell = p.probe ? await probeCell(p.method, p.task, p.seed, setting) : await manualCell(p.method, p.task, p.seed, setting, p.calibration ?? 'none');
+    const cell = p.probe
+      ? await probeCell(p.method, p.task, p.seed, setting)
+      : await manualCell(p.method, p.task, p.seed, setting, p.calibration ?? 'none');
     return { kind: 'manual', cell, worker };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

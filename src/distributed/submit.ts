@@ -6,12 +6,34 @@ import { UserError } from '../errors';
 import { DEFAULT_DTYPE, DEFAULT_MODEL, Dtype, resolveModel, sha256File } from '../model/modelFolder';
 import type { Cell } from '../reports/leaderboardTable';
 import { SearchConfig } from '../runner/config';
-import { Suite, baselineSetting, cellConfig, cellRunDir, cellToStore, finishedCell, searchCellFrom, writeReports } from '../runner/leaderboard';
+import {
+  Suite,
+  baselineSetting,
+  cellConfig,
+  cellRunDir,
+  cellToStore,
+  finishedCell,
+  searchCellFrom,
+  writeReports,
+} from '../runner/leaderboard';
 import { BestResult } from '../runner/run';
 import { RUN_FILES, RunDir } from '../runner/runDir';
 import type { RefineResult } from '../refine/refine';
 import { packageVersions } from '../runner/versions';
-import { DataRef, JOB_ATTEMPTS, JobPayload, JobResult, ModelRef, QUEUE_NAME, SearchJob, connectionOptions, jobId, redactUrl, sha256Text, USER_ERROR_MARK } from './queue';
+import {
+  DataRef,
+  JOB_ATTEMPTS,
+  JobPayload,
+  JobResult,
+  ModelRef,
+  QUEUE_NAME,
+  SearchJob,
+  connectionOptions,
+  jobId,
+  redactUrl,
+  sha256Text,
+  USER_ERROR_MARK,
+} from './queue';
 
 export interface SubmitProgress {
   total: number;
@@ -54,7 +76,12 @@ interface Item {
 /** sha256 of the bundled model files the job names (the submitter must have the same model). */
 export function modelRef(name: string, dtype: Dtype): ModelRef {
   const folder = resolveModel(name, dtype);
-  return { name, dtype, sha256: sha256File(folder.onnxPath), tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')) };
+  return {
+    name,
+    dtype,
+    sha256: sha256File(folder.onnxPath),
+    tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')),
+  };
 }
 
 function taskRef(task: string, split: 'train' | 'dev' | 'test', seed: number): DataRef {
@@ -76,21 +103,40 @@ export function searchPayload(config: SearchConfig, runName: string): SearchJob 
   const d = config.data;
   const data = d
     ? { train: fileRef(d.train), dev: fileRef(d.dev), ...(d.test ? { test: fileRef(d.test) } : {}) }
-    : { train: taskRef(config.task!, 'train', config.seed), dev: taskRef(config.task!, 'dev', config.seed), test: taskRef(config.task!, 'test', config.seed) };
-  return { v: 1, kind: 'search', runName, config: JSON.parse(JSON.stringify(config)), model: modelRef(config.model, config.dtype), data, version: packageVersions().promptsearch };
+    : {
+        train: taskRef(config.task!, 'train', config.seed),
+        dev: taskRef(config.task!, 'dev', config.seed),
+        test: taskRef(config.task!, 'test', config.seed),
+      };
+  return {
+    v: 1,
+    kind: 'search',
+    runName,
+    config: JSON.parse(JSON.stringify(config)),
+    model: modelRef(config.model, config.dtype),
+    data,
+    version: packageVersions().promptsearch,
+  };
 }
 
 /** The default run directory of a queued search: named by its job, so rerunning the command re-attaches. */
 export function queuedRunName(config: SearchConfig): string {
   const id = jobId(searchPayload(config, 'x'));
-  return `${config.name}-s${config.seed}-q${id.slice(id.indexOf('-') + 1, id.indexOf('-') + 9)}`.replace(/[^A-Za-z0-9._-]/g, '_');
+  return `${config.name}-s${config.seed}-q${id.slice(id.indexOf('-') + 1, id.indexOf('-') + 9)}`.replace(
+    /[^A-Za-z0-9._-]/g,
+    '_',
+  );
 }
 
 /**
  * Queues one search and waits for it; the finished run directory is written to runDir. Rerunning
  * with the same config and runDir re-attaches (a finished run is not computed again).
  */
-export async function submitSearch(config: SearchConfig, runDir: string, opts: SubmitOptions): Promise<{ best: BestResult; refined?: RefineResult } | { failed: FailedJob } | undefined> {
+export async function submitSearch(
+  config: SearchConfig,
+  runDir: string,
+  opts: SubmitOptions,
+): Promise<{ best: BestResult; refined?: RefineResult } | { failed: FailedJob } | undefined> {
   const best = new RunDir(runDir).readBest();
   if (best?.status === 'done') return { best };
   const payload = searchPayload(config, path.basename(runDir));
@@ -110,7 +156,11 @@ export async function submitSearch(config: SearchConfig, runDir: string, opts: S
 }
 
 /** Queues every cell of a suite not finished yet, collects results into outDir as a local run would, writes the leaderboard files. */
-export async function submitLeaderboard(suite: Suite, outDir: string, opts: SubmitOptions): Promise<{ cells: Cell[]; complete: boolean; failed: FailedJob[] }> {
+export async function submitLeaderboard(
+  suite: Suite,
+  outDir: string,
+  opts: SubmitOptions,
+): Promise<{ cells: Cell[]; complete: boolean; failed: FailedJob[] }> {
   const slots: (Cell | undefined)[] = [];
   const items: Item[] = [];
   const version = packageVersions().promptsearch;
@@ -148,7 +198,11 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
             task,
             seed,
             base,
-            ...(m.probe ? { probe: true } : m.calibration && m.calibration !== 'none' ? { calibration: m.calibration } : {}),
+            ...(m.probe
+              ? { probe: true }
+              : m.calibration && m.calibration !== 'none'
+                ? { calibration: m.calibration }
+                : {}),
             model: modelRef((base.model as string) ?? DEFAULT_MODEL, (base.dtype as Dtype) ?? DEFAULT_DTYPE),
             data: { ...(needsTrain || d ? { train: ref('train') } : {}), dev: ref('dev'), test: ref('test') },
             version,
@@ -173,7 +227,11 @@ export async function submitLeaderboard(suite: Suite, outDir: string, opts: Subm
             collect: (r) => {
               // No cell (e.g. a config without a test split): the run is kept, the cell stays missing, as locally.
               const cell = searchCellFrom(m, task, seed, config, r.best!, r.refined, path.relative(outDir, runDir));
-              materialize(runDir, r.files ?? {}, cell ? { [RUN_FILES.cell]: cellToStore(suite, m, task, seed, cell) } : {});
+              materialize(
+                runDir,
+                r.files ?? {},
+                cell ? { [RUN_FILES.cell]: cellToStore(suite, m, task, seed, cell) } : {},
+              );
               slots[k] = cell;
               report();
             },
@@ -193,13 +251,15 @@ function materialize(runDir: string, files: Record<string, string>, extra: Recor
   const tmp = `${runDir}.part-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   for (const [rel, b64] of Object.entries(files)) {
-    if (rel.split(/[\\/]/).includes('..') || path.isAbsolute(rel)) throw new Error(`job result has an unsafe file name '${rel}'`);
+    if (rel.split(/[\\/]/).includes('..') || path.isAbsolute(rel))
+      throw new Error(`job result has an unsafe file name '${rel}'`);
     const f = path.join(tmp, rel);
     fs.mkdirSync(path.dirname(f), { recursive: true });
     fs.writeFileSync(f, Buffer.from(b64, 'base64'));
   }
   fs.mkdirSync(tmp, { recursive: true });
-  for (const [name, value] of Object.entries(extra)) fs.writeFileSync(path.join(tmp, name), JSON.stringify(value, null, 2) + '\n');
+  for (const [name, value] of Object.entries(extra))
+    fs.writeFileSync(path.join(tmp, name), JSON.stringify(value, null, 2) + '\n');
   fs.rmSync(runDir, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(runDir), { recursive: true });
   fs.renameSync(tmp, runDir);
@@ -212,7 +272,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * finished is reused, a failed one is retried) and watches them until each has finished or failed
  * for good. A job Redis lost (restart without persistence) is queued again.
  */
-async function runJobs(items: Item[], total: number, opts: SubmitOptions): Promise<{ failed: FailedJob[]; stopped: boolean }> {
+async function runJobs(
+  items: Item[],
+  total: number,
+  opts: SubmitOptions,
+): Promise<{ failed: FailedJob[]; stopped: boolean }> {
   const log = opts.log ?? (() => {});
   const queue = new Queue(opts.queue ?? QUEUE_NAME, { connection: connectionOptions(opts.redisUrl) });
   let lastError = '';
@@ -225,10 +289,19 @@ async function runJobs(items: Item[], total: number, opts: SubmitOptions): Promi
   try {
     const timeout = opts.connectTimeoutMs ?? 10_000;
     const reachable = await Promise.race([queue.getJobCounts().then(() => true), sleep(timeout).then(() => false)]);
-    if (!reachable) throw new UserError(`--redis: cannot reach ${redactUrl(opts.redisUrl)} within ${timeout / 1000} s${lastError ? ` (${lastError})` : ''}`);
+    if (!reachable)
+      throw new UserError(
+        `--redis: cannot reach ${redactUrl(opts.redisUrl)} within ${timeout / 1000} s${lastError ? ` (${lastError})` : ''}`,
+      );
     connected = true;
     const add = (it: Item) =>
-      queue.add(it.payload.kind, it.payload, { jobId: it.id, attempts: JOB_ATTEMPTS, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: { age: 7 * 86400 }, removeOnFail: { age: 7 * 86400 } });
+      queue.add(it.payload.kind, it.payload, {
+        jobId: it.id,
+        attempts: JOB_ATTEMPTS,
+        backoff: { type: 'fixed', delay: 1000 },
+        removeOnComplete: { age: 7 * 86400 },
+        removeOnFail: { age: 7 * 86400 },
+      });
     for (const it of items) {
       const state = await queue.getJobState(it.id);
       if (state === 'unknown') await add(it);
@@ -258,7 +331,12 @@ async function runJobs(items: Item[], total: number, opts: SubmitOptions): Promi
           const job = await queue.getJob(it.id);
           const reason = job?.failedReason ?? 'unknown error';
           const userError = reason.startsWith(USER_ERROR_MARK);
-          failed.push({ id: it.id, label: it.label, error: userError ? reason.slice(USER_ERROR_MARK.length) : reason, ...(userError ? { userError } : {}) });
+          failed.push({
+            id: it.id,
+            label: it.label,
+            error: userError ? reason.slice(USER_ERROR_MARK.length) : reason,
+            ...(userError ? { userError } : {}),
+          });
           if (!userError) log(`failed after ${JOB_ATTEMPTS} attempts: ${it.label}: ${reason}`);
           pending.delete(it.id);
         } else if (state === 'unknown') {
@@ -270,7 +348,14 @@ async function runJobs(items: Item[], total: number, opts: SubmitOptions): Promi
       }
       const done = total - pending.size - failed.length;
       const elapsed = (Date.now() - t0) / 1000;
-      const p: SubmitProgress = { total, done, running, waiting, failed: failed.length, etaSeconds: finishedHere > 0 ? (elapsed / finishedHere) * pending.size : NaN };
+      const p: SubmitProgress = {
+        total,
+        done,
+        running,
+        waiting,
+        failed: failed.length,
+        etaSeconds: finishedHere > 0 ? (elapsed / finishedHere) * pending.size : NaN,
+      };
       const key = `${p.done}/${p.running}/${p.waiting}/${p.failed}`;
       if (key !== shown || pending.size === 0) opts.onProgress?.(p);
       shown = key;

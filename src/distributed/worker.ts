@@ -49,9 +49,15 @@ const PROCESSOR = path.join(__dirname, 'processor.js');
 export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const log = opts.log ?? (() => {});
   const name = `${os.hostname()}:${process.pid}`;
-  if (!fs.existsSync(PROCESSOR)) throw new Error(`${PROCESSOR} is missing: run the worker from the built package (npm run build)`);
+  if (!fs.existsSync(PROCESSOR))
+    throw new Error(`${PROCESSOR} is missing: run the worker from the built package (npm run build)`);
   const scratchDir = fs.mkdtempSync(path.join(opts.scratchDir ?? os.tmpdir(), 'promptsearch-worker-'));
-  const runOptions: JobRunOptions = { workers: opts.workers, threadsPerWorker: opts.threadsPerWorker, scratchDir, worker: name };
+  const runOptions: JobRunOptions = {
+    workers: opts.workers,
+    threadsPerWorker: opts.threadsPerWorker,
+    scratchDir,
+    worker: name,
+  };
   const lockMs = opts.lockMs ?? 30_000;
   let lastError = '';
   let lastSaid = 0;
@@ -94,7 +100,9 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     if (err.message === lastError && now - lastSaid < repeatMs) return;
     lastError = err.message;
     lastSaid = now;
-    log(`queue: cannot reach Redis at ${redactUrl(opts.redisUrl)}: ${err.message} (retrying; said again every ${repeatMs / 1000} s while it lasts)`);
+    log(
+      `queue: cannot reach Redis at ${redactUrl(opts.redisUrl)}: ${err.message} (retrying; said again every ${repeatMs / 1000} s while it lasts)`,
+    );
   });
   const ready = worker.waitUntilReady();
   ready.catch(() => {});

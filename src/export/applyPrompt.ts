@@ -80,7 +80,12 @@ export async function loadPrompt(file: string | PromptFile, opts: LoadPromptOpti
     // Soft prompts' slot ids only place their vectors; other fills are read as tokens.
     if (!prompt.soft)
       for (const m of prompt.ensemble?.members ?? [prompt])
-        if (!('soft' in m && m.soft)) checkSlotIds(slotIds(m.slots), model.tokenizer, typeof file === 'string' ? `prompt file ${file}` : 'the prompt');
+        if (!('soft' in m && m.soft))
+          checkSlotIds(
+            slotIds(m.slots),
+            model.tokenizer,
+            typeof file === 'string' ? `prompt file ${file}` : 'the prompt',
+          );
     if (!opts.force) checkTokenizer(prompt, model);
     const mismatch = modelMismatch(prompt, model);
     if (mismatch) (opts.warn ?? ((m: string) => warnings.push(m)))(mismatch);
@@ -111,7 +116,10 @@ async function loadSoftModel(prompt: PromptFile, opts: LoadPromptOptions): Promi
   const { SoftPromptBackend } = await import('../refine/softPromptBackend');
   const { prepareEmbedsModel, readWordEmbeddings } = await import('../model/graph/embedsInput');
   const emb = readWordEmbeddings(fs.readFileSync(folder.onnxPath), folder.onnxPath);
-  if (emb.hidden !== soft.hidden) throw new UserError(`the soft prompt's vectors have ${soft.hidden} numbers each, but ${folder.onnxPath} has hidden size ${emb.hidden}`);
+  if (emb.hidden !== soft.hidden)
+    throw new UserError(
+      `the soft prompt's vectors have ${soft.hidden} numbers each, but ${folder.onnxPath} has hidden size ${emb.hidden}`,
+    );
   let prepared: string;
   try {
     prepared = await prepareEmbedsModel(folder.onnxPath, cacheDir());
@@ -170,7 +178,8 @@ function classifier(prompt: PromptFile, model: LoadedModel, warnings: string[]):
       // input classified alone gets the run's numbers exactly.
       const perMember = [];
       for (const m of members) {
-        if (m.vectors !== undefined) (model.backend as MaskedLmBackend & { soft: Float32Array | null }).soft = m.vectors;
+        if (m.vectors !== undefined)
+          (model.backend as MaskedLmBackend & { soft: Float32Array | null }).soft = m.vectors;
         perMember.push({
           logProbs: await promptReading(model.backend, compile(m.template), examples.get(m.template)!, m.slots, m),
           offsets: m.offsets,
@@ -201,10 +210,15 @@ function encodeInput(ct: CompiledTemplate, model: LoadedModel, input: PromptInpu
 
 /** Ids from another vocabulary would crash onnxruntime; say so plainly instead. */
 function checkIds(prompt: PromptFile, model: LoadedModel): void {
-  const ids = [...Object.values(prompt.slots).flatMap((s) => s.ids), ...prompt.labels.flatMap((l) => l.ids.flatMap(wordTokens))];
+  const ids = [
+    ...Object.values(prompt.slots).flatMap((s) => s.ids),
+    ...prompt.labels.flatMap((l) => l.ids.flatMap(wordTokens)),
+  ];
   const bad = ids.find((id) => id >= model.tokenizer.vocabSize);
   if (bad !== undefined)
-    throw new UserError(`the prompt uses token id ${bad}, outside the vocabulary of ${model.folder.dir} (${model.tokenizer.vocabSize} tokens); use the model it was found with (${prompt.model.name})`);
+    throw new UserError(
+      `the prompt uses token id ${bad}, outside the vocabulary of ${model.folder.dir} (${model.tokenizer.vocabSize} tokens); use the model it was found with (${prompt.model.name})`,
+    );
 }
 
 /** The prompt's token ids mean words only in the tokenizer it was found with. */
@@ -221,8 +235,10 @@ function modelMismatch(prompt: PromptFile, model: LoadedModel): string | undefin
   const onnx = sha256File(model.folder.onnxPath);
   const tok = sha256File(path.join(model.folder.dir, 'tokenizer.json'));
   const diffs: string[] = [];
-  if (onnx !== prompt.model.onnxSha256) diffs.push(`onnx sha256 ${onnx.slice(0, 12)}… (prompt: ${String(prompt.model.onnxSha256).slice(0, 12)}…)`);
-  if (tok !== prompt.model.tokenizerSha256) diffs.push(`tokenizer sha256 ${tok.slice(0, 12)}… (prompt: ${String(prompt.model.tokenizerSha256).slice(0, 12)}…)`);
+  if (onnx !== prompt.model.onnxSha256)
+    diffs.push(`onnx sha256 ${onnx.slice(0, 12)}… (prompt: ${String(prompt.model.onnxSha256).slice(0, 12)}…)`);
+  if (tok !== prompt.model.tokenizerSha256)
+    diffs.push(`tokenizer sha256 ${tok.slice(0, 12)}… (prompt: ${String(prompt.model.tokenizerSha256).slice(0, 12)}…)`);
   if (diffs.length === 0) return undefined;
   return `the prompt was found with model ${prompt.model.name} (${prompt.model.dtype}), but the loaded model ${model.folder.dir} (${model.folder.dtype}) differs: ${diffs.join(', ')}; predictions will run but will not match the prompt's recorded scores`;
 }

@@ -34,8 +34,16 @@ export function inputText(input: string | Record<string, string>): string {
 }
 
 /** One prediction from the decided label id and per-label probabilities (in label order). */
-export function shapePrediction(input: string | Record<string, string>, labelId: number, probabilities: number[], labelNames: string[], opts: ShapeOptions = {}): Prediction {
-  const order = probabilities.map((p, i) => ({ label: labelNames[i], score: p, i })).sort((a, b) => b.score - a.score || a.i - b.i);
+export function shapePrediction(
+  input: string | Record<string, string>,
+  labelId: number,
+  probabilities: number[],
+  labelNames: string[],
+  opts: ShapeOptions = {},
+): Prediction {
+  const order = probabilities
+    .map((p, i) => ({ label: labelNames[i], score: p, i }))
+    .sort((a, b) => b.score - a.score || a.i - b.i);
   const k = opts.topK ?? order.length;
   return {
     text: inputText(input),

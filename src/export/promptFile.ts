@@ -145,7 +145,10 @@ export interface PromptFile {
 }
 
 /** What a prompt file keeps of refine/result.json. */
-export type RefineSummary = Pick<RefineResult, 'discrete' | 'refined' | 'improvedDev' | 'evaluations' | 'budget' | 'generations' | 'options' | 'of' | 'members'>;
+export type RefineSummary = Pick<
+  RefineResult,
+  'discrete' | 'refined' | 'improvedDev' | 'evaluations' | 'budget' | 'generations' | 'options' | 'of' | 'members'
+>;
 
 export interface SoftPrompt {
   hidden: number;
@@ -173,23 +176,30 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
   const { config: search, resolved, best } = run.readFinished();
   const sel = best.selected;
   // The names the run resolved (--labels, the task's, the model's id2label); older runs: the task's.
-  const names = resolved.labelNames ?? (search.task ? getTask(search.task).labelNames : sel.labelIds.map((_, i) => String(i)));
+  const names =
+    resolved.labelNames ?? (search.task ? getTask(search.task).labelNames : sel.labelIds.map((_, i) => String(i)));
   let refined: ReturnType<typeof readSoft> | undefined;
   let softMembers: ReturnType<typeof readSoftMembers> | undefined;
   if (opts.soft === true) {
     const refine = readRefineOf(run);
     if (refine.soft.members || refine.result.of === 'ensemble') {
-      if (opts.ensemble === false) throw new UserError(`${runDir}: the run's refinement is of its ensemble (soft members): export it with --soft, without --no-ensemble`);
+      if (opts.ensemble === false)
+        throw new UserError(
+          `${runDir}: the run's refinement is of its ensemble (soft members): export it with --soft, without --no-ensemble`,
+        );
       softMembers = readSoftMembers(run, refine, best);
     } else {
-      if (opts.ensemble) throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
+      if (opts.ensemble)
+        throw new UserError('export: --soft and --ensemble cannot be combined (a soft prompt refines one prompt)');
       refined = readSoft(run, search.template, best, refine);
     }
   }
   // By default the run's result: its ensemble where it has one.
   const ensemble = softMembers !== undefined || (opts.ensemble ?? (opts.soft !== true && best.result === 'ensemble'));
-  if (ensemble && !best.members) throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
-  const labelsOf = (labelIds: WordIds[][], labelWords: string[][]): PromptLabel[] => labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: labelWords[id], ids }));
+  if (ensemble && !best.members)
+    throw new UserError(`${runDir}: the run has no ensemble (search with "ensemble": 3, say, in the config)`);
+  const labelsOf = (labelIds: WordIds[][], labelWords: string[][]): PromptLabel[] =>
+    labelIds.map((ids, id) => ({ id, name: names[id] ?? String(id), words: labelWords[id], ids }));
   const calibration: PromptCalibration = { mode: sel.calibration.mode, offsets: sel.calibration.offsets };
   const file: PromptFile = {
     schema: PROMPT_SCHEMA,
@@ -198,7 +208,12 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
     slots: sel.slots,
     labels: labelsOf(sel.labelIds, sel.labelWords),
     calibration,
-    model: { name: modelName(resolved.modelDir), dtype: best.dtype, onnxSha256: resolved.modelSha256, tokenizerSha256: resolved.tokenizerSha256 },
+    model: {
+      name: modelName(resolved.modelDir),
+      dtype: best.dtype,
+      onnxSha256: resolved.modelSha256,
+      tokenizerSha256: resolved.tokenizerSha256,
+    },
     // The selected prompt's numbers: the run's headline when the prompt is its result.
     scores:
       best.result === 'prompt'
@@ -256,8 +271,12 @@ export function promptFileFromRun(runDir: string, opts: PromptFromRunOptions = {
 /** refine/result.json and refine/soft.json, or the error that says to refine first. */
 function readRefineOf(run: RunDir): { result: RefineResult; soft: SoftPromptData } {
   const refine = run.readRefine();
-  if (!refine) throw new UserError(`${run.dir}: the run has not been refined (no refine/${run.has('refineSoft') ? 'result' : 'soft'}.json); run \`promptsearch refine ${run.dir}\` first`);
-  if (!refine.result?.refined || typeof refine.result.refined.train !== 'number') throw new UserError(`${run.file('refineResult')}: not a refine result (no refined scores)`);
+  if (!refine)
+    throw new UserError(
+      `${run.dir}: the run has not been refined (no refine/${run.has('refineSoft') ? 'result' : 'soft'}.json); run \`promptsearch refine ${run.dir}\` first`,
+    );
+  if (!refine.result?.refined || typeof refine.result.refined.train !== 'number')
+    throw new UserError(`${run.file('refineResult')}: not a refine result (no refined scores)`);
   return refine;
 }
 
@@ -282,11 +301,16 @@ function readSoftMembers(run: RunDir, refine: { result: RefineResult; soft: Soft
   const again = `run \`promptsearch refine ${run.dir}\` again`;
   const members = best.members;
   const entries = refine.soft.members;
-  if (!members || !Array.isArray(entries) || entries.length !== members.length) throw new UserError(`${softFile}: refined another ensemble than the run's (${members?.length ?? 0} members); ${again}`);
+  if (!members || !Array.isArray(entries) || entries.length !== members.length)
+    throw new UserError(
+      `${softFile}: refined another ensemble than the run's (${members?.length ?? 0} members); ${again}`,
+    );
   const modelSha256 = refine.soft.modelSha256;
   const out = entries.map((sm, k) => {
     if (sm === null) return null;
-    const slotIds = parseTemplate(members[k].template ?? best.selected.template).slots.flatMap((s) => members[k].slots[s.name]?.ids ?? []);
+    const slotIds = parseTemplate(members[k].template ?? best.selected.template).slots.flatMap(
+      (s) => members[k].slots[s.name]?.ids ?? [],
+    );
     const ids = Array.isArray(sm?.slotTokens) ? sm.slotTokens.map((t) => t?.id) : undefined;
     if (!ids || ids.length !== slotIds.length || ids.some((id, j) => id !== slotIds[j]))
       throw new UserError(`${softFile}: member ${k + 1} was refined from other slot tokens than the run's; ${again}`);
@@ -313,34 +337,48 @@ function readSoft(
   const slotIds = parseTemplate(template).slots.flatMap((s) => best.selected.slots[s.name]?.ids ?? []);
   const refinedIds = Array.isArray(data?.slotTokens) ? data.slotTokens.map((t) => t?.id) : undefined;
   if (!refinedIds || refinedIds.length !== slotIds.length || refinedIds.some((id, k) => id !== slotIds[k])) {
-    throw new UserError(`${softFile}: refined from other slot tokens than the run's best prompt; run \`promptsearch refine ${run.dir}\` again`);
+    throw new UserError(
+      `${softFile}: refined from other slot tokens than the run's best prompt; run \`promptsearch refine ${run.dir}\` again`,
+    );
   }
   const summary = refineSummary(result);
   const calibration = data.calibration ?? { mode: 'none', offsets: null };
   if (result.of !== undefined && !result.improvedDev) return { calibration, summary };
-  const soft: SoftPrompt = { hidden: data.hidden, vectors: data.vectors, modelSha256: data.modelSha256, refine: summary };
+  const soft: SoftPrompt = {
+    hidden: data.hidden,
+    vectors: data.vectors,
+    modelSha256: data.modelSha256,
+    refine: summary,
+  };
   checkSoft(soft, slotIds.length, (field, what) => new UserError(`${softFile}: '${field}' ${what}`));
   return { soft, calibration, summary };
 }
 
 /** The fields a soft prompt is applied with: one finite vector of `hidden` numbers per slot token, and the model's sha256. */
 function checkSoft(soft: unknown, slotTokens: number, bad: (field: string, what: string) => UserError): void {
-  if (!soft || typeof soft !== 'object' || Array.isArray(soft)) throw bad('soft', 'must be an object {hidden, vectors, modelSha256, refine}');
+  if (!soft || typeof soft !== 'object' || Array.isArray(soft))
+    throw bad('soft', 'must be an object {hidden, vectors, modelSha256, refine}');
   const s = soft as Record<string, unknown>;
   const hidden = s.hidden;
   if (!Number.isInteger(hidden) || (hidden as number) < 1) throw bad('soft.hidden', 'must be a positive integer');
   const vectors = s.vectors;
-  if (!Array.isArray(vectors) || vectors.length !== slotTokens) throw bad('soft.vectors', `must list ${slotTokens} vector(s), one per slot token`);
+  if (!Array.isArray(vectors) || vectors.length !== slotTokens)
+    throw bad('soft.vectors', `must list ${slotTokens} vector(s), one per slot token`);
   vectors.forEach((v, k) => {
-    if (!Array.isArray(v) || v.length !== hidden) throw bad(`soft.vectors[${k}]`, `must be a list of ${hidden} numbers`);
-    if (!v.every((x) => typeof x === 'number' && Number.isFinite(x))) throw bad(`soft.vectors[${k}]`, 'must hold finite numbers only');
+    if (!Array.isArray(v) || v.length !== hidden)
+      throw bad(`soft.vectors[${k}]`, `must be a list of ${hidden} numbers`);
+    if (!v.every((x) => typeof x === 'number' && Number.isFinite(x)))
+      throw bad(`soft.vectors[${k}]`, 'must hold finite numbers only');
   });
-  if (typeof s.modelSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.modelSha256)) throw bad('soft.modelSha256', 'must be the sha256 (64 hex digits) of the model the vectors belong to');
+  if (typeof s.modelSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.modelSha256))
+    throw bad('soft.modelSha256', 'must be the sha256 (64 hex digits) of the model the vectors belong to');
 }
 
 /** A bundled model is named (it moves with the package); any other folder by absolute path. */
 function modelName(modelDir: string): string {
-  return path.dirname(path.resolve(modelDir)) === path.resolve(BUNDLED_MODELS_DIR) ? path.basename(modelDir) : path.resolve(modelDir);
+  return path.dirname(path.resolve(modelDir)) === path.resolve(BUNDLED_MODELS_DIR)
+    ? path.basename(modelDir)
+    : path.resolve(modelDir);
 }
 
 /** Reads and validates a prompt file; of an array (an export of several runs) the first, best, one. */
@@ -350,26 +388,52 @@ export function readPromptFile(file: string): PromptFile {
   return validatePromptFile(Array.isArray(raw) ? raw[0] : raw, file);
 }
 
-const tokenId = () => z.number(says('must be a token id (an integer >= 0)')).int(says('must be a token id (an integer >= 0)')).min(0, says('must be a token id (an integer >= 0)'));
+const tokenId = () =>
+  z
+    .number(says('must be a token id (an integer >= 0)'))
+    .int(says('must be a token id (an integer >= 0)'))
+    .min(0, says('must be a token id (an integer >= 0)'));
 const tokenIds = () => z.array(tokenId(), says('must be a list of token ids'));
 /** Label words' ids: a token id per word, or a word's token ids in order (causal models). */
 const wordIds = () =>
   z.array(
-    z.union([tokenId(), tokenIds().min(1, says('must list at least one token id'))], says('must be a token id or a list of token ids')),
+    z.union(
+      [tokenId(), tokenIds().min(1, says('must list at least one token id'))],
+      says('must be a token id or a list of token ids'),
+    ),
     says('must be a list of token ids (or lists of token ids, one per word)'),
   );
-const sha256 = () => z.string(says('must be a sha256 (64 hex digits)')).regex(/^[0-9a-f]{64}$/, says('must be a sha256 (64 hex digits)'));
+const sha256 = () =>
+  z.string(says('must be a sha256 (64 hex digits)')).regex(/^[0-9a-f]{64}$/, says('must be a sha256 (64 hex digits)'));
 
-const slotsSchema = () => z.record(z.string(), z.object({ ids: tokenIds(), tokens: z.array(z.string()).optional(), text: z.string().optional() }), says('must be an object'));
+const slotsSchema = () =>
+  z.record(
+    z.string(),
+    z.object({ ids: tokenIds(), tokens: z.array(z.string()).optional(), text: z.string().optional() }),
+    says('must be an object'),
+  );
 const labelsSchema = () =>
   z
-    .array(z.object({ id: tokenId(), name: z.string(says('must be a string')), words: words(), ids: wordIds().min(1, says('must list at least one token id')) }), says('must be a list'))
+    .array(
+      z.object({
+        id: tokenId(),
+        name: z.string(says('must be a string')),
+        words: words(),
+        ids: wordIds().min(1, says('must list at least one token id')),
+      }),
+      says('must be a list'),
+    )
     .min(2, says('must list at least 2 labels'));
 const calibrationSchema = () =>
   z.object(
     {
       mode: oneOf(CALIBRATIONS),
-      offsets: z.array(z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')), says('must be a list of numbers or null')).nullable(),
+      offsets: z
+        .array(
+          z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')),
+          says('must be a list of numbers or null'),
+        )
+        .nullable(),
     },
     says('must be {mode, offsets}'),
   );
@@ -393,8 +457,17 @@ const promptFileSchema = z.object({
               readout: z
                 .object(
                   {
-                    weights: z.array(z.array(z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')), says('must be lists of numbers')), says('must be a list per label')),
-                    bias: z.array(z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')), says('must be a list of numbers')),
+                    weights: z.array(
+                      z.array(
+                        z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')),
+                        says('must be lists of numbers'),
+                      ),
+                      says('must be a list per label'),
+                    ),
+                    bias: z.array(
+                      z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')),
+                      says('must be a list of numbers'),
+                    ),
                   },
                   says('must be {weights, bias}'),
                 )
@@ -403,13 +476,24 @@ const promptFileSchema = z.object({
               fit: z
                 .object(
                   {
-                    scale: z.number(says('must be a finite number >= 0')).finite(says('must be a finite number >= 0')).min(0, says('must be a finite number >= 0')),
-                    bias: z.array(z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')), says('must be a list of numbers')),
+                    scale: z
+                      .number(says('must be a finite number >= 0'))
+                      .finite(says('must be a finite number >= 0'))
+                      .min(0, says('must be a finite number >= 0')),
+                    bias: z.array(
+                      z.number(says('must hold finite numbers')).finite(says('must hold finite numbers')),
+                      says('must be a list of numbers'),
+                    ),
                   },
                   says('must be {scale, bias}'),
                 )
                 .optional(),
-              scores: z.object({ train: z.number(says('must be a number')), dev: z.number(says('must be a number')) }, says('must be {train, dev}')).optional(),
+              scores: z
+                .object(
+                  { train: z.number(says('must be a number')), dev: z.number(says('must be a number')) },
+                  says('must be {train, dev}'),
+                )
+                .optional(),
               soft: z.unknown().optional(),
             }),
             says('must be a list'),
@@ -419,9 +503,16 @@ const promptFileSchema = z.object({
       says('must be {members}'),
     )
     .optional(),
-  model: z.object({ name: text(), dtype: oneOf(DTYPES), onnxSha256: sha256(), tokenizerSha256: sha256() }, says("must name the model, its dtype ('int8' or 'fp32') and its files' sha256")),
+  model: z.object(
+    { name: text(), dtype: oneOf(DTYPES), onnxSha256: sha256(), tokenizerSha256: sha256() },
+    says("must name the model, its dtype ('int8' or 'fp32') and its files' sha256"),
+  ),
   scores: z.object(
-    { train: z.number(says('must be a number')), dev: z.number(says('must be a number or null')).nullable(), test: z.number(says('must be a number or null')).nullable() },
+    {
+      train: z.number(says('must be a number')),
+      dev: z.number(says('must be a number or null')).nullable(),
+      test: z.number(says('must be a number or null')).nullable(),
+    },
     says('must be {train, dev, test}'),
   ),
   search: z.record(z.string(), z.unknown()).optional(),
@@ -431,9 +522,13 @@ const promptFileSchema = z.object({
 
 /** Checks the schema, version and every field a prompt is applied with. */
 export function validatePromptFile(raw: unknown, file: string): PromptFile {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`prompt file ${file}: expected a JSON object`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new UserError(`prompt file ${file}: expected a JSON object`);
   const p = raw as Record<string, unknown>;
-  if (p.schema !== PROMPT_SCHEMA) throw new UserError(`${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`);
+  if (p.schema !== PROMPT_SCHEMA)
+    throw new UserError(
+      `${file} is not a promptsearch prompt file (schema ${JSON.stringify(p.schema)}; expected "${PROMPT_SCHEMA}")`,
+    );
   if (!READABLE_PROMPT_VERSIONS.includes(p.version as number))
     throw new UserError(
       `prompt file ${file} has schema version ${JSON.stringify(p.version)}; this promptsearch reads versions ${READABLE_PROMPT_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_PROMPT_VERSIONS.at(-1)}`,
@@ -443,13 +538,20 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
     // Version 1 predates calibration: applied as it was found, on raw scores.
     // The check runs again on an object it already read (predict reads the file, then applies the object): the filled-in calibration is fine.
     const filled = JSON.stringify(p.calibration) === JSON.stringify({ mode: 'none', offsets: null });
-    if ((p.calibration !== undefined && !filled) || p.ensemble !== undefined) throw bad('version', "1 has no 'calibration' or 'ensemble': use version 2");
+    if ((p.calibration !== undefined && !filled) || p.ensemble !== undefined)
+      throw bad('version', "1 has no 'calibration' or 'ensemble': use version 2");
     p.calibration = { mode: 'none', offsets: null } satisfies PromptCalibration;
   }
   const parsed = parseWith(promptFileSchema, raw, `prompt file ${file}`);
   const applied = (
     where: string,
-    m: { template?: string; slots: Record<string, { ids: number[] }>; labels: { id: number; ids: WordIds[] }[]; calibration: PromptCalibration; labelScore?: LabelScoreRule },
+    m: {
+      template?: string;
+      slots: Record<string, { ids: number[] }>;
+      labels: { id: number; ids: WordIds[] }[];
+      calibration: PromptCalibration;
+      labelScore?: LabelScoreRule;
+    },
   ) => {
     let template;
     try {
@@ -459,54 +561,91 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
     }
     for (const s of template.slots) {
       const ids = m.slots[s.name]?.ids;
-      if (!isIdList(ids) || ids.length > s.length) throw bad(`${where}slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
+      if (!isIdList(ids) || ids.length > s.length)
+        throw bad(`${where}slots.${s.name}.ids`, `must be a list of at most ${s.length} token id(s)`);
     }
     // A fill for a slot the template does not have would be dropped without a word.
-    for (const name of Object.keys(m.slots)) if (!template.slots.some((s) => s.name === name)) throw bad(`${where}slots.${name}`, `names no slot of the template '${m.template ?? parsed.template}'`);
+    for (const name of Object.keys(m.slots))
+      if (!template.slots.some((s) => s.name === name))
+        throw bad(`${where}slots.${name}`, `names no slot of the template '${m.template ?? parsed.template}'`);
     m.labels.forEach((l, i) => {
       if (l.id !== i) throw bad(`${where}labels[${i}].id`, `must be ${i} (labels in label order)`);
     });
-    if (m.labels.length !== parsed.labels.length) throw bad(`${where}labels`, `must list the same ${parsed.labels.length} labels`);
+    if (m.labels.length !== parsed.labels.length)
+      throw bad(`${where}labels`, `must list the same ${parsed.labels.length} labels`);
     // Two labels read through one token cannot be told apart. An ensemble member whose labels all
     // list the same words is a readout member's shape (a discriminant reads every word for every label).
-    const readoutShape = where !== '' && (m.labelScore === 'discriminant' || m.labels.every((l) => JSON.stringify(l.ids) === JSON.stringify(m.labels[0].ids)));
+    const readoutShape =
+      where !== '' &&
+      (m.labelScore === 'discriminant' ||
+        m.labels.every((l) => JSON.stringify(l.ids) === JSON.stringify(m.labels[0].ids)));
     if (!readoutShape) {
       const owner = new Map<string, number>();
       m.labels.forEach((l, i) =>
         l.ids.forEach((w) => {
           const key = JSON.stringify(w);
           const prev = owner.get(key);
-          if (prev !== undefined && prev !== i) throw bad(`${where}labels[${i}].ids`, `holds token id ${key}, which labels[${prev}] holds too: two labels on one token cannot be told apart`);
+          if (prev !== undefined && prev !== i)
+            throw bad(
+              `${where}labels[${i}].ids`,
+              `holds token id ${key}, which labels[${prev}] holds too: two labels on one token cannot be told apart`,
+            );
           owner.set(key, i);
         }),
       );
     }
     const { mode, offsets } = m.calibration;
     if (mode === 'none' ? offsets !== null : offsets === null || offsets.length !== m.labels.length) {
-      throw bad(`${where}calibration.offsets`, mode === 'none' ? "must be null with mode 'none'" : `must list ${m.labels.length} finite numbers, one per label`);
+      throw bad(
+        `${where}calibration.offsets`,
+        mode === 'none'
+          ? "must be null with mode 'none'"
+          : `must list ${m.labels.length} finite numbers, one per label`,
+      );
     }
   };
   applied('', parsed);
   parsed.ensemble?.members.forEach((m, k) => {
     applied(`ensemble.members[${k}].`, m);
-    if (m.fit && (p.version as number) < PROMPT_VERSION_FIT) throw bad(`ensemble.members[${k}].fit`, `needs version ${PROMPT_VERSION_FIT} or later (the file says ${JSON.stringify(p.version)})`);
+    if (m.fit && (p.version as number) < PROMPT_VERSION_FIT)
+      throw bad(
+        `ensemble.members[${k}].fit`,
+        `needs version ${PROMPT_VERSION_FIT} or later (the file says ${JSON.stringify(p.version)})`,
+      );
     const needs = m.labelScore === 'discriminant' ? PROMPT_VERSION_READOUT : PROMPT_VERSION_LABEL_SCORE;
-    if (m.labelScore && (p.version as number) < needs) throw bad(`ensemble.members[${k}].labelScore`, `needs version ${needs} or later (the file says ${JSON.stringify(p.version)})`);
+    if (m.labelScore && (p.version as number) < needs)
+      throw bad(
+        `ensemble.members[${k}].labelScore`,
+        `needs version ${needs} or later (the file says ${JSON.stringify(p.version)})`,
+      );
     if ((m.labelScore === 'discriminant') !== (m.readout !== undefined))
-      throw bad(`ensemble.members[${k}].readout`, m.readout ? "is read only with labelScore 'discriminant'" : "is needed with labelScore 'discriminant'");
+      throw bad(
+        `ensemble.members[${k}].readout`,
+        m.readout ? "is read only with labelScore 'discriminant'" : "is needed with labelScore 'discriminant'",
+      );
     if (m.readout) {
       const { weights, bias } = m.readout;
-      if (weights.length !== m.labels.length) throw bad(`ensemble.members[${k}].readout.weights`, `must list ${m.labels.length} lists, one per label`);
+      if (weights.length !== m.labels.length)
+        throw bad(`ensemble.members[${k}].readout.weights`, `must list ${m.labels.length} lists, one per label`);
       weights.forEach((w, l) => {
-        if (w.length !== m.labels[l].ids.length) throw bad(`ensemble.members[${k}].readout.weights[${l}]`, `must list ${m.labels[l].ids.length} numbers, one per word of label ${l}`);
+        if (w.length !== m.labels[l].ids.length)
+          throw bad(
+            `ensemble.members[${k}].readout.weights[${l}]`,
+            `must list ${m.labels[l].ids.length} numbers, one per word of label ${l}`,
+          );
       });
-      if (bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].readout.bias`, `must list ${m.labels.length} finite numbers, one per label`);
+      if (bias.length !== m.labels.length)
+        throw bad(`ensemble.members[${k}].readout.bias`, `must list ${m.labels.length} finite numbers, one per label`);
     }
-    if (m.fit && m.fit.bias.length !== m.labels.length) throw bad(`ensemble.members[${k}].fit.bias`, `must list ${m.labels.length} finite numbers, one per label`);
+    if (m.fit && m.fit.bias.length !== m.labels.length)
+      throw bad(`ensemble.members[${k}].fit.bias`, `must list ${m.labels.length} finite numbers, one per label`);
     const soft = m.soft;
     if (soft !== undefined) {
       if ((p.version as number) < PROMPT_VERSION_SOFT_MEMBERS)
-        throw bad(`ensemble.members[${k}].soft`, `needs version ${PROMPT_VERSION_SOFT_MEMBERS} or later (the file says ${JSON.stringify(p.version)})`);
+        throw bad(
+          `ensemble.members[${k}].soft`,
+          `needs version ${PROMPT_VERSION_SOFT_MEMBERS} or later (the file says ${JSON.stringify(p.version)})`,
+        );
       const template = parseTemplate(m.template ?? parsed.template);
       checkSoft(
         soft,
@@ -514,7 +653,8 @@ export function validatePromptFile(raw: unknown, file: string): PromptFile {
         (field, what) => bad(`ensemble.members[${k}].${field}`, what),
       );
       const sha = (x: unknown) => (x as { modelSha256: string }).modelSha256;
-      if (sha(soft) !== sha(parsed.ensemble!.members.find((x) => x.soft !== undefined)!.soft)) throw bad(`ensemble.members[${k}].soft.modelSha256`, 'must be the same model as the other soft members');
+      if (sha(soft) !== sha(parsed.ensemble!.members.find((x) => x.soft !== undefined)!.soft))
+        throw bad(`ensemble.members[${k}].soft.modelSha256`, 'must be the same model as the other soft members');
     }
   });
   if (parsed.ensemble && p.soft !== undefined) throw bad('ensemble', 'cannot be combined with soft');

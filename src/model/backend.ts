@@ -23,7 +23,10 @@ export interface MaskedLmBackend {
 }
 
 /** Pads rows to one length: int64 ids, attention mask and zero token types. */
-export function padBatch(rows: EncodedRow[], padId: number): { ids: BigInt64Array; mask: BigInt64Array; types: BigInt64Array; length: number } {
+export function padBatch(
+  rows: EncodedRow[],
+  padId: number,
+): { ids: BigInt64Array; mask: BigInt64Array; types: BigInt64Array; length: number } {
   const length = rows.reduce((m, r) => Math.max(m, r.ids.length), 0);
   const n = rows.length * length;
   const ids = new BigInt64Array(n).fill(BigInt(padId));

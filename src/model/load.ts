@@ -55,7 +55,9 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
     try {
       prepared = await prepareMaskHeadModel(folder.onnxPath, cacheDir(), {}, opts.activations);
     } catch (e) {
-      throw new UserError(`${folder.onnxPath}: cannot prepare the mask-head scorer (${(e as Error).message}); --scorer full uses the model as exported`);
+      throw new UserError(
+        `${folder.onnxPath}: cannot prepare the mask-head scorer (${(e as Error).message}); --scorer full uses the model as exported`,
+      );
     }
     // Causal models: multi-token label words need log-probabilities, from graph variants with a
     // log-sum-exp output, prepared and opened only when such a verbalizer is first scored (the
@@ -64,10 +66,15 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
       try {
         return await prepare();
       } catch (e) {
-        throw new UserError(`${folder.onnxPath}: cannot prepare the log-probability scorer for multi-token label words (${(e as Error).message})`);
+        throw new UserError(
+          `${folder.onnxPath}: cannot prepare the log-probability scorer for multi-token label words (${(e as Error).message})`,
+        );
       }
     };
-    const wholeLogProbs = folder.kind === 'causal' ? logProbGraph(() => prepareMaskHeadModel(folder.onnxPath, cacheDir(), { logSumExp: true }, opts.activations)) : undefined;
+    const wholeLogProbs =
+      folder.kind === 'causal'
+        ? logProbGraph(() => prepareMaskHeadModel(folder.onnxPath, cacheDir(), { logSumExp: true }, opts.activations))
+        : undefined;
     if (folder.kind === 'causal' && opts.prefixReuse !== false) {
       const { prepareCausalPrefixModels } = await import('./graph/causalPrefix');
       const { PrefixReuseBackend } = await import('./prefixBackend');
@@ -75,13 +82,25 @@ export async function loadModel(opts: LoadOptions = {}): Promise<LoadedModel> {
       try {
         parts = await prepareCausalPrefixModels(folder.onnxPath, cacheDir());
       } catch (e) {
-        throw new UserError(`${folder.onnxPath}: cannot prepare prefix reuse for this causal model (${(e as Error).message}); --scorer full uses the model as exported`);
+        throw new UserError(
+          `${folder.onnxPath}: cannot prepare prefix reuse for this causal model (${(e as Error).message}); --scorer full uses the model as exported`,
+        );
       }
       const { prepareCausalSuffixModel } = await import('./graph/causalPrefix');
-      const suffixLogProbs = logProbGraph(() => prepareCausalSuffixModel(folder.onnxPath, cacheDir(), { logSumExp: true }));
-      backend = await PrefixReuseBackend.load({ ...parts, wholeMaskHead: prepared, suffixLogProbs, wholeLogProbs }, maxLength, tokenizer.special.pad, opts);
+      const suffixLogProbs = logProbGraph(() =>
+        prepareCausalSuffixModel(folder.onnxPath, cacheDir(), { logSumExp: true }),
+      );
+      backend = await PrefixReuseBackend.load(
+        { ...parts, wholeMaskHead: prepared, suffixLogProbs, wholeLogProbs },
+        maxLength,
+        tokenizer.special.pad,
+        opts,
+      );
     } else {
-      backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, { ...opts, logProbs: wholeLogProbs });
+      backend = await MaskHeadBackend.load(prepared, maxLength, tokenizer.special.pad, {
+        ...opts,
+        logProbs: wholeLogProbs,
+      });
     }
   } else {
     // The reference path: the file exactly as exported (int8: one activation scale per batch).

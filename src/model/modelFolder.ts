@@ -18,7 +18,20 @@ const ONNX_FILE: Record<Dtype, string> = { fp32: 'model.onnx', int8: 'model_quan
  */
 export type ModelKind = 'masked' | 'causal';
 
-const CAUSAL_TYPES = new Set(['gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'qwen2', 'phi', 'opt', 'bloom', 'falcon', 'gemma']);
+const CAUSAL_TYPES = new Set([
+  'gpt2',
+  'gpt_neo',
+  'gpt_neox',
+  'gptj',
+  'llama',
+  'mistral',
+  'qwen2',
+  'phi',
+  'opt',
+  'bloom',
+  'falcon',
+  'gemma',
+]);
 
 /** The model kind from config.json: a `*ForCausalLM` / `*LMHeadModel` architecture or a decoder `model_type`. */
 export function modelKind(config: Record<string, unknown>): ModelKind {
@@ -45,7 +58,9 @@ export interface ModelFolder {
 
 export function bundledModelNames(): string[] {
   if (!fs.existsSync(BUNDLED_MODELS_DIR)) return [];
-  return fs.readdirSync(BUNDLED_MODELS_DIR).filter((n) => fs.existsSync(path.join(BUNDLED_MODELS_DIR, n, 'config.json')));
+  return fs
+    .readdirSync(BUNDLED_MODELS_DIR)
+    .filter((n) => fs.existsSync(path.join(BUNDLED_MODELS_DIR, n, 'config.json')));
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -61,18 +76,27 @@ export function resolveModel(nameOrDir: string = DEFAULT_MODEL, dtype: Dtype = D
   if (!DTYPES.includes(dtype)) throw new UserError(`unknown dtype '${dtype}' (expected ${DTYPES.join(' or ')})`);
   let dir: string;
   if (fs.existsSync(nameOrDir) && fs.statSync(nameOrDir).isDirectory()) dir = path.resolve(nameOrDir);
-  else if (!nameOrDir.includes('/') && fs.existsSync(path.join(BUNDLED_MODELS_DIR, nameOrDir))) dir = path.join(BUNDLED_MODELS_DIR, nameOrDir);
+  else if (!nameOrDir.includes('/') && fs.existsSync(path.join(BUNDLED_MODELS_DIR, nameOrDir)))
+    dir = path.join(BUNDLED_MODELS_DIR, nameOrDir);
   else {
-    throw new UserError(`model '${nameOrDir}' is neither a folder nor a bundled model (bundled: ${bundledModelNames().join(', ') || 'none'})`);
+    throw new UserError(
+      `model '${nameOrDir}' is neither a folder nor a bundled model (bundled: ${bundledModelNames().join(', ') || 'none'})`,
+    );
   }
   const need = ['config.json', 'tokenizer.json', path.join('onnx', ONNX_FILE[dtype])];
   const missing = need.filter((f) => !fs.existsSync(path.join(dir, f)));
   if (missing.length > 0) {
-    const hint = missing.some((m) => m.endsWith('.onnx')) ? ` (--dtype ${dtype} needs onnx/${ONNX_FILE[dtype]}; try the other --dtype)` : '';
+    const hint = missing.some((m) => m.endsWith('.onnx'))
+      ? ` (--dtype ${dtype} needs onnx/${ONNX_FILE[dtype]}; try the other --dtype)`
+      : '';
     throw new UserError(`model folder ${dir} is missing ${missing.join(', ')}${hint}`);
   }
-  const special = fs.existsSync(path.join(dir, 'special_tokens_map.json')) ? readJson(path.join(dir, 'special_tokens_map.json')) : {};
-  const tokConfig = fs.existsSync(path.join(dir, 'tokenizer_config.json')) ? readJson(path.join(dir, 'tokenizer_config.json')) : {};
+  const special = fs.existsSync(path.join(dir, 'special_tokens_map.json'))
+    ? readJson(path.join(dir, 'special_tokens_map.json'))
+    : {};
+  const tokConfig = fs.existsSync(path.join(dir, 'tokenizer_config.json'))
+    ? readJson(path.join(dir, 'tokenizer_config.json'))
+    : {};
   const config = readJson(path.join(dir, 'config.json'));
   return {
     name: path.basename(dir),

@@ -43,7 +43,8 @@ export async function createSession(path: string, opts: SessionOptions = {}): Pr
 /** UserError naming the first of `names` the session does not take as an input. */
 export function checkInputs(session: ort.InferenceSession, path: string, names: string[], what = 'the model'): void {
   for (const name of names) {
-    if (!session.inputNames.includes(name)) throw new UserError(`${path}: ${what} has no '${name}' input (inputs: ${session.inputNames.join(', ')})`);
+    if (!session.inputNames.includes(name))
+      throw new UserError(`${path}: ${what} has no '${name}' input (inputs: ${session.inputNames.join(', ')})`);
   }
 }
 
@@ -52,7 +53,11 @@ export function checkInputs(session: ort.InferenceSession, path: string, names: 
  * and `token_type_ids` when the session takes them (only BERT-style models take segment ids; the
  * inputs-embeds model keeps `input_ids` only where the graph still reads it).
  */
-export function tokenFeeds(session: ort.InferenceSession, rows: EncodedRow[], padId: number): { feeds: Record<string, ort.Tensor>; length: number } {
+export function tokenFeeds(
+  session: ort.InferenceSession,
+  rows: EncodedRow[],
+  padId: number,
+): { feeds: Record<string, ort.Tensor>; length: number } {
   const b = padBatch(rows, padId);
   const dims = [rows.length, b.length];
   const f: Record<string, ort.Tensor> = {};
@@ -66,15 +71,25 @@ export function tokenFeeds(session: ort.InferenceSession, rows: EncodedRow[], pa
  * `tokenFeeds` plus the inputs of a mask-head rewritten model: `mask_index` (flat index
  * `row * length + maskPos` of each row's mask) and `label_ids`.
  */
-export function maskHeadFeeds(session: ort.InferenceSession, rows: EncodedRow[], padId: number, labelIds: number[]): { feeds: Record<string, ort.Tensor>; length: number } {
+export function maskHeadFeeds(
+  session: ort.InferenceSession,
+  rows: EncodedRow[],
+  padId: number,
+  labelIds: number[],
+): { feeds: Record<string, ort.Tensor>; length: number } {
   const { feeds: f, length } = tokenFeeds(session, rows, padId);
-  f.mask_index = new ort.Tensor('int64', BigInt64Array.from(rows.map((r, i) => BigInt(i * length + r.maskPos))), [rows.length]);
+  f.mask_index = new ort.Tensor('int64', BigInt64Array.from(rows.map((r, i) => BigInt(i * length + r.maskPos))), [
+    rows.length,
+  ]);
   f.label_ids = new ort.Tensor('int64', BigInt64Array.from(labelIds.map(BigInt)), [labelIds.length]);
   return { feeds: f, length };
 }
 
 /** Runs a mask-head rewritten model: its `label_logits` [rows × labels], copied out of the output tensor. */
-export async function runLabelLogits(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+export async function runLabelLogits(
+  session: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>,
+): Promise<Float32Array> {
   const out = await session.run(feeds, ['label_logits']);
   const data = Float32Array.from(out.label_logits.data as Float32Array);
   out.label_logits.dispose();
@@ -85,7 +100,10 @@ export async function runLabelLogits(session: ort.InferenceSession, feeds: Recor
  * Runs a mask-head model rewritten with `logSumExp`: label log-probabilities, `label_logits`
  * minus each row's `label_logsumexp` [rows × labels].
  */
-export async function runLabelLogProbs(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+export async function runLabelLogProbs(
+  session: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>,
+): Promise<Float32Array> {
   const out = await session.run(feeds, ['label_logits', 'label_logsumexp']);
   const data = Float32Array.from(out.label_logits.data as Float32Array);
   const lse = out.label_logsumexp.data as Float32Array;
@@ -115,7 +133,8 @@ export class LazySession {
       const path = await this.prepare();
       const s = await createSession(path, this.opts);
       checkInputs(s, path, this.inputs, this.what);
-      if (!s.outputNames.includes('label_logsumexp')) throw new UserError(`${path}: ${this.what} has no 'label_logsumexp' output`);
+      if (!s.outputNames.includes('label_logsumexp'))
+        throw new UserError(`${path}: ${this.what} has no 'label_logsumexp' output`);
       return s;
     })();
     return this.session;
@@ -143,12 +162,19 @@ export abstract class SessionBackend {
 export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend {
   readonly kind = 'full-logits';
 
-  static async load(onnxPath: string, maxLength: number, padId: number, opts: SessionOptions = {}): Promise<FullLogitsBackend> {
+  static async load(
+    onnxPath: string,
+    maxLength: number,
+    padId: number,
+    opts: SessionOptions = {},
+  ): Promise<FullLogitsBackend> {
     const session = await createSession(onnxPath, opts);
     checkInputs(session, onnxPath, TOKEN_INPUTS);
     if (!session.outputNames.includes('logits')) {
       await session.release();
-      throw new UserError(`${onnxPath}: the model has no 'logits' output (outputs: ${session.outputNames.join(', ')}); export it as a masked LM`);
+      throw new UserError(
+        `${onnxPath}: the model has no 'logits' output (outputs: ${session.outputNames.join(', ')}); export it as a masked LM`,
+      );
     }
     return new FullLogitsBackend(session, maxLength, padId);
   }
@@ -169,7 +195,11 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
   }
 
   /** The label ids' logits at each row's read position, minus `shift` of that position's vocabulary row. */
-  private async atReadPositions(rows: EncodedRow[], labelIds: number[], shift: (data: Float32Array, base: number, vocab: number) => number): Promise<Float32Array> {
+  private async atReadPositions(
+    rows: EncodedRow[],
+    labelIds: number[],
+    shift: (data: Float32Array, base: number, vocab: number) => number,
+  ): Promise<Float32Array> {
     const { feeds: f, length } = tokenFeeds(this.session, rows, this.padId);
     const out = await this.session.run(f, ['logits']);
     const logits = out.logits;
@@ -191,10 +221,12 @@ export class FullLogitsBackend extends SessionBackend implements MaskedLmBackend
    * candidate tokens, where every vocabulary entry matters.
    */
   async logitsAt(rows: EncodedRow[], positions: number[][]): Promise<Float32Array[][]> {
-    if (positions.length !== rows.length) throw new Error(`logitsAt: ${rows.length} rows but ${positions.length} position lists`);
+    if (positions.length !== rows.length)
+      throw new Error(`logitsAt: ${rows.length} rows but ${positions.length} position lists`);
     positions.forEach((ps, i) => {
       const bad = ps.find((p) => !Number.isInteger(p) || p < 0 || p >= rows[i].ids.length);
-      if (bad !== undefined) throw new Error(`logitsAt: position ${bad} is outside row ${i} (length ${rows[i].ids.length})`);
+      if (bad !== undefined)
+        throw new Error(`logitsAt: position ${bad} is outside row ${i} (length ${rows[i].ids.length})`);
     });
     const { feeds: f, length } = tokenFeeds(this.session, rows, this.padId);
     const out = await this.session.run(f, ['logits']);
@@ -223,11 +255,22 @@ export class MaskHeadBackend extends SessionBackend implements MaskedLmBackend {
   private logProbSession?: LazySession;
 
   /** `opts.logProbs`: prepares the log-probability variant of the graph, on first use. */
-  static async load(preparedPath: string, maxLength: number, padId: number, opts: SessionOptions & { logProbs?: () => Promise<string> } = {}): Promise<MaskHeadBackend> {
+  static async load(
+    preparedPath: string,
+    maxLength: number,
+    padId: number,
+    opts: SessionOptions & { logProbs?: () => Promise<string> } = {},
+  ): Promise<MaskHeadBackend> {
     const session = await createSession(preparedPath, opts);
     checkInputs(session, preparedPath, [...TOKEN_INPUTS, 'mask_index', 'label_ids']);
     const b = new MaskHeadBackend(session, maxLength, padId);
-    if (opts.logProbs) b.logProbSession = new LazySession(opts.logProbs, opts, [...TOKEN_INPUTS, 'mask_index', 'label_ids'], 'the log-probability mask-head model');
+    if (opts.logProbs)
+      b.logProbSession = new LazySession(
+        opts.logProbs,
+        opts,
+        [...TOKEN_INPUTS, 'mask_index', 'label_ids'],
+        'the log-probability mask-head model',
+      );
     return b;
   }
 
@@ -242,7 +285,8 @@ export class MaskHeadBackend extends SessionBackend implements MaskedLmBackend {
 
   /** Causal models: label log-probabilities, through the graph variant with the log-sum-exp output. */
   async labelLogProbs(rows: EncodedRow[], labelIds: number[]): Promise<Float32Array> {
-    if (!this.logProbSession) throw new UserError('multi-token label words need log-probabilities, which only a causal model gives');
+    if (!this.logProbSession)
+      throw new UserError('multi-token label words need log-probabilities, which only a causal model gives');
     const session = await this.logProbSession.get();
     return runLabelLogProbs(session, maskHeadFeeds(session, rows, this.padId, labelIds).feeds);
   }

@@ -1,9 +1,25 @@
 import * as ort from 'onnxruntime-node';
 import { EncodedRow } from '../prompt/encode';
 import { MaskedLmBackend } from './backend';
-import { ATTENTION_BIAS, MASKED_BIAS, pastKey, pastValue, POSITION_IDS, presentKey, presentValue } from './graph/causalPrefix';
+import {
+  ATTENTION_BIAS,
+  MASKED_BIAS,
+  pastKey,
+  pastValue,
+  POSITION_IDS,
+  presentKey,
+  presentValue,
+} from './graph/causalPrefix';
 import { UserError } from '../errors';
-import { checkInputs, createSession, LazySession, MaskHeadBackend, runLabelLogits, runLabelLogProbs, SessionOptions } from './onnxBackend';
+import {
+  checkInputs,
+  createSession,
+  LazySession,
+  MaskHeadBackend,
+  runLabelLogits,
+  runLabelLogProbs,
+  SessionOptions,
+} from './onnxBackend';
 
 /** One example's cached prefix: per layer, keys and values [heads, length, headDim], contiguous. */
 interface PrefixKV {
@@ -58,20 +74,45 @@ export class PrefixReuseBackend implements MaskedLmBackend {
    * output (multi-token label words), called on first use only; without them such words are an error.
    */
   static async load(
-    paths: { prefix: string; suffix: string; wholeMaskHead: string; suffixLogProbs?: () => Promise<string>; wholeLogProbs?: () => Promise<string> },
+    paths: {
+      prefix: string;
+      suffix: string;
+      wholeMaskHead: string;
+      suffixLogProbs?: () => Promise<string>;
+      wholeLogProbs?: () => Promise<string>;
+    },
     maxLength: number,
     padId: number,
     opts: SessionOptions & { cacheMb?: number } = {},
   ): Promise<PrefixReuseBackend> {
     const prefix = await createSession(paths.prefix, opts);
     const suffix = await createSession(paths.suffix, opts);
-    const whole = await MaskHeadBackend.load(paths.wholeMaskHead, maxLength, padId, { ...opts, logProbs: paths.wholeLogProbs });
+    const whole = await MaskHeadBackend.load(paths.wholeMaskHead, maxLength, padId, {
+      ...opts,
+      logProbs: paths.wholeLogProbs,
+    });
     const layers = suffix.inputNames.filter((n) => n.startsWith('past_key_')).length;
-    const suffixInputs = [POSITION_IDS, ATTENTION_BIAS, 'mask_index', 'label_ids', ...Array.from({ length: layers }, (_, l) => pastValue(l))];
+    const suffixInputs = [
+      POSITION_IDS,
+      ATTENTION_BIAS,
+      'mask_index',
+      'label_ids',
+      ...Array.from({ length: layers }, (_, l) => pastValue(l)),
+    ];
     checkInputs(suffix, paths.suffix, suffixInputs, 'the suffix model');
     const mb = opts.cacheMb ?? (Number(process.env.PROMPTSEARCH_PREFIX_CACHE_MB) || DEFAULT_PREFIX_CACHE_MB);
-    const noLogProbs = () => Promise.reject(new UserError('multi-token label words need the log-probability suffix model, which this backend was loaded without'));
-    const suffixLogProbs = new LazySession(paths.suffixLogProbs ?? noLogProbs, opts, suffixInputs, 'the log-probability suffix model');
+    const noLogProbs = () =>
+      Promise.reject(
+        new UserError(
+          'multi-token label words need the log-probability suffix model, which this backend was loaded without',
+        ),
+      );
+    const suffixLogProbs = new LazySession(
+      paths.suffixLogProbs ?? noLogProbs,
+      opts,
+      suffixInputs,
+      'the log-probability suffix model',
+    );
     return new PrefixReuseBackend(prefix, suffix, whole, layers, maxLength, padId, mb * 1024 * 1024, suffixLogProbs);
   }
 
@@ -146,12 +187,21 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     );
     const dims = [seqs.length, width];
     const names = Array.from({ length: this.layers }, (_, l) => [presentKey(l), presentValue(l)]).flat();
-    const out = await this.prefix.run({ input_ids: new ort.Tensor('int64', ids, dims), attention_mask: new ort.Tensor('int64', mask, dims) }, names);
+    const out = await this.prefix.run(
+      { input_ids: new ort.Tensor('int64', ids, dims), attention_mask: new ort.Tensor('int64', mask, dims) },
+      names,
+    );
     this.stats.prefixRows += seqs.length;
     const [, heads, , headDim] = out[presentKey(0)].dims;
     this.heads = heads;
     this.headDim = headDim;
-    const result = seqs.map((s) => ({ id: this.nextId++, length: s.length, keys: [] as Float32Array[], values: [] as Float32Array[], bytes: 0 }));
+    const result = seqs.map((s) => ({
+      id: this.nextId++,
+      length: s.length,
+      keys: [] as Float32Array[],
+      values: [] as Float32Array[],
+      bytes: 0,
+    }));
     for (let l = 0; l < this.layers; l++) {
       for (const [name, field] of [
         [presentKey(l), 'keys'],
@@ -174,7 +224,12 @@ export class PrefixReuseBackend implements MaskedLmBackend {
     return result;
   }
 
-  private async runSuffix(rows: EncodedRow[], kvs: PrefixKV[], labelIds: number[], logProbs: boolean): Promise<Float32Array> {
+  private async runSuffix(
+    rows: EncodedRow[],
+    kvs: PrefixKV[],
+    labelIds: number[],
+    logProbs: boolean,
+  ): Promise<Float32Array> {
     const B = rows.length;
     const P = Math.max(...kvs.map((kv) => kv.length));
     const S = Math.max(...rows.map((r, i) => r.ids.length - kvs[i].length));
@@ -209,7 +264,8 @@ export class PrefixReuseBackend implements MaskedLmBackend {
       mask_index: new ort.Tensor('int64', maskIndex, [B]),
       label_ids: new ort.Tensor('int64', BigInt64Array.from(labelIds.map(BigInt)), [labelIds.length]),
     };
-    for (const [name, data] of this.pastFeeds(kvs, P)) feeds[name] = new ort.Tensor('float32', data, [B, heads, P, headDim]);
+    for (const [name, data] of this.pastFeeds(kvs, P))
+      feeds[name] = new ort.Tensor('float32', data, [B, heads, P, headDim]);
     this.stats.suffixRows += B;
     return logProbs ? runLabelLogProbs(await this.suffixLogProbs.get(), feeds) : runLabelLogits(this.suffix, feeds);
   }
@@ -238,7 +294,8 @@ export class PrefixReuseBackend implements MaskedLmBackend {
         const past = new Float32Array(kvs.length * heads * P * headDim);
         kvs.forEach((kv, b) => {
           const p = kv.length;
-          for (let h = 0; h < heads; h++) past.set(kv[field][l].subarray(h * p * headDim, (h + 1) * p * headDim), (b * heads + h) * P * headDim);
+          for (let h = 0; h < heads; h++)
+            past.set(kv[field][l].subarray(h * p * headDim, (h + 1) * p * headDim), (b * heads + h) * P * headDim);
         });
         feeds.push([name, past]);
         bytes += past.byteLength;

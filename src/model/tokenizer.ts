@@ -47,7 +47,9 @@ export class PromptTokenizer {
   ) {
     this.tok = new Tokenizer(tokenizerJson, tokenizerConfig);
     const model = tokenizerJson.model ?? {};
-    const byteLevel = JSON.stringify(tokenizerJson.pre_tokenizer ?? {}).includes('ByteLevel') || JSON.stringify(tokenizerJson.decoder ?? {}).includes('ByteLevel');
+    const byteLevel =
+      JSON.stringify(tokenizerJson.pre_tokenizer ?? {}).includes('ByteLevel') ||
+      JSON.stringify(tokenizerJson.decoder ?? {}).includes('ByteLevel');
     this.family = model.type === 'WordPiece' ? 'wordpiece' : model.type === 'BPE' && byteLevel ? 'bpe' : 'other';
     const vocab = this.tok.get_vocab(true);
     this.idToToken = [];
@@ -66,9 +68,11 @@ export class PromptTokenizer {
 
   private discoverSpecial(tj: Json, cfg: Json): SpecialTokens {
     const added: Json[] = Array.isArray(tj.added_tokens) ? tj.added_tokens : [];
-    const findAdded = (...names: string[]) => added.find((a) => names.includes(a.content))?.content as string | undefined;
+    const findAdded = (...names: string[]) =>
+      added.find((a) => names.includes(a.content))?.content as string | undefined;
     const mask = this.causal ? -1 : this.idOf(tokenContent(cfg.mask_token) ?? findAdded('[MASK]', '<mask>'));
-    if (mask === undefined) throw new UserError(`${this.source}: no mask token (set mask_token in tokenizer_config.json)`);
+    if (mask === undefined)
+      throw new UserError(`${this.source}: no mask token (set mask_token in tokenizer_config.json)`);
     const pad = this.idOf(tokenContent(cfg.pad_token) ?? findAdded('[PAD]', '<pad>')) ?? 0;
     const { prefix, suffix } = this.postProcessorIds(tj.post_processor);
     const all = new Set<number>(added.filter((a) => a.special).map((a) => a.id as number));
@@ -159,7 +163,10 @@ export class PromptTokenizer {
     if (ids.length === 1 && !this.special.all.has(ids[0])) return ids[0];
     const pieces = ids.map((i) => `'${this.token(i)}'`).join(' ');
     const close = this.closeWords(word, 5);
-    throw new UserError(`label word '${word}' is not a single token for this tokenizer (it becomes ${pieces || 'nothing'})` + (close.length ? `; close single-token words: ${close.join(', ')}` : ''));
+    throw new UserError(
+      `label word '${word}' is not a single token for this tokenizer (it becomes ${pieces || 'nothing'})` +
+        (close.length ? `; close single-token words: ${close.join(', ')}` : ''),
+    );
   }
 
   /**
@@ -172,7 +179,9 @@ export class PromptTokenizer {
     const ids = this.encode(word, true);
     if (ids.length > 0 && !ids.some((id) => this.special.all.has(id))) return ids;
     const pieces = ids.map((i) => `'${this.token(i)}'`).join(' ');
-    throw new UserError(`label word '${word}' is not a token after a space for this tokenizer (it becomes ${pieces || 'nothing'})`);
+    throw new UserError(
+      `label word '${word}' is not a token after a space for this tokenizer (it becomes ${pieces || 'nothing'})`,
+    );
   }
 
   /** Whole-word vocabulary entries nearest to `word` by edit distance (for error hints). */

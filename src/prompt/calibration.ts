@@ -65,7 +65,10 @@ export function calibrate(logProbs: readonly number[], offsets: readonly number[
  * (`maskText` stands in for the mask token). Labels are never read.
  */
 export function contentFreeExamples(columns: string[], maskText: string): Example[] {
-  return CONTENT_FREE_INPUTS.map((t) => ({ fields: Object.fromEntries(columns.map((c) => [c, t ?? maskText])), label: 0 }));
+  return CONTENT_FREE_INPUTS.map((t) => ({
+    fields: Object.fromEntries(columns.map((c) => [c, t ?? maskText])),
+    label: 0,
+  }));
 }
 
 /** The content-free inputs in the columns of a split's examples (its first example's fields). */
@@ -100,7 +103,12 @@ export function applyFit(calibrated: readonly number[], fit: MemberFit | undefin
  * The scale stays ≥ 0: a step that would cross 0 stops there, and where the minimum lies at 0
  * (the member errs systematically) the scale is held at 0.
  */
-export function fitMember(calibrated: readonly (readonly number[])[], golds: readonly number[], numLabels: number, l2 = FIT_L2): MemberFit {
+export function fitMember(
+  calibrated: readonly (readonly number[])[],
+  golds: readonly number[],
+  numLabels: number,
+  l2 = FIT_L2,
+): MemberFit {
   const n = calibrated.length;
   if (n === 0) return { scale: 1, bias: new Array<number>(numLabels).fill(0) };
   const P = numLabels + 1; // θ = (scale, bias_0 .. bias_{NL-1})

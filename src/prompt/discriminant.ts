@@ -50,7 +50,13 @@ export function wordLogProbs(logits: ArrayLike<number>, offset: number, n: numbe
  * Fits the discriminant (see the file comment) on rows of features [n × P] with gold labels.
  * Every label needs at least one example.
  */
-export function fitDiscriminant(x: readonly ArrayLike<number>[], golds: readonly number[], numLabels: number, shrinkage = DISCRIMINANT_SHRINKAGE, ridge = DISCRIMINANT_RIDGE): Readout {
+export function fitDiscriminant(
+  x: readonly ArrayLike<number>[],
+  golds: readonly number[],
+  numLabels: number,
+  shrinkage = DISCRIMINANT_SHRINKAGE,
+  ridge = DISCRIMINANT_RIDGE,
+): Readout {
   const n = x.length;
   if (n === 0 || golds.length !== n) throw new Error('fitDiscriminant: needs one gold label per row, at least one row');
   const p = x[0].length;

@@ -40,7 +40,11 @@ export interface CompiledTemplate {
   columns: Record<string, string>;
 }
 
-type Segment = { kind: 'fixed'; ids: number[] } | { kind: 'input'; index: number } | { kind: 'slot'; name: string } | { kind: 'mask' };
+type Segment =
+  | { kind: 'fixed'; ids: number[] }
+  | { kind: 'input'; index: number }
+  | { kind: 'slot'; name: string }
+  | { kind: 'mask' };
 
 /** Tokenized inputs of one example, reused for every candidate prompt. */
 export interface EncodedExample {
@@ -53,12 +57,29 @@ export function checkTemplateForModel(template: Template, tokenizer: PromptToken
   if (!tokenizer.causal) return;
   const maskAt = template.parts.findIndex((p) => p.kind === 'mask');
   if (maskAt !== template.parts.length - 1) {
-    const after = template.parts.slice(maskAt + 1).map((p) => (p.kind === 'text' ? `'${p.text}'` : p.kind === 'input' ? `{${p.field}}` : p.kind === 'slot' ? `<${p.name}:${p.length}>` : '[MASK]'));
-    throw new UserError(`template '${template.source}': a causal model reads the label word as the next token, so [MASK] must be the last thing in the template (found ${after.join(' ')} after it)`);
+    const after = template.parts
+      .slice(maskAt + 1)
+      .map((p) =>
+        p.kind === 'text'
+          ? `'${p.text}'`
+          : p.kind === 'input'
+            ? `{${p.field}}`
+            : p.kind === 'slot'
+              ? `<${p.name}:${p.length}>`
+              : '[MASK]',
+      );
+    throw new UserError(
+      `template '${template.source}': a causal model reads the label word as the next token, so [MASK] must be the last thing in the template (found ${after.join(' ')} after it)`,
+    );
   }
 }
 
-export function compileTemplate(template: Template, tokenizer: PromptTokenizer, textColumn: string, maxLength: number): CompiledTemplate {
+export function compileTemplate(
+  template: Template,
+  tokenizer: PromptTokenizer,
+  textColumn: string,
+  maxLength: number,
+): CompiledTemplate {
   const columns: Record<string, string> = {};
   for (const f of template.inputs) columns[f] = f === 'x' ? textColumn : f;
   const causal = tokenizer.causal;
@@ -89,10 +110,16 @@ export function compileTemplate(template: Template, tokenizer: PromptTokenizer, 
     reusablePrefix,
     columns,
   };
-  const fixedLength = compiled.prefix.length + compiled.suffix.length + (causal ? 0 : 1) + segments.reduce((n, s) => n + (s.kind === 'fixed' ? s.ids.length : 0), 0);
+  const fixedLength =
+    compiled.prefix.length +
+    compiled.suffix.length +
+    (causal ? 0 : 1) +
+    segments.reduce((n, s) => n + (s.kind === 'fixed' ? s.ids.length : 0), 0);
   const slotLength = template.slots.reduce((n, s) => n + s.length, 0);
   if (fixedLength + slotLength + template.inputs.length > maxLength) {
-    throw new UserError(`template '${template.source}' needs ${fixedLength + slotLength} tokens without its input; the model takes at most ${maxLength}`);
+    throw new UserError(
+      `template '${template.source}' needs ${fixedLength + slotLength} tokens without its input; the model takes at most ${maxLength}`,
+    );
   }
   return compiled;
 }
@@ -103,7 +130,10 @@ export function encodeExample(ct: CompiledTemplate, tokenizer: PromptTokenizer, 
   const inputs = inputParts.map((p) => {
     const col = ct.columns[(p as { field: string }).field];
     const text = ex.fields[col];
-    if (text === undefined) throw new UserError(`template field {${(p as { field: string }).field}} needs column '${col}', which the data does not have`);
+    if (text === undefined)
+      throw new UserError(
+        `template field {${(p as { field: string }).field}} needs column '${col}', which the data does not have`,
+      );
     return tokenizer.encode(text.trim(), p.spaceBefore);
   });
   return { inputs, label: ex.label };
@@ -134,7 +164,8 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
     else if (s.kind === 'mask') fixed += ct.causal ? 0 : 1;
     else if (s.kind === 'slot') {
       const t = slots[s.name];
-      if (t === undefined) throw new UserError(`slot <${s.name}> is not filled (give it a value, e.g. --fill ${s.name}="it was")`);
+      if (t === undefined)
+        throw new UserError(`slot <${s.name}> is not filled (give it a value, e.g. --fill ${s.name}="it was")`);
       fixed += t.length;
     }
   }
@@ -166,10 +197,15 @@ export function buildRow(ct: CompiledTemplate, ex: EncodedExample, slots: Record
   }
   ids.push(...ct.suffix);
   if (ct.causal) {
-    if (ids.length === 0) throw new UserError(`template '${ct.template.source}': the prompt is empty, so there is no position to read the next token at`);
+    if (ids.length === 0)
+      throw new UserError(
+        `template '${ct.template.source}': the prompt is empty, so there is no position to read the next token at`,
+      );
     // [MASK] is last (compileTemplate checks), so the read position is the last prompt token.
     maskPos = ids.length - 1 - ct.suffix.length;
-    return ct.reusablePrefix ? { ids, maskPos, slotPos, prefixLength: Math.min(prefixEnd, maskPos) } : { ids, maskPos, slotPos };
+    return ct.reusablePrefix
+      ? { ids, maskPos, slotPos, prefixLength: Math.min(prefixEnd, maskPos) }
+      : { ids, maskPos, slotPos };
   }
   return { ids, maskPos, slotPos };
 }

@@ -60,7 +60,13 @@ export const DEFAULT_MIN_COSINE = 0.5;
  * and "good" are mostly unrelated ("long", "high", "funny", "real"; cosine < 0.5), while the
  * neighbours of "terrible" and "great" are synonyms (horrible, awful / wonderful, excellent: 0.5-0.7).
  */
-export function expandLabelWordIds(emb: EmbeddingTable, given: readonly (readonly number[])[], eligible: readonly number[], k: number, minCosine = -Infinity): number[][] {
+export function expandLabelWordIds(
+  emb: EmbeddingTable,
+  given: readonly (readonly number[])[],
+  eligible: readonly number[],
+  k: number,
+  minCosine = -Infinity,
+): number[][] {
   const out = given.map((ids) => [...ids]);
   if (k <= 0) return out;
   const taken = new Set(given.flat());

@@ -28,7 +28,8 @@ const TOKEN_RE = /\{([A-Za-z_][\w-]*)\}|\[MASK\]|<([A-Za-z_]\w*)(?::(\d+))?>/g;
  * `<3` or `</b>` is not one.
  */
 const SLOT_LIKE_RE = /<\s*[A-Za-z_][\w-]*\s*(?::|>|\d+\s*>)|<\s*:/;
-const SLOT_SYNTAX = 'write a slot as <NAME:LENGTH>, e.g. <A:2> (a name of letters, digits or _, then a length from 1 to 32, no spaces)';
+const SLOT_SYNTAX =
+  'write a slot as <NAME:LENGTH>, e.g. <A:2> (a name of letters, digits or _, then a length from 1 to 32, no spaces)';
 
 export function parseTemplate(source: string): Template {
   const parts: Part[] = [];
@@ -54,9 +55,11 @@ export function parseTemplate(source: string): Template {
     if (m[0] === '[MASK]') parts.push({ kind: 'mask', spaceBefore });
     else if (m[1] !== undefined) parts.push({ kind: 'input', field: m[1], spaceBefore });
     else {
-      if (m[3] === undefined) throw new UserError(`template '${source}': slot <${m[2]}> needs a length, e.g. <${m[2]}:2>; ${SLOT_SYNTAX}`);
+      if (m[3] === undefined)
+        throw new UserError(`template '${source}': slot <${m[2]}> needs a length, e.g. <${m[2]}:2>; ${SLOT_SYNTAX}`);
       const length = Number(m[3]);
-      if (length < 1 || length > 32) throw new UserError(`template '${source}': slot <${m[2]}:${m[3]}> length must be between 1 and 32`);
+      if (length < 1 || length > 32)
+        throw new UserError(`template '${source}': slot <${m[2]}:${m[3]}> length must be between 1 and 32`);
       parts.push({ kind: 'slot', name: m[2], length, spaceBefore });
     }
     last = m.index! + m[0].length;
@@ -67,7 +70,8 @@ export function parseTemplate(source: string): Template {
   if (masks === 0) throw new UserError(`template '${source}' has no [MASK]`);
   if (masks > 1) throw new UserError(`template '${source}' has ${masks} [MASK]s; exactly one is allowed`);
   const inputs = parts.flatMap((p) => (p.kind === 'input' ? [p.field] : []));
-  if (inputs.length === 0) throw new UserError(`template '${source}' has no input field (write {x} where the text goes)`);
+  if (inputs.length === 0)
+    throw new UserError(`template '${source}' has no input field (write {x} where the text goes)`);
   const slots = parts.flatMap((p) => (p.kind === 'slot' ? [{ name: p.name, length: p.length }] : []));
   const seen = new Set<string>();
   for (const s of slots) {

@@ -14,10 +14,12 @@ export type WordIds = number | number[];
 export const wordTokens = (w: WordIds): number[] => (typeof w === 'number' ? [w] : w);
 
 /** A label word as text: its token's text, or its tokens decoded. */
-export const wordText = (tokenizer: PromptTokenizer, w: WordIds): string => (typeof w === 'number' ? tokenizer.tokenText(w).trim() : tokenizer.decode(w));
+export const wordText = (tokenizer: PromptTokenizer, w: WordIds): string =>
+  typeof w === 'number' ? tokenizer.tokenText(w).trim() : tokenizer.decode(w);
 
 /** True when every label word is one token: the scoring path that reads label-word logits. */
-export const allSingleToken = (ids: readonly (readonly WordIds[])[]): ids is number[][] => ids.every((ws) => ws.every((w) => typeof w === 'number'));
+export const allSingleToken = (ids: readonly (readonly WordIds[])[]): ids is number[][] =>
+  ids.every((ws) => ws.every((w) => typeof w === 'number'));
 
 /**
  * Label words per label. Several words for one label combine by summing their probabilities
@@ -31,7 +33,10 @@ export interface Verbalizer {
 }
 
 /** `terrible,great` (one word per label, in label order) or JSON `{"0": ["terrible", "awful"], "1": ["great"]}`. */
-export function parseVerbalizerSpec(spec: string | string[] | Record<string, string | string[]>, numLabels: number): string[][] {
+export function parseVerbalizerSpec(
+  spec: string | string[] | Record<string, string | string[]>,
+  numLabels: number,
+): string[][] {
   let words: string[][];
   if (Array.isArray(spec)) words = spec.map((w) => [w]);
   else if (typeof spec === 'object') words = fromObject(spec, numLabels);
@@ -45,10 +50,13 @@ export function parseVerbalizerSpec(spec: string | string[] | Record<string, str
     words = fromObject(obj, numLabels);
   } else words = spec.split(',').map((w) => [w.trim()]);
   if (words.length !== numLabels) {
-    throw new UserError(`verbalizer gives ${words.length} label word(s) but the data has ${numLabels} labels (one per label, in label order)`);
+    throw new UserError(
+      `verbalizer gives ${words.length} label word(s) but the data has ${numLabels} labels (one per label, in label order)`,
+    );
   }
   words.forEach((ws, label) => {
-    if (ws.length === 0 || ws.some((w) => w.length === 0)) throw new UserError(`verbalizer: label ${label} has an empty label word`);
+    if (ws.length === 0 || ws.some((w) => w.length === 0))
+      throw new UserError(`verbalizer: label ${label} has an empty label word`);
   });
   return words;
 }

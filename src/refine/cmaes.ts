@@ -92,9 +92,11 @@ export class CMAES {
     const n = opts.dim;
     if (!Number.isInteger(n) || n < 1) throw new Error(`CMAES: dim must be a positive integer, got ${n}`);
     if (opts.x0.length !== n) throw new Error(`CMAES: x0 has ${opts.x0.length} entries for dim ${n}`);
-    if (!(opts.sigma0 > 0) || !Number.isFinite(opts.sigma0)) throw new Error(`CMAES: sigma0 must be a positive number, got ${opts.sigma0}`);
+    if (!(opts.sigma0 > 0) || !Number.isFinite(opts.sigma0))
+      throw new Error(`CMAES: sigma0 must be a positive number, got ${opts.sigma0}`);
     const lambda = opts.popSize ?? defaultPopSize(n);
-    if (!Number.isInteger(lambda) || lambda < 2) throw new Error(`CMAES: popSize must be an integer ≥ 2, got ${lambda}`);
+    if (!Number.isInteger(lambda) || lambda < 2)
+      throw new Error(`CMAES: popSize must be an integer ≥ 2, got ${lambda}`);
     this.dim = n;
     this.lambda = lambda;
     this.mu = Math.floor(lambda / 2);
@@ -224,7 +226,9 @@ export class CMAES {
     const n = this.dim;
     if (!this.asked) throw new Error('CMAES: tell() without a pending ask()');
     if (solutions.length !== this.lambda || losses.length !== this.lambda) {
-      throw new Error(`CMAES: tell() needs ${this.lambda} solutions and losses, got ${solutions.length} and ${losses.length}`);
+      throw new Error(
+        `CMAES: tell() needs ${this.lambda} solutions and losses, got ${solutions.length} and ${losses.length}`,
+      );
     }
     const { mean: mOld, sigma } = this.asked;
     this.asked = null;
@@ -232,7 +236,9 @@ export class CMAES {
       if (x.length !== n) throw new Error(`CMAES: solution ${k} has ${x.length} entries for dim ${n}`);
     });
     const key = (l: number) => (Number.isNaN(l) ? Infinity : l);
-    const order = Array.from({ length: this.lambda }, (_, k) => k).sort((a, b) => key(losses[a]) - key(losses[b]) || a - b);
+    const order = Array.from({ length: this.lambda }, (_, k) => k).sort(
+      (a, b) => key(losses[a]) - key(losses[b]) || a - b,
+    );
     this.evals += this.lambda;
     const b0 = order[0];
     if (key(losses[b0]) < this.bestSoFar.loss || this.bestSoFar.generation < 0) {

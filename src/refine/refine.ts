@@ -10,16 +10,41 @@ import { parseTemplate } from '../prompt/template';
 import { cacheDir } from '../paths';
 import { promptReading, Reading } from '../scoring/scorer';
 import { judgeAll, summarize } from '../scoring/metrics';
-import { CalibrationMode, calibrate, ensembleLogProbs, fitMember, meanOffsets, MemberFit, mergeOffsets } from '../prompt/calibration';
+import {
+  CalibrationMode,
+  calibrate,
+  ensembleLogProbs,
+  fitMember,
+  meanOffsets,
+  MemberFit,
+  mergeOffsets,
+} from '../prompt/calibration';
 import { SearchConfig, configDataSource } from '../runner/config';
-import { BestResult, EnsembleMember, RefinedMember, RefineOptions, RefineResult, RunDir, SelectedPrompt, SoftMemberData, SoftPromptData } from '../runner/runDir';
+import {
+  BestResult,
+  EnsembleMember,
+  RefinedMember,
+  RefineOptions,
+  RefineResult,
+  RunDir,
+  SelectedPrompt,
+  SoftMemberData,
+  SoftPromptData,
+} from '../runner/runDir';
 import { CMAES, defaultPopSize } from './cmaes';
 import { project, randomProjection, std } from './projection';
 import { SoftPromptBackend } from './softPromptBackend';
 
 export const REFINE_DEFAULTS: RefineOptions = { budget: 20_000, dim: 256, sigma0: 0.5, seed: 13, loss: 'ce' };
 
-export type { RefineOptions, RefineResult, RefinedMember, SoftMemberData, SoftPromptData, SplitScores } from '../runner/runDir';
+export type {
+  RefineOptions,
+  RefineResult,
+  RefinedMember,
+  SoftMemberData,
+  SoftPromptData,
+  SplitScores,
+} from '../runner/runDir';
 
 /** A member of the run's result as refine applies it (the run's one prompt is a member too). */
 export interface ResultMember {
@@ -55,7 +80,9 @@ export function refineTarget(best: BestResult): RefineTarget {
   const selected = best.selected;
   const members = best.result === 'ensemble' ? best.members : undefined;
   return {
-    ...(members ? { of: 'ensemble' as const, members: members.map((m) => memberOf(m, selected.template)) } : { of: 'prompt' as const, members: [promptOf(selected)] }),
+    ...(members
+      ? { of: 'ensemble' as const, members: members.map((m) => memberOf(m, selected.template)) }
+      : { of: 'prompt' as const, members: [promptOf(selected)] }),
     train: best.trainAccuracy,
     dev: best.devAccuracy,
     test: best.testAccuracy,
@@ -63,8 +90,16 @@ export function refineTarget(best: BestResult): RefineTarget {
   };
 }
 
-function readingOf(m: { labelIds: Reading['labelIds']; labelScore?: Reading['labelScore']; readout?: Reading['readout'] }): Reading {
-  return { labelIds: m.labelIds, ...(m.labelScore ? { labelScore: m.labelScore } : {}), ...(m.readout ? { readout: m.readout } : {}) };
+function readingOf(m: {
+  labelIds: Reading['labelIds'];
+  labelScore?: Reading['labelScore'];
+  readout?: Reading['readout'];
+}): Reading {
+  return {
+    labelIds: m.labelIds,
+    ...(m.labelScore ? { labelScore: m.labelScore } : {}),
+    ...(m.readout ? { readout: m.readout } : {}),
+  };
 }
 
 /** An ensemble member of best.json (its template, or the run's). */
@@ -82,7 +117,14 @@ function memberOf(m: EnsembleMember, runTemplate: string): ResultMember {
 
 /** The run's one prompt as a member: its template, slots, label words and offsets. */
 function promptOf(p: Pick<SelectedPrompt, 'template' | 'prompt' | 'slots' | 'labelIds' | 'calibration'>): ResultMember {
-  return { template: p.template, prompt: p.prompt, slots: p.slots, reading: readingOf(p), offsets: p.calibration?.offsets ?? undefined, readout: false };
+  return {
+    template: p.template,
+    prompt: p.prompt,
+    slots: p.slots,
+    reading: readingOf(p),
+    offsets: p.calibration?.offsets ?? undefined,
+    readout: false,
+  };
 }
 
 /** Everything refine reads of the run's config, in one place (config field names are changing: switch them here). */
@@ -144,18 +186,34 @@ async function refineLocked(
   const settings = refineSettings(config);
   const target = refineTarget(best);
   const members = target.members;
-  if (target.dev === null) throw new UserError(`${runDir}: the run has no dev accuracy; refine chooses on dev and needs a dev split`);
+  if (target.dev === null)
+    throw new UserError(`${runDir}: the run has no dev accuracy; refine chooses on dev and needs a dev split`);
   // The prompt members, refined in order; readout members follow the prompt they read.
   const parsed = members.map((m) => parseTemplate(m.template));
   const prompts = members.map((m, i) => i).filter((i) => !members[i].readout && parsed[i].slots.length > 0);
   if (prompts.length === 0)
-    throw new UserError(target.of === 'prompt' ? `${runDir}: the template has no slots to refine` : `${runDir}: no member of the run's ensemble has slots to refine (its templates have no <slots>)`);
+    throw new UserError(
+      target.of === 'prompt'
+        ? `${runDir}: the template has no slots to refine`
+        : `${runDir}: no member of the run's ensemble has slots to refine (its templates have no <slots>)`,
+    );
   const sameIds = (a: SelectedPrompt['slots'], b: SelectedPrompt['slots']) =>
-    JSON.stringify(Object.entries(a).map(([k, v]) => [k, v.ids])) === JSON.stringify(Object.entries(b).map(([k, v]) => [k, v.ids]));
-  const readoutsOf = (i: number) => members.map((m, k) => k).filter((k) => members[k].readout && members[k].template === members[i].template && sameIds(members[k].slots, members[i].slots));
+    JSON.stringify(Object.entries(a).map(([k, v]) => [k, v.ids])) ===
+    JSON.stringify(Object.entries(b).map(([k, v]) => [k, v.ids]));
+  const readoutsOf = (i: number) =>
+    members
+      .map((m, k) => k)
+      .filter(
+        (k) =>
+          members[k].readout &&
+          members[k].template === members[i].template &&
+          sameIds(members[k].slots, members[i].slots),
+      );
   for (const [k, m] of members.entries()) {
     if (m.reading.labelIds.some((ws) => ws.some((w) => Array.isArray(w))))
-      throw new UserError(`${runDir}: refine scores masked language models only (member ${k + 1} has label words of several tokens, a causal model's)`);
+      throw new UserError(
+        `${runDir}: refine scores masked language models only (member ${k + 1} has label words of several tokens, a causal model's)`,
+      );
   }
 
   const folder = resolveModel(settings.model, settings.dtype);
@@ -170,7 +228,10 @@ async function refineLocked(
   const test = settings.hasTest ? load('test') : undefined;
   const numLabels = members[0].reading.labelIds.length;
   const maxLength = modelMaxLength(folder);
-  const compiled = new Map<string, { ct: CompiledTemplate; train: EncodedExample[]; dev: EncodedExample[]; test?: EncodedExample[] }>();
+  const compiled = new Map<
+    string,
+    { ct: CompiledTemplate; train: EncodedExample[]; dev: EncodedExample[]; test?: EncodedExample[] }
+  >();
   const encodedOf = (template: string) => {
     if (!compiled.has(template)) {
       const ct = compileTemplate(parseTemplate(template), tokenizer, train.data.textColumn, maxLength);
@@ -182,17 +243,22 @@ async function refineLocked(
 
   // The budget: scoring each distinct discrete prompt on train and dev once, then each prompt
   // member's share (its generations, and its readout members read through its soft prompt).
-  const distinct = new Set(members.map((m) => `${m.template}\u0000${JSON.stringify(Object.values(m.slots).map((s) => s.ids))}`)).size;
+  const distinct = new Set(
+    members.map((m) => `${m.template}\u0000${JSON.stringify(Object.values(m.slots).map((s) => s.ids))}`),
+  ).size;
   const baseCost = distinct * (train.data.examples.length + dev.data.examples.length);
   const lambda = opts.popSize ?? defaultPopSize(opts.dim);
   const generationCost = lambda * train.data.examples.length + dev.data.examples.length;
   const readoutCost = (i: number) => readoutsOf(i).length * (train.data.examples.length + dev.data.examples.length);
   const needed = baseCost + prompts.reduce((s, i) => s + generationCost + readoutCost(i), 0);
   if (opts.budget < needed) {
-    const what = prompts.length === 1 ? 'one generation' : `one generation for each of the ${prompts.length} prompt members`;
+    const what =
+      prompts.length === 1 ? 'one generation' : `one generation for each of the ${prompts.length} prompt members`;
     throw new UserError(
       `refine: a budget of ${opts.budget} example evaluations cannot pay for ${what} (scoring the discrete prompt${distinct === 1 ? '' : 's'} costs ${baseCost}, a generation ${generationCost}${
-        prompts.some((i) => readoutCost(i) > 0) ? ', reading the readout members through it ' + readoutCost(prompts[0]) : ''
+        prompts.some((i) => readoutCost(i) > 0)
+          ? ', reading the readout members through it ' + readoutCost(prompts[0])
+          : ''
       }); give --budget ${needed} or more`,
     );
   }
@@ -202,13 +268,27 @@ async function refineLocked(
   // Ctrl-C before the first generation began: nothing to keep (a refinement starts over when rerun).
   let began = false;
   const stopBeforeStart = () => {
-    if (!began && (hooks.stopRequested?.() ?? false)) throw new StoppedError(`stopped before the first generation; nothing refined (rerun: promptsearch refine ${runDir})`);
+    if (!began && (hooks.stopRequested?.() ?? false))
+      throw new StoppedError(
+        `stopped before the first generation; nothing refined (rerun: promptsearch refine ${runDir})`,
+      );
   };
   stopBeforeStart();
-  const backend = await SoftPromptBackend.load(await prepareEmbedsModel(folder.onnxPath, cacheDir()), emb, maxLength, tokenizer.special.pad, opts.threads);
+  const backend = await SoftPromptBackend.load(
+    await prepareEmbedsModel(folder.onnxPath, cacheDir()),
+    emb,
+    maxLength,
+    tokenizer.special.pad,
+    opts.threads,
+  );
   try {
     let spent = 0;
-    const score = async (i: number, soft: Float32Array | null, split: 'train' | 'dev' | 'test', charged = split !== 'test') => {
+    const score = async (
+      i: number,
+      soft: Float32Array | null,
+      split: 'train' | 'dev' | 'test',
+      charged = split !== 'test',
+    ) => {
       stopBeforeStart();
       const e = encodedOf(members[i].template);
       const examples = e[split]!;
@@ -224,7 +304,11 @@ async function refineLocked(
       const first = !charged.has(key);
       charged.add(key);
       states.push({
-        lp: { train: await score(i, null, 'train', first), dev: await score(i, null, 'dev', first), test: test ? await score(i, null, 'test') : undefined },
+        lp: {
+          train: await score(i, null, 'train', first),
+          dev: await score(i, null, 'dev', first),
+          test: test ? await score(i, null, 'test') : undefined,
+        },
         offsets: m.offsets,
         ...(m.fit ? { fit: m.fit } : {}),
         soft: null,
@@ -245,7 +329,9 @@ async function refineLocked(
     );
 
     if (rescored.dev !== target.dev)
-      log(`refine: note: the soft-prompt scorer reads the discrete ${target.of} at dev ${rescored.dev.toFixed(4)} (the run: ${target.dev.toFixed(4)}); a soft prompt must beat both`);
+      log(
+        `refine: note: the soft-prompt scorer reads the discrete ${target.of} at dev ${rescored.dev.toFixed(4)} (the run: ${target.dev.toFixed(4)}); a soft prompt must beat both`,
+      );
     run.startLines('refineProgress');
     const summaries: RefinedMember[] = [];
     let generations = 0;
@@ -272,9 +358,16 @@ async function refineLocked(
       // a prompt that is kept gets offsets from the train + dev inputs.
       const ownOffsets = (lp: number[][]) => (settings.calibrated ? meanOffsets(lp, numLabels) : undefined);
       const keptOffsets = (trainLp: number[][], devLp: number[][]) =>
-        settings.calibrated ? mergeOffsets(meanOffsets(trainLp, numLabels), nTrain, meanOffsets(devLp, numLabels), devLp.length) : undefined;
+        settings.calibrated
+          ? mergeOffsets(meanOffsets(trainLp, numLabels), nTrain, meanOffsets(devLp, numLabels), devLp.length)
+          : undefined;
       // A member the run fitted is fitted again, on the same labelled train + dev examples.
-      const refit = (fit: MemberFit | undefined, trainLp: number[][], devLp: number[][], offsets: number[] | undefined) =>
+      const refit = (
+        fit: MemberFit | undefined,
+        trainLp: number[][],
+        devLp: number[][],
+        offsets: number[] | undefined,
+      ) =>
         fit
           ? fitMember(
               [...trainLp, ...devLp].map((lp) => calibrate(lp, offsets)),
@@ -283,7 +376,13 @@ async function refineLocked(
             )
           : undefined;
       let chosen: { state: MemberState; dev: number } | undefined;
-      const es = new CMAES({ dim: opts.dim, x0: new Float64Array(opts.dim), sigma0: opts.sigma0, popSize: opts.popSize, seed });
+      const es = new CMAES({
+        dim: opts.dim,
+        x0: new Float64Array(opts.dim),
+        sigma0: opts.sigma0,
+        popSize: opts.popSize,
+        seed,
+      });
       while (spent - memberStart + generationCost <= memberBudget && !(hooks.stopRequested?.() ?? false)) {
         const xs = es.ask();
         const results = [];
@@ -291,7 +390,11 @@ async function refineLocked(
           const lp = await score(i, project(p0, a, x), 'train');
           const offsets = ownOffsets(lp);
           const summary = summarize(judgeAll(lp, train.golds, offsets), numLabels);
-          results.push({ lp, accuracy: summary.accuracy, loss: opts.loss === 'ce' ? -summary.logLikelihood : -summary.margin });
+          results.push({
+            lp,
+            accuracy: summary.accuracy,
+            loss: opts.loss === 'ce' ? -summary.logLikelihood : -summary.margin,
+          });
         }
         es.tell(
           xs,
@@ -372,7 +475,9 @@ async function refineLocked(
 
     const improved = states.some((s) => s.soft !== null);
     // Nothing accepted: the refined result is the run's own, numbers and all.
-    const refined = improved ? { train: accuracy(states, 'train'), dev: currentDev, test: test ? accuracy(states, 'test') : null } : { ...discrete };
+    const refined = improved
+      ? { train: accuracy(states, 'train'), dev: currentDev, test: test ? accuracy(states, 'test') : null }
+      : { ...discrete };
     const result: RefineResult = {
       discrete,
       refined,
@@ -385,8 +490,14 @@ async function refineLocked(
       of: target.of,
       ...(target.of === 'ensemble' ? { members: summaries } : {}),
     };
-    const tokensOf = (i: number) => parsed[i].slots.flatMap((s) => members[i].slots[s.name].ids.map((id) => ({ slot: s.name, id, token: tokenizer.token(id) })));
-    const vectorsOf = (v: Float32Array) => Array.from({ length: v.length / emb.hidden }, (_, k) => Array.from(v.subarray(k * emb.hidden, (k + 1) * emb.hidden)));
+    const tokensOf = (i: number) =>
+      parsed[i].slots.flatMap((s) =>
+        members[i].slots[s.name].ids.map((id) => ({ slot: s.name, id, token: tokenizer.token(id) })),
+      );
+    const vectorsOf = (v: Float32Array) =>
+      Array.from({ length: v.length / emb.hidden }, (_, k) =>
+        Array.from(v.subarray(k * emb.hidden, (k + 1) * emb.hidden)),
+      );
     const mode = (offsets: number[] | undefined): CalibrationMode => (offsets ? 'inputs' : 'none');
     let softData: SoftPromptData;
     if (target.of === 'prompt') {
@@ -397,7 +508,9 @@ async function refineLocked(
         hidden: emb.hidden,
         vectors: vectorsOf(soft),
         modelSha256: sha256File(folder.onnxPath),
-        calibration: improved ? { mode: mode(states[i].offsets), offsets: states[i].offsets ?? null } : { mode: target.calibrationMode, offsets: members[i].offsets ?? null },
+        calibration: improved
+          ? { mode: mode(states[i].offsets), offsets: states[i].offsets ?? null }
+          : { mode: target.calibrationMode, offsets: members[i].offsets ?? null },
       };
     } else {
       softData = {
@@ -406,7 +519,14 @@ async function refineLocked(
         vectors: [],
         modelSha256: sha256File(folder.onnxPath),
         members: states.map((s, i): SoftMemberData | null =>
-          s.soft ? { slotTokens: tokensOf(i), vectors: vectorsOf(s.soft), calibration: { mode: mode(s.offsets), offsets: s.offsets ?? null }, ...(s.fit ? { fit: s.fit } : {}) } : null,
+          s.soft
+            ? {
+                slotTokens: tokensOf(i),
+                vectors: vectorsOf(s.soft),
+                calibration: { mode: mode(s.offsets), offsets: s.offsets ?? null },
+                ...(s.fit ? { fit: s.fit } : {}),
+              }
+            : null,
         ),
       };
     }

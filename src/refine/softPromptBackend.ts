@@ -23,9 +23,20 @@ export class SoftPromptBackend extends SessionBackend implements MaskedLmBackend
     super(session, maxLength, padId);
   }
 
-  static async load(embedsModelPath: string, emb: WordEmbeddings, maxLength: number, padId: number, threads?: number): Promise<SoftPromptBackend> {
+  static async load(
+    embedsModelPath: string,
+    emb: WordEmbeddings,
+    maxLength: number,
+    padId: number,
+    threads?: number,
+  ): Promise<SoftPromptBackend> {
     const session = await createSession(embedsModelPath, { threads });
-    checkInputs(session, embedsModelPath, ['inputs_embeds', 'attention_mask', 'mask_index', 'label_ids'], 'the prepared soft-prompt model');
+    checkInputs(
+      session,
+      embedsModelPath,
+      ['inputs_embeds', 'attention_mask', 'mask_index', 'label_ids'],
+      'the prepared soft-prompt model',
+    );
     return new SoftPromptBackend(session, maxLength, padId, emb);
   }
 
@@ -38,7 +49,8 @@ export class SoftPromptBackend extends SessionBackend implements MaskedLmBackend
       for (let j = 0; j < length; j++) out.set(row(j < r.ids.length ? r.ids[j] : this.padId), (b * length + j) * h);
       if (this.soft) {
         const pos = r.slotPos ?? [];
-        if (pos.length * h !== this.soft.length) throw new Error(`soft prompt has ${this.soft.length / h} vectors, the row has ${pos.length} slot tokens`);
+        if (pos.length * h !== this.soft.length)
+          throw new Error(`soft prompt has ${this.soft.length / h} vectors, the row has ${pos.length} slot tokens`);
         pos.forEach((p, k) => out.set(this.soft!.subarray(k * h, (k + 1) * h), (b * length + p) * h));
       }
     });

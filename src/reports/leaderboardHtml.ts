@@ -66,7 +66,11 @@ function chart(rows: Row[], tasks: string[], opts: ChartOptions): string {
     const own = rows.filter((r) => !r.published);
     const values = [
       ...cells.filter((c) => c.task === task).map((c) => c.testAccuracy),
-      ...own.flatMap((r) => [r.tasks[task].mean, r.tasks[task].mean - (r.tasks[task].std || 0), r.tasks[task].mean + (r.tasks[task].std || 0)]),
+      ...own.flatMap((r) => [
+        r.tasks[task].mean,
+        r.tasks[task].mean - (r.tasks[task].std || 0),
+        r.tasks[task].mean + (r.tasks[task].std || 0),
+      ]),
     ].filter((v) => Number.isFinite(v));
     const range = fitRange(values, { lo: 0, hi: 1, minSpan: 0.04 });
     const x0 = nameW,
@@ -74,7 +78,9 @@ function chart(rows: Row[], tasks: string[], opts: ChartOptions): string {
     const x = scale(range.min, range.max, x0, x1);
     const plotTop = top + 24 + refH;
     const plotBottom = plotTop + rowH * methods.length;
-    parts.push(`<g class="panel" data-task="${esc(task)}"><text x="0" y="${top + 16}" font-size="14" font-weight="600">${esc(task)}</text>`);
+    parts.push(
+      `<g class="panel" data-task="${esc(task)}"><text x="0" y="${top + 16}" font-size="14" font-weight="600">${esc(task)}</text>`,
+    );
     for (const t of range.ticks)
       parts.push(
         `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${plotTop - 4}" y2="${plotBottom}" stroke="#eee"/><text x="${x(t).toFixed(1)}" y="${plotBottom + 14}" text-anchor="middle" font-size="11">${pct(t)}</text>`,
@@ -92,7 +98,9 @@ function chart(rows: Row[], tasks: string[], opts: ChartOptions): string {
       );
       const label = `${r.method} ${pct(v)}${inRange ? '' : v < range.min ? ' ◂' : ' ▸'}`;
       const anchor = xv > (x0 + x1) / 2 ? 'end' : 'start';
-      parts.push(`<text x="${(xv + (anchor === 'end' ? -4 : 4)).toFixed(1)}" y="${ly}" text-anchor="${anchor}" font-size="11" fill="${style.color}">${esc(label)}</text>`);
+      parts.push(
+        `<text x="${(xv + (anchor === 'end' ? -4 : 4)).toFixed(1)}" y="${ly}" text-anchor="${anchor}" font-size="11" fill="${style.color}">${esc(label)}</text>`,
+      );
     });
     methods.forEach((r, m) => {
       const cy = plotTop + rowH * m + rowH / 2;

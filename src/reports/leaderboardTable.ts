@@ -29,7 +29,8 @@ export interface Row {
 export function aggregate(cells: Cell[], methods: string[], tasks: string[]): Row[] {
   return methods.map((method) => {
     const row: Row = { method, tasks: {}, average: NaN };
-    for (const task of tasks) row.tasks[task] = meanStd(cells.filter((c) => c.method === method && c.task === task).map((c) => c.testAccuracy));
+    for (const task of tasks)
+      row.tasks[task] = meanStd(cells.filter((c) => c.method === method && c.task === task).map((c) => c.testAccuracy));
     const means = tasks.map((t) => row.tasks[t].mean);
     row.average = means.some((m) => Number.isNaN(m)) ? NaN : means.reduce((a, b) => a + b, 0) / means.length;
     return row;
@@ -63,7 +64,10 @@ export function toMarkdown(rows: Row[], tasks: string[], note = ''): string {
   const bestOf = (get: (r: Row) => number) => Math.max(...ours.map(get).filter((x) => !Number.isNaN(x)));
   const bestTask = Object.fromEntries(tasks.map((t) => [t, bestOf((r) => r.tasks[t].mean)]));
   const bestAvg = bestOf((r) => r.average);
-  const lines = [`| method | ${tasks.join(' | ')} | average |`, `| --- | ${tasks.map(() => '---:').join(' | ')} | ---: |`];
+  const lines = [
+    `| method | ${tasks.join(' | ')} | average |`,
+    `| --- | ${tasks.map(() => '---:').join(' | ')} | ---: |`,
+  ];
   for (const r of rows) {
     const name = r.published ? `${r.method} (published, RoBERTa-large)` : r.method;
     const cells = tasks.map((t) => {

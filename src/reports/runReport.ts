@@ -52,19 +52,48 @@ export interface RunReportData {
   /** Candidates dropped early (early rejection) (scored on part of train only). */
   raced: number;
   /** best.json's top level: the run's result (what export writes and predict applies), with the selected prompt's label words. */
-  best?: { prompt: string; labelWords: string[][]; train: number | null; dev: number | null; test: number | null; evaluations: number };
+  best?: {
+    prompt: string;
+    labelWords: string[][];
+    train: number | null;
+    dev: number | null;
+    test: number | null;
+    evaluations: number;
+  };
   /** The run's result: what it is, and what the run cost. */
-  result?: { of: 'prompt' | 'ensemble'; prompt: string; dev: number | null; test: number | null; evaluations: number; seconds: number | null };
+  result?: {
+    of: 'prompt' | 'ensemble';
+    prompt: string;
+    dev: number | null;
+    test: number | null;
+    evaluations: number;
+    seconds: number | null;
+  };
   /**
    * The run's result on test: confusion[gold][predicted], per-class accuracy (null: no example of
    * that class). `of`: the selected prompt, or the ensemble of a search over several templates.
    */
-  test?: { of: 'prompt' | 'ensemble'; labelNames: string[]; n: number; accuracy: number; perClass: (number | null)[]; confusion: number[][] };
+  test?: {
+    of: 'prompt' | 'ensemble';
+    labelNames: string[];
+    n: number;
+    accuracy: number;
+    perClass: (number | null)[];
+    confusion: number[][];
+  };
   /** A search over several templates: each template's own run (its curve, selection, histogram; test not scored again). */
   templates?: RunReportData[];
   /** best.json's ensemble: its members (with their templates and fits) and accuracies. */
   ensemble?: {
-    members: { template: string; prompt: string; labelWords: string[][]; labelScore?: LabelScoreRule; wordsRead?: number; scale?: number; bias?: number[] }[];
+    members: {
+      template: string;
+      prompt: string;
+      labelWords: string[][];
+      labelScore?: LabelScoreRule;
+      wordsRead?: number;
+      scale?: number;
+      bias?: number[];
+    }[];
     dev: number | null;
     test: number | null;
   };
@@ -131,7 +160,14 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
       evaluations: best.evaluations,
     };
     report.calibration = calibrationOf(best.selected.calibration, labelNames);
-    report.result = { of: best.result, prompt: best.prompt, dev: best.devAccuracy, test: best.testAccuracy, evaluations: best.evaluations, seconds: best.seconds };
+    report.result = {
+      of: best.result,
+      prompt: best.prompt,
+      dev: best.devAccuracy,
+      test: best.testAccuracy,
+      evaluations: best.evaluations,
+      seconds: best.seconds,
+    };
   }
   if (best?.members) {
     report.ensemble = {
@@ -150,9 +186,11 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
   }
   if ((config.templates?.length ?? 1) > 1) {
     report.templates = [];
-    for (const t of templateRunDirs(dir, config.templates!.length)) report.templates.push(await collectRunReport(t, { ...opts, scoreTest: false }));
+    for (const t of templateRunDirs(dir, config.templates!.length))
+      report.templates.push(await collectRunReport(t, { ...opts, scoreTest: false }));
   }
-  if (best?.status === 'done' && best.testAccuracy !== null && opts.scoreTest !== false) report.test = await testOf(dir, opts.threads);
+  if (best?.status === 'done' && best.testAccuracy !== null && opts.scoreTest !== false)
+    report.test = await testOf(dir, opts.threads);
   const refineCurve = readRefineProgress(dir);
   const refined = readRefineResult(dir);
   if (refineCurve.length || refined)
@@ -186,7 +224,10 @@ export function learningCurve(candidates: CandidateLine[]): RunReportData['curve
 async function testOf(dir: string, threads?: number): Promise<RunReportData['test']> {
   const prompt = promptFileFromRun(dir);
   const config = prompt.search;
-  const data = loadExamples(configDataSource(config, 'test', modelLabelNames(resolveModel(config.model, config.dtype))), 'test');
+  const data = loadExamples(
+    configDataSource(config, 'test', modelLabelNames(resolveModel(config.model, config.dtype))),
+    'test',
+  );
   const recorded = readRunTestPredictions(dir);
   const L = prompt.labels.length;
   if (recorded && (recorded.predicted.length !== data.examples.length || recorded.predicted.some((p) => p >= L)))
@@ -198,7 +239,9 @@ async function testOf(dir: string, threads?: number): Promise<RunReportData['tes
   else {
     const loaded = await loadPrompt(prompt, { threads, warn: () => {} });
     try {
-      predicted = (await loaded.classify(data.examples.map((e) => ({ ...e.fields, x: e.fields[data.textColumn] })))).map((p) => p.labelId);
+      predicted = (
+        await loaded.classify(data.examples.map((e) => ({ ...e.fields, x: e.fields[data.textColumn] })))
+      ).map((p) => p.labelId);
     } finally {
       await loaded.dispose();
     }
@@ -211,16 +254,34 @@ async function testOf(dir: string, threads?: number): Promise<RunReportData['tes
     return n === 0 ? null : row[g] / n;
   });
   const correct = confusion.reduce((a, row, g) => a + row[g], 0);
-  return { of: recorded?.of ?? 'prompt', labelNames: names, n: data.examples.length, accuracy: correct / data.examples.length, perClass, confusion };
+  return {
+    of: recorded?.of ?? 'prompt',
+    labelNames: names,
+    n: data.examples.length,
+    accuracy: correct / data.examples.length,
+    perClass,
+    confusion,
+  };
 }
 
 /** Offsets as a list (or {offsets: [...]}, or {name: offset}); anything else is shown as JSON. */
 function calibrationOf(c: unknown, labelNames: string[]): RunReportData['calibration'] {
   // Calibration mode 'none' has offsets null: nothing to show beyond the mode.
-  if (c && typeof c === 'object' && !Array.isArray(c) && (c as { offsets?: unknown }).offsets === null) return { raw: JSON.stringify(c) };
-  const list = Array.isArray(c) ? c : c && typeof c === 'object' && Array.isArray((c as { offsets?: unknown }).offsets) ? (c as { offsets: unknown[] }).offsets : undefined;
+  if (c && typeof c === 'object' && !Array.isArray(c) && (c as { offsets?: unknown }).offsets === null)
+    return { raw: JSON.stringify(c) };
+  const list = Array.isArray(c)
+    ? c
+    : c && typeof c === 'object' && Array.isArray((c as { offsets?: unknown }).offsets)
+      ? (c as { offsets: unknown[] }).offsets
+      : undefined;
   if (list && list.every((x) => typeof x === 'number')) return { labelNames, offsets: list as number[] };
-  if (c && typeof c === 'object' && !Array.isArray(c) && labelNames.length && labelNames.every((n) => typeof (c as Record<string, unknown>)[n] === 'number')) {
+  if (
+    c &&
+    typeof c === 'object' &&
+    !Array.isArray(c) &&
+    labelNames.length &&
+    labelNames.every((n) => typeof (c as Record<string, unknown>)[n] === 'number')
+  ) {
     return { labelNames, offsets: labelNames.map((n) => (c as Record<string, number>)[n]) };
   }
   return { raw: JSON.stringify(c) };

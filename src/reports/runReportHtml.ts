@@ -34,7 +34,9 @@ const attrs = (a: Record<string, string>) =>
 
 /** A legend entry as inline SVG (its line and marker) and its name. */
 function keyHtml(k: Key): string {
-  const line = k.line ? `<line x1="2" x2="34" y1="8" y2="8" stroke="${k.color}" stroke-width="2"${k.line === 'dash' ? ' stroke-dasharray="5 3"' : ''}/>` : '';
+  const line = k.line
+    ? `<line x1="2" x2="34" y1="8" y2="8" stroke="${k.color}" stroke-width="2"${k.line === 'dash' ? ' stroke-dasharray="5 3"' : ''}/>`
+    : '';
   const m = k.shape ? marker(k.shape, 18, 8, 4.5, k.color) : '';
   return `<span class="key"><svg width="36" height="16" viewBox="0 0 36 16" aria-hidden="true">${line}${m}</svg>${esc(k.name)}</span>`;
 }
@@ -43,7 +45,17 @@ function keyHtml(k: Key): string {
  * A line chart (steps for "best so far" curves): x from 0 to `xMax` (a budget; default: fitted
  * to the data), y fitted to the data; legend below.
  */
-function lineChart(id: string, label: string, series: Series[], markers: Marker[], legend: Key[], xLabel: string, yLabel: string, step: boolean, xMax?: number): string {
+function lineChart(
+  id: string,
+  label: string,
+  series: Series[],
+  markers: Marker[],
+  legend: Key[],
+  xLabel: string,
+  yLabel: string,
+  step: boolean,
+  xMax?: number,
+): string {
   const W = 720,
     H = 300,
     L = 56,
@@ -65,7 +77,9 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
     parts.push(
       `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${H - B}" y2="${H - B + 4}" stroke="#999"/><text class="x-tick" data-x="${t}" x="${x(t).toFixed(1)}" y="${H - B + 16}" text-anchor="middle" font-size="11">${short(t)}</text>`,
     );
-  parts.push(`<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#999"/><line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#999"/>`);
+  parts.push(
+    `<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#999"/><line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#999"/>`,
+  );
   parts.push(
     `<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle" font-size="12">${esc(xLabel)}</text><text x="14" y="${(T + H - B) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${(T + H - B) / 2})">${esc(yLabel)}</text>`,
   );
@@ -80,7 +94,10 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
     parts.push(
       `<polyline class="${s.cls}"${attrs(s.attrs)} data-points="${data}" points="${pts.join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5 3"' : ''}><title>${esc(s.title)}</title></polyline>`,
     );
-    if (s.points.length === 1) parts.push(`<circle cx="${x(s.points[0][0]).toFixed(1)}" cy="${y(s.points[0][1]).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
+    if (s.points.length === 1)
+      parts.push(
+        `<circle cx="${x(s.points[0][0]).toFixed(1)}" cy="${y(s.points[0][1]).toFixed(1)}" r="2.5" fill="${s.color}"/>`,
+      );
   }
   // Markers at (nearly) the same point (e.g. every template's dev at its budget's end, dev
   // accuracies of a few dozen examples often equal) are set side by side, not on top of each other.
@@ -90,7 +107,17 @@ function lineChart(id: string, label: string, series: Series[], markers: Marker[
     const py = y(m.y);
     while (placed.some(([qx, qy]) => Math.abs(qx - px) < 11 && Math.abs(qy - py) < 11)) px -= 12;
     placed.push([px, py]);
-    parts.push(marker(m.shape, px, py, 5.5, m.color, ` class="${m.cls}"${attrs({ ...m.attrs, 'data-shape': m.shape })}`, `<title>${esc(m.title)}</title>`));
+    parts.push(
+      marker(
+        m.shape,
+        px,
+        py,
+        5.5,
+        m.color,
+        ` class="${m.cls}"${attrs({ ...m.attrs, 'data-shape': m.shape })}`,
+        `<title>${esc(m.title)}</title>`,
+      ),
+    );
   }
   return `<figure><svg id="${id}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}" data-x-max="${xr.max}">${parts.join('')}</svg><figcaption>${legend.map(keyHtml).join(' ')}</figcaption></figure>`;
 }
@@ -141,7 +168,13 @@ function learningCurve(runs: RunReportData[], styles: Map<RunReportData, Style>)
         offset += t.result?.evaluations ?? t.curve[t.curve.length - 1]?.evaluations ?? 0;
       });
     } else {
-      series.push({ cls: 'curve', color: st.color, points: r.curve.map((p) => [p.evaluations, p.bestTrain]), attrs: attrsOf(r), title: `${r.runId} (${r.strategy}): best train accuracy so far` });
+      series.push({
+        cls: 'curve',
+        color: st.color,
+        points: r.curve.map((p) => [p.evaluations, p.bestTrain]),
+        attrs: attrsOf(r),
+        title: `${r.runId} (${r.strategy}): best train accuracy so far`,
+      });
     }
     const res = r.result;
     if (res && res.dev !== null) {
@@ -152,12 +185,19 @@ function learningCurve(runs: RunReportData[], styles: Map<RunReportData, Style>)
         shape: st.shape,
         x: at,
         y: res.dev,
-        attrs: { 'data-run': r.runId, 'data-evaluations': String(at), 'data-accuracy': String(res.dev), 'data-of': res.of },
+        attrs: {
+          'data-run': r.runId,
+          'data-evaluations': String(at),
+          'data-accuracy': String(res.dev),
+          'data-of': res.of,
+        },
         title: `${byTemplate ? `template ${owners.indexOf(r) + 1}` : r.runId}: dev accuracy of its ${res.of} ${pct(res.dev)}`,
       });
     }
     legend.push({
-      name: byTemplate ? `template ${owners.indexOf(r) + 1}: ${r.template}` : `${r.runId} (${r.strategy}${r.templates?.length ? `, ${r.templates.length} templates` : ''})`,
+      name: byTemplate
+        ? `template ${owners.indexOf(r) + 1}: ${r.template}`
+        : `${r.runId} (${r.strategy}${r.templates?.length ? `, ${r.templates.length} templates` : ''})`,
       color: st.color,
       line: 'solid',
       shape: st.shape,
@@ -181,7 +221,17 @@ function learningCurve(runs: RunReportData[], styles: Map<RunReportData, Style>)
           : ''));
   return (
     `<h2>Learning curve</h2><p>${esc(what)}</p>` +
-    lineChart('learning-curve', 'best train accuracy so far against evaluations', series, markers, legend, 'example evaluations (train + dev)', 'accuracy (%)', true, xMax)
+    lineChart(
+      'learning-curve',
+      'best train accuracy so far against evaluations',
+      series,
+      markers,
+      legend,
+      'example evaluations (train + dev)',
+      'accuracy (%)',
+      true,
+      xMax,
+    )
   );
 }
 
@@ -215,7 +265,9 @@ function histogram(r: RunReportData, color: string): string {
     .map(
       (h, i) =>
         `<rect class="hist" data-accuracy="${h.accuracy}" data-count="${h.count}" x="${x(i).toFixed(1)}" y="${y(h.count).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${(H - B - y(h.count)).toFixed(1)}" fill="${color}"><title>train ${pct(h.accuracy)}: ${h.count} candidate(s)</title></rect>` +
-        (n <= 16 || i % Math.ceil(n / 16) === 0 ? `<text x="${(x(i) + bw / 2 - 1).toFixed(1)}" y="${H - B + 14}" text-anchor="middle" font-size="10">${pct(h.accuracy)}</text>` : ''),
+        (n <= 16 || i % Math.ceil(n / 16) === 0
+          ? `<text x="${(x(i) + bw / 2 - 1).toFixed(1)}" y="${H - B + 14}" text-anchor="middle" font-size="10">${pct(h.accuracy)}</text>`
+          : ''),
     )
     .join('');
   const axis = `<line x1="${L}" x2="${W - 5}" y1="${H - B}" y2="${H - B}" stroke="#999"/><text x="${L - 4}" y="${T + 8}" text-anchor="end" font-size="10">${maxCount}</text><text x="${L - 4}" y="${H - B}" text-anchor="end" font-size="10">0</text><text x="${(L + W) / 2}" y="${H - 6}" text-anchor="middle" font-size="11">train accuracy (%), ${pct(lo)} to ${pct(hi)}</text>`;
@@ -243,7 +295,8 @@ function ensembleSection(r: RunReportData): string {
   if (!e) return '';
   const fitted = e.members.some((m) => m.scale !== undefined);
   const meanRead = e.members.some((m) => m.labelScore === 'mean');
-  const words = (w: string[][]) => w.map((ws) => (ws.length > 4 ? `${ws.slice(0, 4).join('/')}/… (${ws.length})` : ws.join('/'))).join(', ');
+  const words = (w: string[][]) =>
+    w.map((ws) => (ws.length > 4 ? `${ws.slice(0, 4).join('/')}/… (${ws.length})` : ws.join('/'))).join(', ');
   const rows = e.members
     .map(
       (m) =>
@@ -274,8 +327,21 @@ function refineSection(r: RunReportData): string {
       title: "train accuracy of the generation's best",
       dash: true,
     },
-    { cls: 'refine-dev', color: '#f28e2b', points: f.curve.map((g) => [g.evaluations, g.devAccuracy]), attrs: { 'data-run': r.runId }, title: 'its dev accuracy', dash: true },
-    { cls: 'refine-best-dev', color: '#e15759', points: f.curve.map((g) => [g.evaluations, g.bestDevAccuracy]), attrs: { 'data-run': r.runId }, title: 'best dev so far (the soft prompt kept)' },
+    {
+      cls: 'refine-dev',
+      color: '#f28e2b',
+      points: f.curve.map((g) => [g.evaluations, g.devAccuracy]),
+      attrs: { 'data-run': r.runId },
+      title: 'its dev accuracy',
+      dash: true,
+    },
+    {
+      cls: 'refine-best-dev',
+      color: '#e15759',
+      points: f.curve.map((g) => [g.evaluations, g.bestDevAccuracy]),
+      attrs: { 'data-run': r.runId },
+      title: 'best dev so far (the soft prompt kept)',
+    },
   ];
   const chart = f.curve.length
     ? lineChart(
@@ -295,7 +361,9 @@ function refineSection(r: RunReportData): string {
       )
     : '';
   const s = (x?: { train: number; dev: number; test: number | null }) =>
-    x ? `<td data-train="${x.train}">${pct(x.train)}</td><td data-dev="${x.dev}">${pct(x.dev)}</td><td data-test="${x.test ?? ''}">${pct(x.test)}</td>` : '<td>–</td><td>–</td><td>–</td>';
+    x
+      ? `<td data-train="${x.train}">${pct(x.train)}</td><td data-dev="${x.dev}">${pct(x.dev)}</td><td data-test="${x.test ?? ''}">${pct(x.test)}</td>`
+      : '<td>–</td><td>–</td><td>–</td>';
   const table = f.refined
     ? `<table class="refine-result"><tr><th></th><th>train</th><th>dev</th><th>test</th></tr><tr><th scope="row">discrete</th>${s(f.discrete)}</tr><tr><th scope="row">refined (soft)</th>${s(f.refined)}</tr></table>${f.improvedDev ? '' : '<p>No generation beat the discrete prompt on dev: the soft prompt is the discrete one.</p>'}`
     : '';
@@ -322,7 +390,10 @@ function runSection(r: RunReportData, color: string, heading = r.runId): string 
  */
 function templatesSection(r: RunReportData, styles: Map<RunReportData, Style>): string {
   const subs = r.templates ?? [];
-  const own = styles.get(r) && !subs.some((t) => styles.has(t)) ? `<span class="sw" style="background:${styles.get(r)!.color}"></span>` : '';
+  const own =
+    styles.get(r) && !subs.some((t) => styles.has(t))
+      ? `<span class="sw" style="background:${styles.get(r)!.color}"></span>`
+      : '';
   return `<section class="run" data-run="${esc(r.runId)}"><h2>${own}${esc(r.runId)} <small>${esc(r.strategy)} over ${subs.length} templates, ${esc(r.data)}, ${esc(r.model)} (${esc(r.dtype)})${r.status !== 'done' ? `, ${esc(r.status)}` : ''}</small></h2>
 ${ensembleSection(r)}${testSection(r)}</section>
 ${subs.map((t, i) => runSection(t, (styles.get(t) ?? styles.get(r))!.color, `${styles.has(t) ? '' : `${r.runId}, `}template ${i + 1}: ${t.template}`)).join('\n')}`;

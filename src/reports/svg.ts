@@ -1,9 +1,21 @@
 /** Small helpers for the self-contained HTML reports (inline SVG, no script, no network). */
 
-export const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+export const esc = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /** Tableau 10: distinguishable, colour-blind friendlier than the defaults. */
-export const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+export const COLORS = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+];
 
 /** A fixed colour per key, in first-seen order. */
 export function colorMap(keys: string[]): Map<string, string> {
@@ -16,7 +28,10 @@ export function colorMap(keys: string[]): Map<string, string> {
  * An axis range fitted to the values (not from 0): padded by 10 % of the spread, at least
  * `minSpan` wide, clipped to [lo, hi], rounded out to the tick step.
  */
-export function fitRange(values: number[], opts: { lo?: number; hi?: number; minSpan?: number } = {}): { min: number; max: number; ticks: number[] } {
+export function fitRange(
+  values: number[],
+  opts: { lo?: number; hi?: number; minSpan?: number } = {},
+): { min: number; max: number; ticks: number[] } {
   const finite = values.filter((v) => Number.isFinite(v));
   const lo = opts.lo ?? -Infinity;
   const hi = opts.hi ?? Infinity;
@@ -56,7 +71,8 @@ export function marker(shape: Shape, cx: number, cy: number, r: number, color: s
   const style = ` fill="white" stroke="${color}" stroke-width="2.5"`;
   const f = (v: number) => v.toFixed(1);
   if (shape === 'circle') return `<circle${extra} cx="${f(cx)}" cy="${f(cy)}" r="${f(r)}"${style}>${inner}</circle>`;
-  if (shape === 'square') return `<rect${extra} x="${f(cx - r * 0.9)}" y="${f(cy - r * 0.9)}" width="${f(1.8 * r)}" height="${f(1.8 * r)}"${style}>${inner}</rect>`;
+  if (shape === 'square')
+    return `<rect${extra} x="${f(cx - r * 0.9)}" y="${f(cy - r * 0.9)}" width="${f(1.8 * r)}" height="${f(1.8 * r)}"${style}>${inner}</rect>`;
   const corners = (n: number, rot: number, k = 1.25) =>
     Array.from({ length: n }, (_, i) => {
       const a = rot + (2 * Math.PI * i) / n;
@@ -85,6 +101,8 @@ export function scale(d0: number, d1: number, r0: number, r1: number): (v: numbe
   return (v) => r0 + (v - d0) * k;
 }
 
-export const pct = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? '–' : (100 * x).toFixed(digits));
+export const pct = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined || Number.isNaN(x) ? '–' : (100 * x).toFixed(digits);
 /** Compact numbers on axes: 12000 → 12k. */
-export const short = (v: number) => (Math.abs(v) >= 1000 ? `${Number((v / 1000).toFixed(1))}k` : String(Number(v.toFixed(3))));
+export const short = (v: number) =>
+  Math.abs(v) >= 1000 ? `${Number((v / 1000).toFixed(1))}k` : String(Number(v.toFixed(3)));

@@ -26,7 +26,8 @@ export function makeDirs(dir: string): void {
     if (up === at) break;
     at = up;
   }
-  if (missing.length === 0 && !fs.statSync(abs).isDirectory()) throw Object.assign(new Error(`${abs}: not a directory`), { code: 'EEXIST', dir: abs }) as MakeDirError;
+  if (missing.length === 0 && !fs.statSync(abs).isDirectory())
+    throw Object.assign(new Error(`${abs}: not a directory`), { code: 'EEXIST', dir: abs }) as MakeDirError;
   for (const d of missing) {
     try {
       fs.mkdirSync(d);

@@ -28,7 +28,15 @@ export interface BaselineSetting {
    * bundled task: the manual prompt is then `template` with `verbalizer` (runner/leaderboard.ts
    * baselineSetting fills both), the probe reads the mask of `template`.
    */
-  data?: { train: string; dev: string; test: string; format?: string; textColumn?: string; labelColumn?: string; labels?: string | string[] };
+  data?: {
+    train: string;
+    dev: string;
+    test: string;
+    format?: string;
+    textColumn?: string;
+    labelColumn?: string;
+    labels?: string | string[];
+  };
 }
 
 /** Where a baseline cell's split comes from: the user task's file, or the bundled task's split of the seed. */
@@ -36,15 +44,28 @@ function splitSource(task: string, seed: number, setting: BaselineSetting, split
   const d = setting.data;
   if (!d) return { task, seed };
   const labels = d.labels === undefined ? undefined : parseLabelList(d.labels, `task '${task}': labels`);
-  return { file: d[split], format: d.format, textColumn: d.textColumn, labelColumn: d.labelColumn, labels, modelLabels: modelLabelNames(resolveModel(setting.model, setting.dtype)) };
+  return {
+    file: d[split],
+    format: d.format,
+    textColumn: d.textColumn,
+    labelColumn: d.labelColumn,
+    labels,
+    modelLabels: modelLabelNames(resolveModel(setting.model, setting.dtype)),
+  };
 }
 
 /** The manual prompt of a cell: the setting's, else the bundled task's hand-written one. */
-function manualPrompt(task: string, setting: BaselineSetting): { template: string; verbalizer: NonNullable<BaselineSetting['verbalizer']> } {
+function manualPrompt(
+  task: string,
+  setting: BaselineSetting,
+): { template: string; verbalizer: NonNullable<BaselineSetting['verbalizer']> } {
   const info = setting.data ? undefined : getTask(task);
   const template = setting.template ?? info?.manualTemplate ?? USER_MANUAL_TEMPLATE;
   const verbalizer = setting.verbalizer ?? info?.manualLabelWords;
-  if (verbalizer === undefined) throw new UserError(`task '${task}': the manual prompt needs label words ('verbalizer' in the task, base or perTask)`);
+  if (verbalizer === undefined)
+    throw new UserError(
+      `task '${task}': the manual prompt needs label words ('verbalizer' in the task, base or perTask)`,
+    );
   return { template, verbalizer };
 }
 
@@ -53,15 +74,34 @@ function manualPrompt(task: string, setting: BaselineSetting): { template: strin
  * (`none`), the test score does not depend on the seed: pass the task's first cell as `sameTest`
  * and it is not scored again. Calibrated, the offsets come from the seed's inputs, so it does.
  */
-export async function manualCell(method: string, task: string, seed: number, setting: BaselineSetting, calibration: CalibrationMode, sameTest?: Cell): Promise<Cell> {
+export async function manualCell(
+  method: string,
+  task: string,
+  seed: number,
+  setting: BaselineSetting,
+  calibration: CalibrationMode,
+  sameTest?: Cell,
+): Promise<Cell> {
   const common = { model: setting.model, dtype: setting.dtype, ...manualPrompt(task, setting), calibration };
   // Calibrated, a user task's offsets come from its train + dev inputs, as a bundled task's do.
-  const reference = setting.data ? { calibrationFrom: [splitSource(task, seed, setting, 'train'), splitSource(task, seed, setting, 'dev')] } : {};
-  const dev = await evaluateTemplate({ ...common, ...reference, data: splitSource(task, seed, setting, 'dev'), split: 'dev' });
+  const reference = setting.data
+    ? { calibrationFrom: [splitSource(task, seed, setting, 'train'), splitSource(task, seed, setting, 'dev')] }
+    : {};
+  const dev = await evaluateTemplate({
+    ...common,
+    ...reference,
+    data: splitSource(task, seed, setting, 'dev'),
+    split: 'dev',
+  });
   const reuse = calibration === 'none' ? sameTest : undefined;
   const test = reuse
     ? { accuracy: reuse.testAccuracy, prompt: reuse.prompt, labelWords: reuse.labelWords, seconds: 0 }
-    : await evaluateTemplate({ ...common, ...reference, data: splitSource(task, seed, setting, 'test'), split: 'test' });
+    : await evaluateTemplate({
+        ...common,
+        ...reference,
+        data: splitSource(task, seed, setting, 'test'),
+        split: 'test',
+      });
   return {
     method,
     task,
@@ -91,7 +131,8 @@ export async function probeCell(method: string, task: string, seed: number, sett
   const model = await loadModel({ model: setting.model, dtype: setting.dtype, scorer: 'full' });
   try {
     const ct = compileTemplate(parseTemplate(template), model.tokenizer, splits.train.textColumn, model.maxLength);
-    const rows = (k: keyof typeof splits) => splits[k].examples.map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), {}));
+    const rows = (k: keyof typeof splits) =>
+      splits[k].examples.map((ex) => buildRow(ct, encodeExample(ct, model.tokenizer, ex), {}));
     const labels = (k: keyof typeof splits) => splits[k].examples.map((ex) => ex.label);
     const out = await runProbe(
       model.backend as FullLogitsBackend,

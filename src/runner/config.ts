@@ -34,12 +34,31 @@ export function readConfig(file: string, notes?: string[]): SearchConfig {
 export function resolveDataPaths(c: SearchConfig, dir: string): SearchConfig {
   const d = c.data;
   if (!d) return c;
-  return { ...c, data: { ...d, train: path.resolve(dir, d.train), dev: path.resolve(dir, d.dev), ...(d.test !== undefined ? { test: path.resolve(dir, d.test) } : {}) } };
+  return {
+    ...c,
+    data: {
+      ...d,
+      train: path.resolve(dir, d.train),
+      dev: path.resolve(dir, d.dev),
+      ...(d.test !== undefined ? { test: path.resolve(dir, d.test) } : {}),
+    },
+  };
 }
 
 /** Where a config's split comes from (`modelLabels`: the model's id2label names, see DataSource). */
 export function configDataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabels?: string[]): DataSource {
-  const common = { task: c.task, labels: c.labels === undefined ? undefined : parseLabelList(c.labels, 'labels'), modelLabels };
-  if (c.data) return { ...common, file: c.data[split], format: c.data.format, textColumn: c.data.textColumn, labelColumn: c.data.labelColumn };
+  const common = {
+    task: c.task,
+    labels: c.labels === undefined ? undefined : parseLabelList(c.labels, 'labels'),
+    modelLabels,
+  };
+  if (c.data)
+    return {
+      ...common,
+      file: c.data[split],
+      format: c.data.format,
+      textColumn: c.data.textColumn,
+      labelColumn: c.data.labelColumn,
+    };
   return { ...common, seed: c.seed };
 }

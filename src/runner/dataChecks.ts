@@ -18,7 +18,11 @@ type Splits = { train: LoadedData; dev: LoadedData; test?: LoadedData };
 export function checkRunData(config: SearchConfig): string[] {
   const modelLabels = modelLabelNames(resolveModel(config.model, config.dtype));
   const load = (split: SplitName) => loadExamples(configDataSource(config, split, modelLabels), split);
-  const splits: Splits = { train: load('train'), dev: load('dev'), ...(config.data && !config.data.test ? {} : { test: load('test') }) };
+  const splits: Splits = {
+    train: load('train'),
+    dev: load('dev'),
+    ...(config.data && !config.data.test ? {} : { test: load('test') }),
+  };
   return checkSplits(config, splits);
 }
 
@@ -48,7 +52,10 @@ function checkColumns(config: SearchConfig, splits: Splits): void {
         throw new UserError(`${named(d)}: template field {${field}} needs column '${column}'; ${has}`);
       }
       const i = d.examples.findIndex((e) => e.fields[column] === undefined);
-      if (i >= 0) throw new UserError(`${d.where?.[i] ?? `${named(d)}: example ${i + 1}`}: no '${column}' value (template field {${field}})`);
+      if (i >= 0)
+        throw new UserError(
+          `${d.where?.[i] ?? `${named(d)}: example ${i + 1}`}: no '${column}' value (template field {${field}})`,
+        );
     }
   }
 }
@@ -78,17 +85,27 @@ function checkLabels(config: SearchConfig, splits: Splits): string[] {
   const all = present(splits);
   // Names: `labels`, a bundled task's, or the model's id2label that the file's label names are among.
   const own = splits.train.labelNames;
-  const listed = config.labels === undefined ? undefined : typeof config.labels === 'string' ? config.labels.split(',').map((n) => n.trim()) : config.labels;
+  const listed =
+    config.labels === undefined
+      ? undefined
+      : typeof config.labels === 'string'
+        ? config.labels.split(',').map((n) => n.trim())
+        : config.labels;
   const names = listed ?? (own.some((n, i) => n !== String(i)) ? own : undefined);
   const maxOf = (d: LoadedData) => d.examples.reduce((m, e) => Math.max(m, e.label), -1);
   const numLabels = names ? names.length : Math.max(...all.map(([, d]) => maxOf(d))) + 1;
   const label = (l: number) => (names ? `label ${l} '${names[l]}'` : `label ${l}`);
   const words = config.verbalizer !== undefined ? verbalizerCount(config.verbalizer) : undefined;
   if (words !== undefined && words !== numLabels) {
-    if (listed) throw new UserError(`labels: lists ${numLabels} labels (${listed.join(', ')}) but the verbalizer gives ${words} label word(s) (one per label, in label order)`);
+    if (listed)
+      throw new UserError(
+        `labels: lists ${numLabels} labels (${listed.join(', ')}) but the verbalizer gives ${words} label word(s) (one per label, in label order)`,
+      );
     const top = all.find(([, d]) => maxOf(d) === numLabels - 1);
     const where = top ? `; label ${numLabels - 1} is in ${named(top[1])}` : '';
-    throw new UserError(`verbalizer gives ${words} label word(s) but the data has ${numLabels} labels (0..${numLabels - 1}${where}; one word per label, in label order)`);
+    throw new UserError(
+      `verbalizer gives ${words} label word(s) but the data has ${numLabels} labels (0..${numLabels - 1}${where}; one word per label, in label order)`,
+    );
   }
   const counts = (d: LoadedData) => {
     const n = new Array<number>(numLabels).fill(0);
@@ -115,7 +132,9 @@ function checkLabels(config: SearchConfig, splits: Splits): string[] {
   for (const p of per.slice(1)) {
     const absent = p.n.flatMap((c, l) => (c === 0 ? [label(l)] : []));
     if (absent.length)
-      warnings.push(`${named(p.d)}: no ${p.split} example of ${absent.join(', ')}${p.split === 'dev' ? ': the prompt is selected without judging it' : ': the test accuracy does not measure it'}`);
+      warnings.push(
+        `${named(p.d)}: no ${p.split} example of ${absent.join(', ')}${p.split === 'dev' ? ': the prompt is selected without judging it' : ': the test accuracy does not measure it'}`,
+      );
   }
   return warnings;
 }

@@ -51,9 +51,20 @@ export interface EvaluatorOptions {
  * the calibration offsets to apply (undefined: raw); they are kept in the score so that dev,
  * test and the prompt file can reuse them.
  */
-export function scoreLogProbs(logProbs: number[][], golds: number[], numLabels: number, objective: ObjectiveName, offsets: number[] | undefined): Score {
+export function scoreLogProbs(
+  logProbs: number[][],
+  golds: number[],
+  numLabels: number,
+  objective: ObjectiveName,
+  offsets: number[] | undefined,
+): Score {
   const summary = summarize(judgeAll(logProbs, golds, offsets), numLabels);
-  const s = { accuracy: summary.accuracy, margin: summary.margin, reward: summary.reward, logLikelihood: summary.logLikelihood };
+  const s = {
+    accuracy: summary.accuracy,
+    margin: summary.margin,
+    reward: summary.reward,
+    logLikelihood: summary.logLikelihood,
+  };
   return { ...s, objective: objectiveValue(s, objective), ...(offsets ? { offsets } : {}) };
 }
 
@@ -114,7 +125,10 @@ export class BudgetedEvaluator implements SearchContext {
   async evaluate(candidates: Candidate[]): Promise<ScoredCandidate[]> {
     const n = this.fullCost();
     const threshold = this.rejectionThreshold(); // fixed for the batch: independent of worker timing
-    const sliceSize = threshold === -Infinity ? this.opts.trainSize : Math.max(1, Math.ceil(this.opts.racing!.fraction * this.opts.trainSize));
+    const sliceSize =
+      threshold === -Infinity
+        ? this.opts.trainSize
+        : Math.max(1, Math.ceil(this.opts.racing!.fraction * this.opts.trainSize));
     const out: (ScoredCandidate | Promise<ScoredCandidate>)[] = [];
     const fresh: { key: string; candidate: Candidate; cost: number; replayed: boolean }[] = [];
     const pending = new Map<string, Promise<ScoredCandidate>>();
@@ -131,7 +145,9 @@ export class BudgetedEvaluator implements SearchContext {
       this.spent += n; // provisional; early rejection refunds what it did not score
       const p: Promise<ScoredCandidate> = replayed
         ? Promise.resolve({ candidate, score: replayed.score }).then((r) => ((entry.cost = replayed.cost), r))
-        : this.scoreRacing(candidate, sliceSize, threshold).then(({ score, cost }) => ((entry.cost = cost), { candidate, score }));
+        : this.scoreRacing(candidate, sliceSize, threshold).then(
+            ({ score, cost }) => ((entry.cost = cost), { candidate, score }),
+          );
       pending.set(key, p);
       out.push(p);
       fresh.push(entry);
@@ -162,18 +178,32 @@ export class BudgetedEvaluator implements SearchContext {
    * Slice first; the rest only if the candidate can still reach the threshold. The runner hands
    * the workers train in a seeded, label-stratified order, so a slice holds every class.
    */
-  private async scoreRacing(candidate: Candidate, sliceSize: number, threshold: number): Promise<{ score: Score; cost: number }> {
+  private async scoreRacing(
+    candidate: Candidate,
+    sliceSize: number,
+    threshold: number,
+  ): Promise<{ score: Score; cost: number }> {
     const { trainSize: n, trainLabels, numLabels, objective, calibration } = this.opts;
     const { slots, labelIds } = this.opts.decode(candidate);
-    const contentFree = calibration === 'content-free' ? await this.opts.score({ split: 'calib', slots, labelIds, start: 0, end: this.opts.calibRows ?? 0 }) : undefined;
+    const contentFree =
+      calibration === 'content-free'
+        ? await this.opts.score({ split: 'calib', slots, labelIds, start: 0, end: this.opts.calibRows ?? 0 })
+        : undefined;
     const extra = contentFree ? contentFree.logProbs.length : 0;
     // inputs: the candidate's own offsets from the train inputs it was scored on (labels unused).
-    const offsetsFor = (lp: number[][]) => (calibration === 'none' ? undefined : meanOffsets(contentFree ? contentFree.logProbs : lp, numLabels));
+    const offsetsFor = (lp: number[][]) =>
+      calibration === 'none' ? undefined : meanOffsets(contentFree ? contentFree.logProbs : lp, numLabels);
     const head = (await this.opts.score({ split: 'train', slots, labelIds, start: 0, end: sliceSize })).logProbs;
     if (sliceSize < n) {
       const correct = judgeAll(head, trainLabels, offsetsFor(head)).filter((e) => e.correct).length;
       if (!canReach(correct, sliceSize, n, threshold, this.opts.racing?.z ?? 0)) {
-        return { score: { ...scoreLogProbs(head, trainLabels, numLabels, objective, offsetsFor(head)), partialExamples: sliceSize }, cost: sliceSize + extra };
+        return {
+          score: {
+            ...scoreLogProbs(head, trainLabels, numLabels, objective, offsetsFor(head)),
+            partialExamples: sliceSize,
+          },
+          cost: sliceSize + extra,
+        };
       }
       head.push(...(await this.opts.score({ split: 'train', slots, labelIds, start: sliceSize, end: n })).logProbs);
     }

@@ -34,7 +34,9 @@ export const PUBLISHED: Record<string, Record<string, number | null>> = {
 export function readSuite(file: string): Suite {
   const raw = parseSuite(readJsonFile(file, 'suite'), file, path.dirname(path.resolve(file)));
   // Validate every search cell's config now, so a typo fails before hours of work.
-  for (const task of raw.tasks) for (const m of raw.methods.filter((x) => !x.manual && !x.probe)) cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
+  for (const task of raw.tasks)
+    for (const m of raw.methods.filter((x) => !x.manual && !x.probe))
+      cellConfig(raw, m, task, raw.seeds[0], `${file}: method '${m.name}', task '${task}'`);
   // A manual or probe method's own template (a mistyped slot), before any entry runs.
   for (const task of raw.tasks)
     for (const m of raw.methods.filter((x) => x.manual || x.probe)) {
@@ -59,7 +61,10 @@ export function readSuite(file: string): Suite {
 /** The fields a user task gives its cells (label names and words), below perTask and a method's config. */
 function userTaskFields(u: UserTask | undefined): Record<string, unknown> {
   if (!u) return {};
-  return { ...(u.labels !== undefined ? { labels: u.labels } : {}), ...(u.verbalizer !== undefined ? { verbalizer: u.verbalizer } : {}) };
+  return {
+    ...(u.labels !== undefined ? { labels: u.labels } : {}),
+    ...(u.verbalizer !== undefined ? { verbalizer: u.verbalizer } : {}),
+  };
 }
 
 /** The search config of one cell (suite base, per-task override, method fields). */
@@ -80,7 +85,11 @@ export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number,
       seed,
       strategy: m.strategy,
       ...(m.strategyParams ? { strategyParams: m.strategyParams } : {}),
-      ...(m.findLabelWords !== undefined ? { findLabelWords: m.findLabelWords } : m.searchVerbalizer !== undefined ? { searchVerbalizer: m.searchVerbalizer } : {}),
+      ...(m.findLabelWords !== undefined
+        ? { findLabelWords: m.findLabelWords }
+        : m.searchVerbalizer !== undefined
+          ? { searchVerbalizer: m.searchVerbalizer }
+          : {}),
       ...(m.refine !== undefined ? { refine: m.refine } : {}),
       ...(m.ensemble !== undefined ? { ensemble: m.ensemble } : {}),
     },
@@ -100,7 +109,8 @@ export function cellConfig(s: Suite, m: SuiteMethod, task: string, seed: number,
  */
 export function baselineSetting(s: Suite, m: SuiteMethod, task: string, seed: number): BaselineSetting {
   const u = s.userTasks?.[task];
-  const setting = { ...s.base, ...userTaskFields(u), ...(s.perTask?.[task] ?? {}) } as BaselineSetting & Record<string, unknown>;
+  const setting = { ...s.base, ...userTaskFields(u), ...(s.perTask?.[task] ?? {}) } as BaselineSetting &
+    Record<string, unknown>;
   if (!u) return m.manual ? { ...setting, template: undefined, ...(m.config ?? {}) } : setting;
   const data: NonNullable<BaselineSetting['data']> = { ...userTaskFiles(u, seed) };
   if (u.format !== undefined) data.format = u.format;
@@ -123,7 +133,10 @@ export function baselineSetting(s: Suite, m: SuiteMethod, task: string, seed: nu
 function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record<string, unknown> {
   const files = (model: string | undefined, dtype: Dtype | undefined) => {
     const folder = resolveModel(model, dtype);
-    return { modelSha256: sha256File(folder.onnxPath), tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')) };
+    return {
+      modelSha256: sha256File(folder.onnxPath),
+      tokenizerSha256: sha256File(path.join(folder.dir, 'tokenizer.json')),
+    };
   };
   if (!m.manual && !m.probe) {
     const config = cellConfig(s, m, task, seed, `${s.name}/${m.name}`);
@@ -143,9 +156,20 @@ function cellSetup(s: Suite, m: SuiteMethod, task: string, seed: number): Record
   const setting = baselineSetting(s, m, task, seed);
   const d = setting.data;
   // A user task's cell is for its files' contents (not their paths: the folder may move).
-  const data = d ? { dataSha256: [d.train, d.dev, d.test].map((f) => sha256File(f)), ...(d.labels !== undefined ? { labels: d.labels } : {}) } : {};
+  const data = d
+    ? {
+        dataSha256: [d.train, d.dev, d.test].map((f) => sha256File(f)),
+        ...(d.labels !== undefined ? { labels: d.labels } : {}),
+      }
+    : {};
   const info = d ? undefined : getTask(task);
-  if (m.probe) return { kind: 'probe', template: info?.manualTemplate ?? setting.template, ...files(setting.model, setting.dtype), ...data };
+  if (m.probe)
+    return {
+      kind: 'probe',
+      template: info?.manualTemplate ?? setting.template,
+      ...files(setting.model, setting.dtype),
+      ...data,
+    };
   return {
     kind: 'manual',
     template: setting.template ?? info!.manualTemplate,
@@ -178,7 +202,11 @@ export function finishedCell(s: Suite, m: SuiteMethod, task: string, seed: numbe
   if (!stored) return undefined;
   const { setup, ...cell } = stored;
   const search = !m.manual && !m.probe;
-  const diffs = setup ? fieldDiffs(setup, cellSetup(s, m, task, seed)) : search && run.isRun() ? runSetupDiffs(run, cellConfig(s, m, task, seed, `${s.name}/${m.name}`), ['data']) : [];
+  const diffs = setup
+    ? fieldDiffs(setup, cellSetup(s, m, task, seed))
+    : search && run.isRun()
+      ? runSetupDiffs(run, cellConfig(s, m, task, seed, `${s.name}/${m.name}`), ['data'])
+      : [];
   if (diffs.length)
     throw new UserError(
       `${runDir}: this entry was computed for another setup of method '${m.name}' than the suite asks for now: ${diffs.join('; ')}; delete that folder to compute it again, or choose another --out`,
@@ -206,14 +234,20 @@ export interface LeaderboardOptions {
  * `<outDir>/runs/<method>/<task>-s<seed>`; the reports (leaderboard.json / .md / .html) are
  * written when a cell finishes, but a complete report is never replaced by a partial one.
  */
-export async function runLeaderboard(suite: Suite, opts: LeaderboardOptions): Promise<{ cells: Cell[]; complete: boolean }> {
+export async function runLeaderboard(
+  suite: Suite,
+  opts: LeaderboardOptions,
+): Promise<{ cells: Cell[]; complete: boolean }> {
   // Every search cell's data (each task and seed), before the output folder or any cell is made.
   for (const w of checkSuiteData(suite, opts.outDir)) opts.log?.(`warning: ${w}`);
   const board = new RunDir(opts.outDir);
   return board.locked(() => leaderboardLocked(suite, opts));
 }
 
-async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promise<{ cells: Cell[]; complete: boolean }> {
+async function leaderboardLocked(
+  suite: Suite,
+  opts: LeaderboardOptions,
+): Promise<{ cells: Cell[]; complete: boolean }> {
   const log = opts.log ?? (() => {});
   const cells: Cell[] = [];
   let complete = true;
@@ -224,7 +258,12 @@ async function leaderboardLocked(suite: Suite, opts: LeaderboardOptions): Promis
   const manualTest = new Map<string, Cell>();
   const progress = (status: string) => {
     const mean = spent.length ? spent.reduce((a, b) => a + b, 0) / spent.length : null;
-    opts.onProgress?.({ cellsDone: cells.length, cells: total, etaSeconds: mean === null ? null : mean * (total - cells.length), status });
+    opts.onProgress?.({
+      cellsDone: cells.length,
+      cells: total,
+      etaSeconds: mean === null ? null : mean * (total - cells.length),
+      status,
+    });
   };
   let k = 0;
   for (const m of suite.methods) {
@@ -287,7 +326,8 @@ function checkSuiteData(suite: Suite, outDir: string): string[] {
         try {
           preflightSearch(c);
         } catch (e) {
-          if (e instanceof UserError) throw new UserError(`method '${m.name}', task '${task}', seed ${seed}: ${e.message}`);
+          if (e instanceof UserError)
+            throw new UserError(`method '${m.name}', task '${task}', seed ${seed}: ${e.message}`);
           throw e;
         }
       }
@@ -295,9 +335,17 @@ function checkSuiteData(suite: Suite, outDir: string): string[] {
 }
 
 /** Writes the reports of a partial leaderboard, unless `outDir` holds a complete one (a shipped report). */
-function writeReportsUnlessComplete(suite: Suite, cells: Cell[], outDir: string, total: number, log: (line: string) => void): void {
+function writeReportsUnlessComplete(
+  suite: Suite,
+  cells: Cell[],
+  outDir: string,
+  total: number,
+  log: (line: string) => void,
+): void {
   if (cells.length < total && reportIsComplete(outDir, total)) {
-    log(`keeping the complete report in ${outDir}: it is replaced when all ${total} entries are done (${cells.length} so far)`);
+    log(
+      `keeping the complete report in ${outDir}: it is replaced when all ${total} entries are done (${cells.length} so far)`,
+    );
     return;
   }
   writeReports(suite, cells, outDir);
@@ -306,22 +354,50 @@ function writeReportsUnlessComplete(suite: Suite, cells: Cell[], outDir: string,
 function reportIsComplete(outDir: string, total: number): boolean {
   try {
     const old = JSON.parse(fs.readFileSync(path.join(outDir, 'leaderboard.json'), 'utf8'));
-    return old.complete === true || (old.complete === undefined && Array.isArray(old.cells) && old.cells.length >= total);
+    return (
+      old.complete === true || (old.complete === undefined && Array.isArray(old.cells) && old.cells.length >= total)
+    );
   } catch {
     return false;
   }
 }
 
-async function searchCell(suite: Suite, m: SuiteMethod, task: string, seed: number, runDir: string, opts: LeaderboardOptions, progress: (status: string) => void): Promise<Cell | undefined> {
+async function searchCell(
+  suite: Suite,
+  m: SuiteMethod,
+  task: string,
+  seed: number,
+  runDir: string,
+  opts: LeaderboardOptions,
+  progress: (status: string) => void,
+): Promise<Cell | undefined> {
   const config = cellConfig(suite, m, task, seed, `${suite.name}/${m.name}`);
   const resume = new RunDir(runDir).isRun();
-  const onProgress = (p: { evaluations: number; budget: number }) => progress(`${m.name} on ${task}, seed ${seed}: ${p.evaluations.toLocaleString('en-US')}/${p.budget.toLocaleString('en-US')} evals`);
-  const { best, refined } = await runSearchAndRefine(config, { runDir, resume, stopRequested: opts.stopRequested, log: opts.log, onProgress, dataChecked: true });
+  const onProgress = (p: { evaluations: number; budget: number }) =>
+    progress(
+      `${m.name} on ${task}, seed ${seed}: ${p.evaluations.toLocaleString('en-US')}/${p.budget.toLocaleString('en-US')} evals`,
+    );
+  const { best, refined } = await runSearchAndRefine(config, {
+    runDir,
+    resume,
+    stopRequested: opts.stopRequested,
+    log: opts.log,
+    onProgress,
+    dataChecked: true,
+  });
   return searchCellFrom(m, task, seed, config, best, refined, path.relative(opts.outDir, runDir));
 }
 
 /** A search cell from its finished run (undefined when the run stopped early). */
-export function searchCellFrom(m: SuiteMethod, task: string, seed: number, config: SearchConfig, best: BestResult, refined: RefineResult | undefined, runDirRel: string): Cell | undefined {
+export function searchCellFrom(
+  m: SuiteMethod,
+  task: string,
+  seed: number,
+  config: SearchConfig,
+  best: BestResult,
+  refined: RefineResult | undefined,
+  runDirRel: string,
+): Cell | undefined {
   if (best.status !== 'done' || best.testAccuracy === null || (config.refine && !refined)) return undefined;
   // The entry reports the run's result: its ensemble where there is one (best.json's top level).
   const cell: Cell = {
@@ -358,8 +434,23 @@ export function writeReports(suite: Suite, cells: Cell[], outDir: string): void 
   const budget = suite.base.budget ?? 50000;
   const note = `Model ${suite.base.model ?? 'bert-mini-imdb-uncased'} (${suite.base.dtype ?? 'int8'}), seeds ${suite.seeds.join(', ')}, search budget ${Number(budget).toLocaleString('en-US')} example evaluations (train + dev) per cell.`;
   const complete = cells.length >= suite.methods.length * suite.tasks.length * suite.seeds.length;
-  writeJsonAtomic(path.join(outDir, 'leaderboard.json'), { suite: suite.name, tasks: suite.tasks, seeds: suite.seeds, methods, complete, rows: [...rows, ...ref], cells });
+  writeJsonAtomic(path.join(outDir, 'leaderboard.json'), {
+    suite: suite.name,
+    tasks: suite.tasks,
+    seeds: suite.seeds,
+    methods,
+    complete,
+    rows: [...rows, ...ref],
+    cells,
+  });
   writeFileAtomic(path.join(outDir, 'leaderboard.md'), toMarkdown([...rows, ...ref], suite.tasks, note));
-  const references = Object.fromEntries(suite.methods.filter((m) => m.manual || m.probe || /probe/i.test(m.name)).map((m) => [m.name, m.manual ? ('manual' as const) : ('probe' as const)]));
-  writeFileAtomic(path.join(outDir, 'leaderboard.html'), toHtml(`promptsearch leaderboard: ${suite.name}`, [...rows, ...ref], suite.tasks, note, { cells, references }));
+  const references = Object.fromEntries(
+    suite.methods
+      .filter((m) => m.manual || m.probe || /probe/i.test(m.name))
+      .map((m) => [m.name, m.manual ? ('manual' as const) : ('probe' as const)]),
+  );
+  writeFileAtomic(
+    path.join(outDir, 'leaderboard.html'),
+    toHtml(`promptsearch leaderboard: ${suite.name}`, [...rows, ...ref], suite.tasks, note, { cells, references }),
+  );
 }

@@ -79,7 +79,12 @@ export class ProgressBar {
   update(done: number, status: string, total = this.total, etaSeconds?: number | null): void {
     this.rate.observe(Date.now(), done);
     const count = `${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`;
-    this.draw(`${count} ${status}`, done / total, etaSeconds !== undefined ? etaSeconds : this.rate.eta(total - done), done >= total);
+    this.draw(
+      `${count} ${status}`,
+      done / total,
+      etaSeconds !== undefined ? etaSeconds : this.rate.eta(total - done),
+      done >= total,
+    );
   }
 
   /**
@@ -96,7 +101,12 @@ export class ProgressBar {
       this.rate.restart();
     }
     this.rate.observe(now, p.evaluations);
-    this.draw(formatSearchProgress(p), p.search.evaluations / p.search.budget, this.rate.eta(p.budget - p.evaluations), p.evaluations >= p.budget);
+    this.draw(
+      formatSearchProgress(p),
+      p.search.evaluations / p.search.budget,
+      this.rate.eta(p.budget - p.evaluations),
+      p.evaluations >= p.budget,
+    );
   }
 
   /** Writes one line (at most every 200 ms on a TTY, every `every` s otherwise; always the last one). */

@@ -28,7 +28,13 @@ import { parseTemplate } from '../prompt/template';
 import { wordText } from '../prompt/verbalizer';
 import { LabelScoreRule, judgeAll, summarize } from '../scoring/metrics';
 import { labelLogitsForRows, promptReading, Reading } from '../scoring/scorer';
-import { assignLabelPools, classMeanLogProbs, discriminativeScores, likeliestWholeWords, LogitsAtBackend } from '../search/candidatePools';
+import {
+  assignLabelPools,
+  classMeanLogProbs,
+  discriminativeScores,
+  likeliestWholeWords,
+  LogitsAtBackend,
+} from '../search/candidatePools';
 import { EnsembleMember } from './runDir';
 import type { MemberScores } from './select';
 
@@ -44,7 +50,8 @@ export function vocabularyLogits(backend: MaskedLmBackend, vocabSize: number): L
   return {
     async logitsAt(rows, positions) {
       rows.forEach((r, i) => {
-        if (positions[i].length !== 1 || positions[i][0] !== r.maskPos) throw new Error('vocabularyLogits: reads the mask position only');
+        if (positions[i].length !== 1 || positions[i][0] !== r.maskPos)
+          throw new Error('vocabularyLogits: reads the mask position only');
       });
       const flat = await backend.labelLogits(rows, ids);
       return rows.map((_, i) => [flat.subarray(i * vocabSize, (i + 1) * vocabSize)]);
@@ -68,10 +75,25 @@ export async function dataLabelReading(opts: {
   labelScore: LabelScoreRule;
 }): Promise<Reading> {
   const { tokenizer, compiled, examples, numLabels, labelScore } = opts;
-  const means = await classMeanLogProbs({ backend: vocabularyLogits(opts.backend, tokenizer.vocabSize), tokenizer, compiled, examples, numLabels, fixedSlots: opts.slots });
+  const means = await classMeanLogProbs({
+    backend: vocabularyLogits(opts.backend, tokenizer.vocabSize),
+    tokenizer,
+    compiled,
+    examples,
+    numLabels,
+    fixedSlots: opts.slots,
+  });
   // The plausible words: whole words, by their mean log-probability over the classes (ties: lower id).
   const words = likeliestWholeWords(means, tokenizer);
-  if (labelScore !== 'discriminant') return { labelIds: assignLabelPools(discriminativeScores(means, Infinity), words.slice(0, DATA_LABEL_PLAUSIBLE), opts.words), labelScore };
+  if (labelScore !== 'discriminant')
+    return {
+      labelIds: assignLabelPools(
+        discriminativeScores(means, Infinity),
+        words.slice(0, DATA_LABEL_PLAUSIBLE),
+        opts.words,
+      ),
+      labelScore,
+    };
   const read = words.slice(0, opts.words);
   const logits = await labelLogitsForRows(
     opts.backend,
@@ -105,7 +127,16 @@ export async function readoutReading(
   const { train, dev } = splits;
   const ct = compileTemplate(parseTemplate(template), tokenizer, train.textColumn, backend.maxLength);
   const examples = [...train.examples, ...dev.examples].map((ex) => encodeExample(ct, tokenizer, ex));
-  return dataLabelReading({ backend, tokenizer, compiled: ct, examples, numLabels: train.numLabels, slots, words, labelScore });
+  return dataLabelReading({
+    backend,
+    tokenizer,
+    compiled: ct,
+    examples,
+    numLabels: train.numLabels,
+    slots,
+    words,
+    labelScore,
+  });
 }
 
 /**
@@ -130,7 +161,9 @@ export async function readoutMembersFor(
     const ct = compileTemplate(parseTemplate(m.template!), tokenizer, train.textColumn, backend.maxLength);
     const encode = (d: LoadedData) => d.examples.map((ex) => encodeExample(ct, tokenizer, ex));
     const slots = slotIds(m.slots);
-    const reading = known[i]?.reading ?? (await readoutReading(m.template!, slots, { words, labelScore }, backend, tokenizer, splits));
+    const reading =
+      known[i]?.reading ??
+      (await readoutReading(m.template!, slots, { words, labelScore }, backend, tokenizer, splits));
     const labelIds = reading.labelIds as number[][];
     const lp = (ex: EncodedExample[]) => promptReading(backend, ct, ex, slots, reading);
     const trainLp = await lp(encode(train));

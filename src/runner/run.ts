@@ -13,7 +13,13 @@ import { renderPrompt } from '../scoring/evaluate';
 import { Reading } from '../scoring/scorer';
 import { ScoringPool, checkWorkers } from '../scoring/pool';
 import { ScoreTask, WorkerInit } from '../scoring/workerProtocol';
-import { DEFAULT_LABEL_TOP_K, chooseDataLabelWords, firstTokenFill, proposeLabelWordPools, proposeSlotPools } from '../search/candidatePools';
+import {
+  DEFAULT_LABEL_TOP_K,
+  chooseDataLabelWords,
+  firstTokenFill,
+  proposeLabelWordPools,
+  proposeSlotPools,
+} from '../search/candidatePools';
 import { requireExactFill, tokenizeFill } from '../prompt/fill';
 import { createStrategy } from '../search/strategies';
 import { Candidate, Score, ScoredCandidate, SearchSpace, SlotGroup, candidateKey } from '../search/types';
@@ -27,7 +33,19 @@ import { readWordEmbeddings } from '../model/graph/embedsInput';
 import { runRefine } from '../refine/refine';
 import { preflightTemplates, runTemplates } from './templates';
 import { checkRunData } from './dataChecks';
-import { BEST_VERSION, BestResult, EnsembleMember, EnsembleResult, RefineResult, ResolvedRun, RunDir, SelectedPrompt, describeEnsemble, editedConfigFields, fieldDiffs } from './runDir';
+import {
+  BEST_VERSION,
+  BestResult,
+  EnsembleMember,
+  EnsembleResult,
+  RefineResult,
+  ResolvedRun,
+  RunDir,
+  SelectedPrompt,
+  describeEnsemble,
+  editedConfigFields,
+  fieldDiffs,
+} from './runDir';
 import { packageVersions } from './versions';
 import { faultPoint } from './faultPoint';
 import type { SearchProgress } from './progress';
@@ -130,7 +148,8 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
   const modelLabels = modelLabelNames(folder);
   const train = loadExamples(dataSource(config, 'train', modelLabels), 'train');
   const dev = loadExamples(dataSource(config, 'dev', modelLabels), 'dev');
-  const test = config.data && !config.data.test ? undefined : loadExamples(dataSource(config, 'test', modelLabels), 'test');
+  const test =
+    config.data && !config.data.test ? undefined : loadExamples(dataSource(config, 'test', modelLabels), 'test');
   const numLabels = train.numLabels;
   const tokenizer = PromptTokenizer.fromFolder(folder);
   checkTemplateForModel(template, tokenizer);
@@ -142,16 +161,40 @@ function loadRun(config: SearchConfig, log: (line: string) => void): Loaded {
     try {
       requireExactFill(template.slots, tokenizeFill(template, tokenizer, labelSearch.context));
     } catch (e) {
-      if (e instanceof UserError) throw new UserError(`findLabelWords.context for template '${config.template}': ${e.message}`);
+      if (e instanceof UserError)
+        throw new UserError(`findLabelWords.context for template '${config.template}': ${e.message}`);
       throw e;
     }
   }
   const fixedWords = config.verbalizer !== undefined ? parseVerbalizerSpec(config.verbalizer, numLabels) : undefined;
-  const fixedVerbalizer = fixedWords ? expandVerbalizer(buildVerbalizer(fixedWords, tokenizer), config.expandLabelWords, folder.onnxPath, tokenizer) : undefined;
+  const fixedVerbalizer = fixedWords
+    ? expandVerbalizer(buildVerbalizer(fixedWords, tokenizer), config.expandLabelWords, folder.onnxPath, tokenizer)
+    : undefined;
   const reserve = config.selectTopK * dev.examples.length;
-  if (config.budget < reserve + train.examples.length) throw new BudgetTooSmallError(config.budget, reserve + train.examples.length, config.selectTopK, dev.examples.length, train.examples.length);
+  if (config.budget < reserve + train.examples.length)
+    throw new BudgetTooSmallError(
+      config.budget,
+      reserve + train.examples.length,
+      config.selectTopK,
+      dev.examples.length,
+      train.examples.length,
+    );
 
-  return { folder, template, train, dev, test, tokenizer, fixedVerbalizer, searchLabels, dataWords: labelSearch?.method === 'fromData', numLabels, reserve, t0, log };
+  return {
+    folder,
+    template,
+    train,
+    dev,
+    test,
+    tokenizer,
+    fixedVerbalizer,
+    searchLabels,
+    dataWords: labelSearch?.method === 'fromData',
+    numLabels,
+    reserve,
+    t0,
+    log,
+  };
 }
 
 interface Loaded {
@@ -172,7 +215,12 @@ interface Loaded {
 }
 
 /** What a run's numbers depend on besides its config (config.json `resolved`). */
-function resolvedRun(folder: ReturnType<typeof resolveModel>, train: LoadedData, dev: LoadedData, test: LoadedData | undefined): ResolvedRun {
+function resolvedRun(
+  folder: ReturnType<typeof resolveModel>,
+  train: LoadedData,
+  dev: LoadedData,
+  test: LoadedData | undefined,
+): ResolvedRun {
   return {
     modelDir: folder.dir,
     onnxFile: path.relative(folder.dir, folder.onnxPath),
@@ -191,7 +239,12 @@ function resolveRun(config: SearchConfig): ResolvedRun {
   const folder = resolveModel(config.model, config.dtype);
   const labels = modelLabelNames(folder);
   const test = config.data && !config.data.test ? undefined : loadExamples(dataSource(config, 'test', labels), 'test');
-  return resolvedRun(folder, loadExamples(dataSource(config, 'train', labels), 'train'), loadExamples(dataSource(config, 'dev', labels), 'dev'), test);
+  return resolvedRun(
+    folder,
+    loadExamples(dataSource(config, 'train', labels), 'train'),
+    loadExamples(dataSource(config, 'dev', labels), 'dev'),
+    test,
+  );
 }
 
 /**
@@ -206,22 +259,36 @@ export const RESUME_FREE: readonly string[] = ['workers', 'threadsPerWorker', 'n
  * only the speed are ignored; a field the run's config does not have counts as a difference (it
  * may predate the field, computed the old way).
  */
-function setupDiffs(run: RunDir, config: SearchConfig, resolved: ResolvedRun, ignore: readonly string[] = []): string[] {
+function setupDiffs(
+  run: RunDir,
+  config: SearchConfig,
+  resolved: ResolvedRun,
+  ignore: readonly string[] = [],
+): string[] {
   const saved = run.readConfig();
   const diffs = fieldDiffs(saved.config, config, [...RESUME_FREE, ...ignore]);
   for (const f of editedConfigFields(saved.config, saved.resolved))
-    diffs.push(`field '${f}' of config.json was edited after the run started (its candidates were scored with the value it had then; put it back, or start a new run)`);
+    diffs.push(
+      `field '${f}' of config.json was edited after the run started (its candidates were scored with the value it had then; put it back, or start a new run)`,
+    );
   if (saved.resolved.modelSha256 !== resolved.modelSha256)
-    diffs.push(`model file ${resolved.onnxFile} sha256 ${resolved.modelSha256.slice(0, 12)}… (run: ${String(saved.resolved.modelSha256).slice(0, 12)}…)`);
+    diffs.push(
+      `model file ${resolved.onnxFile} sha256 ${resolved.modelSha256.slice(0, 12)}… (run: ${String(saved.resolved.modelSha256).slice(0, 12)}…)`,
+    );
   if (saved.resolved.tokenizerSha256 !== resolved.tokenizerSha256)
-    diffs.push(`tokenizer.json sha256 ${resolved.tokenizerSha256.slice(0, 12)}… (run: ${String(saved.resolved.tokenizerSha256).slice(0, 12)}…)`);
+    diffs.push(
+      `tokenizer.json sha256 ${resolved.tokenizerSha256.slice(0, 12)}… (run: ${String(saved.resolved.tokenizerSha256).slice(0, 12)}…)`,
+    );
   return diffs;
 }
 
 /** Refuses to resume a run whose config, model or tokenizer changed since it was started. */
 function checkResumable(run: RunDir, config: SearchConfig, resolved: ResolvedRun): void {
   const diffs = setupDiffs(run, config, resolved);
-  if (diffs.length) throw new UserError(`${run.file('config')}: cannot resume, this run was started with another setup: ${diffs.join('; ')}`);
+  if (diffs.length)
+    throw new UserError(
+      `${run.file('config')}: cannot resume, this run was started with another setup: ${diffs.join('; ')}`,
+    );
 }
 
 /** How the finished or started run in `run` differs from what `config` asks for today (see setupDiffs), but for the fields in `ignore`. */
@@ -249,11 +316,17 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     before = Math.max(state?.seconds ?? 0, ...progress.map((p) => p.seconds ?? 0));
     selectionRecorded = progress.some((p) => p.selection !== undefined);
   } else if (run.isRun() || run.has('candidates') || run.has('best')) {
-    throw new UserError(`${runDir}: already holds a run; continue it with: promptsearch search --resume ${runDir} (or choose another --out)`);
+    throw new UserError(
+      `${runDir}: already holds a run; continue it with: promptsearch search --resume ${runDir} (or choose another --out)`,
+    );
   }
-  const saved = opts.resume ? run.readSpace<SlotGroup>(dataWords ? { numLabels, vocabSize: tokenizer.vocabSize } : undefined) : undefined;
+  const saved = opts.resume
+    ? run.readSpace<SlotGroup>(dataWords ? { numLabels, vocabSize: tokenizer.vocabSize } : undefined)
+    : undefined;
   const recorded = saved ? run.readLines<CandidateLine>('candidates') : undefined;
-  log(`${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`);
+  log(
+    `${config.strategy} search '${config.name}' on ${config.task ?? config.data?.train} (seed ${config.seed}), budget ${config.budget.toLocaleString('en-US')} → ${runDir}`,
+  );
   // Train in a seeded, label-stratified order: early rejection's slices then hold every class.
   const trainExamples = stratifiedOrder(
     train.examples.map((e) => e.label),
@@ -262,8 +335,24 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
   const calibExamples = contentFreeLike(train.examples, tokenizer.token(tokenizer.special.mask));
   // The workers start (model preparation, sessions, tokenization) while the candidate pools are
   // built below: the two do not depend on each other, and the start-up is a few seconds of wall time.
-  const splits: WorkerInit['splits'] = { train: trainExamples, dev: dev.examples, calib: calibExamples, ...(test ? { test: test.examples } : {}) };
-  const poolKey = opts.sharedPool && JSON.stringify([folder.dir, config.dtype, config.scorer, config.prefixReuse, config.workers, config.threadsPerWorker, train.textColumn, splits]);
+  const splits: WorkerInit['splits'] = {
+    train: trainExamples,
+    dev: dev.examples,
+    calib: calibExamples,
+    ...(test ? { test: test.examples } : {}),
+  };
+  const poolKey =
+    opts.sharedPool &&
+    JSON.stringify([
+      folder.dir,
+      config.dtype,
+      config.scorer,
+      config.prefixReuse,
+      config.workers,
+      config.threadsPerWorker,
+      train.textColumn,
+      splits,
+    ]);
   const shared = opts.sharedPool && (opts.sharedPool.key ?? poolKey) === poolKey ? opts.sharedPool : undefined;
   const poolReady = shared
     ? (shared.pool ??= startPool(config, folder.dir, train.textColumn, splits, opts.stopRequested))
@@ -279,17 +368,30 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
         .map((g) => `${g.name}:${g.maxLength}`)
         .sort();
       if (JSON.stringify(slots) !== JSON.stringify(groups))
-        throw new UserError(`${run.file('space')}: its slot groups (${groups.join(', ') || 'none'}) are not the template's slots (${slots.join(', ') || 'none'}); the run directory is damaged`);
+        throw new UserError(
+          `${run.file('space')}: its slot groups (${groups.join(', ') || 'none'}) are not the template's slots (${slots.join(', ') || 'none'}); the run directory is damaged`,
+        );
       space = { groups: saved.groups };
       if (saved.labelIds) fixedVerbalizer = { ids: saved.labelIds };
       replay = new Map(recorded!.map((c) => [c.key, { score: c.score, cost: c.cost }]));
       log(`resuming ${runId}: ${replay.size} scored candidates replayed from candidates.jsonl`);
     } else {
-      const built = await buildSpace(config, folder.onnxPath, tokenizer, template, train, dev, fixedVerbalizer?.ids, numLabels);
+      const built = await buildSpace(
+        config,
+        folder.onnxPath,
+        tokenizer,
+        template,
+        train,
+        dev,
+        fixedVerbalizer?.ids,
+        numLabels,
+      );
       space = built.space;
       if (built.labelIds) {
         fixedVerbalizer = { ids: built.labelIds };
-        log(`label words from the data: ${built.labelIds.map((ws, l) => `${train.labelNames?.[l] ?? l}: ${ws.map((w) => wordText(tokenizer, w)).join(', ')}`).join('; ')}`);
+        log(
+          `label words from the data: ${built.labelIds.map((ws, l) => `${train.labelNames?.[l] ?? l}: ${ws.map((w) => wordText(tokenizer, w)).join(', ')}`).join('; ')}`,
+        );
       }
       run.writeConfig(config, resolved);
       run.startLines('candidates');
@@ -315,7 +417,9 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     // Ctrl-C while the workers started: nothing scored yet, the run resumable once its config is written.
     if (isStoppedError(e) && run.isRun()) {
       run.writeState({ status: 'interrupted', evaluations: 0, seconds: before + (Date.now() - t0) / 1000 });
-      throw new StoppedError(`stopped before the first candidate was scored; resume with: promptsearch search --resume ${runDir}`);
+      throw new StoppedError(
+        `stopped before the first candidate was scored; resume with: promptsearch search --resume ${runDir}`,
+      );
     }
     throw e;
   }
@@ -352,12 +456,20 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       }
       run.appendLines('candidates', lines);
       for (const b of batch) {
-        if (b.score.partialExamples === undefined && (!best || b.score.objective > best.score.objective)) best = { candidate: b.candidate, score: b.score };
-        if (b.score.partialExamples === undefined) bestTrainAccuracy = Math.max(bestTrainAccuracy ?? 0, b.score.accuracy);
+        if (b.score.partialExamples === undefined && (!best || b.score.objective > best.score.objective))
+          best = { candidate: b.candidate, score: b.score };
+        if (b.score.partialExamples === undefined)
+          bestTrainAccuracy = Math.max(bestTrainAccuracy ?? 0, b.score.accuracy);
       }
       if (best && batch.some((b) => !b.replayed)) {
         run.appendLines('progress', [
-          { evaluations: evaluator.spent, candidates: scoredCount, bestTrainAccuracy: best!.score.accuracy, bestTrainObjective: best!.score.objective, seconds: elapsed() },
+          {
+            evaluations: evaluator.spent,
+            candidates: scoredCount,
+            bestTrainAccuracy: best!.score.accuracy,
+            bestTrainObjective: best!.score.objective,
+            seconds: elapsed(),
+          },
         ]);
       }
       if (batch.some((b) => !b.replayed)) faultPoint('candidate');
@@ -378,15 +490,25 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
     const ranked = evaluator
       .all()
       .filter((c) => c.score.partialExamples === undefined)
-      .sort((a, b) => b.score.objective - a.score.objective || (candidateKey(a.candidate) < candidateKey(b.candidate) ? -1 : 1));
+      .sort(
+        (a, b) =>
+          b.score.objective - a.score.objective || (candidateKey(a.candidate) < candidateKey(b.candidate) ? -1 : 1),
+      );
     if (ranked.length === 0) {
       if (interrupted) {
         run.writeState({ status: 'interrupted', evaluations: evaluator.spent, seconds: elapsed() });
-        throw new StoppedError(`stopped before the first candidate was scored; resume with: promptsearch search --resume ${runDir}`);
+        throw new StoppedError(
+          `stopped before the first candidate was scored; resume with: promptsearch search --resume ${runDir}`,
+        );
       }
       throw new UserError('the search scored no candidate (budget too small?)');
     }
-    let chosen: Judged = { candidate: ranked[0], offsets: ranked[0].score.offsets, dev: ranked[0].score, select: ranked[0].score.objective };
+    let chosen: Judged = {
+      candidate: ranked[0],
+      offsets: ranked[0].score.offsets,
+      dev: ranked[0].score,
+      select: ranked[0].score.objective,
+    };
     let devScore: Score | null = null;
     let testAccuracy: number | null = null;
     let spent = evaluator.spent;
@@ -413,7 +535,9 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
         }),
         () => {
           run.writeState({ status: 'interrupted', evaluations: evaluator.spent, seconds: elapsed() });
-          return new StoppedError(`stopped during the selection on dev; resume with: promptsearch search --resume ${runDir}`);
+          return new StoppedError(
+            `stopped during the selection on dev; resume with: promptsearch search --resume ${runDir}`,
+          );
         },
         opts.stopRequested,
       );
@@ -427,13 +551,26 @@ async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions,
       // A resume after the selection was recorded (killed before best.json) does not record it twice.
       if (!selectionRecorded)
         run.appendLines('progress', [
-          { evaluations: spent, selection: sel.judged.map((j) => ({ prompt: render(j.candidate.candidate), train: j.candidate.score.accuracy, dev: j.dev.accuracy, select: j.select })) },
+          {
+            evaluations: spent,
+            selection: sel.judged.map((j) => ({
+              prompt: render(j.candidate.candidate),
+              train: j.candidate.score.accuracy,
+              dev: j.dev.accuracy,
+              select: j.select,
+            })),
+          },
         ]);
       if (sel.ensemble) {
         ensemble = {
           members: sel.ensemble.members.map((m) => {
             const d = describe(decode(m.candidate.candidate), template, tokenizer);
-            return { ...d, offsets: m.offsets ?? null, trainAccuracy: m.candidate.score.accuracy, devAccuracy: m.dev.accuracy };
+            return {
+              ...d,
+              offsets: m.offsets ?? null,
+              trainAccuracy: m.candidate.score.accuracy,
+              devAccuracy: m.dev.accuracy,
+            };
           }),
           devAccuracy: sel.ensemble.devAccuracy,
           testAccuracy: sel.ensemble.testAccuracy,
@@ -474,11 +611,34 @@ async function stoppable<T>(work: Promise<T>, stopped: () => Error, stopRequeste
 }
 
 /** The scoring workers for a search; the model is prepared in this process first, so its errors are user errors, not worker crashes. */
-async function startPool(config: SearchConfig, modelDir: string, textColumn: string, splits: WorkerInit['splits'], stopRequested?: () => boolean): Promise<ScoringPool> {
-  await (await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: 1 })).dispose();
+async function startPool(
+  config: SearchConfig,
+  modelDir: string,
+  textColumn: string,
+  splits: WorkerInit['splits'],
+  stopRequested?: () => boolean,
+): Promise<ScoringPool> {
+  await (
+    await loadModel({
+      model: config.model,
+      dtype: config.dtype,
+      scorer: config.scorer,
+      prefixReuse: config.prefixReuse,
+      threads: 1,
+    })
+  ).dispose();
   if (stopRequested?.()) throw new StoppedError('stopped before the scoring workers started');
   return ScoringPool.start(
-    { model: modelDir, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, template: config.template, textColumn, splits, batch: {} },
+    {
+      model: modelDir,
+      dtype: config.dtype,
+      scorer: config.scorer,
+      prefixReuse: config.prefixReuse,
+      template: config.template,
+      textColumn,
+      splits,
+      batch: {},
+    },
     { workers: config.workers, threadsPerWorker: config.threadsPerWorker, stopRequested },
   );
 }
@@ -488,7 +648,10 @@ async function startPool(config: SearchConfig, modelDir: string, textColumn: str
  * which gets the search's result handed in. Resuming a run whose search is done goes on with
  * what is missing (a leaderboard cell killed between best.json and its refinement).
  */
-export async function runSearchAndRefine(config: SearchConfig, opts: RunOptions): Promise<{ best: BestResult; refined?: RefineResult }> {
+export async function runSearchAndRefine(
+  config: SearchConfig,
+  opts: RunOptions,
+): Promise<{ best: BestResult; refined?: RefineResult }> {
   const run = new RunDir(opts.runDir);
   const finished = opts.resume && run.isRun() && run.readState()?.status === 'done' ? run.readBest() : undefined;
   const best = finished ?? (await runSearch(config, opts));
@@ -530,7 +693,14 @@ async function buildSpace(
     let labelIds: number[][] | undefined;
     if (labelSearch?.method === 'fromData') {
       // Read at the template with its slots left out (or filled with the given context).
-      const at = fill ? compiled : compileTemplate(parseTemplate(renderTemplate(template, Object.fromEntries(template.slots.map((sl) => [sl.name, ''])))), tokenizer, train.textColumn, maxLength);
+      const at = fill
+        ? compiled
+        : compileTemplate(
+            parseTemplate(renderTemplate(template, Object.fromEntries(template.slots.map((sl) => [sl.name, ''])))),
+            tokenizer,
+            train.textColumn,
+            maxLength,
+          );
       labelIds = await chooseDataLabelWords({
         backend,
         tokenizer,
@@ -542,14 +712,44 @@ async function buildSpace(
         candidates: labelSearch.candidates,
       });
     }
-    const exclude = new Set<number>(config.candidates.allowLabelWords ? [] : (labelIds ?? fixedLabelIds ?? []).flat().flatMap(wordTokens));
-    const slotPools = await proposeSlotPools({ backend, tokenizer, compiled, examples, topK: config.candidates.topK, exclude, wordLists: config.candidates.words });
-    const groups: SlotGroup[] = template.slots.map((s) => ({ name: s.name, minLength: s.length, maxLength: s.length, pools: slotPools[s.name] }));
+    const exclude = new Set<number>(
+      config.candidates.allowLabelWords ? [] : (labelIds ?? fixedLabelIds ?? []).flat().flatMap(wordTokens),
+    );
+    const slotPools = await proposeSlotPools({
+      backend,
+      tokenizer,
+      compiled,
+      examples,
+      topK: config.candidates.topK,
+      exclude,
+      wordLists: config.candidates.words,
+    });
+    const groups: SlotGroup[] = template.slots.map((s) => ({
+      name: s.name,
+      minLength: s.length,
+      maxLength: s.length,
+      pools: slotPools[s.name],
+    }));
     if (labelSearch?.method === 'withSlots') {
       const fixedSlots = fill ?? firstTokenFill(slotPools);
-      const labelPools = await proposeLabelWordPools({ backend, tokenizer, compiled, examples, numLabels, topK: labelSearch.candidates ?? DEFAULT_LABEL_TOP_K, fixedSlots });
+      const labelPools = await proposeLabelWordPools({
+        backend,
+        tokenizer,
+        compiled,
+        examples,
+        numLabels,
+        topK: labelSearch.candidates ?? DEFAULT_LABEL_TOP_K,
+        fixedSlots,
+      });
       const k = labelSearch.wordsPerLabel ?? 1;
-      labelPools.forEach((pool, label) => groups.push({ name: `label:${label}`, minLength: k, maxLength: k, pools: Array.from({ length: k }, () => pool) }));
+      labelPools.forEach((pool, label) =>
+        groups.push({
+          name: `label:${label}`,
+          minLength: k,
+          maxLength: k,
+          pools: Array.from({ length: k }, () => pool),
+        }),
+      );
     }
     return { space: { groups }, ...(labelIds ? { labelIds } : {}) };
   } finally {
@@ -561,7 +761,12 @@ async function buildSpace(
  * The given label words plus each label's `k` nearest words in the model's input embeddings
  * (prompt/labelExpansion.ts); k = 0: the given words.
  */
-function expandVerbalizer(v: { ids: WordIds[][] }, spec: SearchConfig['expandLabelWords'], onnxPath: string, tokenizer: PromptTokenizer): { ids: WordIds[][] } {
+function expandVerbalizer(
+  v: { ids: WordIds[][] },
+  spec: SearchConfig['expandLabelWords'],
+  onnxPath: string,
+  tokenizer: PromptTokenizer,
+): { ids: WordIds[][] } {
   const { words: k, minCosine } = expandLabelWordsOf(spec);
   if (k <= 0) return v;
   // Neighbours are looked up per token: words of several tokens are kept as they are, not expanded.
@@ -575,7 +780,8 @@ function expandVerbalizer(v: { ids: WordIds[][] }, spec: SearchConfig['expandLab
   if (!ids) {
     const emb = readWordEmbeddings(fs.readFileSync(onnxPath), onnxPath);
     const eligible: number[] = [];
-    for (let id = 0; id < Math.min(emb.vocab, tokenizer.vocabSize); id++) if (tokenizer.isWholeWord(id)) eligible.push(id);
+    for (let id = 0; id < Math.min(emb.vocab, tokenizer.vocabSize); id++)
+      if (tokenizer.isWholeWord(id)) eligible.push(id);
     ids = expandLabelWordIds(emb, single, eligible, k, minCosine);
     expansions.set(key, ids);
   }
@@ -624,9 +830,14 @@ function candidateLine(
 }
 
 /** A decoded candidate as best.json and prompt files show it. */
-function describe(d: { slots: Record<string, number[]>; labelIds: WordIds[][] }, template: Template, tokenizer: PromptTokenizer): Pick<EnsembleMember, 'prompt' | 'slots' | 'labelWords' | 'labelIds'> {
+function describe(
+  d: { slots: Record<string, number[]>; labelIds: WordIds[][] },
+  template: Template,
+  tokenizer: PromptTokenizer,
+): Pick<EnsembleMember, 'prompt' | 'slots' | 'labelWords' | 'labelIds'> {
   const slots: SelectedPrompt['slots'] = {};
-  for (const [name, ids] of Object.entries(d.slots)) slots[name] = { ids, tokens: ids.map((i) => tokenizer.token(i)), text: tokenizer.decode(ids) };
+  for (const [name, ids] of Object.entries(d.slots))
+    slots[name] = { ids, tokens: ids.map((i) => tokenizer.token(i)), text: tokenizer.decode(ids) };
   return {
     prompt: renderPrompt(template, d.slots, (ids) => tokenizer.decode(ids)),
     slots,
@@ -672,7 +883,13 @@ function bestResult(r: {
         testAccuracy: ensemble.testAccuracy,
         members: ensemble.members,
       }
-    : { result: 'prompt' as const, prompt: selected.prompt, trainAccuracy: selected.trainAccuracy, devAccuracy: selected.devAccuracy, testAccuracy: selected.testAccuracy };
+    : {
+        result: 'prompt' as const,
+        prompt: selected.prompt,
+        trainAccuracy: selected.trainAccuracy,
+        devAccuracy: selected.devAccuracy,
+        testAccuracy: selected.testAccuracy,
+      };
   return {
     version: BEST_VERSION,
     runId: r.runId,

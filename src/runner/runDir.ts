@@ -114,7 +114,10 @@ export function upgradeBest(raw: Record<string, unknown>): BestResult {
     runId: string;
     status: BestResult['status'];
     ensemble?: { members: EnsembleMember[]; devAccuracy: number | null; testAccuracy: number | null };
-  } & Pick<BestResult, 'evaluations' | 'budget' | 'candidatesScored' | 'seconds' | 'model' | 'dtype' | 'strategy' | 'seed'>;
+  } & Pick<
+      BestResult,
+      'evaluations' | 'budget' | 'candidatesScored' | 'seconds' | 'model' | 'dtype' | 'strategy' | 'seed'
+    >;
   const selected: SelectedPrompt = {
     template: o.template,
     prompt: o.prompt,
@@ -129,7 +132,16 @@ export function upgradeBest(raw: Record<string, unknown>): BestResult {
     calibration: o.calibration ?? { mode: 'none', offsets: null },
     objective: o.objective,
   };
-  const rest = { evaluations: o.evaluations, budget: o.budget, candidatesScored: o.candidatesScored, seconds: o.seconds, model: o.model, dtype: o.dtype, strategy: o.strategy, seed: o.seed };
+  const rest = {
+    evaluations: o.evaluations,
+    budget: o.budget,
+    candidatesScored: o.candidatesScored,
+    seconds: o.seconds,
+    model: o.model,
+    dtype: o.dtype,
+    strategy: o.strategy,
+    seed: o.seed,
+  };
   if (o.ensemble)
     return {
       version: BEST_VERSION,
@@ -358,14 +370,24 @@ const BEST_V2: Record<string, Kind> = {
   evaluations: 'number',
   seconds: 'number',
 };
-const SELECTED: Record<string, Kind> = { template: 'string', prompt: 'string', slots: 'object', labelWords: 'array', labelIds: 'array', trainAccuracy: 'number' };
+const SELECTED: Record<string, Kind> = {
+  template: 'string',
+  prompt: 'string',
+  slots: 'object',
+  labelWords: 'array',
+  labelIds: 'array',
+  trainAccuracy: 'number',
+};
 
 function missingField(v: unknown, fields: Record<string, Kind> | undefined): string | undefined {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return '(expected a JSON object)';
   if (!fields) return undefined;
   for (const [k, kind] of Object.entries(fields)) {
     const x = (v as Record<string, unknown>)[k];
-    const ok = kind === 'number|null' ? x === null || typeof x === 'number' : x !== undefined && x !== null && kindOf(x) === kind;
+    const ok =
+      kind === 'number|null'
+        ? x === null || typeof x === 'number'
+        : x !== undefined && x !== null && kindOf(x) === kind;
     if (!ok) return `field '${k}' is missing or not ${kind === 'array' ? 'a list' : `a ${kind}`}`;
   }
   return undefined;
@@ -426,7 +448,9 @@ export function configFieldHashes(config: SearchConfig): Record<string, string> 
   const fields = Object.keys(c)
     .filter((k) => !UNHASHED_FIELDS.includes(k) && c[k] !== undefined)
     .sort();
-  return Object.fromEntries(fields.map((k) => [k, crypto.createHash('sha256').update(canonicalJson(c[k])).digest('hex').slice(0, 16)]));
+  return Object.fromEntries(
+    fields.map((k) => [k, crypto.createHash('sha256').update(canonicalJson(c[k])).digest('hex').slice(0, 16)]),
+  );
 }
 
 /**
@@ -437,7 +461,9 @@ export function configFieldHashes(config: SearchConfig): Record<string, string> 
 export function editedConfigFields(config: SearchConfig, resolved: ResolvedRun): string[] {
   if (!resolved.configFields) return [];
   const now = configFieldHashes(config);
-  return [...new Set([...Object.keys(resolved.configFields), ...Object.keys(now)])].filter((k) => !UNHASHED_FIELDS.includes(k) && resolved.configFields![k] !== now[k]).sort();
+  return [...new Set([...Object.keys(resolved.configFields), ...Object.keys(now)])]
+    .filter((k) => !UNHASHED_FIELDS.includes(k) && resolved.configFields![k] !== now[k])
+    .sort();
 }
 
 /** What is wrong with space.json's `groups` (named slot groups of token-id pools), if anything. */
@@ -447,8 +473,18 @@ function badGroups(groups: unknown): string | undefined {
   for (const [i, g] of groups.entries()) {
     const o = g as { name?: unknown; minLength?: unknown; maxLength?: unknown; pools?: unknown };
     if (!o || typeof o !== 'object' || typeof o.name !== 'string') return `groups[${i}] has no name`;
-    if (!isId(o.minLength) || !isId(o.maxLength) || (o.maxLength as number) < 1 || (o.minLength as number) > (o.maxLength as number)) return `groups[${i}] '${o.name}': bad minLength/maxLength`;
-    if (!Array.isArray(o.pools) || o.pools.length !== o.maxLength || o.pools.some((p) => !Array.isArray(p) || p.length === 0 || !p.every(isId)))
+    if (
+      !isId(o.minLength) ||
+      !isId(o.maxLength) ||
+      (o.maxLength as number) < 1 ||
+      (o.minLength as number) > (o.maxLength as number)
+    )
+      return `groups[${i}] '${o.name}': bad minLength/maxLength`;
+    if (
+      !Array.isArray(o.pools) ||
+      o.pools.length !== o.maxLength ||
+      o.pools.some((p) => !Array.isArray(p) || p.length === 0 || !p.every(isId))
+    )
       return `groups[${i}] '${o.name}': expected ${String(o.maxLength)} non-empty lists of token ids in 'pools'`;
   }
   return undefined;
@@ -493,7 +529,13 @@ export class RunDir {
       makeDirs(this.dir);
     } catch (e) {
       const at = (e as MakeDirError).dir ?? this.dir;
-      throw ioError(at, e, at === path.resolve(this.dir) ? 'create the run directory' : `create the run directory ${path.resolve(this.dir)}`);
+      throw ioError(
+        at,
+        e,
+        at === path.resolve(this.dir)
+          ? 'create the run directory'
+          : `create the run directory ${path.resolve(this.dir)}`,
+      );
     }
     const file = this.file('lock');
     const me: LockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() };
@@ -519,7 +561,9 @@ export class RunDir {
       }
       const stale = !held || !Number.isInteger(held.pid) || (held.host === me.host && !isAlive(held.pid));
       if (!stale) {
-        throw new UserError(`${this.dir}: in use by process ${held!.pid} on ${held!.host} (since ${held!.startedAt}); wait for it, or delete ${file} if that process is gone`);
+        throw new UserError(
+          `${this.dir}: in use by process ${held!.pid} on ${held!.host} (since ${held!.startedAt}); wait for it, or delete ${file} if that process is gone`,
+        );
       }
       // Stale: remove it only if it is still the same lock we judged.
       try {
@@ -580,7 +624,10 @@ export class RunDir {
 
   /** config.json: the search config (validated again) and what it resolved to. */
   readConfig(): { config: SearchConfig; resolved: ResolvedRun } {
-    const { resolved, ...saved } = this.readJson<{ resolved: ResolvedRun } & Record<string, unknown>>('config', 'run config');
+    const { resolved, ...saved } = this.readJson<{ resolved: ResolvedRun } & Record<string, unknown>>(
+      'config',
+      'run config',
+    );
     return { config: validateConfig(saved, this.file('config')), resolved };
   }
 
@@ -602,17 +649,29 @@ export class RunDir {
    * words come from the data, so the file must hold them, one non-empty list of token ids
    * (< `vocabSize`) per label.
    */
-  readSpace<G>(dataWords?: { numLabels: number; vocabSize: number }): { groups: G[]; labelIds?: number[][] } | undefined {
+  readSpace<G>(dataWords?: {
+    numLabels: number;
+    vocabSize: number;
+  }): { groups: G[]; labelIds?: number[][] } | undefined {
     if (!this.has('space')) return undefined;
     const space = this.readJson<{ groups: G[]; labelIds?: unknown }>('space', 'search space');
     const bad = badGroups(space.groups);
     if (bad) throw new UserError(`${this.file('space')}: ${bad}; the run directory is damaged`);
     if (!dataWords) return { groups: space.groups };
     const ids = space.labelIds;
-    if (!ids) throw new UserError(`${this.file('space')}: no labelIds; this run's label words come from the data and are recorded there`);
+    if (!ids)
+      throw new UserError(
+        `${this.file('space')}: no labelIds; this run's label words come from the data and are recorded there`,
+      );
     const isId = (id: unknown) => Number.isInteger(id) && (id as number) >= 0 && (id as number) < dataWords.vocabSize;
-    if (!Array.isArray(ids) || ids.length !== dataWords.numLabels || ids.some((ws) => !Array.isArray(ws) || ws.length === 0 || !ws.every(isId)))
-      throw new UserError(`${this.file('space')}: labelIds: expected ${dataWords.numLabels} lists of token ids, one per label`);
+    if (
+      !Array.isArray(ids) ||
+      ids.length !== dataWords.numLabels ||
+      ids.some((ws) => !Array.isArray(ws) || ws.length === 0 || !ws.every(isId))
+    )
+      throw new UserError(
+        `${this.file('space')}: labelIds: expected ${dataWords.numLabels} lists of token ids, one per label`,
+      );
     return { groups: space.groups, labelIds: ids as number[][] };
   }
 
@@ -625,7 +684,9 @@ export class RunDir {
     if (!this.has('best')) return undefined;
     const raw = this.readJson<Record<string, unknown>>('best', 'run result');
     const v2 = raw.version === BEST_VERSION;
-    const bad = missingField(raw, v2 ? BEST_V2 : BEST_V1) ?? (v2 ? missingField(raw.selected, SELECTED)?.replace("field '", "field 'selected.") : undefined);
+    const bad =
+      missingField(raw, v2 ? BEST_V2 : BEST_V1) ??
+      (v2 ? missingField(raw.selected, SELECTED)?.replace("field '", "field 'selected.") : undefined);
     if (bad) throw new UserError(`${this.file('best')}: not a run result: ${bad}`);
     return upgradeBest(raw);
   }
@@ -638,8 +699,14 @@ export class RunDir {
   readTestPredictions(): TestPredictions | undefined {
     if (!this.has('testPredictions')) return undefined;
     const p = this.readJson<TestPredictions>('testPredictions', 'test predictions');
-    if ((p?.of !== 'prompt' && p?.of !== 'ensemble') || !Array.isArray(p.predicted) || !p.predicted.every((x) => Number.isInteger(x) && x >= 0))
-      throw new UserError(`${this.file('testPredictions')}: not test predictions ({"of": "prompt" or "ensemble", "predicted": [label ids]})`);
+    if (
+      (p?.of !== 'prompt' && p?.of !== 'ensemble') ||
+      !Array.isArray(p.predicted) ||
+      !p.predicted.every((x) => Number.isInteger(x) && x >= 0)
+    )
+      throw new UserError(
+        `${this.file('testPredictions')}: not test predictions ({"of": "prompt" or "ensemble", "predicted": [label ids]})`,
+      );
     return p;
   }
 
@@ -657,11 +724,18 @@ export class RunDir {
 
   /** A finished run (search done): its config and best result; a clear error otherwise. */
   readFinished(): FinishedRun {
-    if (!fs.existsSync(this.dir) || !fs.statSync(this.dir).isDirectory()) throw new UserError(`${this.dir}: no such run directory`);
+    if (!fs.existsSync(this.dir) || !fs.statSync(this.dir).isDirectory())
+      throw new UserError(`${this.dir}: no such run directory`);
     if (!this.isRun()) throw new UserError(`${this.dir}: not a run directory (no config.json)`);
     const best = this.readBest();
-    if (!best) throw new UserError(`${this.dir}: no best.json yet (the search has not finished; resume it with: promptsearch search --resume ${this.dir})`);
-    if (best.status !== 'done') throw new UserError(`${this.dir}: the run stopped early (status '${best.status}'); finish it first: promptsearch search --resume ${this.dir}`);
+    if (!best)
+      throw new UserError(
+        `${this.dir}: no best.json yet (the search has not finished; resume it with: promptsearch search --resume ${this.dir})`,
+      );
+    if (best.status !== 'done')
+      throw new UserError(
+        `${this.dir}: the run stopped early (status '${best.status}'); finish it first: promptsearch search --resume ${this.dir}`,
+      );
     const { config, resolved } = this.readConfig();
     return { dir: this.dir, config, resolved, best };
   }
@@ -669,7 +743,10 @@ export class RunDir {
   /** refine/result.json and refine/soft.json, or undefined when the run was not refined. */
   readRefine(): { result: RefineResult; soft: SoftPromptData } | undefined {
     if (!this.has('refineSoft') || !this.has('refineResult')) return undefined;
-    return { result: this.readJson<RefineResult>('refineResult', 'refine result'), soft: this.readJson<SoftPromptData>('refineSoft', 'soft prompt') };
+    return {
+      result: this.readJson<RefineResult>('refineResult', 'refine result'),
+      soft: this.readJson<SoftPromptData>('refineSoft', 'soft prompt'),
+    };
   }
 
   writeRefine(result: RefineResult, soft: SoftPromptData): void {
@@ -712,12 +789,16 @@ export class RunDir {
       try {
         v = JSON.parse(line);
       } catch {
-        throw new UserError(`${file}: line ${k + 1} is not valid JSON; the file is damaged (nothing was changed; only a torn last line is repaired)`);
+        throw new UserError(
+          `${file}: line ${k + 1} is not valid JSON; the file is damaged (nothing was changed; only a torn last line is repaired)`,
+        );
       }
       const bad = missingField(v, LINE_FIELDS[name]);
       if (bad) throw new UserError(`${file}: line ${k + 1}: ${bad}; the file is damaged (nothing was changed)`);
       if (name === 'candidates' && (v as { i: number }).i !== out.length) {
-        throw new UserError(`${file}: line ${k + 1} has index ${(v as { i: number }).i}, expected ${out.length} (written by two processes at once?); the file is damaged (nothing was changed)`);
+        throw new UserError(
+          `${file}: line ${k + 1} has index ${(v as { i: number }).i}, expected ${out.length} (written by two processes at once?); the file is damaged (nothing was changed)`,
+        );
       }
       out.push(v as T);
     });

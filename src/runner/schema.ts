@@ -23,11 +23,23 @@ import { SELECTIONS } from './select';
 import { LABEL_WORD_METHODS, LabelWordMethod } from '../search/candidatePools';
 import { UserTask, dataObjectTask, folderTask, safeName } from './suiteTasks';
 import { parseTemplate } from '../prompt/template';
-import { KIND_TEXT, PARAM_KINDS, PARAM_TEXT, ParamKind, STRATEGY_DEFAULTS, STRATEGY_NAMES, StrategyName } from '../search/strategies';
+import {
+  KIND_TEXT,
+  PARAM_KINDS,
+  PARAM_TEXT,
+  ParamKind,
+  STRATEGY_DEFAULTS,
+  STRATEGY_NAMES,
+  StrategyName,
+} from '../search/strategies';
 
 export { DTYPES, SCORERS, STRATEGY_NAMES, OBJECTIVES, CALIBRATIONS, SELECTIONS };
 
-const nonNegInt = () => z.number(says('expected an integer >= 0')).int(says('expected an integer >= 0')).min(0, says('expected an integer >= 0'));
+const nonNegInt = () =>
+  z
+    .number(says('expected an integer >= 0'))
+    .int(says('expected an integer >= 0'))
+    .min(0, says('expected an integer >= 0'));
 
 // ---- search config, by section ---------------------------------------------------------------
 
@@ -35,15 +47,27 @@ const nonNegInt = () => z.number(says('expected an integer >= 0')).int(says('exp
 export const CONFIG_VERSION = 2;
 
 /** The recommended default's templates (version 2, when a config names none): three generic prompt shapes. */
-export const DEFAULT_TEMPLATES: readonly string[] = ['{x} <A:2> [MASK] .', '<A:2> [MASK] : {x}', '{x} . <A:1> [MASK] <B:1> .'];
+export const DEFAULT_TEMPLATES: readonly string[] = [
+  '{x} <A:2> [MASK] .',
+  '<A:2> [MASK] : {x}',
+  '{x} . <A:1> [MASK] <B:1> .',
+];
 /** With the default templates and no label words given: where label words from the data are read (one context per template). */
-export const DEFAULT_LABEL_WORD_CONTEXTS: readonly Record<string, string>[] = [{ A: 'it was' }, { A: 'it was' }, { A: 'very', B: '!' }];
+export const DEFAULT_LABEL_WORD_CONTEXTS: readonly Record<string, string>[] = [
+  { A: 'it was' },
+  { A: 'it was' },
+  { A: 'very', B: '!' },
+];
 /** The recommended default's readout members: a discriminant over the words the model finds likeliest at the mask. */
 export const DEFAULT_READOUT = { method: 'discriminant', topWords: 200 } as const;
 
 const wordList = () =>
   z.union(
-    [z.string(), words(), z.record(z.string(), z.union([z.string(), words()], says('expected "word,word" or a list of words')))],
+    [
+      z.string(),
+      words(),
+      z.record(z.string(), z.union([z.string(), words()], says('expected "word,word" or a list of words'))),
+    ],
     says('expected "word,word", a list of words, or {"0": [...], ...}'),
   );
 
@@ -70,9 +94,15 @@ const readoutSchema = z.union(
     z.literal(false, says('expected false or {method, topWords | wordsPerLabel}')),
     z.strictObject(
       {
-        method: oneOf(READOUT_METHODS).describe('`discriminant`: a linear readout fitted over the likeliest words; `mean` / `logsumexp`: words per label from the data.'),
-        topWords: posInt().optional().describe('discriminant: the words the model finds likeliest at the mask that it reads (default 200).'),
-        wordsPerLabel: posInt().optional().describe('mean, logsumexp: words chosen from the data per label (default 10).'),
+        method: oneOf(READOUT_METHODS).describe(
+          '`discriminant`: a linear readout fitted over the likeliest words; `mean` / `logsumexp`: words per label from the data.',
+        ),
+        topWords: posInt()
+          .optional()
+          .describe('discriminant: the words the model finds likeliest at the mask that it reads (default 200).'),
+        wordsPerLabel: posInt()
+          .optional()
+          .describe('mean, logsumexp: words chosen from the data per label (default 10).'),
       },
       says('expected an object'),
     ),
@@ -84,13 +114,22 @@ const findLabelWordsSchema = z.union(
   [
     bool(),
     z.strictObject({
-      method: oneOf(LABEL_WORD_METHODS).optional().describe('`fromData` (chosen from the labelled examples, then fixed) or `withSlots` (searched with the slots; the default of `true`).'),
-      candidates: posInt().optional().describe('Likeliest words at the mask to choose from: fromData 200, withSlots 16 per label.'),
+      method: oneOf(LABEL_WORD_METHODS)
+        .optional()
+        .describe(
+          '`fromData` (chosen from the labelled examples, then fixed) or `withSlots` (searched with the slots; the default of `true`).',
+        ),
+      candidates: posInt()
+        .optional()
+        .describe('Likeliest words at the mask to choose from: fromData 200, withSlots 16 per label.'),
       // One context for every template, or a list with one per template (`templates`), for
       // templates whose slots differ.
       context: z
         .union(
-          [z.record(z.string(), text()), z.array(z.record(z.string(), text())).min(1, says('expected at least one context'))],
+          [
+            z.record(z.string(), text()),
+            z.array(z.record(z.string(), text())).min(1, says('expected at least one context')),
+          ],
           says('expected an object of slot fills, or a list of them (one per template)'),
         )
         .optional()
@@ -107,13 +146,23 @@ export const experimentFields = {
   version: z
     .union([z.literal(1), z.literal(2)], says('expected 1 or 2'))
     .optional()
-    .describe('Config format: 2 (the recommended defaults). Without it, a config that has `strategy` is read as version 1 (the old defaults).'),
+    .describe(
+      'Config format: 2 (the recommended defaults). Without it, a config that has `strategy` is read as version 1 (the old defaults).',
+    ),
   description: z.string().optional().describe('Free text.'),
-  name: text().optional().describe('Names the run directory (`results/<name>-s<seed>-<time>`); default: the file name.'),
+  name: text()
+    .optional()
+    .describe('Names the run directory (`results/<name>-s<seed>-<time>`); default: the file name.'),
   model: text().default(DEFAULT_MODEL).describe('A bundled model name or a model folder (see docs/own-model.md).'),
-  dtype: oneOf(DTYPES).default(DEFAULT_DTYPE).describe('Which ONNX file: fp32 `onnx/model.onnx` or int8 `onnx/model_quantized.onnx`.'),
-  task: text().optional().describe('A bundled task (`datasets/16-shot/NAME`): sst-2, sst-5, agnews, trec. Or give `data`.'),
-  seed: int().default(13).describe('Data split seed of a bundled task (13, 21, 42, 87, 100); also the search RNG seed unless `randomSeed`.'),
+  dtype: oneOf(DTYPES)
+    .default(DEFAULT_DTYPE)
+    .describe('Which ONNX file: fp32 `onnx/model.onnx` or int8 `onnx/model_quantized.onnx`.'),
+  task: text()
+    .optional()
+    .describe('A bundled task (`datasets/16-shot/NAME`): sst-2, sst-5, agnews, trec. Or give `data`.'),
+  seed: int()
+    .default(13)
+    .describe('Data split seed of a bundled task (13, 21, 42, 87, 100); also the search RNG seed unless `randomSeed`.'),
   data: z
     .strictObject(
       {
@@ -127,27 +176,43 @@ export const experimentFields = {
       says('expected an object'),
     )
     .optional()
-    .describe("Your own data files (.tsv, .csv, .jsonl, .json) instead of a bundled task; relative paths are read from the config's folder."),
+    .describe(
+      "Your own data files (.tsv, .csv, .jsonl, .json) instead of a bundled task; relative paths are read from the config's folder.",
+    ),
   labels: z
     .union([z.string(), z.array(z.string(says('expected a name')))], says('expected "name,name" or a list of names'))
     .optional()
     .describe('Label names in label order ("negative,positive" or a list): the data\'s labels may be these names.'),
-  template: text().optional().describe('One template, e.g. `{x} <A:2> [MASK] .` (see docs/concepts.md). Or give `templates`.'),
+  template: text()
+    .optional()
+    .describe('One template, e.g. `{x} <A:2> [MASK] .` (see docs/concepts.md). Or give `templates`.'),
   templates: z
     .array(text(), says('expected a list of templates'))
     .min(1, says('expected at least one template'))
     .optional()
-    .describe('Several templates: the budget is split evenly and the result is the ensemble of their selected prompts. Default (version 2): three generic shapes.'),
-  verbalizer: wordList().optional().describe('The label words, in label order (`"terrible,great"`, a list, or `{"0": [...]}`). Without it (version 2), label words are found in the data.'),
+    .describe(
+      'Several templates: the budget is split evenly and the result is the ensemble of their selected prompts. Default (version 2): three generic shapes.',
+    ),
+  verbalizer: wordList()
+    .optional()
+    .describe(
+      'The label words, in label order (`"terrible,great"`, a list, or `{"0": [...]}`). Without it (version 2), label words are found in the data.',
+    ),
   expandLabelWords: expandSchema
     .optional()
-    .describe("Add to each label up to K words nearest to its given words in the model's embeddings (cosine >= `minCosine`, default 0.5). Default: 10 (version 2), 0 (version 1)."),
+    .describe(
+      "Add to each label up to K words nearest to its given words in the model's embeddings (cosine >= `minCosine`, default 0.5). Default: 10 (version 2), 0 (version 1).",
+    ),
   readoutMembers: readoutSchema
     .optional()
     .describe(
       'With several templates: give each selected prompt a readout member that reads its mask through words chosen from the labelled data. Default (version 2): `{"method": "discriminant", "topWords": 200}`; `false`: none.',
     ),
-  fitMemberWeights: bool().optional().describe("With several templates: fit each ensemble member's scale and per-label bias on the labelled train and dev examples. Default: true (version 2)."),
+  fitMemberWeights: bool()
+    .optional()
+    .describe(
+      "With several templates: fit each ensemble member's scale and per-label bias on the labelled train and dev examples. Default: true (version 2).",
+    ),
   findLabelWords: findLabelWordsSchema
     .optional()
     .describe(
@@ -156,7 +221,12 @@ export const experimentFields = {
 };
 
 /** Version 1 names, still read: each maps to its version 2 field (a config using one gets a note). */
-export const RENAMED_FIELDS: Readonly<Record<string, string>> = { dataLabelWords: 'readoutMembers', fitMembers: 'fitMemberWeights', searchVerbalizer: 'findLabelWords', racing: 'earlyRejection' };
+export const RENAMED_FIELDS: Readonly<Record<string, string>> = {
+  dataLabelWords: 'readoutMembers',
+  fitMembers: 'fitMemberWeights',
+  searchVerbalizer: 'findLabelWords',
+  racing: 'earlyRejection',
+};
 
 const oldDataLabelWords = z.union(
   [nonNegInt(), z.strictObject({ words: nonNegInt(), labelScore: oneOf(LABEL_SCORE_RULES).optional() })],
@@ -166,7 +236,13 @@ const oldDataLabelWords = z.union(
 /** `searchVerbalizer` with its version 1 method names, checked before they are mapped. */
 const oldSearchVerbalizer = z.strictObject({
   searchVerbalizer: z.union(
-    [bool(), z.strictObject({ ...findLabelWordsSchema.options[1].shape, method: oneOf(['joint', 'data'] as const).optional() })],
+    [
+      bool(),
+      z.strictObject({
+        ...findLabelWordsSchema.options[1].shape,
+        method: oneOf(['joint', 'data'] as const).optional(),
+      }),
+    ],
     says('expected true, false or {method, candidates, context, wordsPerLabel}'),
   ),
 });
@@ -174,10 +250,19 @@ const oldSearchVerbalizer = z.strictObject({
 /** A version 1 field's value in its version 2 form (validated as the old field first, so errors name it). */
 function renamedValue(old: string, value: unknown, where: string): unknown {
   if (old === 'dataLabelWords') {
-    const d = parseWith(z.strictObject({ dataLabelWords: oldDataLabelWords }), { dataLabelWords: value }, where).dataLabelWords;
-    const { words: k, labelScore } = typeof d === 'number' ? { words: d, labelScore: 'logsumexp' as const } : { words: d.words, labelScore: d.labelScore ?? 'logsumexp' };
+    const d = parseWith(
+      z.strictObject({ dataLabelWords: oldDataLabelWords }),
+      { dataLabelWords: value },
+      where,
+    ).dataLabelWords;
+    const { words: k, labelScore } =
+      typeof d === 'number'
+        ? { words: d, labelScore: 'logsumexp' as const }
+        : { words: d.words, labelScore: d.labelScore ?? 'logsumexp' };
     if (k === 0) return false;
-    return labelScore === 'discriminant' ? { method: 'discriminant', topWords: k } : { method: labelScore, wordsPerLabel: k };
+    return labelScore === 'discriminant'
+      ? { method: 'discriminant', topWords: k }
+      : { method: labelScore, wordsPerLabel: k };
   }
   if (old === 'searchVerbalizer') parseWith(oldSearchVerbalizer, { searchVerbalizer: value }, where);
   if (old === 'searchVerbalizer' && value && typeof value === 'object' && !Array.isArray(value)) {
@@ -194,9 +279,16 @@ function renamedValue(old: string, value: unknown, where: string): unknown {
 /** The candidate pools of the slots. */
 export const candidatesSchema = z.strictObject(
   {
-    topK: posInt().optional().describe('Model-proposed tokens per slot position. Default: 32 (version 2), 64 (version 1).'),
-    words: z.record(z.string(), words()).optional().describe('Hand-written words per slot name (or "*" for every slot), tried first.'),
-    allowLabelWords: bool().default(false).describe('Let slots use the label words (off: a prompt that names the answer is a leak).'),
+    topK: posInt()
+      .optional()
+      .describe('Model-proposed tokens per slot position. Default: 32 (version 2), 64 (version 1).'),
+    words: z
+      .record(z.string(), words())
+      .optional()
+      .describe('Hand-written words per slot name (or "*" for every slot), tried first.'),
+    allowLabelWords: bool()
+      .default(false)
+      .describe('Let slots use the label words (off: a prompt that names the answer is a leak).'),
   },
   says('expected an object'),
 );
@@ -215,7 +307,11 @@ export const earlyRejectionSchema = z.strictObject(
       .default(0)
       .describe('Part of train scored first; 0 turns early rejection off.'),
     topK: posInt().default(16).describe('A candidate is dropped when it cannot reach the topK-th best train accuracy.'),
-    z: z.number(says('expected a number >= 0')).min(0, says('expected a number >= 0')).default(0).describe('Standard errors of optimism (0: drop only what provably cannot reach it).'),
+    z: z
+      .number(says('expected a number >= 0'))
+      .min(0, says('expected a number >= 0'))
+      .default(0)
+      .describe('Standard errors of optimism (0: drop only what provably cannot reach it).'),
   },
   says('expected an object'),
 );
@@ -223,31 +319,59 @@ export const earlyRejectionSchema = z.strictObject(
 /** Budget, objective and selection. */
 export const searchFields = {
   candidates: candidatesSchema.prefault({}).describe('The candidate pools of the slots.'),
-  strategy: oneOf(STRATEGY_NAMES).optional().describe('The search: beam (version 2 default), genetic, reinforce or random. Required in version 1.'),
-  objective: oneOf(OBJECTIVES).default(DEFAULT_OBJECTIVE).describe('What the search maximises on train: calibrated cross-entropy (`ce`), accuracy or margin.'),
-  calibration: oneOf(CALIBRATIONS).default(DEFAULT_CALIBRATION).describe('How label priors are removed before deciding (see docs/concepts.md).'),
-  selection: oneOf(SELECTIONS).default('dev').describe('What picks the winner among the top `selectTopK` by train: its dev objective, or train and dev together.'),
-  ensemble: posInt().default(1).describe('K > 1: the result is the ensemble of the K best selected prompts of each template.'),
-  budget: posInt().default(50_000).describe('Cap on example evaluations (one candidate on one example), train and dev together.'),
-  selectTopK: posInt().default(5).describe('How many of the best train candidates are scored on dev to pick the winner.'),
+  strategy: oneOf(STRATEGY_NAMES)
+    .optional()
+    .describe('The search: beam (version 2 default), genetic, reinforce or random. Required in version 1.'),
+  objective: oneOf(OBJECTIVES)
+    .default(DEFAULT_OBJECTIVE)
+    .describe('What the search maximises on train: calibrated cross-entropy (`ce`), accuracy or margin.'),
+  calibration: oneOf(CALIBRATIONS)
+    .default(DEFAULT_CALIBRATION)
+    .describe('How label priors are removed before deciding (see docs/concepts.md).'),
+  selection: oneOf(SELECTIONS)
+    .default('dev')
+    .describe(
+      'What picks the winner among the top `selectTopK` by train: its dev objective, or train and dev together.',
+    ),
+  ensemble: posInt()
+    .default(1)
+    .describe('K > 1: the result is the ensemble of the K best selected prompts of each template.'),
+  budget: posInt()
+    .default(50_000)
+    .describe('Cap on example evaluations (one candidate on one example), train and dev together.'),
+  selectTopK: posInt()
+    .default(5)
+    .describe('How many of the best train candidates are scored on dev to pick the winner.'),
   randomSeed: int().optional().describe('Search RNG seed; default: `seed`.'),
-  earlyRejection: earlyRejectionSchema.prefault({}).describe('Drop a candidate early when a slice of train shows it cannot win.'),
+  earlyRejection: earlyRejectionSchema
+    .prefault({})
+    .describe('Drop a candidate early when a slice of train shows it cannot win.'),
 };
 
 /** How the work is run: never changes a score. */
 export const computeFields = {
   workers: posInt().optional().describe('Scoring worker threads (default: one per core).'),
   threadsPerWorker: posInt().optional().describe('onnxruntime threads in each worker.'),
-  scorer: oneOf(SCORERS).default('mask-head').describe('`mask-head`: the fast rewritten graph; `full`: the model as exported.'),
-  prefixReuse: bool().optional().describe("Causal models: compute each example's prefix once and score candidates on their own suffix tokens (default true)."),
+  scorer: oneOf(SCORERS)
+    .default('mask-head')
+    .describe('`mask-head`: the fast rewritten graph; `full`: the model as exported.'),
+  prefixReuse: bool()
+    .optional()
+    .describe(
+      "Causal models: compute each example's prefix once and score candidates on their own suffix tokens (default true).",
+    ),
 };
 
 /** After the search, refine the winner into a soft prompt (see `promptsearch refine`). */
 export const refineSchema = z
   .strictObject(
     {
-      budget: posInt().optional().describe('Example evaluations for the refinement (train for CMA-ES, dev for selection).'),
-      dim: posInt().optional().describe('Dimension of the low-dimensional search space the soft prompt is projected from.'),
+      budget: posInt()
+        .optional()
+        .describe('Example evaluations for the refinement (train for CMA-ES, dev for selection).'),
+      dim: posInt()
+        .optional()
+        .describe('Dimension of the low-dimensional search space the soft prompt is projected from.'),
       popSize: posInt().optional().describe('CMA-ES population; default 4 + 3 ln(dim).'),
       sigma0: positive().optional().describe('Initial CMA-ES step size.'),
       seed: int().optional().describe('Refinement RNG seed; default the search seed.'),
@@ -271,7 +395,8 @@ const PARAM_SCHEMA: Record<ParamKind, () => z.ZodType> = {
       .number(says(`expected ${KIND_TEXT.probability}`))
       .min(0, says(`expected ${KIND_TEXT.probability}`))
       .max(1, says(`expected ${KIND_TEXT.probability}`)),
-  nonNegative: () => z.number(says(`expected ${KIND_TEXT.nonNegative}`)).min(0, says(`expected ${KIND_TEXT.nonNegative}`)),
+  nonNegative: () =>
+    z.number(says(`expected ${KIND_TEXT.nonNegative}`)).min(0, says(`expected ${KIND_TEXT.nonNegative}`)),
   positive: () => positive(),
   boolean: () => bool(),
 };
@@ -286,17 +411,32 @@ function paramsOf<N extends StrategyName>(name: N) {
         .describe(PARAM_TEXT[k] ?? ''),
     ]),
   );
-  return z.strictObject(shape, says('expected an object')).prefault({}).describe("The strategy's parameters; each left out takes the strategy's default.");
+  return z
+    .strictObject(shape, says('expected an object'))
+    .prefault({})
+    .describe("The strategy's parameters; each left out takes the strategy's default.");
 }
 
 const geneticParams = paramsOf('genetic').check((ctx) => {
   const p = { ...STRATEGY_DEFAULTS.genetic, ...(ctx.value as object) };
-  if (p.eliteCount >= p.population) ctx.issues.push({ code: 'custom', input: ctx.value, path: ['eliteCount'], message: `expected < population (${p.population})` });
+  if (p.eliteCount >= p.population)
+    ctx.issues.push({
+      code: 'custom',
+      input: ctx.value,
+      path: ['eliteCount'],
+      message: `expected < population (${p.population})`,
+    });
 });
 
 const configFields = { ...experimentFields, ...searchFields, ...computeFields, refine: refineSchema.optional() };
 const withStrategy = <N extends StrategyName, P extends z.ZodType>(name: N, params: P) =>
-  z.strictObject({ ...configFields, strategy: z.literal(name).describe('The search: beam (the version 2 default), genetic, reinforce or random. Required in version 1.'), strategyParams: params });
+  z.strictObject({
+    ...configFields,
+    strategy: z
+      .literal(name)
+      .describe('The search: beam (the version 2 default), genetic, reinforce or random. Required in version 1.'),
+    strategyParams: params,
+  });
 
 /** A search config: its strategy picks which `strategyParams` are allowed. */
 export const searchConfigSchema = z.discriminatedUnion('strategy', [
@@ -308,7 +448,8 @@ export const searchConfigSchema = z.discriminatedUnion('strategy', [
 
 type ParsedConfig = z.output<typeof searchConfigSchema>;
 /** Fields whose defaults depend on the config's version: resolved by parseSearchConfig. */
-type Resolved = 'version' | 'expandLabelWords' | 'readoutMembers' | 'fitMemberWeights' | 'findLabelWords' | 'candidates';
+type Resolved =
+  'version' | 'expandLabelWords' | 'readoutMembers' | 'fitMemberWeights' | 'findLabelWords' | 'candidates';
 type ResolvedConfig<T> = T extends unknown
   ? Omit<T, Resolved> & {
       /** Always 2 once parsed: every field is explicit, so the config means the same under either version's defaults. */
@@ -332,16 +473,33 @@ const looseObject = () => z.record(z.string(), z.unknown(), says('expected an ob
 /** A method of a suite: a hand-written prompt, or a search strategy with its settings. */
 export const suiteMethodSchema = z.strictObject({
   name: text().describe("The method's row name in the tables (no slash, backslash or '..')."),
-  manual: bool().optional().describe("The task's hand-written prompt (datasets README); otherwise a search config fragment."),
-  calibration: oneOf(CALIBRATIONS).optional().describe('With `manual`: how label priors are removed (default `none`: the raw prompt).'),
-  probe: bool().optional().describe("The linear probe baseline (logistic regression on the mask's vocabulary log-probabilities)."),
-  ensemble: int().min(2, says('expected an integer >= 2')).optional().describe("A search whose entry reports its ensemble of the best `ensemble` prompts (sets the config's `ensemble`)."),
+  manual: bool()
+    .optional()
+    .describe("The task's hand-written prompt (datasets README); otherwise a search config fragment."),
+  calibration: oneOf(CALIBRATIONS)
+    .optional()
+    .describe('With `manual`: how label priors are removed (default `none`: the raw prompt).'),
+  probe: bool()
+    .optional()
+    .describe("The linear probe baseline (logistic regression on the mask's vocabulary log-probabilities)."),
+  ensemble: int()
+    .min(2, says('expected an integer >= 2'))
+    .optional()
+    .describe(
+      "A search whose entry reports its ensemble of the best `ensemble` prompts (sets the config's `ensemble`).",
+    ),
   strategy: z.string().optional().describe('A search method: its strategy (random, beam, genetic, reinforce).'),
   strategyParams: looseObject().optional().describe("The strategy's parameters."),
-  findLabelWords: findLabelWordsSchema.optional().describe("Sets the entry config's `findLabelWords` (`searchVerbalizer`: its version 1 name)."),
+  findLabelWords: findLabelWordsSchema
+    .optional()
+    .describe("Sets the entry config's `findLabelWords` (`searchVerbalizer`: its version 1 name)."),
   searchVerbalizer: findLabelWordsSchema.optional().describe('Version 1 name of `findLabelWords`.'),
-  refine: refineSchema.optional().describe("Refine the search's winner into a soft prompt; the entry reports the refined test accuracy."),
-  config: looseObject().optional().describe('Any other search config fields for this method (e.g. `{"objective": "margin"}`).'),
+  refine: refineSchema
+    .optional()
+    .describe("Refine the search's winner into a soft prompt; the entry reports the refined test accuracy."),
+  config: looseObject()
+    .optional()
+    .describe('Any other search config fields for this method (e.g. `{"objective": "margin"}`).'),
 });
 
 /**
@@ -355,14 +513,19 @@ export const suiteTaskSchema = z.strictObject(
     train: text().optional().describe("Training file (relative paths: from the suite's folder)."),
     dev: text().optional().describe('Development file.'),
     test: text().optional().describe('Test file: the tables report it.'),
-    folder: text().optional().describe('Instead of the files: a folder in the bundled layout (16-<seed>/train|dev.<ext>, test.<ext>).'),
+    folder: text()
+      .optional()
+      .describe('Instead of the files: a folder in the bundled layout (16-<seed>/train|dev.<ext>, test.<ext>).'),
     textColumn: text().optional().describe('Column of the input text.'),
     labelColumn: text().optional().describe('Column of the label.'),
     format: oneOf(DATA_FORMATS).optional().describe('File format when the extension does not say it.'),
     labels: experimentFields.labels,
     verbalizer: experimentFields.verbalizer,
     manual: z
-      .strictObject({ template: text(), verbalizer: experimentFields.verbalizer }, says('expected {template, verbalizer}'))
+      .strictObject(
+        { template: text(), verbalizer: experimentFields.verbalizer },
+        says('expected {template, verbalizer}'),
+      )
       .optional()
       .describe("The manual rows' prompt (default `{x} it was [MASK] .` with the task's label words)."),
   },
@@ -374,43 +537,75 @@ export const suiteSchema = z.strictObject({
   version: z
     .union([z.literal(1), z.literal(2)], says('expected 1 or 2'))
     .optional()
-    .describe("2: every entry's search config is read with the version 2 (recommended) defaults; without it, version 1."),
+    .describe(
+      "2: every entry's search config is read with the version 2 (recommended) defaults; without it, version 1.",
+    ),
   name: text().describe('Names the leaderboard and its output folder.'),
   description: z.string().optional().describe('Free text.'),
   tasks: z
-    .array(z.union([z.string(says('expected a task name or folder')), suiteTaskSchema], says('expected a task name, a folder or a data object')))
+    .array(
+      z.union(
+        [z.string(says('expected a task name or folder')), suiteTaskSchema],
+        says('expected a task name, a folder or a data object'),
+      ),
+    )
     .min(1, says('expected at least one task'))
     .describe('Bundled task names, folders in the bundled layout, or data objects (runner/suiteTasks.ts).'),
-  seeds: z.array(int()).min(1, says('expected at least one seed')).describe('Data split seeds (bundled tasks); each entry runs once per seed.'),
-  base: looseObject().prefault({}).describe('Search config fields shared by every search entry (template, verbalizer, budget, dtype...).'),
-  perTask: z.record(z.string(), looseObject()).optional().describe('Per-task overrides of `base` (e.g. another template for AG News).'),
-  methods: z.array(suiteMethodSchema).min(1, says('expected at least one method')).describe('The rows: hand-written prompts, the linear probe, searches.'),
-  published: bool().optional().describe('Show the published RoBERTa-large rows of datasets/README.md as reference rows.'),
+  seeds: z
+    .array(int())
+    .min(1, says('expected at least one seed'))
+    .describe('Data split seeds (bundled tasks); each entry runs once per seed.'),
+  base: looseObject()
+    .prefault({})
+    .describe('Search config fields shared by every search entry (template, verbalizer, budget, dtype...).'),
+  perTask: z
+    .record(z.string(), looseObject())
+    .optional()
+    .describe('Per-task overrides of `base` (e.g. another template for AG News).'),
+  methods: z
+    .array(suiteMethodSchema)
+    .min(1, says('expected at least one method'))
+    .describe('The rows: hand-written prompts, the linear probe, searches.'),
+  published: bool()
+    .optional()
+    .describe('Show the published RoBERTa-large rows of datasets/README.md as reference rows.'),
 });
 
 export type SuiteMethod = z.output<typeof suiteMethodSchema>;
 /** A parsed suite: `tasks` are the tasks' names; the user's own tasks (not bundled) are in `userTasks`. */
-export type Suite = Omit<z.output<typeof suiteSchema>, 'tasks'> & { tasks: string[]; userTasks?: Record<string, UserTask> };
+export type Suite = Omit<z.output<typeof suiteSchema>, 'tasks'> & {
+  tasks: string[];
+  userTasks?: Record<string, UserTask>;
+};
 
 /** A config's readout members as `{words, labelScore}`: words 0 means none (how the ensemble code reads them). */
 export function readoutOf(c: Pick<SearchConfig, 'readoutMembers'>): { words: number; labelScore: LabelScoreRule } {
   const r = c.readoutMembers;
   if (!r) return { words: 0, labelScore: 'logsumexp' };
-  return r.method === 'discriminant' ? { words: r.topWords ?? DEFAULT_READOUT.topWords, labelScore: 'discriminant' } : { words: r.wordsPerLabel ?? 10, labelScore: r.method };
+  return r.method === 'discriminant'
+    ? { words: r.topWords ?? DEFAULT_READOUT.topWords, labelScore: 'discriminant' }
+    : { words: r.wordsPerLabel ?? 10, labelScore: r.method };
 }
 
 /** A config's `expandLabelWords` as `{words, minCosine}` (a number K: K words, the default cosine floor). */
 export function expandLabelWordsOf(e: SearchConfig['expandLabelWords']): { words: number; minCosine: number } {
-  return typeof e === 'number' ? { words: e, minCosine: DEFAULT_MIN_COSINE } : { words: e.words, minCosine: e.minCosine ?? DEFAULT_MIN_COSINE };
+  return typeof e === 'number'
+    ? { words: e, minCosine: DEFAULT_MIN_COSINE }
+    : { words: e.words, minCosine: e.minCosine ?? DEFAULT_MIN_COSINE };
 }
 
 /** A config's `findLabelWords` with its method filled in; undefined when the label words are given. */
-export function findLabelWordsOf(c: Pick<SearchConfig, 'findLabelWords'>): { method: LabelWordMethod; candidates?: number; context?: Record<string, string>; wordsPerLabel?: number } | undefined {
+export function findLabelWordsOf(
+  c: Pick<SearchConfig, 'findLabelWords'>,
+):
+  | { method: LabelWordMethod; candidates?: number; context?: Record<string, string>; wordsPerLabel?: number }
+  | undefined {
   const sv = c.findLabelWords;
   if (!sv) return undefined;
   const o = typeof sv === 'object' ? sv : {};
   // A list of contexts is split over the templates (runner/templates.ts templateConfig) before a template's search reads it.
-  if (Array.isArray(o.context)) throw new Error('findLabelWords.context: a list of contexts is read per template (templateConfig), not here');
+  if (Array.isArray(o.context))
+    throw new Error('findLabelWords.context: a list of contexts is read per template (templateConfig), not here');
   return { ...o, context: o.context, method: (o.method || 'withSlots') as LabelWordMethod };
 }
 
@@ -427,7 +622,8 @@ export function configVersion(raw: Record<string, unknown>): 1 | 2 {
 export function parseSearchConfig(raw: unknown, where: string, notes?: string[]): SearchConfig {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`${where}: expected a JSON object`);
   const r: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
-  if (r.version !== undefined && r.version !== 1 && r.version !== 2) throw new UserError(`${where}: version: expected 1 or 2 (this promptsearch reads config versions 1 and 2)`);
+  if (r.version !== undefined && r.version !== 1 && r.version !== 2)
+    throw new UserError(`${where}: version: expected 1 or 2 (this promptsearch reads config versions 1 and 2)`);
   const version = configVersion(r);
   if (r.version === undefined && version === 1)
     notes?.push(
@@ -442,27 +638,48 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     if (renamed in r) throw new UserError(`${where}: ${old}: is the old name of '${renamed}'; give only '${renamed}'`);
     r[renamed] = renamedValue(old, r[old], where);
     delete r[old];
-    if (version === 2) notes?.push(`${where}: '${old}' is now called '${renamed}' (read as "${renamed}": ${JSON.stringify(r[renamed])})`);
+    if (version === 2)
+      notes?.push(
+        `${where}: '${old}' is now called '${renamed}' (read as "${renamed}": ${JSON.stringify(r[renamed])})`,
+      );
   }
-  if (version === 1 && r.strategy === undefined) throw new UserError(`${where}: missing field 'strategy' (one of ${STRATEGY_NAMES.join(', ')})`);
+  if (version === 1 && r.strategy === undefined)
+    throw new UserError(`${where}: missing field 'strategy' (one of ${STRATEGY_NAMES.join(', ')})`);
   r.strategy ??= 'beam';
-  if (!(STRATEGY_NAMES as readonly unknown[]).includes(r.strategy)) throw new UserError(`${where}: strategy: expected one of ${STRATEGY_NAMES.join(', ')}`);
+  if (!(STRATEGY_NAMES as readonly unknown[]).includes(r.strategy))
+    throw new UserError(`${where}: strategy: expected one of ${STRATEGY_NAMES.join(', ')}`);
   const schema = searchConfigSchema.options[STRATEGY_NAMES.indexOf(r.strategy as StrategyName)];
   const p = parseWith(schema, r, where) as ParsedConfig;
-  if (version === 1 && p.template === undefined && p.templates === undefined) throw new UserError(`${where}: missing field 'template' (or 'templates', a list)`);
+  if (version === 1 && p.template === undefined && p.templates === undefined)
+    throw new UserError(`${where}: missing field 'template' (or 'templates', a list)`);
   if (p.templates !== undefined && p.template !== undefined && p.template !== p.templates[0])
-    throw new UserError(`${where}: template: give 'template' or 'templates', not both (with 'templates' the first one is the template)`);
+    throw new UserError(
+      `${where}: template: give 'template' or 'templates', not both (with 'templates' the first one is the template)`,
+    );
   const defaultTemplates = p.template === undefined && p.templates === undefined;
   const templates = defaultTemplates ? [...DEFAULT_TEMPLATES] : p.templates;
   const many = (templates?.length ?? 1) > 1;
   const v2 = version === 2;
-  if (p.task === undefined && p.data === undefined) throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
-  if (p.task !== undefined && p.data !== undefined) throw new UserError(`${where}: give 'task' or 'data', not both ('task' names a bundled task, 'data' your own files)`);
-  if (p.verbalizer === undefined && p.findLabelWords === false) throw new UserError(`${where}: missing field 'verbalizer' (or leave out findLabelWords to find label words in the data)`);
+  if (p.task === undefined && p.data === undefined)
+    throw new UserError(`${where}: missing field 'task' (or 'data' with train/dev files)`);
+  if (p.task !== undefined && p.data !== undefined)
+    throw new UserError(
+      `${where}: give 'task' or 'data', not both ('task' names a bundled task, 'data' your own files)`,
+    );
+  if (p.verbalizer === undefined && p.findLabelWords === false)
+    throw new UserError(
+      `${where}: missing field 'verbalizer' (or leave out findLabelWords to find label words in the data)`,
+    );
   let findLabelWords = p.findLabelWords ?? (v2 && p.verbalizer === undefined ? { method: 'fromData' as const } : false);
-  if (version === 1 && p.verbalizer === undefined && !findLabelWords) throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
+  if (version === 1 && p.verbalizer === undefined && !findLabelWords)
+    throw new UserError(`${where}: missing field 'verbalizer' (or set "searchVerbalizer": true)`);
   // The default templates' slots differ: label words from the data are read after each one's own context.
-  if (defaultTemplates && typeof findLabelWords === 'object' && findLabelWords.method === 'fromData' && findLabelWords.context === undefined)
+  if (
+    defaultTemplates &&
+    typeof findLabelWords === 'object' &&
+    findLabelWords.method === 'fromData' &&
+    findLabelWords.context === undefined
+  )
     findLabelWords = { ...findLabelWords, context: DEFAULT_LABEL_WORD_CONTEXTS.map((c) => ({ ...c })) };
   const c = {
     ...p,
@@ -477,38 +694,53 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     // Every strategy parameter explicit: a config says what its run did, whatever the defaults become.
     strategyParams: { ...STRATEGY_DEFAULTS[p.strategy], ...p.strategyParams },
   } as SearchConfig;
-  if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length) throw new UserError(`${where}: templates: a template is listed twice`);
+  if (c.templates !== undefined && new Set(c.templates).size !== c.templates.length)
+    throw new UserError(`${where}: templates: a template is listed twice`);
   // A template that does not parse (a mistyped slot) is refused here, naming the file and field.
   for (const [i, t] of (p.templates ?? [c.template]).entries()) {
     try {
       parseTemplate(t);
     } catch (e) {
-      if (e instanceof UserError) throw new UserError(`${where}: ${p.templates ? `templates[${i}]: ` : ''}${e.message}`);
+      if (e instanceof UserError)
+        throw new UserError(`${where}: ${p.templates ? `templates[${i}]: ` : ''}${e.message}`);
       throw e;
     }
   }
   const readout = c.readoutMembers;
   if (readout && readout.method === 'discriminant' && readout.wordsPerLabel !== undefined)
-    throw new UserError(`${where}: ${as('readoutMembers')}.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask, not words per label`);
+    throw new UserError(
+      `${where}: ${as('readoutMembers')}.wordsPerLabel: the discriminant reads the 'topWords' likeliest words at the mask, not words per label`,
+    );
   if (readout && readout.method !== 'discriminant' && readout.topWords !== undefined)
-    throw new UserError(`${where}: ${as('readoutMembers')}.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`);
+    throw new UserError(
+      `${where}: ${as('readoutMembers')}.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`,
+    );
   if (readout && !many)
     throw new UserError(
       `${where}: ${as('readoutMembers')}: adds members to the ensemble of several templates; give 'templates' (two or more) or ${as('readoutMembers')} ${as('readoutMembers') === 'readoutMembers' ? 'false' : '0'}`,
     );
   if (c.fitMemberWeights && !many)
-    throw new UserError(`${where}: ${as('fitMemberWeights')}: fits the members of the ensemble of several templates; give 'templates' (two or more) or ${as('fitMemberWeights')} false`);
+    throw new UserError(
+      `${where}: ${as('fitMemberWeights')}: fits the members of the ensemble of several templates; give 'templates' (two or more) or ${as('fitMemberWeights')} false`,
+    );
   if (c.findLabelWords && expandLabelWordsOf(c.expandLabelWords).words > 0)
-    throw new UserError(`${where}: expandLabelWords: expands the given label words, not found ones; set it to 0 with ${as('findLabelWords')}`);
+    throw new UserError(
+      `${where}: expandLabelWords: expands the given label words, not found ones; set it to 0 with ${as('findLabelWords')}`,
+    );
   const sv = c.findLabelWords;
   if (typeof sv === 'object' && Array.isArray(sv.context)) {
     const count = c.templates?.length ?? 1;
-    if (sv.context.length !== count) throw new UserError(`${where}: ${as('findLabelWords')}.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`);
+    if (sv.context.length !== count)
+      throw new UserError(
+        `${where}: ${as('findLabelWords')}.context: a list gives one context per template: ${sv.context.length} for ${count} template(s)`,
+      );
     // One template, a list of one: its context.
     if (count === 1) c.findLabelWords = { ...sv, context: sv.context[0] };
   }
   if (c.ensemble > c.selectTopK)
-    throw new UserError(`${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`);
+    throw new UserError(
+      `${where}: ensemble: ${c.ensemble} members need selectTopK >= ${c.ensemble} (it is ${c.selectTopK}): members come from the candidates scored on dev`,
+    );
   if (c.labels !== undefined) c.labels = parseLabelList(c.labels, `${where}: labels`);
   c.name ??= where.replace(/^.*\//, '').replace(/\.json$/, '');
   return c;
@@ -522,7 +754,8 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
 export function parseSuite(raw: unknown, where: string, baseDir = process.cwd()): Suite {
   const parsed = parseWith(suiteSchema, raw, where);
   parsed.seeds.forEach((seed, i) => {
-    if (parsed.seeds.indexOf(seed) !== i) throw new UserError(`${where}: seeds[${i}]: seed ${seed} is listed twice (each entry runs once per seed)`);
+    if (parsed.seeds.indexOf(seed) !== i)
+      throw new UserError(`${where}: seeds[${i}]: seed ${seed} is listed twice (each entry runs once per seed)`);
   });
   const userTasks: Record<string, UserTask> = {};
   const tasks = parsed.tasks.map((t, i) => {
@@ -531,7 +764,9 @@ export function parseSuite(raw: unknown, where: string, baseDir = process.cwd())
       if (TASKS[t]) return t;
       const dir = path.resolve(baseDir, t);
       if (!fs.existsSync(dir))
-        throw new UserError(`${at}: unknown task '${t}' (bundled tasks: ${Object.keys(TASKS).join(', ')}; or a folder in the bundled layout, here ${dir}, or a data object {name, train, dev, test})`);
+        throw new UserError(
+          `${at}: unknown task '${t}' (bundled tasks: ${Object.keys(TASKS).join(', ')}; or a folder in the bundled layout, here ${dir}, or a data object {name, train, dev, test})`,
+        );
       const u = folderTask(dir, parsed.seeds, at);
       userTasks[u.name] = u;
       return u.name;
@@ -541,23 +776,46 @@ export function parseSuite(raw: unknown, where: string, baseDir = process.cwd())
     return u.name;
   });
   // The suite's name is the default output folder's (results/leaderboards/<name>).
-  if (!safeName(parsed.name)) throw new UserError(`${where}: name: suite name '${parsed.name}' is used as a folder name: no '/', '\\' or '..'`);
+  if (!safeName(parsed.name))
+    throw new UserError(`${where}: name: suite name '${parsed.name}' is used as a folder name: no '/', '\\' or '..'`);
   tasks.forEach((name, i) => {
-    if (!safeName(name)) throw new UserError(`${where}: tasks[${i}]: task name '${name}' is used as a folder name: no '/', '\\' or '..'`);
-    if (tasks.indexOf(name) !== i) throw new UserError(`${where}: tasks[${i}]: task '${name}' is listed twice (give each task its own name)`);
+    if (!safeName(name))
+      throw new UserError(`${where}: tasks[${i}]: task name '${name}' is used as a folder name: no '/', '\\' or '..'`);
+    if (tasks.indexOf(name) !== i)
+      throw new UserError(`${where}: tasks[${i}]: task '${name}' is listed twice (give each task its own name)`);
   });
   for (const field of ['data', 'task'])
     if (parsed.base[field] !== undefined)
-      throw new UserError(`${where}: base.${field}: a suite's data are its 'tasks' (a bundled name, a folder, or a data object {name, train, dev, test}), not base.${field}`);
-  for (const key of Object.keys(parsed.perTask ?? {})) if (!tasks.includes(key)) throw new UserError(`${where}: perTask.${key}: not one of the suite's tasks (${tasks.join(', ')})`);
+      throw new UserError(
+        `${where}: base.${field}: a suite's data are its 'tasks' (a bundled name, a folder, or a data object {name, train, dev, test}), not base.${field}`,
+      );
+  for (const key of Object.keys(parsed.perTask ?? {}))
+    if (!tasks.includes(key))
+      throw new UserError(`${where}: perTask.${key}: not one of the suite's tasks (${tasks.join(', ')})`);
   for (const [key, o] of Object.entries(parsed.perTask ?? {}))
-    for (const field of ['data', 'task']) if (o[field] !== undefined) throw new UserError(`${where}: perTask.${key}.${field}: a suite's data are its 'tasks', not perTask.${key}.${field}`);
+    for (const field of ['data', 'task'])
+      if (o[field] !== undefined)
+        throw new UserError(
+          `${where}: perTask.${key}.${field}: a suite's data are its 'tasks', not perTask.${key}.${field}`,
+        );
   parsed.methods.forEach((m, i) => {
-    for (const field of ['data', 'task']) if (m.config?.[field] !== undefined) throw new UserError(`${where}: methods[${i}].config.${field}: a suite's data are its 'tasks', not a method's config`);
-    if (!safeName(m.name)) throw new UserError(`${where}: methods[${i}]: method name '${m.name}' is used as a folder name: no '/', '\\' or '..'`);
-    if (parsed.methods.findIndex((x) => x.name === m.name) !== i) throw new UserError(`${where}: methods[${i}]: method '${m.name}' is listed twice (give each method its own name)`);
+    for (const field of ['data', 'task'])
+      if (m.config?.[field] !== undefined)
+        throw new UserError(
+          `${where}: methods[${i}].config.${field}: a suite's data are its 'tasks', not a method's config`,
+        );
+    if (!safeName(m.name))
+      throw new UserError(
+        `${where}: methods[${i}]: method name '${m.name}' is used as a folder name: no '/', '\\' or '..'`,
+      );
+    if (parsed.methods.findIndex((x) => x.name === m.name) !== i)
+      throw new UserError(
+        `${where}: methods[${i}]: method '${m.name}' is listed twice (give each method its own name)`,
+      );
     if (!m.manual && !m.probe && !(STRATEGY_NAMES as readonly string[]).includes(m.strategy ?? '')) {
-      throw new UserError(`${where}: methods[${i}]: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, probe: true, or ${STRATEGY_NAMES.join(', ')})`);
+      throw new UserError(
+        `${where}: methods[${i}]: method '${m.name}' has unknown strategy '${m.strategy}' (use manual: true, probe: true, or ${STRATEGY_NAMES.join(', ')})`,
+      );
     }
   });
   return { ...parsed, tasks, ...(Object.keys(userTasks).length ? { userTasks } : {}) };
@@ -568,6 +826,7 @@ export function searchConfigJsonSchema(): Record<string, unknown> {
   return {
     ...z.toJSONSchema(searchConfigSchema, { io: 'input', unrepresentable: 'any' }),
     title: 'promptsearch search config',
-    description: 'A search experiment for `promptsearch search` (searches/*.json). Generated from src/runner/schema.ts by `npm run schema`.',
+    description:
+      'A search experiment for `promptsearch search` (searches/*.json). Generated from src/runner/schema.ts by `npm run schema`.',
   };
 }

@@ -78,15 +78,33 @@ export interface MemberScores {
 }
 
 /** Label log-probabilities of a whole split, scored in tasks of SPLIT_TASK_ROWS rows (spread over the pool). */
-export async function splitLogProbs(score: SelectionInput['score'], split: SplitName, n: number, d: Decoded): Promise<number[][]> {
+export async function splitLogProbs(
+  score: SelectionInput['score'],
+  split: SplitName,
+  n: number,
+  d: Decoded,
+): Promise<number[][]> {
   return (await splitReadings(score, split, n, d, []))[0];
 }
 
 /** splitLogProbs, then each of `readings` of the same rows from the same pass: [the prompt's, ...readings']. */
-async function splitReadings(score: SelectionInput['score'], split: SplitName, n: number, d: Decoded, readings: Reading[]): Promise<number[][][]> {
+async function splitReadings(
+  score: SelectionInput['score'],
+  split: SplitName,
+  n: number,
+  d: Decoded,
+  readings: Reading[],
+): Promise<number[][][]> {
   const tasks: ScoreTask[] = [];
   for (let start = 0; start < n; start += SPLIT_TASK_ROWS)
-    tasks.push({ split, slots: d.slots, labelIds: d.labelIds, start, end: Math.min(n, start + SPLIT_TASK_ROWS), ...(readings.length ? { readings } : {}) });
+    tasks.push({
+      split,
+      slots: d.slots,
+      labelIds: d.labelIds,
+      start,
+      end: Math.min(n, start + SPLIT_TASK_ROWS),
+      ...(readings.length ? { readings } : {}),
+    });
   const results = await Promise.all(tasks.map((t) => score(t)));
   return [results.flatMap((r) => r.logProbs), ...readings.map((_, k) => results.flatMap((r) => r.readings![k]))];
 }
@@ -96,7 +114,13 @@ async function splitReadings(score: SelectionInput['score'], split: SplitName, n
  * part is the candidate's recorded search offsets, so nothing is scored twice); `content-free`:
  * the candidate's own content-free offsets; `none`: no offsets.
  */
-export function finalOffsets(mode: CalibrationMode, trainScore: Score, trainSize: number, devLogProbs: number[][], numLabels: number): number[] | undefined {
+export function finalOffsets(
+  mode: CalibrationMode,
+  trainScore: Score,
+  trainSize: number,
+  devLogProbs: number[][],
+  numLabels: number,
+): number[] | undefined {
   if (mode === 'none') return undefined;
   if (mode === 'content-free') return trainScore.offsets;
   const dev = meanOffsets(devLogProbs, numLabels);
@@ -112,7 +136,10 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     const offsets = finalOffsets(inp.calibration, c.score, inp.trainSize, devLp[i], inp.numLabels);
     const dev = scoreLogProbs(devLp[i], inp.devLabels, inp.numLabels, inp.objective, offsets);
     // train+dev: both splits' objective, weighted by size: twice the examples behind the choice.
-    const select = inp.rule === 'dev' ? dev.objective : (c.score.objective * inp.trainSize + dev.objective * nDev) / (inp.trainSize + nDev);
+    const select =
+      inp.rule === 'dev'
+        ? dev.objective
+        : (c.score.objective * inp.trainSize + dev.objective * nDev) / (inp.trainSize + nDev);
     return { candidate: c, offsets, dev, select };
   });
   // Stable: among equal selection values the better train rank wins.
@@ -128,7 +155,13 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
     if (!testLp.has(i)) {
       const d = inp.decode(judged[i].candidate.candidate);
       const reading = inp.readoutReading && ids.includes(i) ? await inp.readoutReading(d) : undefined;
-      const [lp, readoutMember] = await splitReadings(inp.score, 'test', inp.testLabels!.length, d, reading ? [reading] : []);
+      const [lp, readoutMember] = await splitReadings(
+        inp.score,
+        'test',
+        inp.testLabels!.length,
+        d,
+        reading ? [reading] : [],
+      );
       testLp.set(i, lp);
       if (reading) readoutMembers.set(i, { reading, test: readoutMember });
     }
@@ -154,9 +187,17 @@ export async function selectWinner(inp: SelectionInput): Promise<SelectionOutcom
       // The run's result is the ensemble: its predictions are the ones test-predictions.json keeps.
       testPredicted = judgedEns.map((e) => e.predicted);
     }
-    ensemble = { members, devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels), testAccuracy: ensTest };
+    ensemble = {
+      members,
+      devAccuracy: accuracyOf(devScores, inp.devLabels, undefined, inp.numLabels),
+      testAccuracy: ensTest,
+    };
   }
-  const memberScores = ids.map((i) => ({ dev: devLp[i], ...(testLp.has(i) ? { test: testLp.get(i)! } : {}), ...(readoutMembers.has(i) ? { readoutMember: readoutMembers.get(i)! } : {}) }));
+  const memberScores = ids.map((i) => ({
+    dev: devLp[i],
+    ...(testLp.has(i) ? { test: testLp.get(i)! } : {}),
+    ...(readoutMembers.has(i) ? { readoutMember: readoutMembers.get(i)! } : {}),
+  }));
   return { chosen, judged, testAccuracy, evaluations: top.length * nDev, ensemble, memberScores, testPredicted };
 }
 

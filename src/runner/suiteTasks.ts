@@ -53,7 +53,10 @@ const DATA_FIELDS = ['train', 'dev', 'test', 'textColumn', 'labelColumn', 'forma
 export function userTaskFiles(t: UserTask, seed: number): { train: string; dev: string; test: string } {
   if (t.kind === 'files') return { train: t.train!, dev: t.dev!, test: t.test };
   const s = t.seedFiles?.[String(seed)];
-  if (!s) throw new UserError(`task '${t.name}': no split for seed ${seed} (expected ${path.join('16-' + seed, 'train.<ext>')} in its folder)`);
+  if (!s)
+    throw new UserError(
+      `task '${t.name}': no split for seed ${seed} (expected ${path.join('16-' + seed, 'train.<ext>')} in its folder)`,
+    );
   return { ...s, test: t.test };
 }
 
@@ -66,7 +69,14 @@ export function userTaskData(t: UserTask, seed: number): Record<string, unknown>
 
 /** Whether `name` may be a folder name inside the output folder (no separators, not `.` or `..`). */
 export function safeName(name: string): boolean {
-  return name.trim() !== '' && !/[\\/]/.test(name) && name !== '.' && name !== '..' && !name.includes('..') && !/[\0]/.test(name);
+  return (
+    name.trim() !== '' &&
+    !/[\\/]/.test(name) &&
+    name !== '.' &&
+    name !== '..' &&
+    !name.includes('..') &&
+    !/[\0]/.test(name)
+  );
 }
 
 /** The first `<dir>/<base>.<ext>` that exists, ext in the data formats' order; undefined if none. */
@@ -85,14 +95,19 @@ function findSplit(dir: string, base: string): string | undefined {
 export function folderTask(dir: string, seeds: number[], where: string, fields: Partial<UserTask> = {}): UserTask {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${where}: no folder ${dir}`);
   const test = findSplit(dir, 'test');
-  if (!test) throw new UserError(`${where}: ${dir} has no test.tsv, test.csv, test.jsonl or test.json (expected the bundled layout: 16-<seed>/train.<ext>, 16-<seed>/dev.<ext>, test.<ext>)`);
+  if (!test)
+    throw new UserError(
+      `${where}: ${dir} has no test.tsv, test.csv, test.jsonl or test.json (expected the bundled layout: 16-<seed>/train.<ext>, 16-<seed>/dev.<ext>, test.<ext>)`,
+    );
   const seedFiles: Record<string, { train: string; dev: string }> = {};
   for (const seed of seeds) {
     const sub = path.join(dir, `16-${seed}`);
     const train = findSplit(sub, 'train');
     const dev = findSplit(sub, 'dev');
     if (!train || !dev)
-      throw new UserError(`${where}: ${sub} has no ${train ? 'dev' : 'train'}.<ext> (seed ${seed} of the suite's seeds; expected ${path.join(sub, 'train.tsv')} and dev.tsv, or .csv, .jsonl, .json)`);
+      throw new UserError(
+        `${where}: ${sub} has no ${train ? 'dev' : 'train'}.<ext> (seed ${seed} of the suite's seeds; expected ${path.join(sub, 'train.tsv')} and dev.tsv, or .csv, .jsonl, .json)`,
+      );
     seedFiles[String(seed)] = { train, dev };
   }
   return { ...fields, name: fields.name ?? path.basename(dir), kind: 'folder', test, seedFiles };
@@ -100,17 +115,33 @@ export function folderTask(dir: string, seeds: number[], where: string, fields: 
 
 /** A data object entry (its fields already checked by the schema): files made absolute against `baseDir`. */
 export function dataObjectTask(o: Record<string, unknown>, baseDir: string, seeds: number[], where: string): UserTask {
-  const { name, folder, train, dev, test, ...rest } = o as { name: string; folder?: string; train?: string; dev?: string; test?: string } & Partial<UserTask>;
+  const { name, folder, train, dev, test, ...rest } = o as {
+    name: string;
+    folder?: string;
+    train?: string;
+    dev?: string;
+    test?: string;
+  } & Partial<UserTask>;
   const fields: Partial<UserTask> = { name, ...rest };
   if (folder !== undefined) {
-    if (train !== undefined || dev !== undefined || test !== undefined) throw new UserError(`${where}: give 'folder' or 'train'/'dev'/'test', not both`);
+    if (train !== undefined || dev !== undefined || test !== undefined)
+      throw new UserError(`${where}: give 'folder' or 'train'/'dev'/'test', not both`);
     return folderTask(path.resolve(baseDir, folder), seeds, where, fields);
   }
-  for (const [k, v] of Object.entries({ train, dev, test })) if (v === undefined) throw new UserError(`${where}: missing field '${k}' (a data file; or 'folder' in the bundled layout)`);
+  for (const [k, v] of Object.entries({ train, dev, test }))
+    if (v === undefined)
+      throw new UserError(`${where}: missing field '${k}' (a data file; or 'folder' in the bundled layout)`);
   const abs = (k: string, f: string) => {
     const file = path.resolve(baseDir, f);
     if (!fs.existsSync(file)) throw new UserError(`${where}: ${k}: no file ${file}`);
     return file;
   };
-  return { ...fields, name, kind: 'files', train: abs('train', train!), dev: abs('dev', dev!), test: abs('test', test!) };
+  return {
+    ...fields,
+    name,
+    kind: 'files',
+    train: abs('train', train!),
+    dev: abs('dev', dev!),
+    test: abs('test', test!),
+  };
 }

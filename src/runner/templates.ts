@@ -40,7 +40,14 @@ export function splitBudget(total: number, parts: number): number[] {
 /** The search config of template i's sub-run: that template, its share of the budget. */
 export function templateConfig(config: SearchConfig, i: number, budget: number): SearchConfig {
   // The readout members and the member weights belong to the run's ensemble, not to a template's own run.
-  const sub: SearchConfig = { ...config, name: `${config.name}-t${i + 1}`, template: config.templates![i], budget, readoutMembers: false, fitMemberWeights: false };
+  const sub: SearchConfig = {
+    ...config,
+    name: `${config.name}-t${i + 1}`,
+    template: config.templates![i],
+    budget,
+    readoutMembers: false,
+    fitMemberWeights: false,
+  };
   delete sub.templates;
   // A list of label-word contexts gives each template its own.
   const sv = config.findLabelWords;
@@ -102,7 +109,9 @@ export async function runTemplates(
     if (!run.isRun()) throw new UserError(`${run.dir}: not a run directory (no config.json)`);
     checkResumable(run, resolve());
   } else if (run.isRun() || run.has('best')) {
-    throw new UserError(`${run.dir}: already holds a run; continue it with: promptsearch search --resume ${run.dir} (or choose another --out)`);
+    throw new UserError(
+      `${run.dir}: already holds a run; continue it with: promptsearch search --resume ${run.dir} (or choose another --out)`,
+    );
   }
   const budgets = splitBudget(config.budget, templates.length);
   // Every template's search is checked (template, label words, budget) before anything is written.
@@ -113,7 +122,14 @@ export async function runTemplates(
   });
   // One in-process model for the readout members and for members scored again, loaded only if needed.
   let model: LoadedModel | undefined;
-  const getModel = async () => (model ??= await loadModel({ model: config.model, dtype: config.dtype, scorer: config.scorer, prefixReuse: config.prefixReuse, threads: config.threadsPerWorker }));
+  const getModel = async () =>
+    (model ??= await loadModel({
+      model: config.model,
+      dtype: config.dtype,
+      scorer: config.scorer,
+      prefixReuse: config.prefixReuse,
+      threads: config.threadsPerWorker,
+    }));
   // One scoring pool for every template's search: its workers start once, not once per template.
   const sharedPool: SharedPool = {};
   try {
@@ -155,14 +171,24 @@ async function runAll(
     // Progress: the template's own count, budget and best, and the whole run's count (the earlier templates' evaluations plus this one's).
     const before = spentBefore;
     const template = { index: i, count: templates.length };
-    const onProgress = opts.onProgress && ((p: SearchProgress) => opts.onProgress!({ ...p, evaluations: before + p.evaluations, budget: config.budget, template }));
+    const onProgress =
+      opts.onProgress &&
+      ((p: SearchProgress) =>
+        opts.onProgress!({ ...p, evaluations: before + p.evaluations, budget: config.budget, template }));
     const state = sub.isRun() ? sub.readState() : undefined;
     opts.log?.(`template ${i + 1} of ${templates.length}: ${templates[i]}`);
     const onMemberScores = (scores: MemberScores[]) => (memberScores[i] = scores);
     const best =
       state?.status === 'done' && sub.readBest()
         ? sub.readBest()!
-        : await runOne(templateConfig(config, i, budgets[i]), { ...opts, runDir: sub.dir, resume: sub.isRun(), onProgress, onMemberScores, readoutReading: readoutReadingOf(templates[i]) });
+        : await runOne(templateConfig(config, i, budgets[i]), {
+            ...opts,
+            runDir: sub.dir,
+            resume: sub.isRun(),
+            onProgress,
+            onMemberScores,
+            readoutReading: readoutReadingOf(templates[i]),
+          });
     if (best.status !== 'done') {
       run.writeState({ status: 'interrupted' });
       if (opts.stopRequested?.()) return { ...best, status: 'interrupted' };
@@ -197,10 +223,13 @@ async function runAll(
     const known = [...selectedScores, ...readoutMembers.map((t) => t.scores)];
     // Each split's member log-probabilities once (the fit and the accuracies both read dev).
     const scored = new Map<keyof RunSplits, Promise<number[][][]>>();
-    const logProbs = (name: keyof RunSplits) => scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
+    const logProbs = (name: keyof RunSplits) =>
+      scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
     let members = unfitted;
     if (config.fitMemberWeights) {
-      opts.log?.(`fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`);
+      opts.log?.(
+        `fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`,
+      );
       const trainLp = await logProbs('train');
       const devLp = await logProbs('dev');
       const golds = [...splits.train.examples, ...splits.dev.examples].map((e) => e.label);
@@ -212,7 +241,9 @@ async function runAll(
     }
     const judged = async (name: 'train' | 'dev' | 'test') => {
       const lps = await logProbs(name);
-      const scores = ensembleLogProbs(members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })));
+      const scores = ensembleLogProbs(
+        members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })),
+      );
       return judgeAll(
         scores,
         splits[name]!.examples.map((e) => e.label),
@@ -262,7 +293,11 @@ async function runAll(
 function runSplits(config: SearchConfig): RunSplits {
   const labels = modelLabelNames(resolveModel(config.model, config.dtype));
   const split = (name: 'train' | 'dev' | 'test') => loadExamples(configDataSource(config, name, labels), name);
-  return { train: split('train'), dev: split('dev'), test: config.data && !config.data.test ? undefined : split('test') };
+  return {
+    train: split('train'),
+    dev: split('dev'),
+    test: config.data && !config.data.test ? undefined : split('test'),
+  };
 }
 
 /**
@@ -271,7 +306,13 @@ function runSplits(config: SearchConfig): RunSplits {
  * not keep), are scored in this process with the member's own template (a row scores the same in
  * any batch, so the numbers are the same).
  */
-async function membersLogProbs(splits: RunSplits, name: keyof RunSplits, members: EnsembleMember[], known: (MemberScores | undefined)[], getModel: () => Promise<LoadedModel>): Promise<number[][][]> {
+async function membersLogProbs(
+  splits: RunSplits,
+  name: keyof RunSplits,
+  members: EnsembleMember[],
+  known: (MemberScores | undefined)[],
+  getModel: () => Promise<LoadedModel>,
+): Promise<number[][][]> {
   const split = splits[name]!;
   const out: number[][][] = [];
   for (const [i, m] of members.entries()) {

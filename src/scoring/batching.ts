@@ -21,7 +21,10 @@ export function planBatches(lengths: number[], maxTokens: number, maxRows: numbe
   for (const i of order) {
     const width = lengths[i]; // sorted ascending: the newest row is the longest
     const padded = (cur.length + 1) * width;
-    if (cur.length > 0 && (padded > maxTokens || cur.length >= maxRows || padded > MAX_PADDING_RATIO * (real + width))) {
+    if (
+      cur.length > 0 &&
+      (padded > maxTokens || cur.length >= maxRows || padded > MAX_PADDING_RATIO * (real + width))
+    ) {
       batches.push(cur);
       cur = [];
       real = 0;

@@ -47,7 +47,10 @@ export interface EvalReport extends Summary {
 /** Loads everything, scores one filled template on one split, disposes the model. */
 export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
   const template = parseTemplate(req.template);
-  const data = loadExamples({ modelLabels: modelLabelNames(resolveModel(req.model, req.dtype)), ...req.data }, req.split);
+  const data = loadExamples(
+    { modelLabels: modelLabelNames(resolveModel(req.model, req.dtype)), ...req.data },
+    req.split,
+  );
   const words = parseVerbalizerSpec(req.verbalizer, data.numLabels);
   const model = await loadModel(req);
   try {
@@ -59,7 +62,14 @@ export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
     const logProbs = await promptLogProbs(model.backend, ct, encoded, slots, verbalizer.ids, req);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const mode = req.calibration ?? DEFAULT_CALIBRATION;
-    const reference = await calibrationReference(mode, req.data, data.examples, Object.values(ct.columns), model.tokenizer, req.calibrationFrom);
+    const reference = await calibrationReference(
+      mode,
+      req.data,
+      data.examples,
+      Object.values(ct.columns),
+      model.tokenizer,
+      req.calibrationFrom,
+    );
     const offsets = reference
       ? meanOffsets(
           reference.examples === data.examples
@@ -102,7 +112,11 @@ export async function evaluateTemplate(req: EvalRequest): Promise<EvalReport> {
 }
 
 /** The template with slots replaced by their decoded tokens. */
-export function renderPrompt(template: Template, slots: Record<string, number[]>, decode: (ids: number[]) => string): string {
+export function renderPrompt(
+  template: Template,
+  slots: Record<string, number[]>,
+  decode: (ids: number[]) => string,
+): string {
   const text: Record<string, string> = {};
   for (const s of template.slots) text[s.name] = decode(slots[s.name] ?? []);
   return renderTemplate(template, text);
@@ -122,13 +136,23 @@ async function calibrationReference(
   from?: DataSource[],
 ): Promise<{ examples: Example[]; describe: string } | undefined> {
   if (mode === 'none') return undefined;
-  if (mode === 'content-free') return { examples: contentFreeExamples(columns, tokenizer.token(tokenizer.special.mask)), describe: 'content-free inputs ("N/A", "", the mask token)' };
+  if (mode === 'content-free')
+    return {
+      examples: contentFreeExamples(columns, tokenizer.token(tokenizer.special.mask)),
+      describe: 'content-free inputs ("N/A", "", the mask token)',
+    };
   if (from?.length) {
     const loaded = from.map((f) => loadExamples(f, 'train'));
-    return { examples: loaded.flatMap((l) => l.examples), describe: `the ${loaded.reduce((n, l) => n + l.examples.length, 0)} inputs of ${loaded.map((l) => l.origin).join(' + ')}` };
+    return {
+      examples: loaded.flatMap((l) => l.examples),
+      describe: `the ${loaded.reduce((n, l) => n + l.examples.length, 0)} inputs of ${loaded.map((l) => l.origin).join(' + ')}`,
+    };
   }
   if (src.file || !src.task) return { examples: scored, describe: `the ${scored.length} scored inputs` };
   const train = loadExamples(src, 'train').examples;
   const dev = loadExamples(src, 'dev').examples;
-  return { examples: [...train, ...dev], describe: `the ${train.length + dev.length} train + dev inputs of seed ${src.seed ?? SEEDS[0]}` };
+  return {
+    examples: [...train, ...dev],
+    describe: `the ${train.length + dev.length} train + dev inputs of seed ${src.seed ?? SEEDS[0]}`,
+  };
 }

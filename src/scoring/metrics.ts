@@ -46,7 +46,14 @@ export type LabelScoreRule = (typeof LABEL_SCORE_RULES)[number];
  * logits. A row's logits share one softmax normaliser, so either differs from the same reading of
  * the words' log-probabilities by a constant per row, which the label log-softmax removes.
  */
-export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, score: LabelScoreRule = 'logsumexp', readout?: Readout): number[] {
+export function labelScoresOfRow(
+  logits: ArrayLike<number>,
+  offset: number,
+  labelOfWord: number[],
+  numLabels: number,
+  score: LabelScoreRule = 'logsumexp',
+  readout?: Readout,
+): number[] {
   if (score === 'discriminant') {
     if (!readout) throw new Error('labelScoresOfRow: the discriminant reading needs its readout');
     // A label's words are a run of columns (labelOfWord is label-ordered); each run normalised on its own.
@@ -68,14 +75,23 @@ export function labelScoresOfRow(logits: ArrayLike<number>, offset: number, labe
   }
   // log-sum-exp per label, stable: accumulate max first, then the sum.
   const maxes = new Array<number>(numLabels).fill(-Infinity);
-  for (let w = 0; w < labelOfWord.length; w++) maxes[labelOfWord[w]] = Math.max(maxes[labelOfWord[w]], logits[offset + w]);
+  for (let w = 0; w < labelOfWord.length; w++)
+    maxes[labelOfWord[w]] = Math.max(maxes[labelOfWord[w]], logits[offset + w]);
   const sums = new Array<number>(numLabels).fill(0);
-  for (let w = 0; w < labelOfWord.length; w++) sums[labelOfWord[w]] += Math.exp(logits[offset + w] - maxes[labelOfWord[w]]);
+  for (let w = 0; w < labelOfWord.length; w++)
+    sums[labelOfWord[w]] += Math.exp(logits[offset + w] - maxes[labelOfWord[w]]);
   return maxes.map((m, l) => m + Math.log(sums[l]));
 }
 
 /** Label log-probabilities of one row: log-softmax over the labels' scores. */
-export function labelLogProbsOfRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, score: LabelScoreRule = 'logsumexp', readout?: Readout): number[] {
+export function labelLogProbsOfRow(
+  logits: ArrayLike<number>,
+  offset: number,
+  labelOfWord: number[],
+  numLabels: number,
+  score: LabelScoreRule = 'logsumexp',
+  readout?: Readout,
+): number[] {
   return logSoftmax(labelScoresOfRow(logits, offset, labelOfWord, numLabels, score, readout));
 }
 
@@ -90,16 +106,33 @@ export function judge(logProbs: number[], gold: number): ExampleScore {
   let bestOther = -Infinity;
   for (let l = 0; l < logProbs.length; l++) if (l !== gold && probs[l] > bestOther) bestOther = probs[l];
   const lp = logSoftmax(logProbs);
-  return { gold, predicted, correct: predicted === gold, labelScores: logProbs, gap: probs[gold] - bestOther, logLikelihood: lp[gold] };
+  return {
+    gold,
+    predicted,
+    correct: predicted === gold,
+    labelScores: logProbs,
+    gap: probs[gold] - bestOther,
+    logLikelihood: lp[gold],
+  };
 }
 
 /** Scores one row of label-word logits without calibration. */
-export function scoreRow(logits: ArrayLike<number>, offset: number, labelOfWord: number[], numLabels: number, gold: number): ExampleScore {
+export function scoreRow(
+  logits: ArrayLike<number>,
+  offset: number,
+  labelOfWord: number[],
+  numLabels: number,
+  gold: number,
+): ExampleScore {
   return judge(labelLogProbsOfRow(logits, offset, labelOfWord, numLabels), gold);
 }
 
 /** Judges every example with calibration offsets applied (offsets undefined: raw). */
-export function judgeAll(logProbs: readonly number[][], golds: readonly number[], offsets: readonly number[] | undefined): ExampleScore[] {
+export function judgeAll(
+  logProbs: readonly number[][],
+  golds: readonly number[],
+  offsets: readonly number[] | undefined,
+): ExampleScore[] {
   return logProbs.map((lp, i) => judge(calibrate(lp, offsets), golds[i]));
 }
 
@@ -161,7 +194,10 @@ export const DEFAULT_OBJECTIVE: ObjectiveName = 'ce';
  * ties with the margin: the margin lies in [-1, 1], so a weight of 1e-4 can never outweigh one
  * more correct example among < 5,000. `margin`: the mean RLPrompt gap.
  */
-export function objectiveValue(s: Pick<Summary, 'accuracy' | 'margin' | 'logLikelihood'>, objective: ObjectiveName): number {
+export function objectiveValue(
+  s: Pick<Summary, 'accuracy' | 'margin' | 'logLikelihood'>,
+  objective: ObjectiveName,
+): number {
   if (objective === 'ce') return s.logLikelihood;
   return objective === 'margin' ? s.margin : s.accuracy + 1e-4 * s.margin;
 }

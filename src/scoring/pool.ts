@@ -100,7 +100,9 @@ export class ScoringPool {
     const p = new ScoringPool(pool, workers);
     // Warm every worker now (model load, tokenization) rather than inside the first search step.
     const first = Object.keys(init.splits)[0] as ScoreTask['split'];
-    const warm = Promise.allSettled(Array.from({ length: workers }, () => p.score({ split: first, slots: {}, labelIds: [], start: 0, end: 0 })));
+    const warm = Promise.allSettled(
+      Array.from({ length: workers }, () => p.score({ split: first, slots: {}, labelIds: [], start: 0, end: 0 })),
+    );
     const stopped = new Promise<'stopped'>((resolve) => {
       if (!opts.stopRequested) return;
       p.stopTimer = setInterval(() => {
@@ -113,7 +115,8 @@ export class ScoringPool {
     });
     stopped.catch(() => {});
     try {
-      if ((await Promise.race([warm, stopped])) === 'stopped') throw new StoppedError('stopped while the scoring workers started');
+      if ((await Promise.race([warm, stopped])) === 'stopped')
+        throw new StoppedError('stopped while the scoring workers started');
       const failed = (await warm).find((s) => s.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
     } catch (e) {

@@ -33,7 +33,13 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Trains the probe on rows `x` (equal-length feature vectors) with labels `y` in 0..numLabels-1. */
-export function trainProbe(x: ArrayLike<number>[], y: number[], numLabels: number, C: number, iterations = 3000): ProbeModel {
+export function trainProbe(
+  x: ArrayLike<number>[],
+  y: number[],
+  numLabels: number,
+  C: number,
+  iterations = 3000,
+): ProbeModel {
   const n = x.length;
   const d = x[0].length;
   const mean = new Float64Array(d);
@@ -114,7 +120,12 @@ export function vocabLogProbs(logits: ArrayLike<number>): Float32Array {
 }
 
 /** Calls `each` with the vocabulary log-probabilities at the mask of every row, in order, batch by batch. */
-export async function forEachMaskFeatures(backend: Pick<FullLogitsBackend, 'logitsAt'>, rows: EncodedRow[], each: (features: Float32Array, i: number) => void, batch = 32): Promise<void> {
+export async function forEachMaskFeatures(
+  backend: Pick<FullLogitsBackend, 'logitsAt'>,
+  rows: EncodedRow[],
+  each: (features: Float32Array, i: number) => void,
+  batch = 32,
+): Promise<void> {
   for (let start = 0; start < rows.length; start += batch) {
     const chunk = rows.slice(start, start + batch);
     const logits = await backend.logitsAt(

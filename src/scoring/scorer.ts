@@ -25,12 +25,18 @@ export const SPLIT_TASK_ROWS = 256;
  * apply when a slot comes before the input, and those rows are scored whole.
  */
 export function scorerLabel(backend: MaskedLmBackend, ct: CompiledTemplate): string {
-  if (backend.kind === 'prefix-reuse' && !ct.reusablePrefix) return 'mask-head (not prefix-reuse: a slot comes before the input)';
+  if (backend.kind === 'prefix-reuse' && !ct.reusablePrefix)
+    return 'mask-head (not prefix-reuse: a slot comes before the input)';
   return backend.kind;
 }
 
 /** Runs rows through the backend in length-sorted batches; returns logits in the rows' order. */
-export async function labelLogitsForRows(backend: MaskedLmBackend, rows: EncodedRow[], labelIds: number[], opts: BatchOptions = {}): Promise<Float32Array> {
+export async function labelLogitsForRows(
+  backend: MaskedLmBackend,
+  rows: EncodedRow[],
+  labelIds: number[],
+  opts: BatchOptions = {},
+): Promise<Float32Array> {
   return inBatches(rows, labelIds.length, opts, (batch) => backend.labelLogits(batch, labelIds));
 }
 
@@ -38,7 +44,12 @@ export async function labelLogitsForRows(backend: MaskedLmBackend, rows: Encoded
  * `run` on the rows in length-sorted batches; each batch gives
  * [batch rows × k]; returns [rows × k] in the rows' order.
  */
-async function inBatches(rows: EncodedRow[], k: number, opts: BatchOptions, run: (batch: EncodedRow[]) => Promise<Float32Array>): Promise<Float32Array> {
+async function inBatches(
+  rows: EncodedRow[],
+  k: number,
+  opts: BatchOptions,
+  run: (batch: EncodedRow[]) => Promise<Float32Array>,
+): Promise<Float32Array> {
   const { maxBatchTokens, maxBatchRows } = { ...DEFAULT_BATCH, ...opts };
   const out = new Float32Array(rows.length * k);
   for (const batch of planBatches(
@@ -97,7 +108,11 @@ export function planContinuations(words: number[][]): ContinuationPlan {
 export function continueRow(row: EncodedRow, continuation: number[]): EncodedRow {
   if (continuation.length === 0) return row;
   const at = row.maskPos + 1;
-  return { ...row, ids: [...row.ids.slice(0, at), ...continuation, ...row.ids.slice(at)], maskPos: row.maskPos + continuation.length };
+  return {
+    ...row,
+    ids: [...row.ids.slice(0, at), ...continuation, ...row.ids.slice(at)],
+    maskPos: row.maskPos + continuation.length,
+  };
 }
 
 /**
@@ -105,15 +120,26 @@ export function continueRow(row: EncodedRow, continuation: number[]): EncodedRow
  * word's tokens of log-softmax over the vocabulary of the next token, each given the prompt and
  * the word's tokens before it. Causal models only (the backend's `labelLogProbs`).
  */
-export async function wordLogProbsForRows(backend: MaskedLmBackend, rows: EncodedRow[], words: number[][], opts: BatchOptions = {}): Promise<Float64Array> {
+export async function wordLogProbsForRows(
+  backend: MaskedLmBackend,
+  rows: EncodedRow[],
+  words: number[][],
+  opts: BatchOptions = {},
+): Promise<Float64Array> {
   const labelLogProbs = backend.labelLogProbs?.bind(backend);
-  if (!labelLogProbs) throw new UserError(`multi-token label words need a causal model's log-probabilities, which the ${backend.kind} scorer does not give`);
+  if (!labelLogProbs)
+    throw new UserError(
+      `multi-token label words need a causal model's log-probabilities, which the ${backend.kind} scorer does not give`,
+    );
   const plan = planContinuations(words);
   const C = plan.continuations.length;
   const T = plan.tokens.length;
   const extended = rows.flatMap((r) => plan.continuations.map((c) => continueRow(r, c)));
   const tooLong = extended.find((r) => r.ids.length > backend.maxLength);
-  if (tooLong) throw new UserError(`a prompt followed by its label word's tokens is ${tooLong.ids.length} tokens; the model takes at most ${backend.maxLength}`);
+  if (tooLong)
+    throw new UserError(
+      `a prompt followed by its label word's tokens is ${tooLong.ids.length} tokens; the model takes at most ${backend.maxLength}`,
+    );
   const lp = await inBatches(extended, T, opts, (batch) => labelLogProbs(batch, plan.tokens));
   const out = new Float64Array(rows.length * words.length);
   for (let i = 0; i < rows.length; i++) {
@@ -130,7 +156,12 @@ export async function wordLogProbsForRows(backend: MaskedLmBackend, rows: Encode
  * The rows of one filled prompt. With multi-token label words the inputs are cut so that the
  * prompt plus the longest continuation still fits the model.
  */
-function promptRows(ct: CompiledTemplate, examples: EncodedExample[], slots: Record<string, number[]>, longest: number): EncodedRow[] {
+function promptRows(
+  ct: CompiledTemplate,
+  examples: EncodedExample[],
+  slots: Record<string, number[]>,
+  longest: number,
+): EncodedRow[] {
   const fit = longest > 0 ? { ...ct, maxLength: ct.maxLength - longest } : ct;
   return examples.map((ex) => buildRow(fit, ex, slots));
 }
@@ -198,7 +229,9 @@ export async function promptReadings(
       const labelOfWord = wordLabels(r.labelIds);
       const at = start;
       start += labelOfWord.length;
-      return examples.map((_, i) => labelLogProbsOfRow(logits, i * flat.length + at, labelOfWord, r.labelIds.length, r.labelScore, r.readout));
+      return examples.map((_, i) =>
+        labelLogProbsOfRow(logits, i * flat.length + at, labelOfWord, r.labelIds.length, r.labelScore, r.readout),
+      );
     });
   }
   const out: number[][][] = [];
@@ -208,7 +241,11 @@ export async function promptReadings(
     const rows = promptRows(ct, examples, slots, planContinuations(words).longest);
     const scores = await wordLogProbsForRows(backend, rows, words, opts);
     const labelOfWord = wordLabels(r.labelIds);
-    out.push(examples.map((_, i) => labelLogProbsOfRow(scores, i * words.length, labelOfWord, r.labelIds.length, r.labelScore, r.readout)));
+    out.push(
+      examples.map((_, i) =>
+        labelLogProbsOfRow(scores, i * words.length, labelOfWord, r.labelIds.length, r.labelScore, r.readout),
+      ),
+    );
   }
   return out;
 }

@@ -32,7 +32,14 @@ function checkStop(init: WorkerInit): void {
 
 async function setup(init: WorkerInit): Promise<State> {
   checkStop(init);
-  const model = await loadModel({ model: init.model, dtype: init.dtype, scorer: init.scorer, prefixReuse: init.prefixReuse, threads: init.threads, activations: init.activations });
+  const model = await loadModel({
+    model: init.model,
+    dtype: init.dtype,
+    scorer: init.scorer,
+    prefixReuse: init.prefixReuse,
+    threads: init.threads,
+    activations: init.activations,
+  });
   const s: State = { model, init, templates: new Map() };
   try {
     checkStop(init);
@@ -77,6 +84,13 @@ async function scoreTask(task: ScoreTask): Promise<ScoreResult> {
   const examples = splits[task.split];
   if (!examples) throw new Error(`worker has no '${task.split}' split`);
   const rows = examples.slice(task.start, task.end);
-  const [logProbs, ...readings] = await promptReadings(s.model.backend, ct, rows, task.slots, [{ labelIds: task.labelIds }, ...(task.readings ?? [])], s.init.batch);
+  const [logProbs, ...readings] = await promptReadings(
+    s.model.backend,
+    ct,
+    rows,
+    task.slots,
+    [{ labelIds: task.labelIds }, ...(task.readings ?? [])],
+    s.init.batch,
+  );
   return task.readings ? { logProbs, readings } : { logProbs };
 }

@@ -79,7 +79,14 @@ export async function proposeSlotPools(opts: SlotPoolOptions): Promise<Record<st
   const maskFill = Object.fromEntries(slots.map((s) => [s.name, new Array<number>(s.length).fill(filler)]));
   const rows = opts.examples.map((ex) => buildRow(compiled, ex, maskFill));
   const positions = rows.map((r) => (compiled.causal ? r.slotPos!.map((p) => Math.max(0, p - 1)) : r.slotPos!));
-  const { sums, counts } = await sumLogSoftmax(opts.backend, rows, positions, new Array(rows.length).fill(0), 1, opts.batchSize);
+  const { sums, counts } = await sumLogSoftmax(
+    opts.backend,
+    rows,
+    positions,
+    new Array(rows.length).fill(0),
+    1,
+    opts.batchSize,
+  );
 
   const eligible = wholeWordIds(tokenizer, sums[0][0].length);
   let k = 0;
@@ -116,7 +123,8 @@ export async function classMeanLogProbs(opts: Omit<LabelPoolOptions, 'topK' | 'e
   const bad = opts.examples.find((e) => !Number.isInteger(e.label) || e.label < 0 || e.label >= numLabels);
   if (bad) throw new UserError(`example label ${bad.label} is outside 0..${numLabels - 1}`);
   for (let l = 0; l < numLabels; l++) {
-    if (!opts.examples.some((e) => e.label === l)) throw new UserError(`label ${l} has no train examples; cannot propose label words for it`);
+    if (!opts.examples.some((e) => e.label === l))
+      throw new UserError(`label ${l} has no train examples; cannot propose label words for it`);
   }
   const rows = opts.examples.map((ex) => buildRow(compiled, ex, opts.fixedSlots));
   const { sums, counts } = await sumLogSoftmax(
@@ -263,7 +271,10 @@ export async function chooseDataLabelWords(opts: LabelPoolOptions & { candidates
   });
   const pools = assignLabelPools(scores, candidates, opts.topK ?? DEFAULT_DATA_WORDS_PER_LABEL);
   const empty = pools.findIndex((p) => p.length === 0);
-  if (empty >= 0) throw new UserError(`no label word left for label ${empty} among the ${candidates.length} likeliest words at the mask (findLabelWords: raise 'candidates' or lower 'wordsPerLabel')`);
+  if (empty >= 0)
+    throw new UserError(
+      `no label word left for label ${empty} among the ${candidates.length} likeliest words at the mask (findLabelWords: raise 'candidates' or lower 'wordsPerLabel')`,
+    );
   return pools;
 }
 
@@ -316,11 +327,17 @@ function wholeWordIds(tokenizer: PromptTokenizer, n: number): number[] {
 }
 
 /** Hand-crafted words as ids per slot, slot-specific words first, then `*`, de-duplicated. */
-function handCraftedIds(tokenizer: PromptTokenizer, slots: { name: string }[], wordLists: Record<string, string[]>): Record<string, number[]> {
+function handCraftedIds(
+  tokenizer: PromptTokenizer,
+  slots: { name: string }[],
+  wordLists: Record<string, string[]>,
+): Record<string, number[]> {
   const names = new Set(slots.map((s) => s.name));
   for (const key of Object.keys(wordLists)) {
     if (key !== ALL_SLOTS && !names.has(key)) {
-      throw new UserError(`word list for slot <${key}>: the template has no such slot (slots: ${[...names].map((n) => `<${n}>`).join(', ') || 'none'})`);
+      throw new UserError(
+        `word list for slot <${key}>: the template has no such slot (slots: ${[...names].map((n) => `<${n}>`).join(', ') || 'none'})`,
+      );
     }
   }
   const out: Record<string, number[]> = {};

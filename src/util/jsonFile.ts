@@ -28,7 +28,9 @@ export function readJsonFile(file: string, what: string): unknown {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UserError(`${path.resolve(file)}: cannot read the ${what} (${userIoProblem(e) ?? (e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new UserError(
+      `${path.resolve(file)}: cannot read the ${what} (${userIoProblem(e) ?? (e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
   }
   if (!text.trim()) throw new UserError(`${file}: empty file (expected the ${what}, JSON)`);
   try {

@@ -6,13 +6,20 @@ import { z } from 'zod';
 import { UserError } from '../errors';
 
 /** A message for a present but wrong value; a missing one falls through to "missing field". */
-export const says = (text: string) => ({ error: (iss: { input?: unknown }) => (iss.input === undefined ? undefined : text) });
+export const says = (text: string) => ({
+  error: (iss: { input?: unknown }) => (iss.input === undefined ? undefined : text),
+});
 export const text = () => z.string(says('expected a non-empty string')).min(1, says('expected a non-empty string'));
 export const int = () => z.number(says('expected an integer')).int(says('expected an integer'));
-export const posInt = () => z.number(says('expected a positive integer')).int(says('expected a positive integer')).min(1, says('expected a positive integer'));
+export const posInt = () =>
+  z
+    .number(says('expected a positive integer'))
+    .int(says('expected a positive integer'))
+    .min(1, says('expected a positive integer'));
 export const positive = () => z.number(says('expected a number > 0')).gt(0, says('expected a number > 0'));
 export const bool = () => z.boolean(says('expected true or false'));
-export const oneOf = <T extends readonly [string, ...string[]]>(names: T) => z.enum(names, says(`expected one of ${names.join(', ')}`));
+export const oneOf = <T extends readonly [string, ...string[]]>(names: T) =>
+  z.enum(names, says(`expected one of ${names.join(', ')}`));
 export const words = () => z.array(z.string(says('expected a word')), says('expected a list of words'));
 
 function fieldPath(p: readonly PropertyKey[]): string {
@@ -55,8 +62,11 @@ function describeIssue(where: string, issue: z.core.$ZodIssue, schema: z.ZodType
   if (issue.code === 'invalid_union') {
     // The one branch whose type the value has (its problems lie inside it) names the field inside;
     // otherwise the union's own message says what was expected.
-    const inside = issue.errors.filter((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0 || i.code === 'unrecognized_keys'));
-    if (inside.length === 1) return describeIssue(where, { ...inside[0][0], path: [...issue.path, ...inside[0][0].path] }, schema);
+    const inside = issue.errors.filter(
+      (branch) => branch.length > 0 && branch.every((i) => i.path.length > 0 || i.code === 'unrecognized_keys'),
+    );
+    if (inside.length === 1)
+      return describeIssue(where, { ...inside[0][0], path: [...issue.path, ...inside[0][0].path] }, schema);
   }
   const field = fieldPath(issue.path);
   const at = field ? `${where}: ${field}` : where;

@@ -5,16 +5,32 @@ import { startWorker } from '../../distributed/worker';
 import { checkWorkers } from '../../scoring/pool';
 
 export const command = 'worker';
-export const describe = 'Take search and leaderboard jobs from a Redis queue and run them (see "Running on several machines")';
+export const describe =
+  'Take search and leaderboard jobs from a Redis queue and run them (see "Running on several machines")';
 
 export function builder(y: Argv) {
   return y
-    .option('redis', { type: 'string', demandOption: true, describe: 'queue URL: redis://[user:password@]host[:port][/db], or rediss://... for TLS' })
-    .option('queue', { type: 'string', default: QUEUE_NAME, describe: 'queue name (several teams can share one Redis)' })
+    .option('redis', {
+      type: 'string',
+      demandOption: true,
+      describe: 'queue URL: redis://[user:password@]host[:port][/db], or rediss://... for TLS',
+    })
+    .option('queue', {
+      type: 'string',
+      default: QUEUE_NAME,
+      describe: 'queue name (several teams can share one Redis)',
+    })
     .option('concurrency', { type: 'number', default: 1, describe: 'jobs run at once by this worker' })
-    .option('workers', { type: 'number', describe: "scoring worker threads per job (default: the job's config, else one per core)" })
+    .option('workers', {
+      type: 'number',
+      describe: "scoring worker threads per job (default: the job's config, else one per core)",
+    })
     .option('threads-per-worker', { type: 'number', describe: 'onnxruntime threads in each scoring worker' })
-    .option('lock-seconds', { type: 'number', default: 30, describe: "a killed worker's job goes to another worker after about this long" })
+    .option('lock-seconds', {
+      type: 'number',
+      default: 30,
+      describe: "a killed worker's job goes to another worker after about this long",
+    })
     .example('$0 worker --redis redis://:secret@10.0.0.5:6379', 'serve the queue on this machine until Ctrl-C');
 }
 
@@ -56,7 +72,10 @@ export async function handler(argv: Args): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     w.ready.then(
-      () => log(`worker ${w.name} waiting for jobs on ${redactUrl(argv.redis)} queue '${argv.queue}' (Ctrl-C: finish the current job and exit; twice: hand it back now)`),
+      () =>
+        log(
+          `worker ${w.name} waiting for jobs on ${redactUrl(argv.redis)} queue '${argv.queue}' (Ctrl-C: finish the current job and exit; twice: hand it back now)`,
+        ),
       () => {},
     );
   });

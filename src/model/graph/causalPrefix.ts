@@ -106,7 +106,8 @@ const producer = (idx: GraphIndex, t: string): Node | undefined => {
 function attentionAt(idx: GraphIndex, consts: Set<string>, softmax: Node): AttentionLayer | string {
   const axis = attr(softmax, 'axis') ? toNum(attr(softmax, 'axis')!.i as IntLike) : -1;
   if (axis !== -1 && axis !== 3) return `${nodeLabel(softmax)} is not over the last axis`;
-  const isScoreMatMul = (n: Node | undefined) => n?.opType === 'MatMul' && (n.input ?? []).every((t) => !isConstName(idx, consts, t));
+  const isScoreMatMul = (n: Node | undefined) =>
+    n?.opType === 'MatMul' && (n.input ?? []).every((t) => !isConstName(idx, consts, t));
   /** Follows t back through Mul/Div by constants and Casts to MatMul(Q, K^T). */
   const scoresFrom = (t: string): Node | undefined => {
     for (let steps = 0; steps < 6; steps++) {
@@ -128,7 +129,9 @@ function attentionAt(idx: GraphIndex, consts: Set<string>, softmax: Node): Atten
     const n = producer(idx, t);
     if (!n) break;
     if (n.opType === 'Add' && !biasAdd) {
-      const which = [0, 1].find((i) => scoresFrom(n.input![i]) !== undefined && !isConstName(idx, consts, n.input![1 - i]));
+      const which = [0, 1].find(
+        (i) => scoresFrom(n.input![i]) !== undefined && !isConstName(idx, consts, n.input![1 - i]),
+      );
       if (which === undefined) break;
       biasAdd = n;
       biasInput = 1 - which;
@@ -153,8 +156,10 @@ function attentionAt(idx: GraphIndex, consts: Set<string>, softmax: Node): Atten
       if (users.length !== 1) return `the probabilities of ${nodeLabel(softmax)} have other readers than MatMul(P, V)`;
       const kRank = rankOf(idx, scores.input![1]);
       const vRank = rankOf(idx, mm.input![1]);
-      if (kRank !== undefined && kRank !== 4) return `keys of ${nodeLabel(scores)} have rank ${kRank}, expected [batch, heads, head_dim, seq]`;
-      if (vRank !== undefined && vRank !== 4) return `values of ${nodeLabel(mm)} have rank ${vRank}, expected [batch, heads, seq, head_dim]`;
+      if (kRank !== undefined && kRank !== 4)
+        return `keys of ${nodeLabel(scores)} have rank ${kRank}, expected [batch, heads, head_dim, seq]`;
+      if (vRank !== undefined && vRank !== 4)
+        return `values of ${nodeLabel(mm)} have rank ${vRank}, expected [batch, heads, seq, head_dim]`;
       return { softmax, scores, values: mm, biasAdd, biasInput };
     }
     const pass = users.length === 1 && ['Cast', 'Identity'].includes(users[0].opType ?? '') ? users[0] : undefined;
@@ -180,12 +185,20 @@ export function findCausalPattern(model: onnx.IModelProto, name?: string): Causa
   const label = modelLabel(model, name);
   const graph = model.graph ?? {};
   const inputs = (graph.input ?? []).map((v) => v.name);
-  for (const need of [INPUT_IDS, ATTENTION_MASK]) if (!inputs.includes(need)) throw new Error(`${label}: no '${need}' input (inputs: ${inputs.join(', ')})`);
+  for (const need of [INPUT_IDS, ATTENTION_MASK])
+    if (!inputs.includes(need)) throw new Error(`${label}: no '${need}' input (inputs: ${inputs.join(', ')})`);
   if (!(graph.output ?? []).some((o) => o.name === LOGITS)) throw new Error(`${label}: no '${LOGITS}' output`);
   for (const taken of [POSITION_IDS, ATTENTION_BIAS, pastKey(0)]) {
-    if (inputs.includes(taken)) throw new Error(`${label}: already has a '${taken}' input (a graph with past key/values or position inputs is not a plain GPT-2-style export)`);
+    if (inputs.includes(taken))
+      throw new Error(
+        `${label}: already has a '${taken}' input (a graph with past key/values or position inputs is not a plain GPT-2-style export)`,
+      );
   }
-  if ((graph.node ?? []).some((n) => n.opType === 'Attention' || n.opType === 'MultiHeadAttention' || n.opType === 'GroupQueryAttention')) {
+  if (
+    (graph.node ?? []).some(
+      (n) => n.opType === 'Attention' || n.opType === 'MultiHeadAttention' || n.opType === 'GroupQueryAttention',
+    )
+  ) {
     throw new Error(`${label}: fused attention operators are not supported by the prefix rewrite`);
   }
   const idx = indexGraph(graph, true);
@@ -205,12 +218,17 @@ export function findCausalPattern(model: onnx.IModelProto, name?: string): Causa
     return !!table && dimsOf(table).length === 2 && !consts.has(n.input![1]) && !fromIds.has(n.input![1]);
   });
   if (positionGathers.length !== 1) {
-    throw new Error(`${label}: expected one position-embedding lookup (a Gather from a constant table with indices not computed from input_ids), found ${positionGathers.length}`);
+    throw new Error(
+      `${label}: expected one position-embedding lookup (a Gather from a constant table with indices not computed from input_ids), found ${positionGathers.length}`,
+    );
   }
   return { layers, positionGather: positionGathers[0] };
 }
 
-function decode(modelBytes: Uint8Array, name?: string): { model: onnx.IModelProto; graph: Graph; label: string; pattern: CausalPattern } {
+function decode(
+  modelBytes: Uint8Array,
+  name?: string,
+): { model: onnx.IModelProto; graph: Graph; label: string; pattern: CausalPattern } {
   const model = onnx.ModelProto.decode(modelBytes);
   const label = modelLabel(model, name);
   if (!model.graph) throw new Error(`${label}: no graph`);
@@ -234,10 +252,18 @@ export function rewriteForCausalPrefix(modelBytes: Uint8Array, name?: string): U
   const extra: Node[] = [];
   pattern.layers.forEach((l, i) => {
     extra.push(transposeLast2(fresh(`causal_prefix/present_key_${i}`), l.scores.input![1], presentKey(i)));
-    extra.push({ name: fresh(`causal_prefix/present_value_${i}`), opType: 'Identity', input: [l.values.input![1]], output: [presentValue(i)] });
+    extra.push({
+      name: fresh(`causal_prefix/present_value_${i}`),
+      opType: 'Identity',
+      input: [l.values.input![1]],
+      output: [presentValue(i)],
+    });
   });
   graph.node = [...(graph.node ?? []), ...extra];
-  graph.output = pattern.layers.flatMap((_, i) => [tensorValueInfo(presentKey(i), DT.FLOAT, kvDims('seq')), tensorValueInfo(presentValue(i), DT.FLOAT, kvDims('seq'))]);
+  graph.output = pattern.layers.flatMap((_, i) => [
+    tensorValueInfo(presentKey(i), DT.FLOAT, kvDims('seq')),
+    tensorValueInfo(presentValue(i), DT.FLOAT, kvDims('seq')),
+  ]);
   pruneToOutputs(graph);
   return onnx.ModelProto.encode(model).finish();
 }
@@ -282,14 +308,21 @@ export function rewriteForCausalSuffix(modelBytes: Uint8Array, name?: string, op
     ...(graph.input ?? []),
     tensorValueInfo(POSITION_IDS, DT.INT64, ['batch', 'seq']),
     tensorValueInfo(ATTENTION_BIAS, DT.FLOAT, ['batch', 1, 'seq', 'total']),
-    ...pattern.layers.flatMap((_, i) => [tensorValueInfo(pastKey(i), DT.FLOAT, kvDims('past')), tensorValueInfo(pastValue(i), DT.FLOAT, kvDims('past'))]),
+    ...pattern.layers.flatMap((_, i) => [
+      tensorValueInfo(pastKey(i), DT.FLOAT, kvDims('past')),
+      tensorValueInfo(pastValue(i), DT.FLOAT, kvDims('past')),
+    ]),
   ];
   // Shapes recorded for tensors that now span past + suffix are stale.
   graph.valueInfo = [];
   pruneToOutputs(graph);
-  const maskReaders = (graph.node ?? []).filter((n) => nodeInputs(n).includes(ATTENTION_MASK) && !['Shape', 'Size'].includes(n.opType ?? ''));
+  const maskReaders = (graph.node ?? []).filter(
+    (n) => nodeInputs(n).includes(ATTENTION_MASK) && !['Shape', 'Size'].includes(n.opType ?? ''),
+  );
   if (maskReaders.length > 0) {
-    throw new Error(`${label}: '${ATTENTION_MASK}' still reaches the model outside the attention bias (${maskReaders.map(nodeLabel).join(', ')}), which the prefix rewrite does not handle`);
+    throw new Error(
+      `${label}: '${ATTENTION_MASK}' still reaches the model outside the attention bias (${maskReaders.map(nodeLabel).join(', ')}), which the prefix rewrite does not handle`,
+    );
   }
   return rewriteForMaskHead(onnx.ModelProto.encode(model).finish(), label, opts);
 }
@@ -302,14 +335,23 @@ export const CAUSAL_PREFIX_VERSION = 1;
  * `<sha>.causal-suffix-v1.maskhead-v1.onnx` (`.lse.onnx` with `opts.logSumExp`). Throws (a plain Error naming the model) when the
  * graph is not a GPT-2-style causal LM.
  */
-export async function prepareCausalPrefixModels(srcOnnxPath: string, cacheDir: string): Promise<{ prefix: string; suffix: string }> {
-  const prefix = await cachedPreparation(srcOnnxPath, cacheDir, `causal-prefix-v${CAUSAL_PREFIX_VERSION}`, (src) => rewriteForCausalPrefix(src, srcOnnxPath));
+export async function prepareCausalPrefixModels(
+  srcOnnxPath: string,
+  cacheDir: string,
+): Promise<{ prefix: string; suffix: string }> {
+  const prefix = await cachedPreparation(srcOnnxPath, cacheDir, `causal-prefix-v${CAUSAL_PREFIX_VERSION}`, (src) =>
+    rewriteForCausalPrefix(src, srcOnnxPath),
+  );
   const suffix = await prepareCausalSuffixModel(srcOnnxPath, cacheDir);
   return { prefix, suffix };
 }
 
 /** The suffix graph alone, cached like the others (with `logSumExp`: the multi-token word variant). */
-export function prepareCausalSuffixModel(srcOnnxPath: string, cacheDir: string, opts: MaskHeadOptions = {}): Promise<string> {
+export function prepareCausalSuffixModel(
+  srcOnnxPath: string,
+  cacheDir: string,
+  opts: MaskHeadOptions = {},
+): Promise<string> {
   const tag = `causal-suffix-v${CAUSAL_PREFIX_VERSION}.maskhead-v${MASK_HEAD_VERSION}${opts.logSumExp ? '.lse' : ''}`;
   return cachedPreparation(srcOnnxPath, cacheDir, tag, (src) => rewriteForCausalSuffix(src, srcOnnxPath, opts));
 }

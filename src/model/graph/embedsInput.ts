@@ -92,7 +92,10 @@ function idsAliases(idx: GraphIndex): Set<string> {
   while (stack.length) {
     const from = stack.pop()!;
     for (const n of consumersOf(idx, from)) {
-      const same = n.opType === 'Cast' || n.opType === 'Identity' || (n.opType === 'Reshape' && n.input?.[0] === from && isViewAsBatchSeq(idx, n, from));
+      const same =
+        n.opType === 'Cast' ||
+        n.opType === 'Identity' ||
+        (n.opType === 'Reshape' && n.input?.[0] === from && isViewAsBatchSeq(idx, n, from));
       if (same && n.output?.[0] && !aliases.has(n.output[0])) {
         aliases.add(n.output[0]);
         stack.push(n.output[0]);
@@ -116,18 +119,23 @@ function isViewAsBatchSeq(idx: GraphIndex, reshape: Node, ids: string): boolean 
   const shape = gather?.opType === 'Gather' ? producerOf(idx, gather.input?.[0] ?? '') : undefined;
   const index = gather ? constTensor(idx, gather.input?.[1] ?? '') : undefined;
   const at = index ? tensorInts(index) : undefined;
-  return shape?.opType === 'Shape' && shape.input?.[0] === ids && !!at && at.length === 1 && (at[0] === 1 || at[0] === -1);
+  return (
+    shape?.opType === 'Shape' && shape.input?.[0] === ids && !!at && at.length === 1 && (at[0] === 1 || at[0] === -1)
+  );
 }
 
 /** Checks the DequantizeLinear parameters are constants: per tensor, or per channel along `channelAxis` of the table. */
 function checkDequantize(dq: Node, idx: GraphIndex, label: string, okAxes: number[]): void {
-  if (intAttr(dq, 'block_size', 0) !== 0) throw new Error(`${label}: ${nodeLabel(dq)} uses blocked quantization, which is not supported`);
+  if (intAttr(dq, 'block_size', 0) !== 0)
+    throw new Error(`${label}: ${nodeLabel(dq)} uses blocked quantization, which is not supported`);
   const scale = constTensor(idx, dq.input?.[1] ?? '');
   if (!scale) throw new Error(`${label}: ${nodeLabel(dq)} has no constant scale`);
   const zp = dq.input?.[2] ? constTensor(idx, dq.input[2]) : undefined;
   if (dq.input?.[2] && !zp) throw new Error(`${label}: ${nodeLabel(dq)} has no constant zero point`);
   if (sizeOf(scale) !== 1 && !okAxes.includes(intAttr(dq, 'axis', 1))) {
-    throw new Error(`${label}: ${nodeLabel(dq)} is per-channel along axis ${intAttr(dq, 'axis', 1)}, not along the table's hidden or vocab axis`);
+    throw new Error(
+      `${label}: ${nodeLabel(dq)} is per-channel along axis ${intAttr(dq, 'axis', 1)}, not along the table's hidden or vocab axis`,
+    );
   }
 }
 
@@ -138,7 +146,9 @@ function checkDequantize(dq: Node, idx: GraphIndex, label: string, okAxes: numbe
 function findWordEmbeddingIn(model: onnx.IModelProto, label: string): Found {
   const graph = model.graph ?? {};
   if (!(graph.input ?? []).some((v) => v.name === INPUT_IDS)) {
-    throw new Error(`${label}: no "${INPUT_IDS}" input (inputs: ${(graph.input ?? []).map((v) => v.name).join(', ') || 'none'})`);
+    throw new Error(
+      `${label}: no "${INPUT_IDS}" input (inputs: ${(graph.input ?? []).map((v) => v.name).join(', ') || 'none'})`,
+    );
   }
   const idx = indexGraph(graph);
   const ids = idsAliases(idx);
@@ -163,7 +173,15 @@ function findWordEmbeddingIn(model: onnx.IModelProto, label: string): Found {
         continue;
       }
       if (init.dataType === DT.FLOAT) {
-        found.push({ ...base, table: data, tableTensor: init, quantization: 'none', embeddings: out, vocab: d[0], hidden: d[1] });
+        found.push({
+          ...base,
+          table: data,
+          tableTensor: init,
+          quantization: 'none',
+          embeddings: out,
+          vocab: d[0],
+          hidden: d[1],
+        });
       } else if (QUANT_TYPES.has(init.dataType ?? 0)) {
         const users = consumersOf(idx, out);
         const dq = users[0];
@@ -173,7 +191,16 @@ function findWordEmbeddingIn(model: onnx.IModelProto, label: string): Found {
         }
         // After the Gather the hidden axis is axis 2 (or -1) of [batch, seq, hidden].
         checkDequantize(dq, idx, label, [2, -1]);
-        found.push({ ...base, table: data, tableTensor: init, quantization: 'gather-then-dequantize', dequantize: dq, embeddings: dq.output?.[0] ?? '', vocab: d[0], hidden: d[1] });
+        found.push({
+          ...base,
+          table: data,
+          tableTensor: init,
+          quantization: 'gather-then-dequantize',
+          dequantize: dq,
+          embeddings: dq.output?.[0] ?? '',
+          vocab: d[0],
+          hidden: d[1],
+        });
       } else {
         reject(`data "${data}" is ${DT[init.dataType ?? 0]}, not FLOAT / INT8 / UINT8`);
       }
@@ -185,26 +212,43 @@ function findWordEmbeddingIn(model: onnx.IModelProto, label: string): Found {
         continue;
       }
       checkDequantize(producer, idx, label, [0, 1, -1, -2]);
-      found.push({ ...base, table: q.name ?? '', tableTensor: q, quantization: 'dequantized-table', dequantize: producer, embeddings: out, vocab: d[0], hidden: d[1] });
+      found.push({
+        ...base,
+        table: q.name ?? '',
+        tableTensor: q,
+        quantization: 'dequantized-table',
+        dequantize: producer,
+        embeddings: out,
+        vocab: d[0],
+        hidden: d[1],
+      });
     } else {
       reject(`data "${data}" is not a [vocab, hidden] initializer`);
     }
   }
   if (found.length === 1) return found[0];
-  if (found.length > 1) throw new Error(`${label}: several word-embedding Gathers read "${INPUT_IDS}": ${found.map((f) => `"${f.gather}"`).join(', ')}`);
+  if (found.length > 1)
+    throw new Error(
+      `${label}: several word-embedding Gathers read "${INPUT_IDS}": ${found.map((f) => `"${f.gather}"`).join(', ')}`,
+    );
   const fused = (graph.node ?? []).find((n) => n.opType === 'EmbedLayerNormalization');
   const why = fused
     ? `; the embeddings are fused into ${nodeLabel(fused)}, export the model without that optimization`
     : rejected.length
       ? ` (${rejected.join('; ')})`
       : ` (no Gather reads "${INPUT_IDS}")`;
-  throw new Error(`${label}: no word-embedding Gather found — expected a Gather (axis 0) of a [vocab, hidden] initializer indexed by "${INPUT_IDS}"${why}`);
+  throw new Error(
+    `${label}: no word-embedding Gather found — expected a Gather (axis 0) of a [vocab, hidden] initializer indexed by "${INPUT_IDS}"${why}`,
+  );
 }
 
 /** Where the word embedding is and how it is stored, without changing anything. */
 export function findWordEmbedding(modelBytes: Uint8Array, name?: string): WordEmbeddingInfo {
   const model = onnx.ModelProto.decode(modelBytes);
-  const { gather, table, quantization, embeddings, vocab, hidden } = findWordEmbeddingIn(model, modelLabel(model, name));
+  const { gather, table, quantization, embeddings, vocab, hidden } = findWordEmbeddingIn(
+    model,
+    modelLabel(model, name),
+  );
   return { gather, table, quantization, embeddings, vocab, hidden };
 }
 
@@ -237,12 +281,14 @@ export function readWordEmbeddings(modelBytes: Uint8Array, name?: string): WordE
   const scale = floatValues(constTensor(idx, dq.input![1])!, label);
   const zpTensor = dq.input?.[2] ? constTensor(idx, dq.input[2]) : undefined;
   const zp = zpTensor ? quantValues(zpTensor, label) : new Int32Array(scale.length);
-  if (zp.length !== scale.length) throw new Error(`${label}: ${nodeLabel(dq)} has ${scale.length} scales but ${zp.length} zero points`);
+  if (zp.length !== scale.length)
+    throw new Error(`${label}: ${nodeLabel(dq)} has ${scale.length} scales but ${zp.length} zero points`);
   // Per-channel: along hidden (the Gather-then-Dequantize form's axis 2 / -1, or the table's axis 1 / -1), or along vocab (table axis 0 / -2).
   const axis = intAttr(dq, 'axis', 1);
   const alongVocab = scale.length > 1 && f.quantization === 'dequantized-table' && (axis === 0 || axis === -2);
   const channels = alongVocab ? vocab : hidden;
-  if (scale.length !== 1 && scale.length !== channels) throw new Error(`${label}: ${nodeLabel(dq)} has ${scale.length} scales for ${channels} channels`);
+  if (scale.length !== 1 && scale.length !== channels)
+    throw new Error(`${label}: ${nodeLabel(dq)} has ${scale.length} scales for ${channels} channels`);
   const matrix = new Float32Array(vocab * hidden);
   for (let i = 0; i < matrix.length; i++) {
     const c = scale.length === 1 ? 0 : alongVocab ? Math.floor(i / hidden) : i % hidden;
@@ -261,7 +307,8 @@ export function embedIds(emb: WordEmbeddings, ids: ArrayLike<number | bigint>): 
   const out = new Float32Array(ids.length * emb.hidden);
   for (let i = 0; i < ids.length; i++) {
     const t = Number(ids[i]);
-    if (!Number.isInteger(t) || t < 0 || t >= emb.vocab) throw new Error(`embedIds: id ${ids[i]} is outside the vocabulary (0..${emb.vocab - 1})`);
+    if (!Number.isInteger(t) || t < 0 || t >= emb.vocab)
+      throw new Error(`embedIds: id ${ids[i]} is outside the vocabulary (0..${emb.vocab - 1})`);
     out.set(emb.matrix.subarray(t * emb.hidden, (t + 1) * emb.hidden), i * emb.hidden);
   }
   return out;
@@ -283,7 +330,8 @@ const SHAPE_ONLY = new Set(['Shape', 'Size']);
 function rewriteModel(model: onnx.IModelProto, label: string): EmbedsRewriteInfo {
   const graph = model.graph;
   if (!graph) throw new Error(`${label}: no graph`);
-  if ((graph.input ?? []).some((v) => v.name === INPUTS_EMBEDS)) throw new Error(`${label}: already has an input named "${INPUTS_EMBEDS}"`);
+  if ((graph.input ?? []).some((v) => v.name === INPUTS_EMBEDS))
+    throw new Error(`${label}: already has an input named "${INPUTS_EMBEDS}"`);
   const f = findWordEmbeddingIn(model, label);
   const idsInfo = (graph.input ?? []).find((v) => v.name === INPUT_IDS)!;
   const idsDims = idsInfo.type?.tensorType?.shape?.dim ?? [];
@@ -296,11 +344,14 @@ function rewriteModel(model: onnx.IModelProto, label: string): EmbedsRewriteInfo
   // Every reader of the float embeddings reads the new input instead; the lookup becomes dead.
   for (const n of graph.node ?? []) {
     if (subgraphReads(n).includes(f.embeddings)) {
-      throw new Error(`${label}: a subgraph of ${nodeLabel(n)} reads "${f.embeddings}", which this rewrite cannot redirect`);
+      throw new Error(
+        `${label}: a subgraph of ${nodeLabel(n)} reads "${f.embeddings}", which this rewrite cannot redirect`,
+      );
     }
     n.input = (n.input ?? []).map((t) => (t === f.embeddings ? INPUTS_EMBEDS : t));
   }
-  if ((graph.output ?? []).some((o) => o.name === f.embeddings)) throw new Error(`${label}: "${f.embeddings}" is a graph output`);
+  if ((graph.output ?? []).some((o) => o.name === f.embeddings))
+    throw new Error(`${label}: "${f.embeddings}" is a graph output`);
   pruneToOutputs(graph);
 
   // What still reads input_ids?
@@ -330,7 +381,16 @@ function rewriteModel(model: onnx.IModelProto, label: string): EmbedsRewriteInfo
     graph.input = [...inputs.slice(0, at), embedsInput, ...inputs.slice(at + 1)];
   }
   const { gather, table, quantization, embeddings, vocab, hidden } = f;
-  return { gather, table, quantization, embeddings, vocab, hidden, keepsInputIds: keep, inputIdsUsers: keep ? users.map(nodeLabel) : [] };
+  return {
+    gather,
+    table,
+    quantization,
+    embeddings,
+    vocab,
+    hidden,
+    keepsInputIds: keep,
+    inputIdsUsers: keep ? users.map(nodeLabel) : [],
+  };
 }
 
 /** What `rewriteForInputsEmbeds` does to this model (it decodes and rewrites, then discards the result). */
@@ -368,7 +428,9 @@ export function embedsCacheTag(): string {
 /** Whether the model is already mask-head rewritten (has the `label_logits` output and `mask_index` input). */
 function isMaskHeadModel(model: onnx.IModelProto): boolean {
   const g = model.graph ?? {};
-  return (g.output ?? []).some((o) => o.name === 'label_logits') && (g.input ?? []).some((i) => i.name === 'mask_index');
+  return (
+    (g.output ?? []).some((o) => o.name === 'label_logits') && (g.input ?? []).some((i) => i.name === 'mask_index')
+  );
 }
 
 /**

@@ -122,7 +122,10 @@ const ROOT = '\u0000root';
  * non-constant inputs to its outputs, rooted at a virtual node feeding all graph inputs.
  * Cooper–Harvey–Kennedy intersection; a DAG in topological order needs a single pass.
  */
-function immediateDominators(graph: Graph, idx: AnalysisIndex): { idom: Map<string, string>; order: Map<string, number> } {
+function immediateDominators(
+  graph: Graph,
+  idx: AnalysisIndex,
+): { idom: Map<string, string>; order: Map<string, number> } {
   const idom = new Map<string, string>();
   const order = new Map<string, number>([[ROOT, -1]]);
   for (const vi of graph.input ?? []) {
@@ -166,8 +169,13 @@ const isConst = (o: Operand): o is { is: 'const'; info: ConstInfo } => o.is === 
 const isAbsentOrConst = (o: Operand | undefined) => !o || o.is === 'absent' || o.is === 'const';
 const constRank = (o: Operand, rank: number) => isConst(o) && o.info.shape?.length === rank;
 /** A constant that broadcasts the same against [B,S,H] and [B,H]: scalar, [H] or [1,H]. */
-const isSmallConst = (o: Operand) => isConst(o) && !!o.info.shape && o.info.shape.length <= 2 && o.info.shape.slice(0, -1).every((d) => d === 1);
-const isScalarLike = (o: Operand | undefined) => !o || o.is === 'absent' || o.is === 'scalar' || (isConst(o) && !!o.info.shape && o.info.shape.length <= 1 && o.info.shape.every((d) => d === 1));
+const isSmallConst = (o: Operand) =>
+  isConst(o) && !!o.info.shape && o.info.shape.length <= 2 && o.info.shape.slice(0, -1).every((d) => d === 1);
+const isScalarLike = (o: Operand | undefined) =>
+  !o ||
+  o.is === 'absent' ||
+  o.is === 'scalar' ||
+  (isConst(o) && !!o.info.shape && o.info.shape.length <= 1 && o.info.shape.every((d) => d === 1));
 
 /** Elementwise op: rows with rows / scalars / small constants stay rows. */
 function elementwise(ops: Operand[]): Kind | null {
@@ -176,10 +184,32 @@ function elementwise(ops: Operand[]): Kind | null {
   return ops.every(isScalarLike) ? 'scalar' : null;
 }
 
-const UNARY = new Set(['Identity', 'Cast', 'Sqrt', 'Erf', 'Tanh', 'Relu', 'Sigmoid', 'Gelu', 'Neg', 'Abs', 'Exp', 'Log', 'Reciprocal', 'Softplus', 'LeakyRelu', 'Elu']);
+const UNARY = new Set([
+  'Identity',
+  'Cast',
+  'Sqrt',
+  'Erf',
+  'Tanh',
+  'Relu',
+  'Sigmoid',
+  'Gelu',
+  'Neg',
+  'Abs',
+  'Exp',
+  'Log',
+  'Reciprocal',
+  'Softplus',
+  'LeakyRelu',
+  'Elu',
+]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow']);
 const MATMUL_LIKE = new Set(['MatMul', 'Gemm', 'MatMulInteger', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat']);
-const LAYER_NORMS = new Set(['LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'SkipSimplifiedLayerNormalization']);
+const LAYER_NORMS = new Set([
+  'LayerNormalization',
+  'SimplifiedLayerNormalization',
+  'SkipLayerNormalization',
+  'SkipSimplifiedLayerNormalization',
+]);
 
 /**
  * Output kinds of `node` when it only combines values of the same position, or null when it
@@ -198,7 +228,8 @@ function positionwiseRule(node: Node, ops: Operand[]): Kind[] | null {
     const k = elementwise(ops);
     return k ? all(k) : null;
   }
-  if (op === 'FastGelu') return x.is === 'rows' && rest.every((o) => o.is === 'absent' || isSmallConst(o)) ? all('rows') : null;
+  if (op === 'FastGelu')
+    return x.is === 'rows' && rest.every((o) => o.is === 'absent' || isSmallConst(o)) ? all('rows') : null;
   if (LAYER_NORMS.has(op)) {
     // Normalises over the last axis only; the residual "skip" input is another row tensor.
     if (intAttr(node, 'axis', -1) !== -1 || x.is !== 'rows') return null;
@@ -209,8 +240,14 @@ function positionwiseRule(node: Node, ops: Operand[]): Kind[] | null {
   if (op === 'ReduceMean') {
     // Only a mean over the last axis, keeping it, is per position (and keeps the leading dims).
     const axisOp = rest[0];
-    const axes = attr(node, 'axes') ? (attr(node, 'axes')!.ints ?? []).map((v) => toNum(v as IntLike)) : axisOp && isConst(axisOp) ? axisOp.info.ints : undefined;
-    return x.is === 'rows' && intAttr(node, 'keepdims', 1) === 1 && axes?.length === 1 && axes[0] === -1 ? all('rows') : null;
+    const axes = attr(node, 'axes')
+      ? (attr(node, 'axes')!.ints ?? []).map((v) => toNum(v as IntLike))
+      : axisOp && isConst(axisOp)
+        ? axisOp.info.ints
+        : undefined;
+    return x.is === 'rows' && intAttr(node, 'keepdims', 1) === 1 && axes?.length === 1 && axes[0] === -1
+      ? all('rows')
+      : null;
   }
   if (MATMUL_LIKE.has(op)) {
     // Activation on the left, constant [K, N] weight on the right: row r of the output only reads row r.
@@ -218,7 +255,9 @@ function positionwiseRule(node: Node, ops: Operand[]): Kind[] | null {
     if (op === 'Gemm' && intAttr(node, 'transA', 0) !== 0) return null;
     // MatMulInteger's a_zero_point / MatMulIntegerToFloat's a_scale, a_zero_point come from DynamicQuantizeLinear.
     const activationQuantParams = op === 'MatMulInteger' ? [2] : op === 'MatMulIntegerToFloat' ? [2, 4] : [];
-    const restOk = ops.slice(2).every((o, i) => (activationQuantParams.includes(i + 2) ? isScalarLike(o) : isAbsentOrConst(o)));
+    const restOk = ops
+      .slice(2)
+      .every((o, i) => (activationQuantParams.includes(i + 2) ? isScalarLike(o) : isAbsentOrConst(o)));
     return restOk ? all('rows') : null;
   }
   if (op === 'DequantizeLinear' || op === 'QuantizeLinear') {
@@ -273,7 +312,11 @@ function ancestorNodes(idx: AnalysisIndex, target: string): Set<number> {
 }
 
 /** Kinds of every tensor in `region` when cutting at `cut`, or the first node that is not position-wise. */
-function checkRegion(idx: AnalysisIndex, cut: string, region: number[]): { ok: true; usesDynamicQuant: boolean } | { ok: false; blocker: Node } {
+function checkRegion(
+  idx: AnalysisIndex,
+  cut: string,
+  region: number[],
+): { ok: true; usesDynamicQuant: boolean } | { ok: false; blocker: Node } {
   const kinds = new Map<string, Kind>([[cut, 'rows']]);
   let usesDynamicQuant = false;
   for (const i of region) {
@@ -304,7 +347,10 @@ export interface MaskHeadCut {
 export function findMaskHeadCut(model: onnx.IModelProto, name?: string): MaskHeadCut {
   const graph = model.graph ?? {};
   const label = modelLabel(model, name);
-  if (!(graph.output ?? []).some((o) => o.name === LOGITS)) throw new Error(`${label}: no "${LOGITS}" output to rewrite (outputs: ${(graph.output ?? []).map((o) => o.name).join(', ') || 'none'})`);
+  if (!(graph.output ?? []).some((o) => o.name === LOGITS))
+    throw new Error(
+      `${label}: no "${LOGITS}" output to rewrite (outputs: ${(graph.output ?? []).map((o) => o.name).join(', ') || 'none'})`,
+    );
   const idx = analysisIndex(graph);
   const { idom } = immediateDominators(graph, idx);
   if (!idom.has(LOGITS)) throw new Error(`${label}: "${LOGITS}" does not depend on any graph input`);
@@ -355,7 +401,8 @@ export function rewriteForMaskHead(modelBytes: Uint8Array, name?: string, opts: 
 
   const logitsOut = graph.output!.find((o) => o.name === LOGITS)!;
   const logitsDims = logitsOut.type?.tensorType?.shape?.dim;
-  if (logitsDims && logitsDims.length !== 3) throw new Error(`${label}: expected "${LOGITS}" of rank 3 [batch, seq, vocab], got rank ${logitsDims.length}`);
+  if (logitsDims && logitsDims.length !== 3)
+    throw new Error(`${label}: expected "${LOGITS}" of rank 3 [batch, seq, vocab], got rank ${logitsDims.length}`);
   const batchDim = logitsDims?.[0]?.dimParam || 'batch';
   for (const n of [MASK_INDEX, LABEL_IDS, LABEL_LOGITS]) {
     if ((graph.input ?? []).some((v) => v.name === n)) throw new Error(`${label}: already has an input named "${n}"`);
@@ -366,20 +413,46 @@ export function rewriteForMaskHead(modelBytes: Uint8Array, name?: string, opts: 
   const flat = fresh('mask_head/flat');
   const atMask = fresh('mask_head/at_mask');
   const gatherIn: Node[] = [
-    { name: fresh('mask_head/Flatten'), opType: 'Flatten', input: [cut], output: [flat], attribute: [intAttribute('axis', 2)] },
-    { name: fresh('mask_head/GatherMask'), opType: 'Gather', input: [flat, MASK_INDEX], output: [atMask], attribute: [intAttribute('axis', 0)] },
+    {
+      name: fresh('mask_head/Flatten'),
+      opType: 'Flatten',
+      input: [cut],
+      output: [flat],
+      attribute: [intAttribute('axis', 2)],
+    },
+    {
+      name: fresh('mask_head/GatherMask'),
+      opType: 'Gather',
+      input: [flat, MASK_INDEX],
+      output: [atMask],
+      attribute: [intAttribute('axis', 0)],
+    },
   ];
   const head = new Set(headNodes);
   for (const n of headNodes) n.input = (n.input ?? []).map((t) => (t === cut ? atMask : t));
   // logits is now [B, V]: keep the label-word columns only.
-  const gatherOut: Node = { name: fresh('mask_head/GatherLabels'), opType: 'Gather', input: [LOGITS, LABEL_IDS], output: [LABEL_LOGITS], attribute: [intAttribute('axis', 1)] };
+  const gatherOut: Node = {
+    name: fresh('mask_head/GatherLabels'),
+    opType: 'Gather',
+    input: [LOGITS, LABEL_IDS],
+    output: [LABEL_LOGITS],
+    attribute: [intAttribute('axis', 1)],
+  };
 
   const elemType = logitsOut.type?.tensorType?.elemType ?? DT.FLOAT;
   const tail = [gatherOut];
   if (opts.logSumExp) {
     // ReduceLogSumExp over the vocabulary (axis 1 of [B, V]): axes are an attribute before opset 18, an input from 18 on.
-    const opset = toNum(((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 13) as IntLike);
-    const reduce: Node = { name: fresh('mask_head/LogSumExp'), opType: 'ReduceLogSumExp', input: [LOGITS], output: [LABEL_LOGSUMEXP], attribute: [intAttribute('keepdims', 0)] };
+    const opset = toNum(
+      ((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 13) as IntLike,
+    );
+    const reduce: Node = {
+      name: fresh('mask_head/LogSumExp'),
+      opType: 'ReduceLogSumExp',
+      input: [LOGITS],
+      output: [LABEL_LOGSUMEXP],
+      attribute: [intAttribute('keepdims', 0)],
+    };
     if (opset >= 18) {
       const axes = fresh('mask_head/vocab_axis');
       graph.initializer = [...(graph.initializer ?? []), { name: axes, dataType: DT.INT64, dims: [1], int64Data: [1] }];
@@ -390,8 +463,15 @@ export function rewriteForMaskHead(modelBytes: Uint8Array, name?: string, opts: 
 
   const sorted = topoSort(graph);
   graph.node = [...sorted.filter((n) => !head.has(n)), ...gatherIn, ...sorted.filter((n) => head.has(n)), ...tail];
-  graph.input = [...(graph.input ?? []), tensorValueInfo(MASK_INDEX, DT.INT64, [batchDim]), tensorValueInfo(LABEL_IDS, DT.INT64, ['num_labels'])];
-  graph.output = [tensorValueInfo(LABEL_LOGITS, elemType, [batchDim, 'num_labels']), ...(opts.logSumExp ? [tensorValueInfo(LABEL_LOGSUMEXP, elemType, [batchDim])] : [])];
+  graph.input = [
+    ...(graph.input ?? []),
+    tensorValueInfo(MASK_INDEX, DT.INT64, [batchDim]),
+    tensorValueInfo(LABEL_IDS, DT.INT64, ['num_labels']),
+  ];
+  graph.output = [
+    tensorValueInfo(LABEL_LOGITS, elemType, [batchDim, 'num_labels']),
+    ...(opts.logSumExp ? [tensorValueInfo(LABEL_LOGSUMEXP, elemType, [batchDim])] : []),
+  ];
   // Shapes recorded for the head's tensors still carry the seq dim: drop them.
   const headTensors = new Set(headNodes.flatMap((n) => n.output ?? []));
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !headTensors.has(v.name ?? ''));
@@ -407,6 +487,17 @@ export const REWRITE_VERSION = 1;
  * (bump REWRITE_VERSION when the rewrite changes, so stale prepared models are never reused),
  * writes atomically (tmp file + rename), reuses it when it exists.
  */
-export function prepareMaskHeadModel(srcOnnxPath: string, cacheDir: string, opts: MaskHeadOptions = {}, activations: ActivationQuant = 'per-row'): Promise<string> {
-  return cachedPreparation(srcOnnxPath, cacheDir, `maskhead-v${REWRITE_VERSION}${opts.logSumExp ? '.lse' : ''}`, (src) => rewriteForMaskHead(src, srcOnnxPath, opts), activations);
+export function prepareMaskHeadModel(
+  srcOnnxPath: string,
+  cacheDir: string,
+  opts: MaskHeadOptions = {},
+  activations: ActivationQuant = 'per-row',
+): Promise<string> {
+  return cachedPreparation(
+    srcOnnxPath,
+    cacheDir,
+    `maskhead-v${REWRITE_VERSION}${opts.logSumExp ? '.lse' : ''}`,
+    (src) => rewriteForMaskHead(src, srcOnnxPath, opts),
+    activations,
+  );
 }

@@ -13,7 +13,8 @@ export type IntLike = number | { toNumber(): number };
 export const DT = onnx.TensorProto.DataType;
 
 /** An int64 field as decoded (number or Long) as a number; 0 when absent. */
-export const toNum = (v: IntLike | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
+export const toNum = (v: IntLike | null | undefined): number =>
+  v == null ? 0 : typeof v === 'number' ? v : v.toNumber();
 
 /** How errors name a model: the given name (usually its path), else `model "<graph name>"`. */
 export function modelLabel(model: onnx.IModelProto, name?: string): string {
@@ -56,7 +57,11 @@ export function intAttr(node: Node, name: string, dflt: number): number {
 }
 
 /** An INT attribute, for new nodes. */
-export const intAttribute = (name: string, i: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+export const intAttribute = (name: string, i: number): onnx.IAttributeProto => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INT,
+  i,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Graph index
@@ -113,7 +118,8 @@ export function producerOf(idx: GraphIndex, name: string): Node | undefined {
   return i === undefined ? undefined : idx.nodes[i];
 }
 
-export const consumersOf = (idx: GraphIndex, name: string): Node[] => (idx.consumers.get(name) ?? []).map((i) => idx.nodes[i]);
+export const consumersOf = (idx: GraphIndex, name: string): Node[] =>
+  (idx.consumers.get(name) ?? []).map((i) => idx.nodes[i]);
 
 /** A tensor fixed at export time: an initializer, or the value of a Constant node. */
 export function constTensor(idx: GraphIndex, name: string): Tensor | undefined {
@@ -149,7 +155,8 @@ export function uniqueNamer(graph: Graph): (base: string) => string {
     used.add(n.name ?? '');
     (n.output ?? []).forEach((o) => used.add(o));
   }
-  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.initializer ?? [])]) used.add(v.name ?? '');
+  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.initializer ?? [])])
+    used.add(v.name ?? '');
   return (base) => {
     let name = base;
     for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
@@ -182,7 +189,9 @@ export function tensorInts(t: Tensor): number[] | undefined {
   if (raw && raw.length <= 8 * 64) {
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const w = t.dataType === DT.INT64 ? 8 : 4;
-    return Array.from({ length: raw.length / w }, (_, i) => (w === 8 ? Number(dv.getBigInt64(i * w, true)) : dv.getInt32(i * w, true)));
+    return Array.from({ length: raw.length / w }, (_, i) =>
+      w === 8 ? Number(dv.getBigInt64(i * w, true)) : dv.getInt32(i * w, true),
+    );
   }
   return undefined;
 }
@@ -196,11 +205,16 @@ function checkInline(t: Tensor, label: string): void {
 /** float32 contents (raw_data is little-endian, as on every platform Node runs on here). */
 export function floatValues(t: Tensor, label: string): Float32Array {
   checkInline(t, label);
-  if (t.dataType !== DT.FLOAT) throw new Error(`${label}: tensor "${t.name}" is ${DT[t.dataType ?? 0]}, expected FLOAT`);
+  if (t.dataType !== DT.FLOAT)
+    throw new Error(`${label}: tensor "${t.name}" is ${DT[t.dataType ?? 0]}, expected FLOAT`);
   const n = sizeOf(t);
   const raw = t.rawData;
-  const out = raw && raw.length > 0 ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) : Float32Array.from(t.floatData ?? []);
-  if (out.length !== n) throw new Error(`${label}: tensor "${t.name}" holds ${out.length} values for shape [${dimsOf(t)}]`);
+  const out =
+    raw && raw.length > 0
+      ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))
+      : Float32Array.from(t.floatData ?? []);
+  if (out.length !== n)
+    throw new Error(`${label}: tensor "${t.name}" holds ${out.length} values for shape [${dimsOf(t)}]`);
   return out;
 }
 
@@ -210,17 +224,22 @@ export const QUANT_TYPES = new Set<number>([DT.INT8, DT.UINT8]);
 /** int8 / uint8 contents as plain integers (raw_data, or int32_data as the spec stores small ints). */
 export function quantValues(t: Tensor, label: string): Int32Array {
   checkInline(t, label);
-  if (!QUANT_TYPES.has(t.dataType ?? 0)) throw new Error(`${label}: tensor "${t.name}" is ${DT[t.dataType ?? 0]}, expected INT8 or UINT8`);
+  if (!QUANT_TYPES.has(t.dataType ?? 0))
+    throw new Error(`${label}: tensor "${t.name}" is ${DT[t.dataType ?? 0]}, expected INT8 or UINT8`);
   const n = sizeOf(t);
   const raw = t.rawData;
   let out: Int32Array;
   if (raw && raw.length > 0) {
-    const view = t.dataType === DT.INT8 ? new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength) : new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    const view =
+      t.dataType === DT.INT8
+        ? new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength)
+        : new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
     out = Int32Array.from(view);
   } else {
     out = Int32Array.from(t.int32Data ?? []);
     if (t.dataType === DT.INT8) out = out.map((v) => (v << 24) >> 24);
   }
-  if (out.length !== n) throw new Error(`${label}: tensor "${t.name}" holds ${out.length} values for shape [${dimsOf(t)}]`);
+  if (out.length !== n)
+    throw new Error(`${label}: tensor "${t.name}" holds ${out.length} values for shape [${dimsOf(t)}]`);
   return out;
 }

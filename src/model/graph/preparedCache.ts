@@ -41,7 +41,9 @@ async function cacheProblem(target: string): Promise<string | undefined> {
     return 'its sha256 record is missing';
   }
   const actual = sha256(await fsp.readFile(target));
-  return actual === recorded ? undefined : `sha256 ${actual.slice(0, 12)}… differs from the one recorded when it was written (${recorded.slice(0, 12)}…)`;
+  return actual === recorded
+    ? undefined
+    : `sha256 ${actual.slice(0, 12)}… differs from the one recorded when it was written (${recorded.slice(0, 12)}…)`;
 }
 
 /** What every prepared model's cache tag ends with: the transpose fold's version, then the per-row rewrite's. */

@@ -36,7 +36,21 @@
  * DynamicQuantizeLinear (fp32) are returned unchanged.
  */
 import { onnx } from 'onnx-proto';
-import { DT, Graph, IntLike, Node, constTensor, consumersOf, indexGraph, producerOf, intAttribute, modelLabel, nodeLabel, toNum, uniqueNamer } from './onnxGraph';
+import {
+  DT,
+  Graph,
+  IntLike,
+  Node,
+  constTensor,
+  consumersOf,
+  indexGraph,
+  producerOf,
+  intAttribute,
+  modelLabel,
+  nodeLabel,
+  toNum,
+  uniqueNamer,
+} from './onnxGraph';
 
 /** Version of the rewrite, part of every cache tag that includes it. */
 export const ROW_QUANT_VERSION = 3;
@@ -45,7 +59,17 @@ export const ROW_QUANT_VERSION = 3;
 const BLOCKED_OPSET = 21;
 
 /** Reduce ops whose `axes` became an input in opset 18 (ReduceSum's did in 13). */
-const AXES_AS_INPUT_AT_18 = new Set(['ReduceMax', 'ReduceMin', 'ReduceMean', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
+const AXES_AS_INPUT_AT_18 = new Set([
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceMean',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
+]);
 
 /** ai.onnx ops whose meaning changed between opset 17 and 21 in ways upgradeOpset does not convert. */
 const CHANGED_BEFORE_21 = new Set(['DFT', 'GridSample', 'GroupNormalization']);
@@ -53,7 +77,12 @@ const CHANGED_BEFORE_21 = new Set(['DFT', 'GridSample', 'GroupNormalization']);
 /** Smallest scale: an all-zero row quantizes to zeros instead of dividing by zero. */
 const MIN_SCALE = 1e-30;
 
-const floatScalar = (name: string, v: number): onnx.ITensorProto => ({ name, dataType: DT.FLOAT, dims: [], floatData: [v] });
+const floatScalar = (name: string, v: number): onnx.ITensorProto => ({
+  name,
+  dataType: DT.FLOAT,
+  dims: [],
+  floatData: [v],
+});
 
 interface Quantizer {
   node: Node;
@@ -70,22 +99,27 @@ function quantizers(graph: Graph, label: string): Quantizer[] {
   for (const n of idx.nodes) {
     if (n.opType !== 'DynamicQuantizeLinear') continue;
     const [q, s, z] = n.output ?? [];
-    const bad = (why: string) => new Error(`${label}: ${nodeLabel(n)} ${why}; per-row quantization needs the pattern quantize_dynamic writes`);
+    const bad = (why: string) =>
+      new Error(`${label}: ${nodeLabel(n)} ${why}; per-row quantization needs the pattern quantize_dynamic writes`);
     if ((graph.output ?? []).some((o) => [q, s, z].includes(o.name ?? ''))) throw bad('is a graph output');
     let rowLength = 0;
     for (const c of consumersOf(idx, q)) {
-      if (c.opType !== 'MatMulInteger' || c.input?.[0] !== q) throw bad(`feeds ${nodeLabel(c)} other than as MatMulInteger's A`);
+      if (c.opType !== 'MatMulInteger' || c.input?.[0] !== q)
+        throw bad(`feeds ${nodeLabel(c)} other than as MatMulInteger's A`);
       const w = constTensor(idx, c.input?.[1] ?? '');
       if (!w || w.dataType !== DT.INT8) throw bad(`feeds ${nodeLabel(c)} whose B is not a constant int8 tensor`);
       if (c.input?.[2] !== z) throw bad(`feeds ${nodeLabel(c)} with another zero point`);
       const k = toNum((w.dims ?? [])[0] as IntLike);
-      if ((w.dims ?? []).length !== 2 || (rowLength && k !== rowLength)) throw bad(`feeds ${nodeLabel(c)} whose B is not a [K, N] matrix of the others' K`);
+      if ((w.dims ?? []).length !== 2 || (rowLength && k !== rowLength))
+        throw bad(`feeds ${nodeLabel(c)} whose B is not a [K, N] matrix of the others' K`);
       rowLength = k;
     }
-    for (const c of consumersOf(idx, z)) if (c.opType !== 'MatMulInteger' || c.input?.[2] !== z) throw bad(`zero point feeds ${nodeLabel(c)}`);
+    for (const c of consumersOf(idx, z))
+      if (c.opType !== 'MatMulInteger' || c.input?.[2] !== z) throw bad(`zero point feeds ${nodeLabel(c)}`);
     const scaleMuls = consumersOf(idx, s).map((mul) => {
       const other = (mul.input ?? []).find((t) => t !== s);
-      if (mul.opType !== 'Mul' || !other || !constTensor(idx, other)) throw bad(`scale feeds ${nodeLabel(mul)}, not a Mul by a constant weight scale`);
+      if (mul.opType !== 'Mul' || !other || !constTensor(idx, other))
+        throw bad(`scale feeds ${nodeLabel(mul)}, not a Mul by a constant weight scale`);
       const outputs = consumersOf(idx, mul.output?.[0] ?? '');
       for (const m of outputs) if (m.opType !== 'Mul') throw bad(`scale product feeds ${nodeLabel(m)}, not a Mul`);
       return { mul, weightScale: other, outputs };
@@ -108,7 +142,9 @@ function upgradeOpset(model: onnx.IModelProto, graph: Graph, fresh: (base: strin
   const from = toNum(opset.version as IntLike);
   if (from >= BLOCKED_OPSET) return true;
   const nodes = graph.node ?? [];
-  const convertible = (n: Node) => (n.domain ? n.domain === 'com.microsoft' : !CHANGED_BEFORE_21.has(n.opType ?? '')) && (n.attribute ?? []).every((a) => !a.g && !(a.graphs ?? []).length);
+  const convertible = (n: Node) =>
+    (n.domain ? n.domain === 'com.microsoft' : !CHANGED_BEFORE_21.has(n.opType ?? '')) &&
+    (n.attribute ?? []).every((a) => !a.g && !(a.graphs ?? []).length);
   if (!nodes.every(convertible)) return false;
   for (const n of nodes) {
     if (n.domain || from >= 18) continue;
@@ -116,7 +152,10 @@ function upgradeOpset(model: onnx.IModelProto, graph: Graph, fresh: (base: strin
       const axes = (n.attribute ?? []).find((a) => a.name === 'axes');
       if (!axes) continue;
       const name = fresh(`row_quant/axes/${n.name || n.output?.[0]}`);
-      graph.initializer = [...(graph.initializer ?? []), { name, dataType: DT.INT64, dims: [axes.ints?.length ?? 0], int64Data: [...(axes.ints ?? [])] }];
+      graph.initializer = [
+        ...(graph.initializer ?? []),
+        { name, dataType: DT.INT64, dims: [axes.ints?.length ?? 0], int64Data: [...(axes.ints ?? [])] },
+      ];
       n.attribute = (n.attribute ?? []).filter((a) => a !== axes);
       n.input = [n.input?.[0] ?? '', name];
     } else if (n.opType === 'Split' && !n.input?.[1]) {
@@ -147,7 +186,12 @@ export function rewriteForRowQuant(modelBytes: Uint8Array, name?: string, opts: 
   const cMin = fresh('row_quant/min_scale');
   const one = fresh('row_quant/one');
   const zp128 = fresh('row_quant/zero_point');
-  graph.initializer = [...(graph.initializer ?? []), floatScalar(c127, 127), floatScalar(cMin, MIN_SCALE), { name: zp128, dataType: DT.UINT8, dims: [], rawData: Uint8Array.of(128) }];
+  graph.initializer = [
+    ...(graph.initializer ?? []),
+    floatScalar(c127, 127),
+    floatScalar(cMin, MIN_SCALE),
+    { name: zp128, dataType: DT.UINT8, dims: [], rawData: Uint8Array.of(128) },
+  ];
   if (!blocked) graph.initializer.push(floatScalar(one, 1));
   // Reduce* take `axes` as an attribute up to opset 17, as an input from opset 18.
   const opset = toNum((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as IntLike);
@@ -167,7 +211,13 @@ export function rewriteForRowQuant(modelBytes: Uint8Array, name?: string, opts: 
     const x = d.input![0];
     const [q, s] = d.output!;
     const base = `row_quant/${d.name || q}`;
-    const node = (opType: string, input: string[], attribute: onnx.IAttributeProto[] = [], output = fresh(`${base}/${opType}_out`), domain?: string): Node => ({
+    const node = (
+      opType: string,
+      input: string[],
+      attribute: onnx.IAttributeProto[] = [],
+      output = fresh(`${base}/${opType}_out`),
+      domain?: string,
+    ): Node => ({
       name: fresh(`${base}/${opType}`),
       opType,
       domain,
@@ -187,8 +237,23 @@ export function rewriteForRowQuant(modelBytes: Uint8Array, name?: string, opts: 
     if (blocked) {
       // One block per row: the zero point takes the scale's shape, [..., 1] of 128.
       const shape = node('Shape', [s]);
-      const zeros = node('ConstantOfShape', [out(shape)], [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: DT.UINT8, dims: [1], rawData: Uint8Array.of(128) } }]);
-      const quant = node('QuantizeLinear', [x, s, out(zeros)], [intAttribute('axis', -1), intAttribute('block_size', rowLength)], q);
+      const zeros = node(
+        'ConstantOfShape',
+        [out(shape)],
+        [
+          {
+            name: 'value',
+            type: onnx.AttributeProto.AttributeType.TENSOR,
+            t: { dataType: DT.UINT8, dims: [1], rawData: Uint8Array.of(128) },
+          },
+        ],
+      );
+      const quant = node(
+        'QuantizeLinear',
+        [x, s, out(zeros)],
+        [intAttribute('axis', -1), intAttribute('block_size', rowLength)],
+        q,
+      );
       replace.set(d, [mx, mn, neg, amax, raw, scale, shape, zeros, quant]);
     } else {
       // x divided by its row's scale, then one per-tensor QuantizeLinear with scale 1.
@@ -204,13 +269,26 @@ export function rewriteForRowQuant(modelBytes: Uint8Array, name?: string, opts: 
         const castOut = m.input!.find((t) => t !== mul.output![0])!;
         const cast = producerOf(idx, castOut);
         const mmi = cast?.opType === 'Cast' ? producerOf(idx, cast.input?.[0] ?? '') : undefined;
-        if (!cast || mmi?.opType !== 'MatMulInteger' || consumersOf(idx, castOut).length !== 1 || consumersOf(idx, mmi.output![0]).length !== 1) {
-          throw new Error(`${label}: ${nodeLabel(m)} does not scale a Cast of a MatMulInteger; per-row quantization needs the pattern quantize_dynamic writes`);
+        if (
+          !cast ||
+          mmi?.opType !== 'MatMulInteger' ||
+          consumersOf(idx, castOut).length !== 1 ||
+          consumersOf(idx, mmi.output![0]).length !== 1
+        ) {
+          throw new Error(
+            `${label}: ${nodeLabel(m)} does not scale a Cast of a MatMulInteger; per-row quantization needs the pattern quantize_dynamic writes`,
+          );
         }
         const [a, b, , bZero] = mmi.input!;
         // Not its bias input: ONNX Runtime 1.30 gives wrong outputs with a bias and a per-row a_scale
         // (label logits' mean error against fp32 0.28, 0.063 with the Add kept; test/rowQuant.test.ts).
-        const toFloat = node('MatMulIntegerToFloat', [a, b, s, weightScale, zp128, bZero ?? ''], [], m.output![0], 'com.microsoft');
+        const toFloat = node(
+          'MatMulIntegerToFloat',
+          [a, b, s, weightScale, zp128, bZero ?? ''],
+          [],
+          m.output![0],
+          'com.microsoft',
+        );
         replace.set(cast, []);
         replace.set(mmi, [toFloat]);
         replace.set(m, []);
@@ -218,7 +296,8 @@ export function rewriteForRowQuant(modelBytes: Uint8Array, name?: string, opts: 
     }
   }
   graph.node = (graph.node ?? []).flatMap((n) => replace.get(n) ?? [n]);
-  if (!(model.opsetImport ?? []).some((o) => o.domain === 'com.microsoft')) model.opsetImport = [...(model.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
+  if (!(model.opsetImport ?? []).some((o) => o.domain === 'com.microsoft'))
+    model.opsetImport = [...(model.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
   // Recorded shapes downstream of the scales (scalars before) are stale; they are only hints, so
   // drop them all. Measured (2-core AMD EPYC, ORT 1.30, 1 thread): without them the graph runs 18 %
   // faster than with them kept where still valid, because ONNX Runtime then skips its

@@ -41,7 +41,11 @@ export function foldTransposesIntoMatMul(modelBytes: Uint8Array): Uint8Array {
     // Only where the fold keeps the innermost axis innermost: p moves it to the second-to-last place.
     if (r < 2 || perm[r - 2] !== r - 1 || outputs.has(out)) continue;
     const readers = consumersOf(idx, out);
-    if (readers.length === 0 || !readers.every((m) => m.opType === 'MatMul' && !m.domain && m.input?.[1] === out && m.input?.[0] !== out)) continue;
+    if (
+      readers.length === 0 ||
+      !readers.every((m) => m.opType === 'MatMul' && !m.domain && m.input?.[1] === out && m.input?.[0] !== out)
+    )
+      continue;
     const q = [...perm];
     [q[r - 2], q[r - 1]] = [q[r - 1], q[r - 2]];
     let b = out;
@@ -49,7 +53,10 @@ export function foldTransposesIntoMatMul(modelBytes: Uint8Array): Uint8Array {
       dropped.add(t);
       b = t.input![0];
     } else {
-      t.attribute = [...(t.attribute ?? []).filter((a) => a.name !== 'perm'), { name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: q }];
+      t.attribute = [
+        ...(t.attribute ?? []).filter((a) => a.name !== 'perm'),
+        { name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: q },
+      ];
       changed.add(out);
     }
     for (const m of readers) {
@@ -63,6 +70,7 @@ export function foldTransposesIntoMatMul(modelBytes: Uint8Array): Uint8Array {
   graph.node = (graph.node ?? []).filter((n) => !dropped.has(n));
   // A changed Transpose's recorded shape is stale (its last two dimensions swapped).
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !changed.has(v.name ?? ''));
-  if (!(model.opsetImport ?? []).some((o) => o.domain === 'com.microsoft')) model.opsetImport = [...(model.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
+  if (!(model.opsetImport ?? []).some((o) => o.domain === 'com.microsoft'))
+    model.opsetImport = [...(model.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
   return onnx.ModelProto.encode(model).finish();
 }

@@ -19,7 +19,17 @@
  * training examples a local optimum of train accuracy is reached long before 50k evaluations).
  */
 import { Candidate, candidateKey, ScoredCandidate, SearchContext, Strategy } from '../types';
-import { byObjectiveDesc, drawValid, flatPositions, isValidCandidate, poolAt, PositionRef, randomFullCandidate, RunTracker, withToken } from './candidates';
+import {
+  byObjectiveDesc,
+  drawValid,
+  flatPositions,
+  isValidCandidate,
+  poolAt,
+  PositionRef,
+  randomFullCandidate,
+  RunTracker,
+  withToken,
+} from './candidates';
 import { pickK } from './sampling';
 
 export interface BeamSearchOptions {
@@ -71,7 +81,12 @@ export class BeamSearch implements Strategy {
   }
 
   /** Valid, not-yet-scored single-token changes of each beam member at `ref`. */
-  private extensions(ctx: SearchContext, tracker: RunTracker, beam: readonly ScoredCandidate[], ref: PositionRef): Candidate[] {
+  private extensions(
+    ctx: SearchContext,
+    tracker: RunTracker,
+    beam: readonly ScoredCandidate[],
+    ref: PositionRef,
+  ): Candidate[] {
     const batch: Candidate[] = [];
     for (const member of beam) {
       const fresh = poolAt(ctx.space, ref)

@@ -49,7 +49,11 @@ export function isValidCandidate(space: SearchSpace, c: Candidate): boolean {
 }
 
 /** Calls `make` until it yields a valid candidate (passing `accept`, if given), at most MAX_VALID_ATTEMPTS times. */
-export function drawValid(space: SearchSpace, make: () => Candidate, accept?: (c: Candidate) => boolean): Candidate | undefined {
+export function drawValid(
+  space: SearchSpace,
+  make: () => Candidate,
+  accept?: (c: Candidate) => boolean,
+): Candidate | undefined {
   for (let attempt = 0; attempt < MAX_VALID_ATTEMPTS; attempt++) {
     const c = make();
     if (isValidCandidate(space, c) && (!accept || accept(c))) return c;
@@ -63,7 +67,10 @@ export function byObjectiveDesc(a: ScoredCandidate, b: ScoredCandidate): number 
 }
 
 /** The better of the incumbent and a batch; the earliest wins a tie so results are reproducible. */
-export function bestOf(incumbent: ScoredCandidate | undefined, batch: readonly ScoredCandidate[]): ScoredCandidate | undefined {
+export function bestOf(
+  incumbent: ScoredCandidate | undefined,
+  batch: readonly ScoredCandidate[],
+): ScoredCandidate | undefined {
   let best = incumbent;
   for (const s of batch) if (!best || s.score.objective > best.score.objective) best = s;
   return best;

@@ -7,7 +7,14 @@
  * maxLength), so inserts and deletes only happen in groups whose length may vary.
  */
 import { Candidate, candidateKey, ScoredCandidate, SearchContext, SearchSpace, SlotGroup, Strategy } from '../types';
-import { byObjectiveDesc, cloneCandidate, isValidCandidate, MAX_VALID_ATTEMPTS, randomFullCandidate, RunTracker } from './candidates';
+import {
+  byObjectiveDesc,
+  cloneCandidate,
+  isValidCandidate,
+  MAX_VALID_ATTEMPTS,
+  randomFullCandidate,
+  RunTracker,
+} from './candidates';
 import { pickOne, randomInt, Rng } from './sampling';
 
 export interface GeneticSearchOptions {
@@ -72,7 +79,12 @@ export class GeneticSearch implements Strategy {
    * `count` valid children from `make`, preferring ones never scored before. A duplicate is
    * accepted only after repeated tries (it is free, and keeps the population size stable).
    */
-  private breed(ctx: SearchContext, tracker: RunTracker, count: number, make: () => Candidate): { children: Candidate[]; fresh: number } {
+  private breed(
+    ctx: SearchContext,
+    tracker: RunTracker,
+    count: number,
+    make: () => Candidate,
+  ): { children: Candidate[]; fresh: number } {
     const children: Candidate[] = [];
     let fresh = 0;
     for (let i = 0; i < count; i++) {

@@ -129,7 +129,10 @@ function resolveParams<N extends StrategyName>(name: N, params: Record<string, u
       throw new Error(`Unknown parameter "${key}" for strategy "${name}"; allowed: ${allowed}`);
     }
     if (!matchesKind(params[key], kinds[key])) {
-      throw new Error(`Parameter "${key}" of strategy "${name}" must be ${KIND_TEXT[kinds[key]]}, ` + `got ${JSON.stringify(params[key])}; allowed parameters: ${allowed}`);
+      throw new Error(
+        `Parameter "${key}" of strategy "${name}" must be ${KIND_TEXT[kinds[key]]}, ` +
+          `got ${JSON.stringify(params[key])}; allowed parameters: ${allowed}`,
+      );
     }
   }
   // Every key was checked against PARAM_KINDS, which mirrors StrategyOptions[N].
@@ -156,7 +159,9 @@ export function createStrategy(name: string, params: Record<string, unknown> = {
 /** Cross-parameter rule: at least one child per generation must be bred. */
 function checkGenetic(p: GeneticSearchOptions): GeneticSearchOptions {
   if (p.eliteCount >= p.population) {
-    throw new Error(`Parameter "eliteCount" of strategy "genetic" must be < population (${p.population}), got ${p.eliteCount}`);
+    throw new Error(
+      `Parameter "eliteCount" of strategy "genetic" must be < population (${p.population}), got ${p.eliteCount}`,
+    );
   }
   return p;
 }

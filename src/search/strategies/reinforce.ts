@@ -142,7 +142,11 @@ export class Policy {
    * One gradient-ascent step. Gradients are accumulated against the pre-update logits and
    * applied afterwards, so the order of samples in the batch does not matter.
    */
-  update(samples: readonly Sample[], advantages: readonly number[], opts: { learningRate: number; entropyWeight: number }): void {
+  update(
+    samples: readonly Sample[],
+    advantages: readonly number[],
+    opts: { learningRate: number; entropyWeight: number },
+  ): void {
     const grads = this.logits.map((table) => table.map((row) => row.map(() => 0)));
     const scale = 1 / samples.length;
     samples.forEach((s, b) => {
@@ -156,6 +160,8 @@ export class Policy {
         }
       });
     });
-    this.logits.forEach((table, i) => table.forEach((row, r) => row.forEach((_, k) => (row[k] += opts.learningRate * grads[i][r][k]))));
+    this.logits.forEach((table, i) =>
+      table.forEach((row, r) => row.forEach((_, k) => (row[k] += opts.learningRate * grads[i][r][k]))),
+    );
   }
 }
