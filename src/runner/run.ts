@@ -70,6 +70,13 @@ export interface RunOptions {
   /** Called after each scored batch: example evaluations spent of the budget, and the best so far. */
   onProgress?: (p: SearchProgress) => void;
   log?: (line: string) => void;
+}
+
+/**
+ * RunOptions plus the hooks the run's own modules pass each other (runner/templates.ts,
+ * runner/leaderboard.ts); not part of the library's API.
+ */
+export interface InternalRunOptions extends RunOptions {
   /**
    * Called once the prompt (or the run's own ensemble) is selected, with its members' raw label
    * log-probabilities on dev and test, in the order of the run's members: a multi-template run
@@ -100,7 +107,12 @@ function dataSource(c: SearchConfig, split: 'train' | 'dev' | 'test', modelLabel
 }
 
 /** Runs one search experiment end to end and writes its run directory. */
-export async function runSearch(config: SearchConfig, opts: RunOptions): Promise<BestResult> {
+export function runSearch(config: SearchConfig, opts: RunOptions): Promise<BestResult> {
+  return runSearchWith(config, opts);
+}
+
+/** runSearch with the internal hooks (InternalRunOptions). */
+export async function runSearchWith(config: SearchConfig, opts: InternalRunOptions): Promise<BestResult> {
   // Every split against the templates and the labels, before anything is scored or written.
   if (!opts.dataChecked) {
     for (const w of checkRunData(config)) opts.log?.(`warning: ${w}`);
@@ -110,7 +122,7 @@ export async function runSearch(config: SearchConfig, opts: RunOptions): Promise
     return runTemplates(
       config,
       opts,
-      runSearch,
+      runSearchWith,
       () => resolveRun(config),
       (run, resolved) => checkResumable(run, config, resolved),
       (c) => void loadRun(c, () => {}),
@@ -296,7 +308,12 @@ export function runSetupDiffs(run: RunDir, config: SearchConfig, ignore: readonl
   return setupDiffs(run, config, resolveRun(config), ignore);
 }
 
-async function searchLocked(run: RunDir, config: SearchConfig, opts: RunOptions, l: Loaded): Promise<BestResult> {
+async function searchLocked(
+  run: RunDir,
+  config: SearchConfig,
+  opts: InternalRunOptions,
+  l: Loaded,
+): Promise<BestResult> {
   const { folder, template, train, dev, test, tokenizer, searchLabels, dataWords, numLabels, reserve, t0, log } = l;
   let fixedVerbalizer = l.fixedVerbalizer;
   const runDir = run.dir;
@@ -650,11 +667,11 @@ async function startPool(
  */
 export async function runSearchAndRefine(
   config: SearchConfig,
-  opts: RunOptions,
+  opts: InternalRunOptions,
 ): Promise<{ best: BestResult; refined?: RefineResult }> {
   const run = new RunDir(opts.runDir);
   const finished = opts.resume && run.isRun() && run.readState()?.status === 'done' ? run.readBest() : undefined;
-  const best = finished ?? (await runSearch(config, opts));
+  const best = finished ?? (await runSearchWith(config, opts));
   if (!config.refine || best.status !== 'done' || (opts.stopRequested?.() ?? false)) return { best };
   const earlier = finished ? run.readRefine()?.result : undefined;
   if (earlier) return { best, refined: earlier };

@@ -23,7 +23,7 @@ import { SearchConfig, configDataSource } from './config';
 import { readoutOf } from './schema';
 import { RunSplits, readoutMembersFor, readoutReading } from './readoutMembers';
 import { BEST_VERSION, BestResult, EnsembleMember, ResolvedRun, RunDir, describeEnsemble } from './runDir';
-import type { RunOptions, SharedPool } from './run';
+import type { InternalRunOptions, SharedPool } from './run';
 import { faultPoint } from './faultPoint';
 import type { MemberScores } from './select';
 import type { SearchProgress } from './progress';
@@ -97,8 +97,8 @@ export function preflightTemplates(config: SearchConfig, preflight: (sub: Search
  */
 export async function runTemplates(
   config: SearchConfig,
-  opts: RunOptions,
-  runOne: (c: SearchConfig, o: RunOptions) => Promise<BestResult>,
+  opts: InternalRunOptions,
+  runOne: (c: SearchConfig, o: InternalRunOptions) => Promise<BestResult>,
   resolve: () => ResolvedRun,
   checkResumable: (run: RunDir, resolved: ResolvedRun) => void,
   preflight: (sub: SearchConfig) => void,
@@ -143,9 +143,9 @@ export async function runTemplates(
 /** runTemplates once the run directory is set up: every template's run, then the ensemble. */
 async function runAll(
   config: SearchConfig,
-  opts: RunOptions,
+  opts: InternalRunOptions,
   run: RunDir,
-  runOne: (c: SearchConfig, o: RunOptions) => Promise<BestResult>,
+  runOne: (c: SearchConfig, o: InternalRunOptions) => Promise<BestResult>,
   budgets: number[],
   getModel: () => Promise<LoadedModel>,
 ): Promise<BestResult> {
