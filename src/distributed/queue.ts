@@ -2,6 +2,7 @@ import * as crypto from 'crypto';
 import { CALIBRATIONS } from '../prompt/calibration';
 import { z } from 'zod';
 import { UserError } from '../errors';
+import { canonicalJson } from '../util/canonicalJson';
 import type { Cell } from '../reports/leaderboardTable';
 import type { BestResult } from '../runner/run';
 import type { RefineResult } from '../refine/refine';
@@ -113,18 +114,6 @@ export function jobId(payload: JobPayload): string {
 
 export function sha256Text(s: string): string {
   return crypto.createHash('sha256').update(Buffer.from(s, 'utf8')).digest('hex');
-}
-
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /** ioredis connection options from a redis:// or rediss:// (TLS) URL, user and password included. */

@@ -25,6 +25,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../errors';
+import { canonicalJson } from '../util/canonicalJson';
 import { MakeDirError, makeDirs, userIoProblem, writeJsonAtomic } from './atomic';
 import { SearchConfig, validateConfig } from './config';
 import { WordIds } from '../prompt/verbalizer';
@@ -429,18 +430,6 @@ export function fieldDiffs(saved: object, current: object, ignore: readonly stri
  * model folder is fine: its files are checked by their sha256).
  */
 const UNHASHED_FIELDS: readonly string[] = ['workers', 'threadsPerWorker', 'name', 'data', 'model'];
-
-/** JSON with object keys sorted, so that a hash does not depend on the order fields were written in. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object')
-    return `{${Object.keys(v)
-      .sort()
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v) ?? 'null';
-}
 
 /** A short sha256 of each config field's value, kept in config.json's `resolved` when the run starts. */
 export function configFieldHashes(config: SearchConfig): Record<string, string> {
