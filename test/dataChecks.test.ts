@@ -299,22 +299,7 @@ describe('readers and the run directory say what is wrong', () => {
     () => {
       const ro = tmp();
       const out = path.join(ro, 'a', 'run');
-      const search = [
-        CLI,
-        'search',
-        '--train',
-        path.join(EXAMPLES, 'sst2-train.tsv'),
-        '--dev',
-        path.join(EXAMPLES, 'sst2-dev.tsv'),
-        '--verbalizer',
-        'terrible,great',
-        '--budget',
-        '800',
-        '--workers',
-        '1',
-        '--out',
-        out,
-      ];
+      const search = [CLI, ...exampleSearch(out)];
       const script = `mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"`;
       const r = spawnSync('unshare', ['-rm', 'sh', '-c', script, 'sh', ro, process.execPath, ...search], {
         encoding: 'utf8',
