@@ -40,9 +40,15 @@ function npxHelp(cwd: string, env: NodeJS.ProcessEnv = process.env) {
 describe('install like a library', () => {
   test('npx promptsearch in the repository prints no npm warning', () => {
     const r = npxHelp(ROOT);
-    expect(r.status).toBe(0);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
     expect(r.stdout).toContain('promptsearch <command>');
     expect(r.stderr).not.toMatch(/npm warn/i);
+  });
+
+  test('the build leaves the bin executable: npx reuses its cached link to a fresh clone without chmod-ing it again', () => {
+    // npx keys its cache on the clone's path; when a clone is made again at that path, the link
+    // is reused and a 0644 main.js gives "sh: promptsearch: Permission denied" (exit 127).
+    expect(fs.statSync(path.join(ROOT, 'dist/cli/main.js')).mode & 0o111).toBe(0o111);
   });
 
   test(
