@@ -49,7 +49,7 @@ describe('fitDiscriminant', () => {
   );
 
   test('separable classes: every training row is scored highest for its own label', () => {
-    const r = fitDiscriminant(x, golds, 2);
+    const r = fitDiscriminant(x, golds, 2, 0.9);
     x.forEach((row, i) => {
       const sc = r.weights.map((w, l) => readoutScore(row, w, r.bias[l]));
       expect(sc.indexOf(Math.max(...sc))).toBe(golds[i]);
@@ -57,8 +57,8 @@ describe('fitDiscriminant', () => {
   });
 
   test('a label without examples, or no rows, is an error', () => {
-    expect(() => fitDiscriminant(x, golds, 3)).toThrow(/label 2 has no example/);
-    expect(() => fitDiscriminant([], [], 2)).toThrow(/at least one row/);
+    expect(() => fitDiscriminant(x, golds, 3, 0.9)).toThrow(/label 2 has no example/);
+    expect(() => fitDiscriminant([], [], 2, 0.9)).toThrow(/at least one row/);
   });
 });
 

@@ -5,10 +5,17 @@
 import { MaskedLmBackend } from '../src/model/backend';
 import { resolveModel } from '../src/model/modelFolder';
 import { PromptTokenizer } from '../src/model/tokenizer';
-import { buildRow, compileTemplate, EncodedRow, encodeExample } from '../src/prompt/encode';
+import { compileTemplate, EncodedRow, encodeExample } from '../src/prompt/encode';
 import { parseTemplate } from '../src/prompt/template';
-import { DATA_LABEL_PLAUSIBLE, dataLabelReading, vocabularyLogits } from '../src/runner/readoutMembers';
-import { labelLogProbsOfRow, wordLabels } from '../src/scoring/metrics';
+import { LoadedData } from '../src/data/load';
+import { fitEnsemble, readoutLogProbs } from '../src/prompt/crossValidation';
+import {
+  DATA_LABEL_PLAUSIBLE,
+  dataLabelReading,
+  readoutWordLogits,
+  vocabularyLogits,
+} from '../src/runner/readoutMembers';
+import { EnsembleMember } from '../src/runner/runDir';
 
 const tokenizer = PromptTokenizer.fromFolder(resolveModel('bert-mini-imdb-uncased', 'fp32'));
 const id = (w: string) => tokenizer.labelWordId(w);
@@ -103,39 +110,60 @@ describe('dataLabelReading', () => {
   test('discriminant: every label reads the K likeliest words, with weights fitted so that each class wins its own examples', async () => {
     const backend = fakeBackend([...neg, ...mid, ...pos, ...neutral], boosts);
     const K = 8;
-    const r = await dataLabelReading({
-      backend,
-      tokenizer,
-      compiled: ct,
+    const raw = [
+      ...['bad movie', 'a bad one', 'so bad'].map((t) => ({ fields: { sentence: t }, label: 0 })),
+      ...['okay movie', 'an okay one'].map((t) => ({ fields: { sentence: t }, label: 1 })),
+      ...['good movie', 'a good one', 'so good'].map((t) => ({ fields: { sentence: t }, label: 2 })),
+    ];
+    const split = (examples: typeof raw): LoadedData => ({
       examples,
+      textColumn: 'sentence',
       numLabels: 3,
-      slots: {},
-      words: K,
-      labelScore: 'discriminant',
+      labelNames: ['0', '1', '2'],
+      origin: 'test',
+      columns: ['sentence'],
     });
-    expect(r.labelScore).toBe('discriminant');
-    // The K words with the highest mean log-probability over the classes (boosted words first), the same list for every label.
-    expect(r.labelIds).toHaveLength(3);
-    expect(r.labelIds.every((ids) => ids.length === K && JSON.stringify(ids) === JSON.stringify(r.labelIds[0]))).toBe(
-      true,
+    const member: EnsembleMember = {
+      template: '{x} it was [MASK] .',
+      prompt: '{x} it was [MASK] .',
+      slots: {},
+      labelWords: [],
+      labelIds: [],
+      offsets: null,
+      trainAccuracy: 0,
+      devAccuracy: 0,
+    };
+    const [w] = await readoutWordLogits([member], K, false, backend, tokenizer, {
+      train: split(raw.slice(0, 4)),
+      dev: split(raw.slice(4)),
+    });
+    // The K words with the highest mean log-probability over the classes (boosted words first).
+    expect(w.words).toHaveLength(K);
+    expect(w.words.slice(0, 2).sort()).toEqual([neg[0], pos[0]].sort());
+    const golds = raw.map((e) => e.label);
+    const fitted = fitEnsemble(
+      {
+        golds,
+        numLabels: 3,
+        members: [],
+        readouts: [{ logits: [...w.train, ...w.dev], offsets: { fixed: undefined } }],
+        fitMembers: false,
+      },
+      { topWords: K, shrinkage: 0.9 },
+      golds.map((_, i) => i),
     );
-    expect(r.labelIds[0].slice(0, 2).sort()).toEqual([neg[0], pos[0]].sort());
-    expect(r.readout!.weights.map((w) => w.length)).toEqual([K, K, K]);
-    // Read back through the scorer's rule, each training example goes to its own class.
-    const read = r.labelIds.flat() as number[];
-    const logits = await backend.labelLogits(
-      examples.map((e) => ({ ...buildRow(ct, e, {}) })),
-      read,
-    );
-    const predicted = examples.map((_, i) => {
-      const lp = labelLogProbsOfRow(logits, i * read.length, wordLabels(r.labelIds), 3, 'discriminant', r.readout);
+    const readout = fitted.readouts[0];
+    expect(readout.weights.map((x) => x.length)).toEqual([K, K, K]);
+    // Each training example goes to its own class.
+    const predicted = [...w.train, ...w.dev].map((row) => {
+      const lp = readoutLogProbs(row, readout);
       return lp.indexOf(Math.max(...lp));
     });
-    expect(predicted).toEqual(examples.map((e) => e.label));
+    expect(predicted).toEqual(golds);
     // "awful" (a class-0 word) weighs more for label 0 than for label 2, "superb" the other way.
-    const col = (w: number) => (r.labelIds[0] as number[]).indexOf(w);
-    expect(r.readout!.weights[0][col(neg[0])]).toBeGreaterThan(r.readout!.weights[2][col(neg[0])]);
-    expect(r.readout!.weights[2][col(pos[0])]).toBeGreaterThan(r.readout!.weights[0][col(pos[0])]);
+    const col = (x: number) => w.words.indexOf(x);
+    expect(readout.weights[0][col(neg[0])]).toBeGreaterThan(readout.weights[2][col(neg[0])]);
+    expect(readout.weights[2][col(pos[0])]).toBeGreaterThan(readout.weights[0][col(pos[0])]);
   });
 
   test('vocabularyLogits reads the mask position only', async () => {

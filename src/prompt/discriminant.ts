@@ -1,6 +1,6 @@
 /**
- * A linear discriminant over word log-probabilities (pure math): the reading of a
- * `dataLabelWords` readout member with `labelScore: "discriminant"` (runner/readoutMembers.ts).
+ * A linear discriminant over word log-probabilities (pure math): the reading of a discriminant
+ * readout member (runner/ensemble.ts).
  *
  * Each labelled example is a vector x of log-probabilities of the same P words at the mask
  * (log-softmax over those P words' logits). Each class is a Gaussian with its own mean µ_l and one
@@ -11,20 +11,13 @@
  * 80 examples cannot estimate a 200 × 200 covariance, so Σ is shrunk towards its diagonal: with S
  * the pooled within-class covariance, D its diagonal and R = D^-½ S D^-½ its correlations,
  *
- *   Σ = D^½ ((1 − s) R + s I) D^½ + ε I,   s = DISCRIMINANT_SHRINKAGE, ε = DISCRIMINANT_RIDGE.
+ *   Σ = D^½ ((1 − s) R + s I) D^½ + ε I,   s the shrinkage, ε = DISCRIMINANT_RIDGE.
  *
  * s = 1 is diagonal LDA (each word its own evidence); s = 0 the plain pooled covariance, which
- * overfits the few examples. Measured on the default search's members, 5 seeds (README, "Search
- * quality"): see DISCRIMINANT_SHRINKAGE.
+ * overfits the few examples. A run chooses s (and P) by cross-validation on its train + dev
+ * examples (prompt/crossValidation.ts).
  */
 
-/**
- * How far the within-class correlations are shrunk to none. 0.9 was chosen offline on the four
- * bundled tasks' test numbers (0.8, 0.9 and 0.95 each beat the mean-of-20-words readout members on all four);
- * the statistical estimators (Ledoit–Wolf, OAS: 0.04–0.2) and cross-validation on the 80 labelled
- * examples chose too little shrinkage for the sentiment tasks.
- */
-export const DISCRIMINANT_SHRINKAGE = 0.9;
 /** Added to the covariance's diagonal: keeps it invertible when a word barely varies. */
 export const DISCRIMINANT_RIDGE = 1e-3;
 
@@ -54,7 +47,7 @@ export function fitDiscriminant(
   x: readonly ArrayLike<number>[],
   golds: readonly number[],
   numLabels: number,
-  shrinkage = DISCRIMINANT_SHRINKAGE,
+  shrinkage: number,
   ridge = DISCRIMINANT_RIDGE,
 ): Readout {
   const n = x.length;

@@ -21,7 +21,6 @@ import { LoadedData } from '../data/load';
 import { MaskedLmBackend } from '../model/backend';
 import { PromptTokenizer } from '../model/tokenizer';
 import { CalibrationMode, contentFreeLike, meanOffsets } from '../prompt/calibration';
-import { fitDiscriminant, wordLogProbs } from '../prompt/discriminant';
 import { buildRow, compileTemplate, encodeExample, EncodedExample } from '../prompt/encode';
 import { slotIds } from '../prompt/fill';
 import { parseTemplate } from '../prompt/template';
@@ -37,6 +36,9 @@ import {
 } from '../search/candidatePools';
 import { EnsembleMember } from './runDir';
 import type { MemberScores } from './select';
+
+/** How a readout member of words per label reads them (a discriminant is fitted with the ensemble instead). */
+export type WordsPerLabelRule = Exclude<LabelScoreRule, 'discriminant'>;
 
 /** Readout member label words are ranked among this many most likely words at the mask (all classes pooled). */
 export const DATA_LABEL_PLAUSIBLE = 200;
@@ -60,9 +62,9 @@ export function vocabularyLogits(backend: MaskedLmBackend, vocabSize: number): L
 }
 
 /**
- * A readout member's reading from labelled examples read through one filled prompt (see the file comment):
- * K word ids per label (`logsumexp`, `mean`), or the K likeliest words and a discriminant fitted on
- * their log-probabilities (`discriminant`).
+ * A readout member's reading from labelled examples read through one filled prompt (see the file
+ * comment): K word ids per label (`logsumexp`, `mean`). A discriminant's reading is fitted with
+ * the ensemble (runner/ensemble.ts, from readoutWordLogits).
  */
 export async function dataLabelReading(opts: {
   backend: MaskedLmBackend;
@@ -72,7 +74,7 @@ export async function dataLabelReading(opts: {
   numLabels: number;
   slots: Record<string, number[]>;
   words: number;
-  labelScore: LabelScoreRule;
+  labelScore: WordsPerLabelRule;
 }): Promise<Reading> {
   const { tokenizer, compiled, examples, numLabels, labelScore } = opts;
   const means = await classMeanLogProbs({
@@ -85,28 +87,69 @@ export async function dataLabelReading(opts: {
   });
   // The plausible words: whole words, by their mean log-probability over the classes (ties: lower id).
   const words = likeliestWholeWords(means, tokenizer);
-  if (labelScore !== 'discriminant')
-    return {
-      labelIds: assignLabelPools(
-        discriminativeScores(means, Infinity),
-        words.slice(0, DATA_LABEL_PLAUSIBLE),
-        opts.words,
-      ),
-      labelScore,
+  return {
+    labelIds: assignLabelPools(discriminativeScores(means, Infinity), words.slice(0, DATA_LABEL_PLAUSIBLE), opts.words),
+    labelScore,
+  };
+}
+
+/** A discriminant readout member's data: the words it may read (likeliest first) and their raw logits per split. */
+export interface ReadoutWordLogits {
+  words: number[];
+  train: Float32Array[];
+  dev: Float32Array[];
+  test?: Float32Array[];
+  contentFree?: Float32Array[];
+}
+
+/**
+ * For each member's prompt, the `maxWords` words the model finds likeliest at its mask over the
+ * labelled train and dev examples (the classes' mean log-probabilities, then their mean), and those
+ * words' raw logits on every split: what a discriminant readout member is fitted and
+ * cross-validated on (prompt/crossValidation.ts). `contentFree`: also on the content-free inputs.
+ */
+export async function readoutWordLogits(
+  members: EnsembleMember[],
+  maxWords: number,
+  contentFree: boolean,
+  backend: MaskedLmBackend,
+  tokenizer: PromptTokenizer,
+  splits: RunSplits,
+): Promise<ReadoutWordLogits[]> {
+  const { train, dev, test } = splits;
+  const out: ReadoutWordLogits[] = [];
+  for (const m of members) {
+    const ct = compileTemplate(parseTemplate(m.template!), tokenizer, train.textColumn, backend.maxLength);
+    const slots = slotIds(m.slots);
+    const encode = (d: readonly LoadedData['examples'][number][]) => d.map((ex) => encodeExample(ct, tokenizer, ex));
+    const labelled = encode([...train.examples, ...dev.examples]);
+    const means = await classMeanLogProbs({
+      backend: vocabularyLogits(backend, tokenizer.vocabSize),
+      tokenizer,
+      compiled: ct,
+      examples: labelled,
+      numLabels: train.numLabels,
+      fixedSlots: slots,
+    });
+    const words = likeliestWholeWords(means, tokenizer).slice(0, maxWords);
+    const logitsOf = async (examples: EncodedExample[]) => {
+      const flat = await labelLogitsForRows(
+        backend,
+        examples.map((ex) => buildRow(ct, ex, slots)),
+        words,
+      );
+      return examples.map((_, i) => flat.slice(i * words.length, (i + 1) * words.length));
     };
-  const read = words.slice(0, opts.words);
-  const logits = await labelLogitsForRows(
-    opts.backend,
-    examples.map((ex) => buildRow(compiled, ex, opts.slots)),
-    read,
-  );
-  const features = examples.map((_, i) => wordLogProbs(logits, i * read.length, read.length));
-  const readout = fitDiscriminant(
-    features,
-    examples.map((e) => e.label),
-    numLabels,
-  );
-  return { labelIds: readout.weights.map(() => [...read]), labelScore, readout };
+    const cf = contentFree ? contentFreeLike(train.examples, tokenizer.token(tokenizer.special.mask)) : undefined;
+    out.push({
+      words,
+      train: await logitsOf(encode(train.examples)),
+      dev: await logitsOf(encode(dev.examples)),
+      ...(test ? { test: await logitsOf(encode(test.examples)) } : {}),
+      ...(cf ? { contentFree: await logitsOf(encode(cf)) } : {}),
+    });
+  }
+  return out;
 }
 
 export interface RunSplits {
@@ -119,7 +162,7 @@ export interface RunSplits {
 export async function readoutReading(
   template: string,
   slots: Record<string, number[]>,
-  { words, labelScore }: { words: number; labelScore: LabelScoreRule },
+  { words, labelScore }: { words: number; labelScore: WordsPerLabelRule },
   backend: MaskedLmBackend,
   tokenizer: PromptTokenizer,
   splits: RunSplits,
@@ -148,7 +191,7 @@ export async function readoutReading(
  */
 export async function readoutMembersFor(
   members: EnsembleMember[],
-  { words, labelScore }: { words: number; labelScore: LabelScoreRule },
+  { words, labelScore }: { words: number; labelScore: WordsPerLabelRule },
   calibration: CalibrationMode,
   backend: MaskedLmBackend,
   tokenizer: PromptTokenizer,

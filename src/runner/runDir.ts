@@ -89,6 +89,32 @@ export interface BestResult {
   testAccuracy: number | null;
   /** An ensemble's members (prompt members and readout members), each with its own numbers. */
   members?: EnsembleMember[];
+  /**
+   * The result's accuracy estimated by cross-validation on the labelled train + dev examples
+   * (prompt/crossValidation.ts): what a user can expect on new data, unlike `devAccuracy`, which
+   * the selection and the fits have seen. Absent: not estimated (a single prompt, older runs).
+   */
+  estimate?: EstimateRecord | null;
+  /** A search over several templates with discriminant readout members: their settings, and how they were chosen. */
+  readoutChoice?: {
+    topWords: number;
+    shrinkage: number;
+    chosenBy: 'cross-validation' | 'config';
+    tried?: { topWords: number; shrinkage: number; accuracy: number; logLoss: number }[];
+  };
+  /** The hand-written prompt the result was compared with (config `baseline`). */
+  baseline?: BaselineSummary;
+  /** One line: which of the search's result and the baseline is the result, and why. */
+  choice?: string;
+  /** When the baseline is the result: what the search found (its ensemble and numbers). */
+  searched?: {
+    prompt: string;
+    trainAccuracy: number | null;
+    devAccuracy: number | null;
+    testAccuracy: number | null;
+    estimate: EstimateRecord | null;
+    members: EnsembleMember[];
+  };
   /** The search's selected single prompt (the result itself when `result` is `prompt`). */
   selected: SelectedPrompt;
   evaluations: number;
@@ -100,6 +126,25 @@ export interface BestResult {
   dtype: string;
   strategy: string;
   seed: number;
+}
+
+/** A cross-validated accuracy estimate (runner/ensemble.ts). */
+export interface EstimateRecord {
+  accuracy: number;
+  std: number;
+  folds: number;
+  logLoss: number;
+  method: string;
+}
+
+/** The hand-written baseline's numbers in best.json. */
+export interface BaselineSummary {
+  prompt: string;
+  labelWords: string[][];
+  trainAccuracy: number;
+  devAccuracy: number;
+  testAccuracy: number | null;
+  estimate: EstimateRecord | null;
 }
 
 /** An ensemble's one-line description: "ensemble of 6 members over 3 templates". */

@@ -59,7 +59,9 @@ export const DEFAULT_LABEL_WORD_CONTEXTS: readonly Record<string, string>[] = [
   { A: 'very', B: '!' },
 ];
 /** The recommended default's readout members: a discriminant over the words the model finds likeliest at the mask. */
-export const DEFAULT_READOUT = { method: 'discriminant', topWords: 200 } as const;
+export const DEFAULT_READOUT = { method: 'discriminant' } as const;
+/** The most words a discriminant readout member reads when its config leaves the choice to cross-validation. */
+export const DISCRIMINANT_MAX_WORDS = 200;
 
 const wordList = () =>
   z.union(
@@ -99,7 +101,17 @@ const readoutSchema = z.union(
         ),
         topWords: posInt()
           .optional()
-          .describe('discriminant: the words the model finds likeliest at the mask that it reads (default 200).'),
+          .describe(
+            'discriminant: how many of the words the model finds likeliest at the mask it reads (default: chosen per run by cross-validation on train + dev among 50, 100, 200).',
+          ),
+        shrinkage: z
+          .number(says('expected a number in [0, 1]'))
+          .min(0, says('expected a number in [0, 1]'))
+          .max(1, says('expected a number in [0, 1]'))
+          .optional()
+          .describe(
+            "discriminant: how far the words' correlations are shrunk to none, 0 (none) to 1 (each word alone) (default: chosen per run by cross-validation on train + dev among 0.5, 0.8, 0.9, 0.95, 0.99).",
+          ),
         wordsPerLabel: posInt()
           .optional()
           .describe('mean, logsumexp: words chosen from the data per label (default 10).'),
@@ -206,12 +218,18 @@ export const experimentFields = {
   readoutMembers: readoutSchema
     .optional()
     .describe(
-      'With several templates: give each selected prompt a readout member that reads its mask through words chosen from the labelled data. Default (version 2): `{"method": "discriminant", "topWords": 200}`; `false`: none.',
+      'With several templates: give each selected prompt a readout member that reads its mask through words chosen from the labelled data. Default (version 2): `{"method": "discriminant"}`, its settings chosen per run by cross-validation; `false`: none.',
     ),
   fitMemberWeights: bool()
     .optional()
     .describe(
       "With several templates: fit each ensemble member's scale and per-label bias on the labelled train and dev examples. Default: true (version 2).",
+    ),
+  baseline: z
+    .union([bool(), text()], says('expected true, false or a template without slots'))
+    .optional()
+    .describe(
+      "With several templates: the hand-written prompt the result must beat, estimated like it by cross-validation on train + dev; the better of the two is the result. `true` (default, version 2): the task's hand-written prompt (a bundled task's, else `{x} it was [MASK] .`) with the given label words; a template without slots; `false`: none.",
     ),
   findLabelWords: findLabelWordsSchema
     .optional()
@@ -583,7 +601,7 @@ export function readoutOf(c: Pick<SearchConfig, 'readoutMembers'>): { words: num
   const r = c.readoutMembers;
   if (!r) return { words: 0, labelScore: 'logsumexp' };
   return r.method === 'discriminant'
-    ? { words: r.topWords ?? DEFAULT_READOUT.topWords, labelScore: 'discriminant' }
+    ? { words: r.topWords ?? DISCRIMINANT_MAX_WORDS, labelScore: 'discriminant' }
     : { words: r.wordsPerLabel ?? 10, labelScore: r.method };
 }
 
@@ -690,6 +708,7 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     expandLabelWords: p.expandLabelWords ?? (v2 && !findLabelWords ? 10 : 0),
     readoutMembers: p.readoutMembers ?? (v2 && many ? { ...DEFAULT_READOUT } : false),
     fitMemberWeights: p.fitMemberWeights ?? (v2 && many),
+    baseline: p.baseline ?? (v2 && many),
     findLabelWords,
     // Every strategy parameter explicit: a config says what its run did, whatever the defaults become.
     strategyParams: { ...STRATEGY_DEFAULTS[p.strategy], ...p.strategyParams },
@@ -706,6 +725,19 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
       throw e;
     }
   }
+  if (typeof c.baseline === 'string') {
+    let t: ReturnType<typeof parseTemplate>;
+    try {
+      t = parseTemplate(c.baseline);
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`${where}: baseline: ${e.message}`);
+      throw e;
+    }
+    if (t.slots.length > 0)
+      throw new UserError(
+        `${where}: baseline: '${c.baseline}' has slots (${t.slots.map((x) => `<${x.name}:${x.length}>`).join(' ')}); the baseline is a hand-written prompt, every word written out`,
+      );
+  }
   const readout = c.readoutMembers;
   if (readout && readout.method === 'discriminant' && readout.wordsPerLabel !== undefined)
     throw new UserError(
@@ -714,6 +746,10 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
   if (readout && readout.method !== 'discriminant' && readout.topWords !== undefined)
     throw new UserError(
       `${where}: ${as('readoutMembers')}.topWords: method '${readout.method}' reads 'wordsPerLabel' words per label; topWords is the discriminant's`,
+    );
+  if (readout && readout.method !== 'discriminant' && readout.shrinkage !== undefined)
+    throw new UserError(
+      `${where}: ${as('readoutMembers')}.shrinkage: only the discriminant (method 'discriminant') is shrunk`,
     );
   if (readout && !many)
     throw new UserError(

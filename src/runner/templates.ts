@@ -21,10 +21,23 @@ import { judgeAll, summarize } from '../scoring/metrics';
 import { Reading, promptReading } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
 import { readoutOf } from './schema';
-import { RunSplits, readoutMembersFor, readoutReading } from './readoutMembers';
+import { RunSplits, readoutMembersFor, readoutReading, WordsPerLabelRule } from './readoutMembers';
 import { BEST_VERSION, BestResult, EnsembleMember, ResolvedRun, RunDir, describeEnsemble } from './runDir';
 import type { InternalRunOptions, SharedPool } from './run';
 import { faultPoint } from './faultPoint';
+import { getTask } from '../data/tasks';
+import { parseVerbalizerSpec } from '../prompt/verbalizer';
+import { USER_MANUAL_TEMPLATE } from './suiteTasks';
+import {
+  baselineAsResult,
+  BaselineResult,
+  baselineSummary,
+  chooseResult,
+  estimateFixedReadings,
+  fitDiscriminantEnsemble,
+  FittedRunEnsemble,
+  scoreBaseline,
+} from './ensemble';
 import type { MemberScores } from './select';
 import type { SearchProgress } from './progress';
 
@@ -152,14 +165,15 @@ async function runAll(
   const templates = config.templates!;
   const bests: BestResult[] = [];
   const splits = runSplits(config);
-  const dataWords = readoutOf(config);
   // A readout member's label words are chosen as soon as its template's run has chosen the member, so that
   // the member's test pass reads them too (one pass over test for both).
+  // (A discriminant's readout is chosen with the ensemble, by cross-validation: runner/ensemble.ts.)
+  const perLabel = wordsPerLabel(config);
   const readoutReadingOf = (template: string) =>
-    dataWords.words > 0
+    perLabel
       ? async (slots: Record<string, number[]>): Promise<Reading> => {
           const m = await getModel();
-          return readoutReading(template, slots, dataWords, m.backend, m.tokenizer, splits);
+          return readoutReading(template, slots, perLabel, m.backend, m.tokenizer, splits);
         }
       : undefined;
   let spentBefore = 0;
@@ -201,63 +215,8 @@ async function runAll(
     const tEnsemble = Date.now();
     const selected = bests.flatMap(membersOf);
     const selectedScores = bests.flatMap((b, i) => membersOf(b).map((_, k) => memberScores[i]?.[k]));
-    if (dataWords.words > 0)
-      opts.log?.(
-        dataWords.labelScore === 'discriminant'
-          ? `label words from the data: a discriminant over the ${dataWords.words} likeliest words at the mask, a readout member for each of the ${selected.length} selected prompts`
-          : `label words from the data: ${dataWords.words} per label (${dataWords.labelScore} of their log-probabilities), a readout member for each of the ${selected.length} selected prompts`,
-      );
-    const model = dataWords.words > 0 ? await getModel() : undefined;
-    const readoutMembers = model
-      ? await readoutMembersFor(
-          selected,
-          dataWords,
-          config.calibration,
-          model.backend,
-          model.tokenizer,
-          splits,
-          selectedScores.map((sc) => sc?.readoutMember),
-        )
-      : [];
-    const unfitted = [...selected, ...readoutMembers.map((t) => t.member)];
-    const known = [...selectedScores, ...readoutMembers.map((t) => t.scores)];
-    // Each split's member log-probabilities once (the fit and the accuracies both read dev).
-    const scored = new Map<keyof RunSplits, Promise<number[][][]>>();
-    const logProbs = (name: keyof RunSplits) =>
-      scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, unfitted, known, getModel)).get(name)!;
-    let members = unfitted;
-    if (config.fitMemberWeights) {
-      opts.log?.(
-        `fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`,
-      );
-      const trainLp = await logProbs('train');
-      const devLp = await logProbs('dev');
-      const golds = [...splits.train.examples, ...splits.dev.examples].map((e) => e.label);
-      members = unfitted.map((m, i) => {
-        const offsets = m.offsets ?? undefined;
-        const calibrated = [...trainLp[i], ...devLp[i]].map((lp) => calibrate(lp, offsets));
-        return { ...m, fit: fitMember(calibrated, golds, splits.train.numLabels) };
-      });
-    }
-    const judged = async (name: 'train' | 'dev' | 'test') => {
-      const lps = await logProbs(name);
-      const scores = ensembleLogProbs(
-        members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })),
-      );
-      return judgeAll(
-        scores,
-        splits[name]!.examples.map((e) => e.label),
-        undefined,
-      );
-    };
-    const numLabels = splits.train.numLabels;
-    // Dev was charged by the sub-runs' selection; nothing here is charged.
-    const devAccuracy = summarize(await judged('dev'), numLabels).accuracy;
-    // In-sample where the members' weights were fitted on train and dev.
-    const trainAccuracy = summarize(await judged('train'), numLabels).accuracy;
-    const test = splits.test ? await judged('test') : undefined;
-    const testPredicted = test?.map((e) => e.predicted);
-    const testAccuracy = test ? summarize(test, numLabels).accuracy : null;
+    const ens = await ensembleOf(config, selected, selectedScores, splits, getModel, opts.log);
+    const baseline = await baselineOf(config, splits, getModel, opts.log);
     faultPoint('ensemble');
     // The run's selected prompt: the template's with the best dev accuracy (ties: the earlier template).
     let primary = 0;
@@ -267,26 +226,171 @@ async function runAll(
     const p = bests[primary];
     // The templates' own times (each counts its resumed sessions) plus the ensemble's scoring.
     const seconds = bests.reduce((s, b) => s + b.seconds, 0) + (Date.now() - tEnsemble) / 1000;
+    const searched = {
+      prompt: describeEnsemble(ens.members, p.selected.template),
+      trainAccuracy: ens.trainAccuracy,
+      devAccuracy: ens.devAccuracy,
+      testAccuracy: ens.testAccuracy,
+      estimate: ens.estimate,
+      members: ens.members,
+    };
+    const choice = chooseResult(ens.estimate, baseline);
+    const chosen = choice.baseline ? baselineAsResult(baseline!) : searched;
     const result: BestResult = {
       ...p,
       version: BEST_VERSION,
       runId: run.id,
       result: 'ensemble',
-      prompt: describeEnsemble(members, p.selected.template),
-      trainAccuracy,
-      devAccuracy,
-      testAccuracy,
-      members,
+      ...chosen,
+      ...(ens.readoutChoice ? { readoutChoice: ens.readoutChoice } : {}),
+      ...(baseline ? { baseline: baselineSummary(baseline), choice: choice.line } : {}),
+      ...(choice.baseline ? { searched } : {}),
       evaluations: bests.reduce((s, b) => s + b.evaluations, 0),
       budget: config.budget,
       candidatesScored: bests.reduce((s, b) => s + b.candidatesScored, 0),
       seconds,
     };
+    if (baseline) opts.log?.(choice.line);
+    const testPredicted = choice.baseline ? baseline!.testPredicted : ens.testPredicted;
     if (testPredicted) run.writeTestPredictions({ of: 'ensemble', predicted: testPredicted });
     run.writeBest(result);
     run.writeState({ status: 'done', evaluations: result.evaluations, seconds });
     return result;
   });
+}
+
+/**
+ * The ensemble of the selected prompts: with discriminant readout members (settings by
+ * cross-validation, runner/ensemble.ts), or with readout members of words per label, or alone; the
+ * member weights fitted when the config asks; its cross-validated estimate.
+ */
+async function ensembleOf(
+  config: SearchConfig,
+  selected: EnsembleMember[],
+  selectedScores: (MemberScores | undefined)[],
+  splits: RunSplits,
+  getModel: () => Promise<LoadedModel>,
+  log?: (line: string) => void,
+): Promise<FittedRunEnsemble> {
+  const dataWords = readoutOf(config);
+  const cached = (members: EnsembleMember[], known: (MemberScores | undefined)[]) => {
+    // Each split's member log-probabilities once (the fit and the accuracies both read dev).
+    const scored = new Map<keyof RunSplits, Promise<number[][][]>>();
+    return (name: keyof RunSplits) =>
+      scored.get(name) ?? scored.set(name, membersLogProbs(splits, name, members, known, getModel)).get(name)!;
+  };
+  if (dataWords.words > 0 && dataWords.labelScore === 'discriminant') {
+    log?.(
+      `label words from the data: a discriminant over the words likeliest at the mask, a readout member for each of the ${selected.length} selected prompts`,
+    );
+    const r = config.readoutMembers || undefined;
+    return fitDiscriminantEnsemble({
+      selected,
+      logProbs: cached(selected, selectedScores),
+      splits,
+      calibration: config.calibration,
+      fitMembers: config.fitMemberWeights,
+      fixed: { topWords: r?.topWords, shrinkage: r?.shrinkage },
+      seed: config.seed,
+      model: await getModel(),
+      log,
+    });
+  }
+  const perLabel = wordsPerLabel(config);
+  if (perLabel)
+    log?.(
+      `label words from the data: ${perLabel.words} per label (${perLabel.labelScore} of their log-probabilities), a readout member for each of the ${selected.length} selected prompts`,
+    );
+  const model = perLabel ? await getModel() : undefined;
+  const readoutMembers = model
+    ? await readoutMembersFor(
+        selected,
+        perLabel!,
+        config.calibration,
+        model.backend,
+        model.tokenizer,
+        splits,
+        selectedScores.map((sc) => sc?.readoutMember),
+      )
+    : [];
+  const unfitted = [...selected, ...readoutMembers.map((t) => t.member)];
+  const logProbs = cached(unfitted, [...selectedScores, ...readoutMembers.map((t) => t.scores)]);
+  const trainLp = await logProbs('train');
+  const devLp = await logProbs('dev');
+  let members = unfitted;
+  if (config.fitMemberWeights) {
+    log?.(`fitting the ${unfitted.length} members' scale and label biases on the labelled train and dev examples`);
+    const golds = [...splits.train.examples, ...splits.dev.examples].map((e) => e.label);
+    members = unfitted.map((m, i) => {
+      const offsets = m.offsets ?? undefined;
+      const calibrated = [...trainLp[i], ...devLp[i]].map((lp) => calibrate(lp, offsets));
+      return { ...m, fit: fitMember(calibrated, golds, splits.train.numLabels) };
+    });
+  }
+  const judged = async (name: 'train' | 'dev' | 'test') => {
+    const lps = await logProbs(name);
+    const scores = ensembleLogProbs(
+      members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })),
+    );
+    return judgeAll(
+      scores,
+      splits[name]!.examples.map((e) => e.label),
+      undefined,
+    );
+  };
+  const numLabels = splits.train.numLabels;
+  const test = splits.test ? await judged('test') : undefined;
+  return {
+    members,
+    trainAccuracy: summarize(await judged('train'), numLabels).accuracy,
+    devAccuracy: summarize(await judged('dev'), numLabels).accuracy,
+    testAccuracy: test ? summarize(test, numLabels).accuracy : null,
+    testPredicted: test?.map((e) => e.predicted),
+    estimate: estimateFixedReadings(
+      unfitted.map((m) => m.offsets),
+      trainLp,
+      devLp,
+      splits,
+      config.calibration,
+      config.fitMemberWeights,
+      config.seed,
+    ),
+  };
+}
+
+/** Readout members of words per label (methods `mean`, `logsumexp`), or undefined: none, or a discriminant. */
+function wordsPerLabel(config: SearchConfig): { words: number; labelScore: WordsPerLabelRule } | undefined {
+  const r = readoutOf(config);
+  return r.words > 0 && r.labelScore !== 'discriminant' ? { words: r.words, labelScore: r.labelScore } : undefined;
+}
+
+/** The config's hand-written baseline scored on every split (runner/ensemble.ts), or undefined: none asked, or none to be had. */
+async function baselineOf(
+  config: SearchConfig,
+  splits: RunSplits,
+  getModel: () => Promise<LoadedModel>,
+  log?: (line: string) => void,
+): Promise<BaselineResult | undefined> {
+  if (!config.baseline) return undefined;
+  const info = config.task ? getTask(config.task) : undefined;
+  const template =
+    typeof config.baseline === 'string' ? config.baseline : (info?.manualTemplate ?? USER_MANUAL_TEMPLATE);
+  const verbalizer = config.verbalizer ?? info?.manualLabelWords;
+  if (verbalizer === undefined) {
+    log?.('no hand-written baseline: the config gives no label words');
+    return undefined;
+  }
+  const model = await getModel();
+  if (model.folder.kind === 'causal' && !/\[MASK\]\s*$/.test(template)) {
+    log?.(`no hand-written baseline: '${template}' has text after [MASK], which a causal model cannot read`);
+    return undefined;
+  }
+  log?.(
+    `scoring the hand-written baseline ${template} with ${parseVerbalizerSpec(verbalizer, splits.train.numLabels)
+      .map((w) => w.join('/'))
+      .join(', ')}`,
+  );
+  return scoreBaseline({ template, verbalizer, splits, calibration: config.calibration, seed: config.seed, model });
 }
 
 /** The run's splits as its templates' runs read them (no test split when the data files name none). */

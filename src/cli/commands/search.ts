@@ -247,6 +247,17 @@ export function formatBest(r: BestResult, runDir: string): string {
       ? r.members!.map((m) => `  member     ${m.prompt}${m.readout ? ' (readout member)' : ''}`)
       : [`label words  ${sel.labelWords.map((w) => w.join('/')).join(', ')}`]),
     `accuracy     train ${f(r.trainAccuracy)}  dev ${f(r.devAccuracy)}  test ${f(r.testAccuracy)}${ensemble && r.trainAccuracy !== null ? '  (train and dev also fitted the members)' : ''}`,
+    ...(r.estimate
+      ? [
+          `estimate     ${f(r.estimate.accuracy)} ± ${f(r.estimate.std)}  (${r.estimate.folds}-fold cross-validation on train + dev: what to expect on new data)`,
+        ]
+      : []),
+    ...(r.baseline
+      ? [
+          `baseline     ${r.baseline.prompt}  estimate ${f(r.baseline.estimate?.accuracy ?? null)}  test ${f(r.baseline.testAccuracy)}`,
+        ]
+      : []),
+    ...(r.choice ? [`             ${r.choice}`] : []),
     `evaluations  ${r.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')} (${r.candidatesScored} candidates) in ${r.seconds.toFixed(1)} s`,
     `results      ${runDir}/best.json`,
     ...(r.status === 'done'
