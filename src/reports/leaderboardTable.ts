@@ -15,6 +15,10 @@ export interface Cell {
   runDir?: string;
   /** For refined methods: the discrete winner the soft prompt started from. */
   discrete?: { testAccuracy: number; devAccuracy: number | null };
+  /** The result's cross-validated accuracy estimate on train + dev (best.json `estimate`), where the run made one. */
+  estimate?: number;
+  /** The run compared its search with the hand-written baseline: which one is the result. */
+  chose?: 'search' | 'baseline';
 }
 
 export interface Row {
@@ -78,4 +82,36 @@ export function toMarkdown(rows: Row[], tasks: string[], note = ''): string {
     lines.push(`| ${name} | ${cells.join(' | ')} | ${!r.published && r.average === bestAvg ? `**${avg}**` : avg} |`);
   }
   return lines.join('\n') + '\n' + (note ? `\n${note}\n` : '');
+}
+
+/**
+ * How well each method's own numbers foretell its test accuracy, over the cells with an estimate:
+ * the mean absolute gap to test of the cross-validated estimate and of dev accuracy (in points),
+ * and how often the hand-written baseline was the result. Empty when no cell has an estimate.
+ */
+export function estimateMarkdown(cells: Cell[], methods: string[]): string {
+  const lines: string[] = [];
+  for (const method of methods) {
+    const own = cells.filter((c) => c.method === method && c.estimate !== undefined);
+    if (own.length === 0) continue;
+    const gap = (get: (c: Cell) => number | null) => {
+      const xs = own.filter((c) => get(c) !== null).map((c) => Math.abs(get(c)! - c.testAccuracy));
+      return xs.length ? pct(xs.reduce((a, b) => a + b, 0) / xs.length) : '–';
+    };
+    const bias = pct(own.reduce((s, c) => s + c.estimate! - c.testAccuracy, 0) / own.length);
+    const baseline = own.filter((c) => c.chose === 'baseline').length;
+    lines.push(
+      `| ${method} | ${own.length} | ${gap((c) => c.estimate!)} | ${bias} | ${gap((c) => c.devAccuracy)} | ${baseline} |`,
+    );
+  }
+  if (lines.length === 0) return '';
+  return [
+    '',
+    'How well the run foretells its test accuracy (points; the cells with a cross-validated estimate):',
+    '',
+    '| method | cells | mean abs. gap, estimate − test | mean gap, estimate − test | mean abs. gap, dev − test | baseline chosen |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...lines,
+    '',
+  ].join('\n');
 }

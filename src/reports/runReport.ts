@@ -68,6 +68,11 @@ export interface RunReportData {
     test: number | null;
     evaluations: number;
     seconds: number | null;
+    /** Its cross-validated accuracy on train + dev and the spread over folds (best.json `estimate`). */
+    estimate?: { accuracy: number; std: number; folds: number };
+    /** The hand-written prompt it was compared with, and which one is the result, in one line. */
+    baseline?: { prompt: string; estimate: number | null; test: number | null };
+    choice?: string;
   };
   /**
    * The run's result on test: confusion[gold][predicted], per-class accuracy (null: no example of
@@ -167,6 +172,19 @@ export async function collectRunReport(dir: string, opts: RunReportOptions = {})
       test: best.testAccuracy,
       evaluations: best.evaluations,
       seconds: best.seconds,
+      ...(best.estimate
+        ? { estimate: { accuracy: best.estimate.accuracy, std: best.estimate.std, folds: best.estimate.folds } }
+        : {}),
+      ...(best.baseline
+        ? {
+            baseline: {
+              prompt: best.baseline.prompt,
+              estimate: best.baseline.estimate?.accuracy ?? null,
+              test: best.baseline.testAccuracy,
+            },
+          }
+        : {}),
+      ...(best.choice ? { choice: best.choice } : {}),
     };
   }
   if (best?.members) {

@@ -241,10 +241,20 @@ function runsTable(runs: RunReportData[], styles: Map<RunReportData, Style>): st
     .map((r) => {
       const st = styles.get(r)!;
       const res = r.result;
-      return `<tr class="run-row" data-run="${esc(r.runId)}" data-dev="${res?.dev ?? ''}" data-test="${res?.test ?? ''}" data-evaluations="${res?.evaluations ?? ''}" data-seconds="${res?.seconds ?? ''}"><td class="l nw">${keyHtml({ name: '', color: st.color, line: 'solid', shape: st.shape })}${esc(r.runId)}</td><td class="l nw">${esc(r.name)}</td><td class="l">${esc(r.strategy)}${r.templates?.length ? ` over ${r.templates.length} templates` : ''}</td><td class="l">${res ? (res.of === 'prompt' ? `prompt <code>${esc(res.prompt)}</code>` : esc(res.prompt)) : esc(r.status)}</td><td>${pct(res?.dev, 2)}</td><td>${pct(res?.test, 2)}</td><td class="nw">${res ? `${res.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')}` : `– of ${r.budget.toLocaleString('en-US')}`}</td><td>${res?.seconds === null || res?.seconds === undefined ? '–' : res.seconds.toFixed(1)}</td></tr>`;
+      return `<tr class="run-row" data-run="${esc(r.runId)}" data-dev="${res?.dev ?? ''}" data-test="${res?.test ?? ''}" data-evaluations="${res?.evaluations ?? ''}" data-seconds="${res?.seconds ?? ''}"><td class="l nw">${keyHtml({ name: '', color: st.color, line: 'solid', shape: st.shape })}${esc(r.runId)}</td><td class="l nw">${esc(r.name)}</td><td class="l">${esc(r.strategy)}${r.templates?.length ? ` over ${r.templates.length} templates` : ''}</td><td class="l">${res ? (res.of === 'prompt' ? `prompt <code>${esc(res.prompt)}</code>` : esc(res.prompt)) : esc(r.status)}</td><td>${pct(res?.dev, 2)}</td><td class="estimate" data-accuracy="${res?.estimate?.accuracy ?? ''}">${res?.estimate ? `${pct(res.estimate.accuracy, 1)} ± ${pct(res.estimate.std, 1)}` : '–'}</td><td>${pct(res?.test, 2)}</td><td class="nw">${res ? `${res.evaluations.toLocaleString('en-US')} of ${r.budget.toLocaleString('en-US')}` : `– of ${r.budget.toLocaleString('en-US')}`}</td><td>${res?.seconds === null || res?.seconds === undefined ? '–' : res.seconds.toFixed(1)}</td></tr>`;
     })
     .join('');
-  return `<h2>Runs</h2><p>Each run's result (what <code>promptsearch export</code> writes: its prompt, or its ensemble), its accuracy on dev and test, and what it cost.</p><table class="runs"><tr><th class="l">run</th><th class="l">name</th><th class="l">strategy</th><th class="l">result</th><th>dev %</th><th>test %</th><th>evaluations</th><th>seconds</th></tr>${rows}</table>`;
+  return `<h2>Runs</h2><p>Each run's result (what <code>promptsearch export</code> writes: its prompt, or its ensemble), its accuracy on dev, its estimate (cross-validated on train + dev: what to expect on new data, unlike dev, which the selection and the fits have seen), its accuracy on test, and what it cost.${choices(runs)}</p><table class="runs"><tr><th class="l">run</th><th class="l">name</th><th class="l">strategy</th><th class="l">result</th><th>dev %</th><th>estimate %</th><th>test %</th><th>evaluations</th><th>seconds</th></tr>${rows}</table>`;
+}
+
+/** Each run's choice between its search and the hand-written baseline, one line each. */
+function choices(runs: RunReportData[]): string {
+  return runs
+    .filter((r) => r.result?.choice)
+    .map(
+      (r) => `<br><span class="choice">${runs.length > 1 ? `${esc(r.runId)}: ` : ''}${esc(r.result!.choice!)}</span>`,
+    )
+    .join('');
 }
 
 function histogram(r: RunReportData, color: string): string {

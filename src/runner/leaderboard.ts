@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { Cell, aggregate, publishedRows, toMarkdown } from '../reports/leaderboardTable';
+import { Cell, aggregate, estimateMarkdown, publishedRows, toMarkdown } from '../reports/leaderboardTable';
 import { toHtml } from '../reports/leaderboardHtml';
 import { BaselineSetting, manualCell, probeCell } from './baselines';
 import { UserError } from '../errors';
@@ -412,6 +412,8 @@ export function searchCellFrom(
     evaluations: best.evaluations,
     seconds: best.seconds,
     runDir: runDirRel,
+    ...(best.estimate ? { estimate: best.estimate.accuracy } : {}),
+    ...(best.baseline ? { chose: best.searched ? ('baseline' as const) : ('search' as const) } : {}),
   };
   if (!refined || refined.refined.test === null) return cell;
   // The refined soft prompt; the discrete winner it started from stays in the cell for comparison.
@@ -443,7 +445,10 @@ export function writeReports(suite: Suite, cells: Cell[], outDir: string): void 
     rows: [...rows, ...ref],
     cells,
   });
-  writeFileAtomic(path.join(outDir, 'leaderboard.md'), toMarkdown([...rows, ...ref], suite.tasks, note));
+  writeFileAtomic(
+    path.join(outDir, 'leaderboard.md'),
+    toMarkdown([...rows, ...ref], suite.tasks, note) + estimateMarkdown(cells, methods),
+  );
   const references = Object.fromEntries(
     suite.methods
       .filter((m) => m.manual || m.probe || /probe/i.test(m.name))

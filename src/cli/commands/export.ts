@@ -101,8 +101,10 @@ export function rankPrompts(prompts: PromptFile[]): PromptFile[] {
 
 function summary(p: PromptFile): string {
   const f = (x: number | null) => (x === null ? '–' : x.toFixed(4));
-  const text = Object.fromEntries(Object.entries(p.slots).map(([k, s]) => [k, s.text]));
-  const words = p.labels.map((l) => l.words.join('/')).join(', ');
+  // A one-member ensemble (a run whose result is its hand-written baseline) is told as that member.
+  const shown = p.ensemble?.members.length === 1 ? { ...p, ...p.ensemble.members[0] } : p;
+  const text = Object.fromEntries(Object.entries(shown.slots).map(([k, s]) => [k, s.text]));
+  const words = shown.labels.map((l) => l.words.join('/')).join(', ');
   const softCount = p.ensemble?.members.filter((m) => m.soft).length ?? 0;
   const ens = p.ensemble
     ? ` ensemble of ${p.ensemble.members.length}${softCount ? ` (${softCount} soft, refined)` : p.refine ? ' (refined: no dev gain, the discrete members)' : ''}`
@@ -112,5 +114,5 @@ function summary(p: PromptFile): string {
     : p.refine && !p.ensemble
       ? ' (refined: no dev gain, the discrete prompt)'
       : '';
-  return `"${renderTemplate(parseTemplate(p.template), text)}"${soft}${ens} (${words}) dev ${f(p.scores.dev)} train ${f(p.scores.train)} test ${f(p.scores.test)} [${p.source.runId}]`;
+  return `"${renderTemplate(parseTemplate(shown.template), text)}"${soft}${ens} (${words}) dev ${f(p.scores.dev)} train ${f(p.scores.train)} test ${f(p.scores.test)} [${p.source.runId}]`;
 }

@@ -246,7 +246,7 @@ export function formatBest(r: BestResult, runDir: string): string {
     ...(ensemble
       ? r.members!.map((m) => `  member     ${m.prompt}${m.readout ? ' (readout member)' : ''}`)
       : [`label words  ${sel.labelWords.map((w) => w.join('/')).join(', ')}`]),
-    `accuracy     train ${f(r.trainAccuracy)}  dev ${f(r.devAccuracy)}  test ${f(r.testAccuracy)}${ensemble && r.trainAccuracy !== null ? '  (train and dev also fitted the members)' : ''}`,
+    `accuracy     train ${f(r.trainAccuracy)}  dev ${f(r.devAccuracy)}  test ${f(r.testAccuracy)}${ensemble && r.trainAccuracy !== null && r.members?.some((m) => m.fit || m.readout) ? '  (train and dev also fitted the members)' : ''}`,
     ...(r.estimate
       ? [
           `estimate     ${f(r.estimate.accuracy)} ± ${f(r.estimate.std)}  (${r.estimate.folds}-fold cross-validation on train + dev: what to expect on new data)`,
