@@ -99,9 +99,10 @@ describe('leaderboard tables', () => {
   test("a method's config fields reach its cells; a method field given too wins", () => {
     const suite = readSuite(path.join(ROOT, 'searches', 'sst2-table.json'));
     const method = (name: string) => suite.methods.find((m) => m.name === name)!;
+    const defaults = readSuite(path.join(ROOT, 'searches', 'leaderboard-default.json'));
     const data = cellConfig(
-      suite,
-      method('the default with label words from the data instead of given ones'),
+      defaults,
+      defaults.methods.find((m) => m.name === 'the default with label words from the data instead of given ones')!,
       'sst-2',
       13,
       'x',
@@ -122,6 +123,7 @@ describe('leaderboard tables', () => {
     for (const f of [
       'leaderboard-mini.json',
       'leaderboard-default.json',
+      'leaderboard-default-history.json',
       'leaderboard-roberta-large.json',
       'sst2-table.json',
       'sst2-refine.json',

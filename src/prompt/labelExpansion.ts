@@ -47,8 +47,8 @@ function cosine(emb: EmbeddingTable, id: number, unit: Float64Array): number {
   return n > 0 ? dot / Math.sqrt(n) : 0;
 }
 
-/** Only words at least this close (cosine to the label's centroid) are added by default. */
-export const DEFAULT_MIN_COSINE = 0.5;
+/** Only words at least this close (cosine to the label's centroid) are added by default (fixed on train + dev by tuning/labelExpansion.ts). */
+export const DEFAULT_MIN_COSINE = 0.4;
 
 /**
  * Each label's given word ids followed by its `k` nearest new words with cosine >= `minCosine`.

@@ -778,7 +778,7 @@ async function buildSpace(
  * The given label words plus each label's `k` nearest words in the model's input embeddings
  * (prompt/labelExpansion.ts); k = 0: the given words.
  */
-function expandVerbalizer(
+export function expandVerbalizer(
   v: { ids: WordIds[][] },
   spec: SearchConfig['expandLabelWords'],
   onnxPath: string,

@@ -60,6 +60,8 @@ export const DEFAULT_LABEL_WORD_CONTEXTS: readonly Record<string, string>[] = [
 ];
 /** The recommended default's readout members: a discriminant over the words the model finds likeliest at the mask. */
 export const DEFAULT_READOUT = { method: 'discriminant' } as const;
+/** Words added to each given label word by default (version 2; tuning/labelExpansion.ts fixes it on train + dev). */
+export const DEFAULT_EXPANSION_WORDS = 5;
 /** The most words a discriminant readout member reads when its config leaves the choice to cross-validation. */
 export const DISCRIMINANT_MAX_WORDS = 200;
 
@@ -83,7 +85,7 @@ const expandSchema = z.union(
         .min(-1, says('expected a number in [-1, 1]'))
         .max(1, says('expected a number in [-1, 1]'))
         .optional()
-        .describe("Only words at least this close (cosine) to the label's given words; default 0.5."),
+        .describe("Only words at least this close (cosine) to the label's given words; default 0.4."),
     }),
   ],
   says('expected an integer >= 0 or {words, minCosine}'),
@@ -213,7 +215,7 @@ export const experimentFields = {
   expandLabelWords: expandSchema
     .optional()
     .describe(
-      "Add to each label up to K words nearest to its given words in the model's embeddings (cosine >= `minCosine`, default 0.5). Default: 10 (version 2), 0 (version 1).",
+      "Add to each label up to K words nearest to its given words in the model's embeddings (cosine >= `minCosine`, default 0.4). Default: 5 (version 2), 0 (version 1); both fixed on train and dev splits only (results/tuning/label-expansion.md).",
     ),
   readoutMembers: readoutSchema
     .optional()
@@ -605,6 +607,12 @@ export function readoutOf(c: Pick<SearchConfig, 'readoutMembers'>): { words: num
     : { words: r.wordsPerLabel ?? 10, labelScore: r.method };
 }
 
+/** `expandLabelWords` as a resolved config keeps it: 0, or `{words, minCosine}` with the floor spelled out. */
+function resolvedExpansion(e: SearchConfig['expandLabelWords']): SearchConfig['expandLabelWords'] {
+  if (e === 0) return 0;
+  return expandLabelWordsOf(e);
+}
+
 /** A config's `expandLabelWords` as `{words, minCosine}` (a number K: K words, the default cosine floor). */
 export function expandLabelWordsOf(e: SearchConfig['expandLabelWords']): { words: number; minCosine: number } {
   return typeof e === 'number'
@@ -705,7 +713,8 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     template: p.template ?? templates?.[0],
     ...(templates ? { templates } : {}),
     candidates: { ...p.candidates, topK: p.candidates.topK ?? (v2 ? 32 : 64) },
-    expandLabelWords: p.expandLabelWords ?? (v2 && !findLabelWords ? 10 : 0),
+    // Resolved with its floor: a config says what its run did, whatever the default floor becomes.
+    expandLabelWords: resolvedExpansion(p.expandLabelWords ?? (v2 && !findLabelWords ? DEFAULT_EXPANSION_WORDS : 0)),
     readoutMembers: p.readoutMembers ?? (v2 && many ? { ...DEFAULT_READOUT } : false),
     fitMemberWeights: p.fitMemberWeights ?? (v2 && many),
     baseline: p.baseline ?? (v2 && many),
