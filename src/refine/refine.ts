@@ -195,7 +195,9 @@ async function refineLocked(
     throw new UserError(
       target.of === 'prompt'
         ? `${runDir}: the template has no slots to refine`
-        : `${runDir}: no member of the run's ensemble has slots to refine (its templates have no <slots>)`,
+        : best.searched
+          ? `${runDir}: the run's result is its hand-written baseline (${best.baseline?.prompt ?? 'no slots'}), which the search did not beat; it has no slots to refine`
+          : `${runDir}: no member of the run's ensemble has slots to refine (its templates have no <slots>)`,
     );
   const sameIds = (a: SelectedPrompt['slots'], b: SelectedPrompt['slots']) =>
     JSON.stringify(Object.entries(a).map(([k, v]) => [k, v.ids])) ===

@@ -608,10 +608,13 @@ export function readoutOf(c: Pick<SearchConfig, 'readoutMembers'>): { words: num
 }
 
 /** `expandLabelWords` as a resolved config keeps it: 0, or `{words, minCosine}` with the floor spelled out. */
-function resolvedExpansion(e: SearchConfig['expandLabelWords']): SearchConfig['expandLabelWords'] {
+function resolvedExpansion(e: SearchConfig['expandLabelWords'], floor: number): SearchConfig['expandLabelWords'] {
   if (e === 0) return 0;
-  return expandLabelWordsOf(e);
+  return typeof e === 'number' ? { words: e, minCosine: floor } : { words: e.words, minCosine: e.minCosine ?? floor };
 }
+
+/** The cosine floor a version 1 config's `expandLabelWords: K` meant (version 2's default was fixed on train + dev later). */
+const V1_MIN_COSINE = 0.5;
 
 /** A config's `expandLabelWords` as `{words, minCosine}` (a number K: K words, the default cosine floor). */
 export function expandLabelWordsOf(e: SearchConfig['expandLabelWords']): { words: number; minCosine: number } {
@@ -714,7 +717,10 @@ export function parseSearchConfig(raw: unknown, where: string, notes?: string[])
     ...(templates ? { templates } : {}),
     candidates: { ...p.candidates, topK: p.candidates.topK ?? (v2 ? 32 : 64) },
     // Resolved with its floor: a config says what its run did, whatever the default floor becomes.
-    expandLabelWords: resolvedExpansion(p.expandLabelWords ?? (v2 && !findLabelWords ? DEFAULT_EXPANSION_WORDS : 0)),
+    expandLabelWords: resolvedExpansion(
+      p.expandLabelWords ?? (v2 && !findLabelWords ? DEFAULT_EXPANSION_WORDS : 0),
+      v2 ? DEFAULT_MIN_COSINE : V1_MIN_COSINE,
+    ),
     readoutMembers: p.readoutMembers ?? (v2 && many ? { ...DEFAULT_READOUT } : false),
     fitMemberWeights: p.fitMemberWeights ?? (v2 && many),
     baseline: p.baseline ?? (v2 && many),

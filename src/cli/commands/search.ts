@@ -68,6 +68,11 @@ export function builder(y: Argv) {
       describe: 'without a config: a template (repeat for several; default: the three generic ones)',
     })
     .option('name', { type: 'string', describe: "without a config: the run name (default: the train file's folder)" })
+    .option('baseline', {
+      type: 'string',
+      describe:
+        "without a config: the hand-written prompt the result must beat (default: {x} it was [MASK] . with the label words); none: keep the search's result",
+    })
     .example('$0 search searches/sst2-beam.json', 'the recommended default on SST-2 (bundled files and model)')
     .example(
       '$0 search --train train.csv --dev dev.csv --test test.csv --verbalizer terrible,great --labels negative,positive',
@@ -114,6 +119,7 @@ const CONFIG_ONLY_FLAGS = [
   'label-column',
   'template',
   'name',
+  'baseline',
 ] as const;
 
 /** The config of a search given by flags (--train, --dev, ...): version 2, the recommended default. */
@@ -133,6 +139,7 @@ export function configFromFlags(a: Partial<Args>): Record<string, unknown> {
     ...(a.verbalizer !== undefined ? { verbalizer: a.verbalizer } : {}),
     ...(a.labels !== undefined ? { labels: a.labels } : {}),
     ...(templates.length === 1 ? { template: templates[0] } : templates.length > 1 ? { templates } : {}),
+    ...(a.baseline !== undefined ? { baseline: a.baseline === 'none' ? false : a.baseline } : {}),
   };
 }
 
