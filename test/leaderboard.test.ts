@@ -99,10 +99,9 @@ describe('leaderboard tables', () => {
   test("a method's config fields reach its cells; a method field given too wins", () => {
     const suite = readSuite(path.join(ROOT, 'searches', 'sst2-table.json'));
     const method = (name: string) => suite.methods.find((m) => m.name === name)!;
-    const defaults = readSuite(path.join(ROOT, 'searches', 'leaderboard-default.json'));
     const data = cellConfig(
-      defaults,
-      defaults.methods.find((m) => m.name === 'the default with label words from the data instead of given ones')!,
+      suite,
+      { ...method('beam'), config: { ...method('beam').config, findLabelWords: { method: 'fromData' } } },
       'sst-2',
       13,
       'x',
