@@ -18,6 +18,7 @@ import {
   EnsembleData,
   estimateOf,
   fitEnsemble,
+  FittedEnsemble,
   READOUT_GRID,
   ReadoutSettings,
   readoutLogProbs,
@@ -32,7 +33,7 @@ import { judgeAll, summarize } from '../scoring/metrics';
 import { promptReading } from '../scoring/scorer';
 import { contentFreeLike, meanOffsets } from '../prompt/calibration';
 import { BaselineSummary, EnsembleMember } from './runDir';
-import { RunSplits, readoutWordLogits } from './readoutMembers';
+import { ReadoutWordLogits, RunSplits, readoutWordLogits } from './readoutMembers';
 
 /** Folds of the run's cross-validation. */
 export const CV_FOLDS = 5;
@@ -73,6 +74,102 @@ function accuracyOf(lps: number[][], d: LoadedData): { accuracy: number; predict
   return { accuracy: summarize(judged, d.numLabels).accuracy, predicted: judged.map((e) => e.predicted) };
 }
 
+/** The readout settings a run tries: the config's where it fixes them, else READOUT_GRID's values. */
+function readoutGrid(fixed: Partial<ReadoutSettings>): ReadoutSettings[] {
+  const topWords = fixed.topWords ? [fixed.topWords] : [...new Set(READOUT_GRID.map((g) => g.topWords))];
+  const shrinkage =
+    fixed.shrinkage !== undefined ? [fixed.shrinkage] : [...new Set(READOUT_GRID.map((g) => g.shrinkage))];
+  return topWords.flatMap((t) => shrinkage.map((s) => ({ topWords: t, shrinkage: s })));
+}
+
+/** What cross-validation reads: the prompts' raw label log-probabilities and the readouts' word logits, train then dev. */
+function discriminantData(
+  selected: EnsembleMember[],
+  lp: { train: number[][][]; dev: number[][][] },
+  words: ReadoutWordLogits[],
+  splits: RunSplits,
+  calibration: CalibrationMode,
+  fitMembers: boolean,
+): EnsembleData {
+  return {
+    golds: labelled(splits),
+    numLabels: splits.train.numLabels,
+    members: selected.map((m, i) => ({
+      logProbs: [...lp.train[i], ...lp.dev[i]],
+      offsets: offsetRule(calibration, m.offsets),
+    })),
+    readouts: words.map((w) => ({
+      logits: [...w.train, ...w.dev],
+      offsets:
+        calibration === 'inputs'
+          ? { refit: true as const }
+          : calibration === 'content-free'
+            ? { contentFree: w.contentFree! }
+            : { fixed: undefined },
+    })),
+    fitMembers,
+  };
+}
+
+/** The readout setting (chosen by cross-validation where the grid has several) and the nested estimate around it. */
+function chooseAndEstimate(
+  data: EnsembleData,
+  grid: ReadoutSettings[],
+  seed: number,
+  log?: (line: string) => void,
+): { settings: ReadoutSettings; readoutChoice: ReadoutChoice; estimate: ResultEstimate | null } {
+  const unavailable = cvUnavailable(data.golds, data.numLabels);
+  if (unavailable) {
+    log?.(`no cross-validated estimate: ${unavailable}`);
+    return { settings: grid[0], readoutChoice: { ...grid[0], chosenBy: 'config' }, estimate: null };
+  }
+  let settings = grid[0];
+  let readoutChoice: ReadoutChoice = { ...settings, chosenBy: 'config' };
+  if (grid.length > 1) {
+    log?.(`choosing the readout members' settings by ${CV_FOLDS}-fold cross-validation over ${grid.length} settings`);
+    const chosen = chooseReadout(data, grid, CV_FOLDS, seed);
+    settings = chosen.settings;
+    readoutChoice = {
+      ...settings,
+      chosenBy: 'cross-validation',
+      tried: chosen.tried.map((t) => ({ ...t.settings, accuracy: t.estimate.accuracy, logLoss: t.estimate.logLoss })),
+    };
+  }
+  const estimate = {
+    ...estimateOf(data, grid, CV_FOLDS, seed),
+    method: `${CV_FOLDS}-fold over train + dev: offsets, readouts${grid.length > 1 ? ' (their settings chosen inside each fold)' : ''}${data.fitMembers ? ' and member weights' : ''} refitted, prompts fixed`,
+  };
+  return { settings, readoutChoice, estimate };
+}
+
+/** The ensemble's members under a fit on every labelled example: the prompts, then a discriminant readout member for each. */
+function fittedMembers(
+  selected: EnsembleMember[],
+  words: ReadoutWordLogits[],
+  fitted: FittedEnsemble,
+  topWords: number,
+  tokenizer: LoadedModel['tokenizer'],
+): EnsembleMember[] {
+  const n = selected.length;
+  const readoutMembers: EnsembleMember[] = selected.map((m, k) => {
+    const read = words[k].words.slice(0, topWords);
+    const readout = fitted.readouts[k];
+    return {
+      ...m,
+      labelWords: readout.weights.map(() => read.map((id) => wordText(tokenizer, id))),
+      labelIds: readout.weights.map(() => [...read]),
+      labelScore: 'discriminant' as const,
+      readout,
+      offsets: fitted.offsets[n + k] ?? null,
+      trainAccuracy: 0,
+      devAccuracy: 0,
+    };
+  });
+  return [...selected.map((m, i) => ({ ...m, offsets: fitted.offsets[i] ?? null })), ...readoutMembers].map((m, j) =>
+    fitted.fits[j] ? { ...m, fit: fitted.fits[j] } : m,
+  );
+}
+
 /**
  * The ensemble of the selected prompts `selected` (their raw label log-probabilities per split in
  * `logProbs`) with a discriminant readout member for each, settings chosen by cross-validation
@@ -89,98 +186,43 @@ export async function fitDiscriminantEnsemble(opts: {
   model: LoadedModel;
   log?: (line: string) => void;
 }): Promise<FittedRunEnsemble> {
-  const { selected, splits, calibration, model } = opts;
-  const topWordsGrid = opts.fixed.topWords ? [opts.fixed.topWords] : [...new Set(READOUT_GRID.map((g) => g.topWords))];
-  const shrinkGrid =
-    opts.fixed.shrinkage !== undefined ? [opts.fixed.shrinkage] : [...new Set(READOUT_GRID.map((g) => g.shrinkage))];
-  const grid = topWordsGrid.flatMap((topWords) => shrinkGrid.map((shrinkage) => ({ topWords, shrinkage })));
-  const maxWords = Math.max(...topWordsGrid);
+  const { selected, splits, model } = opts;
+  const grid = readoutGrid(opts.fixed);
+  const maxWords = Math.max(...grid.map((g) => g.topWords));
   const words = await readoutWordLogits(
     selected,
     maxWords,
-    calibration === 'content-free',
+    opts.calibration === 'content-free',
     model.backend,
     model.tokenizer,
     splits,
   );
-  const [trainLp, devLp] = [await opts.logProbs('train'), await opts.logProbs('dev')];
-  const data: EnsembleData = {
-    golds: labelled(splits),
-    numLabels: splits.train.numLabels,
-    members: selected.map((m, i) => ({
-      logProbs: [...trainLp[i], ...devLp[i]],
-      offsets: offsetRule(calibration, m.offsets),
-    })),
-    readouts: words.map((w) => ({
-      logits: [...w.train, ...w.dev],
-      offsets:
-        calibration === 'inputs'
-          ? { refit: true as const }
-          : calibration === 'content-free'
-            ? { contentFree: w.contentFree! }
-            : { fixed: undefined },
-    })),
-    fitMembers: opts.fitMembers,
-  };
-  const unavailable = cvUnavailable(data.golds, data.numLabels);
-  let settings = grid[0];
-  let readoutChoice: ReadoutChoice = { ...settings, chosenBy: 'config' };
-  let estimate: ResultEstimate | null = null;
-  if (unavailable) opts.log?.(`no cross-validated estimate: ${unavailable}`);
-  else {
-    if (grid.length > 1) {
-      opts.log?.(
-        `choosing the readout members' settings by ${CV_FOLDS}-fold cross-validation over ${grid.length} settings`,
-      );
-      const chosen = chooseReadout(data, grid, CV_FOLDS, opts.seed);
-      settings = chosen.settings;
-      readoutChoice = {
-        ...settings,
-        chosenBy: 'cross-validation',
-        tried: chosen.tried.map((t) => ({ ...t.settings, accuracy: t.estimate.accuracy, logLoss: t.estimate.logLoss })),
-      };
-    }
-    estimate = {
-      ...estimateOf(data, grid, CV_FOLDS, opts.seed),
-      method: `${CV_FOLDS}-fold over train + dev: offsets, readouts${grid.length > 1 ? ' (their settings chosen inside each fold)' : ''}${opts.fitMembers ? ' and member weights' : ''} refitted, prompts fixed`,
-    };
-  }
-  const all = data.golds.map((_, i) => i);
-  const fitted = fitEnsemble(data, settings, all);
+  const lp = { train: await opts.logProbs('train'), dev: await opts.logProbs('dev') };
+  const data = discriminantData(selected, lp, words, splits, opts.calibration, opts.fitMembers);
+  const { settings, readoutChoice, estimate } = chooseAndEstimate(data, grid, opts.seed, opts.log);
+  const fitted = fitEnsemble(
+    data,
+    settings,
+    data.golds.map((_, i) => i),
+  );
+  const members = fittedMembers(selected, words, fitted, settings.topWords, model.tokenizer);
   const nSel = selected.length;
-  const readoutMembers: EnsembleMember[] = selected.map((m, k) => {
-    const read = words[k].words.slice(0, settings.topWords);
-    const readout = fitted.readouts[k];
-    const labelWords = readout.weights.map(() => read.map((id) => wordText(model.tokenizer, id)));
-    return {
-      ...m,
-      labelWords,
-      labelIds: readout.weights.map(() => [...read]),
-      labelScore: 'discriminant' as const,
-      readout,
-      offsets: fitted.offsets[nSel + k] ?? null,
-      trainAccuracy: 0,
-      devAccuracy: 0,
-    };
-  });
-  const members: EnsembleMember[] = [
-    ...selected.map((m, i) => ({ ...m, offsets: fitted.offsets[i] ?? null })),
-    ...readoutMembers,
-  ].map((m, j) => (fitted.fits[j] ? { ...m, fit: fitted.fits[j] } : m));
-  const readoutLp = (split: 'train' | 'dev' | 'test') =>
-    words.map((w, k) => w[split]!.map((row) => readoutLogProbs(row, fitted.readouts[k])));
-  const splitLps = async (split: 'train' | 'dev' | 'test') => [...(await opts.logProbs(split)), ...readoutLp(split)];
-  const own = (lps: number[][], d: LoadedData, offsets: number[] | null) =>
-    summarize(judgeAll(lps, golds(d), offsets ?? undefined), d.numLabels).accuracy;
   const judge = async (split: 'train' | 'dev' | 'test') => {
-    const lps = await splitLps(split);
+    const readoutLp = words.map((w, k) => w[split]!.map((row) => readoutLogProbs(row, fitted.readouts[k])));
+    const lps = [...(await opts.logProbs(split)), ...readoutLp];
+    const d = splits[split]!;
+    // The readout members' own accuracies (calibrated, before any fit), as every member records them.
     if (split !== 'test')
       members.forEach((m, j) => {
-        if (j >= nSel) m[split === 'train' ? 'trainAccuracy' : 'devAccuracy'] = own(lps[j], splits[split]!, m.offsets);
+        if (j >= nSel)
+          m[split === 'train' ? 'trainAccuracy' : 'devAccuracy'] = summarize(
+            judgeAll(lps[j], golds(d), m.offsets ?? undefined),
+            d.numLabels,
+          ).accuracy;
       });
     return accuracyOf(
       ensembleLogProbs(members.map((m, j) => ({ logProbs: lps[j], offsets: m.offsets ?? undefined, fit: m.fit }))),
-      splits[split]!,
+      d,
     );
   };
   const train = await judge('train');

@@ -296,6 +296,22 @@ async function ensembleOf(
       log,
     });
   }
+  return wordsPerLabelEnsemble(config, selected, selectedScores, splits, getModel, cached, log);
+}
+
+/** ensembleOf without a discriminant: readout members of words per label, or none; member weights where asked. */
+async function wordsPerLabelEnsemble(
+  config: SearchConfig,
+  selected: EnsembleMember[],
+  selectedScores: (MemberScores | undefined)[],
+  splits: RunSplits,
+  getModel: () => Promise<LoadedModel>,
+  cached: (
+    members: EnsembleMember[],
+    known: (MemberScores | undefined)[],
+  ) => (name: keyof RunSplits) => Promise<number[][][]>,
+  log?: (line: string) => void,
+): Promise<FittedRunEnsemble> {
   const perLabel = wordsPerLabel(config);
   if (perLabel)
     log?.(
