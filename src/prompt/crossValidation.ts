@@ -153,9 +153,14 @@ export interface CvEstimate {
 }
 
 /** Why no estimate: a class with fewer examples than two folds need. */
-export function cvUnavailable(golds: readonly number[], numLabels: number): string | undefined {
+function classCounts(golds: readonly number[], numLabels: number): number[] {
   const counts = new Array<number>(numLabels).fill(0);
   for (const g of golds) counts[g]++;
+  return counts;
+}
+
+export function cvUnavailable(golds: readonly number[], numLabels: number): string | undefined {
+  const counts = classCounts(golds, numLabels);
   const fewest = Math.min(...counts);
   return fewest < 2
     ? `class ${counts.indexOf(fewest)} has ${fewest} labelled example(s); cross-validation needs 2`
@@ -164,9 +169,7 @@ export function cvUnavailable(golds: readonly number[], numLabels: number): stri
 
 /** The number of folds: `k`, or fewer where the smallest class has fewer examples (at least 2). */
 export function foldCount(golds: readonly number[], numLabels: number, k: number): number {
-  const counts = new Array<number>(numLabels).fill(0);
-  for (const g of golds) counts[g]++;
-  return Math.max(2, Math.min(k, ...counts));
+  return Math.max(2, Math.min(k, ...classCounts(golds, numLabels)));
 }
 
 /**

@@ -52,26 +52,31 @@ export interface EncodedExample {
   label: number;
 }
 
+/** What a causal model cannot read in a template: the parts after its [MASK] (undefined: none, or a masked model). */
+export function textAfterMask(template: Template, tokenizer: PromptTokenizer): string[] | undefined {
+  if (!tokenizer.causal) return undefined;
+  const maskAt = template.parts.findIndex((p) => p.kind === 'mask');
+  if (maskAt === template.parts.length - 1) return undefined;
+  return template.parts
+    .slice(maskAt + 1)
+    .map((p) =>
+      p.kind === 'text'
+        ? `'${p.text}'`
+        : p.kind === 'input'
+          ? `{${p.field}}`
+          : p.kind === 'slot'
+            ? `<${p.name}:${p.length}>`
+            : '[MASK]',
+    );
+}
+
 /** Refuses a template the model cannot read: a causal model needs [MASK] last. Cheap; run before any model session starts. */
 export function checkTemplateForModel(template: Template, tokenizer: PromptTokenizer): void {
-  if (!tokenizer.causal) return;
-  const maskAt = template.parts.findIndex((p) => p.kind === 'mask');
-  if (maskAt !== template.parts.length - 1) {
-    const after = template.parts
-      .slice(maskAt + 1)
-      .map((p) =>
-        p.kind === 'text'
-          ? `'${p.text}'`
-          : p.kind === 'input'
-            ? `{${p.field}}`
-            : p.kind === 'slot'
-              ? `<${p.name}:${p.length}>`
-              : '[MASK]',
-      );
+  const after = textAfterMask(template, tokenizer);
+  if (after)
     throw new UserError(
       `template '${template.source}': a causal model reads the label word as the next token, so [MASK] must be the last thing in the template (found ${after.join(' ')} after it)`,
     );
-  }
 }
 
 export function compileTemplate(

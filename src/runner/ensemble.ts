@@ -13,7 +13,6 @@ import { LoadedModel } from '../model/load';
 import { CalibrationMode, ensembleLogProbs } from '../prompt/calibration';
 import {
   chooseReadout,
-  CvEstimate,
   cvUnavailable,
   EnsembleData,
   estimateOf,
@@ -32,24 +31,17 @@ import { buildVerbalizer, parseVerbalizerSpec, wordText } from '../prompt/verbal
 import { judgeAll, summarize } from '../scoring/metrics';
 import { promptReading } from '../scoring/scorer';
 import { contentFreeLike, meanOffsets } from '../prompt/calibration';
-import { BaselineSummary, EnsembleMember } from './runDir';
+import { BaselineSummary, BestResult, EnsembleMember, EstimateRecord } from './runDir';
 import { ReadoutWordLogits, RunSplits, readoutWordLogits } from './readoutMembers';
 
 /** Folds of the run's cross-validation. */
 export const CV_FOLDS = 5;
 
 /** The estimate recorded in best.json: held-out accuracy on train + dev, its spread over folds. */
-export interface ResultEstimate extends CvEstimate {
-  /** What was cross-validated, in a few words. */
-  method: string;
-}
+export type ResultEstimate = EstimateRecord;
 
-/** The discriminant readout members' settings and how they were chosen. */
-export interface ReadoutChoice extends ReadoutSettings {
-  chosenBy: 'cross-validation' | 'config';
-  /** Every setting tried and its cross-validated accuracy (cross-validation only). */
-  tried?: { topWords: number; shrinkage: number; accuracy: number; logLoss: number }[];
-}
+/** The discriminant readout members' settings and how they were chosen (best.json `readoutChoice`). */
+export type ReadoutChoice = NonNullable<BestResult['readoutChoice']>;
 
 export interface FittedRunEnsemble {
   members: EnsembleMember[];
@@ -68,9 +60,16 @@ function offsetRule(calibration: CalibrationMode, offsets: number[] | null): Off
   return calibration === 'inputs' ? { refit: true } : { fixed: offsets ?? undefined };
 }
 
-/** Accuracy of per-example label log-probabilities (already calibrated and fitted) on a split. */
-function accuracyOf(lps: number[][], d: LoadedData): { accuracy: number; predicted: number[] } {
-  const judged = judgeAll(lps, golds(d), undefined);
+/** An ensemble's accuracy and predictions on a split, from its members' raw label log-probabilities there. */
+export function ensembleAccuracy(
+  members: readonly EnsembleMember[],
+  lps: number[][][],
+  d: LoadedData,
+): { accuracy: number; predicted: number[] } {
+  const scores = ensembleLogProbs(
+    members.map((m, j) => ({ logProbs: lps[j], offsets: m.offsets ?? undefined, fit: m.fit })),
+  );
+  const judged = judgeAll(scores, golds(d), undefined);
   return { accuracy: summarize(judged, d.numLabels).accuracy, predicted: judged.map((e) => e.predicted) };
 }
 
@@ -220,10 +219,7 @@ export async function fitDiscriminantEnsemble(opts: {
             d.numLabels,
           ).accuracy;
       });
-    return accuracyOf(
-      ensembleLogProbs(members.map((m, j) => ({ logProbs: lps[j], offsets: m.offsets ?? undefined, fit: m.fit }))),
-      d,
-    );
+    return ensembleAccuracy(members, lps, d);
   };
   const train = await judge('train');
   const dev = await judge('dev');

@@ -141,10 +141,12 @@ export async function readoutWordLogits(
       return examples.map((_, i) => flat.slice(i * words.length, (i + 1) * words.length));
     };
     const cf = contentFree ? contentFreeLike(train.examples, tokenizer.token(tokenizer.special.mask)) : undefined;
+    // The labelled examples are encoded once: train's rows, then dev's.
+    const trainDev = await logitsOf(labelled);
     out.push({
       words,
-      train: await logitsOf(encode(train.examples)),
-      dev: await logitsOf(encode(dev.examples)),
+      train: trainDev.slice(0, train.examples.length),
+      dev: trainDev.slice(train.examples.length),
       ...(test ? { test: await logitsOf(encode(test.examples)) } : {}),
       ...(cf ? { contentFree: await logitsOf(encode(cf)) } : {}),
     });

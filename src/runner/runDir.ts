@@ -19,6 +19,7 @@
  * file only a torn *last* line (a crash mid-append) is forgiven and cut off, damage anywhere
  * else is an error naming the line and nothing is changed.
  */
+import type { CvEstimate, ReadoutSettings } from '../prompt/crossValidation';
 import type { Calibration, MemberFit } from '../prompt/calibration';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -96,11 +97,10 @@ export interface BestResult {
    */
   estimate?: EstimateRecord | null;
   /** A search over several templates with discriminant readout members: their settings, and how they were chosen. */
-  readoutChoice?: {
-    topWords: number;
-    shrinkage: number;
+  readoutChoice?: ReadoutSettings & {
     chosenBy: 'cross-validation' | 'config';
-    tried?: { topWords: number; shrinkage: number; accuracy: number; logLoss: number }[];
+    /** Every setting tried and its cross-validated accuracy and log-loss (cross-validation only). */
+    tried?: (ReadoutSettings & Pick<CvEstimate, 'accuracy' | 'logLoss'>)[];
   };
   /** The hand-written prompt the result was compared with (config `baseline`). */
   baseline?: BaselineSummary;
@@ -128,12 +128,9 @@ export interface BestResult {
   seed: number;
 }
 
-/** A cross-validated accuracy estimate (runner/ensemble.ts). */
-export interface EstimateRecord {
-  accuracy: number;
-  std: number;
-  folds: number;
-  logLoss: number;
+/** A cross-validated accuracy estimate (prompt/crossValidation.ts, runner/ensemble.ts) and what was cross-validated. */
+export interface EstimateRecord extends CvEstimate {
+  /** What was cross-validated, in a few words. */
   method: string;
 }
 

@@ -13,11 +13,10 @@ import { loadExamples } from '../data/load';
 import { BudgetTooSmallError, StoppedError, UserError } from '../errors';
 import { LoadedModel, loadModel } from '../model/load';
 import { modelLabelNames, resolveModel } from '../model/modelFolder';
-import { calibrate, ensembleLogProbs, fitMember } from '../prompt/calibration';
-import { compileTemplate, encodeExample } from '../prompt/encode';
+import { calibrate, fitMember } from '../prompt/calibration';
+import { compileTemplate, encodeExample, textAfterMask } from '../prompt/encode';
 import { parseTemplate } from '../prompt/template';
 import { slotIds } from '../prompt/fill';
-import { judgeAll, summarize } from '../scoring/metrics';
 import { Reading, promptReading } from '../scoring/scorer';
 import { SearchConfig, configDataSource } from './config';
 import { readoutOf } from './schema';
@@ -33,6 +32,7 @@ import {
   BaselineResult,
   baselineSummary,
   chooseResult,
+  ensembleAccuracy,
   estimateFixedReadings,
   fitDiscriminantEnsemble,
   FittedRunEnsemble,
@@ -345,23 +345,15 @@ async function wordsPerLabelEnsemble(
   }
   const judged = async (name: 'train' | 'dev' | 'test') => {
     const lps = await logProbs(name);
-    const scores = ensembleLogProbs(
-      members.map((m, i) => ({ logProbs: lps[i], offsets: m.offsets ?? undefined, fit: m.fit })),
-    );
-    return judgeAll(
-      scores,
-      splits[name]!.examples.map((e) => e.label),
-      undefined,
-    );
+    return ensembleAccuracy(members, lps, splits[name]!);
   };
-  const numLabels = splits.train.numLabels;
   const test = splits.test ? await judged('test') : undefined;
   return {
     members,
-    trainAccuracy: summarize(await judged('train'), numLabels).accuracy,
-    devAccuracy: summarize(await judged('dev'), numLabels).accuracy,
-    testAccuracy: test ? summarize(test, numLabels).accuracy : null,
-    testPredicted: test?.map((e) => e.predicted),
+    trainAccuracy: (await judged('train')).accuracy,
+    devAccuracy: (await judged('dev')).accuracy,
+    testAccuracy: test?.accuracy ?? null,
+    testPredicted: test?.predicted,
     estimate: estimateFixedReadings(
       unfitted.map((m) => m.offsets),
       trainLp,
@@ -397,7 +389,7 @@ async function baselineOf(
     return undefined;
   }
   const model = await getModel();
-  if (model.folder.kind === 'causal' && !/\[MASK\]\s*$/.test(template)) {
+  if (textAfterMask(parseTemplate(template), model.tokenizer)) {
     log?.(`no hand-written baseline: '${template}' has text after [MASK], which a causal model cannot read`);
     return undefined;
   }
